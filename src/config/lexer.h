@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+// Turns HAProxy-dialect configuration text into lines of words: comments,
+// backslash escapes, weak ("...") and strong ('...') quoting, environment
+// variables, and the .if/.elif/.else/.endif conditional blocks of HAProxy's
+// manual §2.2-2.4. Knows nothing about what the words mean.
+//
+//   core::Diagnostics diag;
+//   std::vector<ConfigLine> lines = readConfigFiles({"/etc/haproxy/haproxy.cfg"}, diag);
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/diagnostics.h"
+
+namespace sluice::config {
+
+struct ConfigLine {
+  core::SourceLocation where;
+  std::vector<std::string> words;
+};
+
+using EnvLookup = std::function<std::optional<std::string>(std::string_view)>;
+
+// The process environment.
+EnvLookup processEnvironment();
+
+// Splits one line into words. Returns false and sets `error` on an unclosed
+// quote or a malformed escape or variable.
+bool tokenizeLine(std::string_view line, const EnvLookup& env, std::vector<std::string>& words,
+                  std::string& error);
+
+// Reads configuration text (one file's content) into lines, resolving
+// conditional blocks. Problems go to `diag` with file:line.
+std::vector<ConfigLine> readConfigText(std::string_view text, const std::string& fileName,
+                                       const EnvLookup& env, core::Diagnostics& diag);
+
+// Reads every file named; a directory contributes its *.cfg files in lexical
+// order, as HAProxy's -f does. `loaded` receives the files actually read.
+std::vector<ConfigLine> readConfigFiles(const std::vector<std::string>& paths, const EnvLookup& env,
+                                        core::Diagnostics& diag,
+                                        std::vector<std::string>* loaded = nullptr);
+
+}  // namespace sluice::config

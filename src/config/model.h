@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: Apache-2.0
+// The configuration as plain data: what the file says, checked for syntax,
+// with defaults applied and every item remembering its file:line. Rules and
+// expressions are kept as words here; route/ compiles them. Nothing in this
+// header touches sockets or threads.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/address.h"
+#include "core/diagnostics.h"
+
+namespace sluice::config {
+
+using core::SourceLocation;
+
+// Milliseconds; unset when the file does not say.
+using Millis = std::optional<uint32_t>;
+
+enum class LogFormat { Local, Rfc3164, Rfc5424, Raw, Short, Priority, Iso, Timed };
+
+struct LogTarget {
+  SourceLocation where;
+  enum class Kind { Fd, Unix, Udp } kind = Kind::Fd;
+  int fd = -1;                  // for Kind::Fd (stdout is fd 1, stderr fd 2)
+  std::string path;             // for Kind::Unix
+  core::Address address;        // for Kind::Udp
+  std::string spec;             // as written
+  size_t maxLength = 1024;
+  LogFormat format = LogFormat::Local;
+  int facility = 16;            // local0
+  int maxLevel = 7;             // debug: send everything
+  int minLevel = 0;
+};
+
+struct LogSettings {
+  bool global = false;          // "log global" seen
+  bool disabled = false;        // "no log"
+  std::vector<LogTarget> targets;
+};
+
+struct StatsSocketConfig {
+  SourceLocation where;
+  std::string address;          // path or ipv4@host:port
+  uint32_t mode = 0;            // file mode, 0 when unset
+  std::string level = "user";
+  bool exposeFdListeners = false;
+};
+
+struct GlobalConfig {
+  SourceLocation where;
+  LogSettings log;
+  std::string logTag = "sluice";
+  std::optional<std::string> logSendHostname;
+  std::optional<uint32_t> maxconn;
+  std::optional<uint32_t> nbthread;
+  bool daemon = false;
+  bool masterWorker = false;
+  std::string pidfile;
+  std::string chroot;
+  std::string user;
+  std::string group;
+  std::optional<uint32_t> uid;
+  std::optional<uint32_t> gid;
+  bool noSplice = false;
+  bool noReusePort = false;
+  std::optional<uint32_t> ulimitN;
+  std::optional<uint32_t> hardStopAfter;
+  std::optional<uint32_t> pipeSize;        // tune.pipesize
+  std::optional<uint32_t> maxAccept;       // tune.maxaccept
+  std::vector<StatsSocketConfig> statsSockets;
+  std::optional<uint32_t> statsTimeout;
+  bool quiet = false;
+  bool strictLimits = false;
+  std::string defaultPath;                 // for relative map/ACL files
+  SourceLocation locationOfDaemon;
+};
+
+struct BindConfig {
+  SourceLocation where;
+  std::string spec;                        // as written, for messages
+  std::vector<core::Address> addresses;    // one per address and port of the range
+  bool v4v6 = false;
+  bool v6only = false;
+  bool acceptProxy = false;
+  bool deferAccept = false;
+  bool transparent = false;
+  bool tfo = false;
+  std::string name;
+  std::string interface;
+  std::optional<uint32_t> backlog;
+  std::optional<uint32_t> maxconn;
+  std::optional<uint32_t> tcpUserTimeout;
+  std::optional<uint32_t> mss;
+};
+
+enum class ProxyProtocolOut { None, V1, V2 };
+
+struct ServerConfig {
+  SourceLocation where;
+  std::string name;
+  std::string addressSpec;                 // as written ("web1:443", "10.0.0.1")
+  core::Address address;                   // resolved at load time
+  bool portFromClient = false;             // no port, or +N/-N: derived from the destination port
+  int portOffset = 0;
+  uint32_t id = 0;
+  uint32_t weight = 1;
+  uint32_t maxconn = 0;                    // 0: unlimited
+  uint32_t maxqueue = 0;
+  uint32_t minconn = 0;
+  bool backup = false;
+  bool disabled = false;                   // starts in maintenance
+  bool check = false;
+  uint32_t inter = 2000;
+  std::optional<uint32_t> fastinter;
+  std::optional<uint32_t> downinter;
+  uint32_t rise = 2;
+  uint32_t fall = 3;
+  std::optional<uint16_t> checkPort;
+  std::string checkAddr;
+  bool checkSsl = false;
+  std::string checkSni;
+  std::vector<std::string> checkAlpn;
+  bool checkSendProxy = false;
+  bool agentCheck = false;
+  ProxyProtocolOut sendProxy = ProxyProtocolOut::None;
+  std::vector<std::string> proxyV2Options;
+  std::optional<uint32_t> slowstart;
+  std::string onMarkedDown;
+  std::string onMarkedUp;
+  std::string source;                      // "source" address
+  std::string verify;
+  std::string initAddr;
+};
+
+// One "tcp-request connection|content|session" or "tcp-response content" rule.
+struct TcpRuleConfig {
+  SourceLocation where;
+  std::string action;                      // "accept", "reject", "expect-proxy", ...
+  std::vector<std::string> actionArgs;     // words between the action and if/unless
+  std::vector<std::string> condition;      // "if"/"unless" followed by the condition words
+};
+
+struct AclConfig {
+  SourceLocation where;
+  std::string name;
+  std::vector<std::string> words;          // fetch, flags, patterns
+};
+
+struct UseBackendConfig {
+  SourceLocation where;
+  std::string backend;                     // a name or a log-format string with %[...]
+  std::vector<std::string> condition;
+};
+
+struct UseServerConfig {
+  SourceLocation where;
+  std::string server;
+  std::vector<std::string> condition;
+};
+
+struct BalanceConfig {
+  SourceLocation where;
+  std::string algorithm = "roundrobin";
+  std::vector<std::string> args;           // e.g. random(2) draws, hash expression
+};
+
+struct HashTypeConfig {
+  std::string method = "map-based";        // map-based | consistent
+  std::string function = "sdbm";
+  bool avalanche = false;
+};
+
+struct CheckRuleConfig {                   // tcp-check / http-check lines, kept as words
+  SourceLocation where;
+  std::vector<std::string> words;
+};
+
+enum class ProxyMode { Tcp, Http };
+
+// A frontend, backend, listen or defaults section. Defaults are proxies too:
+// a new proxy starts as a copy of the defaults it inherits from.
+struct ProxyConfig {
+  SourceLocation where;
+  std::string kind;                        // "frontend", "backend", "listen", "defaults"
+  std::string name;
+  bool isFrontend = false;
+  bool isBackend = false;
+  bool disabled = false;
+  uint32_t id = 0;
+  std::string description;
+
+  ProxyMode mode = ProxyMode::Tcp;
+  SourceLocation modeWhere;
+
+  // Logging
+  LogSettings log;
+  bool tcplog = false;
+  bool httplog = false;                    // inherited from defaults; no meaning in TCP
+  SourceLocation httplogWhere;
+  bool dontlognull = false;
+  bool dontlogNormal = false;
+  bool logasap = false;
+  bool logSeparateErrors = false;
+  bool logHealthChecks = false;
+  std::string logFormat;
+  SourceLocation logFormatWhere;
+  std::string logTag;
+
+  // Limits and timeouts
+  std::optional<uint32_t> maxconn;
+  std::optional<uint32_t> backlog;
+  uint32_t retries = 3;
+  bool redispatch = false;
+  int redispatchInterval = -1;
+  Millis timeoutClient, timeoutServer, timeoutConnect, timeoutTunnel;
+  Millis timeoutClientFin, timeoutServerFin, timeoutQueue, timeoutCheck;
+  Millis inspectDelay;
+  SourceLocation inspectDelayWhere;
+
+  // TCP options
+  bool tcpka = false;
+  bool clitcpka = false;
+  bool srvtcpka = false;
+  bool nolinger = false;
+  bool abortonclose = false;
+  bool spliceAuto = false;
+
+  // Frontend side
+  std::vector<BindConfig> binds;
+  std::vector<AclConfig> acls;
+  std::vector<TcpRuleConfig> tcpRequestConnection;
+  std::vector<TcpRuleConfig> tcpRequestSession;
+  std::vector<TcpRuleConfig> tcpRequestContent;
+  std::vector<UseBackendConfig> useBackends;
+  std::string defaultBackend;
+  SourceLocation defaultBackendWhere;
+
+  // Backend side
+  BalanceConfig balance;
+  bool balanceSet = false;
+  HashTypeConfig hashType;
+  std::vector<ServerConfig> servers;
+  ServerConfig defaultServer;
+  std::vector<UseServerConfig> useServers;
+  bool allbackups = false;
+  std::optional<uint32_t> fullconn;
+  std::string source;                      // backend-wide "source"
+
+  // Health checks
+  enum class CheckKind { Tcp, SslHello, TcpCheck, HttpCheck } checkKind = CheckKind::Tcp;
+  SourceLocation checkKindWhere;
+  std::vector<std::string> httpchkArgs;    // method, uri, version
+  std::vector<CheckRuleConfig> tcpChecks;
+  std::vector<CheckRuleConfig> httpChecks;
+  std::vector<TcpRuleConfig> tcpResponseContent;
+  Millis tcpResponseInspectDelay;
+
+  // Stats (served by observe/ once available)
+  bool statsEnable = false;
+  std::string statsUri;
+  SourceLocation statsWhere;
+};
+
+struct Config {
+  GlobalConfig global;
+  std::vector<ProxyConfig> proxies;        // frontends, listens and backends, in file order
+  std::vector<std::string> files;          // files read, for show info and messages
+
+  const ProxyConfig* findProxy(const std::string& name, bool backend) const {
+    for (const ProxyConfig& p : proxies) {
+      if (p.name == name && (backend ? p.isBackend : p.isFrontend)) {
+        return &p;
+      }
+    }
+    return nullptr;
+  }
+};
+
+}  // namespace sluice::config

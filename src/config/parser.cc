@@ -1,0 +1,2172 @@
+// SPDX-License-Identifier: Apache-2.0
+// HAProxy-dialect configuration parser: sections, keywords, defaults. See
+// parser.h; the keywords and how each is treated are listed in
+// docs/configuration.md (kept true by a unit test over knownKeywords()).
+#include "config/parser.h"
+
+#include <netdb.h>
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <set>
+
+#include "core/strings.h"
+
+namespace sluice::config {
+
+namespace {
+
+using core::Diagnostics;
+
+// ---------------------------------------------------------------------------
+// Section masks
+
+enum : unsigned {
+  kDefaults = 1,
+  kFrontend = 2,
+  kListen = 4,
+  kBackend = 8,
+  kFe = kFrontend | kListen,
+  kBe = kBackend | kListen,
+  kAll = kDefaults | kFrontend | kListen | kBackend,
+  kDfFe = kDefaults | kFe,
+  kDfBe = kDefaults | kBe,
+};
+
+unsigned sectionBit(const ProxyConfig& p) {
+  if (p.kind == "defaults") return kDefaults;
+  if (p.kind == "frontend") return kFrontend;
+  if (p.kind == "listen") return kListen;
+  return kBackend;
+}
+
+std::string proxyLabel(const ProxyConfig& p) {
+  if (p.kind == "defaults") {
+    return p.name.empty() ? "defaults section" : "defaults section '" + p.name + "'";
+  }
+  return p.kind + " '" + p.name + "'";
+}
+
+std::string joinWords(const std::vector<std::string>& w, size_t from, size_t to = SIZE_MAX) {
+  std::string out;
+  for (size_t i = from; i < w.size() && i < to; ++i) {
+    out += (i > from ? " " : "") + w[i];
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Syslog vocabulary
+
+const std::vector<std::string_view> kFacilities = {
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
+    "uucp", "cron", "auth2", "ftp", "ntp", "audit", "alert", "cron2",
+    "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"};
+const std::vector<std::string_view> kLevels = {"emerg", "alert", "crit", "err",
+                                               "warning", "notice", "info", "debug"};
+
+int indexOf(const std::vector<std::string_view>& list, std::string_view word) {
+  for (size_t i = 0; i < list.size(); ++i) {
+    if (list[i] == word) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+// ---------------------------------------------------------------------------
+// Keywords that are valid HAProxy but have no meaning for a passthrough
+// balancer, or that sluice does not implement yet. They are accepted with one
+// warning (per keyword) or refused with a clear error.
+
+struct Known {
+  std::string_view name;
+  std::string_view treatment;  // "ignored" or "unsupported"
+  std::string_view note;
+};
+
+const std::vector<Known> kGlobalKnown = {
+    {"ca-base", "ignored", "sluice never terminates TLS, so it loads no certificates"},
+    {"crt-base", "ignored", "sluice never terminates TLS, so it loads no certificates"},
+    {"ssl-default-bind-ciphers", "ignored", "sluice never terminates TLS"},
+    {"ssl-default-bind-ciphersuites", "ignored", "sluice never terminates TLS"},
+    {"ssl-default-bind-curves", "ignored", "sluice never terminates TLS"},
+    {"ssl-default-bind-options", "ignored", "sluice never terminates TLS"},
+    {"ssl-default-bind-sigalgs", "ignored", "sluice never terminates TLS"},
+    {"ssl-default-bind-client-sigalgs", "ignored", "sluice never terminates TLS"},
+    {"ssl-default-server-ciphers", "ignored", "sluice never originates TLS to servers"},
+    {"ssl-default-server-ciphersuites", "ignored", "sluice never originates TLS to servers"},
+    {"ssl-default-server-options", "ignored", "sluice never originates TLS to servers"},
+    {"ssl-default-server-curves", "ignored", "sluice never originates TLS to servers"},
+    {"ssl-dh-param-file", "ignored", "sluice never terminates TLS"},
+    {"ssl-server-verify", "ignored", "sluice never originates TLS to servers"},
+    {"ssl-engine", "ignored", "sluice never terminates TLS"},
+    {"ssl-mode-async", "ignored", "sluice never terminates TLS"},
+    {"ssl-propquery", "ignored", "sluice never terminates TLS"},
+    {"ssl-provider", "ignored", "sluice never terminates TLS"},
+    {"ssl-provider-path", "ignored", "sluice never terminates TLS"},
+    {"ssl-skip-self-issued-ca", "ignored", "sluice never terminates TLS"},
+    {"ssl-load-extra-files", "ignored", "sluice never terminates TLS"},
+    {"ssl-load-extra-del-ext", "ignored", "sluice never terminates TLS"},
+    {"issuers-chain-path", "ignored", "sluice never terminates TLS"},
+    {"maxsslconn", "ignored", "sluice never terminates TLS"},
+    {"maxsslrate", "ignored", "sluice never terminates TLS"},
+    {"cpu-map", "ignored", "threads are not pinned; the kernel schedules them"},
+    {"numa-cpu-mapping", "ignored", "threads are not pinned"},
+    {"thread-groups", "ignored", "sluice runs one group of nbthread threads"},
+    {"thread-group", "ignored", "sluice runs one group of nbthread threads"},
+    {"busy-polling", "ignored", "sluice always sleeps in epoll_wait"},
+    {"spread-checks", "ignored", "health checks are not active in this version"},
+    {"max-spread-checks", "ignored", "health checks are not active in this version"},
+    {"maxpipes", "ignored", "pipes come from a per-thread pool sized by sluice"},
+    {"maxcomprate", "ignored", "HTTP compression has no meaning in passthrough"},
+    {"maxcompcpuusage", "ignored", "HTTP compression has no meaning in passthrough"},
+    {"maxzlibmem", "ignored", "HTTP compression has no meaning in passthrough"},
+    {"noepoll", "ignored", "sluice always uses epoll"},
+    {"nopoll", "ignored", "sluice always uses epoll"},
+    {"nokqueue", "ignored", "sluice always uses epoll"},
+    {"noevports", "ignored", "sluice always uses epoll"},
+    {"nogetaddrinfo", "ignored", "names are resolved once at start through libc"},
+    {"no-memory-trimming", "ignored", "no equivalent"},
+    {"node", "ignored", "used by HAProxy's stats page only"},
+    {"description", "ignored", "used by HAProxy's stats page only"},
+    {"grace", "ignored", "no equivalent"},
+    {"insecure-fork-wanted", "ignored", "sluice never forks helpers"},
+    {"insecure-setuid-wanted", "ignored", "sluice never runs setuid helpers"},
+    {"set-dumpable", "ignored", "no equivalent"},
+    {"unix-bind", "ignored", "sluice binds TCP sockets only"},
+    {"h1-case-adjust", "ignored", "HTTP-only"},
+    {"h1-case-adjust-file", "ignored", "HTTP-only"},
+    {"h1-accept-payload-with-any-method", "ignored", "HTTP-only"},
+    {"h2-workaround-bogus-websocket-clients", "ignored", "HTTP-only"},
+    {"httpclient.resolvers.id", "ignored", "sluice has no HTTP client"},
+    {"httpclient.resolvers.prefer", "ignored", "sluice has no HTTP client"},
+    {"httpclient.ssl.ca-file", "ignored", "sluice has no HTTP client"},
+    {"httpclient.ssl.verify", "ignored", "sluice has no HTTP client"},
+    {"server-state-base", "ignored", "server state carries over in memory on reload"},
+    {"server-state-file", "ignored", "server state carries over in memory on reload"},
+    {"localpeer", "ignored", "peers sections are not used"},
+    {"cluster-secret", "ignored", "no QUIC in sluice"},
+    {"expose-experimental-directives", "ignored", "no experimental directives"},
+    {"mworker-max-reloads", "ignored", "no equivalent"},
+    {"pp2-never-send-local", "ignored", "no equivalent yet"},
+    {"fd-hard-limit", "ignored", "descriptors are sized from maxconn"},
+    {"close-spread-time", "ignored", "no equivalent yet"},
+    {"zero-warning", "ignored", "warnings never stop sluice"},
+    {"profiling.tasks", "ignored", "no equivalent"},
+    {"profiling.memory", "ignored", "no equivalent"},
+    {"external-check", "ignored", "external checks are not supported"},
+    {"default-path", "supported", ""},
+    {"maxconnrate", "unsupported", "connection rate limits are not implemented yet"},
+    {"maxsessrate", "unsupported", "session rate limits are not implemented yet"},
+    {"lua-load", "unsupported", "sluice has no Lua engine"},
+    {"lua-load-per-thread", "unsupported", "sluice has no Lua engine"},
+    {"lua-prepend-path", "unsupported", "sluice has no Lua engine"},
+    {"set-var", "unsupported", "process-wide variables are not implemented"},
+    {"wurfl-data-file", "ignored", "device detection is HTTP-only"},
+    {"51degrees-data-file", "ignored", "device detection is HTTP-only"},
+    {"deviceatlas-json-file", "ignored", "device detection is HTTP-only"},
+};
+
+const std::vector<Known> kProxyKnown = {
+    {"capture", "ignored", "HTTP-only"},
+    {"compression", "ignored", "HTTP-only"},
+    {"cookie", "ignored", "HTTP-only persistence"},
+    {"declare", "ignored", "captures are not logged yet"},
+    {"errorfile", "ignored", "HTTP error pages are never sent by a passthrough balancer"},
+    {"errorfiles", "ignored", "HTTP error pages are never sent by a passthrough balancer"},
+    {"errorloc", "ignored", "HTTP-only"},
+    {"errorloc302", "ignored", "HTTP-only"},
+    {"errorloc303", "ignored", "HTTP-only"},
+    {"error-log-format", "ignored", "sluice logs every connection in the TCP format"},
+    {"filter", "ignored", "HTTP-only"},
+    {"http-after-response", "ignored", "HTTP-only"},
+    {"http-error", "ignored", "HTTP-only"},
+    {"http-request", "ignored", "HTTP-only"},
+    {"http-response", "ignored", "HTTP-only"},
+    {"http-reuse", "ignored", "HTTP-only"},
+    {"http-send-name-header", "ignored", "HTTP-only"},
+    {"monitor", "ignored", "HTTP-only"},
+    {"monitor-uri", "ignored", "HTTP-only"},
+    {"monitor-net", "ignored", "removed from HAProxy"},
+    {"redirect", "ignored", "HTTP-only"},
+    {"unique-id-format", "ignored", "HTTP-only"},
+    {"unique-id-header", "ignored", "HTTP-only"},
+    {"use-fcgi-app", "ignored", "HTTP-only"},
+    {"max-keep-alive-queue", "ignored", "HTTP-only"},
+    {"force-persist", "ignored", "HTTP-only"},
+    {"ignore-persist", "ignored", "HTTP-only"},
+    {"persist", "ignored", "RDP cookie persistence is not implemented"},
+    {"email-alert", "ignored", "sluice sends no mail"},
+    {"load-server-state-from-file", "ignored", "server state carries over in memory on reload"},
+    {"server-state-file-name", "ignored", "server state carries over in memory on reload"},
+    {"log-format-sd", "ignored", "RFC 5424 structured data is not emitted"},
+    {"bind-process", "ignored", "sluice runs one process"},
+    {"clitcpka-cnt", "ignored", "kernel defaults apply"},
+    {"clitcpka-idle", "ignored", "kernel defaults apply"},
+    {"clitcpka-intvl", "ignored", "kernel defaults apply"},
+    {"srvtcpka-cnt", "ignored", "kernel defaults apply"},
+    {"srvtcpka-idle", "ignored", "kernel defaults apply"},
+    {"srvtcpka-intvl", "ignored", "kernel defaults apply"},
+    {"retry-on", "ignored", "in TCP mode sluice retries connection failures, as HAProxy does"},
+    {"external-check", "ignored", "external checks are not supported"},
+    {"stick", "ignored", "stickiness is not implemented yet; the balance algorithm decides"},
+    {"stick-table", "ignored", "stick tables are not implemented yet"},
+    {"rate-limit", "unsupported", "session rate limits are not implemented yet"},
+    {"server-template", "unsupported", "DNS-discovered servers are not implemented yet"},
+    {"dispatch", "unsupported", "use a server line instead"},
+    {"userlist", "ignored", "used by HTTP authentication only"},
+};
+
+// Options and their treatment: supported ones set a flag; HTTP-only ones are
+// ignored with a warning.
+const std::vector<Known> kHttpOptions = {
+    {"forwardfor", "ignored", "HTTP-only"},
+    {"originalto", "ignored", "HTTP-only"},
+    {"http-keep-alive", "ignored", "HTTP-only"},
+    {"http-server-close", "ignored", "HTTP-only"},
+    {"httpclose", "ignored", "HTTP-only"},
+    {"http-buffer-request", "ignored", "HTTP-only"},
+    {"http-ignore-probes", "ignored", "HTTP-only"},
+    {"http-no-delay", "ignored", "HTTP-only"},
+    {"http-pretend-keepalive", "ignored", "HTTP-only"},
+    {"http-use-proxy-header", "ignored", "HTTP-only"},
+    {"http-restrict-req-hdr-names", "ignored", "HTTP-only"},
+    {"http-use-htx", "ignored", "HTTP-only"},
+    {"httpslog", "ignored", "HTTP-only"},
+    {"accept-invalid-http-request", "ignored", "HTTP-only"},
+    {"accept-invalid-http-response", "ignored", "HTTP-only"},
+    {"checkcache", "ignored", "HTTP-only"},
+    {"h1-case-adjust-bogus-client", "ignored", "HTTP-only"},
+    {"h1-case-adjust-bogus-server", "ignored", "HTTP-only"},
+    {"disable-h2-upgrade", "ignored", "HTTP-only"},
+    {"idle-close-on-response", "ignored", "HTTP-only"},
+    {"contstats", "ignored", "counters are always continuous"},
+    {"socket-stats", "ignored", "no per-socket counters"},
+    {"independent-streams", "ignored", "each direction has its own inactivity timer already"},
+    {"prefer-last-server", "ignored", "HTTP-only"},
+    {"persist", "ignored", "cookie persistence is HTTP-only"},
+    {"tcp-smart-accept", "ignored", "sluice decides this itself"},
+    {"tcp-smart-connect", "ignored", "sluice decides this itself"},
+    {"splice-auto", "ignored", "sluice always splices unless 'nosplice' is set"},
+    {"splice-request", "ignored", "sluice always splices unless 'nosplice' is set"},
+    {"splice-response", "ignored", "sluice always splices unless 'nosplice' is set"},
+    {"transparent", "unsupported", "use 'source 0.0.0.0 usesrc clientip' when available"},
+    {"ldap-check", "ignored", "the server is checked with a TCP connect instead"},
+    {"mysql-check", "ignored", "the server is checked with a TCP connect instead"},
+    {"pgsql-check", "ignored", "the server is checked with a TCP connect instead"},
+    {"redis-check", "ignored", "the server is checked with a TCP connect instead"},
+    {"smtpchk", "ignored", "the server is checked with a TCP connect instead"},
+    {"spop-check", "ignored", "the server is checked with a TCP connect instead"},
+    {"external-check", "ignored", "the server is checked with a TCP connect instead"},
+};
+
+const std::vector<std::string_view> kSupportedOptions = {
+    "tcplog", "httplog", "dontlognull", "dontlog-normal", "logasap", "log-separate-errors",
+    "log-health-checks", "redispatch", "allbackups", "tcpka", "clitcpka", "srvtcpka",
+    "nolinger", "abortonclose", "ssl-hello-chk", "tcp-check", "httpchk"};
+
+const Known* findKnown(const std::vector<Known>& list, std::string_view name) {
+  for (const Known& k : list) {
+    if (k.name == name) return &k;
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------
+// Server and bind parameters
+
+struct ParamSpec {
+  std::string_view name;
+  int args;                    // number of arguments the parameter takes
+  std::string_view treatment;  // supported, ignored, unsupported
+  std::string_view note;
+};
+
+const std::vector<ParamSpec> kServerParams = {
+    {"weight", 1, "supported", ""}, {"maxconn", 1, "supported", ""},
+    {"maxqueue", 1, "supported", ""}, {"minconn", 1, "supported", ""},
+    {"backup", 0, "supported", ""}, {"disabled", 0, "supported", ""},
+    {"enabled", 0, "supported", ""}, {"check", 0, "supported", ""},
+    {"no-check", 0, "supported", ""}, {"inter", 1, "supported", ""},
+    {"fastinter", 1, "supported", ""}, {"downinter", 1, "supported", ""},
+    {"rise", 1, "supported", ""}, {"fall", 1, "supported", ""},
+    {"port", 1, "supported", ""}, {"addr", 1, "supported", ""},
+    {"check-ssl", 0, "supported", ""}, {"no-check-ssl", 0, "supported", ""},
+    {"check-sni", 1, "supported", ""}, {"check-alpn", 1, "supported", ""},
+    {"check-send-proxy", 0, "supported", ""}, {"no-check-send-proxy", 0, "supported", ""},
+    {"send-proxy", 0, "supported", ""}, {"send-proxy-v2", 0, "supported", ""},
+    {"no-send-proxy", 0, "supported", ""}, {"no-send-proxy-v2", 0, "supported", ""},
+    {"proxy-v2-options", 1, "supported", ""}, {"slowstart", 1, "supported", ""},
+    {"on-marked-down", 1, "supported", ""}, {"on-marked-up", 1, "supported", ""},
+    {"id", 1, "supported", ""}, {"source", 1, "supported", ""},
+    {"verify", 1, "supported", ""}, {"init-addr", 1, "supported", ""},
+    {"agent-check", 0, "ignored", "agent checks are not implemented yet"},
+    {"no-agent-check", 0, "ignored", "agent checks are not implemented yet"},
+    {"agent-port", 1, "ignored", "agent checks are not implemented yet"},
+    {"agent-inter", 1, "ignored", "agent checks are not implemented yet"},
+    {"agent-addr", 1, "ignored", "agent checks are not implemented yet"},
+    {"agent-send", 1, "ignored", "agent checks are not implemented yet"},
+    {"observe", 1, "ignored", "passive health is not implemented yet"},
+    {"on-error", 1, "ignored", "passive health is not implemented yet"},
+    {"error-limit", 1, "ignored", "passive health is not implemented yet"},
+    {"cookie", 1, "ignored", "HTTP-only"},
+    {"redir", 1, "ignored", "HTTP-only"},
+    {"track", 1, "ignored", "server tracking is not implemented yet"},
+    {"resolvers", 1, "ignored", "names are resolved once at start through libc"},
+    {"resolve-prefer", 1, "ignored", "names are resolved once at start through libc"},
+    {"resolve-net", 1, "ignored", "names are resolved once at start through libc"},
+    {"resolve-opts", 1, "ignored", "names are resolved once at start through libc"},
+    {"ca-file", 1, "ignored", "used with check-ssl only; checks do not verify certificates"},
+    {"crl-file", 1, "ignored", "sluice never originates TLS to servers"},
+    {"crt", 1, "ignored", "sluice never originates TLS to servers"},
+    {"sni", 1, "ignored", "sluice forwards the client's own ClientHello"},
+    {"alpn", 1, "ignored", "sluice forwards the client's own ClientHello"},
+    {"npn", 1, "ignored", "sluice forwards the client's own ClientHello"},
+    {"ciphers", 1, "ignored", "sluice never originates TLS to servers"},
+    {"ciphersuites", 1, "ignored", "sluice never originates TLS to servers"},
+    {"curves", 1, "ignored", "sluice never originates TLS to servers"},
+    {"sigalgs", 1, "ignored", "sluice never originates TLS to servers"},
+    {"ssl-min-ver", 1, "ignored", "sluice never originates TLS to servers"},
+    {"ssl-max-ver", 1, "ignored", "sluice never originates TLS to servers"},
+    {"ssl-reuse", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-ssl-reuse", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-sslv3", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-tlsv10", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-tlsv11", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-tlsv12", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-tlsv13", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-tls-tickets", 0, "ignored", "sluice never originates TLS to servers"},
+    {"tls-tickets", 0, "ignored", "sluice never originates TLS to servers"},
+    {"verifyhost", 1, "ignored", "sluice never originates TLS to servers"},
+    {"pool-max-conn", 1, "ignored", "HTTP connection pooling only"},
+    {"pool-purge-delay", 1, "ignored", "HTTP connection pooling only"},
+    {"pool-low-conn", 1, "ignored", "HTTP connection pooling only"},
+    {"tfo", 0, "ignored", "TCP fast open to servers is not used"},
+    {"tcp-ut", 1, "ignored", "not implemented yet"},
+    {"namespace", 1, "ignored", "network namespaces are not switched"},
+    {"proto", 1, "ignored", "HTTP-only"},
+    {"ws", 1, "ignored", "HTTP-only"},
+    {"check-proto", 1, "ignored", "HTTP-only"},
+    {"check-via-socks4", 0, "ignored", "SOCKS is not implemented"},
+    {"socks4", 1, "ignored", "SOCKS is not implemented"},
+    {"non-stick", 0, "ignored", "stick tables are not implemented yet"},
+    {"stick", 0, "ignored", "stick tables are not implemented yet"},
+    {"usesrc", 1, "ignored", "transparent mode is not implemented yet"},
+    {"ssl", 0, "unsupported", "sluice forwards the client's TLS as is and never opens its own TLS session to a server"},
+    {"send-proxy-v2-ssl", 0, "unsupported", "there is no TLS session of sluice's own to describe"},
+    {"send-proxy-v2-ssl-cn", 0, "unsupported", "there is no TLS session of sluice's own to describe"},
+};
+
+const std::vector<ParamSpec> kBindParams = {
+    {"accept-proxy", 0, "supported", ""}, {"defer-accept", 0, "supported", ""},
+    {"v4v6", 0, "supported", ""}, {"v6only", 0, "supported", ""},
+    {"transparent", 0, "supported", ""}, {"name", 1, "supported", ""},
+    {"interface", 1, "supported", ""}, {"backlog", 1, "supported", ""},
+    {"maxconn", 1, "supported", ""}, {"tfo", 0, "supported", ""},
+    {"tcp-ut", 1, "supported", ""}, {"mss", 1, "supported", ""},
+    {"id", 1, "ignored", "listener ids are not reported yet"},
+    {"nice", 1, "ignored", "no scheduling priorities"},
+    {"process", 1, "ignored", "sluice runs one process"},
+    {"thread", 1, "ignored", "every thread listens on every bind"},
+    {"shards", 1, "ignored", "every thread has its own listening socket"},
+    {"level", 1, "ignored", "runtime API sockets are configured with 'stats socket'"},
+    {"severity-output", 1, "ignored", "runtime API sockets are configured with 'stats socket'"},
+    {"expose-fd", 1, "ignored", "listening sockets are handed over in process on reload"},
+    {"mode", 1, "ignored", "UNIX sockets are not served"},
+    {"uid", 1, "ignored", "UNIX sockets are not served"},
+    {"gid", 1, "ignored", "UNIX sockets are not served"},
+    {"user", 1, "ignored", "UNIX sockets are not served"},
+    {"group", 1, "ignored", "UNIX sockets are not served"},
+    {"namespace", 1, "ignored", "network namespaces are not switched"},
+    {"accept-netscaler-cip", 1, "unsupported", "the NetScaler client-IP protocol is not implemented"},
+    {"quic-cc-algo", 1, "unsupported", "QUIC is not supported"},
+    {"quic-force-retry", 0, "unsupported", "QUIC is not supported"},
+};
+
+// Bind parameters that only make sense when the proxy terminates TLS. Their
+// presence means this listener is a TLS-terminating one.
+const std::vector<ParamSpec> kBindTlsParams = {
+    {"ssl", 0, "", ""}, {"crt", 1, "", ""}, {"crt-list", 1, "", ""}, {"ca-file", 1, "", ""},
+    {"crl-file", 1, "", ""}, {"verify", 1, "", ""}, {"alpn", 1, "", ""}, {"npn", 1, "", ""},
+    {"ciphers", 1, "", ""}, {"ciphersuites", 1, "", ""}, {"curves", 1, "", ""},
+    {"ecdhe", 1, "", ""}, {"sigalgs", 1, "", ""}, {"client-sigalgs", 1, "", ""},
+    {"ssl-min-ver", 1, "", ""}, {"ssl-max-ver", 1, "", ""}, {"strict-sni", 0, "", ""},
+    {"no-sslv3", 0, "", ""}, {"no-tlsv10", 0, "", ""}, {"no-tlsv11", 0, "", ""},
+    {"no-tlsv12", 0, "", ""}, {"no-tlsv13", 0, "", ""}, {"no-tls-tickets", 0, "", ""},
+    {"prefer-client-ciphers", 0, "", ""}, {"allow-0rtt", 0, "", ""}, {"tls-ticket-keys", 1, "", ""},
+    {"generate-certificates", 0, "", ""}, {"ca-sign-file", 1, "", ""}, {"ca-sign-pass", 1, "", ""},
+    {"ca-ignore-err", 1, "", ""}, {"crt-ignore-err", 1, "", ""}, {"no-ca-names", 0, "", ""},
+    {"ssl_fc", 0, "", ""}, {"ocsp-update", 1, "", ""},
+};
+
+const ParamSpec* findParam(const std::vector<ParamSpec>& list, std::string_view name) {
+  for (const ParamSpec& p : list) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+std::vector<std::string_view> paramNames(const std::vector<ParamSpec>& list) {
+  std::vector<std::string_view> out;
+  for (const ParamSpec& p : list) out.push_back(p.name);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// The parser
+
+class Parser {
+ public:
+  explicit Parser(Diagnostics& diag) : diag_(diag) {
+    defaults_.kind = "defaults";
+  }
+
+  Config run(const std::vector<ConfigLine>& lines) {
+    for (const ConfigLine& line : lines) {
+      handleLine(line);
+    }
+    finishProxy();
+    validate();
+    return std::move(config_);
+  }
+
+ private:
+  enum class Section { None, Global, Proxy, Skipped };
+
+  // -- helpers ---------------------------------------------------------------
+
+  void error(const ConfigLine& l, std::string msg, std::string hint = {}) {
+    diag_.error(l.where, std::move(msg), std::move(hint));
+  }
+
+  bool needArgs(const ConfigLine& l, size_t count, const std::string& usage) {
+    if (l.words.size() < count + 1) {
+      error(l, "'" + l.words[0] + "' expects " + usage, "syntax: " + l.words[0] + " " + usage);
+      return false;
+    }
+    return true;
+  }
+
+  bool durationArg(const ConfigLine& l, size_t index, const std::string& what, uint32_t& out) {
+    if (index >= l.words.size()) {
+      error(l, what + " expects a time value", "e.g. '5s', '500ms', '1m' (milliseconds by default)");
+      return false;
+    }
+    if (!parseDuration(l.words[index], out)) {
+      error(l, "invalid time '" + l.words[index] + "' for " + what,
+            "use a number with an optional unit: us, ms, s, m, h, d (e.g. '5s')");
+      return false;
+    }
+    return true;
+  }
+
+  bool unsignedArg(const ConfigLine& l, size_t index, const std::string& what, uint32_t& out,
+                   uint64_t max = UINT32_MAX) {
+    if (index >= l.words.size()) {
+      error(l, what + " expects a number");
+      return false;
+    }
+    auto v = core::parseInt(l.words[index]);
+    if (!v || *v < 0 || static_cast<uint64_t>(*v) > max) {
+      error(l, "invalid number '" + l.words[index] + "' for " + what,
+            "expected an integer between 0 and " + std::to_string(max));
+      return false;
+    }
+    out = static_cast<uint32_t>(*v);
+    return true;
+  }
+
+  void warnKnown(const ConfigLine& l, const std::string& keyword, const Known& k,
+                 const std::string& context) {
+    if (k.treatment == "unsupported") {
+      error(l, "'" + keyword + "' is not supported by sluice" + context + ": " + std::string(k.note),
+            "remove it, or see docs/configuration.md for what sluice offers instead");
+      return;
+    }
+    if (k.treatment == "supported") {
+      return;
+    }
+    diag_.warnOnce("kw:" + keyword, l.where,
+                   "'" + keyword + "' is accepted but ignored: " + std::string(k.note));
+  }
+
+  // -- dispatch --------------------------------------------------------------
+
+  void handleLine(const ConfigLine& l) {
+    const std::string& kw = l.words[0];
+    if (kw == "global" || kw == "defaults" || kw == "frontend" || kw == "backend" ||
+        kw == "listen") {
+      startSection(l);
+      return;
+    }
+    static const std::set<std::string> kOtherSections = {
+        "userlist", "peers", "resolvers", "mailers", "program", "http-errors", "ring",
+        "cache", "fcgi-app", "crt-store", "traces", "log-forward"};
+    if (kOtherSections.count(kw)) {
+      finishProxy();
+      section_ = Section::Skipped;
+      diag_.warnOnce("section:" + kw, l.where,
+                     "'" + kw + "' sections are accepted but not used by sluice",
+                     kw == "resolvers" ? "server names are resolved once at start through libc"
+                                       : std::string());
+      return;
+    }
+    switch (section_) {
+      case Section::None:
+        error(l, "'" + kw + "' appears before any section",
+              "start with 'global', 'defaults', 'frontend', 'backend' or 'listen'");
+        return;
+      case Section::Skipped:
+        return;
+      case Section::Global:
+        globalLine(l);
+        return;
+      case Section::Proxy:
+        proxyLine(l);
+        return;
+    }
+  }
+
+  void startSection(const ConfigLine& l) {
+    finishProxy();
+    const std::string& kw = l.words[0];
+    if (kw == "global") {
+      section_ = Section::Global;
+      config_.global.where = l.where;
+      if (l.words.size() > 1) {
+        error(l, "'global' takes no argument");
+      }
+      return;
+    }
+    section_ = Section::Proxy;
+    ProxyConfig p;
+    std::string name = l.words.size() > 1 ? l.words[1] : "";
+    std::string from;
+    size_t next = 2;
+    if (kw == "defaults" && name == "from") {
+      name.clear();
+      next = 1;
+    }
+    if (next < l.words.size()) {
+      if (l.words[next] == "from" && next + 1 < l.words.size()) {
+        from = l.words[next + 1];
+        if (next + 2 < l.words.size()) {
+          error(l, "unexpected '" + l.words[next + 2] + "' after 'from " + from + "'");
+        }
+      } else {
+        error(l, "unexpected '" + l.words[next] + "' after the " + kw + " name",
+              "syntax: " + kw + " <name> [from <defaults>]");
+      }
+    }
+    if (kw != "defaults" && name.empty()) {
+      error(l, "'" + kw + "' needs a name", "syntax: " + kw + " <name>");
+      name = "<unnamed>";
+    }
+    if (!from.empty()) {
+      auto it = namedDefaults_.find(from);
+      if (it == namedDefaults_.end()) {
+        error(l, "'from " + from + "': no defaults section named '" + from + "' before this line");
+        p = defaults_;
+      } else {
+        p = it->second;
+      }
+    } else if (kw == "defaults") {
+      p = ProxyConfig{};  // a new defaults section starts from the built-in values
+    } else {
+      p = defaults_;
+    }
+    // What a section never inherits.
+    p.binds.clear();
+    p.servers.clear();
+    p.acls.clear();
+    p.useBackends.clear();
+    p.useServers.clear();
+    p.id = 0;
+    p.description.clear();
+    p.disabled = false;
+    p.kind = kw;
+    p.name = name;
+    p.where = l.where;
+    p.isFrontend = kw == "frontend" || kw == "listen";
+    p.isBackend = kw == "backend" || kw == "listen";
+    if (kw != "defaults") {
+      for (const char* bad : {"/", " "}) {
+        if (name.find(bad) != std::string::npos) {
+          error(l, "invalid character '" + std::string(bad) + "' in " + kw + " name '" + name + "'");
+        }
+      }
+    }
+    current_ = std::move(p);
+    inProxy_ = true;
+  }
+
+  void finishProxy() {
+    if (!inProxy_) {
+      return;
+    }
+    inProxy_ = false;
+    ProxyConfig p = std::move(current_);
+    if (p.kind == "defaults") {
+      defaults_ = p;
+      if (!p.name.empty()) {
+        namedDefaults_[p.name] = p;
+      }
+      return;
+    }
+    // Settings whose meaning HAProxy narrows by capability.
+    if (!p.isBackend) {
+      p.servers.clear();
+    }
+    config_.proxies.push_back(std::move(p));
+  }
+
+  // -- global ----------------------------------------------------------------
+
+  void globalLine(const ConfigLine& l) {
+    GlobalConfig& g = config_.global;
+    const std::string& kw = l.words[0];
+    if (kw == "log") {
+      parseLog(l, g.log, /*inGlobal=*/true);
+    } else if (kw == "log-tag") {
+      if (needArgs(l, 1, "<tag>")) g.logTag = l.words[1];
+    } else if (kw == "log-send-hostname") {
+      g.logSendHostname = l.words.size() > 1 ? l.words[1] : std::string();
+    } else if (kw == "maxconn") {
+      uint32_t v;
+      if (unsignedArg(l, 1, "maxconn", v)) g.maxconn = v;
+    } else if (kw == "nbthread") {
+      uint32_t v;
+      if (unsignedArg(l, 1, "nbthread", v, 256)) {
+        if (v == 0) {
+          error(l, "nbthread must be at least 1");
+        } else {
+          g.nbthread = v;
+        }
+      }
+    } else if (kw == "nbproc") {
+      error(l, "'nbproc' was removed from HAProxy 2.5 and is not supported",
+            "use 'nbthread' instead");
+    } else if (kw == "daemon") {
+      g.daemon = true;
+      g.locationOfDaemon = l.where;
+    } else if (kw == "master-worker") {
+      g.masterWorker = true;
+    } else if (kw == "pidfile") {
+      if (needArgs(l, 1, "<file>")) g.pidfile = l.words[1];
+    } else if (kw == "chroot") {
+      if (needArgs(l, 1, "<directory>")) g.chroot = l.words[1];
+    } else if (kw == "user") {
+      if (needArgs(l, 1, "<user name>")) g.user = l.words[1];
+    } else if (kw == "group") {
+      if (needArgs(l, 1, "<group name>")) g.group = l.words[1];
+    } else if (kw == "uid") {
+      uint32_t v;
+      if (unsignedArg(l, 1, "uid", v)) g.uid = v;
+    } else if (kw == "gid") {
+      uint32_t v;
+      if (unsignedArg(l, 1, "gid", v)) g.gid = v;
+    } else if (kw == "nosplice") {
+      g.noSplice = true;
+    } else if (kw == "noreuseport") {
+      g.noReusePort = true;
+    } else if (kw == "ulimit-n") {
+      uint32_t v;
+      if (unsignedArg(l, 1, "ulimit-n", v)) g.ulimitN = v;
+    } else if (kw == "hard-stop-after") {
+      uint32_t v;
+      if (durationArg(l, 1, "hard-stop-after", v)) g.hardStopAfter = v;
+    } else if (kw == "quiet") {
+      g.quiet = true;
+    } else if (kw == "strict-limits") {
+      g.strictLimits = true;
+    } else if (kw == "default-path") {
+      if (needArgs(l, 1, "current|config|parent|origin <path>")) {
+        if (l.words[1] == "origin" && l.words.size() > 2) {
+          g.defaultPath = l.words[2];
+        } else if (l.words[1] == "config" || l.words[1] == "parent") {
+          std::string file = l.where.file;
+          size_t slash = file.rfind('/');
+          g.defaultPath = slash == std::string::npos ? "." : file.substr(0, slash);
+          if (l.words[1] == "parent") g.defaultPath += "/..";
+        } else {
+          g.defaultPath.clear();
+        }
+      }
+    } else if (kw == "setenv" || kw == "presetenv" || kw == "unsetenv" || kw == "resetenv") {
+      // Applied by the lexer as it reads, so later lines see the new values.
+    } else if (kw == "stats") {
+      parseGlobalStats(l);
+    } else if (core::startsWith(kw, "tune.")) {
+      if (kw == "tune.pipesize") {
+        uint64_t v = 0;
+        if (needArgs(l, 1, "<size>") && parseSize(l.words[1], v) && v <= (1u << 30)) {
+          g.pipeSize = static_cast<uint32_t>(v);
+        } else if (l.words.size() > 1) {
+          error(l, "invalid size '" + l.words[1] + "' for tune.pipesize");
+        }
+      } else if (kw == "tune.maxaccept") {
+        uint32_t v;
+        if (unsignedArg(l, 1, "tune.maxaccept", v)) g.maxAccept = v;
+      } else if (kw == "tune.bufsize" || kw == "tune.maxrewrite" || kw == "tune.recv_enough") {
+        diag_.warnOnce("kw:" + kw, l.where,
+                       "'" + kw + "' is accepted but ignored: sluice sizes its own buffers "
+                       "(ClientHello up to 16 KB, splice pipes)");
+      } else {
+        diag_.warnOnce("kw:" + kw, l.where,
+                       "'" + kw + "' is accepted but ignored: tuning knob with no equivalent in sluice");
+      }
+    } else if (const Known* k = findKnown(kGlobalKnown, kw)) {
+      warnKnown(l, kw, *k, " in the global section");
+    } else if (core::startsWith(kw, "51degrees-") || core::startsWith(kw, "deviceatlas-") ||
+               core::startsWith(kw, "wurfl-") || core::startsWith(kw, "ssl-")) {
+      diag_.warnOnce("kw:" + kw, l.where, "'" + kw + "' is accepted but ignored: no meaning for "
+                                          "a TLS passthrough balancer");
+    } else {
+      unknownKeyword(l, "global section", globalKeywords());
+    }
+  }
+
+  static std::vector<std::string_view> globalKeywords() {
+    std::vector<std::string_view> out = {
+        "log", "log-tag", "log-send-hostname", "maxconn", "nbthread", "daemon", "master-worker",
+        "pidfile", "chroot", "user", "group", "uid", "gid", "nosplice", "noreuseport",
+        "ulimit-n", "hard-stop-after", "quiet", "strict-limits", "stats", "tune.pipesize",
+        "tune.maxaccept", "tune.bufsize", "setenv", "presetenv", "unsetenv", "resetenv",
+        "default-path"};
+    for (const Known& k : kGlobalKnown) out.push_back(k.name);
+    return out;
+  }
+
+  void parseGlobalStats(const ConfigLine& l) {
+    GlobalConfig& g = config_.global;
+    if (!needArgs(l, 1, "socket|timeout|maxconn <args>")) return;
+    const std::string& sub = l.words[1];
+    if (sub == "socket") {
+      if (!needArgs(l, 2, "socket <path> [mode <m>] [level <l>] ...")) return;
+      StatsSocketConfig s;
+      s.where = l.where;
+      s.address = l.words[2];
+      for (size_t i = 3; i < l.words.size(); ++i) {
+        const std::string& w = l.words[i];
+        auto next = [&](std::string& out) {
+          if (i + 1 >= l.words.size()) {
+            error(l, "'" + w + "' in 'stats socket' expects a value");
+            return false;
+          }
+          out = l.words[++i];
+          return true;
+        };
+        std::string v;
+        if (w == "mode") {
+          if (next(v)) {
+            auto m = core::parseUnsigned(v.size() > 1 && v[0] != '0' ? "0" + v : v);
+            if (!m || *m > 07777) {
+              error(l, "invalid mode '" + v + "' in 'stats socket'", "use an octal mode like 660");
+            } else {
+              s.mode = static_cast<uint32_t>(*m);
+            }
+          }
+        } else if (w == "level") {
+          if (next(v)) {
+            if (v != "user" && v != "operator" && v != "admin") {
+              error(l, "invalid level '" + v + "' in 'stats socket'", "use user, operator or admin");
+            }
+            s.level = v;
+          }
+        } else if (w == "expose-fd") {
+          if (next(v)) s.exposeFdListeners = v == "listeners";
+        } else if (w == "user" || w == "group" || w == "uid" || w == "gid" || w == "process" ||
+                   w == "thread" || w == "name" || w == "severity-output" || w == "maxconn" ||
+                   w == "backlog" || w == "accept-netscaler-cip" || w == "id" || w == "nice") {
+          next(v);
+        } else if (w == "accept-proxy" || w == "v4v6" || w == "v6only" || w == "transparent") {
+        } else {
+          error(l, "unknown parameter '" + w + "' in 'stats socket'");
+        }
+      }
+      g.statsSockets.push_back(s);
+      diag_.warnOnce("stats-socket", l.where,
+                     "'stats socket' is accepted but not served yet: the runtime API is not "
+                     "available in this version of sluice");
+    } else if (sub == "timeout") {
+      uint32_t v;
+      if (durationArg(l, 2, "stats timeout", v)) g.statsTimeout = v;
+    } else if (sub == "maxconn" || sub == "bind-process") {
+      // Meaningful only with the runtime API; accepted.
+    } else {
+      error(l, "unknown 'stats " + sub + "' in the global section",
+            "the global section accepts 'stats socket', 'stats timeout' and 'stats maxconn'");
+    }
+  }
+
+  // log <address> [len <n>] [format <f>] [sample <r>:<n>] <facility> [max [min]]
+  void parseLog(const ConfigLine& l, LogSettings& log, bool inGlobal) {
+    if (!needArgs(l, 1, "<address> <facility> [level]")) return;
+    if (l.words[1] == "global") {
+      if (inGlobal) {
+        error(l, "'log global' is only meaningful in a proxy or defaults section");
+        return;
+      }
+      log.global = true;
+      log.disabled = false;
+      return;
+    }
+    LogTarget t;
+    t.where = l.where;
+    t.spec = l.words[1];
+    std::string addr = l.words[1];
+    if (addr == "stdout" || addr == "fd@1") {
+      t.kind = LogTarget::Kind::Fd;
+      t.fd = 1;
+    } else if (addr == "stderr" || addr == "fd@2") {
+      t.kind = LogTarget::Kind::Fd;
+      t.fd = 2;
+    } else if (core::startsWith(addr, "fd@")) {
+      auto fd = core::parseInt(addr.substr(3));
+      if (!fd || *fd < 0) {
+        error(l, "invalid log target '" + addr + "'", "use fd@<number>");
+        return;
+      }
+      t.kind = LogTarget::Kind::Fd;
+      t.fd = static_cast<int>(*fd);
+    } else if (addr[0] == '/' || core::startsWith(addr, "unix@")) {
+      t.kind = LogTarget::Kind::Unix;
+      t.path = addr[0] == '/' ? addr : addr.substr(5);
+    } else if (core::startsWith(addr, "ring@") || core::startsWith(addr, "tcp@") ||
+               core::startsWith(addr, "tcp4@") || core::startsWith(addr, "tcp6@")) {
+      error(l, "log target '" + addr + "' is not supported",
+            "use stdout, stderr, fd@N, a UNIX datagram socket path, or a UDP address");
+      return;
+    } else {
+      std::string a = addr;
+      for (const char* prefix : {"udp@", "udp4@", "ipv4@"}) {
+        if (core::startsWith(a, prefix)) a = a.substr(std::strlen(prefix));
+      }
+      bool v6 = false;
+      for (const char* prefix : {"udp6@", "ipv6@"}) {
+        if (core::startsWith(a, prefix)) {
+          a = a.substr(std::strlen(prefix));
+          v6 = true;
+        }
+      }
+      auto parsed = core::Address::parse(v6 ? "ipv6@" + a : a);
+      if (!parsed || parsed->isAny()) {
+        error(l, "invalid log target '" + addr + "'",
+              "use stdout, stderr, /dev/log, or IP[:PORT] (UDP, port 514 by default)");
+        return;
+      }
+      if (parsed->port() == 0) parsed->setPort(514);
+      t.kind = LogTarget::Kind::Udp;
+      t.address = *parsed;
+    }
+    size_t i = 2;
+    while (i < l.words.size()) {
+      const std::string& w = l.words[i];
+      if (w == "len" && i + 1 < l.words.size()) {
+        auto n = core::parseInt(l.words[i + 1]);
+        if (!n || *n < 80 || *n > 65535) {
+          error(l, "invalid log length '" + l.words[i + 1] + "'", "use a value from 80 to 65535");
+        } else {
+          t.maxLength = static_cast<size_t>(*n);
+        }
+        i += 2;
+      } else if (w == "format" && i + 1 < l.words.size()) {
+        const std::string& f = l.words[i + 1];
+        static const std::map<std::string, LogFormat> kFormats = {
+            {"local", LogFormat::Local}, {"rfc3164", LogFormat::Rfc3164},
+            {"rfc5424", LogFormat::Rfc5424}, {"raw", LogFormat::Raw},
+            {"short", LogFormat::Short}, {"priority", LogFormat::Priority},
+            {"iso", LogFormat::Iso}, {"timed", LogFormat::Timed}};
+        auto it = kFormats.find(f);
+        if (it == kFormats.end()) {
+          error(l, "unknown log format '" + f + "'",
+                "use local, rfc3164, rfc5424, raw, short, priority, iso or timed");
+        } else {
+          t.format = it->second;
+        }
+        i += 2;
+      } else if (w == "sample" && i + 1 < l.words.size()) {
+        diag_.warnOnce("log-sample", l.where,
+                       "'log ... sample' is accepted but ignored: every log line is sent");
+        i += 2;
+      } else {
+        break;
+      }
+    }
+    if (i >= l.words.size()) {
+      error(l, "'log " + addr + "' needs a facility",
+            "e.g. 'log " + addr + " local0' (facilities: kern user mail daemon auth syslog lpr "
+            "news uucp cron auth2 ftp ntp audit alert cron2 local0..local7)");
+      return;
+    }
+    int facility = indexOf(kFacilities, l.words[i]);
+    if (facility < 0) {
+      std::string guess = core::closestMatch(l.words[i], kFacilities);
+      error(l, "unknown log facility '" + l.words[i] + "'",
+            guess.empty() ? "use one of kern, user, daemon, local0..local7, ..."
+                          : "did you mean '" + guess + "'?");
+      return;
+    }
+    t.facility = facility;
+    ++i;
+    if (i < l.words.size()) {
+      int lvl = indexOf(kLevels, l.words[i]);
+      if (lvl < 0) {
+        error(l, "unknown log level '" + l.words[i] + "'",
+              "use emerg, alert, crit, err, warning, notice, info or debug");
+        return;
+      }
+      t.maxLevel = lvl;
+      ++i;
+    }
+    if (i < l.words.size()) {
+      int lvl = indexOf(kLevels, l.words[i]);
+      if (lvl < 0) {
+        error(l, "unknown minimum log level '" + l.words[i] + "'");
+        return;
+      }
+      t.minLevel = lvl;
+      ++i;
+    }
+    if (i < l.words.size()) {
+      error(l, "unexpected '" + l.words[i] + "' at the end of 'log'");
+      return;
+    }
+    log.targets.push_back(t);
+    log.disabled = false;
+  }
+
+  // -- proxies ---------------------------------------------------------------
+
+  bool allowed(const ConfigLine& l, unsigned mask, const std::string& keyword) {
+    unsigned bit = sectionBit(current_);
+    if (mask & bit) {
+      return true;
+    }
+    std::string where;
+    if (mask & kDefaults) where += " defaults";
+    if (mask & kFrontend) where += " frontend";
+    if (mask & kListen) where += " listen";
+    if (mask & kBackend) where += " backend";
+    if (bit == kDefaults && keyword.rfind("tcp-request", 0) == 0) {
+      error(l, "'" + keyword + "' is only allowed in named defaults sections, or" + where,
+            "give the defaults section a name, or move the rule into the proxy");
+      return false;
+    }
+    error(l, "'" + keyword + "' is not allowed in a " + current_.kind + " section (" +
+                 proxyLabel(current_) + ")",
+          "it is allowed in:" + where);
+    return false;
+  }
+
+  void proxyLine(const ConfigLine& l) {
+    ProxyConfig& p = current_;
+    const std::string& kw = l.words[0];
+
+    if (kw == "no" || kw == "default") {
+      if (l.words.size() >= 2 && l.words[1] == "option") {
+        parseOption(l, 2, kw == "no", kw == "default");
+      } else if (kw == "no" && l.words.size() >= 2 && l.words[1] == "log") {
+        if (allowed(l, kAll, "no log")) {
+          p.log = LogSettings{};
+          p.log.disabled = true;
+        }
+      } else {
+        error(l, "'" + kw + "' must be followed by 'option <name>'" +
+                     std::string(kw == "no" ? " or 'log'" : ""));
+      }
+      return;
+    }
+    if (kw == "option") {
+      parseOption(l, 1, false, false);
+      return;
+    }
+    if (kw == "timeout") {
+      parseTimeout(l);
+      return;
+    }
+    if (kw == "mode") {
+      if (!allowed(l, kAll, kw) || !needArgs(l, 1, "tcp|http")) return;
+      if (l.words[1] == "tcp") {
+        p.mode = ProxyMode::Tcp;
+      } else if (l.words[1] == "http") {
+        p.mode = ProxyMode::Http;
+      } else if (l.words[1] == "health") {
+        error(l, "'mode health' was removed from HAProxy 2.4 and is not supported",
+              "use 'mode tcp' with 'monitor-uri' in HAProxy, or a plain TCP check");
+        return;
+      } else {
+        error(l, "unknown mode '" + l.words[1] + "'", "use 'mode tcp' (or 'mode http')");
+        return;
+      }
+      p.modeWhere = l.where;
+      return;
+    }
+    if (kw == "bind") {
+      if (allowed(l, kFe, kw)) parseBind(l);
+      return;
+    }
+    if (kw == "server") {
+      if (allowed(l, kBe, kw)) parseServer(l, /*isDefault=*/false);
+      return;
+    }
+    if (kw == "default-server") {
+      if (allowed(l, kDfBe, kw)) parseServer(l, /*isDefault=*/true);
+      return;
+    }
+    if (kw == "acl") {
+      if (!allowed(l, kAll, kw)) return;
+      if (!needArgs(l, 2, "<name> <criterion> [flags] [values]")) return;
+      p.acls.push_back({l.where, l.words[1], {l.words.begin() + 2, l.words.end()}});
+      return;
+    }
+    if (kw == "use_backend") {
+      if (!allowed(l, kFe, kw) || !needArgs(l, 1, "<backend> [{if|unless} <condition>]")) return;
+      UseBackendConfig u{l.where, l.words[1], {}};
+      if (l.words.size() > 2) {
+        if (l.words[2] != "if" && l.words[2] != "unless") {
+          error(l, "expected 'if' or 'unless' after 'use_backend " + l.words[1] + "', found '" +
+                       l.words[2] + "'");
+          return;
+        }
+        u.condition.assign(l.words.begin() + 2, l.words.end());
+        if (u.condition.size() < 2) {
+          error(l, "missing condition after '" + l.words[2] + "'");
+          return;
+        }
+      }
+      p.useBackends.push_back(u);
+      return;
+    }
+    if (kw == "default_backend") {
+      if (!allowed(l, kDfFe, kw) || !needArgs(l, 1, "<backend>")) return;
+      if (l.words.size() > 2) {
+        error(l, "'default_backend' takes exactly one backend name");
+        return;
+      }
+      p.defaultBackend = l.words[1];
+      p.defaultBackendWhere = l.where;
+      return;
+    }
+    if (kw == "use-server") {
+      if (!allowed(l, kBe, kw) || !needArgs(l, 1, "<server> [{if|unless} <condition>]")) return;
+      UseServerConfig u{l.where, l.words[1], {}};
+      if (l.words.size() > 2) {
+        if (l.words[2] != "if" && l.words[2] != "unless") {
+          error(l, "expected 'if' or 'unless' after 'use-server " + l.words[1] + "'");
+          return;
+        }
+        u.condition.assign(l.words.begin() + 2, l.words.end());
+      }
+      p.useServers.push_back(u);
+      return;
+    }
+    if (kw == "balance") {
+      if (!allowed(l, kDfBe, kw) || !needArgs(l, 1, "<algorithm> [arguments]")) return;
+      parseBalance(l);
+      return;
+    }
+    if (kw == "hash-type") {
+      if (!allowed(l, kDfBe, kw) || !needArgs(l, 1, "map-based|consistent [function] [avalanche]"))
+        return;
+      if (l.words[1] != "map-based" && l.words[1] != "consistent") {
+        error(l, "unknown hash-type '" + l.words[1] + "'", "use 'map-based' or 'consistent'");
+        return;
+      }
+      p.hashType.method = l.words[1];
+      for (size_t i = 2; i < l.words.size(); ++i) {
+        const std::string& w = l.words[i];
+        if (w == "avalanche") {
+          p.hashType.avalanche = true;
+        } else if (w == "sdbm" || w == "djb2" || w == "wt6" || w == "crc32" || w == "none") {
+          p.hashType.function = w;
+        } else {
+          error(l, "unknown hash function '" + w + "'", "use sdbm, djb2, wt6, crc32 or none");
+        }
+      }
+      return;
+    }
+    if (kw == "retries") {
+      uint32_t v;
+      if (allowed(l, kDfBe, kw) && unsignedArg(l, 1, "retries", v, 1000)) p.retries = v;
+      return;
+    }
+    if (kw == "maxconn") {
+      uint32_t v;
+      if (allowed(l, kDfFe, kw) && unsignedArg(l, 1, "maxconn", v)) p.maxconn = v;
+      return;
+    }
+    if (kw == "backlog") {
+      uint32_t v;
+      if (allowed(l, kDfFe, kw) && unsignedArg(l, 1, "backlog", v)) p.backlog = v;
+      return;
+    }
+    if (kw == "fullconn") {
+      uint32_t v;
+      if (allowed(l, kDfBe, kw) && unsignedArg(l, 1, "fullconn", v)) p.fullconn = v;
+      return;
+    }
+    if (kw == "log") {
+      if (allowed(l, kAll, kw)) parseLog(l, p.log, /*inGlobal=*/false);
+      return;
+    }
+    if (kw == "log-format") {
+      if (!allowed(l, kDfFe, kw) || !needArgs(l, 1, "<format string>")) return;
+      p.logFormat = joinWords(l.words, 1);
+      p.logFormatWhere = l.where;
+      return;
+    }
+    if (kw == "log-tag") {
+      if (allowed(l, kAll, kw) && needArgs(l, 1, "<tag>")) p.logTag = l.words[1];
+      return;
+    }
+    if (kw == "tcp-request") {
+      parseTcpRequest(l);
+      return;
+    }
+    if (kw == "tcp-response") {
+      parseTcpResponse(l);
+      return;
+    }
+    if (kw == "tcp-check") {
+      if (allowed(l, kDfBe, kw) && needArgs(l, 1, "<action> [args]")) {
+        p.tcpChecks.push_back({l.where, {l.words.begin() + 1, l.words.end()}});
+        diag_.warnOnce("tcp-check-rules", l.where,
+                       "'tcp-check' rules are accepted but health checks are not active in this "
+                       "version: servers are considered up");
+      }
+      return;
+    }
+    if (kw == "http-check") {
+      if (allowed(l, kDfBe, kw) && needArgs(l, 1, "<action> [args]")) {
+        p.httpChecks.push_back({l.where, {l.words.begin() + 1, l.words.end()}});
+      }
+      return;
+    }
+    if (kw == "source") {
+      if (allowed(l, kDfBe, kw) && needArgs(l, 1, "<addr>[:port] [usesrc ...]")) {
+        if (l.words.size() > 2) {
+          error(l, "'source ... " + l.words[2] + "' is not supported yet",
+                "transparent proxying (usesrc) is planned; use a plain 'source <addr>' for now");
+          return;
+        }
+        if (!core::Address::parse(l.words[1])) {
+          error(l, "invalid source address '" + l.words[1] + "'");
+          return;
+        }
+        p.source = l.words[1];
+      }
+      return;
+    }
+    if (kw == "id") {
+      uint32_t v;
+      if (allowed(l, kFe | kBackend, kw) && unsignedArg(l, 1, "id", v)) p.id = v;
+      return;
+    }
+    if (kw == "description") {
+      if (allowed(l, kFe | kBackend, kw)) p.description = joinWords(l.words, 1);
+      return;
+    }
+    if (kw == "disabled") {
+      if (allowed(l, kAll, kw)) p.disabled = true;
+      return;
+    }
+    if (kw == "enabled") {
+      if (allowed(l, kAll, kw)) p.disabled = false;
+      return;
+    }
+    if (kw == "stats") {
+      if (!allowed(l, kAll, kw) || !needArgs(l, 1, "<sub-keyword>")) return;
+      if (l.words[1] == "enable") p.statsEnable = true;
+      if (l.words[1] == "uri" && l.words.size() > 2) p.statsUri = l.words[2];
+      p.statsWhere = l.where;
+      diag_.warnOnce("proxy-stats", l.where,
+                     "'stats " + l.words[1] + "' is accepted but the stats page is not served in "
+                     "this version of sluice");
+      return;
+    }
+    if (kw == "transparent") {
+      error(l, "'transparent' is not supported", "it was deprecated in HAProxy and has no meaning here");
+      return;
+    }
+    if (const Known* k = findKnown(kProxyKnown, kw)) {
+      warnKnown(l, kw, *k, " in " + proxyLabel(p));
+      return;
+    }
+    // Keywords that HAProxy removed long ago: say so instead of "unknown".
+    static const std::map<std::string, std::string> kRemoved = {
+        {"clitimeout", "timeout client"}, {"srvtimeout", "timeout server"},
+        {"contimeout", "timeout connect"}, {"redispatch", "option redispatch"},
+        {"reqadd", "http-request add-header"}, {"reqrep", "http-request replace-header"},
+        {"rspadd", "http-response add-header"}, {"block", "http-request deny"},
+        {"reqdeny", "http-request deny"}};
+    auto rem = kRemoved.find(kw);
+    if (rem != kRemoved.end()) {
+      error(l, "'" + kw + "' was removed from HAProxy and is not supported",
+            "use '" + rem->second + "' instead");
+      return;
+    }
+    unknownKeyword(l, proxyLabel(p), proxyKeywords());
+  }
+
+  static std::vector<std::string_view> proxyKeywords() {
+    std::vector<std::string_view> out = {
+        "option", "no", "default", "timeout", "mode", "bind", "server", "default-server", "acl",
+        "use_backend", "default_backend", "use-server", "balance", "hash-type", "retries",
+        "maxconn", "backlog", "fullconn", "log", "log-format", "log-tag", "tcp-request",
+        "tcp-response", "tcp-check", "http-check", "source", "id", "description", "disabled",
+        "enabled", "stats"};
+    for (const Known& k : kProxyKnown) out.push_back(k.name);
+    return out;
+  }
+
+  void unknownKeyword(const ConfigLine& l, const std::string& where,
+                      const std::vector<std::string_view>& candidates) {
+    std::string guess = core::closestMatch(l.words[0], candidates);
+    error(l, "unknown keyword '" + l.words[0] + "' in " + where,
+          guess.empty() ? "see docs/configuration.md for the keywords sluice accepts"
+                        : "did you mean '" + guess + "'?");
+  }
+
+  void parseOption(const ConfigLine& l, size_t at, bool negate, bool reset) {
+    ProxyConfig& p = current_;
+    if (at >= l.words.size()) {
+      error(l, "'option' needs a name", "e.g. 'option tcplog'");
+      return;
+    }
+    const std::string& name = l.words[at];
+    std::string kw = "option " + name;
+    auto simple = [&](unsigned mask, bool& flag, bool defaultValue = false) {
+      if (!allowed(l, mask, kw)) return;
+      flag = reset ? defaultValue : !negate;
+      if (l.words.size() > at + 1) {
+        error(l, "'" + kw + "' takes no argument");
+      }
+    };
+    if (name == "tcplog") {
+      if (!allowed(l, kAll, kw)) return;
+      p.tcplog = reset ? false : !negate;
+      if (p.tcplog) p.httplog = false;
+      if (l.words.size() > at + 1 && l.words[at + 1] != "clf") {
+        error(l, "unexpected '" + l.words[at + 1] + "' after 'option tcplog'");
+      }
+    } else if (name == "httplog") {
+      if (!allowed(l, kDfFe, kw)) return;
+      p.httplog = reset ? false : !negate;
+      if (p.httplog) {
+        p.tcplog = false;
+        p.httplogWhere = l.where;
+      }
+    } else if (name == "dontlognull") {
+      simple(kDfFe, p.dontlognull);
+    } else if (name == "dontlog-normal") {
+      simple(kDfFe, p.dontlogNormal);
+    } else if (name == "logasap") {
+      simple(kDfFe, p.logasap);
+    } else if (name == "log-separate-errors") {
+      simple(kDfFe, p.logSeparateErrors);
+    } else if (name == "log-health-checks") {
+      simple(kDfBe, p.logHealthChecks);
+    } else if (name == "redispatch") {
+      if (!allowed(l, kDfBe, kw)) return;
+      p.redispatch = reset ? false : !negate;
+      p.redispatchInterval = -1;
+      if (l.words.size() > at + 1) {
+        auto v = core::parseInt(l.words[at + 1]);
+        if (!v || *v == 0) {
+          error(l, "invalid redispatch interval '" + l.words[at + 1] + "'",
+                "use a non-zero integer: N redispatches every Nth retry, -N on the Nth before last");
+          return;
+        }
+        p.redispatchInterval = static_cast<int>(*v);
+      }
+    } else if (name == "allbackups") {
+      simple(kDfBe, p.allbackups);
+    } else if (name == "tcpka") {
+      if (!allowed(l, kAll, kw)) return;
+      p.tcpka = !negate && !reset;
+      p.clitcpka = p.tcpka;
+      p.srvtcpka = p.tcpka;
+    } else if (name == "clitcpka") {
+      simple(kDfFe, p.clitcpka);
+    } else if (name == "srvtcpka") {
+      simple(kDfBe, p.srvtcpka);
+    } else if (name == "nolinger") {
+      simple(kAll, p.nolinger);
+    } else if (name == "abortonclose") {
+      simple(kDfBe, p.abortonclose);
+    } else if (name == "ssl-hello-chk" || name == "tcp-check" || name == "httpchk") {
+      if (!allowed(l, kDfBe, kw)) return;
+      if (negate || reset) {
+        p.checkKind = ProxyConfig::CheckKind::Tcp;
+        return;
+      }
+      p.checkKind = name == "ssl-hello-chk" ? ProxyConfig::CheckKind::SslHello
+                    : name == "tcp-check"   ? ProxyConfig::CheckKind::TcpCheck
+                                            : ProxyConfig::CheckKind::HttpCheck;
+      p.checkKindWhere = l.where;
+      if (name == "httpchk") {
+        p.httpchkArgs.assign(l.words.begin() + static_cast<std::ptrdiff_t>(at + 1), l.words.end());
+      }
+    } else if (const Known* k = findKnown(kHttpOptions, name)) {
+      if (k->treatment == "unsupported") {
+        error(l, "'" + kw + "' is not supported by sluice: " + std::string(k->note));
+        return;
+      }
+      if (negate || reset) return;  // turning off something ignored is harmless
+      diag_.warnOnce("opt:" + name, l.where,
+                     "'" + kw + "' is accepted but ignored: " + std::string(k->note));
+    } else {
+      std::vector<std::string_view> all = kSupportedOptions;
+      for (const Known& k : kHttpOptions) all.push_back(k.name);
+      std::string guess = core::closestMatch(name, all);
+      error(l, "unknown option '" + name + "' in " + proxyLabel(p),
+            guess.empty() ? "see docs/configuration.md for the options sluice accepts"
+                          : "did you mean 'option " + guess + "'?");
+    }
+  }
+
+  void parseTimeout(const ConfigLine& l) {
+    ProxyConfig& p = current_;
+    if (!needArgs(l, 2, "<name> <time>")) return;
+    const std::string& name = l.words[1];
+    struct T {
+      const char* name;
+      unsigned mask;
+      Millis ProxyConfig::*field;
+    };
+    static const T kTimeouts[] = {
+        {"client", kDfFe, &ProxyConfig::timeoutClient},
+        {"server", kDfBe, &ProxyConfig::timeoutServer},
+        {"connect", kDfBe, &ProxyConfig::timeoutConnect},
+        {"tunnel", kDfBe, &ProxyConfig::timeoutTunnel},
+        {"client-fin", kDfFe, &ProxyConfig::timeoutClientFin},
+        {"server-fin", kDfBe, &ProxyConfig::timeoutServerFin},
+        {"queue", kDfBe, &ProxyConfig::timeoutQueue},
+        {"check", kDfBe, &ProxyConfig::timeoutCheck},
+    };
+    for (const T& t : kTimeouts) {
+      if (name == t.name) {
+        if (!allowed(l, t.mask, "timeout " + name)) return;
+        uint32_t v;
+        if (durationArg(l, 2, "timeout " + name, v)) {
+          p.*(t.field) = v;
+          if (l.words.size() > 3) {
+            error(l, "unexpected '" + l.words[3] + "' after 'timeout " + name + " " + l.words[2] + "'");
+          }
+        }
+        return;
+      }
+    }
+    if (name == "http-request" || name == "http-keep-alive" || name == "tarpit") {
+      uint32_t v;
+      if (durationArg(l, 2, "timeout " + name, v)) {
+        diag_.warnOnce("timeout:" + name, l.where,
+                       "'timeout " + name + "' is accepted but ignored: HTTP-only");
+      }
+      return;
+    }
+    std::vector<std::string_view> names = {"client", "server", "connect", "tunnel", "client-fin",
+                                           "server-fin", "queue", "check", "http-request",
+                                           "http-keep-alive", "tarpit"};
+    std::string guess = core::closestMatch(name, names);
+    error(l, "unknown timeout '" + name + "'",
+          guess.empty() ? "known: client, server, connect, tunnel, client-fin, server-fin, queue, check"
+                        : "did you mean 'timeout " + guess + "'?");
+  }
+
+  // Splits "<action words> [if|unless <cond>]".
+  static void splitRule(const ConfigLine& l, size_t from, TcpRuleConfig& r) {
+    size_t i = from;
+    while (i < l.words.size() && l.words[i] != "if" && l.words[i] != "unless") {
+      ++i;
+    }
+    r.where = l.where;
+    r.action = from < l.words.size() ? l.words[from] : "";
+    for (size_t k = from + 1; k < i; ++k) r.actionArgs.push_back(l.words[k]);
+    for (size_t k = i; k < l.words.size(); ++k) r.condition.push_back(l.words[k]);
+  }
+
+  void parseTcpRequest(const ConfigLine& l) {
+    ProxyConfig& p = current_;
+    if (!needArgs(l, 1, "inspect-delay|connection|content|session ...")) return;
+    const std::string& sub = l.words[1];
+    bool namedDefaults = p.kind == "defaults" && !p.name.empty();
+    unsigned mask = namedDefaults ? kAll : (kFe | kBackend);
+    if (sub == "inspect-delay") {
+      if (!allowed(l, mask, "tcp-request inspect-delay")) return;
+      uint32_t v;
+      if (durationArg(l, 2, "tcp-request inspect-delay", v)) {
+        p.inspectDelay = v;
+        p.inspectDelayWhere = l.where;
+      }
+      return;
+    }
+    TcpRuleConfig r;
+    splitRule(l, 2, r);
+    if (r.action.empty()) {
+      error(l, "'tcp-request " + sub + "' needs an action", "e.g. 'tcp-request " + sub + " accept'");
+      return;
+    }
+    if (!r.condition.empty() && r.condition.size() < 2) {
+      error(l, "missing condition after '" + r.condition[0] + "'");
+      return;
+    }
+    if (sub == "connection") {
+      if (!allowed(l, namedDefaults ? kAll : kFe, "tcp-request connection")) return;
+      if (!checkAction(l, r, {"accept", "reject", "expect-proxy", "silent-drop", "set-var",
+                              "unset-var", "set-mark", "set-tos", "set-src", "set-dst",
+                              "set-src-port", "set-dst-port"})) {
+        return;
+      }
+      p.tcpRequestConnection.push_back(r);
+    } else if (sub == "session") {
+      if (!allowed(l, namedDefaults ? kAll : kFe, "tcp-request session")) return;
+      if (!checkAction(l, r, {"accept", "reject", "silent-drop", "set-var", "unset-var",
+                              "set-mark", "set-tos"})) {
+        return;
+      }
+      p.tcpRequestSession.push_back(r);
+    } else if (sub == "content") {
+      if (!allowed(l, mask, "tcp-request content")) return;
+      if (!checkAction(l, r, {"accept", "reject", "silent-drop", "set-var", "unset-var",
+                              "capture", "set-log-level", "set-mark", "set-tos", "set-nice",
+                              "set-src", "set-dst", "set-src-port", "set-dst-port"})) {
+        return;
+      }
+      p.tcpRequestContent.push_back(r);
+    } else {
+      error(l, "unknown 'tcp-request " + sub + "'",
+            "use 'tcp-request inspect-delay', 'connection', 'session' or 'content'");
+    }
+  }
+
+  bool checkAction(const ConfigLine& l, const TcpRuleConfig& r,
+                   const std::vector<std::string_view>& supported) {
+    std::string base = r.action.substr(0, r.action.find('('));
+    for (std::string_view s : supported) {
+      if (base == s) {
+        if ((base == "set-var" || base == "unset-var") &&
+            (r.action.find('(') == std::string::npos || r.action.back() != ')')) {
+          error(l, "'" + r.action + "' needs a variable name, e.g. set-var(txn.sni)");
+          return false;
+        }
+        if (base == "set-var" && r.actionArgs.empty()) {
+          error(l, "'" + r.action + "' needs a sample expression, e.g. set-var(txn.sni) req.ssl_sni");
+          return false;
+        }
+        if (base == "expect-proxy" && (r.actionArgs.size() != 1 || r.actionArgs[0] != "layer4")) {
+          error(l, "'expect-proxy' must be followed by 'layer4'");
+          return false;
+        }
+        return true;
+      }
+    }
+    static const std::set<std::string> kKnownUnsupported = {
+        "track-sc0", "track-sc1", "track-sc2", "sc-inc-gpc", "sc-inc-gpc0", "sc-inc-gpc1",
+        "sc-set-gpt", "sc-set-gpt0", "sc-add-gpc", "do-resolve", "use-service", "switch-mode",
+        "send-spoe-group", "set-priority-class", "set-priority-offset", "set-bandwidth-limit",
+        "expect-netscaler-cip", "attach-srv", "set-fc-mark", "set-fc-tos", "set-retries"};
+    if (kKnownUnsupported.count(base) || core::startsWith(base, "lua.") ||
+        core::startsWith(base, "track-sc")) {
+      error(l, "rule action '" + r.action + "' is not supported by sluice yet",
+            "supported here: " + joinViews(supported));
+      return false;
+    }
+    std::string guess = core::closestMatch(base, supported);
+    error(l, "unknown rule action '" + r.action + "'",
+          guess.empty() ? "supported here: " + joinViews(supported) : "did you mean '" + guess + "'?");
+    return false;
+  }
+
+  static std::string joinViews(const std::vector<std::string_view>& v) {
+    std::string out;
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::string(v[i]);
+    return out;
+  }
+
+  void parseTcpResponse(const ConfigLine& l) {
+    ProxyConfig& p = current_;
+    if (!needArgs(l, 1, "inspect-delay|content ...")) return;
+    bool namedDefaults = p.kind == "defaults" && !p.name.empty();
+    if (!allowed(l, namedDefaults ? kAll : kBe, "tcp-response")) return;
+    if (l.words[1] == "inspect-delay") {
+      uint32_t v;
+      if (durationArg(l, 2, "tcp-response inspect-delay", v)) p.tcpResponseInspectDelay = v;
+      return;
+    }
+    if (l.words[1] == "content") {
+      TcpRuleConfig r;
+      splitRule(l, 2, r);
+      p.tcpResponseContent.push_back(r);
+      diag_.warnOnce("tcp-response", l.where,
+                     "'tcp-response content' is accepted but ignored: server responses are "
+                     "forwarded without inspection");
+      return;
+    }
+    error(l, "unknown 'tcp-response " + l.words[1] + "'",
+          "use 'tcp-response inspect-delay' or 'tcp-response content'");
+  }
+
+  void parseBalance(const ConfigLine& l) {
+    ProxyConfig& p = current_;
+    std::string algo = l.words[1];
+    std::vector<std::string> args(l.words.begin() + 2, l.words.end());
+    std::string base = algo.substr(0, algo.find('('));
+    static const std::set<std::string> kTcp = {"roundrobin", "static-rr", "leastconn", "first",
+                                               "source", "random", "hash"};
+    static const std::set<std::string> kHttpOnly = {"uri", "url_param", "hdr", "rdp-cookie"};
+    if (kHttpOnly.count(base) || core::startsWith(base, "hdr(") || core::startsWith(base, "rdp-cookie")) {
+      diag_.warnOnce("balance:" + base, l.where,
+                     "'balance " + algo + "' needs HTTP (or RDP) data; sluice balances this "
+                     "backend with roundrobin, as HAProxy does in TCP mode");
+      p.balance = {l.where, "roundrobin", {}};
+      p.balanceSet = true;
+      return;
+    }
+    if (!kTcp.count(base)) {
+      std::vector<std::string_view> names(kTcp.begin(), kTcp.end());
+      std::string guess = core::closestMatch(base, names);
+      error(l, "unknown balance algorithm '" + algo + "'",
+            guess.empty() ? "use roundrobin, static-rr, leastconn, first, source, random or hash"
+                          : "did you mean '" + guess + "'?");
+      return;
+    }
+    if (base == "random" && algo != "random") {
+      // random(<draws>)
+      std::string inner = algo.substr(7, algo.size() > 8 ? algo.size() - 8 : 0);
+      auto n = core::parseInt(inner);
+      if (algo.back() != ')' || !n || *n < 1) {
+        error(l, "invalid '" + algo + "'", "use 'random' or 'random(<draws>)' with draws >= 1");
+        return;
+      }
+      args.insert(args.begin(), inner);
+    } else if (base != algo) {
+      error(l, "unexpected arguments in '" + algo + "'");
+      return;
+    }
+    if (base == "hash" && args.empty()) {
+      error(l, "'balance hash' needs a sample expression", "e.g. 'balance hash req.ssl_sni'");
+      return;
+    }
+    if (base != "hash" && base != "random" && !args.empty()) {
+      error(l, "'balance " + base + "' takes no argument");
+      return;
+    }
+    p.balance = {l.where, base, args};
+    p.balanceSet = true;
+  }
+
+  // bind <addr>[:<port_range>] [, ...] [param*]
+  void parseBind(const ConfigLine& l) {
+    if (!needArgs(l, 1, "<address>:<port> [params]")) return;
+    BindConfig b;
+    b.where = l.where;
+    b.spec = l.words[1];
+    bool terminatesTls = false;
+    for (std::string_view spec : core::split(l.words[1], ',')) {
+      std::string s(spec);
+      if (s.empty()) continue;
+      if (core::startsWith(s, "unix@") || core::startsWith(s, "abns@") || s[0] == '/' ||
+          core::startsWith(s, "fd@") || core::startsWith(s, "sockpair@") ||
+          core::startsWith(s, "quic4@") || core::startsWith(s, "quic6@") ||
+          core::startsWith(s, "udp@") || core::startsWith(s, "udp4@") ||
+          core::startsWith(s, "udp6@")) {
+        error(l, "bind address '" + s + "' is not supported",
+              "sluice listens on TCP over IPv4 and IPv6: use ADDR:PORT, [IPv6]:PORT or :PORT");
+        return;
+      }
+      if (core::startsWith(s, "tcp@") || core::startsWith(s, "tcp4@")) s = s.substr(s.find('@') + 1);
+      if (core::startsWith(s, "tcp6@")) s = "ipv6@" + s.substr(5);
+      // Port range "a-b" after the last colon.
+      size_t colon = s.rfind(':');
+      if (colon == std::string::npos) {
+        error(l, "missing port in bind address '" + s + "'", "e.g. 'bind :443' or 'bind 10.0.0.1:443'");
+        return;
+      }
+      std::string portPart = s.substr(colon + 1);
+      std::string hostPart = s.substr(0, colon);
+      uint32_t first = 0;
+      uint32_t last = 0;
+      size_t dash = portPart.find('-');
+      auto lo = core::parseInt(portPart.substr(0, dash));
+      auto hi = dash == std::string::npos ? lo : core::parseInt(portPart.substr(dash + 1));
+      if (!lo || !hi || *lo < 1 || *hi > 65535 || *lo > *hi) {
+        error(l, "invalid port '" + portPart + "' in bind address '" + s + "'",
+              "ports are 1-65535; a range is written 8000-8010");
+        return;
+      }
+      first = static_cast<uint32_t>(*lo);
+      last = static_cast<uint32_t>(*hi);
+      auto addr = core::Address::parse(hostPart + ":" + std::to_string(first));
+      if (!addr) {
+        // A host name: resolve it once, as HAProxy does.
+        addr = resolveHost(hostPart, static_cast<uint16_t>(first));
+        if (!addr) {
+          error(l, "cannot resolve bind address '" + hostPart + "'",
+                "use a numeric address, '*' or nothing before the colon for all addresses");
+          return;
+        }
+      }
+      for (uint32_t port = first; port <= last; ++port) {
+        core::Address a = *addr;
+        a.setPort(static_cast<uint16_t>(port));
+        b.addresses.push_back(a);
+      }
+    }
+    if (b.addresses.empty()) {
+      error(l, "no address in 'bind " + l.words[1] + "'");
+      return;
+    }
+    for (size_t i = 2; i < l.words.size(); ++i) {
+      const std::string& w = l.words[i];
+      const ParamSpec* spec = findParam(kBindParams, w);
+      const ParamSpec* tls = spec ? nullptr : findParam(kBindTlsParams, w);
+      if (!spec && !tls) {
+        std::vector<std::string_view> names = paramNames(kBindParams);
+        for (const ParamSpec& t : kBindTlsParams) names.push_back(t.name);
+        std::string guess = core::closestMatch(w, names);
+        error(l, "unknown bind parameter '" + w + "'",
+              guess.empty() ? "see docs/configuration.md for bind parameters"
+                            : "did you mean '" + guess + "'?");
+        return;
+      }
+      const ParamSpec& ps = spec ? *spec : *tls;
+      if (ps.args > 0 && i + 1 >= l.words.size()) {
+        error(l, "bind parameter '" + w + "' expects a value");
+        return;
+      }
+      std::string value = ps.args > 0 ? l.words[i + 1] : "";
+      if (tls) {
+        terminatesTls = true;
+      } else if (ps.treatment == "unsupported") {
+        error(l, "bind parameter '" + w + "' is not supported: " + std::string(ps.note));
+        return;
+      } else if (ps.treatment == "ignored") {
+        diag_.warnOnce("bind:" + w, l.where,
+                       "bind parameter '" + w + "' is accepted but ignored: " + std::string(ps.note));
+      } else if (w == "accept-proxy") {
+        b.acceptProxy = true;
+      } else if (w == "defer-accept") {
+        b.deferAccept = true;
+      } else if (w == "v4v6") {
+        b.v4v6 = true;
+      } else if (w == "v6only") {
+        b.v6only = true;
+      } else if (w == "transparent") {
+        b.transparent = true;
+      } else if (w == "tfo") {
+        b.tfo = true;
+      } else if (w == "name") {
+        b.name = value;
+      } else if (w == "interface") {
+        b.interface = value;
+      } else if (w == "backlog" || w == "maxconn" || w == "mss") {
+        auto v = core::parseInt(value);
+        if (!v || *v < 0 || *v > INT32_MAX) {
+          error(l, "invalid value '" + value + "' for bind parameter '" + w + "'");
+          return;
+        }
+        (w == "backlog" ? b.backlog : w == "maxconn" ? b.maxconn : b.mss) = static_cast<uint32_t>(*v);
+      } else if (w == "tcp-ut") {
+        uint32_t v;
+        if (!parseDuration(value, v)) {
+          error(l, "invalid time '" + value + "' for bind parameter 'tcp-ut'");
+          return;
+        }
+        b.tcpUserTimeout = v;
+      }
+      i += static_cast<size_t>(ps.args);
+    }
+    if (terminatesTls) {
+      // This listener terminates TLS: sluice cannot serve it. Remember the
+      // proxy so it is skipped as a whole, with one clear warning.
+      tlsTerminatingProxies_.insert(current_.name);
+      tlsWhere_[current_.name] = l.where;
+      return;
+    }
+    current_.binds.push_back(b);
+  }
+
+  std::optional<core::Address> resolveHost(const std::string& host, uint16_t port) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || !res) {
+      return std::nullopt;
+    }
+    core::Address a = core::Address::fromSockaddr(res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    if (!a.valid()) return std::nullopt;
+    a.setPort(port);
+    return a;
+  }
+
+  // server <name> <address>[:[port]] [param*]
+  void parseServer(const ConfigLine& l, bool isDefault) {
+    ProxyConfig& p = current_;
+    ServerConfig s = p.defaultServer;
+    s.where = l.where;
+    size_t i = 1;
+    if (!isDefault) {
+      if (!needArgs(l, 2, "<name> <address>[:port] [params]")) return;
+      s.name = l.words[1];
+      s.addressSpec = l.words[2];
+      if (!resolveServerAddress(l, s)) return;
+      i = 3;
+    }
+    for (; i < l.words.size(); ++i) {
+      const std::string& w = l.words[i];
+      const ParamSpec* ps = findParam(kServerParams, w);
+      if (!ps) {
+        std::string guess = core::closestMatch(w, paramNames(kServerParams));
+        error(l, "unknown server parameter '" + w + "'",
+              guess.empty() ? "see docs/configuration.md for server parameters"
+                            : "did you mean '" + guess + "'?");
+        return;
+      }
+      if (ps->args > 0 && i + 1 >= l.words.size()) {
+        error(l, "server parameter '" + w + "' expects a value");
+        return;
+      }
+      std::string value = ps->args > 0 ? l.words[i + 1] : "";
+      i += static_cast<size_t>(ps->args);
+      if (ps->treatment == "unsupported") {
+        error(l, "server parameter '" + w + "' is not supported: " + std::string(ps->note),
+              w == "ssl" ? "remove 'ssl': the client's TLS reaches the server unchanged" : "");
+        return;
+      }
+      if (ps->treatment == "ignored") {
+        diag_.warnOnce("server:" + w, l.where,
+                       "server parameter '" + w + "' is accepted but ignored: " + std::string(ps->note));
+        continue;
+      }
+      auto number = [&](uint32_t& out, uint64_t max = UINT32_MAX) {
+        auto v = core::parseInt(value);
+        if (!v || *v < 0 || static_cast<uint64_t>(*v) > max) {
+          error(l, "invalid value '" + value + "' for server parameter '" + w + "'",
+                "expected an integer from 0 to " + std::to_string(max));
+          return false;
+        }
+        out = static_cast<uint32_t>(*v);
+        return true;
+      };
+      auto duration = [&](uint32_t& out) {
+        if (!parseDuration(value, out)) {
+          error(l, "invalid time '" + value + "' for server parameter '" + w + "'",
+                "use a number with an optional unit: ms, s, m (e.g. '2s')");
+          return false;
+        }
+        return true;
+      };
+      uint32_t v = 0;
+      if (w == "weight") {
+        if (number(v, 256)) s.weight = v;
+      } else if (w == "maxconn") {
+        if (number(v)) s.maxconn = v;
+      } else if (w == "maxqueue") {
+        if (number(v)) s.maxqueue = v;
+      } else if (w == "minconn") {
+        if (number(v)) s.minconn = v;
+      } else if (w == "backup") {
+        s.backup = true;
+      } else if (w == "disabled") {
+        s.disabled = true;
+      } else if (w == "enabled") {
+        s.disabled = false;
+      } else if (w == "check") {
+        s.check = true;
+      } else if (w == "no-check") {
+        s.check = false;
+      } else if (w == "inter") {
+        if (duration(v)) s.inter = std::max<uint32_t>(v, 1);
+      } else if (w == "fastinter") {
+        if (duration(v)) s.fastinter = v;
+      } else if (w == "downinter") {
+        if (duration(v)) s.downinter = v;
+      } else if (w == "rise") {
+        if (number(v, 1000) && v >= 1) s.rise = v;
+      } else if (w == "fall") {
+        if (number(v, 1000) && v >= 1) s.fall = v;
+      } else if (w == "port") {
+        if (number(v, 65535)) s.checkPort = static_cast<uint16_t>(v);
+      } else if (w == "addr") {
+        s.checkAddr = value;
+      } else if (w == "check-ssl") {
+        s.checkSsl = true;
+      } else if (w == "no-check-ssl") {
+        s.checkSsl = false;
+      } else if (w == "check-sni") {
+        s.checkSni = value;
+      } else if (w == "check-alpn") {
+        s.checkAlpn.clear();
+        for (auto a : core::split(value, ',')) s.checkAlpn.emplace_back(a);
+      } else if (w == "check-send-proxy") {
+        s.checkSendProxy = true;
+      } else if (w == "no-check-send-proxy") {
+        s.checkSendProxy = false;
+      } else if (w == "send-proxy") {
+        s.sendProxy = ProxyProtocolOut::V1;
+      } else if (w == "send-proxy-v2") {
+        s.sendProxy = ProxyProtocolOut::V2;
+      } else if (w == "no-send-proxy" || w == "no-send-proxy-v2") {
+        s.sendProxy = ProxyProtocolOut::None;
+      } else if (w == "proxy-v2-options") {
+        s.proxyV2Options.clear();
+        for (auto o : core::split(value, ',')) s.proxyV2Options.emplace_back(o);
+      } else if (w == "slowstart") {
+        if (duration(v)) s.slowstart = v;
+      } else if (w == "on-marked-down") {
+        if (value != "shutdown-sessions") {
+          error(l, "unknown on-marked-down action '" + value + "'", "use 'shutdown-sessions'");
+          return;
+        }
+        s.onMarkedDown = value;
+      } else if (w == "on-marked-up") {
+        if (value != "shutdown-backup-sessions") {
+          error(l, "unknown on-marked-up action '" + value + "'", "use 'shutdown-backup-sessions'");
+          return;
+        }
+        s.onMarkedUp = value;
+      } else if (w == "id") {
+        if (number(v) && v > 0) s.id = v;
+      } else if (w == "source") {
+        if (!core::Address::parse(value)) {
+          error(l, "invalid source address '" + value + "'");
+          return;
+        }
+        s.source = value;
+      } else if (w == "verify") {
+        if (value != "none" && value != "required") {
+          error(l, "unknown verify mode '" + value + "'", "use 'none' or 'required'");
+          return;
+        }
+        s.verify = value;
+      } else if (w == "init-addr") {
+        s.initAddr = value;
+      }
+    }
+    if (isDefault) {
+      s.name.clear();
+      s.addressSpec.clear();
+      p.defaultServer = s;
+      return;
+    }
+    for (const ServerConfig& other : p.servers) {
+      if (other.name == s.name) {
+        error(l, "server '" + s.name + "' is already defined in " + proxyLabel(p) + " at " +
+                     other.where.toString(),
+              "server names must be unique within a backend");
+        return;
+      }
+    }
+    if (s.weight == 0 && !s.backup) {
+      // weight 0 is legal: the server takes no new load-balanced traffic.
+    }
+    p.servers.push_back(s);
+  }
+
+  bool resolveServerAddress(const ConfigLine& l, ServerConfig& s) {
+    std::string spec = s.addressSpec;
+    if (core::startsWith(spec, "unix@") || core::startsWith(spec, "abns@") || spec[0] == '/' ||
+        core::startsWith(spec, "sockpair@") || core::startsWith(spec, "fd@")) {
+      error(l, "server address '" + spec + "' is not supported",
+            "sluice connects to servers over TCP: use ADDR:PORT");
+      return false;
+    }
+    bool forceV6 = false;
+    for (const char* prefix : {"ipv4@", "tcp@", "tcp4@"}) {
+      if (core::startsWith(spec, prefix)) spec = spec.substr(std::strlen(prefix));
+    }
+    for (const char* prefix : {"ipv6@", "tcp6@"}) {
+      if (core::startsWith(spec, prefix)) {
+        spec = spec.substr(std::strlen(prefix));
+        forceV6 = true;
+      }
+    }
+    std::string host = spec;
+    std::string port;
+    if (!spec.empty() && spec[0] == '[') {
+      size_t close = spec.find(']');
+      if (close == std::string::npos) {
+        error(l, "missing ']' in server address '" + s.addressSpec + "'");
+        return false;
+      }
+      host = spec.substr(1, close - 1);
+      if (close + 1 < spec.size()) {
+        if (spec[close + 1] != ':') {
+          error(l, "invalid server address '" + s.addressSpec + "'");
+          return false;
+        }
+        port = spec.substr(close + 2);
+      }
+      forceV6 = true;
+    } else if (std::count(spec.begin(), spec.end(), ':') == 1) {
+      host = spec.substr(0, spec.find(':'));
+      port = spec.substr(spec.find(':') + 1);
+    } else if (std::count(spec.begin(), spec.end(), ':') > 1) {
+      auto whole = core::Address::parse("ipv6@" + spec);
+      if (!whole) {
+        error(l, "invalid server address '" + s.addressSpec + "'",
+              "write IPv6 addresses in brackets: [2001:db8::1]:443");
+        return false;
+      }
+      host = whole->ipString();
+      port = whole->port() ? std::to_string(whole->port()) : "";
+      forceV6 = true;
+    }
+    uint16_t portNumber = 0;
+    if (port.empty()) {
+      s.portFromClient = true;  // same port as the client connected to
+    } else if (port[0] == '+' || port[0] == '-') {
+      auto off = core::parseInt(port);
+      if (!off || *off < -65535 || *off > 65535) {
+        error(l, "invalid port offset '" + port + "' in server address");
+        return false;
+      }
+      s.portFromClient = true;
+      s.portOffset = static_cast<int>(*off);
+    } else {
+      auto n = core::parseInt(port);
+      if (!n || *n < 1 || *n > 65535) {
+        error(l, "invalid port '" + port + "' in server address '" + s.addressSpec + "'",
+              "ports are 1-65535");
+        return false;
+      }
+      portNumber = static_cast<uint16_t>(*n);
+    }
+    std::optional<core::Address> addr =
+        core::Address::parse((forceV6 ? "ipv6@" : "") +
+                             (forceV6 && host.find(':') != std::string::npos ? "[" + host + "]" : host) +
+                             ":" + std::to_string(portNumber));
+    if (!addr) {
+      addr = resolveHost(host, portNumber);
+    }
+    if (!addr) {
+      error(l, "could not resolve address '" + host + "' of server '" + s.name + "'",
+            "check the name, or use a numeric address");
+      return false;
+    }
+    if (addr->isAny()) {
+      error(l, "server '" + s.name + "' has no address ('" + s.addressSpec + "')",
+            "give the server's IP address or host name");
+      return false;
+    }
+    s.address = *addr;
+    return true;
+  }
+
+  // -- checks over the whole file --------------------------------------------
+
+  void validate() {
+    // Proxies that terminate TLS or speak HTTP are not served: say so once each.
+    std::vector<ProxyConfig> kept;
+    std::set<std::string> frontendNames;
+    std::set<std::string> backendNames;
+    for (ProxyConfig& p : config_.proxies) {
+      if (p.isFrontend && tlsTerminatingProxies_.count(p.name)) {
+        diag_.warning(tlsWhere_[p.name],
+                      p.kind + " '" + p.name + "' terminates TLS ('ssl' on bind), which sluice "
+                      "never does; it is not served",
+                      "serve it with HAProxy, or forward its port to the TLS servers as passthrough");
+        if (p.isBackend) {
+          p.isFrontend = false;
+          p.binds.clear();
+        } else {
+          continue;
+        }
+      }
+      if (p.mode == ProxyMode::Http && p.isFrontend && !p.binds.empty()) {
+        diag_.warning(p.modeWhere.line ? p.modeWhere : p.where,
+                      p.kind + " '" + p.name + "' is in mode http, which sluice does not serve "
+                      "(it forwards TCP and never reads HTTP); its listeners are not opened",
+                      "set 'mode tcp' in this section to forward it as raw TCP");
+        if (p.isBackend) {
+          p.isFrontend = false;
+          p.binds.clear();
+        } else {
+          continue;
+        }
+      }
+      if (p.isFrontend) {
+        if (!frontendNames.insert(p.name).second) {
+          diag_.error(p.where, "a frontend or listen section named '" + p.name + "' already exists",
+                      "proxy names must be unique among frontends");
+        }
+      }
+      if (p.isBackend) {
+        if (!backendNames.insert(p.name).second) {
+          diag_.error(p.where, "a backend or listen section named '" + p.name + "' already exists",
+                      "proxy names must be unique among backends");
+        }
+      }
+      kept.push_back(std::move(p));
+    }
+    config_.proxies = std::move(kept);
+
+    for (ProxyConfig& p : config_.proxies) {
+      if (p.disabled) continue;
+      if (p.isFrontend) {
+        if (p.binds.empty()) {
+          diag_.warning(p.where, p.kind + " '" + p.name + "' has no 'bind' line and accepts nothing",
+                        "add 'bind :PORT', or declare it as a backend");
+        }
+        if (p.httplog && p.mode == ProxyMode::Tcp) {
+          diag_.warnOnce("httplog-tcp:" + p.name,
+                         p.httplogWhere.line ? p.httplogWhere : p.where,
+                         "'option httplog' is not usable with " + p.kind + " '" + p.name +
+                             "' in mode tcp; falling back to 'option tcplog'",
+                         "set 'option tcplog' in the proxy (or in a defaults section for TCP)");
+          p.httplog = false;
+          p.tcplog = true;
+        }
+        if (!p.timeoutClient) {
+          diag_.warning(p.where, "missing 'timeout client' for " + p.kind + " '" + p.name +
+                                     "': idle clients are never closed",
+                        "add 'timeout client 50s' (or a value that suits the service)");
+        }
+        auto checkBackend = [&](const std::string& name, const SourceLocation& where) {
+          const ProxyConfig* be = config_.findProxy(name, /*backend=*/true);
+          if (!be) {
+            std::vector<std::string_view> names(backendNames.begin(), backendNames.end());
+            std::string guess = core::closestMatch(name, names);
+            diag_.error(where, "unknown backend '" + name + "' in " + p.kind + " '" + p.name + "'",
+                        guess.empty() ? "declare 'backend " + name + "'"
+                                      : "did you mean '" + guess + "'?");
+          }
+        };
+        if (!p.defaultBackend.empty()) {
+          checkBackend(p.defaultBackend, p.defaultBackendWhere);
+        }
+        for (const UseBackendConfig& u : p.useBackends) {
+          if (u.backend.find("%[") == std::string::npos) {
+            checkBackend(u.backend, u.where);
+          }
+        }
+      }
+      if (p.isBackend) {
+        if (!p.timeoutConnect || !p.timeoutServer) {
+          if (!p.servers.empty()) {
+            diag_.warning(p.where, "missing 'timeout connect' or 'timeout server' for " + p.kind +
+                                       " '" + p.name + "'",
+                          "add 'timeout connect 5s' and 'timeout server 50s'");
+          }
+        }
+        std::set<uint32_t> ids;
+        for (const ServerConfig& s : p.servers) {
+          if (s.id && !ids.insert(s.id).second) {
+            diag_.error(s.where, "server id " + std::to_string(s.id) + " is used twice in " +
+                                     p.kind + " '" + p.name + "'");
+          }
+          if (s.check && p.checkKind != ProxyConfig::CheckKind::Tcp) {
+            // reported once per file by the check-kind warning below
+          }
+        }
+        bool anyCheck = std::any_of(p.servers.begin(), p.servers.end(),
+                                    [](const ServerConfig& s) { return s.check; });
+        if (anyCheck) {
+          diag_.warnOnce("health-checks", p.checkKindWhere.line ? p.checkKindWhere : p.where,
+                         "health checks ('check') are parsed but not run in this version: "
+                         "every server is considered up",
+                         "connection failures are still retried and redispatched");
+        }
+      }
+    }
+  }
+
+  Diagnostics& diag_;
+  Config config_;
+  Section section_ = Section::None;
+  bool inProxy_ = false;
+  ProxyConfig current_;
+  ProxyConfig defaults_;
+  std::map<std::string, ProxyConfig> namedDefaults_;
+  std::set<std::string> tlsTerminatingProxies_;
+  std::map<std::string, SourceLocation> tlsWhere_;
+};
+
+}  // namespace
+
+bool parseDuration(std::string_view text, uint32_t& millis) {
+  if (text.empty()) return false;
+  size_t i = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  if (i == 0) return false;
+  auto n = core::parseInt(text.substr(0, i));
+  if (!n) return false;
+  std::string_view unit = text.substr(i);
+  uint64_t v = static_cast<uint64_t>(*n);
+  uint64_t ms;
+  if (unit.empty() || unit == "ms") {
+    ms = v;
+  } else if (unit == "us") {
+    ms = (v + 999) / 1000;
+  } else if (unit == "s") {
+    ms = v * 1000;
+  } else if (unit == "m") {
+    ms = v * 60'000;
+  } else if (unit == "h") {
+    ms = v * 3'600'000;
+  } else if (unit == "d") {
+    ms = v * 86'400'000;
+  } else {
+    return false;
+  }
+  if (ms > INT32_MAX) return false;  // HAProxy caps timers at 2^31-1 ms (24.8 days)
+  millis = static_cast<uint32_t>(ms);
+  return true;
+}
+
+bool parseSize(std::string_view text, uint64_t& bytes) {
+  if (text.empty()) return false;
+  uint64_t mult = 1;
+  char last = core::asciiLower(text.back());
+  if (last == 'k' || last == 'm' || last == 'g') {
+    mult = last == 'k' ? 1024 : last == 'm' ? 1024 * 1024 : 1024ull * 1024 * 1024;
+    text.remove_suffix(1);
+  }
+  auto n = core::parseInt(text);
+  if (!n || *n < 0) return false;
+  bytes = static_cast<uint64_t>(*n) * mult;
+  return true;
+}
+
+Config parseConfig(const std::vector<ConfigLine>& lines, core::Diagnostics& diag) {
+  Parser parser(diag);
+  return parser.run(lines);
+}
+
+Config loadConfig(const std::vector<std::string>& paths, core::Diagnostics& diag,
+                  const EnvLookup& env) {
+  std::vector<std::string> loaded;
+  std::vector<ConfigLine> lines = readConfigFiles(paths, env, diag, &loaded);
+  Config cfg = parseConfig(lines, diag);
+  cfg.files = loaded;
+  return cfg;
+}
+
+std::vector<KeywordInfo> knownKeywords() {
+  std::vector<KeywordInfo> out;
+  for (const Known& k : kGlobalKnown) {
+    out.push_back({"global", std::string(k.name), std::string(k.treatment), std::string(k.note)});
+  }
+  for (const Known& k : kProxyKnown) {
+    out.push_back({"proxy", std::string(k.name), std::string(k.treatment), std::string(k.note)});
+  }
+  for (std::string_view o : kSupportedOptions) {
+    out.push_back({"option", std::string(o), "supported", ""});
+  }
+  for (const Known& k : kHttpOptions) {
+    out.push_back({"option", std::string(k.name), std::string(k.treatment), std::string(k.note)});
+  }
+  for (const ParamSpec& p : kServerParams) {
+    out.push_back({"server", std::string(p.name), std::string(p.treatment), std::string(p.note)});
+  }
+  for (const ParamSpec& p : kBindParams) {
+    out.push_back({"bind", std::string(p.name), std::string(p.treatment), std::string(p.note)});
+  }
+  return out;
+}
+
+}  // namespace sluice::config
