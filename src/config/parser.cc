@@ -578,7 +578,6 @@ class Parser {
     // What a section never inherits.
     p.binds.clear();
     p.servers.clear();
-    p.acls.clear();
     p.useBackends.clear();
     p.useServers.clear();
     p.id = 0;

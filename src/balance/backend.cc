@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+// What every algorithm shares: candidate selection (usable, not excluded,
+// not full), the backup tier, and the per-backend lock. See balancer.h.
+#include <algorithm>
+
+#include "balance/balancer.h"
+
+namespace sluice::balance {
+
+Backend::Backend(const BalanceSpec& spec, std::vector<ServerState*> servers)
+    : spec_(spec),
+      servers_(std::move(servers)),
+      active_(makeAlgorithm(spec)),
+      backup_(makeAlgorithm(spec)) {
+  refresh();
+}
+
+void Backend::refresh() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<ServerState*> active;
+  std::vector<ServerState*> backups;
+  for (ServerState* s : servers_) {
+    (s->backup ? backups : active).push_back(s);
+  }
+  active_->onChange(active);
+  backup_->onChange(backups);
+}
+
+size_t Backend::usableCount() const {
+  return static_cast<size_t>(std::count_if(servers_.begin(), servers_.end(),
+                                           [](const ServerState* s) { return s->usable(); }));
+}
+
+ServerState* Backend::pick(const PickContext& ctx) {
+  auto excluded = [&](const ServerState* s) {
+    return std::find(ctx.exclude.begin(), ctx.exclude.end(), s) != ctx.exclude.end();
+  };
+  // Small fixed buffers: backends rarely have more than a few dozen servers;
+  // larger ones fall back to the heap.
+  std::vector<ServerState*> active;
+  std::vector<ServerState*> backups;
+  active.reserve(servers_.size());
+  bool anyActiveUsable = false;
+  for (ServerState* s : servers_) {
+    if (!s->usable()) continue;
+    if (!s->backup) anyActiveUsable = true;
+    if (excluded(s) || s->full()) continue;
+    (s->backup ? backups : active).push_back(s);
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!active.empty()) {
+    return active_->pick(active, ctx);
+  }
+  if (anyActiveUsable) {
+    // Active servers exist but are all full or already tried: backups do not
+    // take over for that (HAProxy queues instead).
+    return nullptr;
+  }
+  if (backups.empty()) {
+    return nullptr;
+  }
+  if (!spec_.allBackups) {
+    // Only the first usable backup server, in declaration order.
+    ServerState* first = nullptr;
+    for (ServerState* s : servers_) {
+      if (s->backup && s->usable()) {
+        first = s;
+        break;
+      }
+    }
+    if (!first || excluded(first) || first->full()) return nullptr;
+    return first;
+  }
+  return backup_->pick(backups, ctx);
+}
+
+}  // namespace sluice::balance

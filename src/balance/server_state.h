@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+// The live state of one server, shared by every worker thread: whether it is
+// up, its administrative state, its effective weight and its connection
+// count. Written with atomics so that balancing, health checks and the data
+// path never take a lock to read it. Counters for logs and statistics live
+// here too.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "core/address.h"
+
+namespace sluice::balance {
+
+enum class AdminState : uint8_t { Ready, Drain, Maint };
+
+struct ServerCounters {
+  std::atomic<uint64_t> connections{0};      // connections sent to this server
+  std::atomic<uint64_t> connectErrors{0};
+  std::atomic<uint64_t> retries{0};
+  std::atomic<uint64_t> redispatches{0};
+  std::atomic<uint64_t> bytesIn{0};          // client -> server
+  std::atomic<uint64_t> bytesOut{0};         // server -> client
+  std::atomic<uint32_t> maxConnections{0};   // peak of currentConnections
+};
+
+struct ServerState {
+  // Fixed at load time.
+  std::string name;
+  std::string backendName;
+  uint32_t id = 0;
+  uint32_t position = 0;                     // declaration order within the backend
+  core::Address address;
+  bool portFromClient = false;
+  int portOffset = 0;
+  bool backup = false;
+  uint32_t configWeight = 1;
+  uint32_t maxconn = 0;                      // 0: unlimited
+
+  // Changed at run time.
+  std::atomic<bool> up{true};
+  std::atomic<AdminState> admin{AdminState::Ready};
+  std::atomic<uint32_t> weight{1};           // effective weight
+  std::atomic<int32_t> currentConnections{0};
+  ServerCounters counters;
+
+  // Can the balancer send a new connection here?
+  bool usable() const {
+    return up.load(std::memory_order_relaxed) &&
+           admin.load(std::memory_order_relaxed) == AdminState::Ready &&
+           weight.load(std::memory_order_relaxed) > 0;
+  }
+  bool full() const {
+    return maxconn > 0 &&
+           currentConnections.load(std::memory_order_relaxed) >= static_cast<int32_t>(maxconn);
+  }
+
+  void connectionOpened() {
+    int32_t now = currentConnections.fetch_add(1, std::memory_order_relaxed) + 1;
+    counters.connections.fetch_add(1, std::memory_order_relaxed);
+    uint32_t peak = counters.maxConnections.load(std::memory_order_relaxed);
+    while (static_cast<uint32_t>(now) > peak &&
+           !counters.maxConnections.compare_exchange_weak(peak, static_cast<uint32_t>(now))) {
+    }
+  }
+  void connectionClosed() { currentConnections.fetch_sub(1, std::memory_order_relaxed); }
+};
+
+}  // namespace sluice::balance

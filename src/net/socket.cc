@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: Apache-2.0
+// Socket helpers; see socket.h.
+#include "net/socket.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace sluice::net {
+
+int openListener(const core::Address& address, const ListenOptions& o, std::string& error) {
+  int fd = ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+  if (fd < 0) {
+    error = std::string("socket(): ") + std::strerror(errno);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (o.reusePort) {
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  }
+  if (address.isV6()) {
+    int v6only = o.v4v6 ? 0 : (o.v6only ? 1 : 0);
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+  }
+  if (o.transparent) {
+    if (setsockopt(fd, address.isV6() ? IPPROTO_IPV6 : IPPROTO_IP,
+                   address.isV6() ? IPV6_TRANSPARENT : IP_TRANSPARENT, &one, sizeof(one)) != 0) {
+      error = std::string("cannot set IP_TRANSPARENT (needs CAP_NET_ADMIN): ") + std::strerror(errno);
+      ::close(fd);
+      return -1;
+    }
+  }
+  if (!o.interface.empty()) {
+    if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, o.interface.c_str(),
+                   static_cast<socklen_t>(o.interface.size())) != 0) {
+      error = "cannot bind to interface '" + o.interface + "': " + std::strerror(errno);
+      ::close(fd);
+      return -1;
+    }
+  }
+  if (o.mss > 0) {
+    setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &o.mss, sizeof(o.mss));
+  }
+  if (::bind(fd, address.sockaddrPtr(), address.length()) != 0) {
+    error = "cannot bind " + address.toString() + ": " + std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  if (o.deferAccept) {
+    int secs = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
+  }
+  if (o.fastOpen) {
+    int qlen = o.backlog;
+    setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen));
+  }
+  if (::listen(fd, o.backlog) != 0) {
+    error = "cannot listen on " + address.toString() + ": " + std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int startConnect(const core::Address& target, const core::Address& source) {
+  int fd = ::socket(target.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+  if (fd < 0) {
+    return -1;
+  }
+  setNoDelay(fd);
+  if (source.valid() && source.family() == target.family()) {
+    int one = 1;
+    setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    if (::bind(fd, source.sockaddrPtr(), source.length()) != 0) {
+      int saved = errno;
+      ::close(fd);
+      errno = saved;
+      return -1;
+    }
+  }
+  if (::connect(fd, target.sockaddrPtr(), target.length()) != 0 && errno != EINPROGRESS) {
+    int saved = errno;
+    ::close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
+int socketError(int fd) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+    return errno;
+  }
+  return err;
+}
+
+core::Address localAddress(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return {};
+  }
+  return core::Address::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+core::Address peerAddress(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return {};
+  }
+  return core::Address::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+}
+
+void setNoDelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+void setKeepAlive(int fd) {
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+}
+
+void setLingerZero(int fd) {
+  linger l{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+}
+
+void closeFd(int& fd) {
+  if (fd >= 0) {
+    ::close(fd);
+    fd = -1;
+  }
+}
+
+}  // namespace sluice::net

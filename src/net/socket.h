@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+// Socket helpers: listening sockets with the options HAProxy's "bind" line
+// can ask for, non-blocking connects to servers, and small wrappers that
+// turn errno into values. No protocol knowledge here.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/address.h"
+
+namespace sluice::net {
+
+struct ListenOptions {
+  bool reusePort = true;
+  bool v6only = false;        // IPV6_V6ONLY on an IPv6 wildcard
+  bool v4v6 = false;          // accept IPv4 on an IPv6 wildcard (clears IPV6_V6ONLY)
+  bool deferAccept = false;   // TCP_DEFER_ACCEPT: wake up only when data arrives
+  bool transparent = false;   // IP_TRANSPARENT: bind a foreign address
+  bool fastOpen = false;
+  std::string interface;      // SO_BINDTODEVICE
+  int backlog = 1024;
+  int mss = 0;
+};
+
+// Creates, configures, binds and listens. Returns the fd or -1 with `error`.
+int openListener(const core::Address& address, const ListenOptions& options, std::string& error);
+
+// Starts a non-blocking connect. Returns the fd (connect in progress or done)
+// or -1 with errno set. `source` (may be invalid) binds the local side.
+int startConnect(const core::Address& target, const core::Address& source);
+
+// Pending error of a socket (SO_ERROR), 0 when none.
+int socketError(int fd);
+
+core::Address localAddress(int fd);
+core::Address peerAddress(int fd);
+
+void setNoDelay(int fd);
+void setKeepAlive(int fd);
+// Closes with an RST instead of a FIN (SO_LINGER 0), as "silent-drop" and
+// "option nolinger" want.
+void setLingerZero(int fd);
+void closeFd(int& fd);
+
+}  // namespace sluice::net

@@ -1,0 +1,674 @@
+// SPDX-License-Identifier: Apache-2.0
+// Sample fetches, converters and expressions; see expression.h. The fetch
+// table below is the list of fetches sluice knows (docs/configuration.md).
+#include "route/expression.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "core/strings.h"
+
+namespace sluice::route {
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// Fetches
+
+// ClientHello fetches see a value only once the whole hello has been read.
+// Before that, they say "not yet" so that rules wait for it.
+bool helloReady(const SessionView& v, Sample& out) {
+  if (!v.helloFinal && !v.final) {
+    out.mayChange = true;
+    return false;
+  }
+  return v.hello != nullptr;
+}
+
+bool fetchSni(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (index > 0 || !helloReady(v, out) || !v.hello->hasSni) return false;
+  out.type = SampleType::Str;
+  out.text = v.hello->sni;
+  return true;
+}
+
+bool fetchHelloType(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (index > 0 || !helloReady(v, out) || v.hello->handshakeType == 0) return false;
+  out.type = SampleType::Int;
+  out.integer = v.hello->handshakeType;
+  return true;
+}
+
+bool fetchSslVer(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (index > 0 || !helloReady(v, out)) return false;
+  out.type = SampleType::Int;
+  out.integer = (int64_t{v.hello->legacyVersion >> 8} << 16) | (v.hello->legacyVersion & 0xff);
+  return true;
+}
+
+bool fetchAlpn(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (!helloReady(v, out) || index >= v.hello->alpn.size()) return false;
+  out.type = SampleType::Str;
+  out.text = v.hello->alpn[index];
+  return true;
+}
+
+bool fetchEcExt(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (index > 0 || !helloReady(v, out) || v.hello->sslv2 || !v.hello->hasEcExtension) return false;
+  out.type = SampleType::Bool;
+  out.integer = 1;
+  return true;
+}
+
+bool fetchStExt(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (index > 0 || !helloReady(v, out) || v.hello->sslv2) return false;
+  out.type = SampleType::Int;
+  out.integer = v.hello->sessionTicket;
+  return true;
+}
+
+bool fetchLen(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (index > 0) return false;
+  out.type = SampleType::Int;
+  out.integer = static_cast<int64_t>(v.payload.size());
+  out.mayChange = !v.final;
+  return true;
+}
+
+bool fetchPayload(const SessionView& v, const std::vector<Arg>& a, size_t index, Sample& out) {
+  if (index > 0) return false;
+  auto offset = static_cast<size_t>(a[0].integer);
+  auto length = static_cast<size_t>(a[1].integer);
+  if (length == 0) {
+    if (offset > v.payload.size()) {
+      out.mayChange = !v.final;
+      return false;
+    }
+    out.type = SampleType::Bin;
+    out.text.assign(reinterpret_cast<const char*>(v.payload.data()) + offset, v.payload.size() - offset);
+    out.mayChange = !v.final;
+    return true;
+  }
+  if (offset + length > v.payload.size()) {
+    out.mayChange = !v.final;
+    return false;
+  }
+  out.type = SampleType::Bin;
+  out.text.assign(reinterpret_cast<const char*>(v.payload.data()) + offset, length);
+  return true;
+}
+
+bool fetchPayloadLv(const SessionView& v, const std::vector<Arg>& a, size_t index, Sample& out) {
+  if (index > 0) return false;
+  auto lenOffset = static_cast<size_t>(a[0].integer);
+  auto lenSize = static_cast<size_t>(a[1].integer);
+  if (lenSize == 0 || lenSize > 4) return false;
+  if (lenOffset + lenSize > v.payload.size()) {
+    out.mayChange = !v.final;
+    return false;
+  }
+  size_t size = 0;
+  for (size_t i = 0; i < lenSize; ++i) size = (size << 8) | v.payload[lenOffset + i];
+  size_t start = lenOffset + lenSize;
+  if (a.size() > 2) {
+    const std::string& o = a[2].text;
+    auto n = core::parseInt(o);
+    if (!n) return false;
+    if (!o.empty() && (o[0] == '+' || o[0] == '-')) {
+      if (*n < 0 && static_cast<size_t>(-*n) > start) return false;
+      start = static_cast<size_t>(static_cast<int64_t>(start) + *n);
+    } else {
+      start = static_cast<size_t>(*n);
+    }
+  }
+  if (size == 0 || start + size > proto::kMaxHelloWireBytes) return false;  // will never match
+  if (start + size > v.payload.size()) {
+    out.mayChange = !v.final;
+    return false;
+  }
+  out.type = SampleType::Bin;
+  out.text.assign(reinterpret_cast<const char*>(v.payload.data()) + start, size);
+  return true;
+}
+
+bool fetchSrc(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (index > 0 || !v.src.valid()) return false;
+  out = Sample::ofIp(v.src);
+  return true;
+}
+
+bool fetchDst(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (index > 0 || !v.dst.valid()) return false;
+  out = Sample::ofIp(v.dst);
+  return true;
+}
+
+bool fetchSrcPort(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (index > 0 || !v.src.valid()) return false;
+  out = Sample::ofInt(v.src.port());
+  return true;
+}
+
+bool fetchDstPort(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (index > 0 || !v.dst.valid()) return false;
+  out = Sample::ofInt(v.dst.port());
+  return true;
+}
+
+bool fetchTrue(const SessionView&, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (index > 0) return false;
+  out = Sample::ofBool(true);
+  return true;
+}
+
+bool fetchFalse(const SessionView&, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (index > 0) return false;
+  out = Sample::ofBool(false);
+  return true;
+}
+
+bool fetchWaitEnd(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (index > 0) return false;
+  if (!v.final) {
+    out.mayChange = true;
+    return false;
+  }
+  out = Sample::ofBool(true);
+  return true;
+}
+
+bool fetchVar(const SessionView& v, const std::vector<Arg>& a, size_t index, Sample& out) {
+  if (index > 0 || !v.vars) return false;
+  const Sample* s = v.vars->get(a[0].text);
+  if (!s) return false;
+  out = *s;
+  return true;
+}
+
+bool fetchInt(const SessionView&, const std::vector<Arg>& a, size_t index, Sample& out) {
+  if (index > 0) return false;
+  out = Sample::ofInt(a[0].integer);
+  return true;
+}
+
+bool fetchStr(const SessionView&, const std::vector<Arg>& a, size_t index, Sample& out) {
+  if (index > 0) return false;
+  out = Sample::ofStr(a[0].text);
+  return true;
+}
+
+bool fetchBool(const SessionView&, const std::vector<Arg>& a, size_t index, Sample& out) {
+  if (index > 0) return false;
+  out = Sample::ofBool(a[0].integer != 0);
+  return true;
+}
+
+bool fetchFeName(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (index > 0 || v.frontendName.empty()) return false;
+  out = Sample::ofStr(v.frontendName);
+  return true;
+}
+
+bool fetchBeName(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (index > 0 || v.backendName.empty()) return false;
+  out = Sample::ofStr(v.backendName);
+  return true;
+}
+
+// name, type, min args, max args, uses hello, uses payload, dotted versions, fn
+const FetchDef kFetches[] = {
+    {"req.ssl_sni", SampleType::Str, 0, 0, true, true, false, fetchSni},
+    {"req_ssl_sni", SampleType::Str, 0, 0, true, true, false, fetchSni},
+    {"req.ssl_hello_type", SampleType::Int, 0, 0, true, true, false, fetchHelloType},
+    {"req_ssl_hello_type", SampleType::Int, 0, 0, true, true, false, fetchHelloType},
+    {"req.ssl_ver", SampleType::Int, 0, 0, true, true, true, fetchSslVer},
+    {"req_ssl_ver", SampleType::Int, 0, 0, true, true, true, fetchSslVer},
+    {"req.ssl_alpn", SampleType::Str, 0, 0, true, true, false, fetchAlpn},
+    {"req.ssl_ec_ext", SampleType::Bool, 0, 0, true, true, false, fetchEcExt},
+    {"req.ssl_st_ext", SampleType::Int, 0, 0, true, true, false, fetchStExt},
+    {"req.len", SampleType::Int, 0, 0, false, true, false, fetchLen},
+    {"req_len", SampleType::Int, 0, 0, false, true, false, fetchLen},
+    {"req.payload", SampleType::Bin, 2, 2, false, true, false, fetchPayload},
+    {"payload", SampleType::Bin, 2, 2, false, true, false, fetchPayload},
+    {"req.payload_lv", SampleType::Bin, 2, 3, false, true, false, fetchPayloadLv},
+    {"payload_lv", SampleType::Bin, 2, 3, false, true, false, fetchPayloadLv},
+    {"src", SampleType::Ip, 0, 0, false, false, false, fetchSrc},
+    {"dst", SampleType::Ip, 0, 0, false, false, false, fetchDst},
+    {"src_port", SampleType::Int, 0, 0, false, false, false, fetchSrcPort},
+    {"dst_port", SampleType::Int, 0, 0, false, false, false, fetchDstPort},
+    {"always_true", SampleType::Bool, 0, 0, false, false, false, fetchTrue},
+    {"always_false", SampleType::Bool, 0, 0, false, false, false, fetchFalse},
+    {"wait_end", SampleType::Bool, 0, 0, false, true, false, fetchWaitEnd},
+    {"var", SampleType::Str, 1, 1, false, false, false, fetchVar},
+    {"int", SampleType::Int, 1, 1, false, false, false, fetchInt},
+    {"str", SampleType::Str, 1, 1, false, false, false, fetchStr},
+    {"bool", SampleType::Bool, 1, 1, false, false, false, fetchBool},
+    {"fe_name", SampleType::Str, 0, 0, false, false, false, fetchFeName},
+    {"be_name", SampleType::Str, 0, 0, false, false, false, fetchBeName},
+};
+
+// ---------------------------------------------------------------------------
+// Converters
+
+bool convLower(const ConverterCall&, Sample& s) {
+  for (char& c : s.text) c = core::asciiLower(c);
+  return true;
+}
+
+bool convUpper(const ConverterCall&, Sample& s) {
+  for (char& c : s.text) c = core::asciiUpper(c);
+  return true;
+}
+
+bool convLength(const ConverterCall&, Sample& s) {
+  s.integer = static_cast<int64_t>(s.text.size());
+  s.type = SampleType::Int;
+  return true;
+}
+
+bool convHex(const ConverterCall&, Sample& s) {
+  s.type = SampleType::Bin;
+  s.text = sampleToString(s);
+  s.type = SampleType::Str;
+  return true;
+}
+
+bool convBytes(const ConverterCall& c, Sample& s) {
+  auto offset = static_cast<size_t>(c.args[0].integer);
+  if (offset > s.text.size()) return false;
+  size_t length = s.text.size() - offset;
+  if (c.args.size() > 1) {
+    length = std::min(length, static_cast<size_t>(c.args[1].integer));
+  }
+  s.text = s.text.substr(offset, length);
+  return true;
+}
+
+// field(<index>,<delimiters>[,<count>]): 1-based, negative counts from the end.
+bool convField(const ConverterCall& c, Sample& s) {
+  int64_t index = c.args[0].integer;
+  const std::string& delims = c.args[1].text;
+  int64_t count = c.args.size() > 2 ? c.args[2].integer : 1;
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  for (size_t i = 0; i <= s.text.size(); ++i) {
+    if (i == s.text.size() || delims.find(s.text[i]) != std::string::npos) {
+      parts.emplace_back(std::string_view(s.text).substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  int64_t n = static_cast<int64_t>(parts.size());
+  int64_t first = index > 0 ? index - 1 : n + index;
+  if (first < 0 || first >= n) {
+    s.text.clear();
+    return true;
+  }
+  int64_t last = count <= 0 ? n - 1 : std::min(n - 1, first + count - 1);
+  std::string out;
+  for (int64_t i = first; i <= last; ++i) {
+    if (i > first) out.push_back(delims[0]);
+    out += parts[static_cast<size_t>(i)];
+  }
+  s.text = out;
+  return true;
+}
+
+bool convMap(const ConverterCall& c, Sample& s) {
+  const PatternEntry* e = c.map->lookup(s);
+  std::string value;
+  if (e) {
+    value = e->value;
+  } else if (c.hasDefault) {
+    value = c.defaultValue;
+  } else {
+    return false;
+  }
+  Sample out = Sample::ofStr(value);
+  if (!castSample(out, c.mapOutput)) return false;
+  out.mayChange = s.mayChange;
+  s = std::move(out);
+  return true;
+}
+
+}  // namespace
+
+struct ConverterDef {
+  std::string_view name;
+  SampleType input;
+  SampleType output;
+  int minArgs;
+  int maxArgs;
+  bool (*fn)(const ConverterCall&, Sample&);
+};
+
+namespace {
+
+const ConverterDef kConverters[] = {
+    {"lower", SampleType::Str, SampleType::Str, 0, 0, convLower},
+    {"upper", SampleType::Str, SampleType::Str, 0, 0, convUpper},
+    {"length", SampleType::Str, SampleType::Int, 0, 0, convLength},
+    {"len", SampleType::Str, SampleType::Int, 0, 0, convLength},
+    {"hex", SampleType::Bin, SampleType::Str, 0, 0, convHex},
+    {"bytes", SampleType::Bin, SampleType::Bin, 1, 2, convBytes},
+    {"field", SampleType::Str, SampleType::Str, 2, 3, convField},
+};
+
+// One entry stands for every map_* converter; the call carries the details.
+const ConverterDef kMapConverter = {"map", SampleType::Str, SampleType::Str, 1, 2, convMap};
+
+const ConverterDef* findConverter(std::string_view name) {
+  for (const ConverterDef& c : kConverters) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+// Splits at top-level commas (outside parentheses and quotes).
+std::vector<std::string> splitTopLevel(std::string_view text) {
+  std::vector<std::string> out;
+  std::string cur;
+  int depth = 0;
+  char quote = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (quote) {
+      cur.push_back(c);
+      if (c == '\\' && i + 1 < text.size()) {
+        cur.push_back(text[++i]);
+      } else if (c == quote) {
+        quote = 0;
+      }
+      continue;
+    }
+    if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '(') {
+      ++depth;
+    } else if (c == ')') {
+      --depth;
+    } else if (c == ',' && depth == 0) {
+      out.push_back(cur);
+      cur.clear();
+      continue;
+    }
+    cur.push_back(c);
+  }
+  out.push_back(cur);
+  return out;
+}
+
+bool parseArgs(const std::vector<std::string>& raw, int minArgs, int maxArgs,
+               const std::string& what, std::vector<Arg>& out, std::string& error) {
+  if (static_cast<int>(raw.size()) < minArgs || static_cast<int>(raw.size()) > maxArgs) {
+    error = "'" + what + "' expects " +
+            (minArgs == maxArgs ? std::to_string(minArgs)
+                                : std::to_string(minArgs) + " to " + std::to_string(maxArgs)) +
+            " argument" + (maxArgs == 1 ? "" : "s") + ", got " + std::to_string(raw.size());
+    return false;
+  }
+  for (const std::string& r : raw) {
+    Arg a;
+    a.text = r;
+    if (auto n = core::parseInt(r)) {
+      a.integer = *n;
+      a.isInt = true;
+    }
+    out.push_back(a);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool splitCall(std::string_view text, std::string& name, std::vector<std::string>& args,
+               std::string& error) {
+  args.clear();
+  size_t open = text.find('(');
+  if (open == std::string_view::npos) {
+    name = std::string(text);
+    return true;
+  }
+  name = std::string(text.substr(0, open));
+  if (text.back() != ')') {
+    error = "missing ')' at the end of '" + std::string(text) + "'";
+    return false;
+  }
+  std::string_view inner = text.substr(open + 1, text.size() - open - 2);
+  if (inner.empty()) {
+    return true;
+  }
+  // Second-level quoting (manual §2.2): quotes group, backslash escapes.
+  std::string cur;
+  char quote = 0;
+  int depth = 0;
+  for (size_t i = 0; i < inner.size(); ++i) {
+    char c = inner[i];
+    if (c == '\\' && i + 1 < inner.size()) {
+      cur.push_back(inner[++i]);
+      continue;
+    }
+    if (quote) {
+      if (c == quote) {
+        quote = 0;
+      } else {
+        cur.push_back(c);
+      }
+      continue;
+    }
+    if (c == '"' || c == '\'') {
+      quote = c;
+      continue;
+    }
+    if (c == '(') ++depth;
+    if (c == ')') {
+      if (depth == 0) {
+        error = "unexpected ')' in '" + std::string(text) + "'";
+        return false;
+      }
+      --depth;
+    }
+    if (c == ',' && depth == 0) {
+      args.push_back(cur);
+      cur.clear();
+      continue;
+    }
+    cur.push_back(c);
+  }
+  if (quote) {
+    error = "unterminated quote in '" + std::string(text) + "'";
+    return false;
+  }
+  args.push_back(cur);
+  return true;
+}
+
+const FetchDef* findFetch(std::string_view name) {
+  for (const FetchDef& f : kFetches) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+std::vector<std::string_view> fetchNames() {
+  std::vector<std::string_view> out;
+  for (const FetchDef& f : kFetches) out.push_back(f.name);
+  return out;
+}
+
+std::string MapRegistry::resolve(const std::string& path) const {
+  if (path.empty() || path[0] == '/' || basePath_.empty()) {
+    return path;
+  }
+  return basePath_ + "/" + path;
+}
+
+std::shared_ptr<const PatternIndex> MapRegistry::map(const std::string& path, MatchMethod method,
+                                                     bool ignoreCase, std::string& error) {
+  std::string full = resolve(path);
+  std::string key = full + "\n" + std::string(toString(method)) + (ignoreCase ? "i" : "");
+  auto it = cache_.find(key);
+  if (it != cache_.end()) {
+    return it->second;
+  }
+  std::vector<std::pair<std::string, std::string>> entries;
+  if (!readMapFile(full, entries, error)) {
+    return nullptr;
+  }
+  auto index = std::make_shared<PatternIndex>(method, ignoreCase);
+  for (const auto& [k, v] : entries) {
+    if (!index->add(k, v, error)) {
+      error = "in map file '" + full + "': " + error;
+      return nullptr;
+    }
+  }
+  files_.push_back(full);
+  cache_[key] = index;
+  return index;
+}
+
+bool MapRegistry::addPatternFile(const std::string& path, PatternIndex& index, std::string& error) {
+  std::string full = resolve(path);
+  std::vector<std::string> patterns;
+  if (!readPatternFile(full, patterns, error)) {
+    return false;
+  }
+  for (const std::string& p : patterns) {
+    if (!index.add(p, "", error)) {
+      error = "in pattern file '" + full + "': " + error;
+      return false;
+    }
+  }
+  files_.push_back(full);
+  return true;
+}
+
+std::unique_ptr<SampleExpr> SampleExpr::parse(std::string_view text, MapRegistry& maps,
+                                              std::string& error) {
+  auto expr = std::make_unique<SampleExpr>();
+  expr->text_ = std::string(text);
+  std::vector<std::string> parts = splitTopLevel(text);
+  std::string name;
+  std::vector<std::string> rawArgs;
+  if (parts.empty() || parts[0].empty()) {
+    error = "empty sample expression";
+    return nullptr;
+  }
+  if (!splitCall(parts[0], name, rawArgs, error)) {
+    return nullptr;
+  }
+  expr->fetch_ = findFetch(name);
+  if (!expr->fetch_) {
+    std::string guess = core::closestMatch(name, fetchNames());
+    error = "unknown fetch method '" + name + "'" +
+            (guess.empty() ? std::string() : "; did you mean '" + guess + "'?");
+    return nullptr;
+  }
+  if (!parseArgs(rawArgs, expr->fetch_->minArgs, expr->fetch_->maxArgs, name, expr->fetchArgs_,
+                 error)) {
+    return nullptr;
+  }
+  bool intArgs = name == "int" || name == "bool" || name.find("payload") != std::string::npos;
+  for (size_t i = 0; intArgs && i < expr->fetchArgs_.size() && i < 2; ++i) {
+    if (!expr->fetchArgs_[i].isInt || expr->fetchArgs_[i].integer < 0) {
+      error = "'" + name + "' expects non-negative integer arguments, got '" +
+              expr->fetchArgs_[i].text + "'";
+      return nullptr;
+    }
+  }
+  SampleType type = expr->fetch_->type;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    std::string cname;
+    std::vector<std::string> cargs;
+    if (!splitCall(parts[i], cname, cargs, error)) {
+      return nullptr;
+    }
+    ConverterCall call;
+    if (core::startsWith(cname, "map")) {
+      // map, map_<match>, map_<match>_<output>
+      std::string rest = cname == "map" ? "str" : cname.substr(cname.find('_') + 1);
+      std::string matchName = rest.substr(0, rest.find('_'));
+      std::string outName = rest.find('_') == std::string::npos ? "str" : rest.substr(rest.find('_') + 1);
+      MatchMethod method;
+      if (cname != "map" && cname.rfind("map_", 0) != 0) {
+        error = "unknown converter '" + cname + "'";
+        return nullptr;
+      }
+      if (matchName == "regm" || !parseMatchMethod(matchName, method) ||
+          method == MatchMethod::Found || method == MatchMethod::Bool ||
+          method == MatchMethod::Len || method == MatchMethod::Bin) {
+        error = "unknown or unsupported map converter '" + cname + "'";
+        return nullptr;
+      }
+      if (outName == "str") {
+        call.mapOutput = SampleType::Str;
+      } else if (outName == "int") {
+        call.mapOutput = SampleType::Int;
+      } else if (outName == "ip") {
+        call.mapOutput = SampleType::Ip;
+      } else {
+        error = "unknown output type '" + outName + "' in converter '" + cname + "'";
+        return nullptr;
+      }
+      if (cargs.empty() || cargs.size() > 2) {
+        error = "'" + cname + "' expects (<map file>[,<default value>])";
+        return nullptr;
+      }
+      call.def = &kMapConverter;
+      call.map = maps.map(cargs[0], method, /*ignoreCase=*/false, error);
+      if (!call.map) {
+        return nullptr;
+      }
+      if (cargs.size() == 2) {
+        call.hasDefault = true;
+        call.defaultValue = cargs[1];
+      }
+      call.mapInput = inputTypeOf(method);
+      expr->converters_.push_back(std::move(call));
+      type = expr->converters_.back().mapOutput;
+      continue;
+    }
+    call.def = findConverter(cname);
+    if (!call.def) {
+      std::vector<std::string_view> names;
+      for (const ConverterDef& c : kConverters) names.push_back(c.name);
+      names.push_back("map");
+      std::string guess = core::closestMatch(cname, names);
+      error = "unknown converter '" + cname + "'" +
+              (guess.empty() ? std::string() : "; did you mean '" + guess + "'?");
+      return nullptr;
+    }
+    if (!parseArgs(cargs, call.def->minArgs, call.def->maxArgs, cname, call.args, error)) {
+      return nullptr;
+    }
+    if ((cname == "bytes" || cname == "field") && !call.args[0].isInt) {
+      error = "'" + cname + "' expects an integer first argument";
+      return nullptr;
+    }
+    type = call.def->output;
+    expr->converters_.push_back(std::move(call));
+  }
+  expr->outputType_ = type;
+  return expr;
+}
+
+bool SampleExpr::evaluate(const SessionView& view, size_t index, Sample& out) const {
+  out = Sample{};
+  if (!fetch_->fn(view, fetchArgs_, index, out)) {
+    return false;
+  }
+  bool mayChange = out.mayChange;
+  for (const ConverterCall& c : converters_) {
+    SampleType input = c.def == &kMapConverter ? c.mapInput : c.def->input;
+    if (!castSample(out, input) || !c.def->fn(c, out)) {
+      out.mayChange = mayChange;
+      return false;
+    }
+  }
+  out.mayChange = mayChange;
+  return true;
+}
+
+bool SampleExpr::usesHello() const { return fetch_->usesHello; }
+bool SampleExpr::usesPayload() const { return fetch_->usesPayload; }
+
+}  // namespace sluice::route

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: Apache-2.0
+// Sample expressions: a fetch followed by converters, as HAProxy writes them
+// ("req.ssl_sni,lower,map(/etc/haproxy/sni.map,bk_default)"). Parsed once
+// when the configuration is loaded; evaluated per connection without I/O.
+//
+//   MapRegistry maps;
+//   std::string error;
+//   auto expr = SampleExpr::parse("req.ssl_sni,lower", maps, error);
+//   Sample s;
+//   if (expr->evaluate(view, 0, s)) use(s.text);
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "route/pattern.h"
+#include "route/sample.h"
+
+namespace sluice::route {
+
+// Loads map and pattern files once and shares them between every rule that
+// names them (a map used by ten rules is read and indexed once).
+class MapRegistry {
+ public:
+  explicit MapRegistry(std::string basePath = {}) : basePath_(std::move(basePath)) {}
+
+  // A map file indexed for `method`; nullptr and `error` when unreadable.
+  std::shared_ptr<const PatternIndex> map(const std::string& path, MatchMethod method,
+                                          bool ignoreCase, std::string& error);
+  // Patterns of an ACL "-f" file, added to `index`.
+  bool addPatternFile(const std::string& path, PatternIndex& index, std::string& error);
+
+  std::string resolve(const std::string& path) const;
+  const std::vector<std::string>& filesRead() const { return files_; }
+
+ private:
+  std::string basePath_;
+  std::map<std::string, std::shared_ptr<const PatternIndex>> cache_;
+  std::vector<std::string> files_;
+};
+
+struct FetchDef;
+struct ConverterDef;
+
+struct Arg {
+  std::string text;
+  int64_t integer = 0;
+  bool isInt = false;
+};
+
+struct ConverterCall {
+  const ConverterDef* def = nullptr;
+  std::vector<Arg> args;
+  std::shared_ptr<const PatternIndex> map;  // map_* converters
+  SampleType mapInput = SampleType::Str;
+  SampleType mapOutput = SampleType::Str;
+  bool hasDefault = false;
+  std::string defaultValue;
+};
+
+class SampleExpr {
+ public:
+  // Parses "fetch[(args)][,converter[(args)]]...". nullptr and `error` on failure.
+  static std::unique_ptr<SampleExpr> parse(std::string_view text, MapRegistry& maps,
+                                           std::string& error);
+
+  // Evaluates value number `index` (fetches like req.ssl_alpn return several).
+  // Returns false when there is no such value; out.mayChange then says
+  // whether one may still come.
+  bool evaluate(const SessionView& view, size_t index, Sample& out) const;
+
+  SampleType outputType() const { return outputType_; }
+  const FetchDef& fetch() const { return *fetch_; }
+  bool usesHello() const;
+  bool usesPayload() const;
+  const std::string& text() const { return text_; }
+
+ private:
+  const FetchDef* fetch_ = nullptr;
+  std::vector<Arg> fetchArgs_;
+  std::vector<ConverterCall> converters_;
+  SampleType outputType_ = SampleType::None;
+  std::string text_;
+};
+
+struct FetchDef {
+  std::string_view name;
+  SampleType type;
+  int minArgs;
+  int maxArgs;
+  bool usesHello;
+  bool usesPayload;
+  bool dottedVersions;  // ACL patterns are MAJOR.MINOR (req.ssl_ver)
+  bool (*fn)(const SessionView&, const std::vector<Arg>&, size_t index, Sample& out);
+};
+
+const FetchDef* findFetch(std::string_view name);
+std::vector<std::string_view> fetchNames();
+
+// Splits "name(a,b)" into name and raw argument strings (quotes and escapes
+// of the second level resolved). False and `error` on unbalanced syntax.
+bool splitCall(std::string_view text, std::string& name, std::vector<std::string>& args,
+               std::string& error);
+
+}  // namespace sluice::route

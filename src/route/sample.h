@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: Apache-2.0
+// Samples: the typed values that fetches produce and converters transform,
+// and the read-only view of a connection that fetches read them from.
+//
+// A fetch may fail in two ways, as in HAProxy: "no value, and none will come"
+// (final) or "no value yet" (mayChange). Rules evaluated before the
+// inspection window closes treat the second as "wait for more data".
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/address.h"
+#include "proto/client_hello.h"
+
+namespace sluice::route {
+
+enum class SampleType : uint8_t { None, Bool, Int, Str, Bin, Ip };
+
+std::string_view toString(SampleType t);
+
+struct Sample {
+  SampleType type = SampleType::None;
+  int64_t integer = 0;   // Bool and Int
+  std::string text;      // Str and Bin
+  core::Address ip;      // Ip
+  bool mayChange = false;
+
+  static Sample ofInt(int64_t v) {
+    Sample s;
+    s.type = SampleType::Int;
+    s.integer = v;
+    return s;
+  }
+  static Sample ofBool(bool v) {
+    Sample s;
+    s.type = SampleType::Bool;
+    s.integer = v ? 1 : 0;
+    return s;
+  }
+  static Sample ofStr(std::string_view v) {
+    Sample s;
+    s.type = SampleType::Str;
+    s.text.assign(v);
+    return s;
+  }
+  static Sample ofIp(const core::Address& a) {
+    Sample s;
+    s.type = SampleType::Ip;
+    s.ip = a.unmapped();
+    return s;
+  }
+};
+
+// Converts a sample in place to `to`, as HAProxy's casts do (int <-> string,
+// address -> string, string -> address, bool -> int). Returns false when the
+// value has no form of that type.
+bool castSample(Sample& s, SampleType to);
+
+// The text form used in logs and dynamic backend names.
+std::string sampleToString(const Sample& s);
+
+// Per-connection variables set by "set-var(txn.x)" and read by "var(txn.x)".
+class Variables {
+ public:
+  const Sample* get(std::string_view name) const {
+    for (const auto& [k, v] : items_) {
+      if (k == name) return &v;
+    }
+    return nullptr;
+  }
+  void set(std::string_view name, Sample value) {
+    value.mayChange = false;
+    for (auto& [k, v] : items_) {
+      if (k == name) {
+        v = std::move(value);
+        return;
+      }
+    }
+    items_.emplace_back(std::string(name), std::move(value));
+  }
+  void unset(std::string_view name) {
+    for (size_t i = 0; i < items_.size(); ++i) {
+      if (items_[i].first == name) {
+        items_.erase(items_.begin() + static_cast<std::ptrdiff_t>(i));
+        return;
+      }
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::string, Sample>> items_;
+};
+
+// What a fetch may look at. The session fills it; fetches never touch
+// sockets. `hello` is set only once the whole ClientHello has been read.
+struct SessionView {
+  core::Address src;
+  core::Address dst;
+  std::string_view frontendName;
+  std::string_view backendName;
+  const proto::ClientHelloInfo* hello = nullptr;
+  bool helloFinal = true;        // the ClientHello reader has reached a final state
+  std::span<const uint8_t> payload;  // client bytes buffered so far
+  bool final = true;             // the inspection window is over: no more data will be awaited
+  Variables* vars = nullptr;
+};
+
+}  // namespace sluice::route

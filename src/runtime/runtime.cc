@@ -1,0 +1,422 @@
+// SPDX-License-Identifier: Apache-2.0
+// Compiles a Config into a Runtime; see runtime.h.
+#include "runtime/runtime.h"
+
+#include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "core/strings.h"
+
+namespace sluice::runtime {
+
+namespace {
+
+std::string hostName() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof(buf) - 1);
+  return buf;
+}
+
+uint32_t cpuCount() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return static_cast<uint32_t>(n);
+  }
+  unsigned n = std::thread::hardware_concurrency();
+  return n ? n : 1;
+}
+
+class Builder {
+ public:
+  Builder(std::shared_ptr<const config::Config> cfg, core::Diagnostics& diag)
+      : cfg_(std::move(cfg)), diag_(diag) {}
+
+  std::shared_ptr<Runtime> run() {
+    auto rt = std::make_shared<Runtime>();
+    rt_ = rt.get();
+    rt->source = cfg_;
+    const config::GlobalConfig& g = cfg_->global;
+    rt->maps = std::make_unique<route::MapRegistry>(g.defaultPath);
+    rt->nbthread = g.nbthread ? *g.nbthread : std::min<uint32_t>(cpuCount(), 64);
+    rt->maxconn = g.maxconn ? *g.maxconn : defaultMaxconn();
+    rt->splice = !g.noSplice;
+    rt->pipeSize = g.pipeSize ? *g.pipeSize : 0;
+    rt->maxAccept = g.maxAccept ? *g.maxAccept : 64;
+    hostname_ = g.logSendHostname ? (g.logSendHostname->empty() ? hostName() : *g.logSendHostname)
+                                  : std::string();
+
+    for (const config::LogTarget& t : g.log.targets) {
+      std::string error;
+      auto sink = observe::LogSink::open(t, g.logTag, hostname_, error);
+      if (!sink) {
+        diag_.error(t.where, error);
+        continue;
+      }
+      globalSinks_.push_back(sink);
+      rt->globalLogger.add(sink);
+    }
+
+    for (const config::ProxyConfig& p : cfg_->proxies) {
+      if (p.isBackend && !p.disabled) {
+        buildBackend(p);
+      }
+    }
+    for (const config::ProxyConfig& p : cfg_->proxies) {
+      if (p.isFrontend && !p.disabled) {
+        buildFrontend(p);
+      }
+    }
+    if (diag_.hasErrors()) {
+      return nullptr;
+    }
+    return rt;
+  }
+
+ private:
+  void buildLogger(const config::ProxyConfig& p, observe::Logger& logger) {
+    if (p.log.disabled) return;
+    if (p.log.global) {
+      for (const auto& s : globalSinks_) logger.add(s);
+    }
+    std::string tag = p.logTag.empty() ? cfg_->global.logTag : p.logTag;
+    for (const config::LogTarget& t : p.log.targets) {
+      std::string error;
+      auto sink = observe::LogSink::open(t, tag, hostname_, error);
+      if (!sink) {
+        diag_.error(t.where, error);
+        continue;
+      }
+      logger.add(sink);
+    }
+  }
+
+  // Compiles tcp-request rules (connection or content).
+  void buildRules(const std::vector<config::TcpRuleConfig>& in, route::AclScope& scope,
+                  std::vector<Rule>& out, bool connectionLevel, const std::string& label) {
+    for (const config::TcpRuleConfig& r : in) {
+      Rule rule;
+      rule.where = r.where;
+      std::string base = r.action.substr(0, r.action.find('('));
+      if (base == "accept") {
+        rule.action = Rule::Action::Accept;
+      } else if (base == "reject") {
+        rule.action = Rule::Action::Reject;
+      } else if (base == "silent-drop") {
+        rule.action = Rule::Action::SilentDrop;
+      } else if (base == "set-var" || base == "unset-var") {
+        rule.action = base == "set-var" ? Rule::Action::SetVar : Rule::Action::UnsetVar;
+        size_t open = r.action.find('(');
+        rule.variable = r.action.substr(open + 1, r.action.size() - open - 2);
+        std::string scopeName = rule.variable.substr(0, rule.variable.find('.'));
+        if (rule.variable.find('.') == std::string::npos ||
+            (scopeName != "txn" && scopeName != "sess" && scopeName != "req" &&
+             scopeName != "res" && scopeName != "proc")) {
+          diag_.error(r.where, "invalid variable name '" + rule.variable + "'",
+                      "variables are named <scope>.<name> with scope txn, sess, req, res or proc");
+          continue;
+        }
+        if (base == "set-var") {
+          std::string error;
+          std::string text;
+          for (const auto& w : r.actionArgs) text += w;
+          rule.expr = route::SampleExpr::parse(text, *rt_->maps, error);
+          if (!rule.expr) {
+            diag_.error(r.where, "in '" + r.action + "': " + error);
+            continue;
+          }
+        }
+      } else if (base == "expect-proxy") {
+        rule.action = Rule::Action::ExpectProxy;
+        diag_.error(r.where, "'tcp-request connection expect-proxy' is not supported yet",
+                    "the PROXY protocol on accepted connections is planned; remove the rule for now");
+        continue;
+      } else {
+        rule.action = Rule::Action::NoOp;
+        diag_.warnOnce("action:" + base, r.where,
+                       "rule action '" + base + "' is accepted but ignored in this version");
+      }
+      std::string error;
+      rule.condition = scope.compileCondition(r.condition, error);
+      if (!r.condition.empty() && !rule.condition) {
+        diag_.error(r.where, error);
+        continue;
+      }
+      bool usesPayload = (rule.condition && rule.condition->usesPayload()) ||
+                         (rule.expr && rule.expr->usesPayload());
+      if (connectionLevel && usesPayload) {
+        diag_.error(r.where,
+                    "'tcp-request connection' rules run before any byte is read, so they cannot "
+                    "use request contents (ClientHello, req.len, payload)",
+                    "use 'tcp-request content' for this rule");
+        continue;
+      }
+      (void)label;
+      out.push_back(std::move(rule));
+    }
+  }
+
+  void buildBackend(const config::ProxyConfig& p) {
+    auto be = std::make_unique<Backend>();
+    be->name = p.name;
+    be->checkKind = p.checkKind;
+    be->retries = p.retries;
+    be->redispatch = p.redispatch;
+    be->redispatchInterval = p.redispatchInterval;
+    be->timeoutConnect = p.timeoutConnect.value_or(0);
+    be->timeoutServer = p.timeoutServer.value_or(0);
+    be->timeoutTunnel = p.timeoutTunnel.value_or(0);
+    be->timeoutServerFin = p.timeoutServerFin.value_or(0);
+    be->srvtcpka = p.srvtcpka;
+    if (!p.source.empty()) {
+      be->source = *core::Address::parse(p.source);
+    }
+
+    uint32_t nextId = 1;
+    std::vector<balance::ServerState*> raw;
+    for (const config::ServerConfig& sc : p.servers) {
+      auto s = std::make_shared<balance::ServerState>();
+      s->name = sc.name;
+      s->backendName = p.name;
+      s->position = static_cast<uint32_t>(be->servers.size());
+      s->id = sc.id ? sc.id : nextId;
+      nextId = std::max(nextId, s->id) + 1;
+      s->address = sc.address;
+      s->portFromClient = sc.portFromClient;
+      s->portOffset = sc.portOffset;
+      s->backup = sc.backup;
+      s->configWeight = sc.weight;
+      s->weight.store(sc.weight);
+      s->maxconn = sc.maxconn;
+      s->admin.store(sc.disabled ? balance::AdminState::Maint : balance::AdminState::Ready);
+      if (sc.sendProxy != config::ProxyProtocolOut::None) {
+        diag_.error(sc.where, "'send-proxy' on servers is not supported yet",
+                    "the PROXY protocol towards servers is planned; remove it for now");
+      }
+      raw.push_back(s.get());
+      be->servers.push_back(s);
+      be->serverConfigs.push_back(&sc);
+    }
+
+    balance::BalanceSpec spec;
+    spec.algorithm = p.balance.algorithm;
+    spec.consistent = p.hashType.method == "consistent";
+    spec.hashFunction = p.hashType.function;
+    spec.avalanche = p.hashType.avalanche;
+    spec.allBackups = p.allbackups;
+    if (spec.algorithm == "random" && !p.balance.args.empty()) {
+      spec.randomDraws = static_cast<uint32_t>(core::parseInt(p.balance.args[0]).value_or(2));
+    }
+    be->roundRobinKind = spec.algorithm == "roundrobin" || spec.algorithm == "static-rr";
+    be->hashFunction = spec.hashFunction;
+    be->hashAvalanche = spec.avalanche;
+    be->hashOnSource = spec.algorithm == "source";
+    be->balancer = std::make_unique<balance::Backend>(spec, raw);
+
+    auto scope = std::make_unique<route::AclScope>(*rt_->maps);
+    scope->define(p.acls, diag_);
+    if (spec.algorithm == "hash") {
+      std::string text;
+      for (const auto& a : p.balance.args) text += a;
+      std::string error;
+      be->hashExpr = route::SampleExpr::parse(text, *rt_->maps, error);
+      if (!be->hashExpr) {
+        diag_.error(p.balance.where, "in 'balance hash': " + error);
+      } else if (be->hashExpr->usesHello()) {
+        be->usesHello = true;
+      }
+    }
+    buildRules(p.tcpRequestContent, *scope, be->contentRules, false, "backend " + p.name);
+    for (const Rule& r : be->contentRules) {
+      if ((r.condition && r.condition->usesHello()) || (r.expr && r.expr->usesHello())) {
+        be->usesHello = true;
+      }
+    }
+    for (const config::UseServerConfig& u : p.useServers) {
+      ServerRule rule;
+      rule.where = u.where;
+      std::string error;
+      if (u.server.find("%[") != std::string::npos) {
+        rule.dynamic = route::FormatString::parse(u.server, *rt_->maps, false, error);
+        if (!rule.dynamic) {
+          diag_.error(u.where, "in 'use-server': " + error);
+          continue;
+        }
+        if (rule.dynamic->usesHello()) be->usesHello = true;
+      } else {
+        rule.server = be->findServer(u.server);
+        if (!rule.server) {
+          diag_.error(u.where, "'use-server': no server '" + u.server + "' in backend '" + p.name + "'");
+          continue;
+        }
+      }
+      rule.condition = scope->compileCondition(u.condition, error);
+      if (!u.condition.empty() && !rule.condition) {
+        diag_.error(u.where, error);
+        continue;
+      }
+      if (rule.condition && rule.condition->usesHello()) be->usesHello = true;
+      be->serverRules.push_back(std::move(rule));
+    }
+    scopes_.push_back(std::move(scope));
+    rt_->backends.push_back(std::move(be));
+  }
+
+  void buildFrontend(const config::ProxyConfig& p) {
+    auto fe = std::make_unique<Frontend>();
+    fe->name = p.name;
+    fe->config = &p;
+    buildLogger(p, fe->logger);
+    fe->tcplog = p.tcplog || p.httplog;
+    fe->dontlognull = p.dontlognull;
+    fe->dontlogNormal = p.dontlogNormal;
+    fe->logasap = p.logasap;
+    fe->logSeparateErrors = p.logSeparateErrors;
+    fe->timeoutClient = p.timeoutClient.value_or(0);
+    fe->timeoutClientFin = p.timeoutClientFin.value_or(0);
+    fe->maxconn = p.maxconn.value_or(0);
+    fe->clitcpka = p.clitcpka;
+    fe->nolinger = p.nolinger;
+
+    for (const config::BindConfig& b : p.binds) {
+      if (b.acceptProxy) {
+        diag_.error(b.where, "'accept-proxy' is not supported yet",
+                    "the PROXY protocol on accepted connections is planned; remove it for now");
+      }
+    }
+
+    auto scope = std::make_unique<route::AclScope>(*rt_->maps);
+    scope->define(p.acls, diag_);
+    buildRules(p.tcpRequestConnection, *scope, fe->connectionRules, true, "frontend " + p.name);
+    buildRules(p.tcpRequestContent, *scope, fe->contentRules, false, "frontend " + p.name);
+
+    bool usesHello = false;
+    bool usesPayload = false;
+    bool dynamicSwitch = false;
+    for (const Rule& r : fe->contentRules) {
+      if ((r.condition && r.condition->usesHello()) || (r.expr && r.expr->usesHello())) usesHello = true;
+      if ((r.condition && r.condition->usesPayload()) || (r.expr && r.expr->usesPayload())) usesPayload = true;
+    }
+    std::vector<Backend*> reachable;
+    for (const config::UseBackendConfig& u : p.useBackends) {
+      SwitchRule rule;
+      rule.where = u.where;
+      std::string error;
+      if (u.backend.find("%[") != std::string::npos) {
+        rule.dynamic = route::FormatString::parse(u.backend, *rt_->maps, false, error);
+        if (!rule.dynamic) {
+          diag_.error(u.where, "in 'use_backend': " + error);
+          continue;
+        }
+        if (rule.dynamic->usesHello()) usesHello = true;
+        dynamicSwitch = true;
+      } else {
+        rule.backend = rt_->findBackend(u.backend);
+        if (!rule.backend) continue;  // already reported by the parser
+        reachable.push_back(rule.backend);
+      }
+      rule.condition = scope->compileCondition(u.condition, error);
+      if (!u.condition.empty() && !rule.condition) {
+        diag_.error(u.where, error);
+        continue;
+      }
+      if (rule.condition && rule.condition->usesHello()) usesHello = true;
+      fe->switchRules.push_back(std::move(rule));
+    }
+    if (!p.defaultBackend.empty()) {
+      fe->defaultBackend = rt_->findBackend(p.defaultBackend);
+      if (fe->defaultBackend) reachable.push_back(fe->defaultBackend);
+    } else if (p.isBackend) {
+      fe->defaultBackend = rt_->findBackend(p.name);  // a listen section serves itself
+      if (fe->defaultBackend) reachable.push_back(fe->defaultBackend);
+    }
+    if (dynamicSwitch) {
+      for (const auto& b : rt_->backends) reachable.push_back(b.get());
+    }
+    for (Backend* b : reachable) {
+      if (b->usesHello) usesHello = true;
+      if (!b->contentRules.empty()) usesPayload = true;
+    }
+    if (!p.logFormat.empty()) {
+      std::string error;
+      fe->logFormat = route::FormatString::parse(p.logFormat, *rt_->maps, true, error);
+      if (!fe->logFormat) {
+        diag_.error(p.logFormatWhere, "in 'log-format': " + error);
+      } else {
+        for (const auto& seg : fe->logFormat->segments()) {
+          if (seg.kind == route::FormatString::Segment::Kind::Variable && !knownLogVariable(seg.text)) {
+            diag_.error(p.logFormatWhere, "unknown log-format variable '%" + seg.text + "'",
+                        "see docs/configuration.md for the variables sluice renders");
+          }
+        }
+        if (fe->logFormat->usesHello()) usesHello = true;
+      }
+    }
+    fe->waitsForHello = usesHello;
+    if (p.inspectDelay) {
+      fe->inspectWindow = *p.inspectDelay;
+    } else if (usesHello) {
+      fe->inspectWindow = kDefaultHelloWaitMs;
+      diag_.warning(p.where,
+                    p.kind + " '" + p.name + "' routes on the TLS ClientHello but sets no "
+                    "'tcp-request inspect-delay'; sluice waits up to " +
+                        std::to_string(kDefaultHelloWaitMs / 1000) +
+                        "s for the whole hello anyway (HAProxy would route on whatever arrived first)",
+                    "add 'tcp-request inspect-delay 5s' to say how long to wait");
+    } else if (usesPayload) {
+      diag_.warning(p.where,
+                    p.kind + " '" + p.name + "' has content rules that read request data but no "
+                    "'tcp-request inspect-delay': they only see what arrived with the connection",
+                    "add 'tcp-request inspect-delay 5s'");
+    }
+    fe->inspects = fe->waitsForHello || !fe->contentRules.empty() || usesPayload;
+    scopes_.push_back(std::move(scope));
+    rt_->frontends.push_back(std::move(fe));
+  }
+
+  static bool knownLogVariable(const std::string& v) {
+    static const char* kVars[] = {"ci", "cp", "fi", "fp", "bi", "bp", "si", "sp", "t", "tr", "T",
+                                  "Tl", "Ts", "ms", "ft", "f", "b", "s", "Tw", "Tc", "Tt", "Td",
+                                  "Th", "Ti", "TR", "Ta", "B", "U", "ts", "tsc", "ac", "fc", "bc",
+                                  "sc", "rc", "sq", "bq", "pid", "H", "ID", "lc", "rt", "hr", "hs",
+                                  "ST", "r", "CC", "CS", "hrl", "hsl", "HM", "HP", "HQ", "HU", "HV",
+                                  "sslc", "sslv", "o", "fn", "bn"};
+    for (const char* k : kVars) {
+      if (v == k) return true;
+    }
+    return false;
+  }
+
+  std::shared_ptr<const config::Config> cfg_;
+  core::Diagnostics& diag_;
+  Runtime* rt_ = nullptr;
+  std::string hostname_;
+  std::vector<std::shared_ptr<observe::LogSink>> globalSinks_;
+  // ACL scopes own the named ACLs shared by the compiled conditions.
+  std::vector<std::unique_ptr<route::AclScope>> scopes_;
+};
+
+}  // namespace
+
+uint32_t defaultMaxconn() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    return 1024;
+  }
+  rlim_t limit = rl.rlim_max == RLIM_INFINITY ? 1048576 : rl.rlim_max;
+  // Two descriptors per connection; 1024 kept for listeners, pipes and logs.
+  rlim_t conns = limit > 2048 ? (limit - 1024) / 2 : 256;
+  return static_cast<uint32_t>(std::min<rlim_t>(conns, 100000));
+}
+
+std::shared_ptr<Runtime> build(std::shared_ptr<const config::Config> cfg, core::Diagnostics& diag) {
+  Builder b(std::move(cfg), diag);
+  return b.run();
+}
+
+}  // namespace sluice::runtime

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: Apache-2.0
+// The live form of a Config: frontends and backends with their rules
+// compiled, their balancers built, their log targets opened. Built once per
+// load (and, later, per reload), then shared read-only by every worker
+// thread; only the atomics inside (counters, server state) change.
+//
+//   core::Diagnostics diag;
+//   auto rt = runtime::build(std::make_shared<config::Config>(cfg), diag);  // nullptr on errors
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "balance/balancer.h"
+#include "balance/server_state.h"
+#include "config/model.h"
+#include "core/diagnostics.h"
+#include "observe/log_sink.h"
+#include "route/acl.h"
+#include "route/expression.h"
+#include "route/format.h"
+
+namespace sluice::runtime {
+
+// How long a frontend that routes on the ClientHello waits for it when the
+// file sets no "tcp-request inspect-delay" (HAProxy would not wait at all and
+// route on whatever arrived first; see docs/configuration.md).
+inline constexpr uint32_t kDefaultHelloWaitMs = 5000;
+
+struct ProxyCounters {
+  std::atomic<int32_t> current{0};
+  std::atomic<uint32_t> max{0};
+  std::atomic<uint64_t> total{0};
+  std::atomic<uint64_t> bytesIn{0};
+  std::atomic<uint64_t> bytesOut{0};
+  std::atomic<uint64_t> denied{0};         // rejected by rules
+  std::atomic<uint64_t> errors{0};         // connection or data errors
+  std::atomic<uint64_t> noServer{0};       // no server available
+
+  void opened() {
+    int32_t now = current.fetch_add(1, std::memory_order_relaxed) + 1;
+    total.fetch_add(1, std::memory_order_relaxed);
+    uint32_t peak = max.load(std::memory_order_relaxed);
+    while (static_cast<uint32_t>(now) > peak && !max.compare_exchange_weak(peak, static_cast<uint32_t>(now))) {
+    }
+  }
+  void closed() { current.fetch_sub(1, std::memory_order_relaxed); }
+};
+
+// Counters of the ClientHello reader, for tests and (later) metrics.
+struct HelloCounters {
+  std::atomic<uint64_t> done{0};
+  std::atomic<uint64_t> sniFound{0};
+  std::atomic<uint64_t> notTls{0};
+  std::atomic<uint64_t> malformed{0};
+  std::atomic<uint64_t> tooLarge{0};
+  std::atomic<uint64_t> timedOut{0};       // inspect window ended before the hello was whole
+  std::atomic<uint64_t> multiSegment{0};   // hellos that needed more than one read
+  std::atomic<uint64_t> multiRecord{0};    // hellos spread over several TLS records
+};
+
+struct Rule {
+  enum class Action { Accept, Reject, SilentDrop, SetVar, UnsetVar, ExpectProxy, NoOp };
+  core::SourceLocation where;
+  Action action = Action::Accept;
+  std::string variable;                          // set-var / unset-var
+  std::unique_ptr<route::SampleExpr> expr;       // set-var
+  std::unique_ptr<route::Condition> condition;   // null: always
+};
+
+struct Backend;
+
+struct SwitchRule {
+  core::SourceLocation where;
+  Backend* backend = nullptr;                    // static name
+  std::unique_ptr<route::FormatString> dynamic;  // %[...] name
+  std::unique_ptr<route::Condition> condition;
+};
+
+struct ServerRule {
+  core::SourceLocation where;
+  balance::ServerState* server = nullptr;
+  std::unique_ptr<route::FormatString> dynamic;
+  std::unique_ptr<route::Condition> condition;
+};
+
+struct Backend {
+  std::string name;
+  config::ProxyConfig::CheckKind checkKind = config::ProxyConfig::CheckKind::Tcp;
+  std::vector<std::shared_ptr<balance::ServerState>> servers;
+  std::vector<const config::ServerConfig*> serverConfigs;  // same order as servers
+  std::unique_ptr<balance::Backend> balancer;
+  std::unique_ptr<route::SampleExpr> hashExpr;   // "balance hash <expr>"
+  std::string hashFunction = "sdbm";
+  bool hashAvalanche = false;
+  bool hashOnSource = false;                     // "balance source"
+  std::vector<Rule> contentRules;
+  std::vector<ServerRule> serverRules;
+  uint32_t retries = 3;
+  bool redispatch = false;
+  int redispatchInterval = -1;
+  bool roundRobinKind = false;                   // roundrobin / static-rr: retries move on
+  uint32_t timeoutConnect = 0;                   // 0: none
+  uint32_t timeoutServer = 0;
+  uint32_t timeoutTunnel = 0;
+  uint32_t timeoutServerFin = 0;
+  core::Address source;
+  bool srvtcpka = false;
+  bool usesHello = false;
+  ProxyCounters counters;
+
+  balance::ServerState* findServer(std::string_view n) const {
+    for (const auto& s : servers) {
+      if (s->name == n) return s.get();
+    }
+    return nullptr;
+  }
+};
+
+struct Frontend {
+  std::string name;
+  const config::ProxyConfig* config = nullptr;   // binds and other plain settings
+  observe::Logger logger;
+  bool tcplog = false;
+  std::unique_ptr<route::FormatString> logFormat;
+  bool dontlognull = false;
+  bool dontlogNormal = false;
+  bool logasap = false;
+  bool logSeparateErrors = false;
+  uint32_t timeoutClient = 0;
+  uint32_t timeoutClientFin = 0;
+  uint32_t inspectWindow = 0;                    // ms the rules may wait for data
+  bool waitsForHello = false;                    // routing needs the whole ClientHello
+  bool inspects = false;                         // any content rule or hello wait
+  uint32_t maxconn = 0;                          // 0: only the global limit
+  bool clitcpka = false;
+  bool nolinger = false;
+  std::vector<Rule> connectionRules;
+  std::vector<Rule> contentRules;
+  std::vector<SwitchRule> switchRules;
+  Backend* defaultBackend = nullptr;
+  ProxyCounters counters;
+  HelloCounters hello;
+};
+
+struct Runtime {
+  std::shared_ptr<const config::Config> source;
+  uint32_t maxconn = 0;
+  uint32_t nbthread = 1;
+  bool splice = true;
+  uint32_t pipeSize = 0;
+  uint32_t maxAccept = 64;
+  observe::Logger globalLogger;                  // process messages
+  std::unique_ptr<route::MapRegistry> maps;
+  std::vector<std::unique_ptr<Backend>> backends;
+  std::vector<std::unique_ptr<Frontend>> frontends;
+
+  Backend* findBackend(std::string_view name) const {
+    for (const auto& b : backends) {
+      if (b->name == name) return b.get();
+    }
+    return nullptr;
+  }
+};
+
+// Compiles a parsed configuration. Errors (bad ACLs, unreadable maps, log
+// targets that cannot be opened) go to `diag`; returns nullptr if any.
+std::shared_ptr<Runtime> build(std::shared_ptr<const config::Config> cfg, core::Diagnostics& diag);
+
+// The default maxconn when the file sets none: what the descriptor limit
+// allows (two descriptors per connection plus a reserve), at most 100000.
+uint32_t defaultMaxconn();
+
+}  // namespace sluice::runtime

@@ -1,0 +1,836 @@
+// SPDX-License-Identifier: Apache-2.0
+// The per-connection state machine; see session.h for the way of one
+// connection and docs/architecture.md for the memory it costs.
+#include "session/session.h"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+
+#include "net/socket.h"
+#include "observe/tcplog.h"
+#include "session/worker.h"
+
+namespace sluice::session {
+
+namespace {
+
+constexpr uint32_t kClientEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+constexpr size_t kInitialInspectBuffer = 2048;
+constexpr size_t kCopyBufferSize = 16384;
+constexpr uint64_t kNoDeadline = UINT64_MAX;
+
+int64_t wallMicros() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
+}
+
+bool isResourceError(int err) {
+  return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM || err == EADDRNOTAVAIL;
+}
+
+}  // namespace
+
+Session::Session(Worker& worker, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend& fe,
+                 int clientFd, const core::Address& src, const core::Address& dst)
+    : worker_(worker), rt_(std::move(rt)), fe_(fe), clientFd_(clientFd), src_(src), dst_(dst) {
+  acceptWallMicros_ = wallMicros();
+  acceptMono_ = worker_.loop().now();
+  lastClientActivity_ = acceptMono_;
+  lastServerActivity_ = acceptMono_;
+}
+
+Session::~Session() {
+  net::closeFd(clientFd_);
+  net::closeFd(serverFd_);
+}
+
+uint64_t Session::now() const noexcept { return worker_.loop().now(); }
+
+route::SessionView Session::view(bool final) noexcept {
+  route::SessionView v;
+  v.src = src_;
+  v.dst = dst_;
+  v.frontendName = fe_.name;
+  if (be_) v.backendName = be_->name;
+  v.hello = hello_.status() == proto::HelloStatus::Done ? &hello_.info() : nullptr;
+  v.helloFinal = helloFinal_ || !fe_.waitsForHello;
+  v.payload = std::span<const uint8_t>(inspectBuffer_.data(), inspectBuffer_.size());
+  v.final = final;
+  v.vars = &vars_;
+  return v;
+}
+
+char Session::stageLetter() const noexcept {
+  switch (state_) {
+    case State::Inspecting: return 'R';
+    case State::TurnAround:
+    case State::Connecting: return 'C';
+    case State::Forwarding: return 'D';
+    case State::Closed: return '-';
+  }
+  return '-';
+}
+
+void Session::start() noexcept {
+  counted_ = true;
+  fe_.counters.opened();
+  net::setNoDelay(clientFd_);
+  if (fe_.clitcpka) net::setKeepAlive(clientFd_);
+
+  // tcp-request connection: before any byte is read. Rejected connections are
+  // not sessions: they are counted as denied and not logged (as HAProxy).
+  if (!fe_.connectionRules.empty()) {
+    route::SessionView v = view(true);
+    for (const runtime::Rule& rule : fe_.connectionRules) {
+      route::Tri r = rule.condition ? rule.condition->evaluate(v) : route::Tri::Pass;
+      if (r != route::Tri::Pass) continue;
+      if (rule.action == runtime::Rule::Action::Accept) break;
+      if (rule.action == runtime::Rule::Action::Reject ||
+          rule.action == runtime::Rule::Action::SilentDrop) {
+        fe_.counters.denied.fetch_add(1, std::memory_order_relaxed);
+        if (rule.action == runtime::Rule::Action::SilentDrop) net::setLingerZero(clientFd_);
+        termCause_ = 'P';
+        termStage_ = 'R';
+        loggedEarly_ = true;  // not logged
+        finish('P', 'R');
+        return;
+      }
+      if (rule.action == runtime::Rule::Action::SetVar) {
+        route::Sample s;
+        if (rule.expr->evaluate(v, 0, s)) vars_.set(rule.variable, s);
+      } else if (rule.action == runtime::Rule::Action::UnsetVar) {
+        vars_.unset(rule.variable);
+      }
+    }
+  }
+
+  if (!fe_.tcplog && !fe_.logFormat && !fe_.logger.empty()) {
+    observe::LogRecord r;
+    r.client = src_;
+    r.frontendAddress = dst_;
+    r.frontend = fe_.name;
+    fe_.logger.log(observe::kInfo, observe::formatConnectLog(r));
+  }
+
+  if (!worker_.loop().add(clientFd_, kClientEvents, this)) {
+    finish('R', 'R');
+    return;
+  }
+  if (fe_.inspects) {
+    state_ = State::Inspecting;
+    if (fe_.inspectWindow > 0) {
+      inspectDeadline_ = acceptMono_ + fe_.inspectWindow;
+    } else {
+      windowOver_ = true;  // rules see what is there now, as HAProxy without inspect-delay
+    }
+    clientReadable_ = true;  // try at once: the hello often arrives with the connection
+    inspect();
+  } else {
+    decide();
+  }
+}
+
+void Session::onEvents(uint32_t events) noexcept {
+  if (state_ == State::Closed) return;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) clientReadable_ = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) clientWritable_ = true;
+  switch (state_) {
+    case State::Inspecting:
+      inspect();
+      break;
+    case State::TurnAround:
+    case State::Connecting:
+      // A reset (or full close) while waiting for the server aborts the
+      // session; a half-close is passed on once connected.
+      if (events & (EPOLLERR | EPOLLHUP)) {
+        finish('C', 'C');
+      }
+      break;
+    case State::Forwarding:
+      forward();
+      break;
+    case State::Closed:
+      break;
+  }
+}
+
+void Session::onServerEvents(uint32_t events) noexcept {
+  if (state_ == State::Closed) return;
+  if (state_ == State::Connecting) {
+    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+      int err = net::socketError(serverFd_);
+      if (err == 0 && (events & EPOLLOUT) && !(events & EPOLLERR)) {
+        serverWritable_ = true;
+        if (events & (EPOLLIN | EPOLLRDHUP)) serverReadable_ = true;
+        established();
+      } else {
+        connectFailed(err ? err : ECONNREFUSED, false);
+      }
+    }
+    return;
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) serverReadable_ = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) serverWritable_ = true;
+  if (state_ == State::Forwarding) forward();
+}
+
+void Session::onTimer() noexcept {
+  if (state_ == State::Closed) return;
+  uint64_t t = now();
+  bool clientIdle = fe_.timeoutClient && t >= lastClientActivity_ + fe_.timeoutClient;
+  switch (state_) {
+    case State::Inspecting:
+      if (!windowOver_ && inspectDeadline_ && t >= inspectDeadline_) {
+        windowOver_ = true;
+        if (fe_.waitsForHello && !helloFinal_) {
+          fe_.hello.timedOut.fetch_add(1, std::memory_order_relaxed);
+        }
+        decide();
+        return;
+      }
+      if (clientIdle) {
+        finish('c', 'R');
+        return;
+      }
+      break;
+    case State::TurnAround:
+      if (t >= retryAt_) {
+        connect();
+        return;
+      }
+      if (clientIdle) {
+        finish('c', 'C');
+        return;
+      }
+      break;
+    case State::Connecting:
+      if (connectDeadline_ && t >= connectDeadline_) {
+        connectFailed(ETIMEDOUT, true);
+        return;
+      }
+      if (clientIdle) {
+        finish('c', 'C');
+        return;
+      }
+      break;
+    case State::Forwarding: {
+      bool halfClosed = c2s_.srcEof || s2c_.srcEof;
+      uint32_t tunnel = be_->timeoutTunnel;
+      uint32_t clientT = halfClosed && fe_.timeoutClientFin ? fe_.timeoutClientFin
+                                                            : (tunnel ? 0 : fe_.timeoutClient);
+      uint32_t serverT = halfClosed && be_->timeoutServerFin ? be_->timeoutServerFin
+                                                             : (tunnel ? 0 : be_->timeoutServer);
+      if (clientT && t >= lastClientActivity_ + clientT) {
+        finish('c', s2c_.srcEof && s2c_.inPipe ? 'L' : 'D');
+        return;
+      }
+      if (serverT && t >= lastServerActivity_ + serverT) {
+        finish('s', 'D');
+        return;
+      }
+      if (tunnel && !clientT && !serverT &&
+          t >= std::max(lastClientActivity_, lastServerActivity_) + tunnel) {
+        finish('c', 'D');
+        return;
+      }
+      break;
+    }
+    case State::Closed:
+      return;
+  }
+  rearmTimer();
+}
+
+uint64_t Session::nextDeadline() const noexcept {
+  uint64_t d = kNoDeadline;
+  auto consider = [&d](uint64_t v) {
+    if (v && v < d) d = v;
+  };
+  uint64_t clientIdle = fe_.timeoutClient ? lastClientActivity_ + fe_.timeoutClient : 0;
+  switch (state_) {
+    case State::Inspecting:
+      if (!windowOver_) consider(inspectDeadline_);
+      consider(clientIdle);
+      break;
+    case State::TurnAround:
+      consider(retryAt_);
+      consider(clientIdle);
+      break;
+    case State::Connecting:
+      consider(connectDeadline_);
+      consider(clientIdle);
+      break;
+    case State::Forwarding: {
+      bool halfClosed = c2s_.srcEof || s2c_.srcEof;
+      uint32_t tunnel = be_->timeoutTunnel;
+      uint32_t clientT = halfClosed && fe_.timeoutClientFin ? fe_.timeoutClientFin
+                                                            : (tunnel ? 0 : fe_.timeoutClient);
+      uint32_t serverT = halfClosed && be_->timeoutServerFin ? be_->timeoutServerFin
+                                                             : (tunnel ? 0 : be_->timeoutServer);
+      if (clientT) consider(lastClientActivity_ + clientT);
+      if (serverT) consider(lastServerActivity_ + serverT);
+      if (tunnel && !clientT && !serverT) {
+        consider(std::max(lastClientActivity_, lastServerActivity_) + tunnel);
+      }
+      break;
+    }
+    case State::Closed:
+      break;
+  }
+  return d;
+}
+
+void Session::rearmTimer() noexcept {
+  if (state_ == State::Closed) return;
+  uint64_t d = nextDeadline();
+  if (d == kNoDeadline) {
+    worker_.loop().cancel(timer_);
+    return;
+  }
+  // Activity only pushes deadlines later; a timer that fires early re-checks
+  // and re-arms, which is cheaper than moving it in the heap on every read.
+  if (!timer_.armed() || d < timer_.deadline()) {
+    worker_.loop().schedule(timer_, d);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Inspection
+
+void Session::readForInspection() noexcept {
+  while (clientReadable_ && !c2s_.srcEof) {
+    if (inspectBuffer_.size() >= proto::kMaxHelloWireBytes) {
+      windowOver_ = true;  // the buffer is full: rules decide with what is there
+      break;
+    }
+    size_t used = inspectBuffer_.size();
+    size_t want = std::min<size_t>(std::max<size_t>(kInitialInspectBuffer, used * 2),
+                                   proto::kMaxHelloWireBytes);
+    inspectBuffer_.resize(want);
+    ssize_t n = ::recv(clientFd_, inspectBuffer_.data() + used, want - used, 0);
+    if (n > 0) {
+      inspectBuffer_.resize(used + static_cast<size_t>(n));
+      c2s_.bytes += static_cast<uint64_t>(n);
+      lastClientActivity_ = now();
+      ++reads_;
+      continue;
+    }
+    inspectBuffer_.resize(used);
+    if (n == 0) {
+      c2s_.srcEof = true;
+      windowOver_ = true;  // nothing more will come
+      break;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      clientReadable_ = false;
+      break;
+    }
+    if (errno == EINTR) continue;
+    finish('C', 'R');
+    return;
+  }
+  if (fe_.waitsForHello && !helloFinal_ && !inspectBuffer_.empty()) {
+    proto::HelloStatus st = hello_.parse(inspectBuffer_);
+    if (st != proto::HelloStatus::NeedMore) {
+      helloFinal_ = true;
+      runtime::HelloCounters& c = fe_.hello;
+      switch (st) {
+        case proto::HelloStatus::Done:
+          c.done.fetch_add(1, std::memory_order_relaxed);
+          if (hello_.info().hasSni) c.sniFound.fetch_add(1, std::memory_order_relaxed);
+          if (reads_ > 1) c.multiSegment.fetch_add(1, std::memory_order_relaxed);
+          if (hello_.info().recordCount > 1) c.multiRecord.fetch_add(1, std::memory_order_relaxed);
+          break;
+        case proto::HelloStatus::NotTls: c.notTls.fetch_add(1, std::memory_order_relaxed); break;
+        case proto::HelloStatus::Malformed: c.malformed.fetch_add(1, std::memory_order_relaxed); break;
+        case proto::HelloStatus::TooLarge: c.tooLarge.fetch_add(1, std::memory_order_relaxed); break;
+        case proto::HelloStatus::NeedMore: break;
+      }
+    }
+  }
+}
+
+void Session::inspect() noexcept {
+  readForInspection();
+  if (state_ != State::Inspecting) return;
+  if (fe_.waitsForHello && !helloFinal_ && !windowOver_) {
+    rearmTimer();
+    return;
+  }
+  decide();
+}
+
+// Runs tcp-request rules in order. Returns false if the session ended.
+// `waiting` is set when a condition cannot be decided yet.
+bool Session::runRules(const std::vector<runtime::Rule>& rules, bool& waiting) noexcept {
+  waiting = false;
+  route::SessionView v = view(windowOver_);
+  for (const runtime::Rule& rule : rules) {
+    route::Tri r = rule.condition ? rule.condition->evaluate(v) : route::Tri::Pass;
+    if (r == route::Tri::Miss) {
+      if (!windowOver_) {
+        waiting = true;
+        return true;
+      }
+      r = route::Tri::Fail;
+    }
+    if (r != route::Tri::Pass) continue;
+    switch (rule.action) {
+      case runtime::Rule::Action::Accept:
+        return true;
+      case runtime::Rule::Action::Reject:
+      case runtime::Rule::Action::SilentDrop:
+        fe_.counters.denied.fetch_add(1, std::memory_order_relaxed);
+        if (rule.action == runtime::Rule::Action::SilentDrop) net::setLingerZero(clientFd_);
+        finish('P', 'R');
+        return false;
+      case runtime::Rule::Action::SetVar: {
+        route::Sample s;
+        if (rule.expr->evaluate(v, 0, s)) vars_.set(rule.variable, s);
+        break;
+      }
+      case runtime::Rule::Action::UnsetVar:
+        vars_.unset(rule.variable);
+        break;
+      case runtime::Rule::Action::ExpectProxy:
+      case runtime::Rule::Action::NoOp:
+        break;
+    }
+  }
+  return true;
+}
+
+runtime::Backend* Session::chooseBackend() noexcept {
+  route::SessionView v = view(true);
+  for (const runtime::SwitchRule& rule : fe_.switchRules) {
+    route::Tri r = rule.condition ? rule.condition->evaluate(v) : route::Tri::Pass;
+    if (r != route::Tri::Pass) continue;
+    if (rule.backend) return rule.backend;
+    // A dynamic name that names no backend ends the search: default_backend.
+    std::string name = rule.dynamic->renderSamples(v);
+    runtime::Backend* b = rt_->findBackend(name);
+    return b ? b : fe_.defaultBackend;
+  }
+  return fe_.defaultBackend;
+}
+
+void Session::decide() noexcept {
+  if (state_ != State::Inspecting) return;
+  bool waiting = false;
+  if (fe_.inspects && !runRules(fe_.contentRules, waiting)) return;
+  if (waiting) {
+    rearmTimer();
+    return;
+  }
+  windowOver_ = true;
+  be_ = chooseBackend();
+  if (!be_) {
+    fe_.counters.noServer.fetch_add(1, std::memory_order_relaxed);
+    finish('S', 'C');
+    return;
+  }
+  be_->counters.opened();
+  if (!be_->contentRules.empty() && !runRules(be_->contentRules, waiting)) return;
+  queueMs_ = 0;  // no server queue yet: a server is chosen at once
+  assignServer();
+}
+
+void Session::assignServer() noexcept {
+  route::SessionView v = view(true);
+  balance::ServerState* chosen = nullptr;
+  if (!redispatched_) {
+    for (const runtime::ServerRule& rule : be_->serverRules) {
+      route::Tri r = rule.condition ? rule.condition->evaluate(v) : route::Tri::Pass;
+      if (r != route::Tri::Pass) continue;
+      balance::ServerState* s = rule.server;
+      if (!s && rule.dynamic) s = be_->findServer(rule.dynamic->renderSamples(v));
+      if (s && s->usable()) {
+        chosen = s;
+        break;
+      }
+    }
+  }
+  if (!chosen) {
+    balance::PickContext ctx;
+    if (be_->hashOnSource) {
+      ctx.hash = balance::hashBytes(be_->hashFunction, src_.unmapped().rawBytes(), be_->hashAvalanche);
+      ctx.hasHash = true;
+    } else if (be_->hashExpr) {
+      route::Sample s;
+      if (be_->hashExpr->evaluate(v, 0, s)) {
+        std::string key = route::sampleToString(s);
+        ctx.hash = balance::hashBytes(be_->hashFunction, key, be_->hashAvalanche);
+        ctx.hasHash = true;
+      }
+    }
+    ctx.exclude = std::span<balance::ServerState* const>(tried_.data(), tried_.size());
+    chosen = be_->balancer->pick(ctx);
+    if (!chosen && !tried_.empty()) {
+      // Every server was tried already: any usable one will do.
+      ctx.exclude = {};
+      chosen = be_->balancer->pick(ctx);
+    }
+  }
+  if (!chosen) {
+    be_->counters.noServer.fetch_add(1, std::memory_order_relaxed);
+    finish(lastConnectError_ ? (connectTimedOut_ ? 's' : 'S') : 'S', 'C');
+    return;
+  }
+  server_ = chosen;
+  server_->connectionOpened();
+  if (connectStart_ == 0) connectStart_ = now();
+  connect();
+}
+
+void Session::connect() noexcept {
+  core::Address target = server_->address;
+  if (server_->portFromClient) {
+    int port = static_cast<int>(dst_.port()) + server_->portOffset;
+    target.setPort(static_cast<uint16_t>(std::clamp(port, 1, 65535)));
+  }
+  state_ = State::Connecting;
+  int fd = net::startConnect(target, be_->source);
+  if (fd < 0) {
+    int err = errno;
+    if (isResourceError(err)) {
+      be_->counters.errors.fetch_add(1, std::memory_order_relaxed);
+      finish('R', 'C');
+      return;
+    }
+    connectFailed(err, false);
+    return;
+  }
+  serverFd_ = fd;
+  serverReadable_ = false;
+  serverWritable_ = false;
+  if (!worker_.loop().add(serverFd_, kClientEvents, &serverSide_)) {
+    finish('R', 'C');
+    return;
+  }
+  connectDeadline_ = be_->timeoutConnect ? now() + be_->timeoutConnect : 0;
+  rearmTimer();
+}
+
+void Session::connectFailed(int error, bool timedOut) noexcept {
+  if (serverFd_ >= 0) {
+    worker_.loop().remove(serverFd_);
+    net::closeFd(serverFd_);
+  }
+  lastConnectError_ = error;
+  connectTimedOut_ = timedOut;
+  server_->counters.connectErrors.fetch_add(1, std::memory_order_relaxed);
+  if (retries_ >= be_->retries) {
+    be_->counters.errors.fetch_add(1, std::memory_order_relaxed);
+    finish(timedOut ? 's' : 'S', 'C');
+    return;
+  }
+  ++retries_;
+  server_->counters.retries.fetch_add(1, std::memory_order_relaxed);
+  bool moveOn = false;
+  if (be_->redispatch) {
+    int interval = be_->redispatchInterval;
+    int done = static_cast<int>(retries_);
+    if (!server_->usable()) {
+      moveOn = true;
+    } else if (interval > 0 && done % interval == 0) {
+      moveOn = true;
+    } else if (interval < 0) {
+      int period = static_cast<int>(be_->retries) + 1 + interval;
+      if (period > 0 && done % period == 0) moveOn = true;
+    }
+    if (be_->roundRobinKind && be_->balancer->usableCount() > 1) moveOn = true;
+  }
+  if (moveOn) {
+    tried_.push_back(server_);
+    server_->counters.redispatches.fetch_add(1, std::memory_order_relaxed);
+    releaseServer();
+    redispatched_ = true;
+    assignServer();
+    return;
+  }
+  // Same server again, after a pause: an immediate retry would most likely
+  // meet the same refusal (HAProxy waits min(1s, timeout connect) too).
+  uint32_t delay = 1000;
+  if (be_->timeoutConnect && be_->timeoutConnect < delay) delay = be_->timeoutConnect;
+  state_ = State::TurnAround;
+  retryAt_ = now() + delay;
+  rearmTimer();
+}
+
+void Session::established() noexcept {
+  connectMs_ = static_cast<int64_t>(now() - connectStart_);
+  state_ = State::Forwarding;
+  lastServerActivity_ = now();
+  lastClientActivity_ = now();
+  if (be_->srvtcpka) net::setKeepAlive(serverFd_);
+  if (fe_.logasap) {
+    emitLog(/*early=*/true);
+    loggedEarly_ = true;
+  }
+  worker_.loop().cancel(timer_);
+  forward();
+}
+
+// ---------------------------------------------------------------------------
+// Forwarding
+
+bool Session::flushReplay() noexcept {
+  while (replayed_ < inspectBuffer_.size() && serverWritable_) {
+    ssize_t n = ::send(serverFd_, inspectBuffer_.data() + replayed_,
+                       inspectBuffer_.size() - replayed_, MSG_NOSIGNAL);
+    if (n > 0) {
+      replayed_ += static_cast<size_t>(n);
+      lastServerActivity_ = now();
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      serverWritable_ = false;
+      break;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    finish('S', 'D');
+    return false;
+  }
+  if (replayed_ >= inspectBuffer_.size() && !inspectBuffer_.empty()) {
+    std::vector<uint8_t>().swap(inspectBuffer_);  // give the memory back
+    replayed_ = 0;
+  }
+  return true;
+}
+
+Session::PumpResult Session::pump(Flow& f, int src, bool& srcReadable, int dst, bool& dstWritable,
+                                  bool clientToServer) noexcept {
+  uint64_t& srcActivity = clientToServer ? lastClientActivity_ : lastServerActivity_;
+  uint64_t& dstActivity = clientToServer ? lastServerActivity_ : lastClientActivity_;
+  if (!f.copyMode && !rt_->splice) f.copyMode = true;
+  while (true) {
+    bool progressed = false;
+    if (!f.copyMode) {
+      if (f.inPipe > 0 && dstWritable) {
+        ssize_t n = ::splice(f.pipe.readFd, nullptr, dst, nullptr, f.inPipe,
+                             SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+          f.inPipe -= static_cast<size_t>(n);
+          dstActivity = now();
+          progressed = true;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          dstWritable = false;
+        } else if (n < 0 && errno != EINTR) {
+          return PumpResult::DstError;
+        }
+      }
+      if (!f.srcEof && srcReadable && f.inPipe < worker_.pipes().capacity()) {
+        if (!f.pipe.valid()) {
+          f.pipe = worker_.pipes().acquire();
+          if (!f.pipe.valid()) {
+            f.copyMode = true;  // out of descriptors for pipes: copy instead
+            continue;
+          }
+        }
+        ssize_t n = ::splice(src, nullptr, f.pipe.writeFd, nullptr,
+                             worker_.pipes().capacity() - f.inPipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+          f.inPipe += static_cast<size_t>(n);
+          f.bytes += static_cast<uint64_t>(n);
+          srcActivity = now();
+          progressed = true;
+        } else if (n == 0) {
+          f.srcEof = true;
+          progressed = true;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          srcReadable = false;
+        } else if (errno == EINVAL || errno == ENOSYS) {
+          f.copyMode = f.inPipe == 0;  // this socket cannot splice: copy
+          if (!f.copyMode) return PumpResult::SrcError;
+          continue;
+        } else if (errno != EINTR) {
+          return PumpResult::SrcError;
+        }
+      }
+      if (f.inPipe == 0 && f.pipe.valid() && (!srcReadable || f.srcEof)) {
+        worker_.pipes().release(f.pipe);
+      }
+    } else {
+      if (f.bufEnd > f.bufStart && dstWritable) {
+        ssize_t n = ::send(dst, f.buffer.get() + f.bufStart, f.bufEnd - f.bufStart, MSG_NOSIGNAL);
+        if (n > 0) {
+          f.bufStart += static_cast<size_t>(n);
+          if (f.bufStart == f.bufEnd) f.bufStart = f.bufEnd = 0;
+          dstActivity = now();
+          progressed = true;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          dstWritable = false;
+        } else if (n < 0 && errno != EINTR) {
+          return PumpResult::DstError;
+        }
+      }
+      if (!f.srcEof && srcReadable && f.bufEnd == 0) {
+        if (!f.buffer) f.buffer.reset(new char[kCopyBufferSize]);
+        ssize_t n = ::recv(src, f.buffer.get(), kCopyBufferSize, 0);
+        if (n > 0) {
+          f.bufStart = 0;
+          f.bufEnd = static_cast<size_t>(n);
+          f.bytes += static_cast<uint64_t>(n);
+          srcActivity = now();
+          progressed = true;
+        } else if (n == 0) {
+          f.srcEof = true;
+          progressed = true;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          srcReadable = false;
+        } else if (errno != EINTR) {
+          return PumpResult::SrcError;
+        }
+      }
+      if (f.bufEnd == 0 && f.buffer && (!srcReadable || f.srcEof)) {
+        f.buffer.reset();  // idle connections keep no buffer
+      }
+    }
+    bool empty = f.copyMode ? f.bufEnd == 0 : f.inPipe == 0;
+    if (f.srcEof && empty && !f.dstShut) {
+      ::shutdown(dst, SHUT_WR);
+      f.dstShut = true;
+      progressed = true;
+    }
+    if (!progressed) return PumpResult::Ok;
+  }
+}
+
+void Session::forward() noexcept {
+  if (state_ != State::Forwarding) return;
+  for (int round = 0; round < 64; ++round) {
+    uint64_t before = c2s_.bytes + s2c_.bytes + c2s_.inPipe + s2c_.inPipe + replayed_;
+    bool replayPending = replayed_ < inspectBuffer_.size();
+    if (replayPending) {
+      if (!flushReplay()) return;
+      replayPending = replayed_ < inspectBuffer_.size();
+    }
+    if (!replayPending) {
+      PumpResult r = pump(c2s_, clientFd_, clientReadable_, serverFd_, serverWritable_, true);
+      if (r != PumpResult::Ok) {
+        finish(r == PumpResult::SrcError ? 'C' : 'S', 'D');
+        return;
+      }
+    }
+    PumpResult r = pump(s2c_, serverFd_, serverReadable_, clientFd_, clientWritable_, false);
+    if (r != PumpResult::Ok) {
+      bool lastData = s2c_.srcEof;
+      finish(r == PumpResult::SrcError ? 'S' : 'C', r == PumpResult::DstError && lastData ? 'L' : 'D');
+      return;
+    }
+    if (c2s_.dstShut && s2c_.dstShut) {
+      finish('-', '-');
+      return;
+    }
+    uint64_t after = c2s_.bytes + s2c_.bytes + c2s_.inPipe + s2c_.inPipe + replayed_;
+    if (after == before) break;
+  }
+  rearmTimer();
+}
+
+// ---------------------------------------------------------------------------
+// End of a session
+
+void Session::releaseServer() noexcept {
+  if (server_) {
+    server_->counters.bytesIn.fetch_add(c2s_.bytes, std::memory_order_relaxed);
+    server_->counters.bytesOut.fetch_add(s2c_.bytes, std::memory_order_relaxed);
+    server_->connectionClosed();
+    server_ = nullptr;
+  }
+}
+
+void Session::emitLog(bool early) noexcept {
+  if (fe_.logger.empty()) return;
+  if (!fe_.tcplog && !fe_.logFormat) return;  // the "Connect from" line was sent at accept
+  if (!early) {
+    if (fe_.dontlognull && c2s_.bytes == 0) return;
+    if (fe_.dontlogNormal && termCause_ == '-' && termStage_ == '-') return;
+  }
+  observe::LogRecord r;
+  r.client = src_;
+  r.frontendAddress = dst_;
+  if (serverFd_ >= 0) r.backendSource = net::localAddress(serverFd_);
+  if (server_) r.serverAddress = server_->address;
+  r.acceptWallMicros = acceptWallMicros_;
+  r.frontend = fe_.name;
+  r.backend = be_ ? std::string_view(be_->name) : std::string_view(fe_.name);
+  r.server = server_ ? std::string_view(server_->name) : std::string_view("<NOSRV>");
+  r.tw = queueMs_;
+  r.tc = connectMs_;
+  r.tt = static_cast<int64_t>(now() - acceptMono_);
+  r.early = early;
+  r.bytesIn = c2s_.bytes;
+  r.bytesOut = s2c_.bytes;
+  r.term[0] = early ? '-' : termCause_;
+  r.term[1] = early ? '-' : termStage_;
+  r.actconn = worker_.process().actconn.load(std::memory_order_relaxed);
+  r.feconn = fe_.counters.current.load(std::memory_order_relaxed);
+  r.beconn = be_ ? be_->counters.current.load(std::memory_order_relaxed) : 0;
+  r.srvconn = server_ ? server_->currentConnections.load(std::memory_order_relaxed) : 0;
+  r.retries = retries_;
+  r.redispatched = redispatched_;
+  route::SessionView v = view(true);
+  r.view = &v;
+  std::string line = fe_.logFormat ? observe::formatCustomLog(*fe_.logFormat, r)
+                                   : observe::formatTcpLog(r);
+  bool error = !early && termCause_ != '-';
+  fe_.logger.log(error && fe_.logSeparateErrors ? observe::kErr : observe::kInfo, line);
+}
+
+void Session::kill(char cause) noexcept { finish(cause, stageLetter()); }
+
+void Session::finish(char cause, char stage) noexcept {
+  if (state_ == State::Closed) return;
+  termCause_ = cause;
+  termStage_ = stage;
+  if (!loggedEarly_) emitLog(/*early=*/false);
+
+  worker_.loop().cancel(timer_);
+  // An abort on one side is passed on as an abort (RST) to the other, so a
+  // truncated stream never looks like a complete one.
+  bool forwarding = state_ == State::Forwarding;
+  if (clientFd_ >= 0) {
+    worker_.loop().remove(clientFd_);
+    if (fe_.nolinger || (forwarding && cause == 'S')) net::setLingerZero(clientFd_);
+    net::closeFd(clientFd_);
+  }
+  if (serverFd_ >= 0) {
+    worker_.loop().remove(serverFd_);
+    if (forwarding && cause == 'C') net::setLingerZero(serverFd_);
+    net::closeFd(serverFd_);
+  }
+  for (Flow* f : {&c2s_, &s2c_}) {
+    if (f->pipe.valid()) {
+      if (f->inPipe > 0) {
+        worker_.pipes().discard(f->pipe);
+      } else {
+        worker_.pipes().release(f->pipe);
+      }
+    }
+  }
+  fe_.counters.bytesIn.fetch_add(c2s_.bytes, std::memory_order_relaxed);
+  fe_.counters.bytesOut.fetch_add(s2c_.bytes, std::memory_order_relaxed);
+  if (be_) {
+    be_->counters.bytesIn.fetch_add(c2s_.bytes, std::memory_order_relaxed);
+    be_->counters.bytesOut.fetch_add(s2c_.bytes, std::memory_order_relaxed);
+    be_->counters.closed();
+  }
+  releaseServer();
+  if (counted_) {
+    fe_.counters.closed();
+  }
+  worker_.process().actconn.fetch_sub(1, std::memory_order_relaxed);
+  state_ = State::Closed;
+  worker_.sessionClosed(this);
+}
+
+}  // namespace sluice::session

@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: Apache-2.0
+// Session: the way of one connection, as a state machine driven by the
+// worker's event loop (DESIGN.md, "The way of one connection"):
+//
+//   accept -> connection rules -> inspect (ClientHello, content rules, bounded
+//   by inspect-delay and a size cap) -> switching rules -> backend rules ->
+//   server choice -> connect (timeout, retries, redispatch) -> replay of the
+//   inspected bytes -> forward both ways (splice through pooled pipes, or copy)
+//   with half-close -> close -> one log line + counters.
+//
+// Every session ends with exactly one termination state (HAProxy's two
+// letters, e.g. "--", "CD", "sC", "PR") that the log and counters read.
+// Nothing here throws; all callbacks are noexcept.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/address.h"
+#include "event/loop.h"
+#include "net/pipe_pool.h"
+#include "proto/client_hello.h"
+#include "route/sample.h"
+#include "runtime/runtime.h"
+
+namespace sluice::session {
+
+class Worker;
+
+class Session final : public event::EventHandler {
+ public:
+  Session(Worker& worker, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend& fe,
+          int clientFd, const core::Address& src, const core::Address& dst);
+  ~Session() override;
+
+  // Runs the connection rules and starts the session. The session may end
+  // (and be queued for deletion) before this returns.
+  void start() noexcept;
+
+  // Client-side events.
+  void onEvents(uint32_t events) noexcept override;
+
+  // Ends the session now (soft stop timeout, shutdown); cause is the first
+  // letter of the termination state.
+  void kill(char cause) noexcept;
+
+  bool closed() const { return state_ == State::Closed; }
+
+  // Intrusive list of the worker's live sessions.
+  Session* prev = nullptr;
+  Session* next = nullptr;
+
+ private:
+  enum class State : uint8_t { Inspecting, TurnAround, Connecting, Forwarding, Closed };
+
+  // One direction of the byte stream.
+  struct Flow {
+    net::Pipe pipe;
+    size_t inPipe = 0;
+    std::unique_ptr<char[]> buffer;   // copy mode only
+    size_t bufStart = 0;
+    size_t bufEnd = 0;
+    bool copyMode = false;
+    bool srcEof = false;               // the source said FIN
+    bool dstShut = false;              // we passed the FIN on
+    uint64_t bytes = 0;
+  };
+
+  enum class PumpResult : uint8_t { Ok, SrcError, DstError };
+
+  class ServerSide final : public event::EventHandler {
+   public:
+    explicit ServerSide(Session& s) : s_(s) {}
+    void onEvents(uint32_t events) noexcept override { s_.onServerEvents(events); }
+
+   private:
+    Session& s_;
+  };
+
+  class SessionTimer final : public event::Timer {
+   public:
+    explicit SessionTimer(Session& s) : s_(s) {}
+    void onTimer() noexcept override { s_.onTimer(); }
+
+   private:
+    Session& s_;
+  };
+
+  void onServerEvents(uint32_t events) noexcept;
+  void onTimer() noexcept;
+
+  // Phases
+  void inspect() noexcept;
+  void readForInspection() noexcept;
+  bool runRules(const std::vector<runtime::Rule>& rules, bool& waiting) noexcept;
+  void decide() noexcept;
+  runtime::Backend* chooseBackend() noexcept;
+  void assignServer() noexcept;
+  void connect() noexcept;
+  void onConnectResult(int error) noexcept;
+  void connectFailed(int error, bool timedOut) noexcept;
+  void established() noexcept;
+  void forward() noexcept;
+  PumpResult pump(Flow& f, int src, bool& srcReadable, int dst, bool& dstWritable,
+                  bool clientToServer) noexcept;
+  bool flushReplay() noexcept;
+
+  void rearmTimer() noexcept;
+  uint64_t nextDeadline() const noexcept;
+  void finish(char cause, char stage) noexcept;
+  void emitLog(bool early) noexcept;
+  void releaseServer() noexcept;
+  route::SessionView view(bool final) noexcept;
+  uint64_t now() const noexcept;
+  char stageLetter() const noexcept;
+
+  Worker& worker_;
+  std::shared_ptr<const runtime::Runtime> rt_;
+  runtime::Frontend& fe_;
+  runtime::Backend* be_ = nullptr;
+  balance::ServerState* server_ = nullptr;
+
+  int clientFd_ = -1;
+  int serverFd_ = -1;
+  core::Address src_;
+  core::Address dst_;
+  ServerSide serverSide_{*this};
+  SessionTimer timer_{*this};
+  State state_ = State::Inspecting;
+
+  bool clientReadable_ = false;
+  bool clientWritable_ = false;
+  bool serverReadable_ = false;
+  bool serverWritable_ = false;
+
+  // Inspection
+  std::vector<uint8_t> inspectBuffer_;
+  size_t replayed_ = 0;
+  proto::ClientHelloParser hello_;
+  bool helloFinal_ = false;
+  bool windowOver_ = false;
+  uint64_t inspectDeadline_ = 0;
+  uint32_t reads_ = 0;
+  route::Variables vars_;
+
+  // Connection to the server
+  std::vector<balance::ServerState*> tried_;
+  uint32_t retries_ = 0;
+  bool redispatched_ = false;
+  uint64_t connectDeadline_ = 0;
+  uint64_t retryAt_ = 0;
+  int lastConnectError_ = 0;
+  bool connectTimedOut_ = false;
+
+  // Forwarding
+  Flow c2s_;
+  Flow s2c_;
+  uint64_t lastClientActivity_ = 0;
+  uint64_t lastServerActivity_ = 0;
+
+  // Timing and logging
+  int64_t acceptWallMicros_ = 0;
+  uint64_t acceptMono_ = 0;
+  int64_t queueMs_ = -1;        // Tw
+  int64_t connectMs_ = -1;      // Tc
+  uint64_t connectStart_ = 0;
+  bool loggedEarly_ = false;
+  bool counted_ = false;        // counted in frontend/process counters
+  char termCause_ = '-';
+  char termStage_ = '-';
+};
+
+}  // namespace sluice::session

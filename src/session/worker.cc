@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: Apache-2.0
+// Worker threads and their listeners; see worker.h.
+#include "session/worker.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "net/socket.h"
+#include "session/session.h"
+
+namespace sluice::session {
+
+namespace {
+// How long a listener rests when the process is out of descriptors or at its
+// connection limit before trying again.
+constexpr uint64_t kFullRetryMs = 20;
+constexpr uint64_t kNoFdRetryMs = 100;
+}  // namespace
+
+class Worker::Listener final : public event::EventHandler, public event::Timer {
+ public:
+  Listener(Worker& w, int fd, runtime::Frontend* fe) : w_(w), fd_(fd), fe_(fe) {}
+  ~Listener() override { net::closeFd(fd_); }
+
+  bool start() { return w_.loop_.add(fd_, EPOLLIN, static_cast<event::EventHandler*>(this)); }
+
+  void onEvents(uint32_t) noexcept override {
+    if (!paused_) acceptSome();
+  }
+
+  void onTimer() noexcept override {
+    paused_ = false;
+    acceptSome();
+  }
+
+  void resume() {
+    if (paused_ && !w_.softStopped_) {
+      w_.loop_.cancel(*this);
+      paused_ = false;
+      acceptSome();
+    }
+  }
+
+  void close() {
+    if (fd_ >= 0) {
+      w_.loop_.remove(fd_);
+      w_.loop_.cancel(*this);
+      net::closeFd(fd_);
+    }
+  }
+
+ private:
+  void pause(uint64_t ms) {
+    paused_ = true;
+    w_.loop_.schedule(*this, w_.loop_.now() + ms);
+  }
+
+  // Accepts until the socket is drained (edge-triggered), a limit is hit, or
+  // this batch is done (then continue on the next loop turn, for fairness).
+  void acceptSome() {
+    if (fd_ < 0) return;
+    ProcessState& ps = w_.process_;
+    for (uint32_t i = 0; i < w_.runtime_->maxAccept; ++i) {
+      if (static_cast<uint32_t>(ps.actconn.load(std::memory_order_relaxed)) >= ps.maxconn ||
+          (fe_->maxconn && static_cast<uint32_t>(fe_->counters.current.load(std::memory_order_relaxed)) >=
+                               fe_->maxconn)) {
+        pause(kFullRetryMs);
+        return;
+      }
+      sockaddr_storage ss{};
+      socklen_t len = sizeof(ss);
+      int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM) continue;
+        ps.acceptErrors.fetch_add(1, std::memory_order_relaxed);
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          uint64_t now = w_.loop_.now();
+          if (now >= lastWarning_ + 1000) {
+            lastWarning_ = now;
+            std::string msg = "accept(): " + std::string(std::strerror(errno)) + " on frontend '" +
+                              fe_->name + "'; pausing this listener for " +
+                              std::to_string(kNoFdRetryMs) + " ms";
+            w_.runtime_->globalLogger.log(4, msg);
+          }
+          pause(kNoFdRetryMs);
+          return;
+        }
+        pause(kNoFdRetryMs);
+        return;
+      }
+      ps.actconn.fetch_add(1, std::memory_order_relaxed);
+      ps.accepted.fetch_add(1, std::memory_order_relaxed);
+      core::Address src = core::Address::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+      core::Address dst = net::localAddress(fd);
+      auto* s = new Session(w_, w_.runtime_, *fe_, fd, src, dst);
+      s->next = w_.sessions_;
+      if (w_.sessions_) w_.sessions_->prev = s;
+      w_.sessions_ = s;
+      ++w_.sessionCount_;
+      s->start();
+    }
+    // More may be waiting: come back on the next loop turn, after the other
+    // ready descriptors have had their turn.
+    paused_ = true;
+    w_.loop_.post([this] {
+      if (paused_ && fd_ >= 0) {
+        paused_ = false;
+        acceptSome();
+      }
+    });
+  }
+
+  Worker& w_;
+  int fd_;
+  runtime::Frontend* fe_;
+  bool paused_ = false;
+  uint64_t lastWarning_ = 0;
+};
+
+Worker::Worker(unsigned index, ProcessState& process, std::shared_ptr<const runtime::Runtime> rt)
+    : index_(index), process_(process), runtime_(std::move(rt)), pipes_(runtime_->pipeSize) {}
+
+Worker::~Worker() {
+  killAll('K');
+  listeners_.clear();
+}
+
+void Worker::addListener(int fd, runtime::Frontend* frontend) {
+  auto l = std::make_unique<Listener>(*this, fd, frontend);
+  if (l->start()) {
+    listeners_.push_back(std::move(l));
+  }
+}
+
+void Worker::run() { loop_.run(); }
+
+void Worker::stop() {
+  loop_.post([this] {
+    closeListeners();
+    killAll('K');
+    loop_.stop();
+  });
+}
+
+void Worker::softStop() {
+  loop_.post([this] {
+    softStopped_ = true;
+    closeListeners();
+    if (sessionCount_ == 0) loop_.stop();
+  });
+}
+
+void Worker::closeListeners() {
+  for (auto& l : listeners_) l->close();
+}
+
+void Worker::killAll(char cause) {
+  while (sessions_) {
+    Session* s = sessions_;
+    s->kill(cause);  // unlinks itself through sessionClosed
+    if (sessions_ == s) {
+      // Should not happen; avoid an endless loop.
+      sessions_ = s->next;
+    }
+  }
+}
+
+void Worker::sessionClosed(Session* s) {
+  if (s->prev) s->prev->next = s->next;
+  if (s->next) s->next->prev = s->prev;
+  if (sessions_ == s) sessions_ = s->next;
+  s->prev = s->next = nullptr;
+  --sessionCount_;
+  loop_.deferDelete(std::unique_ptr<event::EventHandler>(s));
+  if (softStopped_) {
+    if (sessionCount_ == 0) loop_.stop();
+  } else {
+    resumeListeners();
+  }
+}
+
+void Worker::resumeListeners() {
+  for (auto& l : listeners_) l->resume();
+}
+
+}  // namespace sluice::session

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: Apache-2.0
+// Worker: one thread with its own event loop, its own listening sockets (one
+// per bind address, SO_REUSEPORT), its own sessions and its own pipe pool.
+// Workers share only the read-only Runtime and the atomics of ProcessState.
+//
+// Accepting obeys the limits: at the global or frontend maxconn, or when the
+// process runs out of descriptors (EMFILE), a listener pauses and retries a
+// little later; it never spins and never crashes.
+//
+//   ProcessState process;
+//   Worker w(0, process, runtime);
+//   w.addListener(fd, frontend);
+//   std::thread t([&] { w.run(); });
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "event/loop.h"
+#include "net/pipe_pool.h"
+#include "runtime/runtime.h"
+
+namespace sluice::session {
+
+class Session;
+
+struct ProcessState {
+  std::atomic<int32_t> actconn{0};
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> acceptErrors{0};
+  std::atomic<bool> stopping{false};
+  uint32_t maxconn = 0;
+};
+
+class Worker {
+ public:
+  Worker(unsigned index, ProcessState& process, std::shared_ptr<const runtime::Runtime> rt);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Takes ownership of a listening fd that feeds `frontend`.
+  void addListener(int fd, runtime::Frontend* frontend);
+
+  void run();          // the thread body; returns when stopped
+  void stop();         // thread-safe: ends the loop, killing sessions
+  void softStop();     // thread-safe: stop accepting, let sessions finish
+
+  event::EventLoop& loop() { return loop_; }
+  net::PipePool& pipes() { return pipes_; }
+  ProcessState& process() { return process_; }
+  unsigned index() const { return index_; }
+  size_t sessionCount() const { return sessionCount_; }
+
+  // Called by a session when it ends.
+  void sessionClosed(Session* s);
+
+ private:
+  class Listener;
+  friend class Listener;
+
+  void resumeListeners();
+  void closeListeners();
+  void killAll(char cause);
+
+  unsigned index_;
+  ProcessState& process_;
+  std::shared_ptr<const runtime::Runtime> runtime_;
+  event::EventLoop loop_;
+  net::PipePool pipes_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  Session* sessions_ = nullptr;
+  size_t sessionCount_ = 0;
+  bool softStopped_ = false;
+};
+
+}  // namespace sluice::session
