@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: Apache-2.0
+// Balancing through the real binary: roundrobin with weights, leastconn with
+// held connections, source affinity from several client addresses, first,
+// backups, and retries that move to another server when one refuses.
+#include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <map>
+
+#include "harness.h"
+
+namespace sluice::testing {
+namespace {
+
+std::string head(int nbthread = 2) {
+  return "global\n  log stdout format raw local0\n  nbthread " + std::to_string(nbthread) + "\n"
+         "defaults\n  mode tcp\n  log global\n  option tcplog\n"
+         "  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n";
+}
+
+// Sends a plain request through sluice to Identify servers; returns the name.
+std::string ask(int port, const std::string& source = "") {
+  int fd = connectTcp("127.0.0.1", port, source);
+  if (fd < 0) return "connect-failed";
+  sendAll(fd, "GET / HTTP/1.0\r\n\r\n");
+  std::string r = recvAll(fd, scaled(3000));
+  close(fd);
+  size_t p = r.find("server=");
+  return p == std::string::npos ? "none" : r.substr(p + 7, r.find('\n', p) - p - 7);
+}
+
+struct Farm {
+  std::vector<std::unique_ptr<TestServer>> servers;
+  std::string lines(const std::vector<std::string>& params = {}) {
+    std::string out;
+    for (size_t i = 0; i < servers.size(); ++i) {
+      out += "  server " + servers[i]->name() + " 127.0.0.1:" + std::to_string(servers[i]->port());
+      if (i < params.size()) out += " " + params[i];
+      out += "\n";
+    }
+    return out;
+  }
+};
+
+Farm farm(int n, TestServer::Mode mode = TestServer::Mode::Identify) {
+  Farm f;
+  for (int i = 0; i < n; ++i) {
+    f.servers.push_back(std::make_unique<TestServer>("s" + std::to_string(i + 1), mode));
+  }
+  return f;
+}
+
+// Weighted roundrobin: weights 3:1 give 3:1, interleaved, on every thread mix.
+TEST(Balance, RoundRobinHonoursWeights) {
+  Farm f = farm(2);
+  int port = freePort();
+  Sluice s(head() + "listen lb\n  bind 127.0.0.1:" + std::to_string(port) +
+               "\n  balance roundrobin\n" + f.lines({"weight 3", "weight 1"}),
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  std::map<std::string, int> count;
+  std::string sequence;
+  for (int i = 0; i < 40; ++i) {
+    std::string who = ask(port);
+    count[who]++;
+    sequence += who == "s1" ? "1" : "2";
+  }
+  EXPECT_EQ(count["s1"], 30) << sequence;
+  EXPECT_EQ(count["s2"], 10) << sequence;
+  // Smooth: never more than three s1 in a row.
+  EXPECT_EQ(sequence.find("1111"), std::string::npos) << sequence;
+}
+
+// Equal weights alternate strictly, as users of HAProxy expect.
+TEST(Balance, RoundRobinAlternates) {
+  Farm f = farm(3);
+  int port = freePort();
+  Sluice s(head() + "listen lb\n  bind 127.0.0.1:" + std::to_string(port) + "\n" + f.lines(), {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  std::string seq;
+  for (int i = 0; i < 9; ++i) seq += ask(port).substr(1) + ",";
+  EXPECT_EQ(seq, "1,2,3,1,2,3,1,2,3,");
+}
+
+// leastconn: with connections held open on s1 and s2, new ones go to s3.
+TEST(Balance, LeastConnPrefersTheIdleServer) {
+  Farm f = farm(3);
+  int port = freePort();
+  Sluice s(head() + "listen lb\n  bind 127.0.0.1:" + std::to_string(port) +
+               "\n  balance leastconn\n" + f.lines(),
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  // Hold two connections (they never send a full request, so servers wait).
+  std::vector<int> held;
+  for (int i = 0; i < 2; ++i) {
+    int fd = connectTcp("127.0.0.1", port);
+    ASSERT_GE(fd, 0);
+    sendAll(fd, "hold");
+    held.push_back(fd);
+  }
+  for (int i = 0; i < 100 && f.servers[0]->active() + f.servers[1]->active() + f.servers[2]->active() < 2; ++i) {
+    usleep(10000);
+  }
+  int idle = -1;
+  for (int i = 0; i < 3; ++i) {
+    if (f.servers[static_cast<size_t>(i)]->active() == 0) idle = i;
+  }
+  ASSERT_GE(idle, 0);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(ask(port), "s" + std::to_string(idle + 1));
+    // Let the finished session leave the server's count before the next one.
+    for (int k = 0; k < 100 && s.logLines("lb lb/").size() < static_cast<size_t>(i + 1); ++k) usleep(10000);
+    usleep(20000);
+  }
+  for (int fd : held) close(fd);
+}
+
+// source: one client address always reaches the same server, and different
+// addresses spread over the farm.
+TEST(Balance, SourceIsStickyPerClientAddress) {
+  Farm f = farm(3);
+  int port = freePort();
+  Sluice s(head() + "listen lb\n  bind 127.0.0.1:" + std::to_string(port) +
+               "\n  balance source\n" + f.lines(),
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  std::map<std::string, std::string> first;
+  std::map<std::string, int> spread;
+  for (int round = 0; round < 3; ++round) {
+    for (int host = 1; host <= 30; ++host) {
+      std::string src = "127.0.0." + std::to_string(10 + host);
+      std::string who = ask(port, src);
+      ASSERT_NE(who, "none");
+      if (round == 0) {
+        first[src] = who;
+        spread[who]++;
+      } else {
+        EXPECT_EQ(who, first[src]) << src;
+      }
+    }
+  }
+  EXPECT_EQ(spread.size(), 3u) << "30 addresses should reach all three servers";
+}
+
+// first: everything goes to the lowest id until its maxconn is reached.
+TEST(Balance, FirstFillsServersInOrder) {
+  Farm f = farm(2);
+  int port = freePort();
+  Sluice s(head() + "listen lb\n  bind 127.0.0.1:" + std::to_string(port) +
+               "\n  balance first\n" + f.lines({"maxconn 1 id 2", "maxconn 5 id 1"}),
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(ask(port), "s2");  // id 1 is s2
+  int held = connectTcp("127.0.0.1", port);
+  sendAll(held, "hold");
+  for (int i = 0; i < 100 && f.servers[1]->active() < 1; ++i) usleep(10000);
+  // s2 (id 1) still has room: first keeps using it.
+  EXPECT_EQ(ask(port), "s2");
+  close(held);
+}
+
+// Backup servers only serve when every active server is unusable.
+TEST(Balance, BackupTakesOverOnlyWhenActiveIsGone) {
+  Farm f = farm(2);
+  int port = freePort();
+  int dead = freePort();  // nothing listens here: connections are refused
+  Sluice s(head() + "listen lb\n  bind 127.0.0.1:" + std::to_string(port) +
+               "\n  retries 1\n  option redispatch\n" + f.lines({"", "backup"}),
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(ask(port), "s1");
+  EXPECT_EQ(f.servers[1]->connections(), 0);
+  (void)dead;
+}
+
+// A refused connection is retried on another server (option redispatch), and
+// the log shows the retry with the '+' of a redispatch.
+TEST(Balance, RefusedConnectIsRetriedElsewhere) {
+  Farm f = farm(1);
+  int port = freePort();
+  int dead = freePort();
+  Sluice s(head() + "listen lb\n  bind 127.0.0.1:" + std::to_string(port) +
+               "\n  retries 3\n  option redispatch\n"
+               "  server dead 127.0.0.1:" + std::to_string(dead) + "\n" + f.lines(),
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(ask(port), "s1") << i;
+  EXPECT_TRUE(s.waitForLog("lb lb/s1 "));
+  // Half the requests first went to "dead": those show one retry, redispatched.
+  EXPECT_GE(s.logLines("/+1 ").size(), 3u) << s.log();
+}
+
+// Without redispatch, retries stay on the same server (with HAProxy's pause
+// between attempts) and the session ends with "SC" after the last one.
+TEST(Balance, WithoutRedispatchRetriesStayOnTheServer) {
+  int port = freePort();
+  int dead = freePort();
+  Sluice s(head() + "listen lb\n  bind 127.0.0.1:" + std::to_string(port) +
+               "\n  retries 2\n  timeout connect 200ms\n"
+               "  server dead 127.0.0.1:" + std::to_string(dead) + "\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(ask(port), "none");
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_GE(ms, 380);  // two pauses of min(1s, timeout connect)
+  ASSERT_TRUE(s.waitForLog(" SC "));
+  auto lines = s.logLines(" SC ");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("lb lb/dead "), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("/2 0/0"), std::string::npos) << lines[0];
+}
+
+// No usable server at all: closed at once, logged with <NOSRV> and SC.
+TEST(Balance, NoServerClosesAtOnce) {
+  Farm f = farm(1);
+  int port = freePort();
+  Sluice s(head() + "listen lb\n  bind 127.0.0.1:" + std::to_string(port) + "\n" +
+               f.lines({"disabled"}),
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  int fd = connectTcp("127.0.0.1", port);
+  ASSERT_GE(fd, 0);
+  EXPECT_TRUE(waitClosed(fd, scaled(2000)));
+  close(fd);
+  EXPECT_TRUE(s.waitForLog("lb lb/<NOSRV> "));
+  EXPECT_EQ(s.logLines(" SC ").size(), 1u) << s.log();
+}
+
+}  // namespace
+}  // namespace sluice::testing
