@@ -473,6 +473,11 @@ void TestServer::serve(int fd, std::string peer) {
         while (rd(buf, sizeof(buf)) > 0) {
         }
         break;
+      case Mode::Hold:
+        while (rd(buf, sizeof(buf)) > 0) {
+        }
+        while (!stopping_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        break;
       case Mode::Record: {
         std::string all;
         while (true) {

@@ -96,6 +96,7 @@ class TestServer {
     Sink,       // read to EOF, then answer "<bytes> <fnv64 hex>\n" and close
     Source,     // send `sourceBytes` bytes of a known pattern, then close
     Silent,     // accept and do nothing until the peer goes away
+    Hold,       // read to EOF, then keep the connection open until stop()
     Record,     // read to EOF (or stopRecordingAt bytes) and keep the bytes
   };
 
