@@ -34,9 +34,15 @@ void say(const Options& o, const std::string& line) {
   if (!o.quiet) std::cerr << line << std::endl;
 }
 
-bool raiseFdLimit(uint64_t wanted, const Options& o) {
+// Sets the descriptor limit: exactly `wanted` when the file says "ulimit-n"
+// (which may lower it), otherwise at least `wanted`.
+bool raiseFdLimit(uint64_t wanted, bool exact, const Options& o) {
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return false;
+  if (exact && rl.rlim_cur > wanted) {
+    rl.rlim_cur = wanted;
+    return setrlimit(RLIMIT_NOFILE, &rl) == 0;
+  }
   if (rl.rlim_cur >= wanted) return true;
   rlimit want = rl;
   want.rlim_cur = wanted;
@@ -51,43 +57,51 @@ bool raiseFdLimit(uint64_t wanted, const Options& o) {
   return false;
 }
 
-bool dropPrivileges(const config::GlobalConfig& g, const Options& o, std::string& error) {
+struct Identity {
   uid_t uid = static_cast<uid_t>(-1);
   gid_t gid = static_cast<gid_t>(-1);
+};
+
+// Names are resolved before chroot: /etc/passwd is not inside the jail.
+bool resolveIdentity(const config::GlobalConfig& g, Identity& id, std::string& error) {
   if (!g.user.empty()) {
     passwd* pw = getpwnam(g.user.c_str());
     if (!pw) {
       error = "cannot find user id for '" + g.user + "'";
       return false;
     }
-    uid = pw->pw_uid;
-    if (g.group.empty() && !g.gid) gid = pw->pw_gid;
+    id.uid = pw->pw_uid;
+    if (g.group.empty() && !g.gid) id.gid = pw->pw_gid;
   }
-  if (g.uid) uid = *g.uid;
+  if (g.uid) id.uid = *g.uid;
   if (!g.group.empty()) {
     group* gr = getgrnam(g.group.c_str());
     if (!gr) {
       error = "cannot find group id for '" + g.group + "'";
       return false;
     }
-    gid = gr->gr_gid;
+    id.gid = gr->gr_gid;
   }
-  if (g.gid) gid = *g.gid;
-  if (uid == static_cast<uid_t>(-1) && gid == static_cast<gid_t>(-1)) return true;
+  if (g.gid) id.gid = *g.gid;
+  return true;
+}
+
+bool dropPrivileges(const Identity& id, const Options& o, std::string& error) {
+  if (id.uid == static_cast<uid_t>(-1) && id.gid == static_cast<gid_t>(-1)) return true;
   if (geteuid() != 0) {
     say(o, "sluice: warning: not running as root, so 'user'/'group' cannot be applied; "
            "staying as uid " + std::to_string(geteuid()));
     return true;
   }
-  if (gid != static_cast<gid_t>(-1)) {
-    if (setgroups(1, &gid) != 0 || setgid(gid) != 0) {
-      error = "cannot set gid " + std::to_string(gid) + ": " + std::strerror(errno);
+  if (id.gid != static_cast<gid_t>(-1)) {
+    if (setgroups(1, &id.gid) != 0 || setgid(id.gid) != 0) {
+      error = "cannot set gid " + std::to_string(id.gid) + ": " + std::strerror(errno);
       return false;
     }
   }
-  if (uid != static_cast<uid_t>(-1)) {
-    if (setuid(uid) != 0) {
-      error = "cannot set uid " + std::to_string(uid) + ": " + std::strerror(errno);
+  if (id.uid != static_cast<uid_t>(-1)) {
+    if (setuid(id.uid) != 0) {
+      error = "cannot set uid " + std::to_string(id.uid) + ": " + std::strerror(errno);
       return false;
     }
   }
@@ -160,7 +174,7 @@ int run(const Options& o) {
   }
   uint64_t wanted = cfg->global.ulimitN ? *cfg->global.ulimitN
                                         : uint64_t{rt->maxconn} * 2 + listenerFds + 128 * rt->nbthread + 64;
-  raiseFdLimit(wanted, o);
+  raiseFdLimit(wanted, cfg->global.ulimitN.has_value(), o);
 
   session::ProcessState process;
   process.maxconn = rt->maxconn;
@@ -202,6 +216,13 @@ int run(const Options& o) {
     }
   }
 
+  Identity identity;
+  std::string error;
+  if (!resolveIdentity(cfg->global, identity, error)) {
+    std::cerr << cfg->global.where.toString() << ": error: " << error << "\n"
+              << "  hint: create the user/group, or remove 'user'/'group' from the global section\n";
+    return 1;
+  }
   bool daemonize = (o.daemon || cfg->global.daemon) && !o.noDaemon && !o.debug;
   if (daemonize) {
     pid_t pid = fork();
@@ -242,8 +263,7 @@ int run(const Options& o) {
       return 1;
     }
   }
-  std::string error;
-  if (!dropPrivileges(cfg->global, o, error)) {
+  if (!dropPrivileges(identity, o, error)) {
     std::cerr << cfg->global.where.toString() << ": error: " << error << "\n";
     return 1;
   }

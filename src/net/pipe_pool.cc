@@ -53,6 +53,14 @@ void PipePool::release(Pipe& pipe) {
   pipe = Pipe{};
 }
 
+void PipePool::trim() {
+  for (Pipe& p : idle_) {
+    ::close(p.readFd);
+    ::close(p.writeFd);
+  }
+  idle_.clear();
+}
+
 void PipePool::discard(Pipe& pipe) {
   if (!pipe.valid()) return;
   --inUse_;

@@ -23,7 +23,7 @@ struct Pipe {
 class PipePool {
  public:
   // `pipeSize` 0 keeps the kernel default (64 KiB). `maxIdle` pipes are kept.
-  explicit PipePool(size_t pipeSize = 0, size_t maxIdle = 64);
+  explicit PipePool(size_t pipeSize = 0, size_t maxIdle = 16);
   ~PipePool();
   PipePool(const PipePool&) = delete;
   PipePool& operator=(const PipePool&) = delete;
@@ -31,6 +31,7 @@ class PipePool {
   Pipe acquire();
   void release(Pipe& pipe);    // the pipe must be empty
   void discard(Pipe& pipe);    // closes a pipe that may hold data
+  void trim();                 // closes every idle pipe (descriptors are short)
   size_t idle() const { return idle_.size(); }
   size_t inUse() const { return inUse_; }
   size_t capacity() const { return capacity_; }

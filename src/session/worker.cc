@@ -79,6 +79,7 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
         if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM) continue;
         ps.acceptErrors.fetch_add(1, std::memory_order_relaxed);
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          w_.pipes_.trim();  // idle pipes hold descriptors that sessions need more
           uint64_t now = w_.loop_.now();
           if (now >= lastWarning_ + 1000) {
             lastWarning_ = now;

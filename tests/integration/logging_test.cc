@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: Apache-2.0
+// Logs a user can grep: the tcplog line sent to a UDP syslog server and to a
+// UNIX datagram socket with the syslog header, dontlognull, logasap, the
+// default "Connect from" line, and log-format printing the SNI read from the
+// ClientHello without any set-var.
+#include <gtest/gtest.h>
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <regex>
+
+#include "harness.h"
+
+namespace sluice::testing {
+namespace {
+
+// A datagram receiver (UDP on loopback, or a UNIX socket path).
+class DgramReceiver {
+ public:
+  explicit DgramReceiver(const std::string& unixPath = "") {
+    if (unixPath.empty()) {
+      fd_ = socket(AF_INET, SOCK_DGRAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(0x7f000001);
+      bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+      socklen_t len = sizeof(a);
+      getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+      port_ = ntohs(a.sin_port);
+    } else {
+      fd_ = socket(AF_UNIX, SOCK_DGRAM, 0);
+      sockaddr_un a{};
+      a.sun_family = AF_UNIX;
+      std::strncpy(a.sun_path, unixPath.c_str(), sizeof(a.sun_path) - 1);
+      bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    }
+  }
+  ~DgramReceiver() { close(fd_); }
+  int port() const { return port_; }
+  // Next datagram containing `needle`, or "" after the timeout.
+  std::string next(const std::string& needle, int timeoutMs) {
+    auto start = std::chrono::steady_clock::now();
+    char buf[4096];
+    while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(timeoutMs)) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) != 1) continue;
+      ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+      if (n <= 0) continue;
+      std::string d(buf, static_cast<size_t>(n));
+      if (d.find(needle) != std::string::npos) return d;
+    }
+    return "";
+  }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+std::string ask(int port) {
+  int fd = connectTcp("127.0.0.1", port);
+  sendAll(fd, "GET / HTTP/1.0\r\n\r\n");
+  std::string r = recvAll(fd, scaled(3000));
+  close(fd);
+  return r;
+}
+
+// tcplog to a UDP syslog server: "<PRI>Mon dd hh:mm:ss sluice[pid]: " then
+// HAProxy's TCP format, field for field.
+TEST(Logging, TcplogToUdpSyslog) {
+  DgramReceiver syslog;
+  TestServer srv("S", TestServer::Mode::Identify);
+  int port = freePort();
+  Sluice s("global\n  log 127.0.0.1:" + std::to_string(syslog.port()) + " local0 info\n"
+           "defaults\n  log global\n  mode tcp\n  option tcplog\n"
+           "  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n"
+           "frontend web\n  bind 127.0.0.1:" + std::to_string(port) + "\n  default_backend app\n"
+           "backend app\n  server s1 127.0.0.1:" + std::to_string(srv.port()) + "\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  ask(port);
+  std::string line = syslog.next(" web app/s1 ", scaled(3000));
+  ASSERT_FALSE(line.empty());
+  // local0 (16) * 8 + info (6) = 134
+  std::regex re(R"(^<134>[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d sluice\[\d+\]: )"
+                R"(127\.0\.0\.1:\d+ \[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d\.\d{3}\] web app/s1 )"
+                R"(0/\d+/\d+ \d+ -- \d+/\d+/\d+/\d+/0 0/0$)");
+  EXPECT_TRUE(std::regex_search(line, re)) << line;
+}
+
+// The same to a UNIX datagram socket, as "log /dev/log" does.
+TEST(Logging, UnixDatagramSocket) {
+  std::string dir = makeTempDir("log");
+  DgramReceiver syslog(dir + "/log.sock");
+  TestServer srv("S", TestServer::Mode::Identify);
+  int port = freePort();
+  Sluice s("global\n  log " + dir + "/log.sock local1 notice\n  log " + dir + "/log.sock local2\n"
+           "defaults\n  log global\n  mode tcp\n  option tcplog\n"
+           "  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n"
+           "listen web\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+           "  server s1 127.0.0.1:" + std::to_string(srv.port()) + "\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  ask(port);
+  // local2 gets the info-level traffic log; local1 is limited to notice.
+  std::string line = syslog.next(" web web/s1 ", scaled(3000));
+  ASSERT_FALSE(line.empty());
+  EXPECT_EQ(line.rfind("<150>", 0), 0u) << line;  // local2*8+6
+}
+
+// dontlognull: a connection that sends nothing is not logged; one that does is.
+TEST(Logging, DontLogNull) {
+  TestServer srv("S", TestServer::Mode::Identify);
+  int port = freePort();
+  Sluice s("global\n  log stdout format raw local0\n"
+           "defaults\n  log global\n  mode tcp\n  option tcplog\n  option dontlognull\n"
+           "  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n"
+           "listen web\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+           "  server s1 127.0.0.1:" + std::to_string(srv.port()) + "\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  int fd = connectTcp("127.0.0.1", port);
+  close(fd);
+  ask(port);
+  ASSERT_TRUE(s.waitForLog("web web/s1"));
+  usleep(200000);
+  EXPECT_EQ(s.logLines("web web/s1").size(), 1u) << s.log();
+}
+
+// Without tcplog, HAProxy's default format logs "Connect from" at accept.
+TEST(Logging, DefaultFormatConnectFrom) {
+  TestServer srv("S", TestServer::Mode::Identify);
+  int port = freePort();
+  Sluice s("global\n  log stdout format raw local0\n"
+           "defaults\n  log global\n  mode tcp\n"
+           "  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n"
+           "listen web\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+           "  server s1 127.0.0.1:" + std::to_string(srv.port()) + "\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  ask(port);
+  EXPECT_TRUE(s.waitForLog("Connect from 127.0.0.1:"));
+  EXPECT_TRUE(s.waitForLog(" to 127.0.0.1:" + std::to_string(port) + " (web/TCP)"));
+}
+
+// log-format can print what the ClientHello said for the whole connection:
+// %[req.ssl_sni] and %[req.ssl_alpn] at the end of the session, no set-var.
+TEST(Logging, LogFormatPrintsSni) {
+  std::string dir = makeTempDir("lf");
+  Cert cert = makeCert(dir, "logged.example");
+  TestServer srv("S", TestServer::Mode::Identify, &cert);
+  int port = freePort();
+  Sluice s("global\n  log stdout format raw local0\n"
+           "defaults\n  log global\n  mode tcp\n"
+           "  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n"
+           "frontend fe\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+           "  tcp-request inspect-delay 5s\n"
+           "  log-format \"%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts sni=%[req.ssl_sni] "
+           "alpn=%[req.ssl_alpn] ver=%[req.ssl_ver]\"\n"
+           "  default_backend bk\n"
+           "backend bk\n  server s1 127.0.0.1:" + std::to_string(srv.port()) + "\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  TlsClientOptions o;
+  o.sni = "logged.example";
+  o.alpn = {"h2", "http/1.1"};
+  TlsResult r = tlsRequest("127.0.0.1", port, o);
+  ASSERT_TRUE(r.handshake) << r.error;
+  ASSERT_TRUE(s.waitForLog("sni=logged.example")) << s.log();
+  auto lines = s.logLines("sni=logged.example");
+  EXPECT_NE(lines[0].find(" fe bk/s1 "), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("alpn=h2 "), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("ver=196611"), std::string::npos) << lines[0];  // 3.3 = 3*65536+3
+}
+
+// option logasap: logged when the server connection is up, with '+' counts.
+TEST(Logging, LogAsap) {
+  TestServer srv("S", TestServer::Mode::Hold);
+  int port = freePort();
+  Sluice s("global\n  log stdout format raw local0\n"
+           "defaults\n  log global\n  mode tcp\n  option tcplog\n  option logasap\n"
+           "  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n"
+           "listen web\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+           "  server s1 127.0.0.1:" + std::to_string(srv.port()) + "\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  int fd = connectTcp("127.0.0.1", port);
+  sendAll(fd, "x");
+  EXPECT_TRUE(s.waitForLog("web web/s1 0/"));
+  auto lines = s.logLines("web web/s1");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("/+"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find(" +0 "), std::string::npos) << lines[0];
+  close(fd);
+}
+
+}  // namespace
+}  // namespace sluice::testing
