@@ -1222,6 +1222,13 @@ class Parser {
   void unknownKeyword(const ConfigLine& l, const std::string& where,
                       const std::vector<std::string_view>& candidates) {
     std::string guess = core::closestMatch(l.words[0], candidates);
+    // Keywords that take a sub-keyword: suggest the whole thing.
+    static const std::set<std::string> kTakesSub = {"option", "timeout", "tcp-request",
+                                                     "tcp-response", "stats", "http-check",
+                                                     "tcp-check", "no"};
+    if (!guess.empty() && kTakesSub.count(guess) && l.words.size() > 1) {
+      guess += " " + l.words[1];
+    }
     error(l, "unknown keyword '" + l.words[0] + "' in " + where,
           guess.empty() ? "see docs/configuration.md for the keywords sluice accepts"
                         : "did you mean '" + guess + "'?");

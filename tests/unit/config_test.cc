@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: Apache-2.0
+// Unit tests of the configuration reader: words and quoting, variables,
+// conditional blocks, sections and defaults, every kind of error with its
+// file:line and hint, and Debian's stock file with the tutorial appended.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "config/lexer.h"
+#include "config/parser.h"
+
+namespace sluice::config {
+namespace {
+
+EnvLookup env(std::map<std::string, std::string> vars) {
+  return [vars](std::string_view name) -> std::optional<std::string> {
+    auto it = vars.find(std::string(name));
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+std::vector<std::string> words(std::string_view line, const EnvLookup& e = env({})) {
+  std::vector<std::string> out;
+  std::string error;
+  EXPECT_TRUE(tokenizeLine(line, e, out, error)) << error;
+  return out;
+}
+
+Config parse(const std::string& text, core::Diagnostics& diag, const EnvLookup& e = env({})) {
+  return parseConfig(readConfigText(text, "test.cfg", e, diag), diag);
+}
+
+bool hasMessage(const core::Diagnostics& d, const std::string& needle) {
+  return d.render().find(needle) != std::string::npos;
+}
+
+const std::string kMinimal =
+    "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n";
+
+// Blanks separate words; '#' starts a comment; quotes and escapes group.
+TEST(Lexer, WordsQuotesAndEscapes) {
+  EXPECT_EQ(words("  bind   :443  # comment"), (std::vector<std::string>{"bind", ":443"}));
+  EXPECT_EQ(words("log-format \"%ci %cp\" 'a b' c\\ d"),
+            (std::vector<std::string>{"log-format", "%ci %cp", "a b", "c d"}));
+  EXPECT_EQ(words("x \\#notcomment '#' \"#\""), (std::vector<std::string>{"x", "#notcomment", "#", "#"}));
+  EXPECT_EQ(words("x \"a\\\"b\" 'c\\d'"), (std::vector<std::string>{"x", "a\"b", "c\\d"}));
+  EXPECT_EQ(words("x \\x41\\x42 \\t"), (std::vector<std::string>{"x", "AB", "\t"}));
+  EXPECT_EQ(words("acl a req.ssl_sni -m reg ^www\\.ex"),
+            (std::vector<std::string>{"acl", "a", "req.ssl_sni", "-m", "reg", "^www\\.ex"}));
+  EXPECT_EQ(words("x \"\""), (std::vector<std::string>{"x", ""}));
+  EXPECT_EQ(words("x \"a\"'b'c"), (std::vector<std::string>{"x", "abc"}));
+}
+
+// Variables expand inside double quotes only, with defaults and [*] splitting.
+TEST(Lexer, EnvironmentVariables) {
+  auto e = env({{"PORT", "8443"}, {"LIST", "a b  c"}, {"EMPTY", ""}});
+  EXPECT_EQ(words("bind \":${PORT}\"", e), (std::vector<std::string>{"bind", ":8443"}));
+  EXPECT_EQ(words("bind \":$PORT\"", e), (std::vector<std::string>{"bind", ":8443"}));
+  EXPECT_EQ(words("x '$PORT'", e), (std::vector<std::string>{"x", "$PORT"}));
+  EXPECT_EQ(words("x \"${NOPE-dflt}\"", e), (std::vector<std::string>{"x", "dflt"}));
+  EXPECT_EQ(words("x \"${EMPTY-dflt}\"", e), (std::vector<std::string>{"x", ""}));
+  EXPECT_EQ(words("x \"${LIST[*]}\"", e), (std::vector<std::string>{"x", "a", "b", "c"}));
+  EXPECT_EQ(words("x \"\\$PORT\"", e), (std::vector<std::string>{"x", "$PORT"}));
+}
+
+// Malformed lines are errors with a reason.
+TEST(Lexer, MalformedLines) {
+  std::vector<std::string> out;
+  std::string error;
+  EXPECT_FALSE(tokenizeLine("x \"open", env({}), out, error));
+  EXPECT_NE(error.find("unterminated double quote"), std::string::npos);
+  EXPECT_FALSE(tokenizeLine("x 'open", env({}), out, error));
+  EXPECT_FALSE(tokenizeLine("x \\x4", env({}), out, error));
+  EXPECT_FALSE(tokenizeLine("x \"${OPEN\"", env({}), out, error));
+  EXPECT_FALSE(tokenizeLine("x trailing\\", env({}), out, error));
+}
+
+// .if/.elif/.else/.endif with HAProxy's predicates.
+TEST(Lexer, ConditionalBlocks) {
+  core::Diagnostics diag;
+  auto lines = readConfigText(
+      ".if defined(FOO)\nfoo\n.elif streq(\"$BAR\",yes)\nbar\n.else\nnone\n.endif\n"
+      ".if version_atleast(2.4) && !feature(OPENSSL)\nnew\n.endif\n"
+      ".if 0\n.if 1\nnested\n.endif\n.else\nelse\n.endif\n",
+      "t.cfg", env({{"BAR", "yes"}}), diag);
+  std::vector<std::string> got;
+  for (auto& l : lines) got.push_back(l.words[0]);
+  EXPECT_EQ(got, (std::vector<std::string>{"bar", "new", "else"}));
+  EXPECT_FALSE(diag.hasErrors()) << diag.render();
+
+  core::Diagnostics bad;
+  readConfigText(".if defined(X)\nfoo\n", "t.cfg", env({}), bad);
+  EXPECT_TRUE(hasMessage(bad, "t.cfg:1: error: '.if' is never closed"));
+  core::Diagnostics stray;
+  readConfigText(".endif\n.alert \"stop here\"\n", "t.cfg", env({}), stray);
+  EXPECT_TRUE(hasMessage(stray, "t.cfg:1: error: '.endif' without a matching '.if'"));
+  EXPECT_TRUE(hasMessage(stray, "t.cfg:2: error: stop here"));
+}
+
+// setenv in global changes what later lines expand.
+TEST(Lexer, SetenvAppliesToLaterLines) {
+  core::Diagnostics diag;
+  auto lines = readConfigText("global\n setenv P 9000\n presetenv P 1\n x \"$P\"\n unsetenv P\n y \"${P-none}\"\n",
+                              "t.cfg", env({}), diag);
+  ASSERT_EQ(lines.size(), 6u);
+  EXPECT_EQ(lines[3].words[1], "9000");
+  EXPECT_EQ(lines[5].words[1], "none");
+}
+
+TEST(Durations, UnitsAndLimits) {
+  uint32_t ms = 0;
+  EXPECT_TRUE(parseDuration("5000", ms));
+  EXPECT_EQ(ms, 5000u);
+  EXPECT_TRUE(parseDuration("5s", ms));
+  EXPECT_EQ(ms, 5000u);
+  EXPECT_TRUE(parseDuration("2m", ms));
+  EXPECT_EQ(ms, 120000u);
+  EXPECT_TRUE(parseDuration("1h", ms));
+  EXPECT_EQ(ms, 3600000u);
+  EXPECT_TRUE(parseDuration("1d", ms));
+  EXPECT_EQ(ms, 86400000u);
+  EXPECT_TRUE(parseDuration("1500us", ms));
+  EXPECT_EQ(ms, 2u);
+  EXPECT_TRUE(parseDuration("100ms", ms));
+  EXPECT_EQ(ms, 100u);
+  EXPECT_FALSE(parseDuration("5x", ms));
+  EXPECT_FALSE(parseDuration("s", ms));
+  EXPECT_FALSE(parseDuration("", ms));
+  EXPECT_FALSE(parseDuration("30d", ms));  // beyond 2^31-1 ms
+}
+
+// Debian's stock file plus the tutorial: valid, honest warnings, right model.
+TEST(Parser, DebianStockFileWithTutorial) {
+  std::string text;
+  for (const char* f : {"/debian-haproxy.cfg", "/tutorial-passthrough.cfg"}) {
+    std::ifstream in(std::string(SLUICE_TEST_DATA_DIR) + f);
+    text += std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()) + "\n";
+  }
+  core::Diagnostics diag;
+  Config cfg = parse(text, diag);
+  EXPECT_FALSE(diag.hasErrors()) << diag.render();
+  EXPECT_EQ(cfg.global.user, "haproxy");
+  EXPECT_EQ(cfg.global.chroot, "/var/lib/haproxy");
+  EXPECT_TRUE(cfg.global.daemon);
+  ASSERT_EQ(cfg.global.log.targets.size(), 2u);
+  EXPECT_EQ(cfg.global.log.targets[0].path, "/dev/log");
+  EXPECT_EQ(cfg.global.log.targets[1].maxLevel, 5);  // notice
+  const ProxyConfig* fe = cfg.findProxy("https_front", false);
+  ASSERT_NE(fe, nullptr);
+  EXPECT_EQ(fe->mode, ProxyMode::Tcp);
+  EXPECT_TRUE(fe->tcplog);
+  EXPECT_FALSE(fe->httplog);
+  EXPECT_TRUE(fe->dontlognull);
+  EXPECT_EQ(fe->inspectDelay.value_or(0), 5000u);
+  EXPECT_EQ(fe->timeoutClient.value_or(0), 50000u);
+  EXPECT_EQ(fe->defaultBackend, "https_back");
+  ASSERT_EQ(fe->tcpRequestContent.size(), 1u);
+  EXPECT_EQ(fe->tcpRequestContent[0].action, "accept");
+  EXPECT_EQ(fe->binds[0].addresses[0].port(), 443);
+  const ProxyConfig* be = cfg.findProxy("https_back", true);
+  ASSERT_NE(be, nullptr);
+  EXPECT_EQ(be->servers.size(), 2u);
+  EXPECT_EQ(be->checkKind, ProxyConfig::CheckKind::SslHello);
+  EXPECT_EQ(be->timeoutConnect.value_or(0), 5000u);
+  // At most one warning per keyword.
+  std::string out = diag.render();
+  size_t n = 0;
+  for (size_t p = out.find("'errorfile'"); p != std::string::npos; p = out.find("'errorfile'", p + 1)) ++n;
+  EXPECT_EQ(n, 1u) << out;
+  EXPECT_NE(out.find("(and 6 more lines)"), std::string::npos) << out;
+}
+
+// Unknown keywords are errors, with file:line and a "did you mean".
+TEST(Parser, TyposAreErrorsWithSuggestions) {
+  core::Diagnostics diag;
+  parse("global\n  maxcon 100\nfrontend fe\n  bnd :443\n  optin tcplog\n  option tcplgo\n"
+        "  timeout clent 5s\n  default_backend be\nbackend be\n  balance roundrobn\n"
+        "  server s 127.0.0.1:1 wieght 2\n",
+        diag);
+  std::string out = diag.render();
+  EXPECT_NE(out.find("test.cfg:2: error: unknown keyword 'maxcon' in global section"), std::string::npos) << out;
+  EXPECT_NE(out.find("did you mean 'maxconn'?"), std::string::npos) << out;
+  EXPECT_NE(out.find("test.cfg:4: error: unknown keyword 'bnd' in frontend 'fe'"), std::string::npos) << out;
+  EXPECT_NE(out.find("did you mean 'bind'?"), std::string::npos) << out;
+  EXPECT_NE(out.find("test.cfg:5: error: unknown keyword 'optin'"), std::string::npos) << out;
+  EXPECT_NE(out.find("did you mean 'option tcplog'?"), std::string::npos) << out;
+  EXPECT_NE(out.find("test.cfg:7: error: unknown timeout 'clent'"), std::string::npos) << out;
+  EXPECT_NE(out.find("test.cfg:10: error: unknown balance algorithm 'roundrobn'"), std::string::npos) << out;
+  EXPECT_NE(out.find("test.cfg:11: error: unknown server parameter 'wieght'"), std::string::npos) << out;
+  EXPECT_NE(out.find("did you mean 'weight'?"), std::string::npos) << out;
+}
+
+// Keywords in the wrong section, and values of the wrong shape.
+TEST(Parser, WrongSectionAndBadValues) {
+  core::Diagnostics diag;
+  parse(kMinimal +
+            "frontend fe\n  bind :443\n  server s 1.2.3.4:5\n  timeout connect 5x\n"
+            "  default_backend nowhere\nbackend be\n  bind :80\n  server s 1.2.3.4:99999\n"
+            "  server t 1.2.3.4:5\n  server t 1.2.3.4:6\n",
+        diag);
+  std::string out = diag.render();
+  EXPECT_NE(out.find("test.cfg:8: error: 'server' is not allowed in a frontend section"), std::string::npos) << out;
+  EXPECT_NE(out.find("test.cfg:9: error: 'timeout connect' is not allowed in a frontend"), std::string::npos) << out;
+  EXPECT_NE(out.find("test.cfg:10: error: unknown backend 'nowhere'"), std::string::npos) << out;
+  EXPECT_NE(out.find("test.cfg:12: error: 'bind' is not allowed in a backend section"), std::string::npos) << out;
+  EXPECT_NE(out.find("test.cfg:13: error: invalid port '99999'"), std::string::npos) << out;
+  EXPECT_NE(out.find("test.cfg:15: error: server 't' is already defined"), std::string::npos) << out;
+}
+
+// Keywords meaningless for passthrough are accepted with one warning each;
+// ones that would change behaviour and are not implemented are errors.
+TEST(Parser, IgnoredAndUnsupportedKeywords) {
+  core::Diagnostics diag;
+  Config cfg = parse("global\n  ssl-default-bind-ciphers X\n  tune.ssl.default-dh-param 2048\n"
+                     "  lua-load /x.lua\n" + kMinimal +
+                         "listen l\n  bind :443\n  http-request deny\n  option forwardfor\n"
+                         "  server s 1.2.3.4:443 ssl\n",
+                     diag);
+  std::string out = diag.render();
+  EXPECT_NE(out.find("test.cfg:2: warning: 'ssl-default-bind-ciphers' is accepted but ignored"), std::string::npos) << out;
+  EXPECT_NE(out.find("test.cfg:3: warning: 'tune.ssl.default-dh-param' is accepted but ignored"), std::string::npos) << out;
+  EXPECT_NE(out.find("test.cfg:4: error: 'lua-load' is not supported"), std::string::npos) << out;
+  EXPECT_NE(out.find("warning: 'http-request' is accepted but ignored"), std::string::npos) << out;
+  EXPECT_NE(out.find("warning: 'option forwardfor' is accepted but ignored"), std::string::npos) << out;
+  EXPECT_NE(out.find("error: server parameter 'ssl' is not supported"), std::string::npos) << out;
+}
+
+// A frontend left in "mode http" or terminating TLS is not served, and says so.
+TEST(Parser, HttpAndTlsTerminatingProxiesAreSkipped) {
+  core::Diagnostics diag;
+  Config cfg = parse(kMinimal +
+                         "frontend web\n  mode http\n  bind :80\n  default_backend be\n"
+                         "frontend tls\n  bind :8443 ssl crt /etc/x.pem\n  default_backend be\n"
+                         "frontend pass\n  bind :443\n  default_backend be\n"
+                         "backend be\n  server s 1.2.3.4:443\n",
+                     diag);
+  EXPECT_FALSE(diag.hasErrors()) << diag.render();
+  EXPECT_EQ(cfg.findProxy("web", false), nullptr);
+  EXPECT_EQ(cfg.findProxy("tls", false), nullptr);
+  EXPECT_NE(cfg.findProxy("pass", false), nullptr);
+  EXPECT_TRUE(hasMessage(diag, "frontend 'web' is in mode http"));
+  EXPECT_TRUE(hasMessage(diag, "frontend 'tls' terminates TLS"));
+}
+
+// Defaults: the last one applies; named ones are chosen with "from";
+// a new anonymous defaults section starts from scratch.
+TEST(Parser, DefaultsInheritance) {
+  core::Diagnostics diag;
+  Config cfg = parse("defaults base\n  mode tcp\n  timeout client 7s\n  option tcplog\n"
+                     "  timeout connect 1s\n  timeout server 1s\n"
+                     "defaults\n  mode tcp\n  timeout client 9s\n  timeout connect 1s\n  timeout server 1s\n"
+                     "frontend a\n  bind :1\n  default_backend b\n"
+                     "frontend c from base\n  bind :2\n  default_backend b\n"
+                     "backend b\n  server s 1.2.3.4:5\n",
+                     diag);
+  EXPECT_FALSE(diag.hasErrors()) << diag.render();
+  EXPECT_EQ(cfg.findProxy("a", false)->timeoutClient.value_or(0), 9000u);
+  EXPECT_FALSE(cfg.findProxy("a", false)->tcplog);
+  EXPECT_EQ(cfg.findProxy("c", false)->timeoutClient.value_or(0), 7000u);
+  EXPECT_TRUE(cfg.findProxy("c", false)->tcplog);
+}
+
+// Binds: several addresses, port ranges, IPv6 forms, parameters.
+TEST(Parser, BindAddresses) {
+  core::Diagnostics diag;
+  Config cfg = parse(kMinimal +
+                         "frontend f\n  bind 127.0.0.1:8000-8002,[::1]:9000 name x backlog 100\n"
+                         "  bind :::443 v4v6\n  bind *:80 accept-proxy defer-accept\n"
+                         "  bind ipv6@:8443\n  default_backend b\nbackend b\n  server s 1.2.3.4:5\n",
+                     diag);
+  ASSERT_FALSE(diag.hasErrors()) << diag.render();
+  const ProxyConfig* f = cfg.findProxy("f", false);
+  ASSERT_EQ(f->binds.size(), 4u);
+  ASSERT_EQ(f->binds[0].addresses.size(), 4u);
+  EXPECT_EQ(f->binds[0].addresses[2].toString(), "127.0.0.1:8002");
+  EXPECT_EQ(f->binds[0].addresses[3].toString(), "[::1]:9000");
+  EXPECT_EQ(f->binds[0].backlog.value_or(0), 100u);
+  EXPECT_TRUE(f->binds[1].addresses[0].isV6());
+  EXPECT_TRUE(f->binds[1].v4v6);
+  EXPECT_EQ(f->binds[2].addresses[0].toString(), "0.0.0.0:80");
+  EXPECT_TRUE(f->binds[2].acceptProxy);
+  EXPECT_TRUE(f->binds[3].addresses[0].isV6());
+
+  core::Diagnostics bad;
+  parse(kMinimal + "frontend f\n  bind 127.0.0.1\n  bind :0\n  bind :80 frobnicate\n", bad);
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:7: error: missing port in bind address"));
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:8: error: invalid port '0'"));
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:9: error: unknown bind parameter 'frobnicate'"));
+}
+
+// Servers: numeric and named addresses, no port (the client's), offsets.
+TEST(Parser, ServerAddresses) {
+  core::Diagnostics diag;
+  Config cfg = parse(kMinimal +
+                         "backend b\n  default-server inter 3s weight 5\n"
+                         "  server a 10.0.0.1:443 check\n  server b [2001:db8::1]:8443 weight 9\n"
+                         "  server c 10.0.0.3\n  server d 10.0.0.4:+1000 backup\n"
+                         "  server e localhost:80\n",
+                     diag);
+  ASSERT_FALSE(diag.hasErrors()) << diag.render();
+  const ProxyConfig* b = cfg.findProxy("b", true);
+  ASSERT_EQ(b->servers.size(), 5u);
+  EXPECT_EQ(b->servers[0].inter, 3000u);
+  EXPECT_EQ(b->servers[0].weight, 5u);
+  EXPECT_EQ(b->servers[1].weight, 9u);
+  EXPECT_EQ(b->servers[1].address.toString(), "[2001:db8::1]:8443");
+  EXPECT_TRUE(b->servers[2].portFromClient);
+  EXPECT_EQ(b->servers[3].portOffset, 1000);
+  EXPECT_TRUE(b->servers[3].backup);
+  EXPECT_TRUE(b->servers[4].address.valid());
+
+  core::Diagnostics bad;
+  parse(kMinimal + "backend b\n  server a no.such.host.invalid:443\n  server b 1.2.3.4:5 weight 300\n", bad);
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:7: error: could not resolve address 'no.such.host.invalid'"));
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:8: error: invalid value '300' for server parameter 'weight'"));
+}
+
+// tcp-request rules keep their action and condition words.
+TEST(Parser, TcpRequestRules) {
+  core::Diagnostics diag;
+  Config cfg = parse(kMinimal +
+                         "frontend f\n  bind :443\n  tcp-request inspect-delay 3s\n"
+                         "  tcp-request connection reject if { src 10.0.0.0/8 }\n"
+                         "  tcp-request content set-var(txn.sni) req.ssl_sni\n"
+                         "  tcp-request content accept if { req_ssl_hello_type 1 }\n"
+                         "  tcp-request content reject\n  default_backend b\n"
+                         "backend b\n  server s 1.2.3.4:5\n",
+                     diag);
+  ASSERT_FALSE(diag.hasErrors()) << diag.render();
+  const ProxyConfig* f = cfg.findProxy("f", false);
+  EXPECT_EQ(f->inspectDelay.value_or(0), 3000u);
+  ASSERT_EQ(f->tcpRequestConnection.size(), 1u);
+  EXPECT_EQ(f->tcpRequestConnection[0].condition.size(), 5u);
+  ASSERT_EQ(f->tcpRequestContent.size(), 3u);
+  EXPECT_EQ(f->tcpRequestContent[0].action, "set-var(txn.sni)");
+  EXPECT_EQ(f->tcpRequestContent[0].actionArgs, std::vector<std::string>{"req.ssl_sni"});
+  EXPECT_TRUE(f->tcpRequestContent[2].condition.empty());
+
+  core::Diagnostics bad;
+  parse(kMinimal + "frontend f\n  bind :1\n  tcp-request content track-sc0 src\n"
+                   "  tcp-request content acept\n  tcp-request conection accept\n",
+        bad);
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:8: error: rule action 'track-sc0' is not supported by sluice yet"));
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:9: error: unknown rule action 'acept'"));
+  EXPECT_TRUE(hasMessage(bad, "did you mean 'accept'?"));
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:10: error: unknown 'tcp-request conection'"));
+}
+
+// "log" lines: targets, formats, facilities, levels.
+TEST(Parser, LogTargets) {
+  core::Diagnostics diag;
+  Config cfg = parse("global\n  log stdout format raw local0\n  log 10.0.0.1 len 2048 local1 info notice\n"
+                     "  log [::1]:5514 format rfc5424 daemon\n  log stderr local7\n",
+                     diag);
+  ASSERT_FALSE(diag.hasErrors()) << diag.render();
+  auto& t = cfg.global.log.targets;
+  ASSERT_EQ(t.size(), 4u);
+  EXPECT_EQ(t[0].fd, 1);
+  EXPECT_EQ(t[0].format, LogFormat::Raw);
+  EXPECT_EQ(t[1].address.toString(), "10.0.0.1:514");
+  EXPECT_EQ(t[1].maxLength, 2048u);
+  EXPECT_EQ(t[1].facility, 17);
+  EXPECT_EQ(t[1].maxLevel, 6);
+  EXPECT_EQ(t[1].minLevel, 5);
+  EXPECT_EQ(t[2].address.toString(), "[::1]:5514");
+  EXPECT_EQ(t[3].fd, 2);
+
+  core::Diagnostics bad;
+  parse("global\n  log stdout locl0\n  log stdout\n  log stdout local0 loud\n", bad);
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:2: error: unknown log facility 'locl0'"));
+  EXPECT_TRUE(hasMessage(bad, "did you mean 'local0'?"));
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:3: error: 'log stdout' needs a facility"));
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:4: error: unknown log level 'loud'"));
+}
+
+// -f with a directory reads its *.cfg files in lexical order.
+TEST(Parser, DirectoryOfFiles) {
+  std::string dir = std::filesystem::temp_directory_path() / "sluice-cfgdir-XXXXXX";
+  std::vector<char> buf(dir.begin(), dir.end());
+  buf.push_back('\0');
+  dir = mkdtemp(buf.data());
+  std::ofstream(dir + "/10-global.cfg") << "global\n  maxconn 100\n";
+  std::ofstream(dir + "/20-proxies.cfg") << kMinimal << "listen l\n  bind :1\n  server s 1.2.3.4:5\n";
+  std::ofstream(dir + "/README") << "not a cfg file\n";
+  std::ofstream(dir + "/.hidden.cfg") << "garbage line\n";
+  core::Diagnostics diag;
+  std::vector<std::string> loaded;
+  Config cfg = loadConfig({dir}, diag, env({}));
+  EXPECT_FALSE(diag.hasErrors()) << diag.render();
+  EXPECT_EQ(cfg.global.maxconn.value_or(0), 100u);
+  EXPECT_EQ(cfg.files.size(), 2u);
+  std::filesystem::remove_all(dir);
+
+  core::Diagnostics missing;
+  loadConfig({"/no/such/file.cfg"}, missing, env({}));
+  EXPECT_TRUE(hasMessage(missing, "/no/such/file.cfg: error: cannot open configuration file"));
+}
+
+}  // namespace
+}  // namespace sluice::config
