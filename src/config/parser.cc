@@ -19,6 +19,8 @@ namespace {
 
 using core::Diagnostics;
 
+bool gNameResolution = true;
+
 // ---------------------------------------------------------------------------
 // Section masks
 
@@ -1695,6 +1697,7 @@ class Parser {
   }
 
   std::optional<core::Address> resolveHost(const std::string& host, uint16_t port) {
+    if (!gNameResolution) return std::nullopt;
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -2151,6 +2154,8 @@ Config loadConfig(const std::vector<std::string>& paths, core::Diagnostics& diag
   cfg.files = loaded;
   return cfg;
 }
+
+void setNameResolution(bool enabled) { gNameResolution = enabled; }
 
 std::vector<KeywordInfo> knownKeywords() {
   std::vector<KeywordInfo> out;

@@ -40,4 +40,8 @@ struct KeywordInfo {
 };
 std::vector<KeywordInfo> knownKeywords();
 
+// Host names in bind and server lines are resolved through libc. Fuzzers
+// turn this off so that no input makes them wait on DNS.
+void setNameResolution(bool enabled);
+
 }  // namespace sluice::config

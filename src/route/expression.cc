@@ -511,6 +511,10 @@ std::shared_ptr<const PatternIndex> MapRegistry::map(const std::string& path, Ma
     return it->second;
   }
   std::vector<std::pair<std::string, std::string>> entries;
+  if (!fileAccess_) {
+    error = "file access is disabled";
+    return nullptr;
+  }
   if (!readMapFile(full, entries, error)) {
     return nullptr;
   }
@@ -529,6 +533,10 @@ std::shared_ptr<const PatternIndex> MapRegistry::map(const std::string& path, Ma
 bool MapRegistry::addPatternFile(const std::string& path, PatternIndex& index, std::string& error) {
   std::string full = resolve(path);
   std::vector<std::string> patterns;
+  if (!fileAccess_) {
+    error = "file access is disabled";
+    return false;
+  }
   if (!readPatternFile(full, patterns, error)) {
     return false;
   }
