@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -267,6 +268,13 @@ int run(const Options& o) {
     std::cerr << cfg->global.where.toString() << ": error: " << error << "\n";
     return 1;
   }
+  // A process that changed its uid is not dumpable: no core file, no ptrace.
+  // "set-dumpable" asks for it back; sanitizer builds need it for their
+  // leak check at exit.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  prctl(PR_SET_DUMPABLE, 1);
+#endif
+  if (cfg->global.setDumpable) prctl(PR_SET_DUMPABLE, 1);
 
   // Signals are taken by this thread only: block them before starting workers.
   signal(SIGPIPE, SIG_IGN);

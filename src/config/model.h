@@ -76,6 +76,7 @@ struct GlobalConfig {
   std::optional<uint32_t> statsTimeout;
   bool quiet = false;
   bool strictLimits = false;
+  bool setDumpable = false;                // keep core dumps possible after dropping privileges
   std::string defaultPath;                 // for relative map/ACL files
   SourceLocation locationOfDaemon;
 };

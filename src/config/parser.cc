@@ -134,7 +134,6 @@ const std::vector<Known> kGlobalKnown = {
     {"grace", "ignored", "no equivalent"},
     {"insecure-fork-wanted", "ignored", "sluice never forks helpers"},
     {"insecure-setuid-wanted", "ignored", "sluice never runs setuid helpers"},
-    {"set-dumpable", "ignored", "no equivalent"},
     {"unix-bind", "ignored", "sluice binds TCP sockets only"},
     {"h1-case-adjust", "ignored", "HTTP-only"},
     {"h1-case-adjust-file", "ignored", "HTTP-only"},
@@ -680,6 +679,8 @@ class Parser {
       g.quiet = true;
     } else if (kw == "strict-limits") {
       g.strictLimits = true;
+    } else if (kw == "set-dumpable") {
+      g.setDumpable = true;
     } else if (kw == "default-path") {
       if (needArgs(l, 1, "current|config|parent|origin <path>")) {
         if (l.words[1] == "origin" && l.words.size() > 2) {
@@ -731,7 +732,7 @@ class Parser {
     std::vector<std::string_view> out = {
         "log", "log-tag", "log-send-hostname", "maxconn", "nbthread", "daemon", "master-worker",
         "pidfile", "chroot", "user", "group", "uid", "gid", "nosplice", "noreuseport",
-        "ulimit-n", "hard-stop-after", "quiet", "strict-limits", "stats", "tune.pipesize",
+        "ulimit-n", "hard-stop-after", "quiet", "strict-limits", "set-dumpable", "stats", "tune.pipesize",
         "tune.maxaccept", "tune.bufsize", "setenv", "presetenv", "unsetenv", "resetenv",
         "default-path"};
     for (const Known& k : kGlobalKnown) out.push_back(k.name);

@@ -2,6 +2,8 @@
 // Integration test harness; see harness.h.
 #include "harness.h"
 
+#include <gtest/gtest.h>
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -266,14 +268,14 @@ size_t Process::countInOutput(const std::string& needle) const {
 // Sluice
 
 Sluice::Sluice(const std::string& config, const std::vector<int>& ports,
-               const std::vector<std::string>& extraArgs, long fdLimit, const std::string& host) {
+               const std::vector<std::string>& extraArgs, long fdLimit, const std::string& host,
+               const std::map<std::string, std::string>& env) {
   dir_ = makeTempDir("sluice");
   std::string cfg = dir_ + "/sluice.cfg";
   writeFile(cfg, config);
   std::vector<std::string> argv = {binaryPath(), "-db", "-f", cfg};
   argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
-  process_ = std::make_unique<Process>(argv, dir_ + "/output.log", std::map<std::string, std::string>{},
-                                       fdLimit);
+  process_ = std::make_unique<Process>(argv, dir_ + "/output.log", env, fdLimit);
   started_ = true;
   for (int p : ports) {
     if (!waitForPort(host, p, scaled(5000))) {
@@ -284,7 +286,20 @@ Sluice::Sluice(const std::string& config, const std::vector<int>& ports,
 }
 
 Sluice::~Sluice() {
-  if (process_) process_->stop(SIGTERM, scaled(5000));
+  if (!process_) return;
+  int status = process_->stop(SIGTERM, scaled(5000));
+  // A clean stop exits 0; sanitizer reports in the output fail the test too.
+  std::string out = process_->output();
+  if (status != 0 && expectCleanExit_) {
+    ADD_FAILURE() << "sluice did not exit cleanly on SIGTERM (status " << status << ")\n" << out;
+  }
+  for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                             "WARNING: ThreadSanitizer"}) {
+    if (out.find(marker) != std::string::npos) {
+      ADD_FAILURE() << "sanitizer report in sluice's output:\n" << out;
+      break;
+    }
+  }
 }
 
 std::vector<std::string> Sluice::logLines(const std::string& containing) const {

@@ -69,7 +69,8 @@ class Sluice {
  public:
   Sluice(const std::string& config, const std::vector<int>& ports,
          const std::vector<std::string>& extraArgs = {}, long fdLimit = 0,
-         const std::string& host = "127.0.0.1");
+         const std::string& host = "127.0.0.1",
+         const std::map<std::string, std::string>& env = {});
   ~Sluice();
   Process& process() { return *process_; }
   std::string log() const { return process_->output(); }
@@ -79,8 +80,11 @@ class Sluice {
   std::vector<std::string> logLines(const std::string& containing = "") const;
   const std::string& dir() const { return dir_; }
   bool started() const { return started_; }
+  // For tests that kill sluice on purpose.
+  void expectCleanExit(bool v) { expectCleanExit_ = v; }
 
  private:
+  bool expectCleanExit_ = true;
   std::string dir_;
   std::unique_ptr<Process> process_;
   bool started_ = false;
