@@ -287,20 +287,30 @@ const std::vector<ParamSpec> kServerParams = {
     {"weight", 1, "supported", ""}, {"maxconn", 1, "supported", ""},
     {"maxqueue", 1, "supported", ""}, {"minconn", 1, "supported", ""},
     {"backup", 0, "supported", ""}, {"disabled", 0, "supported", ""},
-    {"enabled", 0, "supported", ""}, {"check", 0, "supported", ""},
-    {"no-check", 0, "supported", ""}, {"inter", 1, "supported", ""},
-    {"fastinter", 1, "supported", ""}, {"downinter", 1, "supported", ""},
-    {"rise", 1, "supported", ""}, {"fall", 1, "supported", ""},
-    {"port", 1, "supported", ""}, {"addr", 1, "supported", ""},
-    {"check-ssl", 0, "supported", ""}, {"no-check-ssl", 0, "supported", ""},
-    {"check-sni", 1, "supported", ""}, {"check-alpn", 1, "supported", ""},
-    {"check-send-proxy", 0, "supported", ""}, {"no-check-send-proxy", 0, "supported", ""},
-    {"send-proxy", 0, "supported", ""}, {"send-proxy-v2", 0, "supported", ""},
+    {"enabled", 0, "supported", ""}, {"check", 0, "parsed", "health checks are not run yet: servers count as up"},
+    {"no-check", 0, "supported", ""}, {"inter", 1, "parsed", "health checks are not run yet"},
+    {"fastinter", 1, "parsed", "health checks are not run yet"},
+    {"downinter", 1, "parsed", "health checks are not run yet"},
+    {"rise", 1, "parsed", "health checks are not run yet"},
+    {"fall", 1, "parsed", "health checks are not run yet"},
+    {"port", 1, "parsed", "health checks are not run yet"},
+    {"addr", 1, "parsed", "health checks are not run yet"},
+    {"check-ssl", 0, "parsed", "health checks are not run yet"},
+    {"no-check-ssl", 0, "supported", ""},
+    {"check-sni", 1, "parsed", "health checks are not run yet"},
+    {"check-alpn", 1, "parsed", "health checks are not run yet"},
+    {"check-send-proxy", 0, "parsed", "health checks are not run yet"},
+    {"no-check-send-proxy", 0, "supported", ""},
+    {"send-proxy", 0, "unsupported", "the PROXY protocol towards servers is not implemented yet"},
+    {"send-proxy-v2", 0, "unsupported", "the PROXY protocol towards servers is not implemented yet"},
     {"no-send-proxy", 0, "supported", ""}, {"no-send-proxy-v2", 0, "supported", ""},
-    {"proxy-v2-options", 1, "supported", ""}, {"slowstart", 1, "supported", ""},
-    {"on-marked-down", 1, "supported", ""}, {"on-marked-up", 1, "supported", ""},
+    {"proxy-v2-options", 1, "unsupported", "the PROXY protocol towards servers is not implemented yet"},
+    {"slowstart", 1, "parsed", "slow start follows health checks, which are not run yet"},
+    {"on-marked-down", 1, "parsed", "health checks are not run yet"},
+    {"on-marked-up", 1, "parsed", "health checks are not run yet"},
     {"id", 1, "supported", ""}, {"source", 1, "supported", ""},
-    {"verify", 1, "supported", ""}, {"init-addr", 1, "supported", ""},
+    {"verify", 1, "parsed", "used by TLS health checks, which are not run yet"},
+    {"init-addr", 1, "parsed", "names are resolved once at start; failure is an error"},
     {"agent-check", 0, "ignored", "agent checks are not implemented yet"},
     {"no-agent-check", 0, "ignored", "agent checks are not implemented yet"},
     {"agent-port", 1, "ignored", "agent checks are not implemented yet"},
@@ -359,7 +369,8 @@ const std::vector<ParamSpec> kServerParams = {
 };
 
 const std::vector<ParamSpec> kBindParams = {
-    {"accept-proxy", 0, "supported", ""}, {"defer-accept", 0, "supported", ""},
+    {"accept-proxy", 0, "unsupported", "the PROXY protocol on accepted connections is not implemented yet"},
+    {"defer-accept", 0, "supported", ""},
     {"v4v6", 0, "supported", ""}, {"v6only", 0, "supported", ""},
     {"transparent", 0, "supported", ""}, {"name", 1, "supported", ""},
     {"interface", 1, "supported", ""}, {"backlog", 1, "supported", ""},
@@ -1423,7 +1434,7 @@ class Parser {
     }
     if (sub == "connection") {
       if (!allowed(l, namedDefaults ? kAll : kFe, "tcp-request connection")) return;
-      if (!checkAction(l, r, {"accept", "reject", "expect-proxy", "silent-drop", "set-var",
+      if (!checkAction(l, r, {"accept", "reject", "silent-drop", "set-var",
                               "unset-var", "set-mark", "set-tos", "set-src", "set-dst",
                               "set-src-port", "set-dst-port"})) {
         return;
@@ -1475,7 +1486,8 @@ class Parser {
         "track-sc0", "track-sc1", "track-sc2", "sc-inc-gpc", "sc-inc-gpc0", "sc-inc-gpc1",
         "sc-set-gpt", "sc-set-gpt0", "sc-add-gpc", "do-resolve", "use-service", "switch-mode",
         "send-spoe-group", "set-priority-class", "set-priority-offset", "set-bandwidth-limit",
-        "expect-netscaler-cip", "attach-srv", "set-fc-mark", "set-fc-tos", "set-retries"};
+        "expect-netscaler-cip", "expect-proxy", "attach-srv", "set-fc-mark", "set-fc-tos",
+        "set-retries"};
     if (kKnownUnsupported.count(base) || core::startsWith(base, "lua.") ||
         core::startsWith(base, "track-sc")) {
       error(l, "rule action '" + r.action + "' is not supported by sluice yet",

@@ -131,11 +131,6 @@ class Builder {
             continue;
           }
         }
-      } else if (base == "expect-proxy") {
-        rule.action = Rule::Action::ExpectProxy;
-        diag_.error(r.where, "'tcp-request connection expect-proxy' is not supported yet",
-                    "the PROXY protocol on accepted connections is planned; remove the rule for now");
-        continue;
       } else {
         rule.action = Rule::Action::NoOp;
         diag_.warnOnce("action:" + base, r.where,
@@ -194,10 +189,6 @@ class Builder {
       s->weight.store(sc.weight);
       s->maxconn = sc.maxconn;
       s->admin.store(sc.disabled ? balance::AdminState::Maint : balance::AdminState::Ready);
-      if (sc.sendProxy != config::ProxyProtocolOut::None) {
-        diag_.error(sc.where, "'send-proxy' on servers is not supported yet",
-                    "the PROXY protocol towards servers is planned; remove it for now");
-      }
       raw.push_back(s.get());
       be->servers.push_back(s);
       be->serverConfigs.push_back(&sc);
@@ -283,16 +274,12 @@ class Builder {
     fe->clitcpka = p.clitcpka;
     fe->nolinger = p.nolinger;
 
-    for (const config::BindConfig& b : p.binds) {
-      if (b.acceptProxy) {
-        diag_.error(b.where, "'accept-proxy' is not supported yet",
-                    "the PROXY protocol on accepted connections is planned; remove it for now");
-      }
-    }
-
     auto scope = std::make_unique<route::AclScope>(*rt_->maps);
     scope->define(p.acls, diag_);
     buildRules(p.tcpRequestConnection, *scope, fe->connectionRules, true, "frontend " + p.name);
+    // Session rules run after the PROXY header and TLS handshake in HAProxy;
+    // sluice has neither in between, so they follow the connection rules.
+    buildRules(p.tcpRequestSession, *scope, fe->connectionRules, true, "frontend " + p.name);
     buildRules(p.tcpRequestContent, *scope, fe->contentRules, false, "frontend " + p.name);
 
     bool usesHello = false;

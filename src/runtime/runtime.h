@@ -62,7 +62,7 @@ struct HelloCounters {
 };
 
 struct Rule {
-  enum class Action { Accept, Reject, SilentDrop, SetVar, UnsetVar, ExpectProxy, NoOp };
+  enum class Action { Accept, Reject, SilentDrop, SetVar, UnsetVar, NoOp };
   core::SourceLocation where;
   Action action = Action::Accept;
   std::string variable;                          // set-var / unset-var

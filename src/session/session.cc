@@ -400,7 +400,6 @@ bool Session::runRules(const std::vector<runtime::Rule>& rules, bool& waiting) n
       case runtime::Rule::Action::UnsetVar:
         vars_.unset(rule.variable);
         break;
-      case runtime::Rule::Action::ExpectProxy:
       case runtime::Rule::Action::NoOp:
         break;
     }
