@@ -1639,6 +1639,13 @@ class Parser {
       error(l, "no address in 'bind " + l.words[1] + "'");
       return;
     }
+    // A TLS-terminating listener is not served at all, so its other
+    // parameters need not be supported; only their names are checked.
+    for (size_t i = 2; i < l.words.size(); ++i) {
+      if (findParam(kBindTlsParams, l.words[i]) && !findParam(kBindParams, l.words[i])) {
+        terminatesTls = true;
+      }
+    }
     for (size_t i = 2; i < l.words.size(); ++i) {
       const std::string& w = l.words[i];
       const ParamSpec* spec = findParam(kBindParams, w);
@@ -1658,8 +1665,8 @@ class Parser {
         return;
       }
       std::string value = ps.args > 0 ? l.words[i + 1] : "";
-      if (tls) {
-        terminatesTls = true;
+      if (tls || terminatesTls) {
+        // checked by name only (see above)
       } else if (ps.treatment == "unsupported") {
         error(l, "bind parameter '" + w + "' is not supported: " + std::string(ps.note));
         return;
@@ -2042,6 +2049,14 @@ class Parser {
                          "set 'option tcplog' in the proxy (or in a defaults section for TCP)");
           p.httplog = false;
           p.tcplog = true;
+        }
+        bool hasLogTarget = !p.log.disabled && (!p.log.targets.empty() ||
+                                                 (p.log.global && !config_.global.log.targets.empty()));
+        if ((p.tcplog || !p.logFormat.empty()) && !hasLogTarget) {
+          diag_.warning(p.where, "'" + std::string(p.logFormat.empty() ? "option tcplog" : "log-format") +
+                                     "' has no effect in " + p.kind + " '" + p.name +
+                                     "': it has no log target",
+                        "add 'log global' (with a 'log' line in the global section) or a 'log' line here");
         }
         if (!p.timeoutClient) {
           diag_.warning(p.where, "missing 'timeout client' for " + p.kind + " '" + p.name +

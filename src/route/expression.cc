@@ -203,6 +203,12 @@ bool fetchBool(const SessionView&, const std::vector<Arg>& a, size_t index, Samp
   return true;
 }
 
+// Response-side fetches: in request rules they never have a value (sluice
+// does not inspect server responses yet), so rules using them simply fail.
+bool fetchResponseOnly(const SessionView&, const std::vector<Arg>&, size_t, Sample&) {
+  return false;
+}
+
 bool fetchFeName(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
   if (index > 0 || v.frontendName.empty()) return false;
   out = Sample::ofStr(v.frontendName);
@@ -243,6 +249,8 @@ const FetchDef kFetches[] = {
     {"int", SampleType::Int, 1, 1, false, false, false, fetchInt},
     {"str", SampleType::Str, 1, 1, false, false, false, fetchStr},
     {"bool", SampleType::Bool, 1, 1, false, false, false, fetchBool},
+    {"res.ssl_hello_type", SampleType::Int, 0, 0, false, false, false, fetchResponseOnly},
+    {"rep_ssl_hello_type", SampleType::Int, 0, 0, false, false, false, fetchResponseOnly},
     {"fe_name", SampleType::Str, 0, 0, false, false, false, fetchFeName},
     {"be_name", SampleType::Str, 0, 0, false, false, false, fetchBeName},
 };

@@ -168,6 +168,7 @@ class Builder {
     be->timeoutTunnel = p.timeoutTunnel.value_or(0);
     be->timeoutServerFin = p.timeoutServerFin.value_or(0);
     be->srvtcpka = p.srvtcpka;
+    be->inspectDelay = p.inspectDelay.value_or(0);
     if (!p.source.empty()) {
       be->source = *core::Address::parse(p.source);
     }
@@ -325,8 +326,18 @@ class Builder {
     if (dynamicSwitch) {
       for (const auto& b : rt_->backends) reachable.push_back(b.get());
     }
+    // Backends that inspect bring their own inspect-delay (HAProxy waits on
+    // the backend's rules with the backend's delay): the longest one bounds
+    // the wait when the frontend sets none.
+    bool frontendUsesHello = usesHello;
+    uint32_t backendDelay = 0;
+    bool backendsHaveDelay = true;
     for (Backend* b : reachable) {
-      if (b->usesHello) usesHello = true;
+      if (b->usesHello) {
+        usesHello = true;
+        if (b->inspectDelay == 0) backendsHaveDelay = false;
+        backendDelay = std::max(backendDelay, b->inspectDelay);
+      }
       if (!b->contentRules.empty()) usesPayload = true;
     }
     if (!p.logFormat.empty()) {
@@ -347,6 +358,8 @@ class Builder {
     fe->waitsForHello = usesHello;
     if (p.inspectDelay) {
       fe->inspectWindow = *p.inspectDelay;
+    } else if (usesHello && !frontendUsesHello && backendsHaveDelay) {
+      fe->inspectWindow = backendDelay;
     } else if (usesHello) {
       fe->inspectWindow = kDefaultHelloWaitMs;
       diag_.warning(p.where,

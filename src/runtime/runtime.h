@@ -109,6 +109,7 @@ struct Backend {
   core::Address source;
   bool srvtcpka = false;
   bool usesHello = false;
+  uint32_t inspectDelay = 0;                     // the backend's own tcp-request inspect-delay
   ProxyCounters counters;
 
   balance::ServerState* findServer(std::string_view n) const {
