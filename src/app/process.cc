@@ -211,7 +211,7 @@ int run(const Options& o) {
                       << "  hint: is another process listening there, or is the port privileged?\n";
             return 1;
           }
-          workers[t]->addListener(fd, fe.get());
+          workers[t]->addListener(fd, fe.get(), b.acceptProxy);
         }
       }
     }

@@ -301,10 +301,10 @@ const std::vector<ParamSpec> kServerParams = {
     {"check-alpn", 1, "parsed", "health checks are not run yet"},
     {"check-send-proxy", 0, "parsed", "health checks are not run yet"},
     {"no-check-send-proxy", 0, "supported", ""},
-    {"send-proxy", 0, "unsupported", "the PROXY protocol towards servers is not implemented yet"},
-    {"send-proxy-v2", 0, "unsupported", "the PROXY protocol towards servers is not implemented yet"},
+    {"send-proxy", 0, "supported", ""},
+    {"send-proxy-v2", 0, "supported", ""},
     {"no-send-proxy", 0, "supported", ""}, {"no-send-proxy-v2", 0, "supported", ""},
-    {"proxy-v2-options", 1, "unsupported", "the PROXY protocol towards servers is not implemented yet"},
+    {"proxy-v2-options", 1, "supported", ""},
     {"slowstart", 1, "parsed", "slow start follows health checks, which are not run yet"},
     {"on-marked-down", 1, "parsed", "health checks are not run yet"},
     {"on-marked-up", 1, "parsed", "health checks are not run yet"},
@@ -369,7 +369,7 @@ const std::vector<ParamSpec> kServerParams = {
 };
 
 const std::vector<ParamSpec> kBindParams = {
-    {"accept-proxy", 0, "unsupported", "the PROXY protocol on accepted connections is not implemented yet"},
+    {"accept-proxy", 0, "supported", ""},
     {"defer-accept", 0, "supported", ""},
     {"v4v6", 0, "supported", ""}, {"v6only", 0, "supported", ""},
     {"transparent", 0, "supported", ""}, {"name", 1, "supported", ""},
@@ -1434,7 +1434,7 @@ class Parser {
     }
     if (sub == "connection") {
       if (!allowed(l, namedDefaults ? kAll : kFe, "tcp-request connection")) return;
-      if (!checkAction(l, r, {"accept", "reject", "silent-drop", "set-var",
+      if (!checkAction(l, r, {"accept", "reject", "expect-proxy", "silent-drop", "set-var",
                               "unset-var", "set-mark", "set-tos", "set-src", "set-dst",
                               "set-src-port", "set-dst-port"})) {
         return;
@@ -1442,14 +1442,14 @@ class Parser {
       p.tcpRequestConnection.push_back(r);
     } else if (sub == "session") {
       if (!allowed(l, namedDefaults ? kAll : kFe, "tcp-request session")) return;
-      if (!checkAction(l, r, {"accept", "reject", "silent-drop", "set-var", "unset-var",
+      if (!checkAction(l, r, {"accept", "reject", "expect-proxy", "silent-drop", "set-var", "unset-var",
                               "set-mark", "set-tos"})) {
         return;
       }
       p.tcpRequestSession.push_back(r);
     } else if (sub == "content") {
       if (!allowed(l, mask, "tcp-request content")) return;
-      if (!checkAction(l, r, {"accept", "reject", "silent-drop", "set-var", "unset-var",
+      if (!checkAction(l, r, {"accept", "reject", "expect-proxy", "silent-drop", "set-var", "unset-var",
                               "capture", "set-log-level", "set-mark", "set-tos", "set-nice",
                               "set-src", "set-dst", "set-src-port", "set-dst-port"})) {
         return;
@@ -1486,7 +1486,7 @@ class Parser {
         "track-sc0", "track-sc1", "track-sc2", "sc-inc-gpc", "sc-inc-gpc0", "sc-inc-gpc1",
         "sc-set-gpt", "sc-set-gpt0", "sc-add-gpc", "do-resolve", "use-service", "switch-mode",
         "send-spoe-group", "set-priority-class", "set-priority-offset", "set-bandwidth-limit",
-        "expect-netscaler-cip", "expect-proxy", "attach-srv", "set-fc-mark", "set-fc-tos",
+        "expect-netscaler-cip", "attach-srv", "set-fc-mark", "set-fc-tos",
         "set-retries"};
     if (kKnownUnsupported.count(base) || core::startsWith(base, "lua.") ||
         core::startsWith(base, "track-sc")) {
@@ -1843,7 +1843,23 @@ class Parser {
         s.sendProxy = ProxyProtocolOut::None;
       } else if (w == "proxy-v2-options") {
         s.proxyV2Options.clear();
-        for (auto o : core::split(value, ',')) s.proxyV2Options.emplace_back(o);
+        for (auto o : core::split(value, ',')) {
+          std::string opt(o);
+          if (opt == "authority" || opt == "crc32c") {
+            s.proxyV2Options.push_back(opt);
+          } else if (opt == "ssl" || opt == "cert-cn" || opt == "ssl-cipher" || opt == "cert-sig" ||
+                     opt == "cert-key" || opt == "unique-id") {
+            diag_.warnOnce("pp2opt:" + opt, l.where,
+                           "proxy-v2-options '" + opt + "' is accepted but ignored: " +
+                               (opt == "unique-id" ? std::string("sluice generates no unique id")
+                                                   : std::string("sluice terminates no TLS, so there is "
+                                                                 "no TLS session of its own to describe")));
+          } else {
+            error(l, "unknown proxy-v2-options value '" + opt + "'",
+                  "use authority, crc32c (and, ignored here, ssl, cert-cn, ssl-cipher, cert-sig, cert-key, unique-id)");
+            return;
+          }
+        }
       } else if (w == "slowstart") {
         if (duration(v)) s.slowstart = v;
       } else if (w == "on-marked-down") {

@@ -131,6 +131,8 @@ class Builder {
             continue;
           }
         }
+      } else if (base == "expect-proxy") {
+        rule.action = Rule::Action::ExpectProxy;
       } else {
         rule.action = Rule::Action::NoOp;
         diag_.warnOnce("action:" + base, r.where,
@@ -278,9 +280,7 @@ class Builder {
     auto scope = std::make_unique<route::AclScope>(*rt_->maps);
     scope->define(p.acls, diag_);
     buildRules(p.tcpRequestConnection, *scope, fe->connectionRules, true, "frontend " + p.name);
-    // Session rules run after the PROXY header and TLS handshake in HAProxy;
-    // sluice has neither in between, so they follow the connection rules.
-    buildRules(p.tcpRequestSession, *scope, fe->connectionRules, true, "frontend " + p.name);
+    buildRules(p.tcpRequestSession, *scope, fe->sessionRules, true, "frontend " + p.name);
     buildRules(p.tcpRequestContent, *scope, fe->contentRules, false, "frontend " + p.name);
 
     bool usesHello = false;

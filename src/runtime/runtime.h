@@ -62,7 +62,7 @@ struct HelloCounters {
 };
 
 struct Rule {
-  enum class Action { Accept, Reject, SilentDrop, SetVar, UnsetVar, NoOp };
+  enum class Action { Accept, Reject, SilentDrop, SetVar, UnsetVar, ExpectProxy, NoOp };
   core::SourceLocation where;
   Action action = Action::Accept;
   std::string variable;                          // set-var / unset-var
@@ -139,11 +139,13 @@ struct Frontend {
   bool clitcpka = false;
   bool nolinger = false;
   std::vector<Rule> connectionRules;
+  std::vector<Rule> sessionRules;                // after the PROXY header, before content
   std::vector<Rule> contentRules;
   std::vector<SwitchRule> switchRules;
   Backend* defaultBackend = nullptr;
   ProxyCounters counters;
   HelloCounters hello;
+  std::atomic<uint64_t> badProxyHeaders{0};
 };
 
 struct Runtime {

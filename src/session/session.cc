@@ -15,6 +15,7 @@
 
 #include "net/socket.h"
 #include "observe/tcplog.h"
+#include "proto/proxy_protocol.h"
 #include "session/worker.h"
 
 namespace sluice::session {
@@ -39,8 +40,14 @@ bool isResourceError(int err) {
 }  // namespace
 
 Session::Session(Worker& worker, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend& fe,
-                 int clientFd, const core::Address& src, const core::Address& dst)
-    : worker_(worker), rt_(std::move(rt)), fe_(fe), clientFd_(clientFd), src_(src), dst_(dst) {
+                 int clientFd, const core::Address& src, const core::Address& dst, bool acceptProxy)
+    : worker_(worker),
+      rt_(std::move(rt)),
+      fe_(fe),
+      clientFd_(clientFd),
+      src_(src),
+      dst_(dst),
+      expectProxy_(acceptProxy) {
   acceptWallMicros_ = wallMicros();
   acceptMono_ = worker_.loop().now();
   lastClientActivity_ = acceptMono_;
@@ -97,13 +104,13 @@ void Session::start() noexcept {
           rule.action == runtime::Rule::Action::SilentDrop) {
         fe_.counters.denied.fetch_add(1, std::memory_order_relaxed);
         if (rule.action == runtime::Rule::Action::SilentDrop) net::setLingerZero(clientFd_);
-        termCause_ = 'P';
-        termStage_ = 'R';
         loggedEarly_ = true;  // not logged
         finish('P', 'R');
         return;
       }
-      if (rule.action == runtime::Rule::Action::SetVar) {
+      if (rule.action == runtime::Rule::Action::ExpectProxy) {
+        expectProxy_ = true;
+      } else if (rule.action == runtime::Rule::Action::SetVar) {
         route::Sample s;
         if (rule.expr->evaluate(v, 0, s)) vars_.set(rule.variable, s);
       } else if (rule.action == runtime::Rule::Action::UnsetVar) {
@@ -112,6 +119,31 @@ void Session::start() noexcept {
     }
   }
 
+  if (!worker_.loop().add(clientFd_, kClientEvents, this)) {
+    finish('R', 'R');
+    return;
+  }
+  state_ = State::Inspecting;
+  if (expectProxy_) {
+    // The header must come within the client timeout (5 s when none is set).
+    proxyDone_ = false;
+    proxyDeadline_ = acceptMono_ + (fe_.timeoutClient ? fe_.timeoutClient : 5000);
+    clientReadable_ = true;
+    readProxyHeader();
+    return;
+  }
+  afterHandshake();
+}
+
+// After the PROXY header (if any): session rules, the "Connect from" line,
+// then inspection or straight to the server.
+void Session::afterHandshake() noexcept {
+  if (!fe_.sessionRules.empty()) {
+    bool waiting = false;
+    windowOver_ = true;
+    if (!runRules(fe_.sessionRules, waiting)) return;
+    windowOver_ = false;
+  }
   if (!fe_.tcplog && !fe_.logFormat && !fe_.logger.empty()) {
     observe::LogRecord r;
     r.client = src_;
@@ -119,15 +151,9 @@ void Session::start() noexcept {
     r.frontend = fe_.name;
     fe_.logger.log(observe::kInfo, observe::formatConnectLog(r));
   }
-
-  if (!worker_.loop().add(clientFd_, kClientEvents, this)) {
-    finish('R', 'R');
-    return;
-  }
   if (fe_.inspects) {
-    state_ = State::Inspecting;
     if (fe_.inspectWindow > 0) {
-      inspectDeadline_ = acceptMono_ + fe_.inspectWindow;
+      inspectDeadline_ = now() + fe_.inspectWindow;
     } else {
       windowOver_ = true;  // rules see what is there now, as HAProxy without inspect-delay
     }
@@ -138,13 +164,48 @@ void Session::start() noexcept {
   }
 }
 
+void Session::readProxyHeader() noexcept {
+  if (!readClient()) return;
+  proto::ProxyHeader h;
+  proto::ProxyError err;
+  proto::ProxyStatus st = proto::parseProxyHeader(inspectBuffer_, h, err);
+  if (st == proto::ProxyStatus::NeedMore) {
+    if (c2s_.srcEof) {
+      finish('C', 'R');
+      return;
+    }
+    rearmTimer();
+    return;
+  }
+  if (st == proto::ProxyStatus::Invalid) {
+    fe_.badProxyHeaders.fetch_add(1, std::memory_order_relaxed);
+    rt_->globalLogger.log(observe::kNotice,
+                          fe_.name + ": bad PROXY protocol header from " + src_.toString() + ": " +
+                              std::string(proto::toString(err)));
+    finish('P', 'R');
+    return;
+  }
+  if (!h.local) {
+    src_ = h.src;
+    dst_ = h.dst;
+  }
+  inspectBuffer_.erase(inspectBuffer_.begin(), inspectBuffer_.begin() + static_cast<std::ptrdiff_t>(h.length));
+  c2s_.bytes -= h.length;
+  proxyDone_ = true;
+  afterHandshake();
+}
+
 void Session::onEvents(uint32_t events) noexcept {
   if (state_ == State::Closed) return;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) clientReadable_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) clientWritable_ = true;
   switch (state_) {
     case State::Inspecting:
-      inspect();
+      if (proxyDone_) {
+        inspect();
+      } else {
+        readProxyHeader();
+      }
       break;
     case State::TurnAround:
     case State::Connecting:
@@ -188,6 +249,13 @@ void Session::onTimer() noexcept {
   bool clientIdle = fe_.timeoutClient && t >= lastClientActivity_ + fe_.timeoutClient;
   switch (state_) {
     case State::Inspecting:
+      if (!proxyDone_) {
+        if (t >= proxyDeadline_) {
+          finish('c', 'R');
+          return;
+        }
+        break;
+      }
       if (!windowOver_ && inspectDeadline_ && t >= inspectDeadline_) {
         windowOver_ = true;
         if (fe_.waitsForHello && !helloFinal_) {
@@ -257,6 +325,10 @@ uint64_t Session::nextDeadline() const noexcept {
   uint64_t clientIdle = fe_.timeoutClient ? lastClientActivity_ + fe_.timeoutClient : 0;
   switch (state_) {
     case State::Inspecting:
+      if (!proxyDone_) {
+        consider(proxyDeadline_);
+        break;
+      }
       if (!windowOver_) consider(inspectDeadline_);
       consider(clientIdle);
       break;
@@ -305,7 +377,9 @@ void Session::rearmTimer() noexcept {
 // ---------------------------------------------------------------------------
 // Inspection
 
-void Session::readForInspection() noexcept {
+// Reads what the client sent into the inspection buffer, up to its cap.
+// Returns false if the session ended.
+bool Session::readClient() noexcept {
   while (clientReadable_ && !c2s_.srcEof) {
     if (inspectBuffer_.size() >= proto::kMaxHelloWireBytes) {
       windowOver_ = true;  // the buffer is full: rules decide with what is there
@@ -335,32 +409,34 @@ void Session::readForInspection() noexcept {
     }
     if (errno == EINTR) continue;
     finish('C', 'R');
-    return;
+    return false;
   }
-  if (fe_.waitsForHello && !helloFinal_ && !inspectBuffer_.empty()) {
-    proto::HelloStatus st = hello_.parse(inspectBuffer_);
-    if (st != proto::HelloStatus::NeedMore) {
-      helloFinal_ = true;
-      runtime::HelloCounters& c = fe_.hello;
-      switch (st) {
-        case proto::HelloStatus::Done:
-          c.done.fetch_add(1, std::memory_order_relaxed);
-          if (hello_.info().hasSni) c.sniFound.fetch_add(1, std::memory_order_relaxed);
-          if (reads_ > 1) c.multiSegment.fetch_add(1, std::memory_order_relaxed);
-          if (hello_.info().recordCount > 1) c.multiRecord.fetch_add(1, std::memory_order_relaxed);
-          break;
-        case proto::HelloStatus::NotTls: c.notTls.fetch_add(1, std::memory_order_relaxed); break;
-        case proto::HelloStatus::Malformed: c.malformed.fetch_add(1, std::memory_order_relaxed); break;
-        case proto::HelloStatus::TooLarge: c.tooLarge.fetch_add(1, std::memory_order_relaxed); break;
-        case proto::HelloStatus::NeedMore: break;
-      }
-    }
+  return true;
+}
+
+void Session::feedHello() noexcept {
+  if (!fe_.waitsForHello || helloFinal_ || inspectBuffer_.empty()) return;
+  proto::HelloStatus st = hello_.parse(inspectBuffer_);
+  if (st == proto::HelloStatus::NeedMore) return;
+  helloFinal_ = true;
+  runtime::HelloCounters& c = fe_.hello;
+  switch (st) {
+    case proto::HelloStatus::Done:
+      c.done.fetch_add(1, std::memory_order_relaxed);
+      if (hello_.info().hasSni) c.sniFound.fetch_add(1, std::memory_order_relaxed);
+      if (reads_ > 1) c.multiSegment.fetch_add(1, std::memory_order_relaxed);
+      if (hello_.info().recordCount > 1) c.multiRecord.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case proto::HelloStatus::NotTls: c.notTls.fetch_add(1, std::memory_order_relaxed); break;
+    case proto::HelloStatus::Malformed: c.malformed.fetch_add(1, std::memory_order_relaxed); break;
+    case proto::HelloStatus::TooLarge: c.tooLarge.fetch_add(1, std::memory_order_relaxed); break;
+    case proto::HelloStatus::NeedMore: break;
   }
 }
 
 void Session::inspect() noexcept {
-  readForInspection();
-  if (state_ != State::Inspecting) return;
+  if (!readClient()) return;
+  feedHello();
   if (fe_.waitsForHello && !helloFinal_ && !windowOver_) {
     rearmTimer();
     return;
@@ -400,6 +476,7 @@ bool Session::runRules(const std::vector<runtime::Rule>& rules, bool& waiting) n
       case runtime::Rule::Action::UnsetVar:
         vars_.unset(rule.variable);
         break;
+      case runtime::Rule::Action::ExpectProxy:  // connection rules only
       case runtime::Rule::Action::NoOp:
         break;
     }
@@ -564,8 +641,31 @@ void Session::connectFailed(int error, bool timedOut) noexcept {
   rearmTimer();
 }
 
+// "send-proxy" / "send-proxy-v2": the header goes first, before the
+// replayed client bytes, on this (successful) connection only.
+void Session::prependProxyHeader() noexcept {
+  const config::ServerConfig& sc = *be_->serverConfigs[server_->position];
+  if (sc.sendProxy == config::ProxyProtocolOut::None) return;
+  std::string header;
+  if (sc.sendProxy == config::ProxyProtocolOut::V1) {
+    header = proto::encodeProxyV1(src_, dst_);
+  } else {
+    proto::ProxyV2Options o;
+    for (const std::string& opt : sc.proxyV2Options) {
+      if (opt == "crc32c") o.crc32c = true;
+      if (opt == "authority" && hello_.status() == proto::HelloStatus::Done && hello_.info().hasSni) {
+        o.authority = hello_.info().sni;
+      }
+    }
+    header = proto::encodeProxyV2(src_, dst_, o);
+  }
+  inspectBuffer_.insert(inspectBuffer_.begin() + static_cast<std::ptrdiff_t>(replayed_), header.begin(),
+                        header.end());
+}
+
 void Session::established() noexcept {
   connectMs_ = static_cast<int64_t>(now() - connectStart_);
+  prependProxyHeader();
   state_ = State::Forwarding;
   lastServerActivity_ = now();
   lastClientActivity_ = now();

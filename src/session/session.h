@@ -31,7 +31,7 @@ class Worker;
 class Session final : public event::EventHandler {
  public:
   Session(Worker& worker, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend& fe,
-          int clientFd, const core::Address& src, const core::Address& dst);
+          int clientFd, const core::Address& src, const core::Address& dst, bool acceptProxy);
   ~Session() override;
 
   // Runs the connection rules and starts the session. The session may end
@@ -91,8 +91,12 @@ class Session final : public event::EventHandler {
   void onTimer() noexcept;
 
   // Phases
+  void readProxyHeader() noexcept;
+  void afterHandshake() noexcept;
   void inspect() noexcept;
-  void readForInspection() noexcept;
+  bool readClient() noexcept;
+  void feedHello() noexcept;
+  void prependProxyHeader() noexcept;
   bool runRules(const std::vector<runtime::Rule>& rules, bool& waiting) noexcept;
   void decide() noexcept;
   runtime::Backend* chooseBackend() noexcept;
@@ -133,6 +137,11 @@ class Session final : public event::EventHandler {
   bool clientWritable_ = false;
   bool serverReadable_ = false;
   bool serverWritable_ = false;
+
+  // PROXY header from a trusted peer (accept-proxy, expect-proxy)
+  bool expectProxy_ = false;
+  bool proxyDone_ = true;
+  uint64_t proxyDeadline_ = 0;
 
   // Inspection
   std::vector<uint8_t> inspectBuffer_;

@@ -23,7 +23,8 @@ constexpr uint64_t kNoFdRetryMs = 100;
 
 class Worker::Listener final : public event::EventHandler, public event::Timer {
  public:
-  Listener(Worker& w, int fd, runtime::Frontend* fe) : w_(w), fd_(fd), fe_(fe) {}
+  Listener(Worker& w, int fd, runtime::Frontend* fe, bool acceptProxy)
+      : w_(w), fd_(fd), fe_(fe), acceptProxy_(acceptProxy) {}
   ~Listener() override { net::closeFd(fd_); }
 
   bool start() { return w_.loop_.add(fd_, EPOLLIN, static_cast<event::EventHandler*>(this)); }
@@ -98,7 +99,7 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
       ps.accepted.fetch_add(1, std::memory_order_relaxed);
       core::Address src = core::Address::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
       core::Address dst = net::localAddress(fd);
-      auto* s = new Session(w_, w_.runtime_, *fe_, fd, src, dst);
+      auto* s = new Session(w_, w_.runtime_, *fe_, fd, src, dst, acceptProxy_);
       s->next = w_.sessions_;
       if (w_.sessions_) w_.sessions_->prev = s;
       w_.sessions_ = s;
@@ -119,6 +120,7 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
   Worker& w_;
   int fd_;
   runtime::Frontend* fe_;
+  bool acceptProxy_;
   bool paused_ = false;
   uint64_t lastWarning_ = 0;
 };
@@ -131,8 +133,8 @@ Worker::~Worker() {
   listeners_.clear();
 }
 
-void Worker::addListener(int fd, runtime::Frontend* frontend) {
-  auto l = std::make_unique<Listener>(*this, fd, frontend);
+void Worker::addListener(int fd, runtime::Frontend* frontend, bool acceptProxy) {
+  auto l = std::make_unique<Listener>(*this, fd, frontend, acceptProxy);
   if (l->start()) {
     listeners_.push_back(std::move(l));
   }

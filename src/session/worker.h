@@ -41,8 +41,9 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Takes ownership of a listening fd that feeds `frontend`.
-  void addListener(int fd, runtime::Frontend* frontend);
+  // Takes ownership of a listening fd that feeds `frontend`; `acceptProxy`
+  // when its bind line says so.
+  void addListener(int fd, runtime::Frontend* frontend, bool acceptProxy = false);
 
   void run();          // the thread body; returns when stopped
   void stop();         // thread-safe: ends the loop, killing sessions

@@ -268,7 +268,7 @@ TEST(Parser, BindAddresses) {
   core::Diagnostics diag;
   Config cfg = parse(kMinimal +
                          "frontend f\n  bind 127.0.0.1:8000-8002,[::1]:9000 name x backlog 100\n"
-                         "  bind :::443 v4v6\n  bind *:80 transparent defer-accept\n"
+                         "  bind :::443 v4v6\n  bind *:80 transparent defer-accept accept-proxy\n"
                          "  bind ipv6@:8443\n  default_backend b\nbackend b\n  server s 1.2.3.4:5\n",
                      diag);
   ASSERT_FALSE(diag.hasErrors()) << diag.render();
@@ -282,16 +282,17 @@ TEST(Parser, BindAddresses) {
   EXPECT_TRUE(f->binds[1].v4v6);
   EXPECT_EQ(f->binds[2].addresses[0].toString(), "0.0.0.0:80");
   EXPECT_TRUE(f->binds[2].transparent);
+  EXPECT_TRUE(f->binds[2].acceptProxy);
   EXPECT_TRUE(f->binds[2].deferAccept);
   EXPECT_TRUE(f->binds[3].addresses[0].isV6());
 
   core::Diagnostics bad;
-  parse(kMinimal + "frontend f\n  bind 127.0.0.1\n  bind :0\n  bind :80 frobnicate\n  bind :81 accept-proxy\n", bad);
+  parse(kMinimal + "frontend f\n  bind 127.0.0.1\n  bind :0\n  bind :80 frobnicate\n  bind :81 accept-netscaler-cip 1234\n", bad);
   EXPECT_TRUE(hasMessage(bad, "test.cfg:7: error: missing port in bind address"));
   EXPECT_TRUE(hasMessage(bad, "test.cfg:8: error: invalid port '0'"));
   EXPECT_TRUE(hasMessage(bad, "test.cfg:9: error: unknown bind parameter 'frobnicate'"));
-  // Not silently ignored: the PROXY protocol would change what the bytes mean.
-  EXPECT_TRUE(hasMessage(bad, "test.cfg:10: error: bind parameter 'accept-proxy' is not supported"));
+  // Not silently ignored: another header protocol would change what the bytes mean.
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:10: error: bind parameter 'accept-netscaler-cip' is not supported"));
 }
 
 // Servers: numeric and named addresses, no port (the client's), offsets.
