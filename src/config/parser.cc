@@ -447,6 +447,15 @@ class Parser {
 
   // -- helpers ---------------------------------------------------------------
 
+  // "Did you mean" for the first typos of a file only: beyond that, a file
+  // is more garbage than typos, and each hint costs a scan of the keywords.
+  std::string suggest(std::string_view word, const std::vector<std::string_view>& candidates) {
+    if (++suggestions_ > kMaxSuggestions) return {};
+    return core::closestMatch(word, candidates);
+  }
+  static constexpr int kMaxSuggestions = 10;
+  int suggestions_ = 0;
+
   void error(const ConfigLine& l, std::string msg, std::string hint = {}) {
     diag_.error(l.where, std::move(msg), std::move(hint));
   }
@@ -914,7 +923,7 @@ class Parser {
     }
     int facility = indexOf(kFacilities, l.words[i]);
     if (facility < 0) {
-      std::string guess = core::closestMatch(l.words[i], kFacilities);
+      std::string guess = suggest(l.words[i], kFacilities);
       error(l, "unknown log facility '" + l.words[i] + "'",
             guess.empty() ? "use one of kern, user, daemon, local0..local7, ..."
                           : "did you mean '" + guess + "'?");
@@ -1235,7 +1244,7 @@ class Parser {
 
   void unknownKeyword(const ConfigLine& l, const std::string& where,
                       const std::vector<std::string_view>& candidates) {
-    std::string guess = core::closestMatch(l.words[0], candidates);
+    std::string guess = suggest(l.words[0], candidates);
     // Keywords that take a sub-keyword: suggest the whole thing.
     static const std::set<std::string> kTakesSub = {"option", "timeout", "tcp-request",
                                                      "tcp-response", "stats", "http-check",
@@ -1339,7 +1348,7 @@ class Parser {
     } else {
       std::vector<std::string_view> all = kSupportedOptions;
       for (const Known& k : kHttpOptions) all.push_back(k.name);
-      std::string guess = core::closestMatch(name, all);
+      std::string guess = suggest(name, all);
       error(l, "unknown option '" + name + "' in " + proxyLabel(p),
             guess.empty() ? "see docs/configuration.md for the options sluice accepts"
                           : "did you mean 'option " + guess + "'?");
@@ -1389,7 +1398,7 @@ class Parser {
     std::vector<std::string_view> names = {"client", "server", "connect", "tunnel", "client-fin",
                                            "server-fin", "queue", "check", "http-request",
                                            "http-keep-alive", "tarpit"};
-    std::string guess = core::closestMatch(name, names);
+    std::string guess = suggest(name, names);
     error(l, "unknown timeout '" + name + "'",
           guess.empty() ? "known: client, server, connect, tunnel, client-fin, server-fin, queue, check"
                         : "did you mean 'timeout " + guess + "'?");
@@ -1494,7 +1503,7 @@ class Parser {
             "supported here: " + joinViews(supported));
       return false;
     }
-    std::string guess = core::closestMatch(base, supported);
+    std::string guess = suggest(base, supported);
     error(l, "unknown rule action '" + r.action + "'",
           guess.empty() ? "supported here: " + joinViews(supported) : "did you mean '" + guess + "'?");
     return false;
@@ -1547,7 +1556,7 @@ class Parser {
     }
     if (!kTcp.count(base)) {
       std::vector<std::string_view> names(kTcp.begin(), kTcp.end());
-      std::string guess = core::closestMatch(base, names);
+      std::string guess = suggest(base, names);
       error(l, "unknown balance algorithm '" + algo + "'",
             guess.empty() ? "use roundrobin, static-rr, leastconn, first, source, random or hash"
                           : "did you mean '" + guess + "'?");
@@ -1653,7 +1662,7 @@ class Parser {
       if (!spec && !tls) {
         std::vector<std::string_view> names = paramNames(kBindParams);
         for (const ParamSpec& t : kBindTlsParams) names.push_back(t.name);
-        std::string guess = core::closestMatch(w, names);
+        std::string guess = suggest(w, names);
         error(l, "unknown bind parameter '" + w + "'",
               guess.empty() ? "see docs/configuration.md for bind parameters"
                             : "did you mean '" + guess + "'?");
@@ -1749,7 +1758,7 @@ class Parser {
       const std::string& w = l.words[i];
       const ParamSpec* ps = findParam(kServerParams, w);
       if (!ps) {
-        std::string guess = core::closestMatch(w, paramNames(kServerParams));
+        std::string guess = suggest(w, paramNames(kServerParams));
         error(l, "unknown server parameter '" + w + "'",
               guess.empty() ? "see docs/configuration.md for server parameters"
                             : "did you mean '" + guess + "'?");
@@ -2083,7 +2092,7 @@ class Parser {
           const ProxyConfig* be = config_.findProxy(name, /*backend=*/true);
           if (!be) {
             std::vector<std::string_view> names(backendNames.begin(), backendNames.end());
-            std::string guess = core::closestMatch(name, names);
+            std::string guess = suggest(name, names);
             diag_.error(where, "unknown backend '" + name + "' in " + p.kind + " '" + p.name + "'",
                         guess.empty() ? "declare 'backend " + name + "'"
                                       : "did you mean '" + guess + "'?");

@@ -63,37 +63,77 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
 
 // Optimal string alignment distance: insertions, deletions, substitutions
 // and swaps of two neighbouring letters (the commonest typo) cost one each.
+// Three rolling rows, so a long word costs no allocation per cell.
 size_t editDistance(std::string_view a, std::string_view b) {
-  const size_t n = a.size();
   const size_t m = b.size();
-  std::vector<std::vector<size_t>> d(n + 1, std::vector<size_t>(m + 1));
-  for (size_t i = 0; i <= n; ++i) d[i][0] = i;
-  for (size_t j = 0; j <= m; ++j) d[0][j] = j;
-  for (size_t i = 1; i <= n; ++i) {
+  std::vector<size_t> prev2(m + 1), prev(m + 1), cur(m + 1);
+  for (size_t j = 0; j <= m; ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
     for (size_t j = 1; j <= m; ++j) {
       size_t cost = asciiLower(a[i - 1]) == asciiLower(b[j - 1]) ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
       if (i > 1 && j > 1 && asciiLower(a[i - 1]) == asciiLower(b[j - 2]) &&
           asciiLower(a[i - 2]) == asciiLower(b[j - 1])) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+        cur[j] = std::min(cur[j], prev2[j - 2] + 1);
       }
     }
+    std::swap(prev2, prev);
+    std::swap(prev, cur);
   }
-  return d[n][m];
+  return prev[m];
 }
 
+namespace {
+
+// editDistance limited to `limit`: cells farther than `limit` from the
+// diagonal cannot lead to a result within it, and a row whose best cell is
+// beyond it ends the search. Returns limit + 1 when the words are farther.
+size_t boundedDistance(std::string_view a, std::string_view b, size_t limit) {
+  const size_t n = a.size();
+  const size_t m = b.size();
+  const size_t big = limit + 1;
+  std::vector<size_t> prev2(m + 1, big), prev(m + 1, big), cur(m + 1, big);
+  for (size_t j = 0; j <= m && j <= limit; ++j) prev[j] = j;
+  for (size_t i = 1; i <= n; ++i) {
+    std::fill(cur.begin(), cur.end(), big);
+    if (i <= limit) cur[0] = i;
+    size_t lo = i > limit ? i - limit : 1;
+    size_t hi = std::min(m, i + limit);
+    size_t rowBest = cur[0];
+    for (size_t j = lo; j <= hi; ++j) {
+      size_t cost = asciiLower(a[i - 1]) == asciiLower(b[j - 1]) ? 0 : 1;
+      size_t v = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
+      if (i > 1 && j > 1 && asciiLower(a[i - 1]) == asciiLower(b[j - 2]) &&
+          asciiLower(a[i - 2]) == asciiLower(b[j - 1])) {
+        v = std::min(v, prev2[j - 2] + 1);
+      }
+      cur[j] = std::min(v, big);
+      rowBest = std::min(rowBest, cur[j]);
+    }
+    if (rowBest > limit) return big;
+    std::swap(prev2, prev);
+    std::swap(prev, cur);
+  }
+  return std::min(prev[m], big);
+}
+
+}  // namespace
+
 std::string closestMatch(std::string_view word, const std::vector<std::string_view>& candidates) {
+  // Allow about one typo per four letters, at least one, at most three.
+  size_t allowed = std::min<size_t>(3, std::max<size_t>(1, word.size() / 4));
   size_t best = SIZE_MAX;
   std::string_view bestWord;
   for (std::string_view c : candidates) {
-    size_t d = editDistance(word, c);
+    size_t lengthGap = c.size() > word.size() ? c.size() - word.size() : word.size() - c.size();
+    if (lengthGap > allowed) continue;  // cannot be close enough
+    size_t d = boundedDistance(word, c, allowed);
     if (d < best) {
       best = d;
       bestWord = c;
     }
   }
-  // Allow about one typo per four letters, at least one.
-  size_t allowed = std::max<size_t>(1, word.size() / 4);
   if (best <= allowed && best < word.size()) {
     return std::string(bestWord);
   }
