@@ -7,7 +7,9 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +25,7 @@
 
 #include "config/parser.h"
 #include "event/loop.h"
+#include "health/checker.h"
 #include "net/socket.h"
 #include "runtime/runtime.h"
 #include "session/worker.h"
@@ -117,6 +120,80 @@ void notifySystemd(const Options& o, const char* state) {
   (void)state;
 #endif
 }
+
+// Signals (through a signalfd) and the soft stop's end, on the control loop.
+class Control final : public event::EventHandler, public event::Timer {
+ public:
+  Control(event::EventLoop& loop, const Options& o, std::shared_ptr<config::Config> cfg,
+          std::shared_ptr<runtime::Runtime> rt, session::ProcessState& process,
+          std::vector<std::unique_ptr<session::Worker>>& workers, const sigset_t& signals)
+      : loop_(loop), o_(o), cfg_(std::move(cfg)), rt_(std::move(rt)), process_(process),
+        workers_(workers) {
+    fd_ = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
+  }
+  ~Control() override {
+    if (fd_ >= 0) close(fd_);
+  }
+
+  void start() { loop_.add(fd_, EPOLLIN, this); }
+
+  void onEvents(uint32_t) noexcept override {
+    signalfd_siginfo info{};
+    while (read(fd_, &info, sizeof(info)) == sizeof(info)) {
+      int sig = static_cast<int>(info.ssi_signo);
+      if (sig == SIGINT || sig == SIGTERM) {
+        notifySystemd(o_, "STOPPING=1");
+        rt_->globalLogger.log(observe::kNotice, "sluice: stopping now (signal " + std::to_string(sig) + ")");
+        stopAll();
+        return;
+      }
+      if (sig == SIGUSR1 && !softStopping_) {
+        notifySystemd(o_, "STOPPING=1");
+        rt_->globalLogger.log(observe::kNotice, "sluice: soft stop: listeners closed, waiting for sessions to end");
+        softStopping_ = true;
+        process_.stopping.store(true);
+        for (auto& w : workers_) w->softStop();
+        if (cfg_->global.hardStopAfter) hardStopAt_ = loop_.now() + *cfg_->global.hardStopAfter;
+        loop_.schedule(*this, loop_.now() + 100);
+      }
+      if (sig == SIGHUP || sig == SIGUSR2) {
+        rt_->globalLogger.log(observe::kWarning,
+                              "sluice: reload requested, but reloading is not available in this "
+                              "version; the running configuration is unchanged");
+      }
+    }
+  }
+
+  // While soft-stopping: done when no session is left, or at hard-stop-after.
+  void onTimer() noexcept override {
+    if (process_.actconn.load() == 0) {
+      stopAll();
+      return;
+    }
+    if (hardStopAt_ && loop_.now() >= hardStopAt_) {
+      rt_->globalLogger.log(observe::kNotice, "sluice: hard-stop-after reached, closing remaining sessions");
+      stopAll();
+      return;
+    }
+    loop_.schedule(*this, loop_.now() + 100);
+  }
+
+ private:
+  void stopAll() {
+    for (auto& w : workers_) w->stop();
+    loop_.stop();
+  }
+
+  event::EventLoop& loop_;
+  const Options& o_;
+  std::shared_ptr<config::Config> cfg_;
+  std::shared_ptr<runtime::Runtime> rt_;
+  session::ProcessState& process_;
+  std::vector<std::unique_ptr<session::Worker>>& workers_;
+  int fd_ = -1;
+  bool softStopping_ = false;
+  uint64_t hardStopAt_ = 0;
+};
 
 }  // namespace
 
@@ -302,43 +379,19 @@ int run(const Options& o) {
   notifySystemd(o, "READY=1");
   if (o.verbose) say(o, "sluice: started with " + std::to_string(rt->nbthread) + " threads");
 
-  bool softStopping = false;
-  uint64_t hardStopAt = 0;
-  while (true) {
-    timespec wait{1, 0};
-    siginfo_t info{};
-    int sig = sigtimedwait(&set, &info, &wait);
-    uint64_t now = event::monotonicMillis();
-    if (sig == SIGINT || sig == SIGTERM) {
-      notifySystemd(o, "STOPPING=1");
-      rt->globalLogger.log(5, "sluice: stopping now (signal " + std::to_string(sig) + ")");
-      for (auto& w : workers) w->stop();
-      break;
-    }
-    if (sig == SIGUSR1 && !softStopping) {
-      notifySystemd(o, "STOPPING=1");
-      rt->globalLogger.log(5, "sluice: soft stop: listeners closed, waiting for sessions to end");
-      softStopping = true;
-      process.stopping.store(true);
-      for (auto& w : workers) w->softStop();
-      if (cfg->global.hardStopAfter) hardStopAt = now + *cfg->global.hardStopAfter;
-    }
-    if (sig == SIGHUP || sig == SIGUSR2) {
-      rt->globalLogger.log(4, "sluice: reload requested, but reloading is not available in this "
-                              "version; the running configuration is unchanged");
-    }
-    if (softStopping) {
-      if (process.actconn.load() == 0) {
-        for (auto& w : workers) w->stop();
-        break;
-      }
-      if (hardStopAt && now >= hardStopAt) {
-        rt->globalLogger.log(5, "sluice: hard-stop-after reached, closing remaining sessions");
-        for (auto& w : workers) w->stop();
-        break;
-      }
-    }
-  }
+  // The control thread (this one): signals and health checks, on its own
+  // event loop so that nothing here ever runs on a worker.
+  event::EventLoop control;
+  Control ctl(control, o, cfg, rt, process, workers, set);
+  health::HealthChecker checker(
+      control, rt,
+      [&workers](balance::ServerState* server, char cause) {
+        for (auto& w : workers) w->killSessionsOn(server, cause);
+      },
+      /*logToStderr=*/!o.quiet && !cfg->global.quiet && !daemonize);
+  checker.start();
+  ctl.start();
+  control.run();
   for (auto& t : threads) t.join();
   workers.clear();
   if (!pidfile.empty() && cfg->global.chroot.empty()) unlink(pidfile.c_str());

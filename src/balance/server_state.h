@@ -24,6 +24,8 @@ struct ServerCounters {
   std::atomic<uint64_t> bytesIn{0};          // client -> server
   std::atomic<uint64_t> bytesOut{0};         // server -> client
   std::atomic<uint32_t> maxConnections{0};   // peak of currentConnections
+  std::atomic<uint64_t> wentDown{0};         // health transitions
+  std::atomic<uint64_t> wentUp{0};
 };
 
 struct ServerState {
@@ -44,6 +46,7 @@ struct ServerState {
   std::atomic<AdminState> admin{AdminState::Ready};
   std::atomic<uint32_t> weight{1};           // effective weight
   std::atomic<int32_t> currentConnections{0};
+  std::atomic<uint64_t> lastChange{0};       // wall-clock seconds of the last up/down change
   ServerCounters counters;
 
   // Can the balancer send a new connection here?

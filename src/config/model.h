@@ -135,6 +135,7 @@ struct ServerConfig {
   std::string onMarkedUp;
   std::string source;                      // "source" address
   std::string verify;
+  std::string caFile;
   std::string initAddr;
 };
 

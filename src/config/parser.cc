@@ -117,8 +117,8 @@ const std::vector<Known> kGlobalKnown = {
     {"thread-groups", "ignored", "sluice runs one group of nbthread threads"},
     {"thread-group", "ignored", "sluice runs one group of nbthread threads"},
     {"busy-polling", "ignored", "sluice always sleeps in epoll_wait"},
-    {"spread-checks", "ignored", "health checks are not active in this version"},
-    {"max-spread-checks", "ignored", "health checks are not active in this version"},
+    {"spread-checks", "ignored", "first checks are spread over a quarter of 'inter'"},
+    {"max-spread-checks", "ignored", "first checks are spread over a quarter of 'inter'"},
     {"maxpipes", "ignored", "pipes come from a per-thread pool sized by sluice"},
     {"maxcomprate", "ignored", "HTTP compression has no meaning in passthrough"},
     {"maxcompcpuusage", "ignored", "HTTP compression has no meaning in passthrough"},
@@ -287,29 +287,29 @@ const std::vector<ParamSpec> kServerParams = {
     {"weight", 1, "supported", ""}, {"maxconn", 1, "supported", ""},
     {"maxqueue", 1, "supported", ""}, {"minconn", 1, "supported", ""},
     {"backup", 0, "supported", ""}, {"disabled", 0, "supported", ""},
-    {"enabled", 0, "supported", ""}, {"check", 0, "parsed", "health checks are not run yet: servers count as up"},
-    {"no-check", 0, "supported", ""}, {"inter", 1, "parsed", "health checks are not run yet"},
-    {"fastinter", 1, "parsed", "health checks are not run yet"},
-    {"downinter", 1, "parsed", "health checks are not run yet"},
-    {"rise", 1, "parsed", "health checks are not run yet"},
-    {"fall", 1, "parsed", "health checks are not run yet"},
-    {"port", 1, "parsed", "health checks are not run yet"},
-    {"addr", 1, "parsed", "health checks are not run yet"},
-    {"check-ssl", 0, "parsed", "health checks are not run yet"},
+    {"enabled", 0, "supported", ""}, {"check", 0, "supported", ""},
+    {"no-check", 0, "supported", ""}, {"inter", 1, "supported", ""},
+    {"fastinter", 1, "supported", ""},
+    {"downinter", 1, "supported", ""},
+    {"rise", 1, "supported", ""},
+    {"fall", 1, "supported", ""},
+    {"port", 1, "supported", ""},
+    {"addr", 1, "supported", ""},
+    {"check-ssl", 0, "supported", ""},
     {"no-check-ssl", 0, "supported", ""},
-    {"check-sni", 1, "parsed", "health checks are not run yet"},
-    {"check-alpn", 1, "parsed", "health checks are not run yet"},
-    {"check-send-proxy", 0, "parsed", "health checks are not run yet"},
+    {"check-sni", 1, "supported", ""},
+    {"check-alpn", 1, "supported", ""},
+    {"check-send-proxy", 0, "supported", ""},
     {"no-check-send-proxy", 0, "supported", ""},
     {"send-proxy", 0, "supported", ""},
     {"send-proxy-v2", 0, "supported", ""},
     {"no-send-proxy", 0, "supported", ""}, {"no-send-proxy-v2", 0, "supported", ""},
     {"proxy-v2-options", 1, "supported", ""},
-    {"slowstart", 1, "parsed", "slow start follows health checks, which are not run yet"},
-    {"on-marked-down", 1, "parsed", "health checks are not run yet"},
-    {"on-marked-up", 1, "parsed", "health checks are not run yet"},
+    {"slowstart", 1, "supported", ""},
+    {"on-marked-down", 1, "supported", ""},
+    {"on-marked-up", 1, "supported", ""},
     {"id", 1, "supported", ""}, {"source", 1, "supported", ""},
-    {"verify", 1, "parsed", "used by TLS health checks, which are not run yet"},
+    {"verify", 1, "supported", ""},
     {"init-addr", 1, "parsed", "names are resolved once at start; failure is an error"},
     {"agent-check", 0, "ignored", "agent checks are not implemented yet"},
     {"no-agent-check", 0, "ignored", "agent checks are not implemented yet"},
@@ -327,7 +327,7 @@ const std::vector<ParamSpec> kServerParams = {
     {"resolve-prefer", 1, "ignored", "names are resolved once at start through libc"},
     {"resolve-net", 1, "ignored", "names are resolved once at start through libc"},
     {"resolve-opts", 1, "ignored", "names are resolved once at start through libc"},
-    {"ca-file", 1, "ignored", "used with check-ssl only; checks do not verify certificates"},
+    {"ca-file", 1, "supported", ""},
     {"crl-file", 1, "ignored", "sluice never originates TLS to servers"},
     {"crt", 1, "ignored", "sluice never originates TLS to servers"},
     {"sni", 1, "ignored", "sluice forwards the client's own ClientHello"},
@@ -1153,9 +1153,6 @@ class Parser {
     if (kw == "tcp-check") {
       if (allowed(l, kDfBe, kw) && needArgs(l, 1, "<action> [args]")) {
         p.tcpChecks.push_back({l.where, {l.words.begin() + 1, l.words.end()}});
-        diag_.warnOnce("tcp-check-rules", l.where,
-                       "'tcp-check' rules are accepted but health checks are not active in this "
-                       "version: servers are considered up");
       }
       return;
     }
@@ -1899,6 +1896,8 @@ class Parser {
         s.verify = value;
       } else if (w == "init-addr") {
         s.initAddr = value;
+      } else if (w == "ca-file") {
+        s.caFile = value;
       }
     }
     if (isDefault) {
@@ -2124,14 +2123,6 @@ class Parser {
           if (s.check && p.checkKind != ProxyConfig::CheckKind::Tcp) {
             // reported once per file by the check-kind warning below
           }
-        }
-        bool anyCheck = std::any_of(p.servers.begin(), p.servers.end(),
-                                    [](const ServerConfig& s) { return s.check; });
-        if (anyCheck) {
-          diag_.warnOnce("health-checks", p.checkKindWhere.line ? p.checkKindWhere : p.where,
-                         "health checks ('check') are parsed but not run in this version: "
-                         "every server is considered up",
-                         "connection failures are still retried and redispatched");
         }
       }
     }

@@ -197,6 +197,20 @@ class Builder {
       be->serverConfigs.push_back(&sc);
     }
 
+    be->logHealthChecks = p.logHealthChecks;
+    bool anyCheck = std::any_of(p.servers.begin(), p.servers.end(),
+                                [](const config::ServerConfig& s) { return s.check; });
+    std::shared_ptr<const health::CheckPlan> plan;
+    if (anyCheck) plan = health::compilePlan(p, diag_);
+    for (const config::ServerConfig& sc : p.servers) {
+      std::shared_ptr<const health::ServerCheckSpec> check;
+      if (sc.check) {
+        auto spec = health::resolveServerCheck(p, sc, plan, diag_);
+        if (spec) check = std::make_shared<const health::ServerCheckSpec>(std::move(*spec));
+      }
+      be->checks.push_back(check);
+    }
+
     balance::BalanceSpec spec;
     spec.algorithm = p.balance.algorithm;
     spec.consistent = p.hashType.method == "consistent";

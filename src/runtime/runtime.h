@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "balance/balancer.h"
+#include "health/plan.h"
 #include "balance/server_state.h"
 #include "config/model.h"
 #include "core/diagnostics.h"
@@ -91,6 +92,8 @@ struct Backend {
   config::ProxyConfig::CheckKind checkKind = config::ProxyConfig::CheckKind::Tcp;
   std::vector<std::shared_ptr<balance::ServerState>> servers;
   std::vector<const config::ServerConfig*> serverConfigs;  // same order as servers
+  std::vector<std::shared_ptr<const health::ServerCheckSpec>> checks;  // null: not checked
+  bool logHealthChecks = false;
   std::unique_ptr<balance::Backend> balancer;
   std::unique_ptr<route::SampleExpr> hashExpr;   // "balance hash <expr>"
   std::string hashFunction = "sdbm";

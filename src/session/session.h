@@ -46,6 +46,7 @@ class Session final : public event::EventHandler {
   void kill(char cause) noexcept;
 
   bool closed() const { return state_ == State::Closed; }
+  const balance::ServerState* server() const { return server_; }
 
   // Intrusive list of the worker's live sessions.
   Session* prev = nullptr;

@@ -158,6 +158,17 @@ void Worker::softStop() {
   });
 }
 
+void Worker::killSessionsOn(const balance::ServerState* server, char cause) {
+  loop_.post([this, server, cause] {
+    Session* s = sessions_;
+    while (s) {
+      Session* next = s->next;
+      if (s->server() == server) s->kill(cause);
+      s = next;
+    }
+  });
+}
+
 void Worker::closeListeners() {
   for (auto& l : listeners_) l->close();
 }

@@ -48,6 +48,8 @@ class Worker {
   void run();          // the thread body; returns when stopped
   void stop();         // thread-safe: ends the loop, killing sessions
   void softStop();     // thread-safe: stop accepting, let sessions finish
+  // Thread-safe: ends this worker's sessions on `server` (health decided so).
+  void killSessionsOn(const balance::ServerState* server, char cause);
 
   event::EventLoop& loop() { return loop_; }
   net::PipePool& pipes() { return pipes_; }

@@ -326,7 +326,8 @@ uint64_t fnv64(const std::string& data, uint64_t seed) {
   return h;
 }
 
-TestServer::TestServer(const std::string& name, Mode mode, const Cert* cert, const std::string& host)
+TestServer::TestServer(const std::string& name, Mode mode, const Cert* cert, const std::string& host,
+                       int port)
     : name_(name), mode_(mode) {
   if (cert) {
     ctx_ = SSL_CTX_new(TLS_server_method());
@@ -335,7 +336,7 @@ TestServer::TestServer(const std::string& name, Mode mode, const Cert* cert, con
   }
   sockaddr_storage ss;
   socklen_t len;
-  parseHostPort(host, 0, ss, len);
+  parseHostPort(host, port, ss, len);
   listenFd_ = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(listenFd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -366,6 +367,24 @@ void TestServer::stop() {
     ws.swap(workers_);
   }
   for (auto& t : ws) t.join();
+}
+
+static int sniGate(SSL* ssl, int* alert, void* arg) {
+  const std::string* want = static_cast<const std::string*>(arg);
+  const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (!sni || *want != sni) {
+    *alert = SSL_AD_UNRECOGNIZED_NAME;
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  }
+  return SSL_TLSEXT_ERR_OK;
+}
+
+void TestServer::requireSni(const std::string& name) {
+  requiredSni_ = name;
+  if (ctx_) {
+    SSL_CTX_set_tlsext_servername_callback(ctx_, sniGate);
+    SSL_CTX_set_tlsext_servername_arg(ctx_, &requiredSni_);
+  }
 }
 
 std::vector<std::string> TestServer::snis() {
@@ -425,10 +444,11 @@ void TestServer::serve(int fd, std::string peer) {
   if (ctx_) {
     ssl = SSL_new(ctx_);
     SSL_set_fd(ssl, fd);
-    if (SSL_accept(ssl) != 1) {
-      ok = false;
-    } else {
-      const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    ok = SSL_accept(ssl) == 1;
+    // The SNI is known once the ClientHello was read, even if the handshake
+    // then failed (a health probe hangs up after the ServerHello).
+    const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (ok || sni) {
       std::lock_guard<std::mutex> lock(mutex_);
       snis_.push_back(sni ? sni : "");
     }
@@ -445,7 +465,9 @@ void TestServer::serve(int fd, std::string peer) {
         }
         if (holdMs_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(holdMs_.load()));
         std::string body = "server=" + name_ + "\n";
-        std::string resp = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+        int st = status_.load();
+        std::string resp = "HTTP/1.0 " + std::to_string(st) + (st == 200 ? " OK" : " Service Unavailable") +
+                           "\r\nContent-Type: text/plain\r\nContent-Length: " +
                            std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
         wr(resp.data(), resp.size());
         break;

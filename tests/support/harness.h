@@ -106,7 +106,7 @@ class TestServer {
 
   // TLS when `cert` is given; plain TCP otherwise.
   TestServer(const std::string& name, Mode mode, const Cert* cert = nullptr,
-             const std::string& host = "127.0.0.1");
+             const std::string& host = "127.0.0.1", int port = 0);
   ~TestServer();
 
   int port() const { return port_; }
@@ -118,6 +118,9 @@ class TestServer {
   std::vector<std::string> recorded();       // bytes of each Record connection
   void setSourceBytes(uint64_t n) { sourceBytes_ = n; }
   void setHoldMs(int ms) { holdMs_ = ms; }   // Identify: wait before answering
+  void setStatus(int status) { status_ = status; }  // Identify: the HTTP status to answer
+  // TLS: refuse (alert) handshakes whose SNI is not this name.
+  void requireSni(const std::string& name);
   void stop();
 
  private:
@@ -134,6 +137,8 @@ class TestServer {
   std::atomic<int> active_{0};
   std::atomic<uint64_t> sourceBytes_{0};
   std::atomic<int> holdMs_{0};
+  std::atomic<int> status_{200};
+  std::string requiredSni_;
   std::thread acceptThread_;
   std::mutex mutex_;
   std::vector<std::thread> workers_;

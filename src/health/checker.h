@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+// Active health checks, run on the control thread's event loop so that they
+// never block a worker. One check at a time per server (at most one check
+// connection open to it), non-blocking from connect to verdict.
+//
+// State machine (HAProxy's rise/fall): a server starts UP; `fall` checks
+// failing in a row mark it DOWN; `rise` checks passing in a row mark it UP
+// again. Checks run every `inter`, `fastinter` while a transition is under
+// way, `downinter` while down. Each transition is logged in HAProxy's words
+// ("Server be/s1 is DOWN, reason: Layer4 connection problem, info: ...") and
+// counted; "slowstart" ramps the weight of a server that comes back up.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "event/loop.h"
+#include "health/plan.h"
+#include "runtime/runtime.h"
+
+namespace sluice::health {
+
+struct CheckResult {
+  bool ok = false;
+  std::string code;     // L4OK, L4CON, L4TOUT, L6OK, L6RSP, L6TOUT, L7OK, L7RSP, L7STS, L7TOUT
+  std::string info;     // "Connection refused", "HTTP status 503", ...
+  int httpStatus = 0;
+  uint64_t durationMs = 0;
+};
+
+std::string_view reasonText(const std::string& code);
+
+class ServerCheck;
+
+class HealthChecker {
+ public:
+  // Called on the control thread when a server changes state; `cause` is
+  // 'D' (marked down, shutdown-sessions) or 'U' (an active server came up,
+  // shutdown-backup-sessions) when sessions must be killed, else 0.
+  using KillSessions = std::function<void(balance::ServerState* server, char cause)>;
+
+  HealthChecker(event::EventLoop& loop, std::shared_ptr<const runtime::Runtime> rt,
+                KillSessions kill, bool logToStderr);
+  ~HealthChecker();
+
+  void start();
+  size_t checkedServers() const { return checks_.size(); }
+
+ private:
+  friend class ServerCheck;
+  void transition(ServerCheck& c, bool up, const CheckResult& r);
+  void log(int level, const std::string& message);
+
+  event::EventLoop& loop_;
+  std::shared_ptr<const runtime::Runtime> rt_;
+  KillSessions kill_;
+  bool logToStderr_;
+  std::vector<std::unique_ptr<ServerCheck>> checks_;
+};
+
+}  // namespace sluice::health

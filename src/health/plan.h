@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+// What a health check does, compiled from the configuration once: a plain
+// TCP connect, a TLS hello probe (option ssl-hello-chk), a tcp-check rule
+// sequence, or an HTTP check (option httpchk / http-check), with the
+// server-specific parts (address, port, SNI, ALPN, PROXY header) resolved.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/model.h"
+#include "core/diagnostics.h"
+#include "route/regex.h"
+
+namespace sluice::health {
+
+struct CheckStep {
+  enum class Kind { Connect, Send, Expect };
+  Kind kind = Kind::Connect;
+  // connect
+  std::optional<uint16_t> port;
+  bool ssl = false;
+  std::string sni;
+  std::vector<std::string> alpn;
+  bool sendProxy = false;
+  // send
+  std::string data;
+  // expect
+  enum class Match { String, RString, Binary, RBinary, Status, RStatus };
+  Match match = Match::String;
+  bool negate = false;
+  std::string pattern;                       // String / Binary (raw bytes) / Status list
+  std::shared_ptr<const route::Regex> regex; // RString / RBinary / RStatus
+  size_t minRecv = 0;
+};
+
+struct CheckPlan {
+  enum class Kind { Connect, SslHello, Steps, Http };
+  Kind kind = Kind::Connect;
+  std::vector<CheckStep> steps;              // Steps (tcp-check) and Http (after the request)
+  std::string httpRequest;                   // Http: the request bytes
+  std::vector<CheckStep> httpExpect;         // Http: expectations on the response
+};
+
+// Per-server check settings, resolved.
+struct ServerCheckSpec {
+  core::Address address;                     // where checks connect
+  uint32_t inter = 2000;
+  uint32_t fastinter = 2000;
+  uint32_t downinter = 2000;
+  uint32_t rise = 2;
+  uint32_t fall = 3;
+  uint32_t timeout = 0;                      // "timeout check"; 0: inter bounds the whole check
+  uint32_t connectTimeout = 0;               // "timeout connect"
+  bool ssl = false;                          // check-ssl
+  std::string sni;                           // check-sni
+  std::vector<std::string> alpn;             // check-alpn
+  bool verify = false;                       // verify required
+  std::string caFile;
+  config::ProxyProtocolOut sendProxy = config::ProxyProtocolOut::None;  // check-send-proxy
+  std::string probeHello;                    // ssl-hello-chk: the ClientHello bytes
+  std::shared_ptr<const CheckPlan> plan;
+};
+
+// Compiles a backend's check plan. Errors go to `diag` with file:line.
+std::shared_ptr<const CheckPlan> compilePlan(const config::ProxyConfig& backend, core::Diagnostics& diag);
+
+// Resolves one server's check settings; nullopt (and an error) if it cannot be checked.
+std::optional<ServerCheckSpec> resolveServerCheck(const config::ProxyConfig& backend,
+                                                  const config::ServerConfig& server,
+                                                  std::shared_ptr<const CheckPlan> plan,
+                                                  core::Diagnostics& diag);
+
+}  // namespace sluice::health

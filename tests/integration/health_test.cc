@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: Apache-2.0
+// Health checks through the real binary: servers marked DOWN and UP with
+// HAProxy's log lines, traffic following them, TLS hello probes that carry
+// the SNI, HTTP checks over TLS, tcp-check dialogues, PROXY headers on
+// checks, backups, and sessions shut down with their server.
+#include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <map>
+
+#include "harness.h"
+
+namespace sluice::testing {
+namespace {
+
+std::string head() {
+  return "global\n  log stdout format raw local0\n  nbthread 2\n"
+         "defaults\n  mode tcp\n  log global\n  option tcplog\n"
+         "  timeout connect 500ms\n  timeout client 5s\n  timeout server 5s\n"
+         "  default-server inter 100ms rise 2 fall 2\n";
+}
+
+std::string ask(int port) {
+  int fd = connectTcp("127.0.0.1", port);
+  if (fd < 0) return "connect-failed";
+  sendAll(fd, "GET / HTTP/1.0\r\n\r\n");
+  std::string r = recvAll(fd, scaled(3000));
+  close(fd);
+  size_t p = r.find("server=");
+  return p == std::string::npos ? "none" : r.substr(p + 7, r.find('\n', p) - p - 7);
+}
+
+// A refusing server goes DOWN with HAProxy's message; traffic avoids it; it
+// comes back UP when it listens again.
+TEST(Health, TcpCheckDownAndUp) {
+  TestServer good("good", TestServer::Mode::Identify);
+  int badPort = freePort();
+  int port = freePort();
+  Sluice s(head() + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+                    "  server good 127.0.0.1:" + std::to_string(good.port()) + " check\n"
+                    "  server bad 127.0.0.1:" + std::to_string(badPort) + " check\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  ASSERT_TRUE(s.waitForLog("Server l/bad is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: "));
+  EXPECT_TRUE(s.waitForLog("1 active and 0 backup servers left."));
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(ask(port), "good");
+  EXPECT_EQ(s.logLines(" SC ").size(), 0u) << "no connection may be sent to a DOWN server";
+  // Now something listens on the bad port: it comes back, and takes traffic.
+  TestServer back("back", TestServer::Mode::Identify, nullptr, "127.0.0.1", badPort);
+  ASSERT_TRUE(s.waitForLog("Server l/bad is UP, reason: Layer4 check passed, check duration: "));
+  EXPECT_TRUE(s.waitForLog("2 active and 0 backup servers online."));
+  std::map<std::string, int> n;
+  for (int i = 0; i < 4; ++i) n[ask(port)]++;
+  EXPECT_EQ(n["back"], 2);
+}
+
+// With "port", the checks go to another port: when only that port stops
+// answering, the server is DOWN although its traffic port still works.
+TEST(Health, SeparateCheckPortDecides) {
+  TestServer a("a", TestServer::Mode::Identify);
+  TestServer b("b", TestServer::Mode::Identify);
+  TestServer checkB("checkB", TestServer::Mode::Silent);
+  int port = freePort();
+  Sluice s(head() + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+                    "  server a 127.0.0.1:" + std::to_string(a.port()) + " check\n"
+                    "  server b 127.0.0.1:" + std::to_string(b.port()) + " check port " +
+                    std::to_string(checkB.port()) + "\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  usleep(300000);
+  std::map<std::string, int> n;
+  for (int i = 0; i < 6; ++i) n[ask(port)]++;
+  EXPECT_EQ(n["a"], 3);
+  EXPECT_EQ(n["b"], 3);
+  checkB.stop();  // its check port now refuses
+  ASSERT_TRUE(s.waitForLog("Server l/b is DOWN"));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(ask(port), "a");
+}
+
+// ssl-hello-chk sends a real ClientHello with check-sni: a server that
+// refuses that name is DOWN, one that serves it is UP; a plain TCP server
+// that speaks no TLS is DOWN too.
+TEST(Health, SslHelloCheckCarriesTheSni) {
+  std::string dir = makeTempDir("hchk");
+  Cert cert = makeCert(dir, "svc.example");
+  TestServer serves("serves", TestServer::Mode::Identify, &cert);
+  serves.requireSni("svc.example");
+  TestServer other("other", TestServer::Mode::Identify, &cert);
+  other.requireSni("other.example");
+  TestServer plain("plain", TestServer::Mode::Identify);
+  int port = freePort();
+  Sluice s(head() + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+                    "  option ssl-hello-chk\n"
+                    "  default-server inter 100ms rise 2 fall 2 check check-sni svc.example check-alpn h2,http/1.1\n"
+                    "  server serves 127.0.0.1:" + std::to_string(serves.port()) + "\n"
+                    "  server other 127.0.0.1:" + std::to_string(other.port()) + "\n"
+                    "  server plain 127.0.0.1:" + std::to_string(plain.port()) + "\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  EXPECT_TRUE(s.waitForLog("Server l/other is DOWN, reason: Layer6 invalid response, info: \"TLS alert"));
+  // A server that speaks no TLS never answers the hello: a Layer6 timeout.
+  EXPECT_TRUE(s.waitForLog("Server l/plain is DOWN, reason: Layer6 timeout"));
+  usleep(500000);
+  EXPECT_EQ(s.logLines("Server l/serves is DOWN").size(), 0u) << s.log();
+  auto snis = serves.snis();
+  ASSERT_FALSE(snis.empty());
+  EXPECT_EQ(snis[0], "svc.example");
+}
+
+// option httpchk over TLS (check-ssl): 200 is UP, 503 is DOWN with its code.
+TEST(Health, HttpCheckOverTls) {
+  std::string dir = makeTempDir("hchk");
+  Cert cert = makeCert(dir, "api.example");
+  TestServer ok("ok", TestServer::Mode::Identify, &cert);
+  TestServer sick("sick", TestServer::Mode::Identify, &cert);
+  sick.setStatus(503);
+  int port = freePort();
+  Sluice s(head() + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+                    "  option httpchk GET /health\n  http-check expect status 200\n"
+                    "  default-server inter 100ms rise 2 fall 2 check check-ssl check-sni api.example verify none\n"
+                    "  server ok 127.0.0.1:" + std::to_string(ok.port()) + "\n"
+                    "  server sick 127.0.0.1:" + std::to_string(sick.port()) + "\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  EXPECT_TRUE(s.waitForLog("Server l/sick is DOWN, reason: Layer7 wrong status, code: 503, info: \"Service Unavailable\""))
+      << s.log();
+  usleep(300000);
+  EXPECT_EQ(s.logLines("Server l/ok is DOWN").size(), 0u) << s.log();
+  EXPECT_EQ(ok.snis().empty() ? "" : ok.snis()[0], "api.example");
+}
+
+// tcp-check: a dialogue that matches is UP, one that does not is DOWN.
+TEST(Health, TcpCheckDialogue) {
+  TestServer echo("echo", TestServer::Mode::Echo);
+  TestServer echo2("echo2", TestServer::Mode::Echo);
+  int port = freePort();
+  Sluice s(head() + "backend good\n  option tcp-check\n  tcp-check send PING\\r\\n\n"
+                    "  tcp-check expect string PING\n"
+                    "  server e 127.0.0.1:" + std::to_string(echo.port()) + " check\n"
+                    "backend bad\n  option tcp-check\n  tcp-check send PING\\r\\n\n"
+                    "  tcp-check expect string PONG\n"
+                    "  server e2 127.0.0.1:" + std::to_string(echo2.port()) + " check\n"
+                    "frontend f\n  bind 127.0.0.1:" + std::to_string(port) + "\n  default_backend good\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  EXPECT_TRUE(s.waitForLog("Server bad/e2 is DOWN, reason: Layer7 timeout, info: \"at step 3 of tcp-check (expect string 'PONG')\""))
+      << s.log();
+  usleep(300000);
+  EXPECT_EQ(s.logLines("Server good/e is DOWN").size(), 0u) << s.log();
+}
+
+// check-send-proxy with send-proxy-v2: checks carry a v2 LOCAL header.
+TEST(Health, CheckSendProxyV2IsLocal) {
+  TestServer rec("rec", TestServer::Mode::Record);
+  int port = freePort();
+  Sluice s(head() + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+                    "  server r 127.0.0.1:" + std::to_string(rec.port()) + " send-proxy-v2 check check-send-proxy\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  for (int i = 0; i < 100 && rec.recorded().empty(); ++i) usleep(20000);
+  ASSERT_FALSE(rec.recorded().empty());
+  std::string got = rec.recorded()[0];
+  ASSERT_GE(got.size(), 16u);
+  EXPECT_EQ(got.substr(0, 12), std::string("\x0D\x0A\x0D\x0A\x00\x0D\x0A\x51\x55\x49\x54\x0A", 12));
+  EXPECT_EQ(static_cast<uint8_t>(got[12]), 0x20) << "version 2, LOCAL command";
+}
+
+// All active servers down: the backup serves; none at all: closed at once.
+TEST(Health, BackupTakesOverAndNoServerCloses) {
+  TestServer backup("backup", TestServer::Mode::Identify);
+  int dead1 = freePort();
+  int port = freePort();
+  {
+    Sluice s(head() + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+                      "  server a 127.0.0.1:" + std::to_string(dead1) + " check\n"
+                      "  server bk 127.0.0.1:" + std::to_string(backup.port()) + " check backup\n",
+             {port});
+    ASSERT_TRUE(s.started()) << s.log();
+    ASSERT_TRUE(s.waitForLog("Server l/a is DOWN"));
+    EXPECT_TRUE(s.waitForLog("0 active and 1 backup servers left."));
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(ask(port), "backup");
+  }
+  int port2 = freePort();
+  Sluice s2(head() + "listen l2\n  bind 127.0.0.1:" + std::to_string(port2) + "\n"
+                     "  server a 127.0.0.1:" + std::to_string(dead1) + " check\n",
+            {port2});
+  ASSERT_TRUE(s2.waitForLog("backend 'l2' has no server available!"));
+  int fd = connectTcp("127.0.0.1", port2);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(waitClosed(fd, scaled(2000)));
+  EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count(), 300);
+  close(fd);
+  EXPECT_TRUE(s2.waitForLog("l2 l2/<NOSRV> "));
+}
+
+// on-marked-down shutdown-sessions: the server's live sessions end ("D").
+TEST(Health, ShutdownSessionsWhenMarkedDown) {
+  TestServer hold("hold", TestServer::Mode::Hold);
+  TestServer checkPort("cp", TestServer::Mode::Silent);
+  int port = freePort();
+  Sluice s(head() + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+                    "  server h 127.0.0.1:" + std::to_string(hold.port()) + " check port " +
+                    std::to_string(checkPort.port()) + " on-marked-down shutdown-sessions\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  usleep(300000);
+  int fd = connectTcp("127.0.0.1", port);
+  sendAll(fd, "x");
+  for (int i = 0; i < 100 && hold.active() == 0; ++i) usleep(10000);
+  checkPort.stop();
+  ASSERT_TRUE(s.waitForLog("Server l/h is DOWN"));
+  EXPECT_TRUE(waitClosed(fd, scaled(2000)));
+  close(fd);
+  EXPECT_TRUE(s.waitForLog(" DD ")) << s.log();
+}
+
+}  // namespace
+}  // namespace sluice::testing
