@@ -41,10 +41,17 @@ ServerState* Backend::pick(const PickContext& ctx) {
   std::vector<ServerState*> backups;
   active.reserve(servers_.size());
   bool anyActiveUsable = false;
+  bool activeFull = false;
+  bool backupFull = false;
+  ctx.allFull = false;
   for (ServerState* s : servers_) {
     if (!s->usable()) continue;
     if (!s->backup) anyActiveUsable = true;
-    if (excluded(s) || s->full()) continue;
+    if (excluded(s)) continue;
+    if (s->full()) {
+      (s->backup ? backupFull : activeFull) = true;
+      continue;
+    }
     (s->backup ? backups : active).push_back(s);
   }
   std::lock_guard<std::mutex> lock(mutex_);
@@ -54,9 +61,11 @@ ServerState* Backend::pick(const PickContext& ctx) {
   if (anyActiveUsable) {
     // Active servers exist but are all full or already tried: backups do not
     // take over for that (HAProxy queues instead).
+    ctx.allFull = activeFull;
     return nullptr;
   }
   if (backups.empty()) {
+    ctx.allFull = backupFull;
     return nullptr;
   }
   if (!spec_.allBackups) {
@@ -68,7 +77,11 @@ ServerState* Backend::pick(const PickContext& ctx) {
         break;
       }
     }
-    if (!first || excluded(first) || first->full()) return nullptr;
+    if (!first || excluded(first)) return nullptr;
+    if (first->full()) {
+      ctx.allFull = true;
+      return nullptr;
+    }
     return first;
   }
   return backup_->pick(backups, ctx);

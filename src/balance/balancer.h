@@ -24,6 +24,7 @@ struct PickContext {
   uint64_t hash = 0;            // source / hash algorithms: the key's hash
   bool hasHash = false;         // false: the key was missing (HAProxy then round-robins)
   std::span<ServerState* const> exclude;  // servers this connection already failed on
+  mutable bool allFull = false;           // out: nothing picked because servers are at maxconn
 };
 
 // An algorithm over a candidate list prepared by Backend::pick. Implementations

@@ -581,6 +581,8 @@ void HealthChecker::transition(ServerCheck& c, bool up, const CheckResult& r) {
                               std::to_string(r.durationMs) + "ms. " + std::to_string(active) +
                               " active and " + std::to_string(backup) +
                               " backup servers online. 0 sessions requeued, 0 total in queue.");
+    // Connections waiting for a slot may now have one.
+    for (size_t i = 0, n = be.queue.size(); i < n && i < 4096; ++i) be.queue.wakeOne();
     if (!s.backup && be.serverConfigs[s.position]->onMarkedUp == "shutdown-backup-sessions") {
       for (const auto& other : be.servers) {
         if (other->backup) kill_(other.get(), 'U');

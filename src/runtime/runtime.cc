@@ -171,6 +171,13 @@ class Builder {
     be->timeoutServerFin = p.timeoutServerFin.value_or(0);
     be->srvtcpka = p.srvtcpka;
     be->inspectDelay = p.inspectDelay.value_or(0);
+    be->timeoutQueue = p.timeoutQueue.value_or(be->timeoutConnect);
+    bool unboundedQueue = false;
+    for (const config::ServerConfig& sc : p.servers) {
+      if (sc.maxqueue == 0) unboundedQueue = true;
+      be->maxQueue += sc.maxqueue;
+    }
+    if (unboundedQueue) be->maxQueue = 0;
     if (!p.source.empty()) {
       be->source = *core::Address::parse(p.source);
     }

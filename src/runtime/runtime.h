@@ -16,6 +16,7 @@
 #include "balance/balancer.h"
 #include "health/plan.h"
 #include "balance/server_state.h"
+#include "balance/wait_queue.h"
 #include "config/model.h"
 #include "core/diagnostics.h"
 #include "observe/log_sink.h"
@@ -113,6 +114,9 @@ struct Backend {
   bool srvtcpka = false;
   bool usesHello = false;
   uint32_t inspectDelay = 0;                     // the backend's own tcp-request inspect-delay
+  balance::WaitQueue queue;                      // connections waiting for a server slot
+  uint32_t timeoutQueue = 0;                     // "timeout queue" (default: timeout connect)
+  uint32_t maxQueue = 0;                         // sum of the servers' "maxqueue"; 0 unlimited
   ProxyCounters counters;
 
   balance::ServerState* findServer(std::string_view n) const {

@@ -78,6 +78,7 @@ route::SessionView Session::view(bool final) noexcept {
 char Session::stageLetter() const noexcept {
   switch (state_) {
     case State::Inspecting: return 'R';
+    case State::Queued: return 'Q';
     case State::TurnAround:
     case State::Connecting: return 'C';
     case State::Forwarding: return 'D';
@@ -207,12 +208,13 @@ void Session::onEvents(uint32_t events) noexcept {
         readProxyHeader();
       }
       break;
+    case State::Queued:
     case State::TurnAround:
     case State::Connecting:
       // A reset (or full close) while waiting for the server aborts the
       // session; a half-close is passed on once connected.
       if (events & (EPOLLERR | EPOLLHUP)) {
-        finish('C', 'C');
+        finish('C', stageLetter());
       }
       break;
     case State::Forwarding:
@@ -266,6 +268,19 @@ void Session::onTimer() noexcept {
       }
       if (clientIdle) {
         finish('c', 'R');
+        return;
+      }
+      break;
+    case State::Queued:
+      if (t >= queueDeadline_) {
+        leaveQueue();
+        be_->counters.noServer.fetch_add(1, std::memory_order_relaxed);
+        finish('s', 'Q');
+        return;
+      }
+      if (clientIdle) {
+        leaveQueue();
+        finish('c', 'Q');
         return;
       }
       break;
@@ -330,6 +345,10 @@ uint64_t Session::nextDeadline() const noexcept {
         break;
       }
       if (!windowOver_) consider(inspectDeadline_);
+      consider(clientIdle);
+      break;
+    case State::Queued:
+      consider(queueDeadline_);
       consider(clientIdle);
       break;
     case State::TurnAround:
@@ -522,6 +541,7 @@ void Session::decide() noexcept {
 void Session::assignServer() noexcept {
   route::SessionView v = view(true);
   balance::ServerState* chosen = nullptr;
+  balance::PickContext ctx;
   if (!redispatched_) {
     for (const runtime::ServerRule& rule : be_->serverRules) {
       route::Tri r = rule.condition ? rule.condition->evaluate(v) : route::Tri::Pass;
@@ -535,7 +555,6 @@ void Session::assignServer() noexcept {
     }
   }
   if (!chosen) {
-    balance::PickContext ctx;
     if (be_->hashOnSource) {
       ctx.hash = balance::hashBytes(be_->hashFunction, src_.unmapped().rawBytes(), be_->hashAvalanche);
       ctx.hasHash = true;
@@ -555,6 +574,10 @@ void Session::assignServer() noexcept {
       chosen = be_->balancer->pick(ctx);
     }
   }
+  if (!chosen && ctx.allFull) {
+    enqueue();
+    return;
+  }
   if (!chosen) {
     be_->counters.noServer.fetch_add(1, std::memory_order_relaxed);
     finish(lastConnectError_ ? (connectTimedOut_ ? 's' : 'S') : 'S', 'C');
@@ -564,6 +587,54 @@ void Session::assignServer() noexcept {
   server_->connectionOpened();
   if (connectStart_ == 0) connectStart_ = now();
   connect();
+}
+
+// Every usable server is at its maxconn: wait in the backend's queue, at
+// most "timeout queue", until a slot frees (HAProxy's pending connections).
+void Session::enqueue() noexcept {
+  if (id_ == 0) id_ = worker_.nextSessionId();
+  Worker* w = &worker_;
+  uint64_t id = id_;
+  balance::WaitQueue* q = &be_->queue;
+  event::EventLoop* loop = &worker_.loop();
+  size_t ahead = q->size();
+  queueTicket_ = q->push(
+      [loop, w, id, q] {
+        loop->post([w, id, q] {
+          // Gone meanwhile: hand the slot to the next one.
+          if (!w->wakeWaiting(id)) q->wakeOne();
+        });
+      },
+      be_->maxQueue, requeueAtFront_);
+  if (queueTicket_ == 0) {
+    be_->counters.noServer.fetch_add(1, std::memory_order_relaxed);
+    finish('P', 'Q');  // queue full ("maxqueue")
+    return;
+  }
+  if (!requeueAtFront_) {
+    backendQueuePosition_ = static_cast<uint32_t>(ahead);
+    queueStart_ = now();
+    queueDeadline_ = queueStart_ + (be_->timeoutQueue ? be_->timeoutQueue : 1000);
+  }
+  worker_.registerWaiting(id_, this);
+  state_ = State::Queued;
+  rearmTimer();
+}
+
+void Session::leaveQueue() noexcept {
+  if (queueTicket_) {
+    be_->queue.remove(queueTicket_);
+    queueTicket_ = 0;
+  }
+  worker_.unregisterWaiting(id_);
+}
+
+void Session::dequeued() noexcept {
+  if (state_ != State::Queued) return;
+  queueTicket_ = 0;
+  queueMs_ = static_cast<int64_t>(now() - queueStart_);
+  requeueAtFront_ = true;  // if the slot was taken meanwhile, keep our place
+  assignServer();
 }
 
 void Session::connect() noexcept {
@@ -843,6 +914,7 @@ void Session::releaseServer() noexcept {
     server_->counters.bytesIn.fetch_add(c2s_.bytes, std::memory_order_relaxed);
     server_->counters.bytesOut.fetch_add(s2c_.bytes, std::memory_order_relaxed);
     server_->connectionClosed();
+    if (server_->maxconn > 0 && be_) be_->queue.wakeOne();
     server_ = nullptr;
   }
 }
@@ -877,6 +949,7 @@ void Session::emitLog(bool early) noexcept {
   r.srvconn = server_ ? server_->currentConnections.load(std::memory_order_relaxed) : 0;
   r.retries = retries_;
   r.redispatched = redispatched_;
+  r.beQueue = backendQueuePosition_;
   route::SessionView v = view(true);
   r.view = &v;
   std::string line = fe_.logFormat ? observe::formatCustomLog(*fe_.logFormat, r)
@@ -891,6 +964,10 @@ void Session::finish(char cause, char stage) noexcept {
   if (state_ == State::Closed) return;
   termCause_ = cause;
   termStage_ = stage;
+  if (state_ == State::Queued) {
+    leaveQueue();
+    if (queueStart_) queueMs_ = static_cast<int64_t>(now() - queueStart_);
+  }
   if (!loggedEarly_) emitLog(/*early=*/false);
 
   worker_.loop().cancel(timer_);

@@ -45,6 +45,9 @@ class Session final : public event::EventHandler {
   // letter of the termination state.
   void kill(char cause) noexcept;
 
+  // A server slot freed while this session waited in its backend's queue.
+  void dequeued() noexcept;
+
   bool closed() const { return state_ == State::Closed; }
   const balance::ServerState* server() const { return server_; }
 
@@ -53,7 +56,7 @@ class Session final : public event::EventHandler {
   Session* next = nullptr;
 
  private:
-  enum class State : uint8_t { Inspecting, TurnAround, Connecting, Forwarding, Closed };
+  enum class State : uint8_t { Inspecting, Queued, TurnAround, Connecting, Forwarding, Closed };
 
   // One direction of the byte stream.
   struct Flow {
@@ -102,6 +105,8 @@ class Session final : public event::EventHandler {
   void decide() noexcept;
   runtime::Backend* chooseBackend() noexcept;
   void assignServer() noexcept;
+  void enqueue() noexcept;
+  void leaveQueue() noexcept;
   void connect() noexcept;
   void onConnectResult(int error) noexcept;
   void connectFailed(int error, bool timedOut) noexcept;
@@ -153,6 +158,14 @@ class Session final : public event::EventHandler {
   uint64_t inspectDeadline_ = 0;
   uint32_t reads_ = 0;
   route::Variables vars_;
+
+  // Waiting for a server slot
+  uint64_t id_ = 0;
+  uint64_t queueTicket_ = 0;
+  uint64_t queueStart_ = 0;
+  uint64_t queueDeadline_ = 0;
+  uint32_t backendQueuePosition_ = 0;   // %bq
+  bool requeueAtFront_ = false;
 
   // Connection to the server
   std::vector<balance::ServerState*> tried_;

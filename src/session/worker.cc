@@ -158,6 +158,15 @@ void Worker::softStop() {
   });
 }
 
+bool Worker::wakeWaiting(uint64_t id) {
+  auto it = waiting_.find(id);
+  if (it == waiting_.end()) return false;
+  Session* s = it->second;
+  waiting_.erase(it);
+  s->dequeued();
+  return true;
+}
+
 void Worker::killSessionsOn(const balance::ServerState* server, char cause) {
   loop_.post([this, server, cause] {
     Session* s = sessions_;

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "event/loop.h"
@@ -60,6 +61,12 @@ class Worker {
   // Called by a session when it ends.
   void sessionClosed(Session* s);
 
+  // Sessions waiting in a backend queue, found again by id when woken.
+  uint64_t nextSessionId() { return ++lastSessionId_; }
+  void registerWaiting(uint64_t id, Session* s) { waiting_[id] = s; }
+  void unregisterWaiting(uint64_t id) { waiting_.erase(id); }
+  bool wakeWaiting(uint64_t id);
+
  private:
   class Listener;
   friend class Listener;
@@ -77,6 +84,8 @@ class Worker {
   Session* sessions_ = nullptr;
   size_t sessionCount_ = 0;
   bool softStopped_ = false;
+  uint64_t lastSessionId_ = 0;
+  std::unordered_map<uint64_t, Session*> waiting_;
 };
 
 }  // namespace sluice::session

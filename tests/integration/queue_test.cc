@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: Apache-2.0
+// Server maxconn and the backend queue through the real binary: waiting
+// connections are served in turn and log their wait (Tw) and queue position
+// (bq); "timeout queue" ends a wait with sQ; "maxqueue" refuses at once (PQ).
+#include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <regex>
+#include <thread>
+
+#include "harness.h"
+
+namespace sluice::testing {
+namespace {
+
+std::string head(const std::string& extra = "") {
+  return "global\n  log stdout format raw local0\n  nbthread 2\n"
+         "defaults\n  mode tcp\n  log global\n  option tcplog\n"
+         "  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n" + extra;
+}
+
+std::string ask(int port) {
+  int fd = connectTcp("127.0.0.1", port);
+  if (fd < 0) return "connect-failed";
+  sendAll(fd, "GET / HTTP/1.0\r\n\r\n");
+  std::string r = recvAll(fd, scaled(5000));
+  close(fd);
+  return r.find("server=") == std::string::npos ? "none" : "ok";
+}
+
+// maxconn 1: three clients at once are all served, one after the other.
+TEST(Queue, WaitersAreServedInTurn) {
+  TestServer slow("slow", TestServer::Mode::Identify);
+  slow.setHoldMs(300);
+  int port = freePort();
+  Sluice s(head() + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+                    "  server s 127.0.0.1:" + std::to_string(slow.port()) + " maxconn 1\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  std::vector<std::string> results(3);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back([&, i] { results[static_cast<size_t>(i)] = ask(port); });
+    usleep(30000);
+  }
+  for (auto& t : clients) t.join();
+  for (const auto& r : results) EXPECT_EQ(r, "ok");
+  EXPECT_TRUE(s.waitForLog("l l/s "));
+  for (int i = 0; i < 50 && s.logLines("l l/s ").size() < 3; ++i) usleep(20000);
+  auto lines = s.logLines("l l/s ");
+  ASSERT_EQ(lines.size(), 3u) << s.log();
+  // Tw (queue time) is large for the last one, and the servers never had two at once.
+  int waited = 0;
+  std::regex tw(R"( (\d+)/\d+/\d+ \d+ -- \d+/\d+/\d+/(\d+)/0 0/(\d+)$)");
+  for (const auto& l : lines) {
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(l, m, tw)) << l;
+    EXPECT_EQ(m[2], "1") << "srv_conn never above maxconn: " << l;
+    if (std::stoi(m[1]) >= 200) ++waited;
+  }
+  EXPECT_GE(waited, 1) << s.log();
+}
+
+// timeout queue: a connection that waits too long is closed with sQ.
+TEST(Queue, TimeoutQueue) {
+  TestServer hold("hold", TestServer::Mode::Hold);
+  int port = freePort();
+  Sluice s(head("  timeout queue 300ms\n") + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+                    "  server s 127.0.0.1:" + std::to_string(hold.port()) + " maxconn 1\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  int first = connectTcp("127.0.0.1", port);
+  sendAll(first, "x");
+  for (int i = 0; i < 100 && hold.active() < 1; ++i) usleep(10000);
+  int second = connectTcp("127.0.0.1", port);
+  sendAll(second, "y");
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(waitClosed(second, scaled(3000)));
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_GE(ms, 250);
+  EXPECT_LT(ms, scaled(1500));
+  close(second);
+  EXPECT_TRUE(s.waitForLog(" sQ ")) << s.log();
+  EXPECT_EQ(hold.connections(), 1);
+  close(first);
+}
+
+// maxqueue: beyond it, a connection is refused at once (PQ).
+TEST(Queue, MaxQueueRefuses) {
+  TestServer hold("hold", TestServer::Mode::Hold);
+  int port = freePort();
+  Sluice s(head("  timeout queue 5s\n") + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+                    "  server s 127.0.0.1:" + std::to_string(hold.port()) + " maxconn 1 maxqueue 1\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  int a = connectTcp("127.0.0.1", port);
+  sendAll(a, "a");
+  for (int i = 0; i < 100 && hold.active() < 1; ++i) usleep(10000);
+  int b = connectTcp("127.0.0.1", port);  // waits in the queue
+  sendAll(b, "b");
+  usleep(100000);
+  int c = connectTcp("127.0.0.1", port);  // queue full
+  sendAll(c, "c");
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(waitClosed(c, scaled(2000)));
+  EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count(), 500);
+  EXPECT_TRUE(s.waitForLog(" PQ ")) << s.log();
+  close(a);
+  close(b);
+  close(c);
+}
+
+}  // namespace
+}  // namespace sluice::testing
