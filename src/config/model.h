@@ -101,6 +101,15 @@ struct BindConfig {
 
 enum class ProxyProtocolOut { None, V1, V2 };
 
+// "source <addr>[:port] [usesrc client|clientip|<addr>[:port]] [interface <if>]"
+struct SourceSpec {
+  bool set = false;
+  core::Address address;                   // local address to bind (0.0.0.0: any)
+  enum class Usesrc { None, Client, ClientIp, Address } usesrc = Usesrc::None;
+  core::Address usesrcAddress;
+  std::string interface;
+};
+
 struct ServerConfig {
   SourceLocation where;
   std::string name;
@@ -133,7 +142,7 @@ struct ServerConfig {
   std::optional<uint32_t> slowstart;
   std::string onMarkedDown;
   std::string onMarkedUp;
-  std::string source;                      // "source" address
+  SourceSpec source;
   std::string verify;
   std::string caFile;
   std::string initAddr;
@@ -251,7 +260,7 @@ struct ProxyConfig {
   std::vector<UseServerConfig> useServers;
   bool allbackups = false;
   std::optional<uint32_t> fullconn;
-  std::string source;                      // backend-wide "source"
+  SourceSpec source;                       // backend-wide "source"
 
   // Health checks
   enum class CheckKind { Tcp, SslHello, TcpCheck, HttpCheck } checkKind = CheckKind::Tcp;

@@ -362,7 +362,6 @@ const std::vector<ParamSpec> kServerParams = {
     {"socks4", 1, "ignored", "SOCKS is not implemented"},
     {"non-stick", 0, "ignored", "stick tables are not implemented yet"},
     {"stick", 0, "ignored", "stick tables are not implemented yet"},
-    {"usesrc", 1, "ignored", "transparent mode is not implemented yet"},
     {"ssl", 0, "unsupported", "sluice forwards the client's TLS as is and never opens its own TLS session to a server"},
     {"send-proxy-v2-ssl", 0, "unsupported", "there is no TLS session of sluice's own to describe"},
     {"send-proxy-v2-ssl-cn", 0, "unsupported", "there is no TLS session of sluice's own to describe"},
@@ -958,6 +957,44 @@ class Parser {
     log.disabled = false;
   }
 
+  // Parses "<addr>[:port] [usesrc ...] [interface <if>]" from words[i...].
+  // Returns false (after an error) on a bad shape; `next` is the first word after.
+  bool parseSource(const ConfigLine& l, size_t i, SourceSpec& out, size_t& next) {
+    auto addr = core::Address::parse(l.words[i]);
+    if (!addr) {
+      error(l, "invalid source address '" + l.words[i] + "'", "use an IP address, with an optional :port");
+      return false;
+    }
+    out = SourceSpec{};
+    out.set = true;
+    out.address = *addr;
+    ++i;
+    while (i + 1 < l.words.size() && (l.words[i] == "usesrc" || l.words[i] == "interface")) {
+      const std::string& k = l.words[i];
+      const std::string& v = l.words[i + 1];
+      if (k == "interface") {
+        out.interface = v;
+      } else if (v == "client") {
+        out.usesrc = SourceSpec::Usesrc::Client;
+      } else if (v == "clientip") {
+        out.usesrc = SourceSpec::Usesrc::ClientIp;
+      } else if (core::startsWith(v, "hdr_ip(")) {
+        error(l, "'usesrc " + v + "' needs HTTP, which sluice does not parse",
+              "use 'usesrc clientip' or 'usesrc client'");
+        return false;
+      } else if (auto a = core::Address::parse(v)) {
+        out.usesrc = SourceSpec::Usesrc::Address;
+        out.usesrcAddress = *a;
+      } else {
+        error(l, "invalid 'usesrc " + v + "'", "use client, clientip or an address");
+        return false;
+      }
+      i += 2;
+    }
+    next = i;
+    return true;
+  }
+
   // -- proxies ---------------------------------------------------------------
 
   bool allowed(const ConfigLine& l, unsigned mask, const std::string& keyword) {
@@ -1163,17 +1200,13 @@ class Parser {
       return;
     }
     if (kw == "source") {
-      if (allowed(l, kDfBe, kw) && needArgs(l, 1, "<addr>[:port] [usesrc ...]")) {
-        if (l.words.size() > 2) {
-          error(l, "'source ... " + l.words[2] + "' is not supported yet",
-                "transparent proxying (usesrc) is planned; use a plain 'source <addr>' for now");
-          return;
+      if (allowed(l, kDfBe, kw) && needArgs(l, 1, "<addr>[:port] [usesrc client|clientip|<addr>]")) {
+        size_t next = 0;
+        if (!parseSource(l, 1, p.source, next)) return;
+        if (next < l.words.size()) {
+          error(l, "unexpected '" + l.words[next] + "' in 'source'",
+                "syntax: source <addr>[:port] [usesrc client|clientip|<addr>[:port]] [interface <if>]");
         }
-        if (!core::Address::parse(l.words[1])) {
-          error(l, "invalid source address '" + l.words[1] + "'");
-          return;
-        }
-        p.source = l.words[1];
       }
       return;
     }
@@ -1883,11 +1916,9 @@ class Parser {
       } else if (w == "id") {
         if (number(v) && v > 0) s.id = v;
       } else if (w == "source") {
-        if (!core::Address::parse(value)) {
-          error(l, "invalid source address '" + value + "'");
-          return;
-        }
-        s.source = value;
+        size_t next = 0;
+        if (!parseSource(l, i, s.source, next)) return;
+        i = next - 1;  // the loop's ++i lands on the word after
       } else if (w == "verify") {
         if (value != "none" && value != "required") {
           error(l, "unknown verify mode '" + value + "'", "use 'none' or 'required'");

@@ -99,7 +99,11 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       const CheckStep& c = plan.steps[0];
       if (c.port) target.setPort(*c.port);
     }
-    fd_ = net::startConnect(target, be_.source);
+    // Checks come from sluice's own address, never a client's ("usesrc").
+    const config::SourceSpec& src = be_.serverConfigs[server_.position]->source.set
+                                        ? be_.serverConfigs[server_.position]->source
+                                        : be_.source;
+    fd_ = net::startConnect(target, src.address, false, src.interface);
     if (fd_ < 0) {
       done({false, "L4CON", std::strerror(errno)});
       return;

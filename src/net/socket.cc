@@ -68,27 +68,42 @@ int openListener(const core::Address& address, const ListenOptions& o, std::stri
   return fd;
 }
 
-int startConnect(const core::Address& target, const core::Address& source) {
+int startConnect(const core::Address& target, const core::Address& source, bool transparent,
+                 const std::string& interface) {
   int fd = ::socket(target.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
   if (fd < 0) {
     return -1;
   }
-  setNoDelay(fd);
-  if (source.valid() && source.family() == target.family()) {
-    int one = 1;
-    setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-    if (::bind(fd, source.sockaddrPtr(), source.length()) != 0) {
-      int saved = errno;
-      ::close(fd);
-      errno = saved;
-      return -1;
-    }
-  }
-  if (::connect(fd, target.sockaddrPtr(), target.length()) != 0 && errno != EINPROGRESS) {
+  auto fail = [fd] {
     int saved = errno;
     ::close(fd);
     errno = saved;
     return -1;
+  };
+  setNoDelay(fd);
+  int one = 1;
+  if (transparent &&
+      setsockopt(fd, target.isV6() ? IPPROTO_IPV6 : IPPROTO_IP,
+                 target.isV6() ? IPV6_TRANSPARENT : IP_TRANSPARENT, &one, sizeof(one)) != 0) {
+    return fail();
+  }
+  if (!interface.empty() &&
+      setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, interface.c_str(),
+                 static_cast<socklen_t>(interface.size())) != 0) {
+    return fail();
+  }
+  if (source.valid() && source.family() == target.family() && !(source.isAny() && source.port() == 0)) {
+    if (source.port() == 0) {
+      setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    } else {
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    }
+    if (::bind(fd, source.sockaddrPtr(), source.length()) != 0) {
+      return fail();
+    }
+  }
+  if (::connect(fd, target.sockaddrPtr(), target.length()) != 0 && errno != EINPROGRESS) {
+    return fail();
   }
   return fd;
 }

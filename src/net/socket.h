@@ -28,8 +28,11 @@ struct ListenOptions {
 int openListener(const core::Address& address, const ListenOptions& options, std::string& error);
 
 // Starts a non-blocking connect. Returns the fd (connect in progress or done)
-// or -1 with errno set. `source` (may be invalid) binds the local side.
-int startConnect(const core::Address& target, const core::Address& source);
+// or -1 with errno set. `source` (may be invalid) binds the local side;
+// `transparent` lets it be a foreign address (IP_TRANSPARENT, for "usesrc");
+// `interface` binds the socket to a device.
+int startConnect(const core::Address& target, const core::Address& source, bool transparent = false,
+                 const std::string& interface = {});
 
 // Pending error of a socket (SO_ERROR), 0 when none.
 int socketError(int fd);

@@ -178,9 +178,7 @@ class Builder {
       be->maxQueue += sc.maxqueue;
     }
     if (unboundedQueue) be->maxQueue = 0;
-    if (!p.source.empty()) {
-      be->source = *core::Address::parse(p.source);
-    }
+    be->source = p.source;
 
     uint32_t nextId = 1;
     std::vector<balance::ServerState*> raw;

@@ -110,7 +110,7 @@ struct Backend {
   uint32_t timeoutServer = 0;
   uint32_t timeoutTunnel = 0;
   uint32_t timeoutServerFin = 0;
-  core::Address source;
+  config::SourceSpec source;                     // backend-wide "source"
   bool srvtcpka = false;
   bool usesHello = false;
   uint32_t inspectDelay = 0;                     // the backend's own tcp-request inspect-delay

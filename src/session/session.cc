@@ -34,7 +34,8 @@ int64_t wallMicros() {
 }
 
 bool isResourceError(int err) {
-  return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM || err == EADDRNOTAVAIL;
+  return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM || err == EADDRNOTAVAIL ||
+         err == EPERM || err == EACCES || err == EADDRINUSE;
 }
 
 }  // namespace
@@ -644,7 +645,29 @@ void Session::connect() noexcept {
     target.setPort(static_cast<uint16_t>(std::clamp(port, 1, 65535)));
   }
   state_ = State::Connecting;
-  int fd = net::startConnect(target, be_->source);
+  // "source": the server's own, else the backend's. With "usesrc", the
+  // server sees the client's address (transparent proxying).
+  const config::SourceSpec& sourceSpec = be_->serverConfigs[server_->position]->source.set
+                                             ? be_->serverConfigs[server_->position]->source
+                                             : be_->source;
+  core::Address bindTo = sourceSpec.address;
+  bool transparent = false;
+  switch (sourceSpec.usesrc) {
+    case config::SourceSpec::Usesrc::None:
+      break;
+    case config::SourceSpec::Usesrc::Client:
+    case config::SourceSpec::Usesrc::ClientIp:
+      bindTo = src_.unmapped();
+      if (sourceSpec.usesrc == config::SourceSpec::Usesrc::ClientIp) bindTo.setPort(0);
+      transparent = bindTo.family() == target.family();
+      if (!transparent) bindTo = sourceSpec.address;  // a v6 client to a v4 server cannot be spoofed
+      break;
+    case config::SourceSpec::Usesrc::Address:
+      bindTo = sourceSpec.usesrcAddress;
+      transparent = true;
+      break;
+  }
+  int fd = net::startConnect(target, bindTo, transparent, sourceSpec.interface);
   if (fd < 0) {
     int err = errno;
     if (isResourceError(err)) {

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Transparent proxying ("source 0.0.0.0 usesrc clientip") in network
+# namespaces this test makes itself: client -- sluice -- server, each in its
+# own namespace joined by veth pairs, the server routing back through
+# sluice's namespace, where a socket mark sends the replies to sluice's
+# transparent sockets. Passes when the server sees the client's own address.
+# Usage: transparent_netns.sh <sluice binary>
+set -uo pipefail
+SLUICE=${1:?sluice binary}
+SKIP=77
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (network namespaces)"; exit $SKIP; }
+command -v ip >/dev/null || { echo "SKIP: iproute2 is not installed"; exit $SKIP; }
+command -v nft >/dev/null || { echo "SKIP: nftables is not installed (scripts/install-deps installs it)"; exit $SKIP; }
+
+id=$$
+C=slc$id; L=sll$id; S=sls$id
+dir=$(mktemp -d /tmp/sluice-netns-XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; kill -9 "$p" 2>/dev/null; done
+  for n in $C $L $S; do ip netns del $n 2>/dev/null; done
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; echo "--- sluice output"; cat "$dir/sluice.out" 2>/dev/null; exit 1; }
+
+for n in $C $L $S; do
+  ip netns add $n 2>"$dir/err" || { echo "SKIP: cannot create network namespaces: $(cat "$dir/err")"; exit $SKIP; }
+  ip -n $n link set lo up
+done
+ip link add c$id netns $C type veth peer name l$id netns $L || { echo "SKIP: cannot create veth pairs"; exit $SKIP; }
+ip link add m$id netns $L type veth peer name s$id netns $S
+ip -n $C addr add 10.77.1.2/24 dev c$id && ip -n $C link set c$id up && ip -n $C route add default via 10.77.1.1
+ip -n $L addr add 10.77.1.1/24 dev l$id && ip -n $L link set l$id up
+ip -n $L addr add 10.77.2.1/24 dev m$id && ip -n $L link set m$id up
+ip -n $S addr add 10.77.2.2/24 dev s$id && ip -n $S link set s$id up && ip -n $S route add default via 10.77.2.1
+ip netns exec $L sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+# Replies to a transparent socket's foreign address are delivered locally.
+if ! ip netns exec $L nft -f - 2>"$dir/err" <<'NFT'
+table ip sluice_tproxy {
+  chain prerouting {
+    type filter hook prerouting priority mangle;
+    meta l4proto tcp socket transparent 1 meta mark set 1
+  }
+}
+NFT
+then
+  echo "SKIP: the kernel refuses the nftables socket match: $(cat "$dir/err")"; exit $SKIP
+fi
+ip -n $L rule add fwmark 1 lookup 100
+ip -n $L route add local 0.0.0.0/0 dev lo table 100
+
+# The server answers with the address it sees.
+ip netns exec $S python3 -c '
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.77.2.2", 9000)); s.listen(16)
+while True:
+    c, a = s.accept(); c.recv(100); c.sendall(("peer=%s\n" % a[0]).encode()); c.close()
+' >"$dir/server.out" 2>&1 &
+pids+=($!)
+
+cat > "$dir/sluice.cfg" <<CFG
+global
+    log stdout format raw local0
+defaults
+    mode tcp
+    log global
+    option tcplog
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 10.77.1.1:8080
+    default_backend transparent
+backend transparent
+    source 0.0.0.0 usesrc clientip
+    server s1 10.77.2.2:9000
+CFG
+ip netns exec $L "$SLUICE" -db -f "$dir/sluice.cfg" >"$dir/sluice.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do ip netns exec $L ss -ltn | grep -q "10.77.1.1:8080" && ip netns exec $S ss -ltn | grep -q ":9000" && break; sleep 0.05; done
+
+out=$(ip netns exec $C python3 -c '
+import socket
+s = socket.create_connection(("10.77.1.1", 8080), timeout=5); s.sendall(b"hello\n"); print(s.recv(100).decode().strip())
+' 2>&1) || fail "client: $out"
+echo "client got: $out"
+[ "$out" = "peer=10.77.1.2" ] || fail "the server saw '$out', not the client's address 10.77.1.2"
+grep -q "10.77.1.2:[0-9]* \[.*fe transparent/s1 " "$dir/sluice.out" || { sleep 0.3; grep -q "fe transparent/s1" "$dir/sluice.out" || fail "no log line"; }
+echo "PASS: with usesrc clientip the server saw the client's own address"
