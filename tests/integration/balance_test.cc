@@ -4,10 +4,12 @@
 // backups, and retries that move to another server when one refuses.
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <map>
+#include <set>
 
 #include "harness.h"
 
@@ -228,6 +230,84 @@ TEST(Balance, NoServerClosesAtOnce) {
   close(fd);
   EXPECT_TRUE(s.waitForLog("lb lb/<NOSRV> "));
   EXPECT_EQ(s.logLines(" SC ").size(), 1u) << s.log();
+}
+
+}  // namespace
+}  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// balance hash req.ssl_sni: one name always reaches one server; names spread.
+TEST(BalanceHash, SniHashIsSticky) {
+  std::string dir = makeTempDir("hash");
+  Cert cert = makeCert(dir, "any.example");
+  std::vector<std::unique_ptr<TestServer>> servers;
+  std::string lines;
+  for (int i = 0; i < 3; ++i) {
+    servers.push_back(std::make_unique<TestServer>("h" + std::to_string(i), TestServer::Mode::Identify, &cert));
+    lines += "  server h" + std::to_string(i) + " 127.0.0.1:" + std::to_string(servers.back()->port()) + "\n";
+  }
+  int port = freePort();
+  Sluice s(head() + "listen lb\n  bind 127.0.0.1:" + std::to_string(port) +
+               "\n  tcp-request inspect-delay 5s\n  balance hash req.ssl_sni\n  hash-type consistent\n" + lines,
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  auto reach = [&](const std::string& sni) {
+    TlsClientOptions o;
+    o.sni = sni;
+    TlsResult r = tlsRequest("127.0.0.1", port, o);
+    size_t p = r.response.find("server=");
+    return p == std::string::npos ? std::string("none") : r.response.substr(p + 7, 2);
+  };
+  std::map<std::string, std::string> first;
+  std::set<std::string> used;
+  for (int round = 0; round < 2; ++round) {
+    for (int n = 0; n < 12; ++n) {
+      std::string sni = "name" + std::to_string(n) + ".example";
+      std::string who = reach(sni);
+      ASSERT_NE(who, "none");
+      if (round == 0) {
+        first[sni] = who;
+        used.insert(who);
+      } else {
+        EXPECT_EQ(who, first[sni]) << sni;
+      }
+    }
+  }
+  EXPECT_GE(used.size(), 2u) << "twelve names should not all hash to one server";
+}
+
+// A connect that times out is retried on another server (option redispatch).
+TEST(BalanceRetry, TimedOutConnectGoesElsewhere) {
+  int blackhole = freePort();
+  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(blackhole));
+  a.sin_addr.s_addr = htonl(0x7f000001);
+  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  listen(lfd, 0);
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {
+    int f = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    connect(f, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    fillers.push_back(f);
+  }
+  usleep(100000);
+  TestServer good("good", TestServer::Mode::Identify);
+  int port = freePort();
+  Sluice s(head() + "listen lb\n  bind 127.0.0.1:" + std::to_string(port) +
+               "\n  timeout connect 200ms\n  retries 2\n  option redispatch\n"
+               "  server bh 127.0.0.1:" + std::to_string(blackhole) + "\n"
+               "  server good 127.0.0.1:" + std::to_string(good.port()) + "\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(ask(port), "good") << i;
+  for (int i = 0; i < 100 && s.logLines("lb lb/good ").size() < 4; ++i) usleep(20000);
+  EXPECT_GE(s.logLines("/+1 ").size(), 1u) << s.log();
+  for (int f : fillers) close(f);
+  close(lfd);
 }
 
 }  // namespace

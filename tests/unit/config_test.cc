@@ -405,3 +405,34 @@ TEST(Parser, DirectoryOfFiles) {
 
 }  // namespace
 }  // namespace sluice::config
+
+namespace sluice::config {
+namespace {
+
+// source with usesrc at backend and server level.
+TEST(Parser, SourceAndUsesrc) {
+  core::Diagnostics diag;
+  Config cfg = parse(kMinimal +
+                         "backend b\n  source 0.0.0.0 usesrc clientip\n"
+                         "  server a 10.0.0.1:443 source 10.0.0.9 usesrc client check\n"
+                         "  server c 10.0.0.3:443 source 10.0.0.9:0 usesrc 10.1.1.1 interface eth1\n"
+                         "  server d 10.0.0.4:443\n",
+                     diag);
+  ASSERT_FALSE(diag.hasErrors()) << diag.render();
+  const ProxyConfig* b = cfg.findProxy("b", true);
+  EXPECT_EQ(b->source.usesrc, SourceSpec::Usesrc::ClientIp);
+  EXPECT_EQ(b->servers[0].source.usesrc, SourceSpec::Usesrc::Client);
+  EXPECT_TRUE(b->servers[0].check);
+  EXPECT_EQ(b->servers[1].source.usesrc, SourceSpec::Usesrc::Address);
+  EXPECT_EQ(b->servers[1].source.usesrcAddress.ipString(), "10.1.1.1");
+  EXPECT_EQ(b->servers[1].source.interface, "eth1");
+  EXPECT_FALSE(b->servers[2].source.set);
+
+  core::Diagnostics bad;
+  parse(kMinimal + "backend b\n  source 0.0.0.0 usesrc hdr_ip(x-forwarded-for)\n  source nothere\n", bad);
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:7: error: 'usesrc hdr_ip(x-forwarded-for)' needs HTTP"));
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:8: error: invalid source address 'nothere'"));
+}
+
+}  // namespace
+}  // namespace sluice::config
