@@ -218,3 +218,34 @@ TEST(Health, ShutdownSessionsWhenMarkedDown) {
 
 }  // namespace
 }  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// slowstart: a server that comes back takes a growing share, not half at once.
+TEST(HealthSlowstart, WeightRampsUp) {
+  TestServer a("a", TestServer::Mode::Identify);
+  TestServer b("b", TestServer::Mode::Identify);
+  int checkPort = freePort();
+  int port = freePort();
+  Sluice s(head() + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+                    "  server a 127.0.0.1:" + std::to_string(a.port()) + " weight 10 check\n"
+                    "  server b 127.0.0.1:" + std::to_string(b.port()) + " weight 10 check port " +
+                    std::to_string(checkPort) + " slowstart 3s\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  ASSERT_TRUE(s.waitForLog("Server l/b is DOWN"));
+  TestServer cp("cp", TestServer::Mode::Silent, nullptr, "127.0.0.1", checkPort);
+  ASSERT_TRUE(s.waitForLog("Server l/b is UP"));
+  std::map<std::string, int> early;
+  for (int i = 0; i < 20; ++i) early[ask(port)]++;
+  usleep(3300000);
+  std::map<std::string, int> late;
+  for (int i = 0; i < 20; ++i) late[ask(port)]++;
+  EXPECT_LE(early["b"], 6) << "right after coming up, b must take a small share";
+  EXPECT_GE(late["b"], 8) << "after slowstart, b takes its full share";
+  EXPECT_LE(late["b"], 12);
+}
+
+}  // namespace
+}  // namespace sluice::testing
