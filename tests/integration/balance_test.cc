@@ -312,3 +312,50 @@ TEST(BalanceRetry, TimedOutConnectGoesElsewhere) {
 
 }  // namespace
 }  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// Counts connections per server under each algorithm (60 sequential
+// connections over three servers) and checks the spread it promises.
+class Spread : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Spread, ConnectionsPerServer) {
+  const std::string algo = GetParam();
+  Farm f = farm(3);
+  int port = freePort();
+  Sluice s(head() + "listen lb\n  bind 127.0.0.1:" + std::to_string(port) + "\n  balance " + algo + "\n" +
+               f.lines(),
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  std::map<std::string, int> n;
+  for (int i = 0; i < 60; ++i) {
+    std::string src = algo == "source" ? "127.0.0." + std::to_string(20 + i) : "";
+    n[ask(port, src)]++;
+    if (algo == "leastconn") {
+      for (int k = 0; k < 100 && s.logLines("lb lb/").size() < static_cast<size_t>(i + 1); ++k) usleep(5000);
+    }
+  }
+  EXPECT_EQ(n["none"], 0);
+  if (algo == "roundrobin" || algo == "static-rr" || algo == "leastconn") {
+    for (const char* srv : {"s1", "s2", "s3"}) EXPECT_EQ(n[srv], 20) << algo << " " << srv;
+  } else if (algo == "first") {
+    EXPECT_EQ(n["s1"], 60);
+  } else {  // random, source: every server gets a fair part
+    for (const char* srv : {"s1", "s2", "s3"}) {
+      EXPECT_GE(n[srv], 8) << algo << " " << srv;
+      EXPECT_LE(n[srv], 35) << algo << " " << srv;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Algorithms, Spread,
+                         ::testing::Values("roundrobin", "static-rr", "leastconn", "first", "random", "source"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& c : n) if (c == '-') c = '_';
+                           return n;
+                         });
+
+}  // namespace
+}  // namespace sluice::testing

@@ -5,6 +5,7 @@
 // checks, backups, and sessions shut down with their server.
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -245,6 +246,75 @@ TEST(HealthSlowstart, WeightRampsUp) {
   EXPECT_LE(early["b"], 6) << "right after coming up, b must take a small share";
   EXPECT_GE(late["b"], 8) << "after slowstart, b takes its full share";
   EXPECT_LE(late["b"], 12);
+}
+
+}  // namespace
+}  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+long msSince(Clock::time_point t) {
+  return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count());
+}
+
+// Timing: with inter 200ms, fall 3 and rise 2, a stopped server is DOWN
+// after about three checks (not before the second), and back UP after two.
+TEST(HealthTiming, FallAndRiseFollowInter) {
+  TestServer a("a", TestServer::Mode::Identify);
+  auto b = std::make_unique<TestServer>("b", TestServer::Mode::Identify);
+  int bPort = b->port();
+  int port = freePort();
+  Sluice s("global\n  log stdout format raw local0\ndefaults\n  mode tcp\n  log global\n  option tcplog\n"
+           "  timeout connect 500ms\n  timeout client 5s\n  timeout server 5s\n"
+           "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+           "  server a 127.0.0.1:" + std::to_string(a.port()) + " check inter 200ms fall 3 rise 2\n"
+           "  server b 127.0.0.1:" + std::to_string(bPort) + " check inter 200ms fall 3 rise 2\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  usleep(500000);
+  b.reset();  // stopped: connections are refused from now on
+  auto t0 = Clock::now();
+  ASSERT_TRUE(s.waitForLog("Server l/b is DOWN", 3000));
+  long down = msSince(t0);
+  EXPECT_GE(down, 380) << "three failed checks 200 ms apart take at least 400 ms";
+  EXPECT_LT(down, scaled(1200));
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(ask(port), "a") << "only live servers get clients";
+  auto t1 = Clock::now();
+  TestServer back("b2", TestServer::Mode::Identify, nullptr, "127.0.0.1", bPort);
+  ASSERT_TRUE(s.waitForLog("Server l/b is UP", 3000));
+  long up = msSince(t1);
+  EXPECT_GE(up, 180) << "two passed checks take at least one interval";
+  EXPECT_LT(up, scaled(1000));
+}
+
+// A black-holed server (SYNs unanswered) is DOWN with a Layer4 timeout.
+TEST(HealthTiming, BlackHoleIsLayer4Timeout) {
+  int blackhole = freePort();
+  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(blackhole));
+  sa.sin_addr.s_addr = htonl(0x7f000001);
+  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+  listen(lfd, 0);
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {
+    int f = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    connect(f, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
+    fillers.push_back(f);
+  }
+  usleep(100000);
+  int port = freePort();
+  Sluice s(head() + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+                    "  server bh 127.0.0.1:" + std::to_string(blackhole) + " check\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  EXPECT_TRUE(s.waitForLog("Server l/bh is DOWN, reason: Layer4 timeout"));
+  for (int f : fillers) close(f);
+  close(lfd);
 }
 
 }  // namespace
