@@ -306,22 +306,16 @@ void Session::onTimer() noexcept {
       }
       break;
     case State::Forwarding: {
-      bool halfClosed = c2s_.srcEof || s2c_.srcEof;
-      uint32_t tunnel = be_->timeoutTunnel;
-      uint32_t clientT = halfClosed && fe_.timeoutClientFin ? fe_.timeoutClientFin
-                                                            : (tunnel ? 0 : fe_.timeoutClient);
-      uint32_t serverT = halfClosed && be_->timeoutServerFin ? be_->timeoutServerFin
-                                                             : (tunnel ? 0 : be_->timeoutServer);
-      if (clientT && t >= lastClientActivity_ + clientT) {
+      ForwardTimeouts to = forwardTimeouts();
+      if (to.client && t >= lastClientActivity_ + to.client) {
         finish('c', s2c_.srcEof && s2c_.inPipe ? 'L' : 'D');
         return;
       }
-      if (serverT && t >= lastServerActivity_ + serverT) {
+      if (to.server && t >= lastServerActivity_ + to.server) {
         finish('s', 'D');
         return;
       }
-      if (tunnel && !clientT && !serverT &&
-          t >= std::max(lastClientActivity_, lastServerActivity_) + tunnel) {
+      if (to.tunnel && t >= std::max(lastClientActivity_, lastServerActivity_) + to.tunnel) {
         finish('c', 'D');
         return;
       }
@@ -331,6 +325,19 @@ void Session::onTimer() noexcept {
       return;
   }
   rearmTimer();
+}
+
+// Inactivity limits while forwarding: client and server timeouts, replaced
+// by "timeout tunnel" once connected, and by client-fin / server-fin once
+// either direction is shut.
+Session::ForwardTimeouts Session::forwardTimeouts() const noexcept {
+  bool halfClosed = c2s_.srcEof || s2c_.srcEof;
+  uint32_t tunnel = be_->timeoutTunnel;
+  ForwardTimeouts t;
+  t.client = halfClosed && fe_.timeoutClientFin ? fe_.timeoutClientFin : (tunnel ? 0 : fe_.timeoutClient);
+  t.server = halfClosed && be_->timeoutServerFin ? be_->timeoutServerFin : (tunnel ? 0 : be_->timeoutServer);
+  t.tunnel = t.client || t.server ? 0 : tunnel;
+  return t;
 }
 
 uint64_t Session::nextDeadline() const noexcept {
@@ -361,17 +368,10 @@ uint64_t Session::nextDeadline() const noexcept {
       consider(clientIdle);
       break;
     case State::Forwarding: {
-      bool halfClosed = c2s_.srcEof || s2c_.srcEof;
-      uint32_t tunnel = be_->timeoutTunnel;
-      uint32_t clientT = halfClosed && fe_.timeoutClientFin ? fe_.timeoutClientFin
-                                                            : (tunnel ? 0 : fe_.timeoutClient);
-      uint32_t serverT = halfClosed && be_->timeoutServerFin ? be_->timeoutServerFin
-                                                             : (tunnel ? 0 : be_->timeoutServer);
-      if (clientT) consider(lastClientActivity_ + clientT);
-      if (serverT) consider(lastServerActivity_ + serverT);
-      if (tunnel && !clientT && !serverT) {
-        consider(std::max(lastClientActivity_, lastServerActivity_) + tunnel);
-      }
+      ForwardTimeouts to = forwardTimeouts();
+      if (to.client) consider(lastClientActivity_ + to.client);
+      if (to.server) consider(lastServerActivity_ + to.server);
+      if (to.tunnel) consider(std::max(lastClientActivity_, lastServerActivity_) + to.tunnel);
       break;
     }
     case State::Closed:

@@ -116,6 +116,12 @@ class Session final : public event::EventHandler {
                   bool clientToServer) noexcept;
   bool flushReplay() noexcept;
 
+  struct ForwardTimeouts {
+    uint32_t client = 0;
+    uint32_t server = 0;
+    uint32_t tunnel = 0;
+  };
+  ForwardTimeouts forwardTimeouts() const noexcept;
   void rearmTimer() noexcept;
   uint64_t nextDeadline() const noexcept;
   void finish(char cause, char stage) noexcept;

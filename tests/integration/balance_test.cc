@@ -280,21 +280,8 @@ TEST(BalanceHash, SniHashIsSticky) {
 
 // A connect that times out is retried on another server (option redispatch).
 TEST(BalanceRetry, TimedOutConnectGoesElsewhere) {
-  int blackhole = freePort();
-  int lfd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(blackhole));
-  a.sin_addr.s_addr = htonl(0x7f000001);
-  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  listen(lfd, 0);
-  std::vector<int> fillers;
-  for (int i = 0; i < 4; ++i) {
-    int f = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    connect(f, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    fillers.push_back(f);
-  }
-  usleep(100000);
+  BlackHole hole;
+  int blackhole = hole.port();
   TestServer good("good", TestServer::Mode::Identify);
   int port = freePort();
   Sluice s(head() + "listen lb\n  bind 127.0.0.1:" + std::to_string(port) +
@@ -306,8 +293,6 @@ TEST(BalanceRetry, TimedOutConnectGoesElsewhere) {
   for (int i = 0; i < 4; ++i) EXPECT_EQ(ask(port), "good") << i;
   for (int i = 0; i < 100 && s.logLines("lb lb/good ").size() < 4; ++i) usleep(20000);
   EXPECT_GE(s.logLines("/+1 ").size(), 1u) << s.log();
-  for (int f : fillers) close(f);
-  close(lfd);
 }
 
 }  // namespace

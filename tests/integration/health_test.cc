@@ -90,10 +90,11 @@ TEST(Health, SslHelloCheckCarriesTheSni) {
   serves.requireSni("svc.example");
   TestServer other("other", TestServer::Mode::Identify, &cert);
   other.requireSni("other.example");
-  TestServer plain("plain", TestServer::Mode::Identify);
+  TestServer plain("plain", TestServer::Mode::Source);  // answers bytes that are not TLS
+  plain.setSourceBytes(64);
   int port = freePort();
   Sluice s(head() + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
-                    "  option ssl-hello-chk\n"
+                    "  option ssl-hello-chk\n  timeout check 2s\n"
                     "  default-server inter 100ms rise 2 fall 2 check check-sni svc.example check-alpn h2,http/1.1\n"
                     "  server serves 127.0.0.1:" + std::to_string(serves.port()) + "\n"
                     "  server other 127.0.0.1:" + std::to_string(other.port()) + "\n"
@@ -101,8 +102,7 @@ TEST(Health, SslHelloCheckCarriesTheSni) {
            {port});
   ASSERT_TRUE(s.started()) << s.log();
   EXPECT_TRUE(s.waitForLog("Server l/other is DOWN, reason: Layer6 invalid response, info: \"TLS alert"));
-  // A server that speaks no TLS never answers the hello: a Layer6 timeout.
-  EXPECT_TRUE(s.waitForLog("Server l/plain is DOWN, reason: Layer6 timeout"));
+  EXPECT_TRUE(s.waitForLog("Server l/plain is DOWN, reason: Layer6 invalid response, info: \"not a TLS ServerHello\""));
   usleep(500000);
   EXPECT_EQ(s.logLines("Server l/serves is DOWN").size(), 0u) << s.log();
   auto snis = serves.snis();
@@ -119,7 +119,7 @@ TEST(Health, HttpCheckOverTls) {
   sick.setStatus(503);
   int port = freePort();
   Sluice s(head() + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
-                    "  option httpchk GET /health\n  http-check expect status 200\n"
+                    "  option httpchk GET /health\n  http-check expect status 200\n  timeout check 2s\n"
                     "  default-server inter 100ms rise 2 fall 2 check check-ssl check-sni api.example verify none\n"
                     "  server ok 127.0.0.1:" + std::to_string(ok.port()) + "\n"
                     "  server sick 127.0.0.1:" + std::to_string(sick.port()) + "\n",
@@ -292,29 +292,14 @@ TEST(HealthTiming, FallAndRiseFollowInter) {
 
 // A black-holed server (SYNs unanswered) is DOWN with a Layer4 timeout.
 TEST(HealthTiming, BlackHoleIsLayer4Timeout) {
-  int blackhole = freePort();
-  int lfd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<uint16_t>(blackhole));
-  sa.sin_addr.s_addr = htonl(0x7f000001);
-  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
-  listen(lfd, 0);
-  std::vector<int> fillers;
-  for (int i = 0; i < 4; ++i) {
-    int f = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    connect(f, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
-    fillers.push_back(f);
-  }
-  usleep(100000);
+  BlackHole hole;
+  int blackhole = hole.port();
   int port = freePort();
   Sluice s(head() + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
                     "  server bh 127.0.0.1:" + std::to_string(blackhole) + " check\n",
            {port});
   ASSERT_TRUE(s.started()) << s.log();
   EXPECT_TRUE(s.waitForLog("Server l/bh is DOWN, reason: Layer4 timeout"));
-  for (int f : fillers) close(f);
-  close(lfd);
 }
 
 }  // namespace

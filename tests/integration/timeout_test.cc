@@ -88,22 +88,8 @@ TEST(Timeouts, GarbageRejectedAtOnce) {
 
 // timeout connect: a server whose accept queue is full never answers the SYN.
 TEST(Timeouts, ConnectTimeout) {
-  // A listener with a tiny backlog that never accepts, filled up first.
-  int blackhole = freePort();
-  int lfd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(blackhole));
-  a.sin_addr.s_addr = htonl(0x7f000001);
-  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  listen(lfd, 0);
-  std::vector<int> fillers;
-  for (int i = 0; i < 4; ++i) {
-    int f = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    connect(f, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    fillers.push_back(f);
-  }
-  usleep(100000);
+  BlackHole hole;
+  int blackhole = hole.port();
   int port = freePort();
   Sluice s(head("  timeout connect 300ms\n  timeout client 10s\n  timeout server 10s\n") +
                "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n  retries 0\n"
@@ -118,8 +104,6 @@ TEST(Timeouts, ConnectTimeout) {
   EXPECT_GE(ms, 250);
   EXPECT_LT(ms, scaled(1500));
   EXPECT_TRUE(s.waitForLog(" sC ")) << s.log();
-  for (int f : fillers) close(f);
-  close(lfd);
 }
 
 // timeout client: both sides idle; the client side expires first ("cD").

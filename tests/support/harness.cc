@@ -546,6 +546,28 @@ void TestServer::serve(int fd, std::string peer) {
   active_--;
 }
 
+BlackHole::BlackHole() {
+  port_ = freePort();
+  listenFd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port_));
+  a.sin_addr.s_addr = htonl(0x7f000001);
+  bind(listenFd_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  listen(listenFd_, 0);
+  for (int i = 0; i < 4; ++i) {
+    int f = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    connect(f, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    fillers_.push_back(f);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
+BlackHole::~BlackHole() {
+  for (int f : fillers_) close(f);
+  close(listenFd_);
+}
+
 // ---------------------------------------------------------------------------
 // Clients
 

@@ -177,6 +177,20 @@ struct TlsResult {
 TlsResult tlsRequest(const std::string& host, int port, const TlsClientOptions& opts,
                      const std::string& request = "GET / HTTP/1.0\r\n\r\n");
 
+// A loopback port whose SYNs go unanswered: a listener that never accepts,
+// with its accept queue filled first. Connects to it hang until they time out.
+class BlackHole {
+ public:
+  BlackHole();
+  ~BlackHole();
+  int port() const { return port_; }
+
+ private:
+  int listenFd_ = -1;
+  int port_ = 0;
+  std::vector<int> fillers_;
+};
+
 // Plain TCP helpers.
 int connectTcp(const std::string& host, int port, const std::string& source = "", int timeoutMs = 3000);
 bool sendAll(int fd, const std::string& data, int timeoutMs = 5000);
