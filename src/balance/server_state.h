@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "core/address.h"
@@ -28,7 +29,33 @@ struct ServerCounters {
   std::atomic<uint64_t> wentUp{0};
 };
 
+// What survives a reload: a server with the same backend and name in the new
+// configuration keeps this object, so health, drain, live weight, the
+// connection count (sessions started before the reload still hold slots) and
+// counters carry over.
+struct ServerLive {
+  std::atomic<bool> up{true};
+  std::atomic<AdminState> admin{AdminState::Ready};
+  std::atomic<uint32_t> weight{1};           // effective weight
+  std::atomic<bool> weightSetLive{false};    // "set server weight" overrides the file
+  std::atomic<int32_t> currentConnections{0};
+  std::atomic<uint64_t> lastChange{0};       // wall-clock seconds of the last up/down change
+  ServerCounters counters;
+  // Health details for the stats page and "show stat"; control thread only.
+  std::string checkStatus;                   // "L4OK", "L7STS", ... empty when not checked
+  std::string checkInfo;
+  uint64_t checkDurationMs = 0;
+  uint32_t checkHealth = 0;
+  uint32_t checkRise = 0;
+  uint32_t checkFall = 0;
+};
+
 struct ServerState {
+  explicit ServerState(std::shared_ptr<ServerLive> l = std::make_shared<ServerLive>())
+      : live(std::move(l)) {}
+  ServerState(const ServerState&) = delete;
+  ServerState& operator=(const ServerState&) = delete;
+
   // Fixed at load time.
   std::string name;
   std::string backendName;
@@ -40,14 +67,16 @@ struct ServerState {
   bool backup = false;
   uint32_t configWeight = 1;
   uint32_t maxconn = 0;                      // 0: unlimited
+  bool checked = false;
 
-  // Changed at run time.
-  std::atomic<bool> up{true};
-  std::atomic<AdminState> admin{AdminState::Ready};
-  std::atomic<uint32_t> weight{1};           // effective weight
-  std::atomic<int32_t> currentConnections{0};
-  std::atomic<uint64_t> lastChange{0};       // wall-clock seconds of the last up/down change
-  ServerCounters counters;
+  // Changed at run time, shared across reloads.
+  std::shared_ptr<ServerLive> live;
+  std::atomic<bool>& up{live->up};
+  std::atomic<AdminState>& admin{live->admin};
+  std::atomic<uint32_t>& weight{live->weight};
+  std::atomic<int32_t>& currentConnections{live->currentConnections};
+  std::atomic<uint64_t>& lastChange{live->lastChange};
+  ServerCounters& counters{live->counters};
 
   // Can the balancer send a new connection here?
   bool usable() const {

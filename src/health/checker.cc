@@ -586,7 +586,7 @@ void HealthChecker::transition(ServerCheck& c, bool up, const CheckResult& r) {
                               " active and " + std::to_string(backup) +
                               " backup servers online. 0 sessions requeued, 0 total in queue.");
     // Connections waiting for a slot may now have one.
-    for (size_t i = 0, n = be.queue.size(); i < n && i < 4096; ++i) be.queue.wakeOne();
+    for (size_t i = 0, n = be.queue->size(); i < n && i < 4096; ++i) be.queue->wakeOne();
     if (!s.backup && be.serverConfigs[s.position]->onMarkedUp == "shutdown-backup-sessions") {
       for (const auto& other : be.servers) {
         if (other->backup) kill_(other.get(), 'U');

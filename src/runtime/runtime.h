@@ -31,26 +31,6 @@ namespace sluice::runtime {
 // route on whatever arrived first; see docs/configuration.md).
 inline constexpr uint32_t kDefaultHelloWaitMs = 5000;
 
-struct ProxyCounters {
-  std::atomic<int32_t> current{0};
-  std::atomic<uint32_t> max{0};
-  std::atomic<uint64_t> total{0};
-  std::atomic<uint64_t> bytesIn{0};
-  std::atomic<uint64_t> bytesOut{0};
-  std::atomic<uint64_t> denied{0};         // rejected by rules
-  std::atomic<uint64_t> errors{0};         // connection or data errors
-  std::atomic<uint64_t> noServer{0};       // no server available
-
-  void opened() {
-    int32_t now = current.fetch_add(1, std::memory_order_relaxed) + 1;
-    total.fetch_add(1, std::memory_order_relaxed);
-    uint32_t peak = max.load(std::memory_order_relaxed);
-    while (static_cast<uint32_t>(now) > peak && !max.compare_exchange_weak(peak, static_cast<uint32_t>(now))) {
-    }
-  }
-  void closed() { current.fetch_sub(1, std::memory_order_relaxed); }
-};
-
 // Counters of the ClientHello reader, for tests and (later) metrics.
 struct HelloCounters {
   std::atomic<uint64_t> done{0};
@@ -61,6 +41,32 @@ struct HelloCounters {
   std::atomic<uint64_t> timedOut{0};       // inspect window ended before the hello was whole
   std::atomic<uint64_t> multiSegment{0};   // hellos that needed more than one read
   std::atomic<uint64_t> multiRecord{0};    // hellos spread over several TLS records
+};
+
+// Counters of a frontend or backend; shared by name across reloads.
+struct ProxyCounters {
+  std::atomic<int32_t> current{0};
+  std::atomic<uint32_t> max{0};
+  std::atomic<uint64_t> total{0};
+  std::atomic<uint64_t> bytesIn{0};
+  std::atomic<uint64_t> bytesOut{0};
+  std::atomic<uint64_t> denied{0};         // rejected by rules
+  std::atomic<uint64_t> errors{0};         // connection or data errors
+  std::atomic<uint64_t> noServer{0};       // no server available
+  std::atomic<uint64_t> badProxyHeaders{0};
+  std::atomic<uint64_t> rateWindowStart{0};  // for the session rate: second of the window
+  std::atomic<uint32_t> rateCount{0};
+  std::atomic<uint32_t> lastRate{0};
+  HelloCounters hello;                       // frontends only
+
+  void opened() {
+    int32_t now = current.fetch_add(1, std::memory_order_relaxed) + 1;
+    total.fetch_add(1, std::memory_order_relaxed);
+    uint32_t peak = max.load(std::memory_order_relaxed);
+    while (static_cast<uint32_t>(now) > peak && !max.compare_exchange_weak(peak, static_cast<uint32_t>(now))) {
+    }
+  }
+  void closed() { current.fetch_sub(1, std::memory_order_relaxed); }
 };
 
 struct Rule {
@@ -114,10 +120,10 @@ struct Backend {
   bool srvtcpka = false;
   bool usesHello = false;
   uint32_t inspectDelay = 0;                     // the backend's own tcp-request inspect-delay
-  balance::WaitQueue queue;                      // connections waiting for a server slot
+  std::shared_ptr<balance::WaitQueue> queue = std::make_shared<balance::WaitQueue>();  // waiting for a slot
   uint32_t timeoutQueue = 0;                     // "timeout queue" (default: timeout connect)
   uint32_t maxQueue = 0;                         // sum of the servers' "maxqueue"; 0 unlimited
-  ProxyCounters counters;
+  std::shared_ptr<ProxyCounters> counters = std::make_shared<ProxyCounters>();
 
   balance::ServerState* findServer(std::string_view n) const {
     for (const auto& s : servers) {
@@ -150,9 +156,7 @@ struct Frontend {
   std::vector<Rule> contentRules;
   std::vector<SwitchRule> switchRules;
   Backend* defaultBackend = nullptr;
-  ProxyCounters counters;
-  HelloCounters hello;
-  std::atomic<uint64_t> badProxyHeaders{0};
+  std::shared_ptr<ProxyCounters> counters = std::make_shared<ProxyCounters>();
 };
 
 struct Runtime {

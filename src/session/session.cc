@@ -90,7 +90,7 @@ char Session::stageLetter() const noexcept {
 
 void Session::start() noexcept {
   counted_ = true;
-  fe_.counters.opened();
+  fe_.counters->opened();
   net::setNoDelay(clientFd_);
   if (fe_.clitcpka) net::setKeepAlive(clientFd_);
 
@@ -104,7 +104,7 @@ void Session::start() noexcept {
       if (rule.action == runtime::Rule::Action::Accept) break;
       if (rule.action == runtime::Rule::Action::Reject ||
           rule.action == runtime::Rule::Action::SilentDrop) {
-        fe_.counters.denied.fetch_add(1, std::memory_order_relaxed);
+        fe_.counters->denied.fetch_add(1, std::memory_order_relaxed);
         if (rule.action == runtime::Rule::Action::SilentDrop) net::setLingerZero(clientFd_);
         loggedEarly_ = true;  // not logged
         finish('P', 'R');
@@ -180,7 +180,7 @@ void Session::readProxyHeader() noexcept {
     return;
   }
   if (st == proto::ProxyStatus::Invalid) {
-    fe_.badProxyHeaders.fetch_add(1, std::memory_order_relaxed);
+    fe_.counters->badProxyHeaders.fetch_add(1, std::memory_order_relaxed);
     rt_->globalLogger.log(observe::kNotice,
                           fe_.name + ": bad PROXY protocol header from " + src_.toString() + ": " +
                               std::string(proto::toString(err)));
@@ -262,7 +262,7 @@ void Session::onTimer() noexcept {
       if (!windowOver_ && inspectDeadline_ && t >= inspectDeadline_) {
         windowOver_ = true;
         if (fe_.waitsForHello && !helloFinal_) {
-          fe_.hello.timedOut.fetch_add(1, std::memory_order_relaxed);
+          fe_.counters->hello.timedOut.fetch_add(1, std::memory_order_relaxed);
         }
         decide();
         return;
@@ -275,7 +275,7 @@ void Session::onTimer() noexcept {
     case State::Queued:
       if (t >= queueDeadline_) {
         leaveQueue();
-        be_->counters.noServer.fetch_add(1, std::memory_order_relaxed);
+        be_->counters->noServer.fetch_add(1, std::memory_order_relaxed);
         finish('s', 'Q');
         return;
       }
@@ -439,7 +439,7 @@ void Session::feedHello() noexcept {
   proto::HelloStatus st = hello_.parse(inspectBuffer_);
   if (st == proto::HelloStatus::NeedMore) return;
   helloFinal_ = true;
-  runtime::HelloCounters& c = fe_.hello;
+  runtime::HelloCounters& c = fe_.counters->hello;
   switch (st) {
     case proto::HelloStatus::Done:
       c.done.fetch_add(1, std::memory_order_relaxed);
@@ -484,7 +484,7 @@ bool Session::runRules(const std::vector<runtime::Rule>& rules, bool& waiting) n
         return true;
       case runtime::Rule::Action::Reject:
       case runtime::Rule::Action::SilentDrop:
-        fe_.counters.denied.fetch_add(1, std::memory_order_relaxed);
+        fe_.counters->denied.fetch_add(1, std::memory_order_relaxed);
         if (rule.action == runtime::Rule::Action::SilentDrop) net::setLingerZero(clientFd_);
         finish('P', 'R');
         return false;
@@ -529,11 +529,11 @@ void Session::decide() noexcept {
   windowOver_ = true;
   be_ = chooseBackend();
   if (!be_) {
-    fe_.counters.noServer.fetch_add(1, std::memory_order_relaxed);
+    fe_.counters->noServer.fetch_add(1, std::memory_order_relaxed);
     finish('S', 'C');
     return;
   }
-  be_->counters.opened();
+  be_->counters->opened();
   if (!be_->contentRules.empty() && !runRules(be_->contentRules, waiting)) return;
   queueMs_ = 0;  // no server queue yet: a server is chosen at once
   assignServer();
@@ -580,7 +580,7 @@ void Session::assignServer() noexcept {
     return;
   }
   if (!chosen) {
-    be_->counters.noServer.fetch_add(1, std::memory_order_relaxed);
+    be_->counters->noServer.fetch_add(1, std::memory_order_relaxed);
     finish(lastConnectError_ ? (connectTimedOut_ ? 's' : 'S') : 'S', 'C');
     return;
   }
@@ -596,7 +596,7 @@ void Session::enqueue() noexcept {
   if (id_ == 0) id_ = worker_.nextSessionId();
   Worker* w = &worker_;
   uint64_t id = id_;
-  balance::WaitQueue* q = &be_->queue;
+  balance::WaitQueue* q = be_->queue.get();
   event::EventLoop* loop = &worker_.loop();
   size_t ahead = q->size();
   queueTicket_ = q->push(
@@ -608,7 +608,7 @@ void Session::enqueue() noexcept {
       },
       be_->maxQueue, requeueAtFront_);
   if (queueTicket_ == 0) {
-    be_->counters.noServer.fetch_add(1, std::memory_order_relaxed);
+    be_->counters->noServer.fetch_add(1, std::memory_order_relaxed);
     finish('P', 'Q');  // queue full ("maxqueue")
     return;
   }
@@ -624,7 +624,7 @@ void Session::enqueue() noexcept {
 
 void Session::leaveQueue() noexcept {
   if (queueTicket_) {
-    be_->queue.remove(queueTicket_);
+    be_->queue->remove(queueTicket_);
     queueTicket_ = 0;
   }
   worker_.unregisterWaiting(id_);
@@ -671,7 +671,7 @@ void Session::connect() noexcept {
   if (fd < 0) {
     int err = errno;
     if (isResourceError(err)) {
-      be_->counters.errors.fetch_add(1, std::memory_order_relaxed);
+      be_->counters->errors.fetch_add(1, std::memory_order_relaxed);
       finish('R', 'C');
       return;
     }
@@ -698,7 +698,7 @@ void Session::connectFailed(int error, bool timedOut) noexcept {
   connectTimedOut_ = timedOut;
   server_->counters.connectErrors.fetch_add(1, std::memory_order_relaxed);
   if (retries_ >= be_->retries) {
-    be_->counters.errors.fetch_add(1, std::memory_order_relaxed);
+    be_->counters->errors.fetch_add(1, std::memory_order_relaxed);
     finish(timedOut ? 's' : 'S', 'C');
     return;
   }
@@ -937,7 +937,7 @@ void Session::releaseServer() noexcept {
     server_->counters.bytesIn.fetch_add(c2s_.bytes, std::memory_order_relaxed);
     server_->counters.bytesOut.fetch_add(s2c_.bytes, std::memory_order_relaxed);
     server_->connectionClosed();
-    if (server_->maxconn > 0 && be_) be_->queue.wakeOne();
+    if (server_->maxconn > 0 && be_) be_->queue->wakeOne();
     server_ = nullptr;
   }
 }
@@ -967,8 +967,8 @@ void Session::emitLog(bool early) noexcept {
   r.term[0] = early ? '-' : termCause_;
   r.term[1] = early ? '-' : termStage_;
   r.actconn = worker_.process().actconn.load(std::memory_order_relaxed);
-  r.feconn = fe_.counters.current.load(std::memory_order_relaxed);
-  r.beconn = be_ ? be_->counters.current.load(std::memory_order_relaxed) : 0;
+  r.feconn = fe_.counters->current.load(std::memory_order_relaxed);
+  r.beconn = be_ ? be_->counters->current.load(std::memory_order_relaxed) : 0;
   r.srvconn = server_ ? server_->currentConnections.load(std::memory_order_relaxed) : 0;
   r.retries = retries_;
   r.redispatched = redispatched_;
@@ -1016,16 +1016,16 @@ void Session::finish(char cause, char stage) noexcept {
       }
     }
   }
-  fe_.counters.bytesIn.fetch_add(c2s_.bytes, std::memory_order_relaxed);
-  fe_.counters.bytesOut.fetch_add(s2c_.bytes, std::memory_order_relaxed);
+  fe_.counters->bytesIn.fetch_add(c2s_.bytes, std::memory_order_relaxed);
+  fe_.counters->bytesOut.fetch_add(s2c_.bytes, std::memory_order_relaxed);
   if (be_) {
-    be_->counters.bytesIn.fetch_add(c2s_.bytes, std::memory_order_relaxed);
-    be_->counters.bytesOut.fetch_add(s2c_.bytes, std::memory_order_relaxed);
-    be_->counters.closed();
+    be_->counters->bytesIn.fetch_add(c2s_.bytes, std::memory_order_relaxed);
+    be_->counters->bytesOut.fetch_add(s2c_.bytes, std::memory_order_relaxed);
+    be_->counters->closed();
   }
   releaseServer();
   if (counted_) {
-    fe_.counters.closed();
+    fe_.counters->closed();
   }
   worker_.process().actconn.fetch_sub(1, std::memory_order_relaxed);
   state_ = State::Closed;

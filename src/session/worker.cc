@@ -67,7 +67,7 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
     ProcessState& ps = w_.process_;
     for (uint32_t i = 0; i < w_.runtime_->maxAccept; ++i) {
       if (static_cast<uint32_t>(ps.actconn.load(std::memory_order_relaxed)) >= ps.maxconn ||
-          (fe_->maxconn && static_cast<uint32_t>(fe_->counters.current.load(std::memory_order_relaxed)) >=
+          (fe_->maxconn && static_cast<uint32_t>(fe_->counters->current.load(std::memory_order_relaxed)) >=
                                fe_->maxconn)) {
         pause(kFullRetryMs);
         return;
