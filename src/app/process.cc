@@ -3,13 +3,9 @@
 #include "app/process.h"
 
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,14 +15,12 @@
 #include <iostream>
 #include <thread>
 
-#ifdef SLUICE_HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
 
+#include "app/control.h"
+#include "app/listeners.h"
+#include "app/privileges.h"
 #include "config/parser.h"
-#include "event/loop.h"
-#include "health/checker.h"
-#include "net/socket.h"
+#include "core/files.h"
 #include "runtime/runtime.h"
 #include "session/worker.h"
 
@@ -60,140 +54,6 @@ bool raiseFdLimit(uint64_t wanted, bool exact, const Options& o) {
              " that maxconn needs; connections beyond it will wait (raise 'ulimit-n')");
   return false;
 }
-
-struct Identity {
-  uid_t uid = static_cast<uid_t>(-1);
-  gid_t gid = static_cast<gid_t>(-1);
-};
-
-// Names are resolved before chroot: /etc/passwd is not inside the jail.
-bool resolveIdentity(const config::GlobalConfig& g, Identity& id, std::string& error) {
-  if (!g.user.empty()) {
-    passwd* pw = getpwnam(g.user.c_str());
-    if (!pw) {
-      error = "cannot find user id for '" + g.user + "'";
-      return false;
-    }
-    id.uid = pw->pw_uid;
-    if (g.group.empty() && !g.gid) id.gid = pw->pw_gid;
-  }
-  if (g.uid) id.uid = *g.uid;
-  if (!g.group.empty()) {
-    group* gr = getgrnam(g.group.c_str());
-    if (!gr) {
-      error = "cannot find group id for '" + g.group + "'";
-      return false;
-    }
-    id.gid = gr->gr_gid;
-  }
-  if (g.gid) id.gid = *g.gid;
-  return true;
-}
-
-bool dropPrivileges(const Identity& id, const Options& o, std::string& error) {
-  if (id.uid == static_cast<uid_t>(-1) && id.gid == static_cast<gid_t>(-1)) return true;
-  if (geteuid() != 0) {
-    say(o, "sluice: warning: not running as root, so 'user'/'group' cannot be applied; "
-           "staying as uid " + std::to_string(geteuid()));
-    return true;
-  }
-  if (id.gid != static_cast<gid_t>(-1)) {
-    if (setgroups(1, &id.gid) != 0 || setgid(id.gid) != 0) {
-      error = "cannot set gid " + std::to_string(id.gid) + ": " + std::strerror(errno);
-      return false;
-    }
-  }
-  if (id.uid != static_cast<uid_t>(-1)) {
-    if (setuid(id.uid) != 0) {
-      error = "cannot set uid " + std::to_string(id.uid) + ": " + std::strerror(errno);
-      return false;
-    }
-  }
-  return true;
-}
-
-void notifySystemd(const Options& o, const char* state) {
-#ifdef SLUICE_HAVE_SYSTEMD
-  if (o.systemd) sd_notify(0, state);
-#else
-  (void)o;
-  (void)state;
-#endif
-}
-
-// Signals (through a signalfd) and the soft stop's end, on the control loop.
-class Control final : public event::EventHandler, public event::Timer {
- public:
-  Control(event::EventLoop& loop, const Options& o, std::shared_ptr<config::Config> cfg,
-          std::shared_ptr<runtime::Runtime> rt, session::ProcessState& process,
-          std::vector<std::unique_ptr<session::Worker>>& workers, const sigset_t& signals)
-      : loop_(loop), o_(o), cfg_(std::move(cfg)), rt_(std::move(rt)), process_(process),
-        workers_(workers) {
-    fd_ = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
-  }
-  ~Control() override {
-    if (fd_ >= 0) close(fd_);
-  }
-
-  void start() { loop_.add(fd_, EPOLLIN, this); }
-
-  void onEvents(uint32_t) noexcept override {
-    signalfd_siginfo info{};
-    while (read(fd_, &info, sizeof(info)) == sizeof(info)) {
-      int sig = static_cast<int>(info.ssi_signo);
-      if (sig == SIGINT || sig == SIGTERM) {
-        notifySystemd(o_, "STOPPING=1");
-        rt_->globalLogger.log(observe::kNotice, "sluice: stopping now (signal " + std::to_string(sig) + ")");
-        stopAll();
-        return;
-      }
-      if (sig == SIGUSR1 && !softStopping_) {
-        notifySystemd(o_, "STOPPING=1");
-        rt_->globalLogger.log(observe::kNotice, "sluice: soft stop: listeners closed, waiting for sessions to end");
-        softStopping_ = true;
-        process_.stopping.store(true);
-        for (auto& w : workers_) w->softStop();
-        if (cfg_->global.hardStopAfter) hardStopAt_ = loop_.now() + *cfg_->global.hardStopAfter;
-        loop_.schedule(*this, loop_.now() + 100);
-      }
-      if (sig == SIGHUP || sig == SIGUSR2) {
-        rt_->globalLogger.log(observe::kWarning,
-                              "sluice: reload requested, but reloading is not available in this "
-                              "version; the running configuration is unchanged");
-      }
-    }
-  }
-
-  // While soft-stopping: done when no session is left, or at hard-stop-after.
-  void onTimer() noexcept override {
-    if (process_.actconn.load() == 0) {
-      stopAll();
-      return;
-    }
-    if (hardStopAt_ && loop_.now() >= hardStopAt_) {
-      rt_->globalLogger.log(observe::kNotice, "sluice: hard-stop-after reached, closing remaining sessions");
-      stopAll();
-      return;
-    }
-    loop_.schedule(*this, loop_.now() + 100);
-  }
-
- private:
-  void stopAll() {
-    for (auto& w : workers_) w->stop();
-    loop_.stop();
-  }
-
-  event::EventLoop& loop_;
-  const Options& o_;
-  std::shared_ptr<config::Config> cfg_;
-  std::shared_ptr<runtime::Runtime> rt_;
-  session::ProcessState& process_;
-  std::vector<std::unique_ptr<session::Worker>>& workers_;
-  int fd_ = -1;
-  bool softStopping_ = false;
-  uint64_t hardStopAt_ = 0;
-};
 
 }  // namespace
 
@@ -255,7 +115,7 @@ int run(const Options& o) {
   raiseFdLimit(wanted, cfg->global.ulimitN.has_value(), o);
 
   session::ProcessState process;
-  process.maxconn = rt->maxconn;
+  process.maxconn.store(rt->maxconn);
 
   std::vector<std::unique_ptr<session::Worker>> workers;
   for (uint32_t i = 0; i < rt->nbthread; ++i) {
@@ -263,35 +123,19 @@ int run(const Options& o) {
   }
 
   // Bind everything before giving up privileges (ports below 1024).
-  for (const auto& fe : rt->frontends) {
-    for (const config::BindConfig& b : fe->config->binds) {
-      for (const core::Address& a : b.addresses) {
-        net::ListenOptions lo;
-        lo.reusePort = !cfg->global.noReusePort;
-        lo.v4v6 = b.v4v6;
-        lo.v6only = b.v6only;
-        lo.deferAccept = b.deferAccept;
-        lo.transparent = b.transparent;
-        lo.fastOpen = b.tfo;
-        lo.interface = b.interface;
-        lo.mss = b.mss ? static_cast<int>(*b.mss) : 0;
-        lo.backlog = static_cast<int>(b.backlog ? *b.backlog
-                                       : fe->config->backlog ? *fe->config->backlog
-                                       : fe->maxconn ? std::max<uint32_t>(fe->maxconn, 1024) : 4096);
-        uint32_t copies = lo.reusePort ? rt->nbthread : 1;
-        for (uint32_t t = 0; t < copies; ++t) {
-          std::string error;
-          int fd = net::openListener(a, lo, error);
-          if (fd < 0) {
-            std::cerr << b.where.toString() << ": error: " << fe->config->kind << " '" << fe->name
-                      << "': " << error << "\n"
-                      << "  hint: is another process listening there, or is the port privileged?\n";
-            return 1;
-          }
-          workers[t]->addListener(fd, fe.get(), b.acceptProxy);
-        }
-      }
+  ListenerSet listeners;
+  {
+    ListenerSet::Plan plan;
+    std::string error;
+    if (!listeners.prepare(*rt, rt->nbthread, !cfg->global.noReusePort, plan, error)) {
+      std::cerr << error << "\n"
+                << "  hint: is another process listening there, or is the port privileged?\n";
+      return 1;
     }
+    for (uint32_t t = 0; t < rt->nbthread; ++t) {
+      workers[t]->replaceRuntime(rt, std::move(plan.perWorker[t]));
+    }
+    listeners.commit(std::move(plan));
   }
 
   Identity identity;
@@ -334,6 +178,7 @@ int run(const Options& o) {
   }
 
   if (!cfg->global.chroot.empty()) {
+    core::keepOutsideRoot();  // reloads read the files through it
     if (chroot(cfg->global.chroot.c_str()) != 0 || chdir("/") != 0) {
       std::cerr << cfg->global.where.toString() << ": error: cannot chroot to '"
                 << cfg->global.chroot << "': " << std::strerror(errno) << "\n"
@@ -341,10 +186,12 @@ int run(const Options& o) {
       return 1;
     }
   }
-  if (!dropPrivileges(identity, o, error)) {
+  std::string warning;
+  if (!dropPrivileges(identity, usesTransparentConnects(*cfg), error, warning)) {
     std::cerr << cfg->global.where.toString() << ": error: " << error << "\n";
     return 1;
   }
+  if (!warning.empty()) say(o, "sluice: warning: " + warning);
   // A process that changed its uid is not dumpable: no core file, no ptrace.
   // "set-dumpable" asks for it back; sanitizer builds need it for their
   // leak check at exit.
@@ -376,25 +223,17 @@ int run(const Options& o) {
   }
   for (int pid : o.softStopPids) kill(pid, SIGUSR1);
   for (int pid : o.hardStopPids) kill(pid, SIGTERM);
-  notifySystemd(o, "READY=1");
   if (o.verbose) say(o, "sluice: started with " + std::to_string(rt->nbthread) + " threads");
 
-  // The control thread (this one): signals and health checks, on its own
-  // event loop so that nothing here ever runs on a worker.
-  event::EventLoop control;
-  Control ctl(control, o, cfg, rt, process, workers, set);
-  health::HealthChecker checker(
-      control, rt,
-      [&workers](balance::ServerState* server, char cause) {
-        for (auto& w : workers) w->killSessionsOn(server, cause);
-      },
-      /*logToStderr=*/!o.quiet && !cfg->global.quiet && !daemonize);
-  checker.start();
-  ctl.start();
-  control.run();
+  // The control thread (this one): signals, reloads, health checks.
+  bool chrooted = !cfg->global.chroot.empty();
+  {
+    Control control(o, process, workers, listeners, /*logToStderr=*/!o.quiet && !cfg->global.quiet && !daemonize);
+    control.run(std::move(cfg), std::move(rt), set);
+  }
   for (auto& t : threads) t.join();
   workers.clear();
-  if (!pidfile.empty() && cfg->global.chroot.empty()) unlink(pidfile.c_str());
+  if (!pidfile.empty() && !chrooted) unlink(pidfile.c_str());
   return 0;
 }
 

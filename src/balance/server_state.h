@@ -27,6 +27,7 @@ struct ServerCounters {
   std::atomic<uint32_t> maxConnections{0};   // peak of currentConnections
   std::atomic<uint64_t> wentDown{0};         // health transitions
   std::atomic<uint64_t> wentUp{0};
+  std::atomic<uint64_t> checkFailures{0};    // failed checks, "chkfail"
 };
 
 // What survives a reload: a server with the same backend and name in the new
@@ -44,7 +45,10 @@ struct ServerLive {
   // Health details for the stats page and "show stat"; control thread only.
   std::string checkStatus;                   // "L4OK", "L7STS", ... empty when not checked
   std::string checkInfo;
+  int checkCode = 0;                         // HTTP status of the last check, 0 if none
   uint64_t checkDurationMs = 0;
+  uint64_t downSince = 0;                    // wall-clock seconds; 0 while up
+  uint64_t downtimeTotal = 0;                // seconds spent down before downSince
   uint32_t checkHealth = 0;
   uint32_t checkRise = 0;
   uint32_t checkFall = 0;
@@ -67,7 +71,8 @@ struct ServerState {
   bool backup = false;
   uint32_t configWeight = 1;
   uint32_t maxconn = 0;                      // 0: unlimited
-  bool checked = false;
+  bool checked = false;                      // has "check"
+  AdminState configAdmin = AdminState::Ready;  // Maint when the file says "disabled"
 
   // Changed at run time, shared across reloads.
   std::shared_ptr<ServerLive> live;

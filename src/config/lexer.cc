@@ -6,12 +6,11 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 
+#include "core/files.h"
 #include "core/strings.h"
 
 namespace sluice::config {
@@ -517,36 +516,26 @@ std::vector<ConfigLine> readConfigText(std::string_view text, const std::string&
 
 std::vector<ConfigLine> readConfigFiles(const std::vector<std::string>& paths, const EnvLookup& env,
                                         core::Diagnostics& diag, std::vector<std::string>* loaded) {
-  namespace fs = std::filesystem;
   std::vector<std::string> files;
   for (const std::string& p : paths) {
-    std::error_code ec;
-    if (fs::is_directory(p, ec)) {
-      std::vector<std::string> inDir;
-      for (const auto& entry : fs::directory_iterator(p, ec)) {
-        std::string name = entry.path().filename().string();
-        if (!name.empty() && name[0] != '.' && core::endsWith(name, ".cfg") &&
-            entry.is_regular_file(ec)) {
-          inDir.push_back(entry.path().string());
-        }
+    if (core::isDirectory(p)) {
+      for (const std::string& f : core::listDirectory(p)) {
+        std::string name = f.substr(f.rfind('/') + 1);
+        if (!name.empty() && name[0] != '.' && core::endsWith(name, ".cfg")) files.push_back(f);
       }
-      std::sort(inDir.begin(), inDir.end());
-      files.insert(files.end(), inDir.begin(), inDir.end());
     } else {
       files.push_back(p);
     }
   }
   std::vector<ConfigLine> out;
   for (const std::string& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    if (!in) {
-      diag.error({f, 0}, "cannot open configuration file: " + std::string(std::strerror(errno)),
+    std::string text, error;
+    if (!core::readFile(f, text, error)) {
+      diag.error({f, 0}, "cannot open configuration file: " + error.substr(error.rfind(": ") + 2),
                  "check the path given to -f");
       continue;
     }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::vector<ConfigLine> lines = readConfigText(ss.str(), f, env, diag);
+    std::vector<ConfigLine> lines = readConfigText(text, f, env, diag);
     out.insert(out.end(), std::make_move_iterator(lines.begin()),
                std::make_move_iterator(lines.end()));
     if (loaded) {

@@ -36,7 +36,16 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
  public:
   ServerCheck(HealthChecker& hc, runtime::Backend& be, balance::ServerState& server,
               std::shared_ptr<const ServerCheckSpec> spec, uint32_t slowstart)
-      : hc_(hc), be_(be), server_(server), spec_(std::move(spec)), slowstart_(slowstart) {}
+      : hc_(hc), be_(be), server_(server), spec_(std::move(spec)), slowstart_(slowstart) {
+    // After a reload the server's health carries over; so does the check's
+    // view of it, so that a DOWN server needs "rise" successes again.
+    up_ = server_.up.load();
+    lastOk_ = up_;
+    balance::ServerLive& live = *server_.live;
+    live.checkRise = spec_->rise;
+    live.checkFall = spec_->fall;
+    live.checkHealth = up_ ? spec_->rise + spec_->fall - 1 : 0;
+  }
   ~ServerCheck() override { closeConnection(); }
 
   void schedule(uint64_t delayMs) { hc_.loop_.schedule(*this, hc_.loop_.now() + delayMs); }
@@ -470,6 +479,13 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
     }
     lastOk_ = r.ok;
     last_ = r;
+    balance::ServerLive& live = *server_.live;
+    if (!r.ok) live.counters.checkFailures.fetch_add(1, std::memory_order_relaxed);
+    live.checkStatus = r.code;
+    live.checkInfo = r.info;
+    live.checkCode = r.httpStatus;
+    live.checkDurationMs = r.durationMs;
+    live.checkHealth = up_ ? spec_->rise + spec_->fall - 1 - std::min(failed_, spec_->fall - 1) : passed_;
     bool transitional = (up_ && failed_ > 0) || (!up_ && passed_ > 0);
     uint32_t next = transitional ? spec_->fastinter : up_ ? spec_->inter : spec_->downinter;
     nextCheck_ = hc_.loop_.now() + next;
@@ -568,7 +584,14 @@ void HealthChecker::transition(ServerCheck& c, bool up, const CheckResult& r) {
   balance::ServerState& s = c.server();
   runtime::Backend& be = c.backend();
   s.up.store(up);
-  s.lastChange.store(static_cast<uint64_t>(time(nullptr)));
+  uint64_t now = static_cast<uint64_t>(time(nullptr));
+  if (up && s.live->downSince) {
+    s.live->downtimeTotal += now - s.live->downSince;
+    s.live->downSince = 0;
+  } else if (!up) {
+    s.live->downSince = now;
+  }
+  s.lastChange.store(now);
   (up ? s.counters.wentUp : s.counters.wentDown).fetch_add(1, std::memory_order_relaxed);
   be.balancer->refresh();
   int active = 0;

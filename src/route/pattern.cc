@@ -5,8 +5,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
+#include <sstream>
 
+#include "core/files.h"
 #include "core/strings.h"
 
 namespace sluice::route {
@@ -391,11 +392,12 @@ const PatternEntry* PatternIndex::lookup(const Sample& sample) const {
 
 bool readPatternFile(const std::string& path, std::vector<std::string>& patterns,
                      std::string& error) {
-  std::ifstream in(path);
-  if (!in) {
-    error = "cannot open pattern file '" + path + "': " + std::strerror(errno);
+  std::string text;
+  if (!core::readFile(path, text, error)) {
+    error = "cannot open pattern file '" + path + "': " + error.substr(error.rfind(": ") + 2);
     return false;
   }
+  std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     std::string_view t = core::trim(line);
@@ -407,11 +409,12 @@ bool readPatternFile(const std::string& path, std::vector<std::string>& patterns
 
 bool readMapFile(const std::string& path, std::vector<std::pair<std::string, std::string>>& entries,
                  std::string& error) {
-  std::ifstream in(path);
-  if (!in) {
-    error = "cannot open map file '" + path + "': " + std::strerror(errno);
+  std::string text;
+  if (!core::readFile(path, text, error)) {
+    error = "cannot open map file '" + path + "': " + error.substr(error.rfind(": ") + 2);
     return false;
   }
+  std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     std::string_view t = core::trim(line);

@@ -34,8 +34,8 @@ uint32_t cpuCount() {
 
 class Builder {
  public:
-  Builder(std::shared_ptr<const config::Config> cfg, core::Diagnostics& diag)
-      : cfg_(std::move(cfg)), diag_(diag) {}
+  Builder(std::shared_ptr<const config::Config> cfg, core::Diagnostics& diag, const Runtime* previous)
+      : cfg_(std::move(cfg)), diag_(diag), previous_(previous) {}
 
   std::shared_ptr<Runtime> run() {
     auto rt = std::make_shared<Runtime>();
@@ -180,10 +180,19 @@ class Builder {
     if (unboundedQueue) be->maxQueue = 0;
     be->source = p.source;
 
+    const Backend* before = previous_ ? previous_->findBackend(p.name) : nullptr;
+    if (before) {
+      // Sessions of the previous configuration still count and queue here.
+      be->counters = before->counters;
+      be->queue = before->queue;
+    }
+
     uint32_t nextId = 1;
     std::vector<balance::ServerState*> raw;
     for (const config::ServerConfig& sc : p.servers) {
-      auto s = std::make_shared<balance::ServerState>();
+      const balance::ServerState* old = before ? before->findServer(sc.name) : nullptr;
+      auto s = old ? std::make_shared<balance::ServerState>(old->live)
+                   : std::make_shared<balance::ServerState>();
       s->name = sc.name;
       s->backendName = p.name;
       s->position = static_cast<uint32_t>(be->servers.size());
@@ -194,9 +203,14 @@ class Builder {
       s->portOffset = sc.portOffset;
       s->backup = sc.backup;
       s->configWeight = sc.weight;
-      s->weight.store(sc.weight);
       s->maxconn = sc.maxconn;
-      s->admin.store(sc.disabled ? balance::AdminState::Maint : balance::AdminState::Ready);
+      s->checked = sc.check;
+      s->configAdmin = sc.disabled ? balance::AdminState::Maint : balance::AdminState::Ready;
+      if (!old) {  // else adoptLiveState() reconciles the shared state
+        s->weight.store(sc.weight);
+        s->admin.store(s->configAdmin);
+        s->lastChange.store(static_cast<uint64_t>(time(nullptr)));
+      }
       raw.push_back(s.get());
       be->servers.push_back(s);
       be->serverConfigs.push_back(&sc);
@@ -283,6 +297,9 @@ class Builder {
   void buildFrontend(const config::ProxyConfig& p) {
     auto fe = std::make_unique<Frontend>();
     fe->name = p.name;
+    if (const Frontend* before = previous_ ? previous_->findFrontend(p.name) : nullptr) {
+      fe->counters = before->counters;
+    }
     fe->config = &p;
     buildLogger(p, fe->logger);
     fe->tcplog = p.tcplog || p.httplog;
@@ -413,6 +430,7 @@ class Builder {
 
   std::shared_ptr<const config::Config> cfg_;
   core::Diagnostics& diag_;
+  const Runtime* previous_;
   Runtime* rt_ = nullptr;
   std::string hostname_;
   std::vector<std::shared_ptr<observe::LogSink>> globalSinks_;
@@ -420,7 +438,37 @@ class Builder {
   std::vector<std::unique_ptr<route::AclScope>> scopes_;
 };
 
+// A server of the previous configuration with the same backend and name:
+// its live state continues, except where the new file says otherwise.
+void carryOver(const balance::ServerState& old, balance::ServerState& s) {
+  balance::ServerLive& live = *s.live;
+  if (!live.weightSetLive.load() || old.configWeight != s.configWeight) {
+    live.weightSetLive.store(false);
+    live.weight.store(s.configWeight);
+  }
+  // "disabled" added or removed in the file wins over a state set live.
+  if (old.configAdmin != s.configAdmin) live.admin.store(s.configAdmin);
+  // Health observed on another address, or by a check that is gone, says
+  // nothing about this server now.
+  if (!(old.address == s.address) || old.portFromClient != s.portFromClient || !s.checked) {
+    live.up.store(true);
+    live.checkStatus.clear();
+    live.checkInfo.clear();
+  }
+}
+
 }  // namespace
+
+void adoptLiveState(const Runtime& next, const Runtime& previous) {
+  for (const auto& be : next.backends) {
+    const Backend* before = previous.findBackend(be->name);
+    if (!before) continue;
+    for (const auto& s : be->servers) {
+      const balance::ServerState* old = before->findServer(s->name);
+      if (old && old->live == s->live) carryOver(*old, *s);
+    }
+  }
+}
 
 uint32_t defaultMaxconn() {
   rlimit rl{};
@@ -433,8 +481,9 @@ uint32_t defaultMaxconn() {
   return static_cast<uint32_t>(std::min<rlim_t>(conns, 100000));
 }
 
-std::shared_ptr<Runtime> build(std::shared_ptr<const config::Config> cfg, core::Diagnostics& diag) {
-  Builder b(std::move(cfg), diag);
+std::shared_ptr<Runtime> build(std::shared_ptr<const config::Config> cfg, core::Diagnostics& diag,
+                               const Runtime* previous) {
+  Builder b(std::move(cfg), diag, previous);
   return b.run();
 }
 

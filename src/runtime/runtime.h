@@ -171,6 +171,12 @@ struct Runtime {
   std::vector<std::unique_ptr<Backend>> backends;
   std::vector<std::unique_ptr<Frontend>> frontends;
 
+  Frontend* findFrontend(std::string_view name) const {
+    for (const auto& f : frontends) {
+      if (f->name == name) return f.get();
+    }
+    return nullptr;
+  }
   Backend* findBackend(std::string_view name) const {
     for (const auto& b : backends) {
       if (b->name == name) return b.get();
@@ -181,7 +187,18 @@ struct Runtime {
 
 // Compiles a parsed configuration. Errors (bad ACLs, unreadable maps, log
 // targets that cannot be opened) go to `diag`; returns nullptr if any.
-std::shared_ptr<Runtime> build(std::shared_ptr<const config::Config> cfg, core::Diagnostics& diag);
+// With `previous` (a reload), frontends, backends and servers found there by
+// name share its live state: counters, queues, health, drain, live weights.
+// Nothing of `previous` changes until adoptLiveState() is called, so a
+// reload that fails later leaves the running configuration as it was.
+std::shared_ptr<Runtime> build(std::shared_ptr<const config::Config> cfg, core::Diagnostics& diag,
+                               const Runtime* previous = nullptr);
+
+// Reconciles the shared server state with what the new file says: a weight
+// or "disabled" changed in the file wins over one set live; health seen at
+// another address is forgotten. Called once `next` is sure to replace
+// `previous`.
+void adoptLiveState(const Runtime& next, const Runtime& previous);
 
 // The default maxconn when the file sets none: what the descriptor limit
 // allows (two descriptors per connection plus a reserve), at most 100000.

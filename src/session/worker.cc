@@ -66,7 +66,7 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
     if (fd_ < 0) return;
     ProcessState& ps = w_.process_;
     for (uint32_t i = 0; i < w_.runtime_->maxAccept; ++i) {
-      if (static_cast<uint32_t>(ps.actconn.load(std::memory_order_relaxed)) >= ps.maxconn ||
+      if (static_cast<uint32_t>(ps.actconn.load(std::memory_order_relaxed)) >= ps.maxconn.load(std::memory_order_relaxed) ||
           (fe_->maxconn && static_cast<uint32_t>(fe_->counters->current.load(std::memory_order_relaxed)) >=
                                fe_->maxconn)) {
         pause(kFullRetryMs);
@@ -140,6 +140,25 @@ void Worker::addListener(int fd, runtime::Frontend* frontend, bool acceptProxy) 
   }
 }
 
+void Worker::replaceRuntime(std::shared_ptr<const runtime::Runtime> rt,
+                            std::vector<ListenerSpec> listeners) {
+  loop_.post([this, rt = std::move(rt), listeners = std::move(listeners)]() mutable {
+    // The old listeners' descriptors are duplicates: closing them leaves the
+    // shared sockets (and their accept queues) open for the new ones.
+    closeListeners();
+    listeners_.clear();
+    runtime_ = std::move(rt);
+    for (const ListenerSpec& l : listeners) {
+      if (softStopped_) {
+        int fd = l.fd;
+        net::closeFd(fd);
+        continue;
+      }
+      addListener(l.fd, l.frontend, l.acceptProxy);
+    }
+  });
+}
+
 void Worker::run() { loop_.run(); }
 
 void Worker::stop() {
@@ -172,7 +191,9 @@ void Worker::killSessionsOn(const balance::ServerState* server, char cause) {
     Session* s = sessions_;
     while (s) {
       Session* next = s->next;
-      if (s->server() == server) s->kill(cause);
+      // Compared by live state: a session of the previous configuration
+      // holds another ServerState object for the same server.
+      if (s->server() && s->server()->live == server->live) s->kill(cause);
       s = next;
     }
   });

@@ -27,12 +27,19 @@ namespace sluice::session {
 
 class Session;
 
+// A listening socket handed to a worker, which owns the descriptor.
+struct ListenerSpec {
+  int fd = -1;
+  runtime::Frontend* frontend = nullptr;
+  bool acceptProxy = false;
+};
+
 struct ProcessState {
   std::atomic<int32_t> actconn{0};
   std::atomic<uint64_t> accepted{0};
   std::atomic<uint64_t> acceptErrors{0};
   std::atomic<bool> stopping{false};
-  uint32_t maxconn = 0;
+  std::atomic<uint32_t> maxconn{0};
 };
 
 class Worker {
@@ -46,10 +53,16 @@ class Worker {
   // when its bind line says so.
   void addListener(int fd, runtime::Frontend* frontend, bool acceptProxy = false);
 
+  // Thread-safe: a reload. New connections go to `rt` through `listeners`
+  // (which replace the current ones without closing a shared socket);
+  // sessions already running keep the configuration they started with.
+  void replaceRuntime(std::shared_ptr<const runtime::Runtime> rt, std::vector<ListenerSpec> listeners);
+
   void run();          // the thread body; returns when stopped
   void stop();         // thread-safe: ends the loop, killing sessions
   void softStop();     // thread-safe: stop accepting, let sessions finish
-  // Thread-safe: ends this worker's sessions on `server` (health decided so).
+  // Thread-safe: ends this worker's sessions on `server` (health or the
+  // runtime API decided so), whichever configuration they started with.
   void killSessionsOn(const balance::ServerState* server, char cause);
 
   event::EventLoop& loop() { return loop_; }

@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: Apache-2.0
+// Signals, reloads and the soft stop, on the control thread; see control.h.
+#include "app/control.h"
+
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <sstream>
+
+#ifdef SLUICE_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "app/privileges.h"
+#include "config/parser.h"
+#include "observe/log_sink.h"
+
+namespace sluice::app {
+
+Control::Control(const Options& o, session::ProcessState& process,
+                 std::vector<std::unique_ptr<session::Worker>>& workers, ListenerSet& listeners,
+                 bool logToStderr)
+    : o_(o), process_(process), workers_(workers), listeners_(listeners), logToStderr_(logToStderr) {
+  startedAt_ = static_cast<uint64_t>(time(nullptr));
+}
+
+Control::~Control() {
+  checker_.reset();
+  if (signalFd_ >= 0) close(signalFd_);
+}
+
+void Control::notify(const std::string& state) {
+#ifdef SLUICE_HAVE_SYSTEMD
+  if (o_.systemd) sd_notify(0, state.c_str());
+#else
+  (void)state;
+#endif
+}
+
+void Control::log(int level, const std::string& message) {
+  if (rt_) rt_->globalLogger.log(level, message);
+  if (logToStderr_) {
+    std::cerr << (level <= observe::kAlert     ? "[ALERT] "
+                  : level <= observe::kWarning ? "[WARNING] "
+                                               : "[NOTICE] ")
+              << message << std::endl;
+  }
+}
+
+void Control::run(std::shared_ptr<const config::Config> cfg, std::shared_ptr<runtime::Runtime> rt,
+                  const sigset_t& signals) {
+  cfg_ = std::move(cfg);
+  rt_ = std::move(rt);
+  signalFd_ = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
+  loop_.add(signalFd_, EPOLLIN, static_cast<event::EventHandler*>(this));
+  startChecks();
+  notify("READY=1");
+  loop_.run();
+}
+
+void Control::startChecks() {
+  checker_.reset();  // cancels the previous configuration's checks
+  checker_ = std::make_unique<health::HealthChecker>(
+      loop_, rt_, [this](balance::ServerState* server, char cause) { killSessionsOn(server, cause); },
+      logToStderr_);
+  checker_->start();
+}
+
+void Control::killSessionsOn(balance::ServerState* server, char cause) {
+  for (auto& w : workers_) w->killSessionsOn(server, cause);
+}
+
+void Control::onEvents(uint32_t) noexcept {
+  signalfd_siginfo info{};
+  while (read(signalFd_, &info, sizeof(info)) == sizeof(info)) {
+    int sig = static_cast<int>(info.ssi_signo);
+    if (sig == SIGINT || sig == SIGTERM) {
+      log(observe::kNotice, "sluice: stopping now (signal " + std::to_string(sig) + ")");
+      stopNow();
+      return;
+    }
+    if (sig == SIGUSR1) softStop();
+    if (sig == SIGHUP || sig == SIGUSR2) {
+      std::string report;
+      reload(sig == SIGHUP ? "SIGHUP" : "SIGUSR2", report);
+    }
+  }
+}
+
+bool Control::reload(const std::string& why, std::string& report) {
+  if (softStopping_) {
+    report = "not reloading: the process is stopping\n";
+    return false;
+  }
+  struct timespec mono {};
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  notify("RELOADING=1\nMONOTONIC_USEC=" +
+         std::to_string(uint64_t(mono.tv_sec) * 1000000 + uint64_t(mono.tv_nsec) / 1000));
+  log(observe::kNotice, "sluice: reloading the configuration (" + why + ")");
+
+  auto refuse = [&](const std::string& text) {
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      if (!line.empty()) log(observe::kAlert, line);
+    }
+    log(observe::kAlert, "sluice: reload refused; the running configuration is unchanged");
+    report += text + "reload refused; the running configuration is unchanged\n";
+    notify("READY=1");
+    return false;
+  };
+
+  core::Diagnostics diag;
+  auto cfg = std::make_shared<config::Config>(config::loadConfig(o_.configFiles, diag));
+  if (o_.maxconn > 0 && !cfg->global.maxconn) cfg->global.maxconn = static_cast<uint32_t>(o_.maxconn);
+  std::shared_ptr<runtime::Runtime> rt;
+  if (!diag.hasErrors()) rt = runtime::build(cfg, diag, rt_.get());
+  if (!rt || diag.hasErrors()) return refuse(diag.render());
+  report = diag.render();
+  if (rt->nbthread != workers_.size()) {
+    std::string msg = "'nbthread " + std::to_string(rt->nbthread) +
+                      "' takes effect at the next restart; keeping " + std::to_string(workers_.size()) +
+                      " threads";
+    log(observe::kWarning, "sluice: " + msg);
+    report += "warning: " + msg + "\n";
+    rt->nbthread = static_cast<uint32_t>(workers_.size());
+  }
+  if (cfg->global.chroot != cfg_->global.chroot || cfg->global.user != cfg_->global.user ||
+      cfg->global.uid != cfg_->global.uid || cfg->global.group != cfg_->global.group ||
+      cfg->global.gid != cfg_->global.gid) {
+    std::string msg = "changes to chroot, user or group take effect at the next restart";
+    log(observe::kWarning, "sluice: " + msg);
+    report += "warning: " + msg + "\n";
+  }
+
+  ListenerSet::Plan plan;
+  std::string error;
+  bool prepared;
+  {
+    BindPrivilege privilege;  // a new port below 1024 after privileges were dropped
+    prepared = listeners_.prepare(*rt, static_cast<uint32_t>(workers_.size()),
+                                  !cfg->global.noReusePort, plan, error);
+  }
+  if (!prepared) return refuse(error + "\n");
+
+  // From here on the new configuration replaces the old one.
+  runtime::adoptLiveState(*rt, *rt_);
+  process_.maxconn.store(rt->maxconn);
+  for (size_t t = 0; t < workers_.size(); ++t) {
+    workers_[t]->replaceRuntime(rt, std::move(plan.perWorker[t]));
+  }
+  listeners_.commit(std::move(plan));
+  cfg_ = cfg;
+  rt_ = rt;
+  startChecks();
+  ++reloads_;
+  log(observe::kNotice, "sluice: configuration reloaded (" + std::to_string(rt->frontends.size()) +
+                            " frontends, " + std::to_string(rt->backends.size()) + " backends, " +
+                            std::to_string(listeners_.socketCount()) + " listening sockets)");
+  report += "configuration reloaded\n";
+  notify("READY=1");
+  return true;
+}
+
+void Control::softStop() {
+  if (softStopping_) return;
+  notify("STOPPING=1");
+  log(observe::kNotice, "sluice: soft stop: listeners closed, waiting for sessions to end");
+  softStopping_ = true;
+  process_.stopping.store(true);
+  for (auto& w : workers_) w->softStop();
+  listeners_.closeAll();
+  if (cfg_->global.hardStopAfter) hardStopAt_ = loop_.now() + *cfg_->global.hardStopAfter;
+  loop_.schedule(*this, loop_.now() + 100);
+}
+
+void Control::stopNow() {
+  notify("STOPPING=1");
+  checker_.reset();
+  for (auto& w : workers_) w->stop();
+  listeners_.closeAll();
+  loop_.stop();
+}
+
+// While soft-stopping: done when no session is left, or at hard-stop-after.
+void Control::onTimer() noexcept {
+  if (process_.actconn.load() == 0) {
+    stopNow();
+    return;
+  }
+  if (hardStopAt_ && loop_.now() >= hardStopAt_) {
+    log(observe::kNotice, "sluice: hard-stop-after reached, closing remaining sessions");
+    stopNow();
+    return;
+  }
+  loop_.schedule(*this, loop_.now() + 100);
+}
+
+}  // namespace sluice::app

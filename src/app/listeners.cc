@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: Apache-2.0
+// Listening sockets kept across reloads; see listeners.h.
+#include "app/listeners.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace sluice::app {
+
+namespace {
+
+net::ListenOptions optionsFor(const runtime::Frontend& fe, const config::BindConfig& b, bool reusePort) {
+  net::ListenOptions lo;
+  lo.reusePort = reusePort;
+  lo.v4v6 = b.v4v6;
+  lo.v6only = b.v6only;
+  lo.deferAccept = b.deferAccept;
+  lo.transparent = b.transparent;
+  lo.fastOpen = b.tfo;
+  lo.interface = b.interface;
+  lo.mss = b.mss ? static_cast<int>(*b.mss) : 0;
+  lo.backlog = static_cast<int>(b.backlog ? *b.backlog
+                                : fe.config->backlog ? *fe.config->backlog
+                                : fe.maxconn ? std::max<uint32_t>(fe.maxconn, 1024) : 4096);
+  return lo;
+}
+
+// What a socket is bound with; the rest can be changed on the live socket.
+std::string identity(const core::Address& a, const net::ListenOptions& lo) {
+  return a.toString() + (lo.v6only ? " v6only" : "") + (lo.v4v6 ? " v4v6" : "") +
+         (lo.transparent ? " transparent" : "") + (lo.interface.empty() ? "" : " interface " + lo.interface) +
+         (lo.reusePort ? "" : " noreuseport");
+}
+
+// Applies the options that a listening socket accepts at any time.
+void retune(int fd, const net::ListenOptions& lo) {
+  int secs = lo.deferAccept ? 1 : 0;
+  setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
+  if (lo.fastOpen) {
+    int qlen = lo.backlog;
+    setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen));
+  }
+  if (lo.mss > 0) setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &lo.mss, sizeof(lo.mss));
+  ::listen(fd, lo.backlog);  // a second listen() only changes the backlog
+}
+
+}  // namespace
+
+bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reusePort, Plan& plan,
+                          std::string& error) {
+  plan.perWorker.assign(workers, {});
+  std::map<std::string, size_t> seen;  // the same address bound twice gets two sockets
+  for (const auto& fe : rt.frontends) {
+    for (const config::BindConfig& b : fe->config->binds) {
+      for (const core::Address& a : b.addresses) {
+        net::ListenOptions lo = optionsFor(*fe, b, reusePort);
+        std::string id = identity(a, lo);
+        id += " #" + std::to_string(seen[id]++);
+        uint32_t copies = reusePort ? workers : 1;
+        auto existing = sockets_.find(id);
+        std::vector<int> fds;
+        if (existing != sockets_.end() && existing->second.size() == copies) {
+          fds = existing->second;
+          for (int fd : fds) retune(fd, lo);
+        } else {
+          for (uint32_t t = 0; t < copies; ++t) {
+            std::string why;
+            int fd = net::openListener(a, lo, why);
+            if (fd < 0) {
+              error = b.where.toString() + ": error: " + fe->config->kind + " '" + fe->name + "': " + why;
+              abandon(plan);
+              for (int f : fds) ::close(f);
+              return false;
+            }
+            fds.push_back(fd);
+          }
+          plan.opened.insert(plan.opened.end(), fds.begin(), fds.end());
+        }
+        for (uint32_t t = 0; t < copies; ++t) {
+          int dup = ::fcntl(fds[t], F_DUPFD_CLOEXEC, 0);
+          if (dup < 0) {
+            error = b.where.toString() + ": error: cannot duplicate a listening socket: " +
+                    std::strerror(errno);
+            abandon(plan);
+            return false;
+          }
+          plan.perWorker[t].push_back({dup, fe.get(), b.acceptProxy});
+        }
+        plan.sockets[id] = std::move(fds);
+      }
+    }
+  }
+  return true;
+}
+
+void ListenerSet::abandon(Plan& plan) {
+  for (auto& list : plan.perWorker) {
+    for (auto& l : list) ::close(l.fd);
+    list.clear();
+  }
+  for (int fd : plan.opened) ::close(fd);
+  plan.opened.clear();
+  plan.sockets.clear();
+}
+
+void ListenerSet::commit(Plan plan) {
+  for (auto& [id, fds] : sockets_) {
+    auto kept = plan.sockets.find(id);
+    if (kept != plan.sockets.end() && kept->second == fds) continue;
+    for (int fd : fds) ::close(fd);
+  }
+  sockets_ = std::move(plan.sockets);
+}
+
+void ListenerSet::closeAll() {
+  for (auto& [id, fds] : sockets_) {
+    for (int fd : fds) ::close(fd);
+  }
+  sockets_.clear();
+}
+
+size_t ListenerSet::socketCount() const {
+  size_t n = 0;
+  for (const auto& [id, fds] : sockets_) n += fds.size();
+  return n;
+}
+
+}  // namespace sluice::app

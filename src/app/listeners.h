@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: Apache-2.0
+// The listening sockets of the process, kept across reloads. Each bind
+// address has one socket per worker (SO_REUSEPORT) and each socket is
+// identified by what cannot change on a live socket: address, family
+// options, interface, transparency. A reload reuses every socket whose
+// identity is unchanged (no gap: the kernel keeps queueing while workers
+// switch), retunes what can be retuned (backlog, defer-accept, fastopen,
+// mss), opens the new ones, and closes the removed ones only once the new
+// configuration is in place.
+//
+//   ListenerSet set;
+//   ListenerSet::Plan plan;
+//   if (!set.prepare(*rt, nbthread, noReusePort, plan, error)) ...   // nothing changed
+//   for (t...) worker[t]->replaceRuntime(rt, std::move(plan.perWorker[t]));
+//   set.commit(std::move(plan));                                        // closes the removed ones
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "net/socket.h"
+#include "runtime/runtime.h"
+#include "session/worker.h"
+
+namespace sluice::app {
+
+class ListenerSet {
+ public:
+  struct Plan {
+    std::vector<std::vector<session::ListenerSpec>> perWorker;  // descriptors are duplicates
+    std::map<std::string, std::vector<int>> sockets;             // the set after commit
+    std::vector<int> opened;                                     // new in this plan
+  };
+
+  ListenerSet() = default;
+  ~ListenerSet() { closeAll(); }
+  ListenerSet(const ListenerSet&) = delete;
+  ListenerSet& operator=(const ListenerSet&) = delete;
+
+  // Opens what `rt` needs and is not open yet. On failure closes what it
+  // opened and leaves the set unchanged; `error` names the bind line.
+  bool prepare(const runtime::Runtime& rt, uint32_t workers, bool reusePort, Plan& plan,
+               std::string& error);
+  // Makes `plan` the current set: sockets it does not use are closed.
+  void commit(Plan plan);
+  // Discards a prepared plan (the reload failed after prepare).
+  static void abandon(Plan& plan);
+  void closeAll();
+
+  size_t socketCount() const;
+
+ private:
+  std::map<std::string, std::vector<int>> sockets_;
+};
+
+}  // namespace sluice::app
