@@ -53,8 +53,8 @@ Tri AclTerm::evaluate(const SessionView& view) const {
     } else {
       Sample cast = s;
       if (castSample(cast, inputTypeOf(method))) {
-        for (const auto& idx : patterns) {
-          if (idx->lookup(cast)) {
+        for (const auto& live : patterns) {
+          if (live->get()->lookup(cast)) {
             matched = true;
             break;
           }
@@ -200,7 +200,11 @@ std::shared_ptr<const AclTerm> AclScope::compileTerm(const std::vector<std::stri
       return nullptr;
     }
   }
-  auto inline_ = std::make_shared<PatternIndex>(term->method, ignoreCase, fetch.dottedVersions);
+  bool filesAreMaps = false;
+  for (size_t j = 1; j < i && j < words.size(); ++j) {
+    if (words[j] == "-M") filesAreMaps = true;
+  }
+  std::vector<std::string> inlinePatterns;
   std::string pendingOp;
   for (; i < words.size(); ++i) {
     const std::string& w = words[i];
@@ -211,23 +215,24 @@ std::shared_ptr<const AclTerm> AclScope::compileTerm(const std::vector<std::stri
     }
     std::string pattern = pendingOp.empty() ? w : pendingOp + " " + w;
     pendingOp.clear();
-    if (!inline_->add(pattern, "", error)) {
-      return nullptr;
-    }
+    inlinePatterns.push_back(std::move(pattern));
   }
   if (!pendingOp.empty()) {
     error = "operator '" + pendingOp + "' needs a value after it";
     return nullptr;
   }
-  if (inline_->size() > 0) {
-    term->patterns.push_back(inline_);
+  std::string usedBy = "acl '" + words[0] + "' file '" + where_.file + "' line " + std::to_string(where_.line);
+  if (!inlinePatterns.empty()) {
+    auto live = maps_.inlinePatterns(inlinePatterns, term->method, ignoreCase, fetch.dottedVersions,
+                                     usedBy, error);
+    if (!live) return nullptr;
+    term->patterns.push_back(live);
   }
   for (const std::string& f : files) {
-    auto idx = std::make_shared<PatternIndex>(term->method, ignoreCase, fetch.dottedVersions);
-    if (!maps_.addPatternFile(f, *idx, error)) {
-      return nullptr;
-    }
-    term->patterns.push_back(idx);
+    auto live = maps_.patternFile(f, term->method, ignoreCase, fetch.dottedVersions, filesAreMaps, error,
+                                  usedBy);
+    if (!live) return nullptr;
+    term->patterns.push_back(live);
   }
   term->emptyPatterns = term->patterns.empty();
   if (term->emptyPatterns && term->method != MatchMethod::Found &&
@@ -253,6 +258,7 @@ void AclScope::define(const std::vector<config::AclConfig>& acls, core::Diagnost
       }
     }
     if (!error.empty()) continue;
+    where_ = a.where;
     auto term = compileTerm(a.words, error);
     if (!term) {
       diag.error(a.where, "in ACL '" + a.name + "': " + error);

@@ -32,7 +32,7 @@ enum class Tri : uint8_t { Fail = 0, Miss = 1, Pass = 3 };
 struct AclTerm {
   std::unique_ptr<SampleExpr> expr;
   MatchMethod method = MatchMethod::Str;
-  std::vector<std::shared_ptr<const PatternIndex>> patterns;  // inline patterns and -f files
+  std::vector<std::shared_ptr<const LiveIndex>> patterns;  // inline patterns and -f files
   bool emptyPatterns = true;  // no pattern at all: never matches (except found/bool)
   Tri evaluate(const SessionView& view) const;
 };
@@ -69,6 +69,9 @@ class AclScope {
  public:
   explicit AclScope(MapRegistry& maps) : maps_(maps) {}
 
+  // Where the next compiled terms come from, for "show acl" descriptions.
+  void at(const core::SourceLocation& where) { where_ = where; }
+
   // Compiles the proxy's "acl" lines; errors go to `diag` with their file:line.
   void define(const std::vector<config::AclConfig>& acls, core::Diagnostics& diag);
 
@@ -85,6 +88,7 @@ class AclScope {
   std::shared_ptr<const Acl> lookup(const std::string& name, std::string& error);
 
   MapRegistry& maps_;
+  core::SourceLocation where_;
   std::map<std::string, std::shared_ptr<Acl>> named_;
 };
 

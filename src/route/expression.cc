@@ -322,7 +322,8 @@ bool convField(const ConverterCall& c, Sample& s) {
 }
 
 bool convMap(const ConverterCall& c, Sample& s) {
-  const PatternEntry* e = c.map->lookup(s);
+  std::shared_ptr<const PatternIndex> index = c.map->get();  // holds `e` alive
+  const PatternEntry* e = index->lookup(s);
   std::string value;
   if (e) {
     value = e->value;
@@ -510,52 +511,80 @@ std::string MapRegistry::resolve(const std::string& path) const {
   return basePath_ + "/" + path;
 }
 
-std::shared_ptr<const PatternIndex> MapRegistry::map(const std::string& path, MatchMethod method,
-                                                     bool ignoreCase, std::string& error) {
-  std::string full = resolve(path);
-  std::string key = full + "\n" + std::string(toString(method)) + (ignoreCase ? "i" : "");
-  auto it = cache_.find(key);
-  if (it != cache_.end()) {
-    return it->second;
-  }
-  std::vector<std::pair<std::string, std::string>> entries;
-  if (!fileAccess_) {
-    error = "file access is disabled";
-    return nullptr;
-  }
-  if (!readMapFile(full, entries, error)) {
-    return nullptr;
-  }
-  auto index = std::make_shared<PatternIndex>(method, ignoreCase);
-  for (const auto& [k, v] : entries) {
-    if (!index->add(k, v, error)) {
-      error = "in map file '" + full + "': " + error;
-      return nullptr;
-    }
-  }
-  files_.push_back(full);
-  cache_[key] = index;
-  return index;
+std::shared_ptr<const LiveIndex> MapRegistry::map(const std::string& path, MatchMethod method,
+                                                  bool ignoreCase, std::string& error,
+                                                  const std::string& usedBy) {
+  return patternFile(path, method, ignoreCase, false, true, error, usedBy);
 }
 
-bool MapRegistry::addPatternFile(const std::string& path, PatternIndex& index, std::string& error) {
+std::shared_ptr<const LiveIndex> MapRegistry::patternFile(const std::string& path, MatchMethod method,
+                                                          bool ignoreCase, bool dottedVersions,
+                                                          bool asMap, std::string& error,
+                                                          const std::string& usedBy) {
   std::string full = resolve(path);
-  std::vector<std::string> patterns;
-  if (!fileAccess_) {
-    error = "file access is disabled";
-    return false;
+  std::string key = (asMap ? "map:" : "acl:") + full;
+  auto it = byFile_.find(key);
+  std::shared_ptr<PatternRef> ref;
+  if (it != byFile_.end()) {
+    ref = it->second;
+  } else {
+    if (!fileAccess_) {
+      error = "file access is disabled";
+      return nullptr;
+    }
+    std::vector<std::pair<std::string, std::string>> entries;
+    if (asMap) {
+      if (!readMapFile(full, entries, error)) return nullptr;
+    } else {
+      std::vector<std::string> patterns;
+      if (!readPatternFile(full, patterns, error)) return nullptr;
+      for (auto& p : patterns) entries.emplace_back(std::move(p), std::string());
+    }
+    ref = std::make_shared<PatternRef>(static_cast<uint32_t>(refs_.size()), full, asMap,
+                                       std::string(asMap ? "map" : "pattern") + " loaded from file '" +
+                                           full + "'");
+    ref->load(entries);
+    files_.push_back(full);
+    byFile_[key] = ref;
+    refs_.push_back(ref);
   }
-  if (!readPatternFile(full, patterns, error)) {
-    return false;
+  if (!usedBy.empty()) ref->addUsage("used by " + usedBy);
+  auto live = ref->attach(method, ignoreCase, dottedVersions, error);
+  if (!live) error = std::string("in ") + (asMap ? "map" : "pattern") + " file '" + full + "': " + error;
+  return live;
+}
+
+std::shared_ptr<const LiveIndex> MapRegistry::inlinePatterns(const std::vector<std::string>& patterns,
+                                                             MatchMethod method, bool ignoreCase,
+                                                             bool dottedVersions,
+                                                             const std::string& description,
+                                                             std::string& error) {
+  auto ref = std::make_shared<PatternRef>(static_cast<uint32_t>(refs_.size()), std::string(), false,
+                                          description);
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (const std::string& p : patterns) entries.emplace_back(p, std::string());
+  ref->load(entries);
+  auto live = ref->attach(method, ignoreCase, dottedVersions, error);
+  if (!live) return nullptr;
+  refs_.push_back(ref);
+  return live;
+}
+
+std::shared_ptr<PatternRef> MapRegistry::findRef(const std::string& nameOrId, bool maps) const {
+  if (nameOrId.size() > 1 && nameOrId[0] == '#') {
+    auto n = core::parseInt(nameOrId.substr(1));
+    if (n && *n >= 0 && static_cast<size_t>(*n) < refs_.size()) {
+      const auto& r = refs_[static_cast<size_t>(*n)];
+      if (r->isMap() == maps) return r;
+    }
+    return nullptr;
   }
-  for (const std::string& p : patterns) {
-    if (!index.add(p, "", error)) {
-      error = "in pattern file '" + full + "': " + error;
-      return false;
+  for (const auto& r : refs_) {
+    if (r->isMap() == maps && !r->name().empty() && (r->name() == nameOrId || r->name() == resolve(nameOrId))) {
+      return r;
     }
   }
-  files_.push_back(full);
-  return true;
+  return nullptr;
 }
 
 std::unique_ptr<SampleExpr> SampleExpr::parse(std::string_view text, MapRegistry& maps,

@@ -17,30 +17,46 @@
 #include <vector>
 
 #include "route/pattern.h"
+#include "route/pattern_ref.h"
 #include "route/sample.h"
 
 namespace sluice::route {
 
 // Loads map and pattern files once and shares them between every rule that
-// names them (a map used by ten rules is read and indexed once).
+// names them (a map used by ten rules is read once, indexed once per match
+// method). Every pattern list it hands out is a PatternRef that the runtime
+// API can edit; refs are numbered in creation order ("#0", "#1", ...), as in
+// "show map" and "show acl".
 class MapRegistry {
  public:
   explicit MapRegistry(std::string basePath = {}) : basePath_(std::move(basePath)) {}
 
   // A map file indexed for `method`; nullptr and `error` when unreadable.
-  std::shared_ptr<const PatternIndex> map(const std::string& path, MatchMethod method,
-                                          bool ignoreCase, std::string& error);
-  // Patterns of an ACL "-f" file, added to `index`.
-  bool addPatternFile(const std::string& path, PatternIndex& index, std::string& error);
+  std::shared_ptr<const LiveIndex> map(const std::string& path, MatchMethod method, bool ignoreCase,
+                                       std::string& error, const std::string& usedBy = {});
+  // The patterns of an ACL "-f" file (keys only when `asMap`, for "-M").
+  std::shared_ptr<const LiveIndex> patternFile(const std::string& path, MatchMethod method,
+                                               bool ignoreCase, bool dottedVersions, bool asMap,
+                                               std::string& error, const std::string& usedBy = {});
+  // The inline patterns of one ACL line.
+  std::shared_ptr<const LiveIndex> inlinePatterns(const std::vector<std::string>& patterns,
+                                                  MatchMethod method, bool ignoreCase,
+                                                  bool dottedVersions, const std::string& description,
+                                                  std::string& error);
 
   std::string resolve(const std::string& path) const;
   // Fuzzers forbid file access so that no input can name /dev/zero.
   void setFileAccess(bool allowed) { fileAccess_ = allowed; }
   const std::vector<std::string>& filesRead() const { return files_; }
 
+  // For the runtime API: every ref, and lookup by path or "#<id>".
+  const std::vector<std::shared_ptr<PatternRef>>& refs() const { return refs_; }
+  std::shared_ptr<PatternRef> findRef(const std::string& nameOrId, bool maps) const;
+
  private:
   std::string basePath_;
-  std::map<std::string, std::shared_ptr<const PatternIndex>> cache_;
+  std::map<std::string, std::shared_ptr<PatternRef>> byFile_;  // "map:" or "acl:" + path
+  std::vector<std::shared_ptr<PatternRef>> refs_;
   std::vector<std::string> files_;
   bool fileAccess_ = true;
 };
@@ -57,7 +73,7 @@ struct Arg {
 struct ConverterCall {
   const ConverterDef* def = nullptr;
   std::vector<Arg> args;
-  std::shared_ptr<const PatternIndex> map;  // map_* converters
+  std::shared_ptr<const LiveIndex> map;  // map_* converters
   SampleType mapInput = SampleType::Str;
   SampleType mapOutput = SampleType::Str;
   bool hasDefault = false;

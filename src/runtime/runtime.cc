@@ -139,6 +139,7 @@ class Builder {
                        "rule action '" + base + "' is accepted but ignored in this version");
       }
       std::string error;
+      scope.at(r.where);
       rule.condition = scope.compileCondition(r.condition, error);
       if (!r.condition.empty() && !rule.condition) {
         diag_.error(r.where, error);
@@ -282,6 +283,7 @@ class Builder {
           continue;
         }
       }
+      scope->at(u.where);
       rule.condition = scope->compileCondition(u.condition, error);
       if (!u.condition.empty() && !rule.condition) {
         diag_.error(u.where, error);
@@ -344,6 +346,7 @@ class Builder {
         if (!rule.backend) continue;  // already reported by the parser
         reachable.push_back(rule.backend);
       }
+      scope->at(u.where);
       rule.condition = scope->compileCondition(u.condition, error);
       if (!u.condition.empty() && !rule.condition) {
         diag_.error(u.where, error);
