@@ -12,22 +12,30 @@
 #include <string>
 
 #include "core/address.h"
+#include "observe/counters.h"
 
 namespace sluice::balance {
 
 enum class AdminState : uint8_t { Ready, Drain, Maint };
 
 struct ServerCounters {
-  std::atomic<uint64_t> connections{0};      // connections sent to this server
-  std::atomic<uint64_t> connectErrors{0};
-  std::atomic<uint64_t> retries{0};
-  std::atomic<uint64_t> redispatches{0};
+  std::atomic<uint64_t> connections{0};      // connections sent to this server (stot, lbtot)
+  std::atomic<uint64_t> connectErrors{0};    // econ
+  std::atomic<uint64_t> retries{0};          // wretr
+  std::atomic<uint64_t> redispatches{0};     // wredis
   std::atomic<uint64_t> bytesIn{0};          // client -> server
   std::atomic<uint64_t> bytesOut{0};         // server -> client
   std::atomic<uint32_t> maxConnections{0};   // peak of currentConnections
-  std::atomic<uint64_t> wentDown{0};         // health transitions
+  std::atomic<uint64_t> wentDown{0};         // health transitions (chkdown)
   std::atomic<uint64_t> wentUp{0};
   std::atomic<uint64_t> checkFailures{0};    // failed checks, "chkfail"
+  std::atomic<uint64_t> clientAborts{0};     // cli_abrt
+  std::atomic<uint64_t> serverAborts{0};     // srv_abrt
+  std::atomic<uint64_t> lastSession{0};      // monotonic seconds (lastsess)
+  observe::RateCounter sessionRate;
+  observe::SlidingAverage queueTime;
+  observe::SlidingAverage connectTime;
+  observe::SlidingAverage totalTime;
 };
 
 // What survives a reload: a server with the same backend and name in the new
@@ -97,10 +105,10 @@ struct ServerState {
   void connectionOpened() {
     int32_t now = currentConnections.fetch_add(1, std::memory_order_relaxed) + 1;
     counters.connections.fetch_add(1, std::memory_order_relaxed);
-    uint32_t peak = counters.maxConnections.load(std::memory_order_relaxed);
-    while (static_cast<uint32_t>(now) > peak &&
-           !counters.maxConnections.compare_exchange_weak(peak, static_cast<uint32_t>(now))) {
-    }
+    observe::raiseTo(counters.maxConnections, static_cast<uint32_t>(now));
+    uint64_t sec = observe::monotonicSeconds();
+    counters.sessionRate.add(sec);
+    counters.lastSession.store(sec, std::memory_order_relaxed);
   }
   void connectionClosed() { currentConnections.fetch_sub(1, std::memory_order_relaxed); }
 };

@@ -49,6 +49,7 @@ struct StatsSocketConfig {
   uint32_t mode = 0;            // file mode, 0 when unset
   std::string level = "user";
   bool exposeFdListeners = false;
+  std::string user, group, uid, gid;   // owner of a UNIX socket file
 };
 
 struct GlobalConfig {
@@ -193,6 +194,26 @@ struct CheckRuleConfig {                   // tcp-check / http-check lines, kept
 
 enum class ProxyMode { Tcp, Http };
 
+// "stats ..." lines of a proxy (HAProxy manual, 4.2 "stats").
+struct StatsConfig {
+  SourceLocation where;
+  bool enable = false;                     // any "stats" line but "stats disable" enables
+  std::string uri = "/haproxy?stats";      // prefix that serves the page
+  std::string realm = "HAProxy Statistics";
+  std::vector<std::string> auth;           // "user:password" (password may be crypt(3))
+  Millis refresh;
+  bool adminSet = false;
+  std::vector<std::string> adminCondition; // "if"/"unless" + words
+  SourceLocation adminWhere;
+  bool hideVersion = false;
+  bool showLegends = false;
+  bool showNode = false;
+  std::string nodeName;
+  bool showDesc = false;
+  std::string description;
+  std::vector<std::string> scopes;         // proxies shown; empty: all
+};
+
 // A frontend, backend, listen or defaults section. Defaults are proxies too:
 // a new proxy starts as a copy of the defaults it inherits from.
 struct ProxyConfig {
@@ -271,10 +292,22 @@ struct ProxyConfig {
   std::vector<TcpRuleConfig> tcpResponseContent;
   Millis tcpResponseInspectDelay;
 
-  // Stats (served by observe/ once available)
-  bool statsEnable = false;
-  std::string statsUri;
-  SourceLocation statsWhere;
+  // The stats page and metrics, in a "mode http" proxy (admin/ serves it).
+  StatsConfig stats;
+  std::vector<TcpRuleConfig> httpRequest;  // "http-request" rules; served only in stats proxies
+
+  // A "mode http" frontend that sluice serves itself: the stats page
+  // ("stats enable", "stats uri", ...) or the Prometheus exporter.
+  bool servesStats() const {
+    if (mode != ProxyMode::Http || !isFrontend) return false;
+    if (stats.enable) return true;
+    for (const TcpRuleConfig& r : httpRequest) {
+      if (r.action == "use-service" && !r.actionArgs.empty() && r.actionArgs[0] == "prometheus-exporter") {
+        return true;
+      }
+    }
+    return false;
+  }
 };
 
 struct Config {

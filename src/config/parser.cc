@@ -182,7 +182,6 @@ const std::vector<Known> kProxyKnown = {
     {"filter", "ignored", "HTTP-only"},
     {"http-after-response", "ignored", "HTTP-only"},
     {"http-error", "ignored", "HTTP-only"},
-    {"http-request", "ignored", "HTTP-only"},
     {"http-response", "ignored", "HTTP-only"},
     {"http-reuse", "ignored", "HTTP-only"},
     {"http-send-name-header", "ignored", "HTTP-only"},
@@ -796,8 +795,9 @@ class Parser {
           }
         } else if (w == "expose-fd") {
           if (next(v)) s.exposeFdListeners = v == "listeners";
-        } else if (w == "user" || w == "group" || w == "uid" || w == "gid" || w == "process" ||
-                   w == "thread" || w == "name" || w == "severity-output" || w == "maxconn" ||
+        } else if (w == "user" || w == "group" || w == "uid" || w == "gid") {
+          if (next(v)) (w == "user" ? s.user : w == "group" ? s.group : w == "uid" ? s.uid : s.gid) = v;
+        } else if (w == "process" || w == "thread" || w == "name" || w == "severity-output" || w == "maxconn" ||
                    w == "backlog" || w == "accept-netscaler-cip" || w == "id" || w == "nice") {
           next(v);
         } else if (w == "accept-proxy" || w == "v4v6" || w == "v6only" || w == "transparent") {
@@ -806,9 +806,6 @@ class Parser {
         }
       }
       g.statsSockets.push_back(s);
-      diag_.warnOnce("stats-socket", l.where,
-                     "'stats socket' is accepted but not served yet: the runtime API is not "
-                     "available in this version of sluice");
     } else if (sub == "timeout") {
       uint32_t v;
       if (durationArg(l, 2, "stats timeout", v)) g.statsTimeout = v;
@@ -1229,12 +1226,18 @@ class Parser {
     }
     if (kw == "stats") {
       if (!allowed(l, kAll, kw) || !needArgs(l, 1, "<sub-keyword>")) return;
-      if (l.words[1] == "enable") p.statsEnable = true;
-      if (l.words[1] == "uri" && l.words.size() > 2) p.statsUri = l.words[2];
-      p.statsWhere = l.where;
-      diag_.warnOnce("proxy-stats", l.where,
-                     "'stats " + l.words[1] + "' is accepted but the stats page is not served in "
-                     "this version of sluice");
+      parseStats(l);
+      return;
+    }
+    if (kw == "http-request") {
+      if (!allowed(l, kAll, kw) || !needArgs(l, 1, "<action> [args] [if|unless <condition>]")) return;
+      TcpRuleConfig r;
+      splitRule(l, 1, r);
+      if (!r.condition.empty() && r.condition.size() < 2) {
+        error(l, "missing condition after '" + r.condition[0] + "'");
+        return;
+      }
+      p.httpRequest.push_back(std::move(r));
       return;
     }
     if (kw == "transparent") {
@@ -1267,7 +1270,7 @@ class Parser {
         "use_backend", "default_backend", "use-server", "balance", "hash-type", "retries",
         "maxconn", "backlog", "fullconn", "log", "log-format", "log-tag", "tcp-request",
         "tcp-response", "tcp-check", "http-check", "source", "id", "description", "disabled",
-        "enabled", "stats"};
+        "enabled", "stats", "http-request"};
     for (const Known& k : kProxyKnown) out.push_back(k.name);
     return out;
   }
@@ -1444,6 +1447,111 @@ class Parser {
     r.action = from < l.words.size() ? l.words[from] : "";
     for (size_t k = from + 1; k < i; ++k) r.actionArgs.push_back(l.words[k]);
     for (size_t k = i; k < l.words.size(); ++k) r.condition.push_back(l.words[k]);
+  }
+
+  // "stats <sub> ..." in a proxy. Everything but "stats disable" turns the
+  // page on, as in HAProxy.
+  void parseStats(const ConfigLine& l) {
+    StatsConfig& st = current_.stats;
+    const std::string& sub = l.words[1];
+    auto arg = [&](const char* usage) -> const std::string* {
+      if (l.words.size() < 3) {
+        error(l, "'stats " + sub + "' expects " + usage);
+        return nullptr;
+      }
+      return &l.words[2];
+    };
+    st.where = l.where;
+    if (sub == "enable") {
+      st.enable = true;
+    } else if (sub == "disable") {
+      st.enable = false;
+    } else if (sub == "uri") {
+      const std::string* v = arg("<prefix>");
+      if (!v) return;
+      st.uri = *v;
+      st.enable = true;
+    } else if (sub == "realm") {
+      if (!arg("<realm>")) return;
+      st.realm = joinWords(l.words, 2);
+      st.enable = true;
+    } else if (sub == "auth") {
+      const std::string* v = arg("<user>:<password>");
+      if (!v) return;
+      if (v->find(':') == std::string::npos) {
+        error(l, "'stats auth' expects <user>:<password>", "e.g. 'stats auth admin:secret'");
+        return;
+      }
+      st.auth.push_back(*v);
+      st.enable = true;
+    } else if (sub == "refresh") {
+      uint32_t v;
+      if (!durationArg(l, 2, "stats refresh", v)) return;
+      st.refresh = v;
+      st.enable = true;
+    } else if (sub == "admin") {
+      if (l.words.size() < 4 || (l.words[2] != "if" && l.words[2] != "unless")) {
+        error(l, "'stats admin' expects 'if' or 'unless' followed by a condition",
+              "e.g. 'stats admin if TRUE' or 'stats admin if LOCALHOST'");
+        return;
+      }
+      st.adminSet = true;
+      st.adminCondition.assign(l.words.begin() + 2, l.words.end());
+      st.adminWhere = l.where;
+      st.enable = true;
+    } else if (sub == "hide-version") {
+      st.hideVersion = true;
+      st.enable = true;
+    } else if (sub == "show-legends") {
+      st.showLegends = true;
+      st.enable = true;
+    } else if (sub == "show-node") {
+      st.showNode = true;
+      if (l.words.size() > 2) st.nodeName = l.words[2];
+      st.enable = true;
+    } else if (sub == "show-desc") {
+      st.showDesc = true;
+      if (l.words.size() > 2) st.description = joinWords(l.words, 2);
+      st.enable = true;
+    } else if (sub == "scope") {
+      const std::string* v = arg("<proxy name>");
+      if (!v) return;
+      if (*v != ".") st.scopes.push_back(*v);
+      st.enable = true;
+    } else if (sub == "show-modules" || sub == "http-request" || sub == "bind-process") {
+      diag_.warnOnce("stats-" + sub, l.where, "'stats " + sub + "' is accepted but ignored");
+      st.enable = true;
+    } else if (sub == "socket" || sub == "timeout" || sub == "maxconn") {
+      error(l, "'stats " + sub + "' belongs in the global section");
+    } else {
+      error(l, "unknown 'stats " + sub + "'",
+            "use enable, uri, realm, auth, refresh, admin, hide-version, show-legends, show-node, "
+            "show-desc or scope");
+    }
+  }
+
+  // A "mode http" proxy that sluice serves itself (stats page, metrics):
+  // only the HTTP rules that make sense for it are kept.
+  void checkStatsProxy(ProxyConfig& p) {
+    std::vector<TcpRuleConfig> kept;
+    for (TcpRuleConfig& r : p.httpRequest) {
+      if (r.action == "use-service") {
+        if (r.actionArgs.empty() || r.actionArgs[0] != "prometheus-exporter") {
+          diag_.error(r.where,
+                      "unknown service '" + (r.actionArgs.empty() ? std::string() : r.actionArgs[0]) +
+                          "' in 'http-request use-service'",
+                      "sluice serves 'prometheus-exporter'");
+          continue;
+        }
+      } else if (r.action != "allow" && r.action != "deny") {
+        diag_.warnOnce("http-request-stats:" + r.action, r.where,
+                       "'http-request " + r.action + "' is ignored in the stats proxy '" + p.name + "'",
+                       "sluice serves 'use-service prometheus-exporter', 'allow' and 'deny' here");
+        continue;
+      }
+      kept.push_back(std::move(r));
+    }
+    p.httpRequest = std::move(kept);
   }
 
   void parseTcpRequest(const ConfigLine& l) {
@@ -2061,7 +2169,17 @@ class Parser {
           continue;
         }
       }
-      if (p.mode == ProxyMode::Http && p.isFrontend && !p.binds.empty()) {
+      if (p.servesStats()) {
+        checkStatsProxy(p);
+      } else {
+        for (const TcpRuleConfig& r : p.httpRequest) {
+          diag_.warnOnce("http-request:" + p.name, r.where,
+                         "'http-request' rules are HTTP-only; sluice ignores them in " + p.kind + " '" +
+                             p.name + "'",
+                         "they are served only in a 'mode http' stats or metrics proxy");
+        }
+      }
+      if (!p.servesStats() && p.mode == ProxyMode::Http && p.isFrontend && !p.binds.empty()) {
         diag_.warning(p.modeWhere.line ? p.modeWhere : p.where,
                       p.kind + " '" + p.name + "' is in mode http, which sluice does not serve "
                       "(it forwards TCP and never reads HTTP); its listeners are not opened",

@@ -17,6 +17,7 @@
 #include "health/plan.h"
 #include "balance/server_state.h"
 #include "balance/wait_queue.h"
+#include "observe/counters.h"
 #include "config/model.h"
 #include "core/diagnostics.h"
 #include "observe/log_sink.h"
@@ -43,28 +44,35 @@ struct HelloCounters {
   std::atomic<uint64_t> multiRecord{0};    // hellos spread over several TLS records
 };
 
-// Counters of a frontend or backend; shared by name across reloads.
+// Counters of a frontend or backend; shared by name across reloads. The
+// names in comments are HAProxy's "show stat" columns they feed.
 struct ProxyCounters {
-  std::atomic<int32_t> current{0};
-  std::atomic<uint32_t> max{0};
-  std::atomic<uint64_t> total{0};
-  std::atomic<uint64_t> bytesIn{0};
-  std::atomic<uint64_t> bytesOut{0};
-  std::atomic<uint64_t> denied{0};         // rejected by rules
-  std::atomic<uint64_t> errors{0};         // connection or data errors
+  std::atomic<int32_t> current{0};         // scur
+  std::atomic<uint32_t> max{0};            // smax
+  std::atomic<uint64_t> total{0};          // stot
+  std::atomic<uint64_t> bytesIn{0};        // bin: client -> server
+  std::atomic<uint64_t> bytesOut{0};       // bout: server -> client
+  std::atomic<uint64_t> denied{0};         // dreq: rejected by content rules
+  std::atomic<uint64_t> deniedConnections{0};  // dcon: by "tcp-request connection" rules
+  std::atomic<uint64_t> errors{0};         // ereq (frontend), econ (backend)
   std::atomic<uint64_t> noServer{0};       // no server available
+  std::atomic<uint64_t> clientAborts{0};   // cli_abrt
+  std::atomic<uint64_t> serverAborts{0};   // srv_abrt
   std::atomic<uint64_t> badProxyHeaders{0};
-  std::atomic<uint64_t> rateWindowStart{0};  // for the session rate: second of the window
-  std::atomic<uint32_t> rateCount{0};
-  std::atomic<uint32_t> lastRate{0};
-  HelloCounters hello;                       // frontends only
+  std::atomic<uint64_t> lastSession{0};    // monotonic seconds of the last session (lastsess)
+  observe::RateCounter sessionRate;        // rate, rate_max
+  observe::SlidingAverage queueTime;       // qtime, qtime_max (ms)
+  observe::SlidingAverage connectTime;     // ctime, ctime_max
+  observe::SlidingAverage totalTime;       // ttime, ttime_max
+  HelloCounters hello;                     // frontends only
 
   void opened() {
     int32_t now = current.fetch_add(1, std::memory_order_relaxed) + 1;
     total.fetch_add(1, std::memory_order_relaxed);
-    uint32_t peak = max.load(std::memory_order_relaxed);
-    while (static_cast<uint32_t>(now) > peak && !max.compare_exchange_weak(peak, static_cast<uint32_t>(now))) {
-    }
+    observe::raiseTo(max, static_cast<uint32_t>(now));
+    uint64_t sec = observe::monotonicSeconds();
+    sessionRate.add(sec);
+    lastSession.store(sec, std::memory_order_relaxed);
   }
   void closed() { current.fetch_sub(1, std::memory_order_relaxed); }
 };

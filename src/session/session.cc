@@ -49,6 +49,7 @@ Session::Session(Worker& worker, std::shared_ptr<const runtime::Runtime> rt, run
       src_(src),
       dst_(dst),
       expectProxy_(acceptProxy) {
+  id_ = worker_.process().nextSessionId.fetch_add(1, std::memory_order_relaxed) + 1;
   acceptWallMicros_ = wallMicros();
   acceptMono_ = worker_.loop().now();
   lastClientActivity_ = acceptMono_;
@@ -104,7 +105,7 @@ void Session::start() noexcept {
       if (rule.action == runtime::Rule::Action::Accept) break;
       if (rule.action == runtime::Rule::Action::Reject ||
           rule.action == runtime::Rule::Action::SilentDrop) {
-        fe_.counters->denied.fetch_add(1, std::memory_order_relaxed);
+        fe_.counters->deniedConnections.fetch_add(1, std::memory_order_relaxed);
         if (rule.action == runtime::Rule::Action::SilentDrop) net::setLingerZero(clientFd_);
         loggedEarly_ = true;  // not logged
         finish('P', 'R');
@@ -593,7 +594,6 @@ void Session::assignServer() noexcept {
 // Every usable server is at its maxconn: wait in the backend's queue, at
 // most "timeout queue", until a slot frees (HAProxy's pending connections).
 void Session::enqueue() noexcept {
-  if (id_ == 0) id_ = worker_.nextSessionId();
   Worker* w = &worker_;
   uint64_t id = id_;
   balance::WaitQueue* q = be_->queue.get();
@@ -926,7 +926,34 @@ void Session::forward() noexcept {
     uint64_t after = c2s_.bytes + s2c_.bytes + c2s_.inPipe + s2c_.inPipe + replayed_;
     if (after == before) break;
   }
+  accountBytes();
   rearmTimer();
+}
+
+// Byte counters move while a session lives, so that the stats page and the
+// metrics show long transfers as they happen, not when they end.
+void Session::accountBytes() noexcept {
+  uint64_t in = c2s_.bytes - accountedIn_;
+  uint64_t out = s2c_.bytes - accountedOut_;
+  if (in == 0 && out == 0) return;
+  accountedIn_ = c2s_.bytes;
+  accountedOut_ = s2c_.bytes;
+  auto add = [](std::atomic<uint64_t>& c, uint64_t v) {
+    if (v) c.fetch_add(v, std::memory_order_relaxed);
+  };
+  add(fe_.counters->bytesIn, in);
+  add(fe_.counters->bytesOut, out);
+  if (be_) {
+    add(be_->counters->bytesIn, in);
+    add(be_->counters->bytesOut, out);
+  }
+  if (server_) {
+    add(server_->counters.bytesIn, in);
+    add(server_->counters.bytesOut, out);
+  }
+  ProcessState& ps = worker_.process();
+  add(c2s_.copyMode ? ps.copiedBytes : ps.splicedBytes, in);
+  add(s2c_.copyMode ? ps.copiedBytes : ps.splicedBytes, out);
 }
 
 // ---------------------------------------------------------------------------
@@ -934,8 +961,6 @@ void Session::forward() noexcept {
 
 void Session::releaseServer() noexcept {
   if (server_) {
-    server_->counters.bytesIn.fetch_add(c2s_.bytes, std::memory_order_relaxed);
-    server_->counters.bytesOut.fetch_add(s2c_.bytes, std::memory_order_relaxed);
     server_->connectionClosed();
     if (server_->maxconn > 0 && be_) be_->queue->wakeOne();
     server_ = nullptr;
@@ -983,6 +1008,51 @@ void Session::emitLog(bool early) noexcept {
 
 void Session::kill(char cause) noexcept { finish(cause, stageLetter()); }
 
+SessionInfo Session::describe() const {
+  SessionInfo i;
+  i.id = id_;
+  i.thread = worker_.index();
+  i.frontend = fe_.name;
+  if (be_) i.backend = be_->name;
+  if (server_) i.server = server_->name;
+  i.source = src_.toString();
+  i.destination = dst_.toString();
+  i.ageMs = worker_.loop().now() - acceptMono_;
+  i.bytesIn = c2s_.bytes;
+  i.bytesOut = s2c_.bytes;
+  i.spliced = !c2s_.copyMode && !s2c_.copyMode;
+  static const char* kStates[] = {"inspecting", "queued", "turnaround", "connecting", "forwarding", "closed"};
+  i.state = kStates[static_cast<int>(state_)];
+  if (hello_.status() == proto::HelloStatus::Done && hello_.info().hasSni) i.sni = std::string(hello_.info().sni);
+  return i;
+}
+
+// Time samples and aborts for "show stat" (qtime, ctime, ttime, cli_abrt,
+// srv_abrt), once per session that reached a backend.
+void Session::recordTimes(char cause, bool forwarding) noexcept {
+  if (!be_) return;
+  runtime::ProxyCounters& b = *be_->counters;
+  balance::ServerCounters* s = server_ ? &server_->counters : nullptr;
+  if (queueMs_ >= 0) {
+    b.queueTime.add(static_cast<uint64_t>(queueMs_));
+    if (s) s->queueTime.add(static_cast<uint64_t>(queueMs_));
+  }
+  if (connectMs_ >= 0) {
+    b.connectTime.add(static_cast<uint64_t>(connectMs_));
+    if (s) s->connectTime.add(static_cast<uint64_t>(connectMs_));
+  }
+  uint64_t total = now() - acceptMono_;
+  b.totalTime.add(total);
+  if (s) s->totalTime.add(total);
+  if (forwarding && cause == 'C') {
+    b.clientAborts.fetch_add(1, std::memory_order_relaxed);
+    if (s) s->clientAborts.fetch_add(1, std::memory_order_relaxed);
+  } else if (forwarding && cause == 'S') {
+    b.serverAborts.fetch_add(1, std::memory_order_relaxed);
+    if (s) s->serverAborts.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 void Session::finish(char cause, char stage) noexcept {
   if (state_ == State::Closed) return;
   termCause_ = cause;
@@ -1016,13 +1086,9 @@ void Session::finish(char cause, char stage) noexcept {
       }
     }
   }
-  fe_.counters->bytesIn.fetch_add(c2s_.bytes, std::memory_order_relaxed);
-  fe_.counters->bytesOut.fetch_add(s2c_.bytes, std::memory_order_relaxed);
-  if (be_) {
-    be_->counters->bytesIn.fetch_add(c2s_.bytes, std::memory_order_relaxed);
-    be_->counters->bytesOut.fetch_add(s2c_.bytes, std::memory_order_relaxed);
-    be_->counters->closed();
-  }
+  accountBytes();
+  recordTimes(cause, forwarding);
+  if (be_) be_->counters->closed();
   releaseServer();
   if (counted_) {
     fe_.counters->closed();

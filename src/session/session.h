@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/address.h"
@@ -27,6 +28,20 @@
 namespace sluice::session {
 
 class Worker;
+
+// What "show sess" and the stats page show of one session.
+struct SessionInfo {
+  uint64_t id = 0;
+  unsigned thread = 0;
+  std::string frontend, backend, server;
+  std::string source, destination;
+  std::string state;
+  std::string sni;
+  uint64_t ageMs = 0;
+  uint64_t bytesIn = 0;
+  uint64_t bytesOut = 0;
+  bool spliced = true;
+};
 
 class Session final : public event::EventHandler {
  public:
@@ -49,6 +64,8 @@ class Session final : public event::EventHandler {
   void dequeued() noexcept;
 
   bool closed() const { return state_ == State::Closed; }
+  uint64_t id() const { return id_; }
+  SessionInfo describe() const;
   const balance::ServerState* server() const { return server_; }
 
   // Intrusive list of the worker's live sessions.
@@ -126,6 +143,8 @@ class Session final : public event::EventHandler {
   uint64_t nextDeadline() const noexcept;
   void finish(char cause, char stage) noexcept;
   void emitLog(bool early) noexcept;
+  void accountBytes() noexcept;
+  void recordTimes(char cause, bool forwarding) noexcept;
   void releaseServer() noexcept;
   route::SessionView view(bool final) noexcept;
   uint64_t now() const noexcept;
@@ -187,6 +206,8 @@ class Session final : public event::EventHandler {
   Flow s2c_;
   uint64_t lastClientActivity_ = 0;
   uint64_t lastServerActivity_ = 0;
+  uint64_t accountedIn_ = 0;    // bytes already added to the counters
+  uint64_t accountedOut_ = 0;
 
   // Timing and logging
   int64_t acceptWallMicros_ = 0;

@@ -97,6 +97,7 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
       }
       ps.actconn.fetch_add(1, std::memory_order_relaxed);
       ps.accepted.fetch_add(1, std::memory_order_relaxed);
+      ps.connectionRate.add();
       core::Address src = core::Address::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
       core::Address dst = net::localAddress(fd);
       auto* s = new Session(w_, w_.runtime_, *fe_, fd, src, dst, acceptProxy_);
@@ -196,6 +197,28 @@ void Worker::killSessionsOn(const balance::ServerState* server, char cause) {
       if (s->server() && s->server()->live == server->live) s->kill(cause);
       s = next;
     }
+  });
+}
+
+void Worker::describeSessions(std::function<void(std::vector<SessionInfo>)> done) {
+  loop_.post([this, done = std::move(done)] {
+    std::vector<SessionInfo> out;
+    out.reserve(sessionCount_);
+    for (Session* s = sessions_; s; s = s->next) out.push_back(s->describe());
+    done(std::move(out));
+  });
+}
+
+void Worker::shutdownSession(uint64_t id, std::function<void(bool)> done) {
+  loop_.post([this, id, done = std::move(done)] {
+    for (Session* s = sessions_; s; s = s->next) {
+      if (s->id() == id) {
+        s->kill('K');
+        done(true);
+        return;
+      }
+    }
+    done(false);
   });
 }
 

@@ -15,17 +15,20 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <unordered_map>
 #include <vector>
 
 #include "event/loop.h"
 #include "net/pipe_pool.h"
+#include "observe/counters.h"
 #include "runtime/runtime.h"
 
 namespace sluice::session {
 
 class Session;
+struct SessionInfo;
 
 // A listening socket handed to a worker, which owns the descriptor.
 struct ListenerSpec {
@@ -39,6 +42,10 @@ struct ProcessState {
   std::atomic<uint64_t> accepted{0};
   std::atomic<uint64_t> acceptErrors{0};
   std::atomic<bool> stopping{false};
+  observe::RateCounter connectionRate;
+  std::atomic<uint64_t> nextSessionId{0};
+  std::atomic<uint64_t> splicedBytes{0};   // forwarded with splice(), never copied
+  std::atomic<uint64_t> copiedBytes{0};    // forwarded through a buffer
   std::atomic<uint32_t> maxconn{0};
 };
 
@@ -74,8 +81,13 @@ class Worker {
   // Called by a session when it ends.
   void sessionClosed(Session* s);
 
+  // Thread-safe: `done` receives, on this worker's thread, a description of
+  // every session it runs (for "show sess").
+  void describeSessions(std::function<void(std::vector<SessionInfo>)> done);
+  // Thread-safe: ends session `id` if this worker runs it; `done(found)`.
+  void shutdownSession(uint64_t id, std::function<void(bool)> done);
+
   // Sessions waiting in a backend queue, found again by id when woken.
-  uint64_t nextSessionId() { return ++lastSessionId_; }
   void registerWaiting(uint64_t id, Session* s) { waiting_[id] = s; }
   void unregisterWaiting(uint64_t id) { waiting_.erase(id); }
   bool wakeWaiting(uint64_t id);
@@ -97,7 +109,6 @@ class Worker {
   Session* sessions_ = nullptr;
   size_t sessionCount_ = 0;
   bool softStopped_ = false;
-  uint64_t lastSessionId_ = 0;
   std::unordered_map<uint64_t, Session*> waiting_;
 };
 

@@ -223,7 +223,7 @@ TEST(Parser, IgnoredAndUnsupportedKeywords) {
   EXPECT_NE(out.find("test.cfg:2: warning: 'ssl-default-bind-ciphers' is accepted but ignored"), std::string::npos) << out;
   EXPECT_NE(out.find("test.cfg:3: warning: 'tune.ssl.default-dh-param' is accepted but ignored"), std::string::npos) << out;
   EXPECT_NE(out.find("test.cfg:4: error: 'lua-load' is not supported"), std::string::npos) << out;
-  EXPECT_NE(out.find("warning: 'http-request' is accepted but ignored"), std::string::npos) << out;
+  EXPECT_NE(out.find("warning: 'http-request' rules are HTTP-only; sluice ignores them"), std::string::npos) << out;
   EXPECT_NE(out.find("warning: 'option forwardfor' is accepted but ignored"), std::string::npos) << out;
   EXPECT_NE(out.find("error: server parameter 'ssl' is not supported"), std::string::npos) << out;
 }

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: Apache-2.0
+// What the runtime API and the stats endpoints need from the process, as an
+// interface: app/Control implements it, tests may fake it. Everything here
+// is called on the control thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/runtime.h"
+#include "session/session.h"
+#include "session/worker.h"
+
+namespace sluice::admin {
+
+struct ProcessFacts {
+  uint64_t pid = 0;
+  uint64_t startedAt = 0;       // wall-clock seconds
+  uint32_t reloads = 0;
+  uint32_t threads = 0;
+  uint64_t fdLimit = 0;
+  bool stopping = false;
+  size_t listeningSockets = 0;
+  std::string node;             // host name
+};
+
+class Host {
+ public:
+  virtual ~Host() = default;
+  virtual std::shared_ptr<runtime::Runtime> currentRuntime() const = 0;
+  virtual const session::ProcessState& processState() const = 0;
+  virtual ProcessFacts facts() const = 0;
+  // Every live session, gathered from the workers (bounded wait).
+  virtual std::vector<session::SessionInfo> sessions() = 0;
+  // Ends session `id`; false when no worker runs it.
+  virtual bool shutdownSession(uint64_t id) = 0;
+  virtual void killSessionsOn(balance::ServerState* server, char cause) = 0;
+  // A server's state or weight changed: rebalance, wake queued connections.
+  virtual void serverChanged(runtime::Backend& backend) = 0;
+  // Reloads the configuration files; `report` holds the messages.
+  virtual bool reloadConfiguration(std::string& report) = 0;
+};
+
+}  // namespace sluice::admin
