@@ -63,7 +63,8 @@ bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reu
         net::ListenOptions lo = optionsFor(*fe, b, reusePort);
         std::string id = identity(a, lo);
         id += " #" + std::to_string(seen[id]++);
-        uint32_t copies = reusePort ? workers : 1;
+        bool admin = fe->stats != nullptr;
+        uint32_t copies = reusePort && !admin ? workers : 1;
         auto existing = sockets_.find(id);
         std::vector<int> fds;
         if (existing != sockets_.end() && existing->second.size() == copies) {
@@ -91,7 +92,7 @@ bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reu
             abandon(plan);
             return false;
           }
-          plan.perWorker[t].push_back({dup, fe.get(), b.acceptProxy});
+          (admin ? plan.admin : plan.perWorker[t]).push_back({dup, fe.get(), b.acceptProxy});
         }
         plan.sockets[id] = std::move(fds);
       }
@@ -105,6 +106,8 @@ void ListenerSet::abandon(Plan& plan) {
     for (auto& l : list) ::close(l.fd);
     list.clear();
   }
+  for (auto& l : plan.admin) ::close(l.fd);
+  plan.admin.clear();
   for (int fd : plan.opened) ::close(fd);
   plan.opened.clear();
   plan.sockets.clear();

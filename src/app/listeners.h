@@ -6,7 +6,8 @@
 // identity is unchanged (no gap: the kernel keeps queueing while workers
 // switch), retunes what can be retuned (backlog, defer-accept, fastopen,
 // mss), opens the new ones, and closes the removed ones only once the new
-// configuration is in place.
+// configuration is in place. Stats proxies get one socket, served by the
+// control thread (admin/), never by the workers.
 //
 //   ListenerSet set;
 //   ListenerSet::Plan plan;
@@ -29,6 +30,7 @@ class ListenerSet {
  public:
   struct Plan {
     std::vector<std::vector<session::ListenerSpec>> perWorker;  // descriptors are duplicates
+    std::vector<session::ListenerSpec> admin;                   // stats proxies (control thread)
     std::map<std::string, std::vector<int>> sockets;             // the set after commit
     std::vector<int> opened;                                     // new in this plan
   };

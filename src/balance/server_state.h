@@ -48,6 +48,7 @@ struct ServerLive {
   std::atomic<uint32_t> weight{1};           // effective weight
   std::atomic<bool> weightSetLive{false};    // "set server weight" overrides the file
   std::atomic<int32_t> currentConnections{0};
+  std::atomic<int32_t> throttle{-1};        // slow start: percent of the weight; -1 not ramping
   std::atomic<uint64_t> lastChange{0};       // wall-clock seconds of the last up/down change
   ServerCounters counters;
   // Health details for the stats page and "show stat"; control thread only.

@@ -61,7 +61,8 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       // Slow start: the weight grows with the time since the server came up.
       updateRamp(now);
     } else if (rampUntil_) {
-      server_.weight.store(server_.configWeight);
+      if (!server_.live->weightSetLive.load()) server_.weight.store(server_.configWeight);
+      server_.live->throttle.store(-1);
       rampUntil_ = 0;
       be_.balancer->refresh();
     }
@@ -496,6 +497,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
     uint64_t elapsed = now - rampFrom_;
     uint32_t w = static_cast<uint32_t>((uint64_t{server_.configWeight} * elapsed + slowstart_ - 1) / slowstart_);
     w = std::max<uint32_t>(1, std::min(w, server_.configWeight));
+    server_.live->throttle.store(static_cast<int32_t>(std::min<uint64_t>(100, elapsed * 100 / slowstart_)));
     if (w != server_.weight.load()) {
       server_.weight.store(w);
       be_.balancer->refresh();

@@ -3,6 +3,7 @@
 #include "route/acl.h"
 
 #include <cctype>
+#include <optional>
 
 #include "core/strings.h"
 
@@ -140,6 +141,20 @@ std::shared_ptr<const AclTerm> AclScope::compileTerm(const std::vector<std::stri
   }
   auto term = std::make_shared<AclTerm>();
   term->expr = SampleExpr::parse(words[0], maps_, error);
+  // HAProxy's derived ACL names: "<fetch>_<match>" is "<fetch> -m <match>"
+  // (path_beg, hdr_end(host), req_ssl_sni_end, ...).
+  std::optional<MatchMethod> derived;
+  if (!term->expr && words[0].find(',') == std::string::npos) {
+    std::string name = words[0].substr(0, words[0].find('('));
+    std::string args = words[0].substr(name.size());
+    size_t cut = name.rfind('_');
+    MatchMethod m;
+    if (cut != std::string::npos && cut > 0 && parseMatchMethod(name.substr(cut + 1), m)) {
+      std::string ignored;
+      term->expr = SampleExpr::parse(name.substr(0, cut) + args, maps_, ignored);
+      if (term->expr) derived = m;
+    }
+  }
   if (!term->expr) {
     return nullptr;
   }
@@ -152,6 +167,7 @@ std::shared_ptr<const AclTerm> AclScope::compileTerm(const std::vector<std::stri
     case SampleType::Bin: term->method = MatchMethod::Bin; break;
     default: term->method = MatchMethod::Str; break;
   }
+  if (derived) term->method = *derived;
   bool ignoreCase = false;
   std::vector<std::string> files;
   size_t i = 1;

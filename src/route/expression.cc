@@ -25,6 +25,47 @@ bool helloReady(const SessionView& v, Sample& out) {
   return v.hello != nullptr;
 }
 
+bool httpText(const SessionView& v, size_t index, std::string_view text, Sample& out) {
+  if (index > 0 || !v.http) return false;
+  out.type = SampleType::Str;
+  out.text = std::string(text);
+  return true;
+}
+
+bool fetchPath(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  return v.http && httpText(v, index, v.http->path, out);
+}
+
+bool fetchUrl(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (!v.http) return false;
+  std::string url(v.http->path);
+  if (!v.http->query.empty()) url += "?" + std::string(v.http->query);
+  return httpText(v, index, url, out);
+}
+
+bool fetchQuery(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  return v.http && httpText(v, index, v.http->query, out);
+}
+
+bool fetchMethod(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  return v.http && httpText(v, index, v.http->method, out);
+}
+
+// req.hdr(<name>): every value of the header, one per index.
+bool fetchHeader(const SessionView& v, const std::vector<Arg>& args, size_t index, Sample& out) {
+  if (!v.http) return false;
+  size_t seen = 0;
+  for (const auto& [name, value] : v.http->headers) {
+    if (!args.empty() && !core::iequals(name, args[0].text)) continue;
+    if (seen++ == index) {
+      out.type = SampleType::Str;
+      out.text = std::string(value);
+      return true;
+    }
+  }
+  return false;
+}
+
 bool fetchSni(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
   if (index > 0 || !helloReady(v, out) || !v.hello->hasSni) return false;
   out.type = SampleType::Str;
@@ -252,6 +293,13 @@ const FetchDef kFetches[] = {
     {"res.ssl_hello_type", SampleType::Int, 0, 0, false, false, false, fetchResponseOnly},
     {"rep_ssl_hello_type", SampleType::Int, 0, 0, false, false, false, fetchResponseOnly},
     {"fe_name", SampleType::Str, 0, 0, false, false, false, fetchFeName},
+    // HTTP: only a stats proxy (which sluice serves itself) has a request.
+    {"path", SampleType::Str, 0, 0, false, false, false, fetchPath},
+    {"url", SampleType::Str, 0, 0, false, false, false, fetchUrl},
+    {"query", SampleType::Str, 0, 0, false, false, false, fetchQuery},
+    {"method", SampleType::Str, 0, 0, false, false, false, fetchMethod},
+    {"req.hdr", SampleType::Str, 0, 1, false, false, false, fetchHeader},
+    {"hdr", SampleType::Str, 0, 1, false, false, false, fetchHeader},
     {"be_name", SampleType::Str, 0, 0, false, false, false, fetchBeName},
 };
 

@@ -126,6 +126,27 @@ std::vector<PatternRef::Entry> PatternRef::entries() const {
   return entries_;
 }
 
+PatternRef::Probe PatternRef::probe(const std::string& text) const {
+  Probe out;
+  std::shared_ptr<LiveIndex> user;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (users_.empty()) return out;
+    user = users_.front();
+  }
+  out.method = std::string(toString(user->method()));
+  out.ignoreCase = user->ignoreCase();
+  Sample s = Sample::ofStr(text);
+  if (!castSample(s, inputTypeOf(user->method()))) return out;
+  std::shared_ptr<const PatternIndex> index = user->get();
+  if (const PatternEntry* e = index->lookup(s)) {
+    out.found = true;
+    out.key = e->key;
+    out.value = e->value;
+  }
+  return out;
+}
+
 size_t PatternRef::size() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return entries_.size();

@@ -89,6 +89,16 @@ class PatternRef {
   std::vector<Entry> entries() const;
   size_t size() const;
 
+  // What a rule using this list would match for `text` ("get map"): the
+  // winning key and value under the first user's match method.
+  struct Probe {
+    bool found = false;
+    std::string method;
+    bool ignoreCase = false;
+    std::string key, value;
+  };
+  Probe probe(const std::string& text) const;
+
  private:
   bool rebuild(const std::vector<Entry>& candidate, std::string& error);
   static bool matchesId(const Entry& e, const std::string& keyOrId);

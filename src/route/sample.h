@@ -98,6 +98,16 @@ class Variables {
 
 // What a fetch may look at. The session fills it; fetches never touch
 // sockets. `hello` is set only once the whole ClientHello has been read.
+// An HTTP request, for the few HTTP fetches that stats proxies use
+// ("http-request use-service prometheus-exporter if { path /metrics }").
+struct HttpRequestView {
+  std::string_view method;
+  std::string_view path;
+  std::string_view query;
+  std::string_view version;
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
+};
+
 struct SessionView {
   core::Address src;
   core::Address dst;
@@ -108,6 +118,7 @@ struct SessionView {
   std::span<const uint8_t> payload;  // client bytes buffered so far
   bool final = true;             // the inspection window is over: no more data will be awaited
   Variables* vars = nullptr;
+  const HttpRequestView* http = nullptr;  // only in stats proxies
 };
 
 }  // namespace sluice::route

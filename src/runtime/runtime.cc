@@ -162,6 +162,7 @@ class Builder {
   void buildBackend(const config::ProxyConfig& p) {
     auto be = std::make_unique<Backend>();
     be->name = p.name;
+    be->config = &p;
     be->checkKind = p.checkKind;
     be->retries = p.retries;
     be->redispatch = p.redispatch;
@@ -296,6 +297,36 @@ class Builder {
     rt_->backends.push_back(std::move(be));
   }
 
+  void buildStats(const config::ProxyConfig& p, route::AclScope& scope, Frontend& fe) {
+    auto st = std::make_unique<StatsService>();
+    st->config = &p.stats;
+    st->page = p.stats.enable;
+    std::string error;
+    if (p.stats.adminSet) {
+      st->admin = true;
+      scope.at(p.stats.adminWhere);
+      st->adminCondition = scope.compileCondition(p.stats.adminCondition, error);
+      if (!st->adminCondition) diag_.error(p.stats.adminWhere, "in 'stats admin': " + error);
+    }
+    for (const config::TcpRuleConfig& r : p.httpRequest) {
+      HttpRule rule;
+      rule.where = r.where;
+      rule.action = r.action == "use-service" ? HttpRule::Action::UsePrometheus
+                    : r.action == "deny"      ? HttpRule::Action::Deny
+                                              : HttpRule::Action::Allow;
+      if (!r.condition.empty()) {
+        scope.at(r.where);
+        rule.condition = scope.compileCondition(r.condition, error);
+        if (!rule.condition) {
+          diag_.error(r.where, "in 'http-request " + r.action + "': " + error);
+          continue;
+        }
+      }
+      st->rules.push_back(std::move(rule));
+    }
+    fe.stats = std::move(st);
+  }
+
   void buildFrontend(const config::ProxyConfig& p) {
     auto fe = std::make_unique<Frontend>();
     fe->name = p.name;
@@ -317,6 +348,7 @@ class Builder {
 
     auto scope = std::make_unique<route::AclScope>(*rt_->maps);
     scope->define(p.acls, diag_);
+    if (p.servesStats()) buildStats(p, *scope, *fe);
     buildRules(p.tcpRequestConnection, *scope, fe->connectionRules, true, "frontend " + p.name);
     buildRules(p.tcpRequestSession, *scope, fe->sessionRules, true, "frontend " + p.name);
     buildRules(p.tcpRequestContent, *scope, fe->contentRules, false, "frontend " + p.name);

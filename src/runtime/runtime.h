@@ -59,6 +59,7 @@ struct ProxyCounters {
   std::atomic<uint64_t> clientAborts{0};   // cli_abrt
   std::atomic<uint64_t> serverAborts{0};   // srv_abrt
   std::atomic<uint64_t> badProxyHeaders{0};
+  std::atomic<uint64_t> routeMisses{0};    // no use_backend rule matched: default_backend
   std::atomic<uint64_t> lastSession{0};    // monotonic seconds of the last session (lastsess)
   observe::RateCounter sessionRate;        // rate, rate_max
   observe::SlidingAverage queueTime;       // qtime, qtime_max (ms)
@@ -104,6 +105,7 @@ struct ServerRule {
 
 struct Backend {
   std::string name;
+  const config::ProxyConfig* config = nullptr;
   config::ProxyConfig::CheckKind checkKind = config::ProxyConfig::CheckKind::Tcp;
   std::vector<std::shared_ptr<balance::ServerState>> servers;
   std::vector<const config::ServerConfig*> serverConfigs;  // same order as servers
@@ -141,6 +143,22 @@ struct Backend {
   }
 };
 
+// A "mode http" proxy that serves the stats page and metrics (admin/).
+struct HttpRule {
+  enum class Action { UsePrometheus, Allow, Deny };
+  core::SourceLocation where;
+  Action action = Action::Allow;
+  std::unique_ptr<route::Condition> condition;   // nullptr: always
+};
+
+struct StatsService {
+  const config::StatsConfig* config = nullptr;
+  bool page = false;                             // "stats enable" (or any stats line)
+  bool admin = false;                            // "stats admin" present
+  std::unique_ptr<route::Condition> adminCondition;
+  std::vector<HttpRule> rules;                   // "http-request" in order
+};
+
 struct Frontend {
   std::string name;
   const config::ProxyConfig* config = nullptr;   // binds and other plain settings
@@ -164,6 +182,7 @@ struct Frontend {
   std::vector<Rule> contentRules;
   std::vector<SwitchRule> switchRules;
   Backend* defaultBackend = nullptr;
+  std::unique_ptr<StatsService> stats;           // set: served by admin/, not by workers
   std::shared_ptr<ProxyCounters> counters = std::make_shared<ProxyCounters>();
 };
 

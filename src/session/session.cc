@@ -514,8 +514,12 @@ runtime::Backend* Session::chooseBackend() noexcept {
     // A dynamic name that names no backend ends the search: default_backend.
     std::string name = rule.dynamic->renderSamples(v);
     runtime::Backend* b = rt_->findBackend(name);
-    return b ? b : fe_.defaultBackend;
+    if (b) return b;
+    break;
   }
+  // No rule chose: with switching rules present this is a routing miss (an
+  // SNI no map or ACL knows), worth a metric of its own.
+  if (!fe_.switchRules.empty()) fe_.counters->routeMisses.fetch_add(1, std::memory_order_relaxed);
   return fe_.defaultBackend;
 }
 
