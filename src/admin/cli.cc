@@ -255,7 +255,7 @@ std::string Cli::execute(std::string_view line, const std::string& payload, CliS
   if (verb == "help") return helpText(session.level, w.size() > 1 ? w[1] : "");
   if (verb == "prompt") {
     session.prompt = !session.prompt;
-    return "";
+    return "\n";
   }
   if (verb == "quit") {
     session.quit = true;

@@ -218,6 +218,11 @@ StatRow backendRow(const runtime::Backend& be, uint32_t iid, const std::vector<S
   r.cliAbrt = load(c.clientAborts);
   r.srvAbrt = load(c.serverAborts);
   r.algo = be.balancer ? be.balancer->spec().algorithm : "";
+  r.statsProxy = be.config && be.config->mode == config::ProxyMode::Http;
+  if (r.statsProxy && servers.empty()) {
+    r.status = "UP";  // a stats listen section serves its page itself
+    r.state = "UP";
+  }
   return r;
 }
 

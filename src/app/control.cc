@@ -7,7 +7,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/resource.h>
+
+#include <chrono>
+#include <condition_variable>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 
 #ifdef SLUICE_HAVE_SYSTEMD
@@ -28,6 +33,7 @@ Control::Control(const Options& o, session::ProcessState& process,
 }
 
 Control::~Control() {
+  endpoints_.reset();
   checker_.reset();
   if (signalFd_ >= 0) close(signalFd_);
 }
@@ -50,10 +56,18 @@ void Control::log(int level, const std::string& message) {
   }
 }
 
-void Control::run(std::shared_ptr<const config::Config> cfg, std::shared_ptr<runtime::Runtime> rt,
-                  const sigset_t& signals) {
+bool Control::prepare(std::shared_ptr<const config::Config> cfg, std::shared_ptr<runtime::Runtime> rt,
+                      std::vector<session::ListenerSpec> statsListeners, std::string& errors) {
   cfg_ = std::move(cfg);
   rt_ = std::move(rt);
+  char host[256] = {0};
+  if (gethostname(host, sizeof(host) - 1) == 0) hostname_ = host;
+  endpoints_ = std::make_unique<admin::Endpoints>(loop_, *this);
+  endpoints_->setHttpListeners(std::move(statsListeners));
+  return endpoints_->configureCli(cfg_->global, errors);
+}
+
+void Control::run(const sigset_t& signals) {
   signalFd_ = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
   loop_.add(signalFd_, EPOLLIN, static_cast<event::EventHandler*>(this));
   startChecks();
@@ -71,6 +85,71 @@ void Control::startChecks() {
 
 void Control::killSessionsOn(balance::ServerState* server, char cause) {
   for (auto& w : workers_) w->killSessionsOn(server, cause);
+}
+
+admin::ProcessFacts Control::facts() const {
+  admin::ProcessFacts f;
+  f.pid = static_cast<uint64_t>(getpid());
+  f.startedAt = startedAt_;
+  f.reloads = reloads_;
+  f.threads = static_cast<uint32_t>(workers_.size());
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) f.fdLimit = rl.rlim_cur;
+  f.stopping = softStopping_;
+  f.listeningSockets = listeners_.socketCount();
+  f.node = hostname_;
+  return f;
+}
+
+namespace {
+
+// Answers gathered from the workers; outlives a wait that timed out.
+template <typename T>
+struct Gather {
+  std::mutex mutex;
+  std::condition_variable done;
+  size_t answers = 0;
+  T value{};
+};
+
+constexpr auto kWorkerAnswerTimeout = std::chrono::seconds(1);
+
+}  // namespace
+
+std::vector<session::SessionInfo> Control::sessions() {
+  auto g = std::make_shared<Gather<std::vector<session::SessionInfo>>>();
+  for (auto& w : workers_) {
+    w->describeSessions([g](std::vector<session::SessionInfo> list) {
+      std::lock_guard<std::mutex> lock(g->mutex);
+      g->value.insert(g->value.end(), std::make_move_iterator(list.begin()), std::make_move_iterator(list.end()));
+      ++g->answers;
+      g->done.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> lock(g->mutex);
+  g->done.wait_for(lock, kWorkerAnswerTimeout, [&] { return g->answers == workers_.size(); });
+  return g->value;
+}
+
+bool Control::shutdownSession(uint64_t id) {
+  auto g = std::make_shared<Gather<bool>>();
+  for (auto& w : workers_) {
+    w->shutdownSession(id, [g](bool found) {
+      std::lock_guard<std::mutex> lock(g->mutex);
+      g->value = g->value || found;
+      ++g->answers;
+      g->done.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> lock(g->mutex);
+  g->done.wait_for(lock, kWorkerAnswerTimeout, [&] { return g->value || g->answers == workers_.size(); });
+  return g->value;
+}
+
+void Control::serverChanged(runtime::Backend& backend) {
+  if (backend.balancer) backend.balancer->refresh();
+  // A server that became usable may take connections waiting for a slot.
+  for (size_t i = 0, n = backend.queue->size(); i < n && i < 4096; ++i) backend.queue->wakeOne();
 }
 
 void Control::onEvents(uint32_t) noexcept {
@@ -151,9 +230,17 @@ bool Control::reload(const std::string& why, std::string& report) {
   for (size_t t = 0; t < workers_.size(); ++t) {
     workers_[t]->replaceRuntime(rt, std::move(plan.perWorker[t]));
   }
+  std::vector<session::ListenerSpec> statsListeners = std::move(plan.admin);
   listeners_.commit(std::move(plan));
   cfg_ = cfg;
   rt_ = rt;
+  endpoints_->setHttpListeners(std::move(statsListeners));
+  std::string cliErrors;
+  if (!endpoints_->configureCli(cfg_->global, cliErrors)) {
+    std::istringstream lines(cliErrors);
+    for (std::string line; std::getline(lines, line);) log(observe::kAlert, line);
+    report += cliErrors;
+  }
   startChecks();
   ++reloads_;
   log(observe::kNotice, "sluice: configuration reloaded (" + std::to_string(rt->frontends.size()) +
@@ -172,6 +259,7 @@ void Control::softStop() {
   process_.stopping.store(true);
   for (auto& w : workers_) w->softStop();
   listeners_.closeAll();
+  if (endpoints_) endpoints_->closeHttpListeners();
   if (cfg_->global.hardStopAfter) hardStopAt_ = loop_.now() + *cfg_->global.hardStopAfter;
   loop_.schedule(*this, loop_.now() + 100);
 }
@@ -179,6 +267,7 @@ void Control::softStop() {
 void Control::stopNow() {
   notify("STOPPING=1");
   checker_.reset();
+  endpoints_.reset();
   for (auto& w : workers_) w->stop();
   listeners_.closeAll();
   loop_.stop();

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "admin/endpoints.h"
+#include "admin/host.h"
 #include "app/listeners.h"
 #include "app/options.h"
 #include "config/model.h"
@@ -25,17 +27,20 @@
 
 namespace sluice::app {
 
-class Control final : public event::EventHandler, public event::Timer {
+class Control final : public event::EventHandler, public event::Timer, public admin::Host {
  public:
   Control(const Options& o, session::ProcessState& process,
           std::vector<std::unique_ptr<session::Worker>>& workers, ListenerSet& listeners,
           bool logToStderr);
   ~Control() override;
 
-  // Takes the first configuration (already bound by the caller) and serves
-  // until stopped. `signals` are blocked in every thread.
-  void run(std::shared_ptr<const config::Config> cfg, std::shared_ptr<runtime::Runtime> rt,
-           const sigset_t& signals);
+  // Before privileges are dropped: the first configuration, its runtime API
+  // sockets (which may need root to create) and its stats proxies' sockets.
+  // False with `errors` when a runtime API socket cannot be opened.
+  bool prepare(std::shared_ptr<const config::Config> cfg, std::shared_ptr<runtime::Runtime> rt,
+               std::vector<session::ListenerSpec> statsListeners, std::string& errors);
+  // Serves until stopped. `signals` are blocked in every thread.
+  void run(const sigset_t& signals);
 
   // Reads the files again and applies them. Returns false (and the old
   // configuration keeps serving) when they are invalid; `report` holds the
@@ -44,7 +49,16 @@ class Control final : public event::EventHandler, public event::Timer {
   void softStop();
   void stopNow();
 
-  // For the runtime API and the stats endpoints (control thread only).
+  // admin::Host, for the runtime API and the stats endpoints.
+  std::shared_ptr<runtime::Runtime> currentRuntime() const override { return rt_; }
+  const session::ProcessState& processState() const override { return process_; }
+  admin::ProcessFacts facts() const override;
+  std::vector<session::SessionInfo> sessions() override;
+  bool shutdownSession(uint64_t id) override;
+  void killSessionsOn(balance::ServerState* server, char cause) override;
+  void serverChanged(runtime::Backend& backend) override;
+  bool reloadConfiguration(std::string& report) override { return reload("runtime API", report); }
+
   const std::shared_ptr<runtime::Runtime>& runtime() const { return rt_; }
   const std::shared_ptr<const config::Config>& config() const { return cfg_; }
   session::ProcessState& process() { return process_; }
@@ -54,7 +68,6 @@ class Control final : public event::EventHandler, public event::Timer {
   uint64_t startedAt() const { return startedAt_; }   // wall-clock seconds
   uint32_t reloads() const { return reloads_; }
   bool stopping() const { return softStopping_; }
-  void killSessionsOn(balance::ServerState* server, char cause);
   void log(int level, const std::string& message);
 
   void onEvents(uint32_t events) noexcept override;
@@ -73,6 +86,8 @@ class Control final : public event::EventHandler, public event::Timer {
   std::shared_ptr<const config::Config> cfg_;
   std::shared_ptr<runtime::Runtime> rt_;
   std::unique_ptr<health::HealthChecker> checker_;
+  std::unique_ptr<admin::Endpoints> endpoints_;
+  std::string hostname_;
   int signalFd_ = -1;
   bool softStopping_ = false;
   uint64_t hardStopAt_ = 0;

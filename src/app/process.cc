@@ -124,6 +124,7 @@ int run(const Options& o) {
 
   // Bind everything before giving up privileges (ports below 1024).
   ListenerSet listeners;
+  std::vector<session::ListenerSpec> statsListeners;
   {
     ListenerSet::Plan plan;
     std::string error;
@@ -135,6 +136,7 @@ int run(const Options& o) {
     for (uint32_t t = 0; t < rt->nbthread; ++t) {
       workers[t]->replaceRuntime(rt, std::move(plan.perWorker[t]));
     }
+    statsListeners = std::move(plan.admin);
     listeners.commit(std::move(plan));
   }
 
@@ -175,6 +177,18 @@ int run(const Options& o) {
       return 1;
     }
     pf << getpid() << "\n";
+  }
+
+  // The control thread's state, and the runtime API sockets, which may
+  // need root to create (/run/haproxy/admin.sock).
+  bool logToStderr = !o.quiet && !cfg->global.quiet && !daemonize;
+  auto control = std::make_unique<Control>(o, process, workers, listeners, logToStderr);
+  {
+    std::string errors;
+    if (!control->prepare(cfg, rt, std::move(statsListeners), errors)) {
+      std::cerr << errors << "  hint: check the directory of the socket and its permissions\n";
+      return 1;
+    }
   }
 
   if (!cfg->global.chroot.empty()) {
@@ -227,10 +241,10 @@ int run(const Options& o) {
 
   // The control thread (this one): signals, reloads, health checks.
   bool chrooted = !cfg->global.chroot.empty();
-  {
-    Control control(o, process, workers, listeners, /*logToStderr=*/!o.quiet && !cfg->global.quiet && !daemonize);
-    control.run(std::move(cfg), std::move(rt), set);
-  }
+  cfg.reset();
+  rt.reset();
+  control->run(set);
+  control.reset();
   for (auto& t : threads) t.join();
   workers.clear();
   if (!pidfile.empty() && !chrooted) unlink(pidfile.c_str());

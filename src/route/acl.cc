@@ -237,16 +237,16 @@ std::shared_ptr<const AclTerm> AclScope::compileTerm(const std::vector<std::stri
     error = "operator '" + pendingOp + "' needs a value after it";
     return nullptr;
   }
-  std::string usedBy = "acl '" + words[0] + "' file '" + where_.file + "' line " + std::to_string(where_.line);
+  std::string place = "file '" + where_.file + "' line " + std::to_string(where_.line);
   if (!inlinePatterns.empty()) {
     auto live = maps_.inlinePatterns(inlinePatterns, term->method, ignoreCase, fetch.dottedVersions,
-                                     usedBy, error);
+                                     "acl '" + words[0] + "' " + place, error);
     if (!live) return nullptr;
     term->patterns.push_back(live);
   }
   for (const std::string& f : files) {
     auto live = maps_.patternFile(f, term->method, ignoreCase, fetch.dottedVersions, filesAreMaps, error,
-                                  usedBy);
+                                  "acl at " + place);
     if (!live) return nullptr;
     term->patterns.push_back(live);
   }

@@ -27,7 +27,7 @@ std::shared_ptr<PatternIndex> buildIndex(const LiveIndex& user, const std::vecto
 void PatternRef::addUsage(const std::string& usedBy) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (description_.find(usedBy) == std::string::npos) {
-    description_ += description_.empty() ? usedBy : ", " + usedBy;
+    description_ += (usages_++ == 0 ? " " : ", ") + usedBy;
   }
 }
 

@@ -107,6 +107,7 @@ class PatternRef {
   std::string name_;
   bool isMap_;
   std::string description_;
+  int usages_ = 0;
   mutable std::mutex mutex_;
   std::vector<Entry> entries_;
   uint64_t nextId_ = 1;

@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -816,6 +817,100 @@ long cpuTimeMs(pid_t pid) {
   }
   long ticks = sysconf(_SC_CLK_TCK);
   return (utime + stime) * 1000 / (ticks > 0 ? ticks : 100);
+}
+
+}  // namespace sluice::testing
+
+namespace sluice::testing {
+
+namespace {
+int connectUnix(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(sun.sun_path)) {
+    close(fd);
+    return -1;
+  }
+  memcpy(sun.sun_path, path.c_str(), path.size());
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+}  // namespace
+
+std::string cliRequest(const std::string& socketPath, const std::string& input, int timeoutMs) {
+  int fd = connectUnix(socketPath);
+  if (fd < 0) return "<connect failed: " + std::string(strerror(errno)) + ">";
+  sendAll(fd, input, scaled(timeoutMs));
+  std::string out = recvAll(fd, scaled(timeoutMs));
+  close(fd);
+  return out;
+}
+
+CliSession::CliSession(const std::string& socketPath) {
+  fd_ = connectUnix(socketPath);
+  if (fd_ >= 0) command("prompt");
+}
+
+CliSession::~CliSession() {
+  if (fd_ >= 0) close(fd_);
+}
+
+std::string CliSession::command(const std::string& line, int timeoutMs) {
+  if (fd_ < 0) return {};
+  if (!sendAll(fd_, line + "\n", scaled(timeoutMs))) return {};
+  auto start = Clock::now();
+  char buf[65536];
+  for (;;) {
+    size_t p = pending_.find("\n> ");
+    if (p != std::string::npos) {
+      std::string answer = pending_.substr(0, p + 1);
+      pending_.erase(0, p + 3);
+      return answer;
+    }
+    int left = scaled(timeoutMs) - static_cast<int>(msSince(start));
+    if (left <= 0) return "<timeout> " + pending_;
+    pollfd pfd{fd_, POLLIN, 0};
+    if (poll(&pfd, 1, left) <= 0) continue;
+    ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+    if (n <= 0) {
+      std::string rest = pending_;
+      pending_.clear();
+      return rest;
+    }
+    pending_.append(buf, static_cast<size_t>(n));
+  }
+}
+
+std::string httpRequest(int port, const std::string& method, const std::string& target,
+                        const std::vector<std::string>& headers, const std::string& body, int timeoutMs) {
+  int fd = connectTcp("127.0.0.1", port, "", scaled(timeoutMs));
+  if (fd < 0) return {};
+  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  for (const auto& h : headers) req += h + "\r\n";
+  if (!body.empty() || method == "POST") {
+    req += "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n";
+  }
+  req += "Connection: close\r\n\r\n" + body;
+  sendAll(fd, req, scaled(timeoutMs));
+  std::string out = recvAll(fd, scaled(timeoutMs));
+  close(fd);
+  return out;
+}
+
+int httpStatus(const std::string& response) {
+  if (response.size() < 12 || response.compare(0, 5, "HTTP/") != 0) return 0;
+  return atoi(response.c_str() + 9);
+}
+
+std::string httpBody(const std::string& response) {
+  size_t p = response.find("\r\n\r\n");
+  return p == std::string::npos ? std::string() : response.substr(p + 4);
 }
 
 }  // namespace sluice::testing

@@ -191,6 +191,32 @@ class BlackHole {
   std::vector<int> fillers_;
 };
 
+// The runtime API over a real UNIX socket: sends `input` (one or more lines)
+// and returns everything sluice answers until it closes the connection.
+std::string cliRequest(const std::string& socketPath, const std::string& input, int timeoutMs = 5000);
+
+// An interactive runtime API session ("prompt" mode) on one connection.
+class CliSession {
+ public:
+  explicit CliSession(const std::string& socketPath);
+  ~CliSession();
+  bool connected() const { return fd_ >= 0; }
+  // Sends one line and returns the answer, up to the next "> " prompt.
+  std::string command(const std::string& line, int timeoutMs = 5000);
+
+ private:
+  int fd_ = -1;
+  std::string pending_;
+};
+
+// A plain HTTP/1.1 GET (or POST with a form body) on loopback; returns the
+// whole response (status line, headers, body).
+std::string httpRequest(int port, const std::string& method, const std::string& target,
+                        const std::vector<std::string>& headers = {}, const std::string& body = {},
+                        int timeoutMs = 5000);
+int httpStatus(const std::string& response);
+std::string httpBody(const std::string& response);
+
 // Plain TCP helpers.
 int connectTcp(const std::string& host, int port, const std::string& source = "", int timeoutMs = 3000);
 bool sendAll(int fd, const std::string& data, int timeoutMs = 5000);
