@@ -296,12 +296,12 @@ const char* kScript = R"js(
   function fmt(v,bytes){var u=bytes?['B/s','KiB/s','MiB/s','GiB/s']:['/s','k/s','M/s','G/s'];var i=0;
     while(v>=(bytes?1024:1000)&&i<3){v/=(bytes?1024:1000);i++}return (i?v.toFixed(1):Math.round(v))+' '+u[i]}
   function draw(h){
-    var dpr=window.devicePixelRatio||1,w=canvas.clientWidth,ht=canvas.clientHeight;
+    var dpr=window.devicePixelRatio||1,w=canvas.clientWidth,ht=canvas.clientHeight,pad=56;
     canvas.width=w*dpr;canvas.height=ht*dpr;var g=canvas.getContext('2d');g.scale(dpr,dpr);
-    g.clearRect(0,0,w,ht);var pad=46,n=h.length;if(!n)return;
+    g.clearRect(0,0,w,ht);var n=h.length;if(!n)return;
     var maxC=1,maxB=1;h.forEach(function(p){maxC=Math.max(maxC,p[1]);maxB=Math.max(maxB,p[2]+p[3])});
     g.strokeStyle='#e3e7ec';g.lineWidth=1;for(var k=0;k<=4;k++){var y=8+(ht-24)*k/4;g.beginPath();g.moveTo(pad,y);g.lineTo(w-pad,y);g.stroke()}
-    g.fillStyle='#5b6775';g.font='11px system-ui';g.fillText(fmt(maxC,false),2,14);g.fillText(fmt(maxB,true),w-pad+4,14);
+    g.fillStyle='#5b6775';g.font='11px system-ui';g.textAlign='left';g.fillText(fmt(maxC,false),2,14);g.textAlign='right';g.fillText(fmt(maxB,true),w-2,14);g.textAlign='left';
     var slots=Math.max(n,cfg.points);
     function line(idx,max,color){g.strokeStyle=color;g.lineWidth=2;g.beginPath();
       h.forEach(function(p,i){var x=pad+(w-2*pad)*(slots-n+i)/(slots-1);var v=idx<2?p[idx]:p[2]+p[3];
@@ -335,7 +335,7 @@ std::string renderStatsPage(const Snapshot& snap, const History& history, const 
   std::string out =
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
       "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-      "<title>Statistics Report for sluice</title>";
+      "<link rel=\"icon\" href=\"data:,\"><title>Statistics Report for sluice</title>";
   if (refreshMs && live) {
     out += "<noscript><meta http-equiv=\"refresh\" content=\"" + num(std::max<uint64_t>(1, refreshMs / 1000)) +
            "\"></noscript>";
