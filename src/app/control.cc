@@ -191,6 +191,8 @@ bool Control::reload(const std::string& why, std::string& report) {
     return false;
   };
 
+  // Files root may own and ports below 1024: what root could do at start.
+  ReloadPrivilege privilege;
   core::Diagnostics diag;
   auto cfg = std::make_shared<config::Config>(config::loadConfig(o_.configFiles, diag));
   if (o_.maxconn > 0 && !cfg->global.maxconn) cfg->global.maxconn = static_cast<uint32_t>(o_.maxconn);
@@ -216,12 +218,8 @@ bool Control::reload(const std::string& why, std::string& report) {
 
   ListenerSet::Plan plan;
   std::string error;
-  bool prepared;
-  {
-    BindPrivilege privilege;  // a new port below 1024 after privileges were dropped
-    prepared = listeners_.prepare(*rt, static_cast<uint32_t>(workers_.size()),
-                                  !cfg->global.noReusePort, plan, error);
-  }
+  bool prepared = listeners_.prepare(*rt, static_cast<uint32_t>(workers_.size()),
+                                     !cfg->global.noReusePort, plan, error);
   if (!prepared) return refuse(error + "\n");
 
   // From here on the new configuration replaces the old one.

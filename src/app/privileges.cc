@@ -17,6 +17,7 @@ namespace sluice::app {
 namespace {
 
 constexpr uint32_t bit(int cap) { return 1u << cap; }
+constexpr uint32_t kReloadCaps = (1u << CAP_NET_BIND_SERVICE) | (1u << CAP_DAC_READ_SEARCH);
 
 bool readCaps(__user_cap_data_struct (&d)[2]) {
   __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
@@ -74,7 +75,7 @@ bool dropPrivileges(const Identity& id, bool transparentConnects, std::string& e
       return false;
     }
     prctl(PR_SET_KEEPCAPS, 0);
-    uint32_t keep = bit(CAP_NET_BIND_SERVICE);
+    uint32_t keep = kReloadCaps;
     uint32_t effective = 0;
     if (transparentConnects) {
       keep |= bit(CAP_NET_ADMIN) | bit(CAP_NET_RAW);
@@ -91,19 +92,20 @@ bool dropPrivileges(const Identity& id, bool transparentConnects, std::string& e
   return true;
 }
 
-BindPrivilege::BindPrivilege() {
+ReloadPrivilege::ReloadPrivilege() {
   __user_cap_data_struct d[2]{};
   if (!readCaps(d)) return;
-  if (!(d[0].permitted & bit(CAP_NET_BIND_SERVICE)) || (d[0].effective & bit(CAP_NET_BIND_SERVICE))) return;
-  d[0].effective |= bit(CAP_NET_BIND_SERVICE);
-  raised_ = writeCaps(d);
+  uint32_t wanted = d[0].permitted & kReloadCaps & ~d[0].effective;
+  if (!wanted) return;
+  d[0].effective |= wanted;
+  if (writeCaps(d)) raised_ = wanted;
 }
 
-BindPrivilege::~BindPrivilege() {
+ReloadPrivilege::~ReloadPrivilege() {
   if (!raised_) return;
   __user_cap_data_struct d[2]{};
   if (!readCaps(d)) return;
-  d[0].effective &= ~bit(CAP_NET_BIND_SERVICE);
+  d[0].effective &= ~raised_;
   writeCaps(d);
 }
 

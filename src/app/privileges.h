@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Giving up root after the sockets are bound ("user"/"group"/"uid"/"gid"),
 // while keeping exactly what the process will still need:
-//   - CAP_NET_BIND_SERVICE, permitted but not effective, raised only while a
-//     reload binds new listeners (a port below 1024 added to the file);
+//   - CAP_NET_BIND_SERVICE and CAP_DAC_READ_SEARCH, permitted but not
+//     effective, raised only while a reload reads the files (which root may
+//     own, mode 600) and binds new listeners (a port below 1024);
 //   - CAP_NET_ADMIN and CAP_NET_RAW, effective, only when a backend connects
 //     from the client's address ("source ... usesrc"), which sets
 //     IP_TRANSPARENT on every server connection.
@@ -12,6 +13,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 
 #include "config/model.h"
@@ -32,16 +34,17 @@ bool resolveIdentity(const config::GlobalConfig& g, Identity& id, std::string& e
 bool dropPrivileges(const Identity& id, bool transparentConnects, std::string& error,
                     std::string& warning);
 
-// Raises CAP_NET_BIND_SERVICE on this thread for its lifetime, if permitted.
-class BindPrivilege {
+// Raises, on this thread and for its lifetime, the capabilities kept for
+// reloads (reading root's files, binding low ports), if they are permitted.
+class ReloadPrivilege {
  public:
-  BindPrivilege();
-  ~BindPrivilege();
-  BindPrivilege(const BindPrivilege&) = delete;
-  BindPrivilege& operator=(const BindPrivilege&) = delete;
+  ReloadPrivilege();
+  ~ReloadPrivilege();
+  ReloadPrivilege(const ReloadPrivilege&) = delete;
+  ReloadPrivilege& operator=(const ReloadPrivilege&) = delete;
 
  private:
-  bool raised_ = false;
+  uint32_t raised_ = 0;
 };
 
 // Whether any backend or server of `cfg` connects with "usesrc".

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: Apache-2.0
+// The life of the process as systemd and operators drive it: SIGUSR1 stops
+// listening and lets sessions finish (bounded by hard-stop-after), SIGTERM
+// stops now, "-sf" hands the ports over to a new process, -Ws tells systemd
+// READY/RELOADING/STOPPING over $NOTIFY_SOCKET, -p writes the pid file, and
+// a reload can bind a port below 1024 after privileges were dropped.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+namespace sluice::testing {
+namespace {
+
+std::string config(int port, int server, const std::string& global = "") {
+  return "global\n  log stdout format raw local0\n  nbthread 2\n" + global +
+         "defaults\n  mode tcp\n  log global\n  option tcplog\n"
+         "  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n"
+         "listen echo\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+         "  server e 127.0.0.1:" + std::to_string(server) + "\n";
+}
+
+bool echoes(int fd, const std::string& text) {
+  if (!sendAll(fd, text)) return false;
+  std::string got;
+  for (int i = 0; i < 100 && got.size() < text.size(); ++i) got += recvAll(fd, scaled(50), text.size() - got.size());
+  return got == text;
+}
+
+TEST(Process, SoftStopLetsSessionsFinish) {
+  TestServer echo("echo", TestServer::Mode::Echo);
+  int port = freePort();
+  Sluice s(config(port, echo.port()), {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  int fd = connectTcp("127.0.0.1", port);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(echoes(fd, "before"));
+
+  kill(s.process().pid(), SIGUSR1);
+  ASSERT_TRUE(s.waitForLog("soft stop")) << s.log();
+  // No new connections...
+  bool refused = false;
+  for (int i = 0; i < 50 && !refused; ++i) {
+    int probe = connectTcp("127.0.0.1", port, "", 300);
+    refused = probe < 0;
+    if (probe >= 0) close(probe);
+    if (!refused) usleep(20000);
+  }
+  EXPECT_TRUE(refused) << "the listener is closed during a soft stop";
+  // ...but the one in flight still works, and the process waits for it.
+  EXPECT_TRUE(echoes(fd, "during"));
+  EXPECT_TRUE(s.process().running());
+  close(fd);
+  EXPECT_EQ(s.process().wait(scaled(5000)), 0) << s.log();
+}
+
+TEST(Process, HardStopAfterEndsStragglers) {
+  TestServer echo("echo", TestServer::Mode::Echo);
+  int port = freePort();
+  Sluice s(config(port, echo.port(), "  hard-stop-after 1s\n"), {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  int fd = connectTcp("127.0.0.1", port);
+  ASSERT_TRUE(echoes(fd, "x"));
+  kill(s.process().pid(), SIGUSR1);
+  EXPECT_EQ(s.process().wait(scaled(4000)), 0) << s.log();
+  EXPECT_NE(s.log().find("hard-stop-after reached"), std::string::npos) << s.log();
+  EXPECT_TRUE(waitClosed(fd, scaled(1000)));
+  close(fd);
+}
+
+TEST(Process, SigtermStopsNowAndLogsTheKill) {
+  TestServer echo("echo", TestServer::Mode::Echo);
+  int port = freePort();
+  Sluice s(config(port, echo.port()), {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  int fd = connectTcp("127.0.0.1", port);
+  ASSERT_TRUE(echoes(fd, "x"));
+  EXPECT_EQ(s.process().stop(SIGTERM, scaled(3000)), 0);
+  EXPECT_TRUE(waitClosed(fd, scaled(1000)));
+  close(fd);
+  EXPECT_NE(s.log().find(" K"), std::string::npos) << s.log();
+}
+
+// HAProxy's classic reload: a new process binds the same ports (SO_REUSEPORT)
+// and asks the old one to finish with -sf; no connection is refused.
+TEST(Process, SoftFinishHandsPortsToANewProcess) {
+  TestServer echo("echo", TestServer::Mode::Echo);
+  int port = freePort();
+  std::string dir = makeTempDir("sf");
+  Sluice old(config(port, echo.port()), {port});
+  ASSERT_TRUE(old.started()) << old.log();
+  int held = connectTcp("127.0.0.1", port);
+  ASSERT_TRUE(echoes(held, "old"));
+  Sluice next(config(port, echo.port()), {port}, {"-sf", std::to_string(old.process().pid())});
+  ASSERT_TRUE(next.started()) << next.log();
+  ASSERT_TRUE(old.waitForLog("soft stop")) << old.log();
+  for (int i = 0; i < 20; ++i) {
+    int fd = connectTcp("127.0.0.1", port);
+    ASSERT_GE(fd, 0) << "connection " << i << " refused during the hand-over";
+    EXPECT_TRUE(echoes(fd, "new"));
+    close(fd);
+  }
+  EXPECT_TRUE(old.process().running()) << "the old process waits for its session";
+  EXPECT_TRUE(echoes(held, "still"));
+  close(held);
+  EXPECT_EQ(old.process().wait(scaled(5000)), 0);
+}
+
+TEST(Process, PidFile) {
+  TestServer echo("echo", TestServer::Mode::Echo);
+  int port = freePort();
+  std::string pidfile = makeTempDir("pid") + "/sluice.pid";
+  Sluice s(config(port, echo.port()), {port}, {"-p", pidfile});
+  ASSERT_TRUE(s.started()) << s.log();
+  EXPECT_EQ(readFile(pidfile), std::to_string(s.process().pid()) + "\n");
+}
+
+// systemd's notify protocol, received the way systemd does: datagrams on the
+// socket named by $NOTIFY_SOCKET.
+TEST(Process, TellsSystemdReadyReloadingStopping) {
+  TestServer echo("echo", TestServer::Mode::Echo);
+  int port = freePort();
+  std::string sock = makeTempDir("notify") + "/notify.sock";
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  memcpy(sun.sun_path, sock.c_str(), sock.size());
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)), 0);
+  auto receive = [&](int timeoutMs) {
+    timeval tv{timeoutMs / 1000, (timeoutMs % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char buf[512];
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  };
+  {
+    Sluice s(config(port, echo.port()), {port}, {"-Ws"}, 0, "127.0.0.1", {{"NOTIFY_SOCKET", sock}});
+    ASSERT_TRUE(s.started()) << s.log();
+    EXPECT_EQ(receive(scaled(3000)), "READY=1");
+    kill(s.process().pid(), SIGHUP);
+    std::string reloading = receive(scaled(3000));
+    EXPECT_EQ(reloading.rfind("RELOADING=1\nMONOTONIC_USEC=", 0), 0u) << reloading;
+    EXPECT_EQ(receive(scaled(3000)), "READY=1");
+    EXPECT_EQ(s.process().stop(SIGTERM, scaled(3000)), 0);
+    EXPECT_EQ(receive(scaled(3000)), "STOPPING=1");
+  }
+  close(fd);
+}
+
+// After "user nobody", a reload that adds a port below 1024 still binds it:
+// CAP_NET_BIND_SERVICE is kept (permitted, raised only to bind).
+TEST(Process, ReloadBindsAPrivilegedPortAfterDroppingRoot) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to drop privileges";
+  TestServer echo("echo", TestServer::Mode::Echo);
+  int port = freePort();
+  int low = 0;
+  for (int p = 1000; p < 1024 && !low; ++p) {
+    int probe = connectTcp("127.0.0.1", p, "", 100);
+    if (probe < 0) low = p;
+    else close(probe);
+  }
+  ASSERT_NE(low, 0);
+  std::string base = config(port, echo.port(), "  user nobody\n");
+  Sluice s(base, {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  std::string status = readFile("/proc/" + std::to_string(s.process().pid()) + "/status");
+  EXPECT_NE(status.find("Uid:\t65534\t65534\t65534"), std::string::npos) << status;
+  writeFile(s.dir() + "/sluice.cfg", base + "listen low\n  bind 127.0.0.1:" + std::to_string(low) +
+                                         "\n  server e 127.0.0.1:" + std::to_string(echo.port()) + "\n");
+  kill(s.process().pid(), SIGHUP);
+  ASSERT_TRUE(s.waitForLog("configuration reloaded")) << s.log();
+  int fd = connectTcp("127.0.0.1", low);
+  ASSERT_GE(fd, 0) << s.log();
+  EXPECT_TRUE(echoes(fd, "low"));
+  close(fd);
+  // The capability is not left raised.
+  status = readFile("/proc/" + std::to_string(s.process().pid()) + "/status");
+  EXPECT_NE(status.find("CapEff:\t0000000000000000"), std::string::npos) << status;
+}
+
+}  // namespace
+}  // namespace sluice::testing
