@@ -21,9 +21,38 @@
 
 #include "app/privileges.h"
 #include "config/parser.h"
+#include "core/strings.h"
 #include "observe/log_sink.h"
 
 namespace sluice::app {
+
+namespace {
+
+// The file's "stats socket" lines, plus the -S socket of the command line
+// (Debian's haproxy.service passes "-S /run/haproxy-master.sock").
+config::GlobalConfig withMasterSocket(const config::GlobalConfig& g, const Options& o) {
+  if (o.masterSocket.empty()) return g;
+  config::GlobalConfig out = g;
+  config::StatsSocketConfig s;
+  s.where = {"-S", 0};
+  s.level = "admin";
+  s.mode = 0600;
+  std::vector<std::string_view> parts = core::split(o.masterSocket, ',');
+  s.address = std::string(parts[0]);
+  for (size_t i = 1; i + 1 < parts.size(); i += 2) {
+    std::string key(parts[i]), value(parts[i + 1]);
+    if (key == "mode") s.mode = static_cast<uint32_t>(std::strtoul(value.c_str(), nullptr, 8));
+    else if (key == "level") s.level = value;
+    else if (key == "user") s.user = value;
+    else if (key == "group") s.group = value;
+    else if (key == "uid") s.uid = value;
+    else if (key == "gid") s.gid = value;
+  }
+  out.statsSockets.push_back(s);
+  return out;
+}
+
+}  // namespace
 
 Control::Control(const Options& o, session::ProcessState& process,
                  std::vector<std::unique_ptr<session::Worker>>& workers, ListenerSet& listeners,
@@ -64,7 +93,7 @@ bool Control::prepare(std::shared_ptr<const config::Config> cfg, std::shared_ptr
   if (gethostname(host, sizeof(host) - 1) == 0) hostname_ = host;
   endpoints_ = std::make_unique<admin::Endpoints>(loop_, *this);
   endpoints_->setHttpListeners(std::move(statsListeners));
-  return endpoints_->configureCli(cfg_->global, errors);
+  return endpoints_->configureCli(withMasterSocket(cfg_->global, o_), errors);
 }
 
 void Control::run(const sigset_t& signals) {
@@ -234,7 +263,7 @@ bool Control::reload(const std::string& why, std::string& report) {
   rt_ = rt;
   endpoints_->setHttpListeners(std::move(statsListeners));
   std::string cliErrors;
-  if (!endpoints_->configureCli(cfg_->global, cliErrors)) {
+  if (!endpoints_->configureCli(withMasterSocket(cfg_->global, o_), cliErrors)) {
     std::istringstream lines(cliErrors);
     for (std::string line; std::getline(lines, line);) log(observe::kAlert, line);
     report += cliErrors;

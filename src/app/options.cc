@@ -21,6 +21,7 @@ std::string usage() {
          "  -p  write the process id to this file\n"
          "  -N  default maxconn\n"
          "  -C  change to this directory before loading files\n"
+         "  -S  an admin runtime API socket (HAProxy's master CLI): <path>[,mode,<m>]\n"
          "  -sf after start, ask these pids to finish their sessions and exit\n"
          "  -st after start, ask these pids to exit now\n"
          "  -v  version, -vv build details\n";
@@ -97,7 +98,9 @@ bool parseOptions(int argc, char** argv, Options& o, std::string& error) {
       pidList(i, o.softStopPids);
     } else if (a == "-st") {
       pidList(i, o.hardStopPids);
-    } else if (a == "-L" || a == "-x" || a == "-S" || a == "-m" || a == "-n") {
+    } else if (a == "-S") {
+      if (!value(o.masterSocket)) return false;
+    } else if (a == "-L" || a == "-x" || a == "-m" || a == "-n") {
       // Local peer name, socket to get listeners from, master CLI, memory
       // limit, process limit: accepted for compatibility, not used.
       if (!value(v)) return false;

@@ -27,6 +27,7 @@ struct Options {
   long maxconn = 0;            // -N
   std::vector<int> softStopPids;   // -sf
   std::vector<int> hardStopPids;   // -st
+  std::string masterSocket;        // -S <path>[,mode,<m>,level,<l>...]: an admin runtime API socket
 };
 
 // Parses argv. Returns false with `error` (and usage printed by the caller).

@@ -87,13 +87,13 @@ int run(const Options& o) {
     rt = runtime::build(cfg, diag);
   }
   if (o.check) {
-    std::cerr << diag.render();
+    if (!o.quiet || diag.hasErrors()) std::cerr << diag.render();
     if (diag.hasErrors()) {
       std::cerr << "sluice: " << diag.errorCount() << " error" << (diag.errorCount() > 1 ? "s" : "")
                 << " found in the configuration; nothing was started.\n";
       return 1;
     }
-    std::cout << "Configuration file is valid" << std::endl;
+    if (!o.quiet) std::cout << "Configuration file is valid" << std::endl;
     return 0;
   }
   if (diag.hasErrors()) {
