@@ -241,6 +241,16 @@ class Endpoints::Connection : public event::EventHandler, public event::Timer {
 
   void onTimer() noexcept override { finish(); }
 
+  // Closes without reporting to the owner (which is going away).
+  void quiesce() {
+    done_ = true;
+    ep_.loop().cancel(*this);
+    if (fd_ >= 0) {
+      ep_.loop().remove(fd_);
+      net::closeFd(fd_);
+    }
+  }
+
  protected:
   virtual void onData() = 0;  // new bytes in in_
   virtual void onPeerClosed() { finish(); }
@@ -623,11 +633,16 @@ class HttpConnection final : public Endpoints::Connection {
 class Endpoints::CliListener final : public event::EventHandler {
  public:
   CliListener(Endpoints& ep, int fd, Level level, uint64_t timeoutMs, std::string path)
-      : ep_(ep), fd_(fd), level_(level), timeoutMs_(timeoutMs), path_(std::move(path)) {}
+      : ep_(ep), fd_(fd), level_(level), timeoutMs_(timeoutMs), path_(std::move(path)) {
+    struct stat st {};
+    if (!path_.empty() && ::stat(path_.c_str(), &st) == 0) inode_ = st.st_ino;
+  }
   ~CliListener() override {
     stop();
-    // The socket file goes with the socket (a reload that drops the line).
-    if (!path_.empty()) ::unlink(path_.c_str());
+    // The socket file goes with the socket (a reload that drops the line),
+    // unless a new socket already took the path.
+    struct stat st {};
+    if (!path_.empty() && ::stat(path_.c_str(), &st) == 0 && st.st_ino == inode_) ::unlink(path_.c_str());
   }
   bool start() { return ep_.loop().add(fd_, EPOLLIN, this); }
   void stop() {
@@ -655,6 +670,7 @@ class Endpoints::CliListener final : public event::EventHandler {
   Level level_;
   uint64_t timeoutMs_;
   std::string path_;       // UNIX socket file to remove at the end
+  ino_t inode_ = 0;
 };
 
 class Endpoints::HttpListener final : public event::EventHandler {
@@ -746,7 +762,11 @@ bool Endpoints::configureCli(const config::GlobalConfig& g, std::string& errors)
       cli_.erase(old);
       continue;
     }
-    if (old != cli_.end()) cli_.erase(old);  // mode or owner changed: a new socket file
+    if (old != cli_.end()) {  // mode or owner changed: a new socket file
+      old->second->stop();
+      loop_.deferDelete(std::move(old->second));
+      cli_.erase(old);
+    }
     CliAddress a;
     std::string error;
     int fd = -1;
@@ -762,18 +782,45 @@ bool Endpoints::configureCli(const config::GlobalConfig& g, std::string& errors)
     if (!l->start()) continue;
     next[c.address] = std::move(l);
   }
-  cli_ = std::move(next);  // the rest close (and remove their files)
+  // The rest close (and remove their files) once this batch of events is
+  // over: an event already fetched for one of them must find it alive.
+  for (auto& [address, l] : cli_) {
+    l->stop();
+    loop_.deferDelete(std::move(l));
+  }
+  cli_ = std::move(next);
   return ok;
 }
 
 void Endpoints::setHttpListeners(std::vector<session::ListenerSpec> listeners) {
-  http_.clear();
+  closeHttpListeners();
   for (const session::ListenerSpec& s : listeners) {
     auto l = std::make_unique<HttpListener>(*this, s);
     if (l->start()) http_.push_back(std::move(l));
   }
 }
 
-void Endpoints::closeHttpListeners() { http_.clear(); }
+void Endpoints::closeHttpListeners() {
+  for (auto& l : http_) {
+    l->stop();
+    loop_.deferDelete(std::move(l));
+  }
+  http_.clear();
+}
+
+void Endpoints::shutdown() {
+  closeHttpListeners();
+  for (auto& [address, l] : cli_) {
+    l->stop();
+    loop_.deferDelete(std::move(l));
+  }
+  cli_.clear();
+  for (auto& c : connections_) {
+    c->quiesce();
+    loop_.deferDelete(std::move(c));
+  }
+  connections_.clear();
+  ticker_.reset();
+}
 
 }  // namespace sluice::admin

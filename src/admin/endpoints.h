@@ -40,6 +40,10 @@ class Endpoints {
   // previous ones; the descriptors are owned from now on.
   void setHttpListeners(std::vector<session::ListenerSpec> listeners);
 
+  // Closes every socket and connection now; the object may be destroyed
+  // once the loop's current batch of events is over.
+  void shutdown();
+
   // Stops serving the stats proxies (soft stop); open connections finish.
   // The runtime API stays, so that an operator can watch the drain.
   void closeHttpListeners();

@@ -105,11 +105,21 @@ void Control::run(const sigset_t& signals) {
 }
 
 void Control::startChecks() {
-  checker_.reset();  // cancels the previous configuration's checks
+  retireChecker();
   checker_ = std::make_unique<health::HealthChecker>(
       loop_, rt_, [this](balance::ServerState* server, char cause) { killSessionsOn(server, cause); },
       logToStderr_);
   checker_->start();
+}
+
+// Called from event handlers: events of this loop iteration may still point
+// at the checker's sockets, so it is stopped now and destroyed once the
+// batch is over.
+void Control::retireChecker() {
+  if (!checker_) return;
+  checker_->stop();
+  std::shared_ptr<health::HealthChecker> old(std::move(checker_));
+  loop_.post([old] {});
 }
 
 void Control::killSessionsOn(balance::ServerState* server, char cause) {
@@ -293,8 +303,12 @@ void Control::softStop() {
 
 void Control::stopNow() {
   notify("STOPPING=1");
-  checker_.reset();
-  endpoints_.reset();
+  retireChecker();
+  if (endpoints_) {
+    endpoints_->shutdown();
+    std::shared_ptr<admin::Endpoints> old(std::move(endpoints_));
+    loop_.post([old] {});
+  }
   for (auto& w : workers_) w->stop();
   listeners_.closeAll();
   loop_.stop();

@@ -75,6 +75,7 @@ class Control final : public event::EventHandler, public event::Timer, public ad
 
  private:
   void startChecks();
+  void retireChecker();
   void notify(const std::string& state);
 
   const Options& o_;

@@ -48,6 +48,13 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
   }
   ~ServerCheck() override { closeConnection(); }
 
+  // No more timers, no connection: events already fetched for this check
+  // find fd_ < 0 and do nothing.
+  void quiesce() {
+    hc_.loop_.cancel(*this);
+    closeConnection();
+  }
+
   void schedule(uint64_t delayMs) { hc_.loop_.schedule(*this, hc_.loop_.now() + delayMs); }
   balance::ServerState& server() { return server_; }
   runtime::Backend& backend() { return be_; }
@@ -553,8 +560,10 @@ HealthChecker::HealthChecker(event::EventLoop& loop, std::shared_ptr<const runti
                              KillSessions kill, bool logToStderr)
     : loop_(loop), rt_(std::move(rt)), kill_(std::move(kill)), logToStderr_(logToStderr) {}
 
-HealthChecker::~HealthChecker() {
-  for (auto& c : checks_) loop_.cancel(*c);
+HealthChecker::~HealthChecker() { stop(); }
+
+void HealthChecker::stop() {
+  for (auto& c : checks_) c->quiesce();
 }
 
 void HealthChecker::start() {

@@ -46,6 +46,10 @@ class HealthChecker {
   ~HealthChecker();
 
   void start();
+  // Cancels every timer and closes every check connection. The checker may
+  // then be destroyed after the loop's current batch of events (events
+  // already fetched for its sockets find them closed and do nothing).
+  void stop();
   size_t checkedServers() const { return checks_.size(); }
 
  private:
