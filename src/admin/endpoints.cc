@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "admin/http_request.h"
 #include "admin/prometheus.h"
 #include "core/strings.h"
 #include "net/socket.h"
@@ -27,8 +28,6 @@ namespace {
 
 constexpr size_t kMaxCliLine = 64 * 1024;
 constexpr size_t kMaxCliPayload = 16 * 1024 * 1024;
-constexpr size_t kMaxHttpHead = 16 * 1024;
-constexpr size_t kMaxHttpBody = 64 * 1024;
 constexpr uint64_t kDefaultCliTimeoutMs = 10000;
 constexpr uint64_t kDefaultHttpTimeoutMs = 10000;
 
@@ -157,6 +156,9 @@ std::string httpStatusText(int code) {
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 413: return "Payload Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 505: return "HTTP Version Not Supported";
     case 503: return "Service Unavailable";
     default: return "Error";
   }
@@ -431,29 +433,18 @@ class HttpConnection final : public Endpoints::Connection {
  protected:
   void onData() override {
     if (answered_) return;
-    size_t end = in_.find("\r\n\r\n");
-    if (end == std::string::npos) {
-      if (in_.size() > kMaxHttpHead) answer(httpResponse(400, "text/html", simplePage(400, "Request header too large.")));
-      return;
+    HttpRequest req;
+    switch (parseHttpRequest(in_, req)) {
+      case HttpParse::NeedMore:
+        return;
+      case HttpParse::Error:
+        answer(httpResponse(req.errorStatus, "text/html", simplePage(req.errorStatus, "Bad request.")));
+        return;
+      case HttpParse::Done:
+        bytesIn_ = req.consumed;
+        handle(req);
+        return;
     }
-    size_t bodyLength = 0;
-    std::string_view head(in_.data(), end);
-    for (size_t pos = head.find("\r\n"); pos != std::string_view::npos;) {
-      size_t next = head.find("\r\n", pos + 2);
-      std::string_view line = head.substr(pos + 2, next == std::string_view::npos ? std::string_view::npos : next - pos - 2);
-      size_t colon = line.find(':');
-      if (colon != std::string_view::npos && core::iequals(core::trim(line.substr(0, colon)), "content-length")) {
-        bodyLength = static_cast<size_t>(core::parseInt(std::string(core::trim(line.substr(colon + 1)))).value_or(0));
-      }
-      pos = next;
-    }
-    if (bodyLength > kMaxHttpBody) {
-      answer(httpResponse(413, "text/html", simplePage(413, "Request body too large.")));
-      return;
-    }
-    if (in_.size() < end + 4 + bodyLength) return;
-    bytesIn_ = in_.size();
-    handle(in_.substr(0, end), in_.substr(end + 4, bodyLength));
   }
 
  private:
@@ -464,40 +455,18 @@ class HttpConnection final : public Endpoints::Connection {
     closeAfterWrite();
   }
 
-  void handle(const std::string& head, const std::string& body) {
-    // Request line and headers.
-    size_t eol = head.find("\r\n");
-    std::string requestLine = head.substr(0, eol);
-    std::vector<std::string> parts = Cli::splitWords(requestLine);
-    if (parts.size() != 3 || !core::startsWith(parts[2], "HTTP/1.")) {
-      answer(httpResponse(400, "text/html", simplePage(400, "Malformed request line.")));
-      return;
-    }
+  void handle(const HttpRequest& http) {
     route::HttpRequestView req;
-    req.method = parts[0];
-    std::string target = parts[1];
-    size_t q = target.find('?');
-    std::string path = target.substr(0, q);
-    std::string query = q == std::string::npos ? std::string() : target.substr(q + 1);
-    req.path = path;
-    req.query = query;
-    req.version = parts[2];
-    std::string_view rest = eol == std::string::npos ? std::string_view() : std::string_view(head).substr(eol + 2);
-    std::string authorization;
-    while (!rest.empty()) {
-      size_t e = rest.find("\r\n");
-      std::string_view line = rest.substr(0, e);
-      size_t colon = line.find(':');
-      if (colon != std::string_view::npos) {
-        std::string_view name = core::trim(line.substr(0, colon));
-        std::string_view value = core::trim(line.substr(colon + 1));
-        req.headers.emplace_back(name, value);
-        if (core::iequals(name, "authorization")) authorization = std::string(value);
-      }
-      if (e == std::string_view::npos) break;
-      rest.remove_prefix(e + 2);
-    }
-    bool headOnly = req.method == "HEAD";
+    req.method = http.method;
+    req.path = http.path;
+    req.query = http.query;
+    req.version = http.version;
+    for (const auto& [k, v] : http.headers) req.headers.emplace_back(k, v);
+    const std::string& path = http.path;
+    const std::string& query = http.query;
+    const std::string& body = http.body;
+    std::string authorization = http.header("Authorization");
+    bool headOnly = http.method == "HEAD";
 
     route::SessionView view;
     view.src = src_;
@@ -541,7 +510,7 @@ class HttpConnection final : public Endpoints::Connection {
     bool admin = st.admin && st.adminCondition && st.adminCondition->evaluate(view) == route::Tri::Pass;
     std::string suffix = url.substr(sc->uri.size());
 
-    if (req.method == "POST") {
+    if (http.method == "POST") {
       if (!admin) {
         answer(httpResponse(403, "text/html", simplePage(403, "Administrative actions are not allowed here.")));
         return;
@@ -551,7 +520,7 @@ class HttpConnection final : public Endpoints::Connection {
       answer(httpResponse(303, "text/html", "", {"Location: " + base + ";st=" + result}));
       return;
     }
-    if (req.method != "GET" && !headOnly) {
+    if (http.method != "GET" && !headOnly) {
       answer(httpResponse(405, "text/html", simplePage(405, "Use GET or POST."), {"Allow: GET, HEAD, POST"}));
       return;
     }
