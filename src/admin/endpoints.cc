@@ -109,6 +109,14 @@ int openCliSocket(const config::StatsSocketConfig& c, const CliAddress& a, std::
     }
     std::memcpy(sun.sun_path, a.path.data(), a.path.size());
     len = static_cast<socklen_t>(sizeof(sun));
+    // Debian's stock file names /run/haproxy/admin.sock; systemd creates the
+    // directory (RuntimeDirectory), a plain start may not have it yet.
+    size_t slash = a.path.rfind('/');
+    if (slash != std::string::npos && slash > 0) {
+      std::string parent = a.path.substr(0, slash);
+      struct stat pst {};
+      if (::stat(parent.c_str(), &pst) != 0 && errno == ENOENT) ::mkdir(parent.c_str(), 0755);
+    }
   }
   if (::bind(fd, reinterpret_cast<sockaddr*>(&sun), len) != 0) {
     error = "cannot bind UNIX socket '" + a.path + "': " + errnoText();
