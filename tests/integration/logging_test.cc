@@ -201,3 +201,40 @@ TEST(Logging, LogAsap) {
 
 }  // namespace
 }  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// Every variable operators put in a TCP log-format, with the SNI: each one
+// renders as HAProxy documents it (numbers where numbers are expected).
+TEST(Logging, LogFormatVariablesOperatorsUse) {
+  std::string dir = makeTempDir("lfv");
+  Cert cert = makeCert(dir, "vars.example");
+  TestServer srv("S", TestServer::Mode::Identify, &cert);
+  int port = freePort();
+  Sluice s("global\n  log stdout format raw local0\n"
+           "defaults\n  log global\n  mode tcp\n"
+           "  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n"
+           "frontend fe\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+           "  tcp-request inspect-delay 5s\n"
+           "  tcp-request content accept if { req_ssl_hello_type 1 }\n"
+           "  log-format \"ci=%ci cp=%cp t=[%t] ft=%ft b=%b s=%s Tw=%Tw Tc=%Tc Tt=%Tt B=%B ts=%ts "
+           "conns=%ac/%fc/%bc/%sc/%rc queues=%sq/%bq sni=%[req.ssl_sni]\"\n"
+           "  default_backend bk\n"
+           "backend bk\n  server s1 127.0.0.1:" + std::to_string(srv.port()) + "\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  TlsClientOptions o;
+  o.sni = "vars.example";
+  ASSERT_TRUE(tlsRequest("127.0.0.1", port, o).handshake);
+  ASSERT_TRUE(s.waitForLog("sni=vars.example")) << s.log();
+  std::string line = s.logLines("sni=vars.example")[0];
+  EXPECT_NE(line.find("ci=127.0.0.1 cp="), std::string::npos) << line;
+  EXPECT_NE(line.find(" ft=fe b=bk s=s1 Tw=0 Tc="), std::string::npos) << line;
+  EXPECT_NE(line.find(" ts=-- conns=1/1/1/1/0 queues=0/0 "), std::string::npos) << line;
+  EXPECT_EQ(line.find(" B=0 "), std::string::npos) << "bytes were sent to the client: " << line;
+  EXPECT_NE(line.find(" t=["), std::string::npos) << line;
+}
+
+}  // namespace
+}  // namespace sluice::testing
