@@ -65,6 +65,19 @@ void serverStatus(const balance::ServerState& s, StatRow& r) {
   }
 }
 
+// Backends and servers count the same times and aborts (their own types).
+template <typename Counters>
+void timesAndAborts(const Counters& c, StatRow& r) {
+  r.qtime = c.queueTime.average();
+  r.ctime = c.connectTime.average();
+  r.ttime = c.totalTime.average();
+  r.qtimeMax = c.queueTime.max();
+  r.ctimeMax = c.connectTime.max();
+  r.ttimeMax = c.totalTime.max();
+  r.cliAbrt = load(c.clientAborts);
+  r.srvAbrt = load(c.serverAborts);
+}
+
 void proxyCounters(const runtime::ProxyCounters& c, uint64_t sec, StatRow& r) {
   r.scur = static_cast<uint64_t>(std::max<int32_t>(0, c.current.load(std::memory_order_relaxed)));
   r.smax = c.max.load(std::memory_order_relaxed);
@@ -160,14 +173,7 @@ StatRow serverRow(const runtime::Backend& be, const balance::ServerState& s, uin
     r.checkFall = live.checkFall;
     r.checkHealth = live.checkHealth;
   }
-  r.qtime = c.queueTime.average();
-  r.ctime = c.connectTime.average();
-  r.ttime = c.totalTime.average();
-  r.qtimeMax = c.queueTime.max();
-  r.ctimeMax = c.connectTime.max();
-  r.ttimeMax = c.totalTime.max();
-  r.cliAbrt = load(c.clientAborts);
-  r.srvAbrt = load(c.serverAborts);
+  timesAndAborts(c, r);
   r.address = s.portFromClient ? s.address.ipString() : s.address.toString();
   return r;
 }
@@ -209,14 +215,7 @@ StatRow backendRow(const runtime::Backend& be, uint32_t iid, const std::vector<S
   r.chkdown = 0;
   r.lastchg = wall > startedAt ? wall - startedAt : 0;
   for (const StatRow& s : servers) r.chkdown += s.chkdown;
-  r.qtime = c.queueTime.average();
-  r.ctime = c.connectTime.average();
-  r.ttime = c.totalTime.average();
-  r.qtimeMax = c.queueTime.max();
-  r.ctimeMax = c.connectTime.max();
-  r.ttimeMax = c.totalTime.max();
-  r.cliAbrt = load(c.clientAborts);
-  r.srvAbrt = load(c.serverAborts);
+  timesAndAborts(c, r);
   r.algo = be.balancer ? be.balancer->spec().algorithm : "";
   r.statsProxy = be.config && be.config->mode == config::ProxyMode::Http;
   if (r.statsProxy && servers.empty()) {

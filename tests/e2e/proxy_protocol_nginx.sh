@@ -7,20 +7,11 @@
 # Usage: proxy_protocol_nginx.sh <sluice binary>
 set -uo pipefail
 SLUICE=${1:?sluice binary}
-SKIP=77
-command -v nginx >/dev/null || { echo "SKIP: nginx is not installed"; exit $SKIP; }
-command -v curl >/dev/null || { echo "SKIP: curl is not installed"; exit $SKIP; }
-
-dir=$(mktemp -d /tmp/sluice-pp-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; kill -9 "$p" 2>/dev/null; done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
+need nginx
+need curl
+workdir pp
 fail() { echo "FAIL: $*"; echo "--- sluice"; cat "$dir/sluice.out"; echo "--- nginx access"; cat "$dir/access.log" 2>/dev/null; exit 1; }
-freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
   -keyout "$dir/app.key" -out "$dir/app.crt" -subj "/CN=app.example" \

@@ -10,25 +10,14 @@ set -uo pipefail
 SLUICE=${1:?sluice binary}
 OUT=${2:?output directory}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
-SKIP=77
-# On CI the tools are installed by scripts/install-deps: missing ones fail.
-missing() { if [ "${CI:-}" = true ]; then echo "FAIL: $1"; exit 1; fi; echo "SKIP: $1"; exit $SKIP; }
-command -v node >/dev/null || missing "node is not installed"
-command -v chromium >/dev/null || missing "chromium is not installed"
-command -v socat >/dev/null || missing "socat is not installed"
-command -v curl >/dev/null || missing "curl is not installed"
+. "$(dirname "$0")/lib.sh"
+need node
+need chromium
+need socat
+need curl
 [ -d "$HERE/browser/node_modules/playwright-core" ] || missing "run 'npm ci --prefix tests/browser' (scripts/install-deps does)"
-
-dir=$(mktemp -d /tmp/sluice-page-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; kill -9 "$p" 2>/dev/null; done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+workdir page
 fail() { echo "FAIL: $*"; echo "--- sluice"; cat "$dir/sluice.out"; exit 1; }
-freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
 up=$(freeport); closed=$(freeport); web=$(freeport); stats=$(freeport)
 mkdir -p "$dir/www" && echo "hello from the web server" > "$dir/www/index.html"

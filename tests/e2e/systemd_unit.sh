@@ -8,21 +8,11 @@
 set -uo pipefail
 SLUICE=${1:?sluice binary}
 UNIT=${2:?unit file}
-SKIP=77
-missing() { if [ "${CI:-}" = true ]; then echo "FAIL: $1"; exit 1; fi; echo "SKIP: $1"; exit $SKIP; }
-command -v systemd-analyze >/dev/null || missing "systemd-analyze is not installed"
-command -v socat >/dev/null || missing "socat is not installed"
-
-dir=$(mktemp -d /tmp/sluice-unit-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; kill -9 "$p" 2>/dev/null; done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
+need systemd-analyze
+need socat
+workdir unit
 fail() { echo "FAIL: $*"; [ -f "$dir/out" ] && cat "$dir/out"; exit 1; }
-freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
 # 1. systemd's own checker, on the unit as shipped but for the binary path.
 sed "s#/usr/sbin/sluice#$SLUICE#g" "$UNIT" > "$dir/sluice.service"

@@ -23,15 +23,7 @@ std::string head(int nbthread = 2) {
 }
 
 // Sends a plain request through sluice to Identify servers; returns the name.
-std::string ask(int port, const std::string& source = "") {
-  int fd = connectTcp("127.0.0.1", port, source);
-  if (fd < 0) return "connect-failed";
-  sendAll(fd, "GET / HTTP/1.0\r\n\r\n");
-  std::string r = recvAll(fd, scaled(3000));
-  close(fd);
-  size_t p = r.find("server=");
-  return p == std::string::npos ? "none" : r.substr(p + 7, r.find('\n', p) - p - 7);
-}
+std::string ask(int port, const std::string& source = "") { return askServerName(port, source); }
 
 struct Farm {
   std::vector<std::unique_ptr<TestServer>> servers;

@@ -23,15 +23,7 @@ std::string head() {
          "  default-server inter 100ms rise 2 fall 2\n";
 }
 
-std::string ask(int port) {
-  int fd = connectTcp("127.0.0.1", port);
-  if (fd < 0) return "connect-failed";
-  sendAll(fd, "GET / HTTP/1.0\r\n\r\n");
-  std::string r = recvAll(fd, scaled(3000));
-  close(fd);
-  size_t p = r.find("server=");
-  return p == std::string::npos ? "none" : r.substr(p + 7, r.find('\n', p) - p - 7);
-}
+std::string ask(int port) { return askServerName(port); }
 
 // A refusing server goes DOWN with HAProxy's message; traffic avoids it; it
 // comes back UP when it listens again.

@@ -22,12 +22,8 @@ std::string head(const std::string& extra = "") {
 }
 
 std::string ask(int port) {
-  int fd = connectTcp("127.0.0.1", port);
-  if (fd < 0) return "connect-failed";
-  sendAll(fd, "GET / HTTP/1.0\r\n\r\n");
-  std::string r = recvAll(fd, scaled(5000));
-  close(fd);
-  return r.find("server=") == std::string::npos ? "none" : "ok";
+  std::string name = askServerName(port, "", 5000);
+  return name == "none" || name == "connect-failed" ? name : "ok";
 }
 
 // maxconn 1: three clients at once are all served, one after the other.

@@ -903,6 +903,16 @@ std::string httpRequest(int port, const std::string& method, const std::string& 
   return out;
 }
 
+std::string askServerName(int port, const std::string& source, int timeoutMs) {
+  int fd = connectTcp("127.0.0.1", port, source);
+  if (fd < 0) return "connect-failed";
+  sendAll(fd, "GET / HTTP/1.0\r\n\r\n");
+  std::string r = recvAll(fd, scaled(timeoutMs));
+  close(fd);
+  size_t p = r.find("server=");
+  return p == std::string::npos ? "none" : r.substr(p + 7, r.find('\n', p) - p - 7);
+}
+
 int httpStatus(const std::string& response) {
   if (response.size() < 12 || response.compare(0, 5, "HTTP/") != 0) return 0;
   return atoi(response.c_str() + 9);

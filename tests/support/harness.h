@@ -217,6 +217,11 @@ std::string httpRequest(int port, const std::string& method, const std::string& 
 int httpStatus(const std::string& response);
 std::string httpBody(const std::string& response);
 
+// Sends an HTTP/1.0 request over plain TCP to `port` (an Identify server,
+// usually through sluice) and returns the name the server answered with,
+// "none" when it did not, "connect-failed" when the connection failed.
+std::string askServerName(int port, const std::string& source = "", int timeoutMs = 3000);
+
 // Plain TCP helpers.
 int connectTcp(const std::string& host, int port, const std::string& source = "", int timeoutMs = 3000);
 bool sendAll(int fd, const std::string& data, int timeoutMs = 5000);
