@@ -8,26 +8,16 @@
 set -uo pipefail
 SLUICE=${1:?sluice binary}
 DATA=${2:?data dir}
-SKIP=77
+. "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (port 443, chroot, user haproxy)"; exit $SKIP; }
-command -v nginx >/dev/null || { echo "SKIP: nginx is not installed (scripts/install-deps installs it)"; exit $SKIP; }
-command -v curl >/dev/null || { echo "SKIP: curl is not installed"; exit $SKIP; }
+need nginx
+need curl
 if ss -ltn 2>/dev/null | awk '{print $4}' | grep -qE '(^|:)443$'; then
   echo "SKIP: something already listens on port 443"; exit $SKIP
 fi
 
-dir=$(mktemp -d /tmp/sluice-e2e-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null
-  done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+workdir e2e
 
 fail() { echo "FAIL: $*"; echo "--- sluice output"; cat "$dir/sluice.out" 2>/dev/null; exit 1; }
 
