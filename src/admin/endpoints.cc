@@ -30,6 +30,7 @@ constexpr size_t kMaxCliLine = 64 * 1024;
 constexpr size_t kMaxCliPayload = 16 * 1024 * 1024;
 constexpr uint64_t kDefaultCliTimeoutMs = 10000;
 constexpr uint64_t kDefaultHttpTimeoutMs = 10000;
+constexpr size_t kMaxHttpConnections = 256;
 
 std::string errnoText() { return std::strerror(errno); }
 
@@ -235,6 +236,8 @@ class Endpoints::Connection : public event::EventHandler, public event::Timer {
  public:
   Connection(Endpoints& ep, int fd, uint64_t timeoutMs) : ep_(ep), fd_(fd), timeoutMs_(timeoutMs) {}
   ~Connection() override { net::closeFd(fd_); }
+
+  bool isCli = false;
 
   bool start() {
     if (!ep_.loop().add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this)) return false;
@@ -636,7 +639,7 @@ class Endpoints::CliListener final : public event::EventHandler {
     for (int i = 0; i < 64 && fd_ >= 0; ++i) {
       int c = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (c < 0) return;
-      ep_.adopt(std::make_unique<CliConnection>(ep_, c, timeoutMs_, level_));
+      ep_.adopt(std::make_unique<CliConnection>(ep_, c, timeoutMs_, level_), true);
     }
   }
   std::string signature;   // what the file said, to spot changes
@@ -671,7 +674,8 @@ class Endpoints::HttpListener final : public event::EventHandler {
       uint64_t timeout = spec_.frontend->timeoutClient ? spec_.frontend->timeoutClient : kDefaultHttpTimeoutMs;
       ep_.adopt(std::make_unique<HttpConnection>(ep_, c, std::min<uint64_t>(timeout, kDefaultHttpTimeoutMs),
                                                  ep_.host().currentRuntime(), spec_.frontend, src,
-                                                 net::localAddress(c)));
+                                                 net::localAddress(c)),
+                false);
     }
   }
 
@@ -710,8 +714,11 @@ Endpoints::~Endpoints() {
   cli_.clear();
 }
 
-void Endpoints::adopt(std::unique_ptr<Connection> c) {
-  if (!c->start()) return;
+void Endpoints::adopt(std::unique_ptr<Connection> c, bool cli) {
+  size_t& count = cli ? cliConnections_ : httpConnections_;
+  if (count >= (cli ? cliLimit_ : kMaxHttpConnections) || !c->start()) return;  // closed by its destructor
+  c->isCli = cli;
+  ++count;
   connections_.push_back(std::move(c));
 }
 
@@ -720,6 +727,7 @@ void Endpoints::connectionDone(Connection* c) {
   if (it == connections_.end()) return;
   std::unique_ptr<Connection> owned = std::move(*it);
   connections_.erase(it);
+  --(owned->isCli ? cliConnections_ : httpConnections_);
   loop_.deferDelete(std::move(owned));
 }
 
@@ -727,6 +735,7 @@ bool Endpoints::configureCli(const config::GlobalConfig& g, std::string& errors)
   bool ok = true;
   std::map<std::string, std::unique_ptr<CliListener>> next;
   uint64_t timeout = g.statsTimeout ? *g.statsTimeout : kDefaultCliTimeoutMs;
+  cliLimit_ = g.statsMaxconn ? std::max<uint32_t>(1, *g.statsMaxconn) : 10;
   for (const config::StatsSocketConfig& c : g.statsSockets) {
     Level level = Level::User;
     parseLevel(c.level, level);

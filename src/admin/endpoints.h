@@ -53,7 +53,10 @@ class Endpoints {
 
   // Internal: connections report their end here.
   class Connection;
-  void adopt(std::unique_ptr<Connection> c);
+  // Takes a new connection, or closes it at once when its kind is at its
+  // limit ("stats maxconn" for the runtime API, 256 for HTTP): a flood of
+  // clients costs descriptors for an instant, never the control thread.
+  void adopt(std::unique_ptr<Connection> c, bool cli);
   void connectionDone(Connection* c);
   Host& host() { return host_; }
   event::EventLoop& loop() { return loop_; }
@@ -72,6 +75,9 @@ class Endpoints {
   std::map<std::string, std::unique_ptr<CliListener>> cli_;   // by address
   std::vector<std::unique_ptr<HttpListener>> http_;
   std::vector<std::unique_ptr<Connection>> connections_;
+  size_t cliConnections_ = 0;
+  size_t httpConnections_ = 0;
+  size_t cliLimit_ = 10;
   std::unique_ptr<Ticker> ticker_;
 };
 

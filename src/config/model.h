@@ -75,6 +75,7 @@ struct GlobalConfig {
   std::optional<uint32_t> maxAccept;       // tune.maxaccept
   std::vector<StatsSocketConfig> statsSockets;
   std::optional<uint32_t> statsTimeout;
+  std::optional<uint32_t> statsMaxconn;    // runtime API connections at once (default 10)
   bool quiet = false;
   bool strictLimits = false;
   bool setDumpable = false;                // keep core dumps possible after dropping privileges

@@ -809,8 +809,11 @@ class Parser {
     } else if (sub == "timeout") {
       uint32_t v;
       if (durationArg(l, 2, "stats timeout", v)) g.statsTimeout = v;
-    } else if (sub == "maxconn" || sub == "bind-process") {
-      // Meaningful only with the runtime API; accepted.
+    } else if (sub == "maxconn") {
+      uint32_t v;
+      if (unsignedArg(l, 2, "stats maxconn", v)) g.statsMaxconn = v;
+    } else if (sub == "bind-process") {
+      // Processes do not exist in sluice; accepted.
     } else {
       error(l, "unknown 'stats " + sub + "' in the global section",
             "the global section accepts 'stats socket', 'stats timeout' and 'stats maxconn'");

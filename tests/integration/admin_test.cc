@@ -424,3 +424,36 @@ TEST(Admin, ReloadKeepsLiveStateAndReportsErrors) {
 
 }  // namespace
 }  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// "stats maxconn": idle runtime API clients cannot take the control thread
+// hostage; beyond the limit a connection is closed at once, and traffic
+// is not affected.
+TEST(Admin, ConnectionLimitHoldsOffIdleClients) {
+  Farm t;
+  Sluice s(t.config(), {t.plain});
+  ASSERT_TRUE(s.started()) << s.log();
+  writeFile(s.dir() + "/sluice.cfg", [&] {
+    std::string c = t.config();
+    c.insert(c.find("  stats timeout"), "  stats maxconn 2\n");
+    return c;
+  }());
+  ASSERT_EQ(cliRequest(t.admin, "reload\n", 10000).substr(0, 10), "Success=1\n");
+  CliSession a(t.admin), b(t.admin);
+  ASSERT_TRUE(a.connected() && b.connected());
+  EXPECT_EQ(a.command("show cli level"), "admin\n\n");
+  EXPECT_EQ(cliRequest(t.admin, "show cli level\n"), "") << "a third client is turned away";
+  EXPECT_EQ(ask(t.plain), "s1");
+  EXPECT_EQ(b.command("quit"), "");
+  std::string answer;
+  for (int i = 0; i < 50 && answer.empty(); ++i) {
+    answer = cliRequest(t.admin, "show cli level\n");
+    if (answer.empty()) usleep(20000);
+  }
+  EXPECT_EQ(answer, "admin\n\n") << "a slot freed is usable again";
+}
+
+}  // namespace
+}  // namespace sluice::testing
