@@ -481,6 +481,7 @@ void carryOver(const balance::ServerState& old, balance::ServerState& s) {
     live.weightSetLive.store(false);
     live.weight.store(s.configWeight);
   }
+  live.throttle.store(-1);  // a slow start under way ends with the old checker
   // "disabled" added or removed in the file wins over a state set live.
   if (old.configAdmin != s.configAdmin) live.admin.store(s.configAdmin);
   // Health observed on another address, or by a check that is gone, says
