@@ -21,6 +21,9 @@ net::ListenOptions optionsFor(const runtime::Frontend& fe, const config::BindCon
   lo.reusePort = reusePort;
   lo.v4v6 = b.v4v6;
   lo.v6only = b.v6only;
+  // TLS clients speak first: a frontend that waits for the ClientHello
+  // is woken only when it has arrived (TCP_DEFER_ACCEPT), which saves a
+  // wake-up and an empty read per connection.
   lo.deferAccept = b.deferAccept;
   lo.transparent = b.transparent;
   lo.fastOpen = b.tfo;
@@ -92,7 +95,10 @@ bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reu
             abandon(plan);
             return false;
           }
-          (admin ? plan.admin : plan.perWorker[t]).push_back({dup, fe.get(), b.acceptProxy});
+          // The local address of accepted connections is the bound one,
+          // unless the socket is a wildcard or transparent (then ask).
+          core::Address local = a.isAny() || lo.transparent ? core::Address() : a;
+          (admin ? plan.admin : plan.perWorker[t]).push_back({dup, fe.get(), b.acceptProxy, local});
         }
         plan.sockets[id] = std::move(fds);
       }

@@ -47,6 +47,9 @@ int openListener(const core::Address& address, const ListenOptions& o, std::stri
   if (o.mss > 0) {
     setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &o.mss, sizeof(o.mss));
   }
+  // Accepted sockets inherit it: one setsockopt here instead of one per
+  // connection. sluice writes whole TLS records, so Nagle would only delay.
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (::bind(fd, address.sockaddrPtr(), address.length()) != 0) {
     error = "cannot bind " + address.toString() + ": " + std::strerror(errno);
     ::close(fd);

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <climits>
 
 #include "net/socket.h"
@@ -24,7 +25,8 @@ namespace {
 
 constexpr uint32_t kClientEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
 constexpr size_t kInitialInspectBuffer = 2048;
-constexpr size_t kCopyBufferSize = 16384;
+// A read this large means bulk data is queued: the flow switches to splice.
+constexpr size_t kSpliceThreshold = 32768;
 constexpr uint64_t kNoDeadline = UINT64_MAX;
 
 int64_t wallMicros() {
@@ -92,7 +94,8 @@ char Session::stageLetter() const noexcept {
 void Session::start() noexcept {
   counted_ = true;
   fe_.counters->opened();
-  net::setNoDelay(clientFd_);
+  // TCP_NODELAY comes from the listening socket (Linux copies it to each
+  // accepted one): no setsockopt per connection.
   if (fe_.clitcpka) net::setKeepAlive(clientFd_);
 
   // tcp-request connection: before any byte is read. Rejected connections are
@@ -202,6 +205,7 @@ void Session::onEvents(uint32_t events) noexcept {
   if (state_ == State::Closed) return;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) clientReadable_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) clientWritable_ = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c2s_.srcHup = true;
   switch (state_) {
     case State::Inspecting:
       if (proxyDone_) {
@@ -231,10 +235,14 @@ void Session::onServerEvents(uint32_t events) noexcept {
   if (state_ == State::Closed) return;
   if (state_ == State::Connecting) {
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
-      int err = net::socketError(serverFd_);
-      if (err == 0 && (events & EPOLLOUT) && !(events & EPOLLERR)) {
+      // Writable without error or hang-up: the connect succeeded; only a
+      // failure needs SO_ERROR for its reason.
+      bool clean = (events & EPOLLOUT) && !(events & (EPOLLERR | EPOLLHUP));
+      int err = clean ? 0 : net::socketError(serverFd_);
+      if (err == 0 && clean) {
         serverWritable_ = true;
         if (events & (EPOLLIN | EPOLLRDHUP)) serverReadable_ = true;
+        if (events & EPOLLRDHUP) s2c_.srcHup = true;
         established();
       } else {
         connectFailed(err ? err : ECONNREFUSED, false);
@@ -244,6 +252,7 @@ void Session::onServerEvents(uint32_t events) noexcept {
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) serverReadable_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) serverWritable_ = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s2c_.srcHup = true;
   if (state_ == State::Forwarding) forward();
 }
 
@@ -416,6 +425,12 @@ bool Session::readClient() noexcept {
       c2s_.bytes += static_cast<uint64_t>(n);
       lastClientActivity_ = now();
       ++reads_;
+      // A short read drained the socket (edge-triggered epoll reports what
+      // comes next); after the peer's FIN, read on until 0.
+      if (static_cast<size_t>(n) < want - used && !c2s_.srcHup) {
+        clientReadable_ = false;
+        break;
+      }
       continue;
     }
     inspectBuffer_.resize(used);
@@ -694,10 +709,8 @@ void Session::connect() noexcept {
 }
 
 void Session::connectFailed(int error, bool timedOut) noexcept {
-  if (serverFd_ >= 0) {
-    worker_.loop().remove(serverFd_);
-    net::closeFd(serverFd_);
-  }
+  // Closing a socket takes it out of epoll: no EPOLL_CTL_DEL needed.
+  net::closeFd(serverFd_);
   lastConnectError_ = error;
   connectTimedOut_ = timedOut;
   server_->counters.connectErrors.fetch_add(1, std::memory_order_relaxed);
@@ -803,14 +816,13 @@ bool Session::flushReplay() noexcept {
   return true;
 }
 
-Session::PumpResult Session::pump(Flow& f, int src, bool& srcReadable, int dst, bool& dstWritable,
-                                  bool clientToServer) noexcept {
+Session::PumpResult Session::pump(Flow& f, const Flow& other, int src, bool& srcReadable, int dst,
+                                  bool& dstWritable, bool clientToServer) noexcept {
   uint64_t& srcActivity = clientToServer ? lastClientActivity_ : lastServerActivity_;
   uint64_t& dstActivity = clientToServer ? lastServerActivity_ : lastClientActivity_;
-  if (!f.copyMode && !rt_->splice) f.copyMode = true;
   while (true) {
     bool progressed = false;
-    if (!f.copyMode) {
+    if (f.spliceMode) {
       if (f.inPipe > 0 && dstWritable) {
         ssize_t n = ::splice(f.pipe.readFd, nullptr, dst, nullptr, f.inPipe,
                              SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -828,7 +840,7 @@ Session::PumpResult Session::pump(Flow& f, int src, bool& srcReadable, int dst, 
         if (!f.pipe.valid()) {
           f.pipe = worker_.pipes().acquire();
           if (!f.pipe.valid()) {
-            f.copyMode = true;  // out of descriptors for pipes: copy instead
+            f.spliceMode = false;  // out of descriptors for pipes: copy instead
             continue;
           }
         }
@@ -845,8 +857,8 @@ Session::PumpResult Session::pump(Flow& f, int src, bool& srcReadable, int dst, 
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
           srcReadable = false;
         } else if (errno == EINVAL || errno == ENOSYS) {
-          f.copyMode = f.inPipe == 0;  // this socket cannot splice: copy
-          if (!f.copyMode) return PumpResult::SrcError;
+          if (f.inPipe != 0) return PumpResult::SrcError;
+          f.spliceMode = false;  // this socket cannot splice: copy
           continue;
         } else if (errno != EINTR) {
           return PumpResult::SrcError;
@@ -856,11 +868,17 @@ Session::PumpResult Session::pump(Flow& f, int src, bool& srcReadable, int dst, 
         worker_.pipes().release(f.pipe);
       }
     } else {
+      // What an earlier send left behind goes first.
       if (f.bufEnd > f.bufStart && dstWritable) {
-        ssize_t n = ::send(dst, f.buffer.get() + f.bufStart, f.bufEnd - f.bufStart, MSG_NOSIGNAL);
+        size_t want = f.bufEnd - f.bufStart;
+        ssize_t n = ::send(dst, f.buffer.get() + f.bufStart, want, MSG_NOSIGNAL);
         if (n > 0) {
           f.bufStart += static_cast<size_t>(n);
-          if (f.bufStart == f.bufEnd) f.bufStart = f.bufEnd = 0;
+          if (f.bufStart == f.bufEnd) {
+            f.bufStart = f.bufEnd = 0;
+            f.buffer.reset();  // idle connections keep no buffer
+          }
+          if (static_cast<size_t>(n) < want) dstWritable = false;  // the socket buffer is full
           dstActivity = now();
           progressed = true;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -870,14 +888,38 @@ Session::PumpResult Session::pump(Flow& f, int src, bool& srcReadable, int dst, 
         }
       }
       if (!f.srcEof && srcReadable && f.bufEnd == 0) {
-        if (!f.buffer) f.buffer.reset(new char[kCopyBufferSize]);
-        ssize_t n = ::recv(src, f.buffer.get(), kCopyBufferSize, 0);
+        // Read into the worker's scratch buffer and send at once: small
+        // records cost one recv and one send, and no memory stays behind.
+        char* scratch = worker_.scratch();
+        ssize_t n = ::recv(src, scratch, Worker::kScratchSize, 0);
         if (n > 0) {
-          f.bufStart = 0;
-          f.bufEnd = static_cast<size_t>(n);
-          f.bytes += static_cast<uint64_t>(n);
+          size_t got = static_cast<size_t>(n);
+          f.bytes += got;
+          f.copied += got;
           srcActivity = now();
           progressed = true;
+          // A short read drained the socket: epoll (edge-triggered) reports
+          // the next data; a read that found the peer's FIN must go on to 0.
+          if (got < Worker::kScratchSize && !f.srcHup) srcReadable = false;
+          size_t sent = 0;
+          if (dstWritable) {
+            ssize_t m = ::send(dst, scratch, got, MSG_NOSIGNAL);
+            if (m > 0) {
+              sent = static_cast<size_t>(m);
+              dstActivity = now();
+            } else if (m < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+              return PumpResult::DstError;
+            }
+            if (sent < got) dstWritable = false;
+          }
+          if (sent < got) {
+            f.buffer.reset(new char[got - sent]);
+            std::memcpy(f.buffer.get(), scratch + sent, got - sent);
+            f.bufStart = 0;
+            f.bufEnd = got - sent;
+          }
+          // Bulk data waiting: splice from now on (no copy through user space).
+          if (got >= kSpliceThreshold && rt_->splice && f.bufEnd == 0) f.spliceMode = true;
         } else if (n == 0) {
           f.srcEof = true;
           progressed = true;
@@ -887,13 +929,12 @@ Session::PumpResult Session::pump(Flow& f, int src, bool& srcReadable, int dst, 
           return PumpResult::SrcError;
         }
       }
-      if (f.bufEnd == 0 && f.buffer && (!srcReadable || f.srcEof)) {
-        f.buffer.reset();  // idle connections keep no buffer
-      }
     }
-    bool empty = f.copyMode ? f.bufEnd == 0 : f.inPipe == 0;
+    bool empty = f.spliceMode ? f.inPipe == 0 : f.bufEnd == 0;
     if (f.srcEof && empty && !f.dstShut) {
-      ::shutdown(dst, SHUT_WR);
+      // When the other direction is already over, the session closes both
+      // sockets next, and close() sends the FIN: no shutdown() first.
+      if (!other.dstShut) ::shutdown(dst, SHUT_WR);
       f.dstShut = true;
       progressed = true;
     }
@@ -911,13 +952,13 @@ void Session::forward() noexcept {
       replayPending = replayed_ < inspectBuffer_.size();
     }
     if (!replayPending) {
-      PumpResult r = pump(c2s_, clientFd_, clientReadable_, serverFd_, serverWritable_, true);
+      PumpResult r = pump(c2s_, s2c_, clientFd_, clientReadable_, serverFd_, serverWritable_, true);
       if (r != PumpResult::Ok) {
         finish(r == PumpResult::SrcError ? 'C' : 'S', 'D');
         return;
       }
     }
-    PumpResult r = pump(s2c_, serverFd_, serverReadable_, clientFd_, clientWritable_, false);
+    PumpResult r = pump(s2c_, c2s_, serverFd_, serverReadable_, clientFd_, clientWritable_, false);
     if (r != PumpResult::Ok) {
       bool lastData = s2c_.srcEof;
       finish(r == PumpResult::SrcError ? 'S' : 'C', r == PumpResult::DstError && lastData ? 'L' : 'D');
@@ -956,8 +997,11 @@ void Session::accountBytes() noexcept {
     add(server_->counters.bytesOut, out);
   }
   ProcessState& ps = worker_.process();
-  add(c2s_.copyMode ? ps.copiedBytes : ps.splicedBytes, in);
-  add(s2c_.copyMode ? ps.copiedBytes : ps.splicedBytes, out);
+  uint64_t copied = c2s_.copied + s2c_.copied;
+  uint64_t newlyCopied = copied - accountedCopied_;
+  accountedCopied_ = copied;
+  add(ps.copiedBytes, newlyCopied);
+  add(ps.splicedBytes, in + out - newlyCopied);
 }
 
 // ---------------------------------------------------------------------------
@@ -1024,7 +1068,7 @@ SessionInfo Session::describe() const {
   i.ageMs = worker_.loop().now() - acceptMono_;
   i.bytesIn = c2s_.bytes;
   i.bytesOut = s2c_.bytes;
-  i.spliced = !c2s_.copyMode && !s2c_.copyMode;
+  i.spliced = c2s_.spliceMode || s2c_.spliceMode;
   static const char* kStates[] = {"inspecting", "queued", "turnaround", "connecting", "forwarding", "closed"};
   i.state = kStates[static_cast<int>(state_)];
   if (hello_.status() == proto::HelloStatus::Done && hello_.info().hasSni) i.sni = std::string(hello_.info().sni);
@@ -1071,13 +1115,14 @@ void Session::finish(char cause, char stage) noexcept {
   // An abort on one side is passed on as an abort (RST) to the other, so a
   // truncated stream never looks like a complete one.
   bool forwarding = state_ == State::Forwarding;
+  // close() takes the sockets out of epoll (they are never duplicated), so
+  // no EPOLL_CTL_DEL; an event of this batch still naming them finds the
+  // session closed (it is freed after the batch).
   if (clientFd_ >= 0) {
-    worker_.loop().remove(clientFd_);
     if (fe_.nolinger || (forwarding && cause == 'S')) net::setLingerZero(clientFd_);
     net::closeFd(clientFd_);
   }
   if (serverFd_ >= 0) {
-    worker_.loop().remove(serverFd_);
     if (forwarding && cause == 'C') net::setLingerZero(serverFd_);
     net::closeFd(serverFd_);
   }

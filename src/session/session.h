@@ -76,16 +76,21 @@ class Session final : public event::EventHandler {
   enum class State : uint8_t { Inspecting, Queued, TurnAround, Connecting, Forwarding, Closed };
 
   // One direction of the byte stream.
+  // One direction of the byte stream. It starts by copying through the
+  // worker's scratch buffer (small TLS records: one recv, one send) and
+  // switches to splice() for good once a read shows bulk data waiting.
   struct Flow {
     net::Pipe pipe;
     size_t inPipe = 0;
-    std::unique_ptr<char[]> buffer;   // copy mode only
+    std::unique_ptr<char[]> buffer;   // what the destination has not taken yet (copy)
     size_t bufStart = 0;
     size_t bufEnd = 0;
-    bool copyMode = false;
+    bool spliceMode = false;
     bool srcEof = false;               // the source said FIN
+    bool srcHup = false;               // epoll said the peer closed: read until 0
     bool dstShut = false;              // we passed the FIN on
     uint64_t bytes = 0;
+    uint64_t copied = 0;               // of `bytes`, the ones that went through user space
   };
 
   enum class PumpResult : uint8_t { Ok, SrcError, DstError };
@@ -129,7 +134,7 @@ class Session final : public event::EventHandler {
   void connectFailed(int error, bool timedOut) noexcept;
   void established() noexcept;
   void forward() noexcept;
-  PumpResult pump(Flow& f, int src, bool& srcReadable, int dst, bool& dstWritable,
+  PumpResult pump(Flow& f, const Flow& other, int src, bool& srcReadable, int dst, bool& dstWritable,
                   bool clientToServer) noexcept;
   bool flushReplay() noexcept;
 
@@ -208,6 +213,7 @@ class Session final : public event::EventHandler {
   uint64_t lastServerActivity_ = 0;
   uint64_t accountedIn_ = 0;    // bytes already added to the counters
   uint64_t accountedOut_ = 0;
+  uint64_t accountedCopied_ = 0;
 
   // Timing and logging
   int64_t acceptWallMicros_ = 0;

@@ -23,8 +23,8 @@ constexpr uint64_t kNoFdRetryMs = 100;
 
 class Worker::Listener final : public event::EventHandler, public event::Timer {
  public:
-  Listener(Worker& w, int fd, runtime::Frontend* fe, bool acceptProxy)
-      : w_(w), fd_(fd), fe_(fe), acceptProxy_(acceptProxy) {}
+  Listener(Worker& w, int fd, runtime::Frontend* fe, bool acceptProxy, const core::Address& local)
+      : w_(w), fd_(fd), fe_(fe), acceptProxy_(acceptProxy), local_(local) {}
   ~Listener() override { net::closeFd(fd_); }
 
   bool start() { return w_.loop_.add(fd_, EPOLLIN, static_cast<event::EventHandler*>(this)); }
@@ -99,7 +99,7 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
       ps.accepted.fetch_add(1, std::memory_order_relaxed);
       ps.connectionRate.add();
       core::Address src = core::Address::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
-      core::Address dst = net::localAddress(fd);
+      core::Address dst = local_.valid() ? local_ : net::localAddress(fd);
       auto* s = new Session(w_, w_.runtime_, *fe_, fd, src, dst, acceptProxy_);
       s->next = w_.sessions_;
       if (w_.sessions_) w_.sessions_->prev = s;
@@ -122,6 +122,7 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
   int fd_;
   runtime::Frontend* fe_;
   bool acceptProxy_;
+  core::Address local_;
   bool paused_ = false;
   uint64_t lastWarning_ = 0;
 };
@@ -134,8 +135,8 @@ Worker::~Worker() {
   listeners_.clear();
 }
 
-void Worker::addListener(int fd, runtime::Frontend* frontend, bool acceptProxy) {
-  auto l = std::make_unique<Listener>(*this, fd, frontend, acceptProxy);
+void Worker::addListener(int fd, runtime::Frontend* frontend, bool acceptProxy, const core::Address& local) {
+  auto l = std::make_unique<Listener>(*this, fd, frontend, acceptProxy, local);
   if (l->start()) {
     listeners_.push_back(std::move(l));
   }
@@ -155,7 +156,7 @@ void Worker::replaceRuntime(std::shared_ptr<const runtime::Runtime> rt,
         net::closeFd(fd);
         continue;
       }
-      addListener(l.fd, l.frontend, l.acceptProxy);
+      addListener(l.fd, l.frontend, l.acceptProxy, l.local);
     }
   });
 }

@@ -35,6 +35,7 @@ struct ListenerSpec {
   int fd = -1;
   runtime::Frontend* frontend = nullptr;
   bool acceptProxy = false;
+  core::Address local;   // the address accepted connections arrive on; invalid: ask the socket
 };
 
 struct ProcessState {
@@ -58,7 +59,8 @@ class Worker {
 
   // Takes ownership of a listening fd that feeds `frontend`; `acceptProxy`
   // when its bind line says so.
-  void addListener(int fd, runtime::Frontend* frontend, bool acceptProxy = false);
+  void addListener(int fd, runtime::Frontend* frontend, bool acceptProxy = false,
+                   const core::Address& local = {});
 
   // Thread-safe: a reload. New connections go to `rt` through `listeners`
   // (which replace the current ones without closing a shared socket);
@@ -74,6 +76,10 @@ class Worker {
 
   event::EventLoop& loop() { return loop_; }
   net::PipePool& pipes() { return pipes_; }
+  // One buffer per thread for copying small data: a session reads into it
+  // and sends at once, keeping memory only for what the peer did not take.
+  static constexpr size_t kScratchSize = 65536;
+  char* scratch() { return scratch_.get(); }
   ProcessState& process() { return process_; }
   unsigned index() const { return index_; }
   size_t sessionCount() const { return sessionCount_; }
@@ -105,6 +111,7 @@ class Worker {
   std::shared_ptr<const runtime::Runtime> runtime_;
   event::EventLoop loop_;
   net::PipePool pipes_;
+  std::unique_ptr<char[]> scratch_ = std::make_unique<char[]>(kScratchSize);
   std::vector<std::unique_ptr<Listener>> listeners_;
   Session* sessions_ = nullptr;
   size_t sessionCount_ = 0;
