@@ -20,7 +20,7 @@ namespace sluice::core {
 
 class Address {
  public:
-  Address() { storage_.ss_family = AF_UNSPEC; }
+  Address() { storage_.sa.sa_family = AF_UNSPEC; }
 
   static Address fromSockaddr(const sockaddr* sa, socklen_t len);
   static Address any(int family, uint16_t port);
@@ -29,7 +29,7 @@ class Address {
   // without port when unambiguous), "*:PORT", ":PORT".
   static std::optional<Address> parse(std::string_view text);
 
-  int family() const { return storage_.ss_family; }
+  int family() const { return storage_.sa.sa_family; }
   bool valid() const { return family() == AF_INET || family() == AF_INET6; }
   bool isV4() const { return family() == AF_INET; }
   bool isV6() const { return family() == AF_INET6; }
@@ -54,7 +54,13 @@ class Address {
   bool operator==(const Address& other) const;
 
  private:
-  sockaddr_storage storage_{};
+  // IPv4 or IPv6 only: 28 bytes rather than sockaddr_storage's 128, which
+  // matters in every session (two addresses each).
+  union Storage {
+    sockaddr sa;
+    sockaddr_in in4;
+    sockaddr_in6 in6;
+  } storage_{};
 };
 
 }  // namespace sluice::core

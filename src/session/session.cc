@@ -71,7 +71,7 @@ route::SessionView Session::view(bool final) noexcept {
   v.dst = dst_;
   v.frontendName = fe_.name;
   if (be_) v.backendName = be_->name;
-  v.hello = hello_.status() == proto::HelloStatus::Done ? &hello_.info() : nullptr;
+  v.hello = hello_ && hello_->status() == proto::HelloStatus::Done ? &hello_->info() : nullptr;
   v.helloFinal = helloFinal_ || !fe_.waitsForHello;
   v.payload = std::span<const uint8_t>(inspectBuffer_.data(), inspectBuffer_.size());
   v.final = final;
@@ -452,16 +452,18 @@ bool Session::readClient() noexcept {
 
 void Session::feedHello() noexcept {
   if (!fe_.waitsForHello || helloFinal_ || inspectBuffer_.empty()) return;
-  proto::HelloStatus st = hello_.parse(inspectBuffer_);
+  // Only while it is needed: most connections free it once connected.
+  if (!hello_) hello_ = std::make_unique<proto::ClientHelloParser>();
+  proto::HelloStatus st = hello_->parse(inspectBuffer_);
   if (st == proto::HelloStatus::NeedMore) return;
   helloFinal_ = true;
   runtime::HelloCounters& c = fe_.counters->hello;
   switch (st) {
     case proto::HelloStatus::Done:
       c.done.fetch_add(1, std::memory_order_relaxed);
-      if (hello_.info().hasSni) c.sniFound.fetch_add(1, std::memory_order_relaxed);
+      if (hello_->info().hasSni) c.sniFound.fetch_add(1, std::memory_order_relaxed);
       if (reads_ > 1) c.multiSegment.fetch_add(1, std::memory_order_relaxed);
-      if (hello_.info().recordCount > 1) c.multiRecord.fetch_add(1, std::memory_order_relaxed);
+      if (hello_->info().recordCount > 1) c.multiRecord.fetch_add(1, std::memory_order_relaxed);
       break;
     case proto::HelloStatus::NotTls: c.notTls.fetch_add(1, std::memory_order_relaxed); break;
     case proto::HelloStatus::Malformed: c.malformed.fetch_add(1, std::memory_order_relaxed); break;
@@ -764,8 +766,8 @@ void Session::prependProxyHeader() noexcept {
     proto::ProxyV2Options o;
     for (const std::string& opt : sc.proxyV2Options) {
       if (opt == "crc32c") o.crc32c = true;
-      if (opt == "authority" && hello_.status() == proto::HelloStatus::Done && hello_.info().hasSni) {
-        o.authority = hello_.info().sni;
+      if (opt == "authority" && hello_ && hello_->status() == proto::HelloStatus::Done && hello_->info().hasSni) {
+        o.authority = hello_->info().sni;
       }
     }
     header = proto::encodeProxyV2(src_, dst_, o);
@@ -781,6 +783,12 @@ void Session::established() noexcept {
   lastServerActivity_ = now();
   lastClientActivity_ = now();
   if (be_->srvtcpka) net::setKeepAlive(serverFd_);
+  // The server is chosen and the PROXY header built: the ClientHello is no
+  // longer needed, unless the log line prints from it at the end.
+  if (hello_) {
+    if (hello_->status() == proto::HelloStatus::Done && hello_->info().hasSni) sni_ = hello_->info().sni;
+    if (!fe_.logFormat || !fe_.logFormat->usesHello()) hello_.reset();
+  }
   if (fe_.logasap) {
     emitLog(/*early=*/true);
     loggedEarly_ = true;
@@ -1071,7 +1079,7 @@ SessionInfo Session::describe() const {
   i.spliced = c2s_.spliceMode || s2c_.spliceMode;
   static const char* kStates[] = {"inspecting", "queued", "turnaround", "connecting", "forwarding", "closed"};
   i.state = kStates[static_cast<int>(state_)];
-  if (hello_.status() == proto::HelloStatus::Done && hello_.info().hasSni) i.sni = std::string(hello_.info().sni);
+  i.sni = sni_;
   return i;
 }
 

@@ -182,7 +182,8 @@ class Session final : public event::EventHandler {
   // Inspection
   std::vector<uint8_t> inspectBuffer_;
   size_t replayed_ = 0;
-  proto::ClientHelloParser hello_;
+  std::unique_ptr<proto::ClientHelloParser> hello_;  // while inspecting and routing
+  std::string sni_;                                  // kept for "show sess"
   bool helloFinal_ = false;
   bool windowOver_ = false;
   uint64_t inspectDeadline_ = 0;
