@@ -27,6 +27,9 @@ constexpr uint32_t kClientEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
 constexpr size_t kInitialInspectBuffer = 2048;
 // A read this large means bulk data is queued: the flow switches to splice.
 constexpr size_t kSpliceThreshold = 32768;
+// How often a session adds its bytes to the shared counters while it lives.
+constexpr uint64_t kAccountBytes = 256 * 1024;
+constexpr uint64_t kAccountMs = 500;
 constexpr uint64_t kNoDeadline = UINT64_MAX;
 
 int64_t wallMicros() {
@@ -979,16 +982,21 @@ void Session::forward() noexcept {
     uint64_t after = c2s_.bytes + s2c_.bytes + c2s_.inPipe + s2c_.inPipe + replayed_;
     if (after == before) break;
   }
-  accountBytes();
+  accountBytes(/*final=*/false);
   rearmTimer();
 }
 
 // Byte counters move while a session lives, so that the stats page and the
-// metrics show long transfers as they happen, not when they end.
-void Session::accountBytes() noexcept {
+// metrics show long transfers as they happen, not when they end. The shared
+// counters are cache lines every thread writes: they are updated at most
+// every 256 KiB or every 500 ms of a session, and at its end, not on every
+// small record.
+void Session::accountBytes(bool final) noexcept {
   uint64_t in = c2s_.bytes - accountedIn_;
   uint64_t out = s2c_.bytes - accountedOut_;
   if (in == 0 && out == 0) return;
+  if (!final && in + out < kAccountBytes && now() < lastAccounted_ + kAccountMs) return;
+  lastAccounted_ = now();
   accountedIn_ = c2s_.bytes;
   accountedOut_ = s2c_.bytes;
   auto add = [](std::atomic<uint64_t>& c, uint64_t v) {
@@ -1143,7 +1151,7 @@ void Session::finish(char cause, char stage) noexcept {
       }
     }
   }
-  accountBytes();
+  accountBytes(/*final=*/true);
   recordTimes(cause, forwarding);
   if (be_) be_->counters->closed();
   releaseServer();

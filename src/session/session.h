@@ -148,7 +148,7 @@ class Session final : public event::EventHandler {
   uint64_t nextDeadline() const noexcept;
   void finish(char cause, char stage) noexcept;
   void emitLog(bool early) noexcept;
-  void accountBytes() noexcept;
+  void accountBytes(bool final) noexcept;
   void recordTimes(char cause, bool forwarding) noexcept;
   void releaseServer() noexcept;
   route::SessionView view(bool final) noexcept;
@@ -215,6 +215,7 @@ class Session final : public event::EventHandler {
   uint64_t accountedIn_ = 0;    // bytes already added to the counters
   uint64_t accountedOut_ = 0;
   uint64_t accountedCopied_ = 0;
+  uint64_t lastAccounted_ = 0;  // loop time of the last update
 
   // Timing and logging
   int64_t acceptWallMicros_ = 0;
