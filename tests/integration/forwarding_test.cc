@@ -179,3 +179,52 @@ TEST(ForwardingReplay, RecordedHellosInOneByteSegments) {
 
 }  // namespace
 }  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// Small records are copied (one recv, one send), bulk data is spliced: the
+// counters of "show info" say which bytes went which way.
+TEST(ForwardingModes, SmallRecordsCopiedBulkSpliced) {
+  TestServer src("src", TestServer::Mode::Source);
+  src.setSourceBytes(32ull * 1024 * 1024);
+  TestServer echo("echo", TestServer::Mode::Echo);
+  int bulk = freePort();
+  int small = freePort();
+  std::string sock = makeTempDir("modes") + "/admin.sock";
+  Sluice s("global\n  stats socket " + sock + " level admin\n"
+           "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 20s\n  timeout server 20s\n"
+           "listen bulk\n  bind 127.0.0.1:" + std::to_string(bulk) + "\n"
+           "  server s 127.0.0.1:" + std::to_string(src.port()) + "\n"
+           "listen small\n  bind 127.0.0.1:" + std::to_string(small) + "\n"
+           "  server s 127.0.0.1:" + std::to_string(echo.port()) + "\n",
+           {bulk, small});
+  ASSERT_TRUE(s.started()) << s.log();
+  auto counter = [&](const std::string& name) {
+    std::string info = cliRequest(sock, "show info\n");
+    size_t p = info.find("\n" + name + ": ");
+    return p == std::string::npos ? -1LL : std::atoll(info.c_str() + p + name.size() + 3);
+  };
+  // 200 small messages echoed: all copied.
+  int fd = connectTcp("127.0.0.1", small);
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(sendAll(fd, "ping"));
+    ASSERT_EQ(recvAll(fd, scaled(2000), 4), "ping");
+  }
+  close(fd);
+  for (int i = 0; i < 50 && counter("CopiedBytes") < 1600; ++i) usleep(20000);
+  EXPECT_EQ(counter("CopiedBytes"), 1600);
+  EXPECT_EQ(counter("SplicedBytes"), 0);
+  // 32 MB downloaded: nearly all spliced, no more than the first reads copied.
+  fd = connectTcp("127.0.0.1", bulk);
+  shutdown(fd, SHUT_WR);
+  std::string got = recvAll(fd, scaled(20000));
+  close(fd);
+  ASSERT_EQ(got.size(), 32ull * 1024 * 1024);
+  for (int i = 0; i < 50 && counter("SplicedBytes") < 31 * 1024 * 1024; ++i) usleep(20000);
+  EXPECT_GE(counter("SplicedBytes"), 31ll * 1024 * 1024);
+  EXPECT_LT(counter("CopiedBytes"), 1600 + 1024 * 1024);
+}
+
+}  // namespace
+}  // namespace sluice::testing
