@@ -2,6 +2,8 @@
 // Runtime API commands; see cli.h.
 #include "admin/cli.h"
 
+#include "stick/table.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <functional>
@@ -32,6 +34,8 @@ const std::vector<Command>& commands() {
        Level::Operator, {"add", "map"}},
       {"clear acl <acl>", "clear the contents of this acl", Level::Operator, {"clear", "acl"}},
       {"clear map <map>", "clear the contents of this map", Level::Operator, {"clear", "map"}},
+      {"clear table <table> [<filter>]*", "remove an entry from a table (filter: data/key)", Level::Admin,
+       {"clear", "table"}},
       {"del acl <acl> [<key>|#<ref>]", "delete acl entries matching <key>", Level::Operator, {"del", "acl"}},
       {"del map <map> [<key>|#<ref>]", "delete map entries matching <key>", Level::Operator, {"del", "map"}},
       {"disable server <bk>/<srv>", "disable a server for maintenance (use 'set server' instead)",
@@ -47,6 +51,8 @@ const std::vector<Command>& commands() {
       {"reload", "reload the configuration files (hitless); reports file:line errors", Level::Admin,
        {"reload"}},
       {"set map <map> [<key>|#<ref>] <value>", "modify a map entry", Level::Operator, {"set", "map"}},
+      {"set table <table> key <k> [data.* <v>]*", "update or create a table entry's data", Level::Admin,
+       {"set", "table"}},
       {"set server <bk>/<srv> [opts]", "change a server's state or weight (state ready|drain|maint, "
                                        "weight <n>[%], health up|down)",
        Level::Admin, {"set", "server"}},
@@ -64,6 +70,9 @@ const std::vector<Command>& commands() {
        Level::Operator, {"show", "sess"}},
       {"show stat [<iid> <type> <sid>] [up|no-maint]", "report counters for each proxy and server",
        Level::User, {"show", "stat"}},
+      {"show table <table> [<filter>]*", "report table usage stats or dump this table's contents "
+                                         "(filter: data/key)",
+       Level::Operator, {"show", "table"}},
       {"show version", "show version of the current process", Level::User, {"show", "version"}},
       {"shutdown session <id>", "kill a specific session", Level::Admin, {"shutdown", "session"}},
       {"shutdown sessions server <bk>/<srv>", "kill sessions on a server", Level::Admin,
@@ -190,6 +199,78 @@ bool parseLevel(std::string_view text, Level& out) {
   else if (text == "admin") out = Level::Admin;
   else return false;
   return true;
+}
+
+std::string tableHeader(stick::Table& t, uint64_t nowMs) {
+  return "# table: " + t.name() + ", type: " + std::string(stick::keyTypeName(t.spec().keyType)) +
+         ", size:" + std::to_string(t.size()) + ", used:" + std::to_string(t.used(nowMs)) + "\n";
+}
+
+// "show table", "clear table" and "set table" (management guide, 9.3).
+std::string tableCommand(runtime::Runtime& rt, const Words& w, const std::string& verb) {
+  uint64_t nowMs = stick::monotonicMs();
+  if (w.size() < 3) {
+    if (verb != "show") return "Missing table name.\n";
+    std::string out;
+    for (const auto& t : rt.tables.all()) out += tableHeader(*t, nowMs);
+    return out + "\n";
+  }
+  stick::Table* t = rt.tables.find(w[2]);
+  if (!t) return "No such table.\n";
+  std::optional<std::string> key;
+  std::vector<stick::Table::Filter> filters;
+  std::vector<std::pair<stick::DataType, int64_t>> sets;
+  for (size_t i = 3; i < w.size(); ++i) {
+    if (w[i] == "key") {
+      if (i + 1 >= w.size()) return "Missing key.\n";
+      key = t->keyFromText(w[++i]);
+      if (!key) return "Invalid key for a table of type " + std::string(stick::keyTypeName(t->spec().keyType)) + ".\n";
+      continue;
+    }
+    if (!core::startsWith(w[i], "data.")) return "Unknown argument '" + w[i] + "'. Use data.<type> or key <key>.\n";
+    auto type = stick::dataTypeByName(w[i].substr(5));
+    if (!type) return "Unknown data type '" + w[i].substr(5) + "'.\n";
+    if (!t->spec().stores(*type)) return "Data type not stored in this table.\n";
+    if (verb == "set") {
+      if (i + 1 >= w.size()) return "Missing value for '" + w[i] + "'.\n";
+      auto v = core::parseInt(w[++i]);
+      if (!v) return "Require a valid integer value to store.\n";
+      sets.emplace_back(*type, *v);
+      continue;
+    }
+    if (i + 2 >= w.size()) return "Require an operator and a value after '" + w[i] + "'.\n";
+    const std::string& op = w[i + 1];
+    stick::Table::Filter f{*type, stick::Table::Filter::Op::Eq, 0};
+    if (op == "eq") f.op = stick::Table::Filter::Op::Eq;
+    else if (op == "ne") f.op = stick::Table::Filter::Op::Ne;
+    else if (op == "lt") f.op = stick::Table::Filter::Op::Lt;
+    else if (op == "le") f.op = stick::Table::Filter::Op::Le;
+    else if (op == "gt") f.op = stick::Table::Filter::Op::Gt;
+    else if (op == "ge") f.op = stick::Table::Filter::Op::Ge;
+    else return "Require a valid operator (eq, ne, lt, le, gt, ge).\n";
+    auto v = core::parseInt(w[i + 2]);
+    if (!v) return "Require a valid integer value to compare against.\n";
+    f.value = *v;
+    filters.push_back(f);
+    i += 2;
+  }
+  if (verb == "set") {
+    if (!key) return "Missing key.\n";
+    bool ok = t->update(*key, nowMs, /*create=*/true, [&](stick::Entry& e) {
+      for (const auto& [type, v] : sets) t->setLocked(e, type, v, nowMs);
+      t->touchLocked(e, nowMs);
+    });
+    return ok ? "\n" : "Unable to allocate a new entry: the table is full of entries in use.\n";
+  }
+  if (verb == "clear") {
+    if (key && !filters.empty()) return "Use either a key or data filters, not both.\n";
+    t->clear(nowMs, key, filters);
+    return "\n";
+  }
+  std::string out = tableHeader(*t, nowMs);
+  // Bounded: a table of millions of entries is dumped by filters or keys.
+  for (const std::string& line : t->dump(nowMs, key, filters, 100000)) out += line + "\n";
+  return out + "\n";
 }
 
 std::string_view levelName(Level l) {
@@ -328,6 +409,7 @@ std::string Cli::execute(std::string_view line, const std::string& payload, CliS
       }
       return "Session not found.\n";
     }
+    if (what == "table") return tableCommand(*rt, w, "show");
     if (what == "map" || what == "acl") {
       bool isMap = what == "map";
       const route::MapRegistry& maps = *rt->maps;
@@ -369,6 +451,7 @@ std::string Cli::execute(std::string_view line, const std::string& payload, CliS
     return head + ", key=\"" + p.key + "\"" + (isMap ? ", value=\"" + p.value + "\"" : std::string()) + "\n\n";
   }
 
+  if ((verb == "clear" || verb == "set") && arg(1) == "table") return tableCommand(*rt, w, verb);
   if (verb == "add" || verb == "set" || verb == "del" || verb == "clear") {
     if (arg(1) == "map" || arg(1) == "acl") {
       bool isMap = arg(1) == "map";

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/address.h"
+#include "stick/spec.h"
 #include "core/diagnostics.h"
 
 namespace sluice::config {
@@ -125,6 +126,7 @@ struct ServerConfig {
   uint32_t maxqueue = 0;
   uint32_t minconn = 0;
   bool backup = false;
+  bool nonStick = false;                   // never stuck to by "stick" rules
   bool disabled = false;                   // starts in maintenance
   bool check = false;
   uint32_t inter = 2000;
@@ -156,6 +158,16 @@ struct TcpRuleConfig {
   std::string action;                      // "accept", "reject", "expect-proxy", ...
   std::vector<std::string> actionArgs;     // words between the action and if/unless
   std::vector<std::string> condition;      // "if"/"unless" followed by the condition words
+};
+
+// "stick match|on|store-request <expr> [table <name>] [if|unless <cond>]".
+struct StickRuleConfig {
+  SourceLocation where;
+  bool match = false;                      // "stick match" or "stick on"
+  bool store = false;                      // "stick store-request" or "stick on"
+  std::string expr;
+  std::string table;                       // empty: the backend's own
+  std::vector<std::string> condition;
 };
 
 struct AclConfig {
@@ -283,6 +295,11 @@ struct ProxyConfig {
   bool allbackups = false;
   std::optional<uint32_t> fullconn;
   SourceSpec source;                       // backend-wide "source"
+
+  // Stick tables
+  std::optional<stick::TableSpec> stickTable;
+  SourceLocation stickTableWhere;
+  std::vector<StickRuleConfig> stickRules;
 
   // Health checks
   enum class CheckKind { Tcp, SslHello, TcpCheck, HttpCheck } checkKind = CheckKind::Tcp;

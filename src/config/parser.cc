@@ -209,8 +209,6 @@ const std::vector<Known> kProxyKnown = {
     {"srvtcpka-intvl", "ignored", "kernel defaults apply"},
     {"retry-on", "ignored", "in TCP mode sluice retries connection failures, as HAProxy does"},
     {"external-check", "ignored", "external checks are not supported"},
-    {"stick", "ignored", "stickiness is not implemented yet; the balance algorithm decides"},
-    {"stick-table", "ignored", "stick tables are not implemented yet"},
     {"rate-limit", "unsupported", "session rate limits are not implemented yet"},
     {"server-template", "unsupported", "DNS-discovered servers are not implemented yet"},
     {"dispatch", "unsupported", "use a server line instead"},
@@ -359,8 +357,8 @@ const std::vector<ParamSpec> kServerParams = {
     {"check-proto", 1, "ignored", "HTTP-only"},
     {"check-via-socks4", 0, "ignored", "SOCKS is not implemented"},
     {"socks4", 1, "ignored", "SOCKS is not implemented"},
-    {"non-stick", 0, "ignored", "stick tables are not implemented yet"},
-    {"stick", 0, "ignored", "stick tables are not implemented yet"},
+    {"non-stick", 0, "supported", ""},
+    {"stick", 0, "supported", ""},
     {"ssl", 0, "unsupported", "sluice forwards the client's TLS as is and never opens its own TLS session to a server"},
     {"send-proxy-v2-ssl", 0, "unsupported", "there is no TLS session of sluice's own to describe"},
     {"send-proxy-v2-ssl-cn", 0, "unsupported", "there is no TLS session of sluice's own to describe"},
@@ -424,6 +422,93 @@ std::vector<std::string_view> paramNames(const std::vector<ParamSpec>& list) {
 
 // ---------------------------------------------------------------------------
 // The parser
+
+// "stick-table type ip size 100k expire 30s store conn_cur,conn_rate(10s)":
+// the words after "stick-table". Returns what is wrong, or an empty string.
+std::string parseTableSpec(const std::vector<std::string>& w, stick::TableSpec& out) {
+  bool haveType = false, haveSize = false;
+  for (size_t i = 0; i < w.size(); ++i) {
+    const std::string& k = w[i];
+    auto value = [&]() -> const std::string* { return i + 1 < w.size() ? &w[++i] : nullptr; };
+    if (k == "type") {
+      const std::string* t = value();
+      if (!t) return "'type' needs ip, ipv6, integer, string or binary";
+      if (*t == "ip") out.keyType = stick::KeyType::Ip;
+      else if (*t == "ipv6") out.keyType = stick::KeyType::Ipv6;
+      else if (*t == "integer") out.keyType = stick::KeyType::Integer;
+      else if (*t == "string") out.keyType = stick::KeyType::String;
+      else if (*t == "binary") out.keyType = stick::KeyType::Binary;
+      else return "unknown table type '" + *t + "' (use ip, ipv6, integer, string or binary)";
+      haveType = true;
+      if ((*t == "string" || *t == "binary") && i + 1 < w.size() && w[i + 1] == "len") {
+        ++i;
+        const std::string* n = value();
+        uint64_t len = 0;
+        if (!n || !parseSize(*n, len) || len == 0 || len > 65535) {
+          return "'len' needs a length between 1 and 65535";
+        }
+        out.keyLength = static_cast<uint32_t>(len);
+      }
+    } else if (k == "size") {
+      const std::string* n = value();
+      if (!n || !parseSize(*n, out.size) || out.size == 0) {
+        return "'size' needs a number of entries, e.g. 100k";
+      }
+      haveSize = true;
+    } else if (k == "expire") {
+      const std::string* d = value();
+      if (!d || !parseDuration(*d, out.expireMs)) return "'expire' needs a duration, e.g. 30s";
+    } else if (k == "nopurge") {
+      out.noPurge = true;
+    } else if (k == "peers" || k == "srvkey" || k == "write-to") {
+      // Replication to other processes and server keys by address: a
+      // single sluice keeps its tables across reloads in memory.
+      if (!value()) return "'" + k + "' needs an argument";
+    } else if (k == "store") {
+      const std::string* list = value();
+      if (!list) return "'store' needs data types, e.g. conn_cur,conn_rate(10s)";
+      std::vector<std::string> items;
+      size_t depth = 0, start = 0;
+      for (size_t j = 0; j <= list->size(); ++j) {
+        char c = j < list->size() ? (*list)[j] : ',';
+        if (c == '(') ++depth;
+        if (c == ')' && depth) --depth;
+        if (c == ',' && depth == 0) {
+          items.push_back(list->substr(start, j - start));
+          start = j + 1;
+        }
+      }
+      for (const std::string& item : items) {
+        std::string name = item.substr(0, item.find('('));
+        auto t = stick::dataTypeByName(name);
+        if (!t) {
+          if (name == "gpc" || name == "gpc_rate" || name == "gpt") {
+            return "data type '" + name + "' (arrays) is not supported; use gpc0, gpc1, gpc0_rate, "
+                   "gpc1_rate or gpt0";
+          }
+          return "unknown data type '" + item + "'";
+        }
+        size_t ti = static_cast<size_t>(*t);
+        out.stored[ti] = true;
+        bool hasArg = item.find('(') != std::string::npos;
+        if (stick::isRate(*t)) {
+          if (!hasArg || item.back() != ')') return "'" + name + "' needs a period, e.g. " + name + "(10s)";
+          std::string arg = item.substr(name.size() + 1, item.size() - name.size() - 2);
+          if (!parseDuration(arg, out.period[ti]) || out.period[ti] == 0) {
+            return "bad period '" + arg + "' for '" + name + "'";
+          }
+        } else if (hasArg) {
+          return "'" + name + "' takes no argument";
+        }
+      }
+    } else {
+      return "unknown argument '" + k + "'";
+    }
+  }
+  if (!haveType) return "'type' is missing";
+  if (!haveSize) return "'size' is missing";
+  return {};
+}
 
 class Parser {
  public:
@@ -1125,6 +1210,30 @@ class Parser {
       parseBalance(l);
       return;
     }
+    if (kw == "stick-table") {
+      if (!allowed(l, kFe | kBackend, kw) || !needArgs(l, 2, "type <type> size <size> ...")) return;
+      if (p.stickTable) {
+        error(l, "only one 'stick-table' per section",
+              "the first was declared at " + p.stickTableWhere.file + ":" +
+                  std::to_string(p.stickTableWhere.line));
+        return;
+      }
+      stick::TableSpec spec;
+      spec.name = p.name;
+      std::string why = parseTableSpec(std::vector<std::string>(l.words.begin() + 1, l.words.end()), spec);
+      if (!why.empty()) {
+        error(l, "in 'stick-table': " + why,
+              "e.g. 'stick-table type ip size 100k expire 30s store conn_cur,conn_rate(10s)'");
+        return;
+      }
+      p.stickTable = spec;
+      p.stickTableWhere = l.where;
+      return;
+    }
+    if (kw == "stick") {
+      parseStick(l);
+      return;
+    }
     if (kw == "hash-type") {
       if (!allowed(l, kDfBe, kw) || !needArgs(l, 1, "map-based|consistent [function] [avalanche]"))
         return;
@@ -1273,7 +1382,7 @@ class Parser {
         "use_backend", "default_backend", "use-server", "balance", "hash-type", "retries",
         "maxconn", "backlog", "fullconn", "log", "log-format", "log-tag", "tcp-request",
         "tcp-response", "tcp-check", "http-check", "source", "id", "description", "disabled",
-        "enabled", "stats", "http-request"};
+        "enabled", "stats", "http-request", "stick-table", "stick"};
     for (const Known& k : kProxyKnown) out.push_back(k.name);
     return out;
   }
@@ -1585,22 +1694,25 @@ class Parser {
     if (sub == "connection") {
       if (!allowed(l, namedDefaults ? kAll : kFe, "tcp-request connection")) return;
       if (!checkAction(l, r, {"accept", "reject", "expect-proxy", "silent-drop", "set-var",
-                              "unset-var", "set-mark", "set-tos", "set-src", "set-dst",
-                              "set-src-port", "set-dst-port"})) {
+                              "unset-var", "track-sc0", "track-sc1", "track-sc2", "sc-inc-gpc0",
+                              "sc-inc-gpc1", "sc-set-gpt0", "set-mark", "set-tos", "set-src",
+                              "set-dst", "set-src-port", "set-dst-port"})) {
         return;
       }
       p.tcpRequestConnection.push_back(r);
     } else if (sub == "session") {
       if (!allowed(l, namedDefaults ? kAll : kFe, "tcp-request session")) return;
       if (!checkAction(l, r, {"accept", "reject", "expect-proxy", "silent-drop", "set-var", "unset-var",
-                              "set-mark", "set-tos"})) {
+                              "track-sc0", "track-sc1", "track-sc2", "sc-inc-gpc0", "sc-inc-gpc1",
+                              "sc-set-gpt0", "set-mark", "set-tos"})) {
         return;
       }
       p.tcpRequestSession.push_back(r);
     } else if (sub == "content") {
       if (!allowed(l, mask, "tcp-request content")) return;
       if (!checkAction(l, r, {"accept", "reject", "expect-proxy", "silent-drop", "set-var", "unset-var",
-                              "capture", "set-log-level", "set-mark", "set-tos", "set-nice",
+                              "track-sc0", "track-sc1", "track-sc2", "sc-inc-gpc0", "sc-inc-gpc1",
+                              "sc-set-gpt0", "capture", "set-log-level", "set-mark", "set-tos", "set-nice",
                               "set-src", "set-dst", "set-src-port", "set-dst-port"})) {
         return;
       }
@@ -1625,6 +1737,33 @@ class Parser {
           error(l, "'" + r.action + "' needs a sample expression, e.g. set-var(txn.sni) req.ssl_sni");
           return false;
         }
+        if (core::startsWith(base, "track-sc")) {
+          bool ok = r.actionArgs.size() == 1 ||
+                    (r.actionArgs.size() == 3 && r.actionArgs[1] == "table");
+          if (!ok || r.action != base) {
+            error(l, "'" + r.action + "' expects '<key> [table <table>]'", "e.g. '" + base + " src'");
+            return false;
+          }
+          return true;
+        }
+        if (core::startsWith(base, "sc-")) {
+          // Without "(<n>)" the counter is sc0, as HAProxy reads it.
+          size_t open = r.action.find('(');
+          std::string id = open == std::string::npos ? "0" : r.action.substr(open + 1, r.action.size() - open - 2);
+          if ((open != std::string::npos && r.action.back() != ')') || (id != "0" && id != "1" && id != "2")) {
+            error(l, "'" + r.action + "' needs the tracked counter's number, e.g. " + base + "(0)");
+            return false;
+          }
+          if (base == "sc-set-gpt0" && r.actionArgs.size() != 1) {
+            error(l, "'" + r.action + "' needs a value, e.g. " + base + "(0) 1");
+            return false;
+          }
+          if (base != "sc-set-gpt0" && !r.actionArgs.empty()) {
+            error(l, "'" + r.action + "' takes no argument");
+            return false;
+          }
+          return true;
+        }
         if (base == "expect-proxy" && (r.actionArgs.size() != 1 || r.actionArgs[0] != "layer4")) {
           error(l, "'expect-proxy' must be followed by 'layer4'");
           return false;
@@ -1633,13 +1772,15 @@ class Parser {
       }
     }
     static const std::set<std::string> kKnownUnsupported = {
-        "track-sc0", "track-sc1", "track-sc2", "sc-inc-gpc", "sc-inc-gpc0", "sc-inc-gpc1",
-        "sc-set-gpt", "sc-set-gpt0", "sc-add-gpc", "do-resolve", "use-service", "switch-mode",
+        "sc-inc-gpc", "sc-set-gpt", "sc-add-gpc", "do-resolve", "use-service", "switch-mode",
         "send-spoe-group", "set-priority-class", "set-priority-offset", "set-bandwidth-limit",
         "expect-netscaler-cip", "attach-srv", "set-fc-mark", "set-fc-tos",
         "set-retries"};
-    if (kKnownUnsupported.count(base) || core::startsWith(base, "lua.") ||
-        core::startsWith(base, "track-sc")) {
+    if (core::startsWith(base, "track-sc")) {
+      error(l, "'" + base + "': there are three tracked counters, track-sc0, track-sc1 and track-sc2");
+      return false;
+    }
+    if (kKnownUnsupported.count(base) || core::startsWith(base, "lua.")) {
       error(l, "rule action '" + r.action + "' is not supported by sluice yet",
             "supported here: " + joinViews(supported));
       return false;
@@ -1648,6 +1789,55 @@ class Parser {
     error(l, "unknown rule action '" + r.action + "'",
           guess.empty() ? "supported here: " + joinViews(supported) : "did you mean '" + guess + "'?");
     return false;
+  }
+
+  void parseStick(const ConfigLine& l) {
+    ProxyConfig& p = current_;
+    if (!allowed(l, kBe, "stick")) return;
+    if (!needArgs(l, 2, "on|match|store-request <pattern> [table <table>] [{if|unless} <cond>]")) return;
+    const std::string& sub = l.words[1];
+    if (sub == "store-response") {
+      diag_.warnOnce("stick store-response", l.where,
+                     "'stick store-response' is accepted but ignored: server responses are "
+                     "forwarded without inspection, so only 'stick match' and 'stick "
+                     "store-request' rules keep clients on a server");
+      return;
+    }
+    StickRuleConfig r;
+    r.where = l.where;
+    if (sub == "on") {
+      r.match = r.store = true;
+    } else if (sub == "match") {
+      r.match = true;
+    } else if (sub == "store-request") {
+      r.store = true;
+    } else {
+      error(l, "unknown 'stick " + sub + "'", "use 'stick on', 'stick match' or 'stick store-request'");
+      return;
+    }
+    size_t i = 2;
+    r.expr = l.words[i++];
+    if (i + 1 < l.words.size() + 1 && i < l.words.size() && l.words[i] == "table") {
+      if (i + 1 >= l.words.size()) {
+        error(l, "'table' needs a table name");
+        return;
+      }
+      r.table = l.words[i + 1];
+      i += 2;
+    }
+    if (i < l.words.size()) {
+      if (l.words[i] != "if" && l.words[i] != "unless") {
+        error(l, "unexpected '" + l.words[i] + "' in 'stick " + sub + "'",
+              "the form is 'stick " + sub + " <pattern> [table <table>] [{if|unless} <cond>]'");
+        return;
+      }
+      if (i + 1 >= l.words.size()) {
+        error(l, "missing condition after '" + l.words[i] + "'");
+        return;
+      }
+      r.condition.assign(l.words.begin() + static_cast<std::ptrdiff_t>(i), l.words.end());
+    }
+    p.stickRules.push_back(std::move(r));
   }
 
   static std::string joinViews(const std::vector<std::string_view>& v) {
@@ -1950,6 +2140,10 @@ class Parser {
         if (number(v)) s.minconn = v;
       } else if (w == "backup") {
         s.backup = true;
+      } else if (w == "non-stick") {
+        s.nonStick = true;
+      } else if (w == "stick") {
+        s.nonStick = false;
       } else if (w == "disabled") {
         s.disabled = true;
       } else if (w == "enabled") {

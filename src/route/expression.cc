@@ -543,12 +543,16 @@ const FetchDef* findFetch(std::string_view name) {
   for (const FetchDef& f : kFetches) {
     if (f.name == name) return &f;
   }
+  for (const FetchDef& f : stickFetches()) {
+    if (f.name == name) return &f;
+  }
   return nullptr;
 }
 
 std::vector<std::string_view> fetchNames() {
   std::vector<std::string_view> out;
   for (const FetchDef& f : kFetches) out.push_back(f.name);
+  for (const FetchDef& f : stickFetches()) out.push_back(f.name);
   return out;
 }
 
@@ -660,6 +664,26 @@ std::unique_ptr<SampleExpr> SampleExpr::parse(std::string_view text, MapRegistry
                  error)) {
     return nullptr;
   }
+  const FetchDef& def = *expr->fetch_;
+  if (def.counterArg >= 0 && static_cast<size_t>(def.counterArg) < expr->fetchArgs_.size()) {
+    const Arg& a = expr->fetchArgs_[static_cast<size_t>(def.counterArg)];
+    // HAProxy accepts any number here (one above 2 never has a value).
+    if (!a.isInt || a.integer < 0) {
+      error = "'" + name + "' expects a tracked counter number 0, 1 or 2, got '" + a.text + "'";
+      return nullptr;
+    }
+  }
+  if (def.tableArg >= 0 && static_cast<size_t>(def.tableArg) < expr->fetchArgs_.size()) {
+    const std::string& t = expr->fetchArgs_[static_cast<size_t>(def.tableArg)].text;
+    if (!maps.knowsTable(t)) {
+      error = "'" + name + "' names the table '" + t + "', but no proxy declares a stick-table by that name";
+      return nullptr;
+    }
+  }
+  if (def.ownTable && expr->fetchArgs_.size() <= static_cast<size_t>(def.tableArg) && !maps.hasOwnTable()) {
+    error = "'" + name + "' reads this proxy's stick-table, but it declares none";
+    return nullptr;
+  }
   bool intArgs = name == "int" || name == "bool" || name.find("payload") != std::string::npos;
   for (size_t i = 0; intArgs && i < expr->fetchArgs_.size() && i < 2; ++i) {
     if (!expr->fetchArgs_[i].isInt || expr->fetchArgs_[i].integer < 0) {
@@ -746,7 +770,9 @@ std::unique_ptr<SampleExpr> SampleExpr::parse(std::string_view text, MapRegistry
 
 bool SampleExpr::evaluate(const SessionView& view, size_t index, Sample& out) const {
   out = Sample{};
-  if (!fetch_->fn(view, fetchArgs_, index, out)) {
+  bool got = fetch_->tagged ? fetch_->tagged(fetch_->tag, view, fetchArgs_, index, out)
+                            : fetch_->fn(view, fetchArgs_, index, out);
+  if (!got) {
     return false;
   }
   bool mayChange = out.mayChange;

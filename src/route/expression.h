@@ -53,11 +53,32 @@ class MapRegistry {
   const std::vector<std::shared_ptr<PatternRef>>& refs() const { return refs_; }
   std::shared_ptr<PatternRef> findRef(const std::string& nameOrId, bool maps) const;
 
+  // The stick tables the configuration declares, so that fetches naming a
+  // table ("src_conn_rate(st_src)") are checked when parsed. Unset: no check.
+  void setTableNames(std::vector<std::string> names) {
+    tableNames_ = std::move(names);
+    checkTables_ = true;
+  }
+  // Whether the proxy whose expressions are being parsed declares a table
+  // (src_* fetches without a table argument read it).
+  void setOwnTable(bool has) { ownTable_ = has; }
+  bool hasOwnTable() const { return !checkTables_ || ownTable_; }
+  bool knowsTable(const std::string& name) const {
+    if (!checkTables_) return true;
+    for (const auto& n : tableNames_) {
+      if (n == name) return true;
+    }
+    return false;
+  }
+
  private:
   std::string basePath_;
   std::map<std::string, std::shared_ptr<PatternRef>> byFile_;  // "map:" or "acl:" + path
   std::vector<std::shared_ptr<PatternRef>> refs_;
   std::vector<std::string> files_;
+  std::vector<std::string> tableNames_;
+  bool checkTables_ = false;
+  bool ownTable_ = false;
   bool fileAccess_ = true;
 };
 
@@ -114,9 +135,19 @@ struct FetchDef {
   bool usesPayload;
   bool dottedVersions;  // ACL patterns are MAJOR.MINOR (req.ssl_ver)
   bool (*fn)(const SessionView&, const std::vector<Arg>&, size_t index, Sample& out);
+  // Families of fetches that share one function (the stick counters:
+  // sc0_conn_rate, src_get_gpc0, ...) use `tagged` with their tag instead.
+  bool (*tagged)(uint16_t tag, const SessionView&, const std::vector<Arg>&, size_t index,
+                 Sample& out) = nullptr;
+  uint16_t tag = 0;
+  int tableArg = -1;    // the argument that names a stick table, if any
+  int counterArg = -1;  // the argument that numbers a tracked counter (sc_*)
+  bool ownTable = false;  // without a table argument, reads the proxy's own table
 };
 
 const FetchDef* findFetch(std::string_view name);
+// The stick counter fetches (route/stick_fetch.cc).
+const std::vector<FetchDef>& stickFetches();
 std::vector<std::string_view> fetchNames();
 
 // Splits "name(a,b)" into name and raw argument strings (quotes and escapes

@@ -17,6 +17,12 @@
 #include "core/address.h"
 #include "proto/client_hello.h"
 
+namespace sluice::stick {
+class Table;
+class TableSet;
+struct Tracking;
+}  // namespace sluice::stick
+
 namespace sluice::route {
 
 enum class SampleType : uint8_t { None, Bool, Int, Str, Bin, Ip };
@@ -119,6 +125,11 @@ struct SessionView {
   bool final = true;             // the inspection window is over: no more data will be awaited
   Variables* vars = nullptr;
   const HttpRequestView* http = nullptr;  // only in stats proxies
+  // Stick tables: all of them, the one of the proxy whose rules run (the
+  // default of src_* fetches), and the counters the session tracks.
+  const stick::TableSet* tables = nullptr;
+  stick::Table* stickTable = nullptr;
+  stick::Tracking* tracking = nullptr;
 };
 
 }  // namespace sluice::route

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
 #include <thread>
 
 #include "core/strings.h"
@@ -62,6 +63,7 @@ class Builder {
       rt->globalLogger.add(sink);
     }
 
+    buildTables();
     for (const config::ProxyConfig& p : cfg_->proxies) {
       if (p.isBackend && !p.disabled) {
         buildBackend(p);
@@ -96,9 +98,60 @@ class Builder {
     }
   }
 
+  // One stick table per "stick-table" line, named after its proxy. A table
+  // whose declaration did not change keeps its entries across a reload.
+  void buildTables() {
+    std::set<std::string> storesServer;  // tables that "stick" rules write to
+    for (const config::ProxyConfig& p : cfg_->proxies) {
+      for (const config::StickRuleConfig& r : p.stickRules) {
+        storesServer.insert(r.table.empty() ? p.name : r.table);
+      }
+    }
+    std::vector<std::string> names;
+    for (const config::ProxyConfig& p : cfg_->proxies) {
+      if (!p.stickTable || p.disabled) continue;
+      if (rt_->tables.find(p.name)) {
+        diag_.error(p.stickTableWhere, "a stick-table named '" + p.name + "' is declared twice",
+                    "a frontend and a backend of the same name cannot both declare one; rename one");
+        continue;
+      }
+      stick::TableSpec spec = *p.stickTable;
+      if (storesServer.count(p.name)) spec.stored[static_cast<size_t>(stick::DataType::ServerId)] = true;
+      std::shared_ptr<stick::Table> table;
+      if (previous_) {
+        auto old = previous_->tables.share(p.name);
+        if (old && old->spec().compatible(spec) && old->spec().size == spec.size &&
+            old->spec().expireMs == spec.expireMs && old->spec().noPurge == spec.noPurge) {
+          table = old;
+        }
+      }
+      if (!table) table = std::make_shared<stick::Table>(spec);
+      rt_->tables.add(table);
+      names.push_back(p.name);
+    }
+    rt_->maps->setTableNames(names);
+  }
+
+  // The table a rule names ("table <name>"), or the proxy's own.
+  stick::Table* tableFor(const std::string& named, stick::Table* own, const core::SourceLocation& where,
+                         const std::string& what) {
+    if (!named.empty()) {
+      stick::Table* t = rt_->tables.find(named);
+      if (!t) diag_.error(where, "'" + what + "' names the table '" + named + "', but no proxy declares a stick-table by that name");
+      return t;
+    }
+    if (!own) {
+      diag_.error(where, "'" + what + "' needs a stick-table",
+                  "declare one in this section ('stick-table type ip size 100k expire 30s store "
+                  "conn_cur') or name one with 'table <proxy>'");
+    }
+    return own;
+  }
+
   // Compiles tcp-request rules (connection or content).
   void buildRules(const std::vector<config::TcpRuleConfig>& in, route::AclScope& scope,
-                  std::vector<Rule>& out, bool connectionLevel, const std::string& label) {
+                  std::vector<Rule>& out, bool connectionLevel, const std::string& label,
+                  stick::Table* ownTable = nullptr) {
     for (const config::TcpRuleConfig& r : in) {
       Rule rule;
       rule.where = r.where;
@@ -133,6 +186,33 @@ class Builder {
         }
       } else if (base == "expect-proxy") {
         rule.action = Rule::Action::ExpectProxy;
+      } else if (core::startsWith(base, "track-sc")) {
+        rule.action = Rule::Action::TrackSc;
+        rule.counter = static_cast<uint8_t>(base.back() - '0');
+        std::string error;
+        rule.expr = route::SampleExpr::parse(r.actionArgs[0], *rt_->maps, error);
+        if (!rule.expr) {
+          diag_.error(r.where, "in '" + r.action + "': " + error);
+          continue;
+        }
+        rule.table = tableFor(r.actionArgs.size() == 3 ? r.actionArgs[2] : std::string(), ownTable,
+                              r.where, r.action);
+        if (!rule.table) continue;
+      } else if (core::startsWith(base, "sc-")) {
+        rule.action = base == "sc-inc-gpc0"   ? Rule::Action::IncGpc0
+                      : base == "sc-inc-gpc1" ? Rule::Action::IncGpc1
+                                              : Rule::Action::SetGpt0;
+        rule.counter = r.action.back() == ')' ? static_cast<uint8_t>(r.action[r.action.size() - 2] - '0') : 0;
+        if (rule.action == Rule::Action::SetGpt0) {
+          std::string error;
+          rule.expr = route::SampleExpr::parse(
+              core::parseInt(r.actionArgs[0]) ? "int(" + r.actionArgs[0] + ")" : r.actionArgs[0],
+              *rt_->maps, error);
+          if (!rule.expr) {
+            diag_.error(r.where, "in '" + r.action + "': " + error);
+            continue;
+          }
+        }
       } else {
         rule.action = Rule::Action::NoOp;
         diag_.warnOnce("action:" + base, r.where,
@@ -147,6 +227,7 @@ class Builder {
       }
       bool usesPayload = (rule.condition && rule.condition->usesPayload()) ||
                          (rule.expr && rule.expr->usesPayload());
+      if (rule.action == Rule::Action::TrackSc && tracks_) *tracks_ = true;
       if (connectionLevel && usesPayload) {
         diag_.error(r.where,
                     "'tcp-request connection' rules run before any byte is read, so they cannot "
@@ -247,6 +328,7 @@ class Builder {
     be->hashOnSource = spec.algorithm == "source";
     be->balancer = std::make_unique<balance::Backend>(spec, raw);
 
+    rt_->maps->setOwnTable(rt_->tables.find(p.name) != nullptr);
     auto scope = std::make_unique<route::AclScope>(*rt_->maps);
     scope->define(p.acls, diag_);
     if (spec.algorithm == "hash") {
@@ -260,7 +342,32 @@ class Builder {
         be->usesHello = true;
       }
     }
-    buildRules(p.tcpRequestContent, *scope, be->contentRules, false, "backend " + p.name);
+    be->stickTable = rt_->tables.find(p.name);
+    tracks_ = &be->tracks;
+    buildRules(p.tcpRequestContent, *scope, be->contentRules, false, "backend " + p.name, be->stickTable);
+    tracks_ = nullptr;
+    for (const config::StickRuleConfig& r : p.stickRules) {
+      StickRule rule;
+      rule.where = r.where;
+      rule.match = r.match;
+      rule.store = r.store;
+      std::string error;
+      rule.expr = route::SampleExpr::parse(r.expr, *rt_->maps, error);
+      if (!rule.expr) {
+        diag_.error(r.where, "in 'stick': " + error);
+        continue;
+      }
+      rule.table = tableFor(r.table, be->stickTable, r.where, "stick");
+      if (!rule.table) continue;
+      scope->at(r.where);
+      rule.condition = scope->compileCondition(r.condition, error);
+      if (!r.condition.empty() && !rule.condition) {
+        diag_.error(r.where, error);
+        continue;
+      }
+      if (rule.expr->usesHello() || (rule.condition && rule.condition->usesHello())) be->usesHello = true;
+      be->stickRules.push_back(std::move(rule));
+    }
     for (const Rule& r : be->contentRules) {
       if ((r.condition && r.condition->usesHello()) || (r.expr && r.expr->usesHello())) {
         be->usesHello = true;
@@ -346,12 +453,16 @@ class Builder {
     fe->clitcpka = p.clitcpka;
     fe->nolinger = p.nolinger;
 
+    rt_->maps->setOwnTable(rt_->tables.find(p.name) != nullptr);
     auto scope = std::make_unique<route::AclScope>(*rt_->maps);
     scope->define(p.acls, diag_);
     if (p.servesStats()) buildStats(p, *scope, *fe);
-    buildRules(p.tcpRequestConnection, *scope, fe->connectionRules, true, "frontend " + p.name);
-    buildRules(p.tcpRequestSession, *scope, fe->sessionRules, true, "frontend " + p.name);
-    buildRules(p.tcpRequestContent, *scope, fe->contentRules, false, "frontend " + p.name);
+    fe->stickTable = rt_->tables.find(p.name);
+    tracks_ = &fe->tracks;
+    buildRules(p.tcpRequestConnection, *scope, fe->connectionRules, true, "frontend " + p.name, fe->stickTable);
+    buildRules(p.tcpRequestSession, *scope, fe->sessionRules, true, "frontend " + p.name, fe->stickTable);
+    buildRules(p.tcpRequestContent, *scope, fe->contentRules, false, "frontend " + p.name, fe->stickTable);
+    tracks_ = nullptr;
 
     bool usesHello = false;
     bool usesPayload = false;
@@ -467,6 +578,7 @@ class Builder {
   core::Diagnostics& diag_;
   const Runtime* previous_;
   Runtime* rt_ = nullptr;
+  bool* tracks_ = nullptr;  // set while building rules of a proxy: "a rule tracks counters"
   std::string hostname_;
   std::vector<std::shared_ptr<observe::LogSink>> globalSinks_;
   // ACL scopes own the named ACLs shared by the compiled conditions.

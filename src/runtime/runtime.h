@@ -24,6 +24,7 @@
 #include "route/acl.h"
 #include "route/expression.h"
 #include "route/format.h"
+#include "stick/table.h"
 
 namespace sluice::runtime {
 
@@ -79,12 +80,27 @@ struct ProxyCounters {
 };
 
 struct Rule {
-  enum class Action { Accept, Reject, SilentDrop, SetVar, UnsetVar, ExpectProxy, NoOp };
+  enum class Action {
+    Accept, Reject, SilentDrop, SetVar, UnsetVar, ExpectProxy, TrackSc, IncGpc0, IncGpc1,
+    SetGpt0, NoOp
+  };
   core::SourceLocation where;
   Action action = Action::Accept;
   std::string variable;                          // set-var / unset-var
-  std::unique_ptr<route::SampleExpr> expr;       // set-var
+  std::unique_ptr<route::SampleExpr> expr;       // set-var value, track-sc key, sc-set-gpt0 value
   std::unique_ptr<route::Condition> condition;   // null: always
+  uint8_t counter = 0;                           // track-sc<N>, sc-*(<N>)
+  stick::Table* table = nullptr;                 // track-sc: where the key is counted
+};
+
+// "stick match|on|store-request" in a backend.
+struct StickRule {
+  core::SourceLocation where;
+  bool match = false;
+  bool store = false;
+  std::unique_ptr<route::SampleExpr> expr;
+  stick::Table* table = nullptr;
+  std::unique_ptr<route::Condition> condition;
 };
 
 struct Backend;
@@ -118,6 +134,9 @@ struct Backend {
   bool hashOnSource = false;                     // "balance source"
   std::vector<Rule> contentRules;
   std::vector<ServerRule> serverRules;
+  std::vector<StickRule> stickRules;
+  stick::Table* stickTable = nullptr;            // its own "stick-table", if any
+  bool tracks = false;                           // some rule tracks counters
   uint32_t retries = 3;
   bool redispatch = false;
   int redispatchInterval = -1;
@@ -138,6 +157,12 @@ struct Backend {
   balance::ServerState* findServer(std::string_view n) const {
     for (const auto& s : servers) {
       if (s->name == n) return s.get();
+    }
+    return nullptr;
+  }
+  balance::ServerState* findServerById(int64_t id) const {
+    for (const auto& s : servers) {
+      if (s->id == id) return s.get();
     }
     return nullptr;
   }
@@ -182,6 +207,8 @@ struct Frontend {
   std::vector<Rule> contentRules;
   std::vector<SwitchRule> switchRules;
   Backend* defaultBackend = nullptr;
+  stick::Table* stickTable = nullptr;            // its own "stick-table", if any
+  bool tracks = false;                           // some rule tracks counters
   std::unique_ptr<StatsService> stats;           // set: served by admin/, not by workers
   std::shared_ptr<ProxyCounters> counters = std::make_shared<ProxyCounters>();
 };
@@ -195,6 +222,7 @@ struct Runtime {
   uint32_t maxAccept = 64;
   observe::Logger globalLogger;                  // process messages
   std::unique_ptr<route::MapRegistry> maps;
+  stick::TableSet tables;                        // kept across reloads by name when unchanged
   std::vector<std::unique_ptr<Backend>> backends;
   std::vector<std::unique_ptr<Frontend>> frontends;
 

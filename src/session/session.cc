@@ -62,6 +62,7 @@ Session::Session(Worker& worker, std::shared_ptr<const runtime::Runtime> rt, run
 }
 
 Session::~Session() {
+  untrack();
   net::closeFd(clientFd_);
   net::closeFd(serverFd_);
 }
@@ -79,6 +80,9 @@ route::SessionView Session::view(bool final) noexcept {
   v.payload = std::span<const uint8_t>(inspectBuffer_.data(), inspectBuffer_.size());
   v.final = final;
   v.vars = &vars_;
+  v.tables = &rt_->tables;
+  v.stickTable = be_ ? be_->stickTable : fe_.stickTable;
+  v.tracking = tracking_.get();
   return v;
 }
 
@@ -124,7 +128,18 @@ void Session::start() noexcept {
         if (rule.expr->evaluate(v, 0, s)) vars_.set(rule.variable, s);
       } else if (rule.action == runtime::Rule::Action::UnsetVar) {
         vars_.unset(rule.variable);
+      } else {
+        runStickAction(rule, v, /*connectionLevel=*/true);
+        v.tracking = tracking_.get();
       }
+    }
+  }
+  // The connection is accepted: it is now a session for the counters it
+  // tracks (sess_cnt, sess_rate).
+  if (tracking_) {
+    uint64_t nowMs = stick::monotonicMs();
+    for (stick::Tracked& t : tracking_->sc) {
+      if (t.entry) t.table->countSession(t.entry, nowMs);
     }
   }
 
@@ -517,12 +532,129 @@ bool Session::runRules(const std::vector<runtime::Rule>& rules, bool& waiting) n
       case runtime::Rule::Action::UnsetVar:
         vars_.unset(rule.variable);
         break;
+      case runtime::Rule::Action::TrackSc:
+      case runtime::Rule::Action::IncGpc0:
+      case runtime::Rule::Action::IncGpc1:
+      case runtime::Rule::Action::SetGpt0:
+        runStickAction(rule, v, /*connectionLevel=*/false);
+        v.tracking = tracking_.get();
+        break;
       case runtime::Rule::Action::ExpectProxy:  // connection rules only
       case runtime::Rule::Action::NoOp:
         break;
     }
   }
   return true;
+}
+
+// The key a sample gives in `table`'s type.
+static std::optional<std::string> stickKey(const stick::Table& table, const route::Sample& s) {
+  switch (s.type) {
+    case route::SampleType::Ip: return table.keyFromAddress(s.ip);
+    case route::SampleType::Int:
+    case route::SampleType::Bool: return table.keyFromInt(s.integer);
+    case route::SampleType::Str:
+    case route::SampleType::Bin: return table.keyFromBytes(s.text);
+    case route::SampleType::None: break;
+  }
+  return std::nullopt;
+}
+
+void Session::runStickAction(const runtime::Rule& rule, const route::SessionView& v,
+                             bool connectionLevel) noexcept {
+  uint64_t nowMs = stick::monotonicMs();
+  if (rule.action == runtime::Rule::Action::TrackSc) {
+    // The first rule that tracks counter N wins; later ones are skipped.
+    if (tracking_ && tracking_->sc[rule.counter].entry) return;
+    route::Sample s;
+    if (!rule.expr->evaluate(v, 0, s)) return;
+    auto key = stickKey(*rule.table, s);
+    if (!key) return;
+    stick::Entry* e = rule.table->acquire(*key, nowMs);
+    if (!e) return;  // full of entries in use: not tracked, as HAProxy
+    if (!tracking_) tracking_ = std::make_unique<stick::Tracking>();
+    tracking_->sc[rule.counter] = {rule.table, e, connectionLevel};
+    rule.table->countConnection(e, nowMs);
+    if (!connectionLevel) rule.table->countSession(e, nowMs);
+    return;
+  }
+  if (!tracking_) return;
+  const stick::Tracked& t = tracking_->sc[rule.counter];
+  if (!t.entry) return;
+  switch (rule.action) {
+    case runtime::Rule::Action::IncGpc0:
+      t.table->withEntry(t.entry, [&](stick::Entry& e) {
+        t.table->addLocked(e, stick::DataType::Gpc0, 1, nowMs);
+        t.table->addLocked(e, stick::DataType::Gpc0Rate, 1, nowMs);
+      });
+      break;
+    case runtime::Rule::Action::IncGpc1:
+      t.table->withEntry(t.entry, [&](stick::Entry& e) {
+        t.table->addLocked(e, stick::DataType::Gpc1, 1, nowMs);
+        t.table->addLocked(e, stick::DataType::Gpc1Rate, 1, nowMs);
+      });
+      break;
+    case runtime::Rule::Action::SetGpt0: {
+      route::Sample s;
+      if (rule.expr->evaluate(v, 0, s) && route::castSample(s, route::SampleType::Int)) {
+        t.table->set(t.entry, stick::DataType::Gpt0, s.integer, nowMs);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void Session::untrack() noexcept {
+  if (!tracking_) return;
+  uint64_t nowMs = stick::monotonicMs();
+  for (stick::Tracked& t : tracking_->sc) {
+    if (!t.entry) continue;
+    t.table->connectionEnded(t.entry);
+    t.table->release(t.entry, nowMs);
+    t.entry = nullptr;
+  }
+}
+
+// "stick match": the server a key was stuck to, if it can take the session.
+balance::ServerState* Session::stuckServer(const route::SessionView& v) noexcept {
+  uint64_t nowMs = stick::monotonicMs();
+  for (const runtime::StickRule& rule : be_->stickRules) {
+    if (!rule.match) continue;
+    route::Tri r = rule.condition ? rule.condition->evaluate(v) : route::Tri::Pass;
+    if (r != route::Tri::Pass) continue;
+    route::Sample s;
+    if (!rule.expr->evaluate(v, 0, s)) continue;
+    auto key = stickKey(*rule.table, s);
+    if (!key) continue;
+    auto id = rule.table->stuckServer(*key, nowMs);
+    if (!id) continue;
+    balance::ServerState* server = be_->findServerById(*id);
+    if (server && server->usable() && !be_->serverConfigs[server->position]->nonStick) return server;
+  }
+  return nullptr;
+}
+
+// "stick store-request": once connected, remember the server for the key
+// (the first rule per table only).
+void Session::storeStickiness() noexcept {
+  if (be_->stickRules.empty() || !server_ || be_->serverConfigs[server_->position]->nonStick) return;
+  route::SessionView v = view(true);
+  uint64_t nowMs = stick::monotonicMs();
+  std::vector<const stick::Table*> done;
+  for (const runtime::StickRule& rule : be_->stickRules) {
+    if (!rule.store) continue;
+    if (std::find(done.begin(), done.end(), rule.table) != done.end()) continue;
+    route::Tri r = rule.condition ? rule.condition->evaluate(v) : route::Tri::Pass;
+    if (r != route::Tri::Pass) continue;
+    route::Sample s;
+    if (!rule.expr->evaluate(v, 0, s)) continue;
+    auto key = stickKey(*rule.table, s);
+    if (!key) continue;
+    rule.table->stick(*key, server_->id, nowMs);
+    done.push_back(rule.table);
+  }
 }
 
 runtime::Backend* Session::chooseBackend() noexcept {
@@ -580,6 +712,7 @@ void Session::assignServer() noexcept {
       }
     }
   }
+  if (!chosen && !redispatched_ && !be_->stickRules.empty()) chosen = stuckServer(v);
   if (!chosen) {
     if (be_->hashOnSource) {
       ctx.hash = balance::hashBytes(be_->hashFunction, src_.unmapped().rawBytes(), be_->hashAvalanche);
@@ -783,6 +916,7 @@ void Session::established() noexcept {
   connectMs_ = static_cast<int64_t>(now() - connectStart_);
   prependProxyHeader();
   state_ = State::Forwarding;
+  storeStickiness();
   lastServerActivity_ = now();
   lastClientActivity_ = now();
   if (be_->srvtcpka) net::setKeepAlive(serverFd_);
@@ -1004,6 +1138,12 @@ void Session::accountBytes(bool final) noexcept {
   };
   add(fe_.counters->bytesIn, in);
   add(fe_.counters->bytesOut, out);
+  if (tracking_) {
+    uint64_t nowMs = stick::monotonicMs();
+    for (stick::Tracked& t : tracking_->sc) {
+      if (t.entry) t.table->countBytes(t.entry, in, out, nowMs);
+    }
+  }
   if (be_) {
     add(be_->counters->bytesIn, in);
     add(be_->counters->bytesOut, out);
@@ -1152,6 +1292,7 @@ void Session::finish(char cause, char stage) noexcept {
     }
   }
   accountBytes(/*final=*/true);
+  untrack();
   recordTimes(cause, forwarding);
   if (be_) be_->counters->closed();
   releaseServer();

@@ -124,6 +124,12 @@ class Session final : public event::EventHandler {
   void feedHello() noexcept;
   void prependProxyHeader() noexcept;
   bool runRules(const std::vector<runtime::Rule>& rules, bool& waiting) noexcept;
+  // The stick-counter actions of a rule (track-sc*, sc-inc-gpc*, sc-set-gpt0).
+  void runStickAction(const runtime::Rule& rule, const route::SessionView& v,
+                      bool connectionLevel) noexcept;
+  void untrack() noexcept;
+  balance::ServerState* stuckServer(const route::SessionView& v) noexcept;
+  void storeStickiness() noexcept;
   void decide() noexcept;
   runtime::Backend* chooseBackend() noexcept;
   void assignServer() noexcept;
@@ -189,6 +195,7 @@ class Session final : public event::EventHandler {
   uint64_t inspectDeadline_ = 0;
   uint32_t reads_ = 0;
   route::Variables vars_;
+  std::unique_ptr<stick::Tracking> tracking_;  // only once a rule tracks counters
 
   // Waiting for a server slot
   uint64_t id_ = 0;

@@ -344,10 +344,10 @@ TEST(Parser, TcpRequestRules) {
   EXPECT_TRUE(f->tcpRequestContent[2].condition.empty());
 
   core::Diagnostics bad;
-  parse(kMinimal + "frontend f\n  bind :1\n  tcp-request content track-sc0 src\n"
+  parse(kMinimal + "frontend f\n  bind :1\n  tcp-request content do-resolve(txn.ip,dns) req.ssl_sni\n"
                    "  tcp-request content acept\n  tcp-request conection accept\n",
         bad);
-  EXPECT_TRUE(hasMessage(bad, "test.cfg:8: error: rule action 'track-sc0' is not supported by sluice yet"));
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:8: error: rule action 'do-resolve(txn.ip,dns)' is not supported by sluice yet"));
   EXPECT_TRUE(hasMessage(bad, "test.cfg:9: error: unknown rule action 'acept'"));
   EXPECT_TRUE(hasMessage(bad, "did you mean 'accept'?"));
   EXPECT_TRUE(hasMessage(bad, "test.cfg:10: error: unknown 'tcp-request conection'"));

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: Apache-2.0
+// Stick tables: per-key counters shared by every worker thread, as HAProxy's
+// "stick-table" declares them. They hold what "track-sc*" rules count
+// (connections, sessions, rates, bytes, general purpose counters) and what
+// "stick on" remembers (the server a key was sent to).
+//
+// An entry lives until it expires ("expire", counted from its last use), or
+// is pushed out by a new key when the table is full (least recently used
+// first). An entry that a session tracks is in use: it neither expires nor
+// is pushed out until the last tracker lets go.
+//
+// One mutex per table: the work under it is a hash lookup and a few
+// additions, far less than the system calls of the connection that caused it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/address.h"
+#include "stick/spec.h"
+
+namespace sluice::stick {
+
+// A sliding-window event counter: the events of the current period plus
+// the previous period's, weighted by how much of it is still in the window.
+struct RateCounter {
+  uint64_t start = 0;  // ms at which the current period began
+  uint32_t current = 0;
+  uint32_t previous = 0;
+  void add(uint64_t nowMs, uint32_t period, uint32_t n);
+  uint32_t rate(uint64_t nowMs, uint32_t period) const;
+};
+
+struct Entry;
+
+class Table {
+ public:
+  explicit Table(TableSpec spec);
+  ~Table();
+  Table(const Table&) = delete;
+  Table& operator=(const Table&) = delete;
+
+  const TableSpec& spec() const { return spec_; }
+  const std::string& name() const { return spec_.name; }
+
+  // The key a sample gives for this table's type: addresses as 4 or 16
+  // bytes (IPv4 in an ipv6 table as ::ffff:a.b.c.d), integers as 4 bytes,
+  // strings truncated, binary truncated or padded with zeros. Empty when
+  // the value has no form in this type.
+  std::optional<std::string> keyFromAddress(const core::Address& a) const;
+  std::optional<std::string> keyFromInt(int64_t v) const;
+  std::optional<std::string> keyFromBytes(std::string_view v) const;
+  // From the text form used by "show table ... key K" and "set table".
+  std::optional<std::string> keyFromText(std::string_view text) const;
+  std::string keyToText(std::string_view key) const;
+
+  // Finds or creates the entry and takes a reference to it (a tracker).
+  // nullptr when the table is full of entries in use (or "nopurge").
+  Entry* acquire(std::string_view key, uint64_t nowMs);
+  // Lets go of a reference; the entry's expiry starts again from now.
+  void release(Entry* e, uint64_t nowMs);
+
+  // Reads and updates under the table's lock. An absent data type reads as
+  // nothing (the ACL does not match, as in HAProxy).
+  std::optional<int64_t> read(Entry* e, DataType t, uint64_t nowMs);
+  void add(Entry* e, DataType t, int64_t n, uint64_t nowMs);
+  void set(Entry* e, DataType t, int64_t v, uint64_t nowMs);
+  // The events of a new connection, of an accepted session, of bytes moved.
+  void countConnection(Entry* e, uint64_t nowMs);
+  void countSession(Entry* e, uint64_t nowMs);
+  void countBytes(Entry* e, uint64_t in, uint64_t out, uint64_t nowMs);
+  void connectionEnded(Entry* e);
+  uint32_t trackers(Entry* e);
+
+  // Reads one value of the entry for `key` without keeping or refreshing
+  // it (src_* fetches); nullopt when absent. "create" makes the entry
+  // (src_inc_gpc0 and friends create one, as HAProxy does).
+  std::optional<int64_t> lookup(std::string_view key, DataType t, uint64_t nowMs);
+  bool contains(std::string_view key, uint64_t nowMs);
+  // Runs `fn` on the entry for `key` (created when `create`), under the lock.
+  bool update(std::string_view key, uint64_t nowMs, bool create,
+              const std::function<void(Entry&)>& fn);
+  // Runs `fn` on an entry this caller holds a reference to, under the lock.
+  void withEntry(Entry* e, const std::function<void(Entry&)>& fn) {
+    std::lock_guard lock(mu_);
+    fn(*e);
+  }
+  // Helpers for update() and withEntry() callbacks.
+  std::optional<int64_t> readLocked(Entry& e, DataType t, uint64_t nowMs) const;
+  void addLocked(Entry& e, DataType t, int64_t n, uint64_t nowMs);
+  void setLocked(Entry& e, DataType t, int64_t v, uint64_t nowMs);
+  void touchLocked(Entry& e, uint64_t nowMs);
+
+  // The server a key is stuck to ("stick match"); refreshes the entry.
+  std::optional<int64_t> stuckServer(std::string_view key, uint64_t nowMs);
+  // Remembers the server for a key ("stick store-request").
+  void stick(std::string_view key, int64_t serverId, uint64_t nowMs);
+
+  // Entries in the table, once expired ones are dropped. Expiry is lazy
+  // (each new connection drops a few expired entries, "show table" and
+  // table_cnt drop more), bounded by "size" either way.
+  size_t used(uint64_t nowMs);
+  uint64_t size() const { return spec_.size; }
+
+  // For the runtime API. A filter on one stored value: "data.conn_cur gt 10".
+  struct Filter {
+    DataType type;
+    enum class Op { Eq, Ne, Lt, Le, Gt, Ge } op;
+    int64_t value;
+  };
+  // One text line per entry in HAProxy's "show table" form, at most `limit`.
+  std::vector<std::string> dump(uint64_t nowMs, const std::optional<std::string>& key,
+                                const std::vector<Filter>& filters, size_t limit);
+  // Removes entries not in use that match; returns how many.
+  size_t clear(uint64_t nowMs, const std::optional<std::string>& key,
+               const std::vector<Filter>& filters);
+
+ private:
+  bool evictOneLocked(uint64_t nowMs);
+  // Drops at most `budget` expired entries (bounded work per connection).
+  void expireLocked(uint64_t nowMs, size_t budget = 64);
+  Entry* findLocked(std::string_view key, uint64_t nowMs);
+  Entry* createLocked(std::string_view key, uint64_t nowMs);
+  void unlinkLocked(Entry* e);
+  void pushFrontLocked(Entry* e);
+  void eraseLocked(Entry* e);
+  bool matchesLocked(Entry& e, const std::vector<Filter>& filters, uint64_t nowMs) const;
+  std::string lineLocked(const Entry& e, uint64_t nowMs) const;
+
+  TableSpec spec_;
+  std::array<int8_t, kDataTypes> slot_{};  // index into Entry::values, -1: not stored
+  size_t slots_ = 0;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
+  Entry* head_ = nullptr;  // most recently used
+  Entry* tail_ = nullptr;  // least recently used: expires first
+};
+
+// The value cell of one stored data type.
+struct Value {
+  uint64_t counter = 0;
+  RateCounter rate;
+};
+
+struct Entry {
+  const std::string* key = nullptr;  // the map's own key
+  uint32_t refs = 0;
+  uint64_t expireAt = 0;             // ms; 0: never
+  Entry* prev = nullptr;
+  Entry* next = nullptr;
+  std::unique_ptr<Value[]> values;
+};
+
+// The tables of one configuration, by the name of the proxy declaring them.
+class TableSet {
+ public:
+  Table* find(std::string_view name) const {
+    for (const auto& t : tables_) {
+      if (t->name() == name) return t.get();
+    }
+    return nullptr;
+  }
+  void add(std::shared_ptr<Table> t) { tables_.push_back(std::move(t)); }
+  const std::vector<std::shared_ptr<Table>>& all() const { return tables_; }
+  std::shared_ptr<Table> share(std::string_view name) const {
+    for (const auto& t : tables_) {
+      if (t->name() == name) return t;
+    }
+    return nullptr;
+  }
+
+ private:
+  std::vector<std::shared_ptr<Table>> tables_;
+};
+
+// The counters one session tracks: sc0, sc1, sc2.
+inline constexpr size_t kTrackers = 3;
+struct Tracked {
+  Table* table = nullptr;
+  Entry* entry = nullptr;
+  bool connectionLevel = false;  // tracked by "tcp-request connection"
+};
+struct Tracking {
+  std::array<Tracked, kTrackers> sc{};
+};
+
+// What the stick fetches see of a session.
+struct StickView {
+  const TableSet* tables = nullptr;
+  Table* current = nullptr;  // the stick-table of the proxy whose rules run
+  Tracking* tracking = nullptr;
+  uint64_t nowMs = 0;
+};
+
+uint64_t monotonicMs();
+
+}  // namespace sluice::stick
