@@ -2,6 +2,8 @@
 // Signals, reloads and the soft stop, on the control thread; see control.h.
 #include "app/control.h"
 
+#include <future>
+
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <time.h>
@@ -264,9 +266,15 @@ bool Control::reload(const std::string& why, std::string& report) {
   // From here on the new configuration replaces the old one.
   runtime::adoptLiveState(*rt, *rt_);
   process_.maxconn.store(rt->maxconn);
+  std::vector<std::future<void>> switched;
   for (size_t t = 0; t < workers_.size(); ++t) {
-    workers_[t]->replaceRuntime(rt, std::move(plan.perWorker[t]));
+    switched.push_back(workers_[t]->replaceRuntime(rt, std::move(plan.perWorker[t])));
   }
+  // The reload is reported done (to the API, to systemd) once every worker
+  // accepts with the new configuration, so that the next connection an
+  // operator makes sees it. A worker answers within one loop turn; the
+  // bound only guards against a wedged one.
+  for (auto& f : switched) f.wait_for(std::chrono::seconds(2));
   std::vector<session::ListenerSpec> statsListeners = std::move(plan.admin);
   listeners_.commit(std::move(plan));
   cfg_ = cfg;

@@ -142,9 +142,11 @@ void Worker::addListener(int fd, runtime::Frontend* frontend, bool acceptProxy, 
   }
 }
 
-void Worker::replaceRuntime(std::shared_ptr<const runtime::Runtime> rt,
-                            std::vector<ListenerSpec> listeners) {
-  loop_.post([this, rt = std::move(rt), listeners = std::move(listeners)]() mutable {
+std::future<void> Worker::replaceRuntime(std::shared_ptr<const runtime::Runtime> rt,
+                                         std::vector<ListenerSpec> listeners) {
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> result = done->get_future();
+  loop_.post([this, done, rt = std::move(rt), listeners = std::move(listeners)]() mutable {
     // The old listeners' descriptors are duplicates: closing them leaves the
     // shared sockets (and their accept queues) open for the new ones.
     closeListeners();
@@ -158,7 +160,9 @@ void Worker::replaceRuntime(std::shared_ptr<const runtime::Runtime> rt,
       }
       addListener(l.fd, l.frontend, l.acceptProxy, l.local);
     }
+    done->set_value();
   });
+  return result;
 }
 
 void Worker::run() { loop_.run(); }

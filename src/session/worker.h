@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -65,7 +66,9 @@ class Worker {
   // Thread-safe: a reload. New connections go to `rt` through `listeners`
   // (which replace the current ones without closing a shared socket);
   // sessions already running keep the configuration they started with.
-  void replaceRuntime(std::shared_ptr<const runtime::Runtime> rt, std::vector<ListenerSpec> listeners);
+  // The future is ready once this worker accepts with the new runtime.
+  std::future<void> replaceRuntime(std::shared_ptr<const runtime::Runtime> rt,
+                                   std::vector<ListenerSpec> listeners);
 
   void run();          // the thread body; returns when stopped
   void stop();         // thread-safe: ends the loop, killing sessions
