@@ -327,6 +327,18 @@ std::string renderPrometheus(const Snapshot& snap, const std::vector<std::string
   if (wanted(scopes, "frontend")) rowMetricsOf(snap, kFrontend, w);
   if (wanted(scopes, "backend")) rowMetricsOf(snap, kBackend, w);
   if (wanted(scopes, "server")) rowMetricsOf(snap, kServer, w);
+  if (wanted(scopes, "sticktable") && !snap.tables.empty()) {
+    w.family("haproxy_sticktable_size", "gauge", "Stick table size.");
+    for (const TableRow& t : snap.tables) {
+      w.sample("haproxy_sticktable_size", "name=\"" + escapeLabel(t.name) + "\",type=\"" + t.type + "\"",
+               double(t.size));
+    }
+    w.family("haproxy_sticktable_used", "gauge", "Number of entries used in this stick table.");
+    for (const TableRow& t : snap.tables) {
+      w.sample("haproxy_sticktable_used", "name=\"" + escapeLabel(t.name) + "\",type=\"" + t.type + "\"",
+               double(t.used));
+    }
+  }
   if (wanted(scopes, "sluice")) sluiceMetrics(snap, w);
   return w.take();
 }

@@ -229,6 +229,11 @@ StatRow backendRow(const runtime::Backend& be, uint32_t iid, const std::vector<S
 
 Snapshot collect(const runtime::Runtime& rt, const session::ProcessState& ps, const ProcessFacts& facts) {
   Snapshot snap;
+  uint64_t nowMs = stick::monotonicMs();
+  for (const auto& t : rt.tables.all()) {
+    snap.tables.push_back({t->name(), std::string(stick::keyTypeName(t->spec().keyType)), t->size(),
+                           t->used(nowMs)});
+  }
   uint64_t sec = observe::monotonicSeconds();
   uint64_t wall = static_cast<uint64_t>(time(nullptr));
   ProcessStats& p = snap.process;

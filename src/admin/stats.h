@@ -79,9 +79,18 @@ struct ProcessStats {
   bool stopping = false;
 };
 
+// One stick table, for "haproxy_sticktable_*" metrics.
+struct TableRow {
+  std::string name;
+  std::string type;            // ip, ipv6, integer, string, binary
+  uint64_t size = 0;
+  uint64_t used = 0;
+};
+
 struct Snapshot {
   ProcessStats process;
   std::vector<StatRow> rows;   // per proxy in file order: FRONTEND, servers, BACKEND
+  std::vector<TableRow> tables;
 };
 
 Snapshot collect(const runtime::Runtime& rt, const session::ProcessState& ps, const ProcessFacts& facts);

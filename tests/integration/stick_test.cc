@@ -21,6 +21,7 @@ struct Farm {
   int limited = freePort();
   int concurrent = freePort();
   int sticky = freePort();
+  int metrics = freePort();
   std::string admin = dir + "/admin.sock";
 
   std::string config(const std::string& rateTable = "size 100 expire 60s") {
@@ -46,6 +47,8 @@ struct Farm {
            "backend identify\n  balance roundrobin\n"
            "  server s1 127.0.0.1:" + std::to_string(s1.port()) + "\n"
            "  server s2 127.0.0.1:" + std::to_string(s2.port()) + "\n"
+           "frontend metrics\n  bind 127.0.0.1:" + std::to_string(metrics) + "\n  mode http\n"
+           "  http-request use-service prometheus-exporter if { path /metrics }\n"
            "listen sticky\n  bind 127.0.0.1:" + std::to_string(sticky) + "\n  balance roundrobin\n"
            "  stick-table type ip size 1k expire 10m\n  stick on src\n"
            "  server s1 127.0.0.1:" + std::to_string(s1.port()) + "\n"
@@ -81,7 +84,10 @@ TEST(StickTables, ConnectionRateLimitAndBlockFromTheApi) {
   EXPECT_EQ(entryField(dump, "127.0.0.1", "conn_cnt"), "6") << dump;
   EXPECT_EQ(entryField(dump, "127.0.0.1", "conn_rate(10000)"), "6") << dump;
   EXPECT_EQ(entryField(dump, "127.0.0.2", "conn_cnt"), "1") << dump;
-  EXPECT_NE(cliRequest(t.admin, "show stat\n").find("limited,FRONTEND,"), std::string::npos);
+  std::string metrics = httpBody(httpRequest(t.metrics, "GET", "/metrics"));
+  EXPECT_NE(metrics.find("haproxy_sticktable_used{name=\"limited\",type=\"ip\"} 2\n"), std::string::npos)
+      << metrics.substr(0, 2000);
+  EXPECT_NE(metrics.find("haproxy_sticktable_size{name=\"per_ip\",type=\"ipv6\"} 1024\n"), std::string::npos);
 
   // Unblocked by the operator: the entry is gone, counting starts again.
   EXPECT_EQ(cliRequest(t.admin, "clear table limited key 127.0.0.1\n"), "\n");
