@@ -88,6 +88,9 @@ bool dropPrivileges(const Identity& id, bool transparentConnects, std::string& e
       error = std::string("cannot restrict capabilities: ") + std::strerror(errno);
       return false;
     }
+    // sluice never executes anything; should anything be executed through
+    // it, no set-uid bit or file capability may raise its privileges.
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   }
   return true;
 }
