@@ -9,6 +9,7 @@
 #include "route/acl.h"
 #include "route/expression.h"
 #include "route/format.h"
+#include "stick/table.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);
@@ -17,6 +18,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   sluice::route::MapRegistry maps;
   maps.setFileAccess(false);
+  // One stick table "t" (the proxy's own), tracked as sc0, so that the
+  // stick counter fetches are parsed and evaluated too.
+  static std::shared_ptr<sluice::stick::Table> table = [] {
+    sluice::stick::TableSpec spec;
+    spec.name = "t";
+    spec.size = 64;
+    spec.expireMs = 1000;
+    for (size_t i = 0; i < sluice::stick::kDataTypes; ++i) {
+      spec.stored[i] = true;
+      spec.period[i] = 1000;
+    }
+    return std::make_shared<sluice::stick::Table>(spec);
+  }();
+  sluice::stick::TableSet tables;
+  tables.add(table);
+  maps.setTableNames({"t"});
+  maps.setOwnTable(true);
+  sluice::stick::Tracking tracking;
+  sluice::stick::Entry* entry = table->acquire("\xc0\x00\x02\x01", sluice::stick::monotonicMs());
+  tracking.sc[0] = {table.get(), entry, true};
   sluice::route::AclScope scope(maps);
   sluice::proto::ClientHelloInfo info;
   info.hasSni = true;
@@ -32,6 +53,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   view.hello = &info;
   view.payload = payload;
   view.vars = &vars;
+  view.tables = &tables;
+  view.stickTable = table.get();
+  view.tracking = &tracking;
 
   std::vector<std::string> words;
   std::istringstream in(condLine);
@@ -53,5 +77,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto fmt = sluice::route::FormatString::parse(exprLine, maps, true, error)) {
     (void)fmt->renderSamples(view);
   }
+  if (entry) table->release(entry, sluice::stick::monotonicMs());
   return 0;
 }

@@ -414,9 +414,16 @@ bool readMapFile(const std::string& path, std::vector<std::pair<std::string, std
     error = "cannot open map file '" + path + "': " + error.substr(error.rfind(": ") + 2);
     return false;
   }
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
+  parseMapText(text, entries);
+  return true;
+}
+
+void parseMapText(std::string_view text, std::vector<std::pair<std::string, std::string>>& entries) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    std::string_view line = text.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol - pos);
+    pos = eol == std::string_view::npos ? text.size() : eol + 1;
     std::string_view t = core::trim(line);
     if (t.empty() || t[0] == '#') continue;
     size_t sp = t.find_first_of(" \t");
@@ -424,7 +431,6 @@ bool readMapFile(const std::string& path, std::vector<std::pair<std::string, std
     std::string_view value = sp == std::string_view::npos ? std::string_view() : core::trim(t.substr(sp));
     entries.emplace_back(key, value);
   }
-  return true;
 }
 
 }  // namespace sluice::route

@@ -84,5 +84,8 @@ bool readPatternFile(const std::string& path, std::vector<std::string>& patterns
 // Reads a map file: "key value..." per line (HAProxy manual, map converter).
 bool readMapFile(const std::string& path, std::vector<std::pair<std::string, std::string>>& entries,
                  std::string& error);
+// The same from text: '#' comments and blank lines skipped, the key is the
+// first word, the value the rest of the line with blanks trimmed.
+void parseMapText(std::string_view text, std::vector<std::pair<std::string, std::string>>& entries);
 
 }  // namespace sluice::route
