@@ -184,3 +184,54 @@ TEST(Process, ReloadBindsAPrivilegedPortAfterDroppingRoot) {
 
 }  // namespace
 }  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// Nothing listens where the file does not say: the frontend's port, the
+// stats page's port and the runtime API's UNIX socket, nothing else (no
+// default port, no UDP socket, no listener on another address).
+TEST(Process, ListensOnlyWhereTheFileSays) {
+  TestServer echo("echo", TestServer::Mode::Echo);
+  int port = freePort();
+  int statsPort = freePort();
+  std::string dir = makeTempDir("listen");
+  std::string sock = dir + "/admin.sock";
+  Sluice s(config(port, echo.port(), "  stats socket " + sock + " mode 600 level admin\n") +
+               "listen stats\n  bind 127.0.0.1:" + std::to_string(statsPort) + "\n  mode http\n"
+               "  stats enable\n  stats uri /stats\n",
+           {port, statsPort});
+  ASSERT_TRUE(s.started()) << s.log();
+  std::string out;
+  ASSERT_EQ(runCommand("ss -H -lnp -A inet,unix", &out), 0);
+  std::string tag = "pid=" + std::to_string(s.process().pid()) + ",";
+  std::vector<std::string> mine;
+  size_t at = 0;
+  while (at < out.size()) {
+    size_t eol = out.find('\n', at);
+    std::string line = out.substr(at, eol == std::string::npos ? std::string::npos : eol - at);
+    at = eol == std::string::npos ? out.size() : eol + 1;
+    if (line.find(tag) != std::string::npos) mine.push_back(line);
+  }
+  size_t tcp = 0, unixSockets = 0;
+  for (const std::string& l : mine) {
+    if (l.rfind("tcp", 0) == 0) {
+      ++tcp;
+      bool expected = l.find("127.0.0.1:" + std::to_string(port) + " ") != std::string::npos ||
+                      l.find("127.0.0.1:" + std::to_string(statsPort) + " ") != std::string::npos;
+      EXPECT_TRUE(expected) << "unexpected listener: " << l;
+    } else if (l.rfind("u_str", 0) == 0 || l.rfind("u_seq", 0) == 0 || l.rfind("u_dgr", 0) == 0) {
+      ++unixSockets;
+      EXPECT_NE(l.find(sock), std::string::npos) << "unexpected UNIX socket: " << l;
+    } else {
+      ADD_FAILURE() << "unexpected socket: " << l;
+    }
+  }
+  // One listening socket per thread on each port (SO_REUSEPORT), shown once
+  // per descriptor; at least the two ports.
+  EXPECT_GE(tcp, 2u);
+  EXPECT_EQ(unixSockets, 1u) << out;
+}
+
+}  // namespace
+}  // namespace sluice::testing
