@@ -617,16 +617,21 @@ void Session::untrack() noexcept {
   }
 }
 
+// The key a "stick" rule gives for this session, if its condition holds.
+static std::optional<std::string> stickRuleKey(const runtime::StickRule& rule, const route::SessionView& v) {
+  route::Tri r = rule.condition ? rule.condition->evaluate(v) : route::Tri::Pass;
+  if (r != route::Tri::Pass) return std::nullopt;
+  route::Sample s;
+  if (!rule.expr->evaluate(v, 0, s)) return std::nullopt;
+  return stickKey(*rule.table, s);
+}
+
 // "stick match": the server a key was stuck to, if it can take the session.
 balance::ServerState* Session::stuckServer(const route::SessionView& v) noexcept {
   uint64_t nowMs = stick::monotonicMs();
   for (const runtime::StickRule& rule : be_->stickRules) {
     if (!rule.match) continue;
-    route::Tri r = rule.condition ? rule.condition->evaluate(v) : route::Tri::Pass;
-    if (r != route::Tri::Pass) continue;
-    route::Sample s;
-    if (!rule.expr->evaluate(v, 0, s)) continue;
-    auto key = stickKey(*rule.table, s);
+    auto key = stickRuleKey(rule, v);
     if (!key) continue;
     auto id = rule.table->stuckServer(*key, nowMs);
     if (!id) continue;
@@ -646,11 +651,7 @@ void Session::storeStickiness() noexcept {
   for (const runtime::StickRule& rule : be_->stickRules) {
     if (!rule.store) continue;
     if (std::find(done.begin(), done.end(), rule.table) != done.end()) continue;
-    route::Tri r = rule.condition ? rule.condition->evaluate(v) : route::Tri::Pass;
-    if (r != route::Tri::Pass) continue;
-    route::Sample s;
-    if (!rule.expr->evaluate(v, 0, s)) continue;
-    auto key = stickKey(*rule.table, s);
+    auto key = stickRuleKey(rule, v);
     if (!key) continue;
     rule.table->stick(*key, server_->id, nowMs);
     done.push_back(rule.table);
