@@ -389,14 +389,6 @@ bool convMap(const ConverterCall& c, Sample& s) {
 
 }  // namespace
 
-struct ConverterDef {
-  std::string_view name;
-  SampleType input;
-  SampleType output;
-  int minArgs;
-  int maxArgs;
-  bool (*fn)(const ConverterCall&, Sample&);
-};
 
 namespace {
 
@@ -415,6 +407,9 @@ const ConverterDef kMapConverter = {"map", SampleType::Str, SampleType::Str, 1, 
 
 const ConverterDef* findConverter(std::string_view name) {
   for (const ConverterDef& c : kConverters) {
+    if (c.name == name) return &c;
+  }
+  for (const ConverterDef& c : stickConverters()) {
     if (c.name == name) return &c;
   }
   return nullptr;
@@ -748,6 +743,7 @@ std::unique_ptr<SampleExpr> SampleExpr::parse(std::string_view text, MapRegistry
     if (!call.def) {
       std::vector<std::string_view> names;
       for (const ConverterDef& c : kConverters) names.push_back(c.name);
+      for (const ConverterDef& c : stickConverters()) names.push_back(c.name);
       names.push_back("map");
       std::string guess = core::closestMatch(cname, names);
       error = "unknown converter '" + cname + "'" +
@@ -759,6 +755,11 @@ std::unique_ptr<SampleExpr> SampleExpr::parse(std::string_view text, MapRegistry
     }
     if ((cname == "bytes" || cname == "field") && !call.args[0].isInt) {
       error = "'" + cname + "' expects an integer first argument";
+      return nullptr;
+    }
+    if (call.def->withView && !call.args.empty() && !maps.knowsTable(call.args[0].text)) {
+      error = "'" + cname + "' names the table '" + call.args[0].text +
+              "', but no proxy declares a stick-table by that name";
       return nullptr;
     }
     type = call.def->output;
@@ -778,7 +779,8 @@ bool SampleExpr::evaluate(const SessionView& view, size_t index, Sample& out) co
   bool mayChange = out.mayChange;
   for (const ConverterCall& c : converters_) {
     SampleType input = c.def == &kMapConverter ? c.mapInput : c.def->input;
-    if (!castSample(out, input) || !c.def->fn(c, out)) {
+    bool ok = castSample(out, input) && (c.def->withView ? c.def->withView(c, view, out) : c.def->fn(c, out));
+    if (!ok) {
       out.mayChange = mayChange;
       return false;
     }

@@ -83,7 +83,20 @@ class MapRegistry {
 };
 
 struct FetchDef;
-struct ConverterDef;
+struct ConverterCall;
+
+struct ConverterDef {
+  std::string_view name;
+  SampleType input;
+  SampleType output;
+  int minArgs;
+  int maxArgs;
+  bool (*fn)(const ConverterCall&, Sample&);
+  // Converters that read the session's context (the table_* converters
+  // look keys up in stick tables) use this instead of `fn`.
+  bool (*withView)(const ConverterCall&, const SessionView&, Sample&) = nullptr;
+  uint16_t tag = 0;
+};
 
 struct Arg {
   std::string text;
@@ -146,8 +159,9 @@ struct FetchDef {
 };
 
 const FetchDef* findFetch(std::string_view name);
-// The stick counter fetches (route/stick_fetch.cc).
+// The stick counter fetches and table_* converters (route/stick_fetch.cc).
 const std::vector<FetchDef>& stickFetches();
+const std::vector<ConverterDef>& stickConverters();
 std::vector<std::string_view> fetchNames();
 
 // Splits "name(a,b)" into name and raw argument strings (quotes and escapes

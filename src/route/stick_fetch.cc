@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The stick counter fetches, HAProxy's families sc0_*, sc1_*, sc2_*, sc_*
 // (tracked counters), src_* (the entry of the client's address) and
-// table_cnt / table_avl. One function serves them all; each name carries a
+// table_cnt / table_avl; and the table_* converters, which look a sample up
+// in a named table. One function serves them all; each name carries a
 // tag saying which counter it reads or changes and where the entry is found.
 #include <string>
 #include <vector>
@@ -200,7 +201,92 @@ bool fetchStick(uint16_t tag, const SessionView& v, const std::vector<Arg>& args
   return ok;
 }
 
+// table_<data>(<table>): the input's entry in a named table, read without
+// keeping or refreshing it. Tags: the data type, or one of these.
+constexpr uint16_t kConvTrackers = 100, kConvExpire = 101, kConvIdle = 102, kConvKbytesIn = 103,
+                   kConvKbytesOut = 104;
+
+bool convertTable(const ConverterCall& c, const SessionView& v, Sample& out) {
+  stick::Table* t = v.tables && !c.args.empty() ? v.tables->find(c.args[0].text) : nullptr;
+  if (!t) return false;
+  // The input's text form, read as the table's key type (binary tables
+  // take the bytes as they are).
+  auto key = t->spec().keyType == stick::KeyType::Binary ? t->keyFromBytes(out.text) : t->keyFromText(out.text);
+  if (!key) return false;
+  uint16_t tag = c.def->tag;
+  uint64_t now = stick::monotonicMs();
+  bool ok = false;
+  Sample result;
+  bool found = t->update(*key, now, false, [&](stick::Entry& e) {
+    if (tag == kConvTrackers) {
+      result = Sample::ofInt(e.refs);
+      ok = true;
+    } else if (tag == kConvExpire || tag == kConvIdle) {
+      uint32_t expire = t->spec().expireMs;
+      if (!expire || !e.expireAt) return;  // never expires: no value (the default applies)
+      uint64_t left = e.expireAt > now ? e.expireAt - now : 0;
+      result = Sample::ofInt(static_cast<int64_t>(tag == kConvExpire ? left : expire - std::min<uint64_t>(left, expire)));
+      ok = true;
+    } else if (tag == kConvKbytesIn || tag == kConvKbytesOut) {
+      auto n = t->readLocked(e, tag == kConvKbytesIn ? DataType::BytesInCnt : DataType::BytesOutCnt, now);
+      if (n) result = Sample::ofInt(*n >> 10);
+      ok = n.has_value();
+    } else {
+      auto n = t->readLocked(e, static_cast<DataType>(tag), now);
+      if (n) result = Sample::ofInt(*n);
+      ok = n.has_value();
+    }
+  });
+  if (!found) {
+    if (tag == kConvExpire || tag == kConvIdle) {
+      ok = false;
+    } else {
+      result = Sample::ofInt(0);  // an unknown key reads as zero
+      ok = true;
+    }
+  }
+  if (!ok && (tag == kConvExpire || tag == kConvIdle) && c.args.size() > 1) {
+    result = Sample::ofInt(c.args[1].isInt ? c.args[1].integer : 0);
+    ok = true;
+  }
+  if (!ok) return false;
+  out = result;
+  return true;
+}
+
 }  // namespace
+
+const std::vector<ConverterDef>& stickConverters() {
+  static const std::vector<ConverterDef> defs = [] {
+    static std::vector<std::string> names;
+    std::vector<std::pair<size_t, uint16_t>> pending;
+    auto add = [&](std::string name, uint16_t tag) {
+      names.push_back("table_" + name);
+      pending.emplace_back(names.size() - 1, tag);
+    };
+    for (size_t i = 0; i < stick::kDataTypes; ++i) {
+      auto t = static_cast<DataType>(i);
+      if (t == DataType::BytesInCnt || t == DataType::BytesOutCnt) continue;  // kbytes_in/out instead
+      std::string n(stick::dataTypeName(t));
+      add(n, static_cast<uint16_t>(i));
+    }
+    add("kbytes_in", kConvKbytesIn);
+    add("kbytes_out", kConvKbytesOut);
+    add("trackers", kConvTrackers);
+    add("expire", kConvExpire);
+    add("idle", kConvIdle);
+    std::vector<ConverterDef> out;
+    for (const auto& [name, tag] : pending) {
+      bool defaulted = tag == kConvExpire || tag == kConvIdle;
+      ConverterDef d{names[name], SampleType::Str, SampleType::Int, 1, defaulted ? 2 : 1, nullptr};
+      d.withView = convertTable;
+      d.tag = tag;
+      out.push_back(d);
+    }
+    return out;
+  }();
+  return defs;
+}
 
 const std::vector<FetchDef>& stickFetches() {
   static const std::vector<FetchDef> defs = [] {

@@ -220,6 +220,17 @@ TEST(StickFetches, TrackedAndSource) {
   EXPECT_EQ(eval("table_cnt"), 1);
   EXPECT_EQ(eval("table_avl(t)"), 9);
   EXPECT_EQ(eval("sc0_trackers"), 1);
+  // The table_* converters look the input up, without tracking it.
+  EXPECT_EQ(eval("src,table_conn_cur(t)"), 1);
+  EXPECT_EQ(eval("str(10.9.9.9),table_conn_rate(t)"), 1);
+  EXPECT_EQ(eval("str(10.1.1.1),table_conn_cur(t)"), 0);  // unknown key: zero
+  EXPECT_EQ(eval("src,table_gpc1(t)"), std::nullopt);     // not stored: no value
+  EXPECT_EQ(eval("src,table_trackers(t)"), 1);
+  auto left = eval("src,table_expire(t)");
+  ASSERT_TRUE(left);
+  EXPECT_GT(*left, 9000);
+  EXPECT_LE(*left, 10000);
+  EXPECT_EQ(eval("str(10.1.1.1),table_expire(t,-1)"), -1);
   t->connectionEnded(e);
   t->release(e, monotonicMs());
 
@@ -231,6 +242,8 @@ TEST(StickFetches, TrackedAndSource) {
   EXPECT_FALSE(route::SampleExpr::parse("src_conn_rate", maps, error));
   EXPECT_NE(error.find("declares none"), std::string::npos) << error;
   EXPECT_TRUE(route::SampleExpr::parse("sc0_conn_rate", maps, error)) << error;
+  EXPECT_FALSE(route::SampleExpr::parse("src,table_conn_rate(nope)", maps, error));
+  EXPECT_NE(error.find("no proxy declares a stick-table"), std::string::npos) << error;
 }
 
 TEST(StickConfig, TableLineAndRules) {
