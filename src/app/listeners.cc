@@ -87,8 +87,13 @@ bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reu
           }
           plan.opened.insert(plan.opened.end(), fds.begin(), fds.end());
         }
-        for (uint32_t t = 0; t < copies; ++t) {
-          int dup = ::fcntl(fds[t], F_DUPFD_CLOEXEC, 0);
+        // One socket per worker (SO_REUSEPORT: the kernel spreads
+        // connections by a hash of their addresses), or one socket that
+        // every worker watches (the first idle worker takes a connection).
+        bool shared = !reusePort && !admin;
+        uint32_t handles = shared ? workers : copies;
+        for (uint32_t t = 0; t < handles; ++t) {
+          int dup = ::fcntl(fds[shared ? 0 : t], F_DUPFD_CLOEXEC, 0);
           if (dup < 0) {
             error = b.where.toString() + ": error: cannot duplicate a listening socket: " +
                     std::strerror(errno);
@@ -98,7 +103,7 @@ bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reu
           // The local address of accepted connections is the bound one,
           // unless the socket is a wildcard or transparent (then ask).
           core::Address local = a.isAny() || lo.transparent ? core::Address() : a;
-          (admin ? plan.admin : plan.perWorker[t]).push_back({dup, fe.get(), b.acceptProxy, local});
+          (admin ? plan.admin : plan.perWorker[t]).push_back({dup, fe.get(), b.acceptProxy, local, shared});
         }
         plan.sockets[id] = std::move(fds);
       }

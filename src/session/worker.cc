@@ -23,11 +23,16 @@ constexpr uint64_t kNoFdRetryMs = 100;
 
 class Worker::Listener final : public event::EventHandler, public event::Timer {
  public:
-  Listener(Worker& w, int fd, runtime::Frontend* fe, bool acceptProxy, const core::Address& local)
-      : w_(w), fd_(fd), fe_(fe), acceptProxy_(acceptProxy), local_(local) {}
+  Listener(Worker& w, int fd, runtime::Frontend* fe, bool acceptProxy, const core::Address& local,
+           bool shared)
+      : w_(w), fd_(fd), fe_(fe), acceptProxy_(acceptProxy), local_(local), shared_(shared) {}
   ~Listener() override { net::closeFd(fd_); }
 
-  bool start() { return w_.loop_.add(fd_, EPOLLIN, static_cast<event::EventHandler*>(this)); }
+  // A socket shared by every worker wakes one of those waiting for events,
+  // not all of them: the connection goes to a thread with nothing else to do.
+  bool start() {
+    return w_.loop_.add(fd_, EPOLLIN | (shared_ ? EPOLLEXCLUSIVE : 0u), static_cast<event::EventHandler*>(this));
+  }
 
   void onEvents(uint32_t) noexcept override {
     if (!paused_) acceptSome();
@@ -123,6 +128,7 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
   runtime::Frontend* fe_;
   bool acceptProxy_;
   core::Address local_;
+  bool shared_ = false;
   bool paused_ = false;
   uint64_t lastWarning_ = 0;
 };
@@ -135,8 +141,9 @@ Worker::~Worker() {
   listeners_.clear();
 }
 
-void Worker::addListener(int fd, runtime::Frontend* frontend, bool acceptProxy, const core::Address& local) {
-  auto l = std::make_unique<Listener>(*this, fd, frontend, acceptProxy, local);
+void Worker::addListener(int fd, runtime::Frontend* frontend, bool acceptProxy, const core::Address& local,
+                         bool shared) {
+  auto l = std::make_unique<Listener>(*this, fd, frontend, acceptProxy, local, shared);
   if (l->start()) {
     listeners_.push_back(std::move(l));
   }
@@ -158,7 +165,7 @@ std::future<void> Worker::replaceRuntime(std::shared_ptr<const runtime::Runtime>
         net::closeFd(fd);
         continue;
       }
-      addListener(l.fd, l.frontend, l.acceptProxy, l.local);
+      addListener(l.fd, l.frontend, l.acceptProxy, l.local, l.shared);
     }
     done->set_value();
   });

@@ -37,6 +37,7 @@ struct ListenerSpec {
   runtime::Frontend* frontend = nullptr;
   bool acceptProxy = false;
   core::Address local;   // the address accepted connections arrive on; invalid: ask the socket
+  bool shared = false;   // one socket for all workers: woken one at a time (EPOLLEXCLUSIVE)
 };
 
 struct ProcessState {
@@ -61,7 +62,7 @@ class Worker {
   // Takes ownership of a listening fd that feeds `frontend`; `acceptProxy`
   // when its bind line says so.
   void addListener(int fd, runtime::Frontend* frontend, bool acceptProxy = false,
-                   const core::Address& local = {});
+                   const core::Address& local = {}, bool shared = false);
 
   // Thread-safe: a reload. New connections go to `rt` through `listeners`
   // (which replace the current ones without closing a shared socket);

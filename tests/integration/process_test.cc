@@ -235,3 +235,48 @@ TEST(Process, ListensOnlyWhereTheFileSays) {
 
 }  // namespace
 }  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// How many listening sockets `ss` shows on `port`, and how many of
+// sluice's descriptors point at them.
+std::pair<int, int> listenersOn(int port, pid_t pid) {
+  std::string out;
+  runCommand("ss -H -ltnp 'sport = :" + std::to_string(port) + "'", &out);
+  int sockets = 0, fds = 0;
+  std::string tag = "pid=" + std::to_string(pid) + ",fd=";
+  size_t at = 0;
+  while ((at = out.find("LISTEN", at)) != std::string::npos) {
+    ++sockets;
+    ++at;
+  }
+  for (at = 0; (at = out.find(tag, at)) != std::string::npos; ++at) ++fds;
+  return {sockets, fds};
+}
+
+// Default: one socket per thread (SO_REUSEPORT). With "noreuseport": one
+// socket that every thread watches (before, only the first thread did).
+TEST(Process, ListeningSocketsPerThreadOrShared) {
+  TestServer echo("echo", TestServer::Mode::Echo);
+  int port = freePort();
+  {
+    Sluice s(config(port, echo.port()), {port});
+    ASSERT_TRUE(s.started()) << s.log();
+    auto [sockets, fds] = listenersOn(port, s.process().pid());
+    EXPECT_EQ(sockets, 2) << "one per thread";
+  }
+  int port2 = freePort();
+  Sluice s(config(port2, echo.port(), "  noreuseport\n"), {port2});
+  ASSERT_TRUE(s.started()) << s.log();
+  auto [sockets, fds] = listenersOn(port2, s.process().pid());
+  EXPECT_EQ(sockets, 1);
+  EXPECT_EQ(fds, 3) << "kept for reloads, plus one per thread";
+  int fd = connectTcp("127.0.0.1", port2);
+  ASSERT_GE(fd, 0);
+  EXPECT_TRUE(echoes(fd, "shared"));
+  close(fd);
+}
+
+}  // namespace
+}  // namespace sluice::testing
