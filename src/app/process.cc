@@ -121,6 +121,9 @@ int run(const Options& o) {
   for (uint32_t i = 0; i < rt->nbthread; ++i) {
     workers.push_back(std::make_unique<session::Worker>(i, process, rt));
   }
+  std::vector<session::Worker*> peers;
+  for (auto& w : workers) peers.push_back(w.get());
+  for (auto& w : workers) w->setPeers(peers);
 
   // Bind everything before giving up privileges (ports below 1024).
   ListenerSet listeners;

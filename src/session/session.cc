@@ -1272,6 +1272,10 @@ void Session::finish(char cause, char stage) noexcept {
   // An abort on one side is passed on as an abort (RST) to the other, so a
   // truncated stream never looks like a complete one.
   bool forwarding = state_ == State::Forwarding;
+  // Counters first, so that whoever sees the connection close (a client, a
+  // test, "show table") finds them already updated.
+  accountBytes(/*final=*/true);
+  untrack();
   // close() takes the sockets out of epoll (they are never duplicated), so
   // no EPOLL_CTL_DEL; an event of this batch still naming them finds the
   // session closed (it is freed after the batch).
@@ -1292,8 +1296,6 @@ void Session::finish(char cause, char stage) noexcept {
       }
     }
   }
-  accountBytes(/*final=*/true);
-  untrack();
   recordTimes(cause, forwarding);
   if (be_) be_->counters->closed();
   releaseServer();

@@ -105,12 +105,11 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
       ps.connectionRate.add();
       core::Address src = core::Address::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
       core::Address dst = local_.valid() ? local_ : net::localAddress(fd);
-      auto* s = new Session(w_, w_.runtime_, *fe_, fd, src, dst, acceptProxy_);
-      s->next = w_.sessions_;
-      if (w_.sessions_) w_.sessions_->prev = s;
-      w_.sessions_ = s;
-      ++w_.sessionCount_;
-      s->start();
+      if (Worker* peer = w_.lighterPeer()) {
+        if (peer->handOver(fd, w_.runtime_, fe_, src, dst, acceptProxy_)) continue;
+      }
+      w_.load_.fetch_add(1, std::memory_order_relaxed);
+      w_.startSession(fd, w_.runtime_, *fe_, src, dst, acceptProxy_);
     }
     // More may be waiting: come back on the next loop turn, after the other
     // ready descriptors have had their turn.
@@ -185,9 +184,57 @@ void Worker::stop() {
 void Worker::softStop() {
   loop_.post([this] {
     softStopped_ = true;
+    accepting_.store(false);
     closeListeners();
-    if (sessionCount_ == 0) loop_.stop();
+    stopIfIdle();
   });
+}
+
+void Worker::stopIfIdle() {
+  if (sessionCount_ == 0 && pendingHandOvers_.load() == 0) loop_.stop();
+}
+
+void Worker::startSession(int fd, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend& fe,
+                          const core::Address& src, const core::Address& dst, bool acceptProxy) {
+  auto* s = new Session(*this, std::move(rt), fe, fd, src, dst, acceptProxy);
+  s->next = sessions_;
+  if (sessions_) sessions_->prev = s;
+  sessions_ = s;
+  ++sessionCount_;
+  s->start();
+}
+
+Worker* Worker::lighterPeer() const {
+  uint32_t mine = load();
+  Worker* best = nullptr;
+  uint32_t bestLoad = mine;
+  for (Worker* p : peers_) {
+    if (p == this) continue;
+    uint32_t l = p->load();
+    if (l < bestLoad) {
+      best = p;
+      bestLoad = l;
+    }
+  }
+  // Only a clear difference is worth a trip through another thread's loop:
+  // one session against none, or more than a quarter of this one's load.
+  if (!best || (mine - bestLoad) * 4 <= mine + 1) return nullptr;
+  return best;
+}
+
+bool Worker::handOver(int fd, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend* fe,
+                      const core::Address& src, const core::Address& dst, bool acceptProxy) {
+  pendingHandOvers_.fetch_add(1);
+  if (!accepting_.load()) {
+    pendingHandOvers_.fetch_sub(1);
+    return false;
+  }
+  load_.fetch_add(1, std::memory_order_relaxed);
+  loop_.post([this, fd, rt = std::move(rt), fe, src, dst, acceptProxy]() mutable {
+    pendingHandOvers_.fetch_sub(1);
+    startSession(fd, std::move(rt), *fe, src, dst, acceptProxy);
+  });
+  return true;
 }
 
 bool Worker::wakeWaiting(uint64_t id) {
@@ -255,9 +302,10 @@ void Worker::sessionClosed(Session* s) {
   if (sessions_ == s) sessions_ = s->next;
   s->prev = s->next = nullptr;
   --sessionCount_;
+  load_.fetch_sub(1, std::memory_order_relaxed);
   loop_.deferDelete(std::unique_ptr<event::EventHandler>(s));
   if (softStopped_) {
-    if (sessionCount_ == 0) loop_.stop();
+    stopIfIdle();
   } else {
     resumeListeners();
   }

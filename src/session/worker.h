@@ -91,6 +91,14 @@ class Worker {
   // Called by a session when it ends.
   void sessionClosed(Session* s);
 
+  // The other workers, for handing new connections over (set once, before
+  // the threads run). A worker that accepts a connection while carrying
+  // clearly more sessions than another passes it to that one, as the kernel's
+  // SO_REUSEPORT hash may put a few heavy connections on one thread.
+  void setPeers(std::vector<Worker*> peers) { peers_ = std::move(peers); }
+  // Sessions running here plus connections handed over and not started yet.
+  uint32_t load() const { return load_.load(std::memory_order_relaxed); }
+
   // Thread-safe: `done` receives, on this worker's thread, a description of
   // every session it runs (for "show sess").
   void describeSessions(std::function<void(std::vector<SessionInfo>)> done);
@@ -109,6 +117,16 @@ class Worker {
   void resumeListeners();
   void closeListeners();
   void killAll(char cause);
+  // Starts a session for an accepted connection on this worker's thread.
+  void startSession(int fd, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend& fe,
+                    const core::Address& src, const core::Address& dst, bool acceptProxy);
+  // A peer that should take a new connection instead of this worker, or null.
+  Worker* lighterPeer() const;
+  // Thread-safe: asks this worker to start a session for `fd`. False when it
+  // no longer takes connections (stopping): the caller keeps it.
+  bool handOver(int fd, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend* fe,
+                const core::Address& src, const core::Address& dst, bool acceptProxy);
+  void stopIfIdle();
 
   unsigned index_;
   ProcessState& process_;
@@ -121,6 +139,13 @@ class Worker {
   size_t sessionCount_ = 0;
   bool softStopped_ = false;
   std::unordered_map<uint64_t, Session*> waiting_;
+  std::vector<Worker*> peers_;
+  std::atomic<uint32_t> load_{0};
+  // Hand-overs and the soft stop meet through these two (seq_cst): either
+  // the sender sees `accepting_` false and keeps the connection, or this
+  // worker sees `pendingHandOvers_` and does not stop before running them.
+  std::atomic<bool> accepting_{true};
+  std::atomic<uint32_t> pendingHandOvers_{0};
 };
 
 }  // namespace sluice::session

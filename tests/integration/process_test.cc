@@ -280,3 +280,35 @@ TEST(Process, ListeningSocketsPerThreadOrShared) {
 
 }  // namespace
 }  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// Two connections at once go to two threads, even when the kernel's
+// SO_REUSEPORT hash gives both to the same listening socket: the thread
+// that accepts the second passes it to the idle one.
+TEST(Process, ConcurrentConnectionsSpreadOverThreads) {
+  TestServer echo("echo", TestServer::Mode::Echo);
+  int port = freePort();
+  std::string dir = makeTempDir("spread");
+  std::string sock = dir + "/admin.sock";
+  Sluice s(config(port, echo.port(), "  stats socket " + sock + " level admin\n"), {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  for (int trial = 0; trial < 6; ++trial) {
+    int a = connectTcp("127.0.0.1", port);
+    int b = connectTcp("127.0.0.1", port);
+    ASSERT_TRUE(echoes(a, "a") && echoes(b, "b"));
+    std::string sess = cliRequest(sock, "show sess\n");
+    bool t0 = sess.find("thread=0") != std::string::npos;
+    bool t1 = sess.find("thread=1") != std::string::npos;
+    EXPECT_TRUE(t0 && t1) << "trial " << trial << ":\n" << sess;
+    close(a);
+    close(b);
+    for (int i = 0; i < 50 && cliRequest(sock, "show sess\n").find("thread=") != std::string::npos; ++i) {
+      usleep(20 * 1000);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sluice::testing
