@@ -1280,7 +1280,18 @@ void Session::finish(char cause, char stage) noexcept {
   // no EPOLL_CTL_DEL; an event of this batch still naming them finds the
   // session closed (it is freed after the batch).
   if (clientFd_ >= 0) {
-    if (fe_.nolinger || (forwarding && cause == 'S')) net::setLingerZero(clientFd_);
+    if (fe_.nolinger || (forwarding && cause == 'S')) {
+      net::setLingerZero(clientFd_);
+    } else if (!forwarding && (stage == 'C' || stage == 'Q')) {
+      // No server was reached: what the client sent is still unread, and
+      // closing over unread bytes sends a reset. Read it away (bounded) so
+      // that the client sees its connection closed, as with HAProxy, which
+      // holds those bytes in its buffer by then.
+      for (int i = 0; i < 4; ++i) {
+        ssize_t n = ::recv(clientFd_, worker_.scratch(), Worker::kScratchSize, MSG_DONTWAIT);
+        if (n <= 0) break;
+      }
+    }
     net::closeFd(clientFd_);
   }
   if (serverFd_ >= 0) {

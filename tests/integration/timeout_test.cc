@@ -4,6 +4,9 @@
 // unaffected, and each of timeout connect / client / server / tunnel /
 // client-fin firing with the termination state HAProxy would log.
 #include <gtest/gtest.h>
+#include <poll.h>
+
+#include <cstring>
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -216,6 +219,37 @@ TEST(Timeouts, ClientResetIsLogged) {
   EXPECT_TRUE(s.waitForLog(" CD ")) << s.log();
   for (int i = 0; i < 100 && srv.active() > 0; ++i) usleep(10000);
   EXPECT_EQ(srv.active(), 0) << "the server side must be closed too";
+}
+
+}  // namespace
+}  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// A client whose server cannot be reached is closed cleanly (a FIN, not a
+// reset), even though it had sent bytes before: they are read and dropped
+// first, as HAProxy has them in its buffer by then. A reset would make
+// clients report "connection reset" instead of a closed connection.
+TEST(Timeouts, UnreachableServerClosesTheClientWithAFin) {
+  int dead = freePort();  // nothing listens: connection refused
+  int port = freePort();
+  Sluice s(head("  timeout connect 1s\n  timeout client 10s\n  timeout server 10s\n") +
+               "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n  retries 1\n"
+               "  server d 127.0.0.1:" + std::to_string(dead) + "\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  int fd = connectTcp("127.0.0.1", port);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(sendAll(fd, std::string(300, 'x')));
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, scaled(5000)), 1);
+  char b;
+  ssize_t n = recv(fd, &b, 1, 0);
+  int err = errno;
+  EXPECT_EQ(n, 0) << "expected end of stream, got " << (n < 0 ? std::strerror(err) : "data");
+  close(fd);
+  EXPECT_TRUE(s.waitForLog(" SC ")) << s.log();
 }
 
 }  // namespace
