@@ -6,6 +6,7 @@
 # black-holed closes the client after its retries, logged "sC".
 # Usage: blackhole_netns.sh <sluice binary>
 set -uo pipefail
+. "$(dirname "$0")/lib.sh"  # stop_sluice
 SLUICE=${1:?sluice binary}
 SKIP=77
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (network namespaces)"; exit $SKIP; }
@@ -75,7 +76,8 @@ listen onlydead
     server dead 10.78.0.2:9000
 CFG
 ip netns exec $N "$SLUICE" -db -f "$dir/sluice.cfg" >"$dir/sluice.out" 2>&1 &
-pids+=($!)
+spid=$!
+pids+=($spid)
 for _ in $(seq 100); do ip netns exec $N ss -ltn | grep -q "127.0.0.1:8001" && ip netns exec $N ss -ltn | grep -q ":9001" && break; sleep 0.05; done
 
 # Six clients through "lb": every one is served by the live server, those
@@ -109,4 +111,5 @@ awk -v s="$secs" 'BEGIN {exit !(s >= 0.9 && s < 4)}' || fail "closed after ${sec
 for _ in $(seq 20); do grep -q " onlydead onlydead/dead .* sC " "$dir/sluice.out" && break; sleep 0.1; done
 grep -q " onlydead onlydead/dead .* sC " "$dir/sluice.out" || fail "no 'sC' log line for the black-holed backend"
 grep -q " lb lb/live " "$dir/sluice.out" || fail "no log line for the redispatched sessions"
+stop_sluice "$spid" "$dir/sluice.out"
 echo "PASS: connect timeouts fired, retries went to the live server, the black-holed backend closed its client (sC)"

@@ -21,3 +21,17 @@ cleanup() {
 # Makes the temporary directory and arranges the cleanup: workdir <tag>
 workdir() { dir=$(mktemp -d "/tmp/sluice-$1-XXXXXX"); trap cleanup EXIT; }
 freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+# Stops sluice by PID with SIGTERM and fails the script if it did not exit
+# cleanly or if a sanitizer reported anything in its output: under ASan and
+# UBSan an error aborts sluice, and leaks are only reported at exit.
+# stop_sluice <pid> <output file>
+stop_sluice() {
+  local pid=$1 out=$2 status=0
+  kill -TERM "$pid" 2>/dev/null
+  for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  wait "$pid" 2>/dev/null || status=$?
+  if [ "$status" -ne 0 ]; then echo "FAIL: sluice exited with status $status on SIGTERM"; cat "$out"; exit 1; fi
+  if grep -qE "ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|WARNING: ThreadSanitizer" "$out"; then
+    echo "FAIL: sanitizer report in sluice's output"; cat "$out"; exit 1
+  fi
+}

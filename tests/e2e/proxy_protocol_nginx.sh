@@ -57,7 +57,8 @@ backend app
     server v2 127.0.0.1:$p2 send-proxy-v2 proxy-v2-options authority,crc32c
 CFG
 "$SLUICE" -db -f "$dir/sluice.cfg" >"$dir/sluice.out" 2>&1 &
-pids+=($!)
+spid=$!
+pids+=($spid)
 for _ in $(seq 100); do ss -ltn | grep -q ":$front " && ss -ltn | grep -q ":$p2 " && break; sleep 0.05; done
 sleep 1  # a few health checks, with PROXY headers, must have passed
 grep -q "is DOWN" "$dir/sluice.out" && fail "a server was marked DOWN: checks with check-send-proxy failed"
@@ -70,4 +71,5 @@ done
 sleep 0.2
 grep -q "^$p1 client=127.0.0.5:" "$dir/access.log" || fail "nginx (send-proxy v1) did not log the client's address"
 grep -q "^$p2 client=127.0.0.5:" "$dir/access.log" || fail "nginx (send-proxy-v2) did not log the client's address"
+stop_sluice "$spid" "$dir/sluice.out"
 echo "PASS: nginx logged the client's own address (127.0.0.5) through PROXY v1 and v2"

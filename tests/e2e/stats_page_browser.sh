@@ -53,7 +53,8 @@ listen stats
     stats admin if LOCALHOST
 CFG
 "$SLUICE" -f "$dir/sluice.cfg" >"$dir/sluice.out" 2>&1 &
-pids+=($!)
+spid=$!
+pids+=($spid)
 for _ in $(seq 100); do [ -S "$dir/admin.sock" ] && curl -s -o /dev/null "http://127.0.0.1:$stats/" && break; sleep 0.05; done
 [ "$(echo 'set server web/drain1 state drain' | socat stdio "$dir/admin.sock")" = "" ] || fail "set server failed"
 for _ in $(seq 100); do
@@ -79,4 +80,5 @@ node "$HERE/browser/stats_page.mjs" "http://127.0.0.1:$stats/stats" admin:pw "$O
 echo "screenshot: $OUT/stats-page.png"
 # The drain done in the browser is what the runtime API reports.
 echo "show stat" | socat stdio "$dir/admin.sock" | grep -q '^web,up1,.*,DRAIN,' || fail "up1 is not DRAIN after the form"
+stop_sluice "$spid" "$dir/sluice.out"
 echo "PASS"

@@ -6,6 +6,7 @@
 # transparent sockets. Passes when the server sees the client's own address.
 # Usage: transparent_netns.sh <sluice binary>
 set -uo pipefail
+. "$(dirname "$0")/lib.sh"  # stop_sluice
 SLUICE=${1:?sluice binary}
 SKIP=77
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (network namespaces)"; exit $SKIP; }
@@ -79,7 +80,8 @@ backend transparent
     server s1 10.77.2.2:9000
 CFG
 ip netns exec $L "$SLUICE" -db -f "$dir/sluice.cfg" >"$dir/sluice.out" 2>&1 &
-pids+=($!)
+spid=$!
+pids+=($spid)
 for _ in $(seq 100); do ip netns exec $L ss -ltn | grep -q "10.77.1.1:8080" && ip netns exec $S ss -ltn | grep -q ":9000" && break; sleep 0.05; done
 
 out=$(ip netns exec $C python3 -c '
@@ -89,4 +91,5 @@ s = socket.create_connection(("10.77.1.1", 8080), timeout=5); s.sendall(b"hello\
 echo "client got: $out"
 [ "$out" = "peer=10.77.1.2" ] || fail "the server saw '$out', not the client's address 10.77.1.2"
 grep -q "10.77.1.2:[0-9]* \[.*fe transparent/s1 " "$dir/sluice.out" || { sleep 0.3; grep -q "fe transparent/s1" "$dir/sluice.out" || fail "no log line"; }
+stop_sluice "$spid" "$dir/sluice.out"
 echo "PASS: with usesrc clientip the server saw the client's own address"

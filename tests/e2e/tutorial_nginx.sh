@@ -55,7 +55,8 @@ grep -q "Configuration file is valid" "$dir/check.out" || fail "sluice -c did no
 # -db: stay in the foreground although the stock file says "daemon", as
 # Debian's haproxy.service does with -Ws.
 "$SLUICE" -db -f "$dir/haproxy.cfg" > "$dir/sluice.out" 2>&1 &
-pids+=($!)
+spid=$!
+pids+=($spid)
 for _ in $(seq 100); do
   ss -ltn | awk '{print $4}' | grep -qE ':443$' && ss -ltn | grep -q ":$p2 " && break
   sleep 0.05
@@ -72,4 +73,5 @@ for i in 1 2 3 4; do
   [[ "$out" == *"nginx-2"* ]] && seen="$seen 2"
 done
 [[ "$seen" == *1* && "$seen" == *2* ]] || fail "roundrobin should reach both nginx servers (saw:$seen)"
+stop_sluice "$spid" "$dir/sluice.out"
 echo "PASS: curl through sluice on the tutorial file got nginx's 200 from both servers"
