@@ -29,6 +29,18 @@ namespace sluice::testing {
 
 namespace {
 
+// The tests' own servers and clients write to peers that may be gone (a
+// health check that hung up early, a client the proxy reset): that is a
+// write error to handle, not a signal that kills the test process.
+const bool kSigpipeIgnored = [] {
+  signal(SIGPIPE, SIG_IGN);
+  return true;
+}();
+
+}  // namespace
+
+namespace {
+
 using Clock = std::chrono::steady_clock;
 
 int64_t msSince(Clock::time_point t) {
@@ -189,6 +201,7 @@ Process::Process(const std::vector<std::string>& argv, const std::string& output
       close(devnull);
     }
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+    signal(SIGPIPE, SIG_DFL);  // as a shell would start it, not as the test runs
     if (fdLimit > 0) {
       rlimit rl{static_cast<rlim_t>(fdLimit), static_cast<rlim_t>(fdLimit)};
       setrlimit(RLIMIT_NOFILE, &rl);
