@@ -65,8 +65,6 @@ constexpr Family kFamilies[] = {
     {"trackers", Op::Trackers, DataType::ConnCnt, true, SampleType::Int},
 };
 
-DataType rateOf(DataType t) { return t == DataType::Gpc0 ? DataType::Gpc0Rate : DataType::Gpc1Rate; }
-
 // Applies an operation to an entry, under the table's lock.
 bool apply(stick::Table& table, stick::Entry& e, Op op, DataType type, uint64_t now, Sample& out) {
   switch (op) {
@@ -83,12 +81,9 @@ bool apply(stick::Table& table, stick::Entry& e, Op op, DataType type, uint64_t 
       return true;
     }
     case Op::Inc: {
-      // The rate counts even where the counter itself is not stored.
-      table.addLocked(e, rateOf(type), 1, now);
-      auto v = table.readLocked(e, type, now);
-      if (!v) return table.spec().stores(rateOf(type)) ? (out = Sample::ofInt(0), true) : false;
-      table.addLocked(e, type, 1, now);
-      out = Sample::ofInt(*v + 1);
+      auto v = table.incrementGpcLocked(e, type, now);
+      if (!v) return false;
+      out = Sample::ofInt(*v);
       return true;
     }
     case Op::Clear: {

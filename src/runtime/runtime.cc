@@ -120,8 +120,7 @@ class Builder {
       std::shared_ptr<stick::Table> table;
       if (previous_) {
         auto old = previous_->tables.share(p.name);
-        if (old && old->spec().compatible(spec) && old->spec().size == spec.size &&
-            old->spec().expireMs == spec.expireMs && old->spec().noPurge == spec.noPurge) {
+        if (old && old->spec() == spec) {
           table = old;
         }
       }

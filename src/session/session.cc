@@ -583,17 +583,11 @@ void Session::runStickAction(const runtime::Rule& rule, const route::SessionView
   if (!t.entry) return;
   switch (rule.action) {
     case runtime::Rule::Action::IncGpc0:
-      t.table->withEntry(t.entry, [&](stick::Entry& e) {
-        t.table->addLocked(e, stick::DataType::Gpc0, 1, nowMs);
-        t.table->addLocked(e, stick::DataType::Gpc0Rate, 1, nowMs);
-      });
+    case runtime::Rule::Action::IncGpc1: {
+      auto counter = rule.action == runtime::Rule::Action::IncGpc0 ? stick::DataType::Gpc0 : stick::DataType::Gpc1;
+      t.table->withEntry(t.entry, [&](stick::Entry& e) { t.table->incrementGpcLocked(e, counter, nowMs); });
       break;
-    case runtime::Rule::Action::IncGpc1:
-      t.table->withEntry(t.entry, [&](stick::Entry& e) {
-        t.table->addLocked(e, stick::DataType::Gpc1, 1, nowMs);
-        t.table->addLocked(e, stick::DataType::Gpc1Rate, 1, nowMs);
-      });
-      break;
+    }
     case runtime::Rule::Action::SetGpt0: {
       route::Sample s;
       if (rule.expr->evaluate(v, 0, s) && route::castSample(s, route::SampleType::Int)) {

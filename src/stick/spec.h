@@ -59,11 +59,8 @@ struct TableSpec {
   std::array<uint32_t, kDataTypes> period{};
 
   bool stores(DataType t) const { return stored[static_cast<size_t>(t)]; }
-  // Same key and data layout: a reload may keep the entries.
-  bool compatible(const TableSpec& o) const {
-    return keyType == o.keyType && keyLength == o.keyLength && stored == o.stored &&
-           period == o.period;
-  }
+  // The same declaration: a reload keeps the table and its entries.
+  bool operator==(const TableSpec&) const = default;
 };
 
 std::string_view keyTypeName(KeyType t);

@@ -72,35 +72,33 @@ uint64_t monotonicMs() {
 // ---------------------------------------------------------------------------
 // Rates
 
+RateCounter RateCounter::advanced(uint64_t nowMs, uint32_t period) const {
+  RateCounter r = *this;
+  if (nowMs >= r.start + period) {
+    uint64_t elapsed = nowMs - r.start;
+    r.previous = elapsed >= 2ull * period ? 0 : r.current;
+    r.current = 0;
+    r.start += (elapsed / period) * period;
+  }
+  return r;
+}
+
 void RateCounter::add(uint64_t nowMs, uint32_t period, uint32_t n) {
   if (period == 0) period = 1;
   if (start == 0 && current == 0 && previous == 0) start = nowMs;
-  if (nowMs >= start + period) {
-    uint64_t elapsed = nowMs - start;
-    previous = elapsed >= 2ull * period ? 0 : current;
-    current = 0;
-    start += (elapsed / period) * period;
-  }
+  *this = advanced(nowMs, period);
   current = current > UINT32_MAX - n ? UINT32_MAX : current + n;
 }
 
 uint32_t RateCounter::rate(uint64_t nowMs, uint32_t period) const {
   if (period == 0) period = 1;
-  uint64_t cur = current;
-  uint64_t prev = previous;
-  uint64_t begin = start;
-  if (nowMs >= begin + period) {
-    uint64_t elapsed = nowMs - begin;
-    prev = elapsed >= 2ull * period ? 0 : cur;
-    cur = 0;
-    begin += (elapsed / period) * period;
-  }
+  RateCounter r = advanced(nowMs, period);
   // The previous period counts for the part of it still inside the window
   // [now - period, now].
-  uint64_t into = nowMs > begin ? nowMs - begin : 0;
-  uint64_t weighted = prev * (period - into) / period;
-  uint64_t r = cur + weighted;
-  return r > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(r);
+  uint64_t into = nowMs > r.start ? nowMs - r.start : 0;
+  uint64_t weighted = uint64_t{r.previous} * (period - into) / period;
+  uint64_t total = r.current + weighted;
+  return total > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(total);
 }
 
 // ---------------------------------------------------------------------------
@@ -366,14 +364,18 @@ void Table::setLocked(Entry& e, DataType t, int64_t value, uint64_t nowMs) {
   }
 }
 
+std::optional<int64_t> Table::incrementGpcLocked(Entry& e, DataType counter, uint64_t nowMs) {
+  DataType rate = counter == DataType::Gpc0 ? DataType::Gpc0Rate : DataType::Gpc1Rate;
+  addLocked(e, rate, 1, nowMs);
+  addLocked(e, counter, 1, nowMs);
+  if (auto v = readLocked(e, counter, nowMs)) return v;
+  if (spec_.stores(rate)) return 0;
+  return std::nullopt;
+}
+
 std::optional<int64_t> Table::read(Entry* e, DataType t, uint64_t nowMs) {
   std::lock_guard lock(mu_);
   return readLocked(*e, t, nowMs);
-}
-
-void Table::add(Entry* e, DataType t, int64_t n, uint64_t nowMs) {
-  std::lock_guard lock(mu_);
-  addLocked(*e, t, n, nowMs);
 }
 
 void Table::set(Entry* e, DataType t, int64_t v, uint64_t nowMs) {

@@ -37,6 +37,11 @@ struct RateCounter {
   uint32_t previous = 0;
   void add(uint64_t nowMs, uint32_t period, uint32_t n);
   uint32_t rate(uint64_t nowMs, uint32_t period) const;
+
+ private:
+  // The counter as it stands at `nowMs`: whole periods elapsed since
+  // `start` move the current count to `previous` (or drop it after two).
+  RateCounter advanced(uint64_t nowMs, uint32_t period) const;
 };
 
 struct Entry;
@@ -71,7 +76,6 @@ class Table {
   // Reads and updates under the table's lock. An absent data type reads as
   // nothing (the ACL does not match, as in HAProxy).
   std::optional<int64_t> read(Entry* e, DataType t, uint64_t nowMs);
-  void add(Entry* e, DataType t, int64_t n, uint64_t nowMs);
   void set(Entry* e, DataType t, int64_t v, uint64_t nowMs);
   // The events of a new connection, of an accepted session, of bytes moved.
   void countConnection(Entry* e, uint64_t nowMs);
@@ -98,6 +102,10 @@ class Table {
   void addLocked(Entry& e, DataType t, int64_t n, uint64_t nowMs);
   void setLocked(Entry& e, DataType t, int64_t v, uint64_t nowMs);
   void touchLocked(Entry& e, uint64_t nowMs);
+  // gpc0 or gpc1 (and its rate) up by one: sc-inc-gpc0, sc0_inc_gpc0 and the
+  // like. Returns the new count; 0 when only the rate is stored; nothing
+  // when neither is.
+  std::optional<int64_t> incrementGpcLocked(Entry& e, DataType counter, uint64_t nowMs);
 
   // The server a key is stuck to ("stick match"); refreshes the entry.
   std::optional<int64_t> stuckServer(std::string_view key, uint64_t nowMs);
@@ -190,14 +198,6 @@ struct Tracked {
 };
 struct Tracking {
   std::array<Tracked, kTrackers> sc{};
-};
-
-// What the stick fetches see of a session.
-struct StickView {
-  const TableSet* tables = nullptr;
-  Table* current = nullptr;  // the stick-table of the proxy whose rules run
-  Tracking* tracking = nullptr;
-  uint64_t nowMs = 0;
 };
 
 uint64_t monotonicMs();
