@@ -182,11 +182,6 @@ TEST(Process, ReloadBindsAPrivilegedPortAfterDroppingRoot) {
   EXPECT_NE(status.find("CapEff:\t0000000000000000"), std::string::npos) << status;
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 // Nothing listens where the file does not say: the frontend's port, the
 // stats page's port and the runtime API's UNIX socket, nothing else (no
@@ -233,11 +228,6 @@ TEST(Process, ListensOnlyWhereTheFileSays) {
   EXPECT_EQ(unixSockets, 1u) << out;
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 // How many listening sockets `ss` shows on `port`, and how many of
 // sluice's descriptors point at them.
@@ -278,11 +268,6 @@ TEST(Process, ListeningSocketsPerThreadOrShared) {
   close(fd);
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 // Two connections at once go to two threads, even when the kernel's
 // SO_REUSEPORT hash gives both to the same listening socket: the thread

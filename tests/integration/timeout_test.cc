@@ -221,11 +221,6 @@ TEST(Timeouts, ClientResetIsLogged) {
   EXPECT_EQ(srv.active(), 0) << "the server side must be closed too";
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 // A client whose server cannot be reached is closed cleanly (a FIN, not a
 // reset), even though it had sent bytes before: they are read and dropped
