@@ -93,6 +93,11 @@ int scaled(int ms) {
   return static_cast<int>(ms * f);
 }
 
+bool underCi() {
+  const char* ci = std::getenv("CI");
+  return ci && std::string(ci) == "true";
+}
+
 std::string binaryPath() {
   const char* b = std::getenv("SLUICE_BINARY");
   return b ? b : SLUICE_BINARY_PATH;
