@@ -108,6 +108,7 @@ void EventLoop::heapRemove(size_t i) {
 }
 
 void EventLoop::schedule(Timer& timer, uint64_t deadline) {
+  timer.armedPass_ = timerPass_;
   if (timer.armed()) {
     uint64_t old = timer.deadline_;
     timer.deadline_ = deadline;
@@ -136,7 +137,11 @@ uint64_t EventLoop::refreshNow() {
 }
 
 void EventLoop::runTimers() {
-  while (!heap_.empty() && heap_[0]->deadline_ <= now_) {
+  // A timer that re-arms itself for now (a session resuming its work) runs
+  // in the next pass, after epoll: never twice in one pass, which would
+  // starve every descriptor of this thread.
+  ++timerPass_;
+  while (!heap_.empty() && heap_[0]->deadline_ <= now_ && heap_[0]->armedPass_ != timerPass_) {
     Timer* t = heap_[0];
     heapRemove(0);
     t->onTimer();
@@ -180,6 +185,9 @@ void EventLoop::run() {
   while (!stopRequested_.load(std::memory_order_relaxed)) {
     int timeout = -1;
     if (!heap_.empty()) {
+      // The batch that just ran may have taken long: the wait is computed
+      // from the time now, not from the time before the batch.
+      refreshNow();
       uint64_t next = heap_[0]->deadline_;
       timeout = next <= now_ ? 0 : static_cast<int>(std::min<uint64_t>(next - now_, 60'000));
     }

@@ -44,6 +44,7 @@ class Timer {
   static constexpr size_t kNotArmed = SIZE_MAX;
   uint64_t deadline_ = 0;
   size_t heapIndex_ = kNotArmed;
+  uint64_t armedPass_ = 0;  // the loop's timer pass in which it was last armed
 };
 
 // Monotonic milliseconds.
@@ -92,6 +93,7 @@ class EventLoop {
   int wakeFd_ = -1;
   bool running_ = false;
   uint64_t now_ = 0;
+  uint64_t timerPass_ = 0;
   std::vector<Timer*> heap_;
   std::vector<std::unique_ptr<EventHandler>> graveyard_;
 

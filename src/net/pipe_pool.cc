@@ -30,13 +30,11 @@ Pipe PipePool::acquire() {
   }
   p.readFd = fds[0];
   p.writeFd = fds[1];
-  if (pipeSize_ > 0) {
-    int got = ::fcntl(p.writeFd, F_SETPIPE_SZ, static_cast<int>(pipeSize_));
-    if (got > 0) capacity_ = static_cast<size_t>(got);
-  } else {
-    int got = ::fcntl(p.writeFd, F_GETPIPE_SZ);
-    if (got > 0) capacity_ = static_cast<size_t>(got);
-  }
+  // F_SETPIPE_SZ may be refused (pipe-user-pages-soft), leaving the
+  // kernel's default: each pipe asks for its own size.
+  if (pipeSize_ > 0) ::fcntl(p.writeFd, F_SETPIPE_SZ, static_cast<int>(pipeSize_));
+  int got = ::fcntl(p.writeFd, F_GETPIPE_SZ);
+  p.capacity = got > 0 ? static_cast<size_t>(got) : 4096;
   ++inUse_;
   return p;
 }

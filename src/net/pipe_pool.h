@@ -17,6 +17,7 @@ namespace sluice::net {
 struct Pipe {
   int readFd = -1;
   int writeFd = -1;
+  size_t capacity = 0;  // bytes this pipe holds (F_GETPIPE_SZ), its own: sizes may differ
   bool valid() const { return readFd >= 0; }
 };
 
@@ -34,12 +35,10 @@ class PipePool {
   void trim();                 // closes every idle pipe (descriptors are short)
   size_t idle() const { return idle_.size(); }
   size_t inUse() const { return inUse_; }
-  size_t capacity() const { return capacity_; }
 
  private:
   size_t pipeSize_;
   size_t maxIdle_;
-  size_t capacity_ = 65536;
   size_t inUse_ = 0;
   std::vector<Pipe> idle_;
 };

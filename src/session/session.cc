@@ -27,6 +27,8 @@ constexpr uint32_t kClientEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
 constexpr size_t kInitialInspectBuffer = 2048;
 // A read this large means bulk data is queued: the flow switches to splice.
 constexpr size_t kSpliceThreshold = 32768;
+// Rounds of both pumps in one forward() before it yields the thread.
+constexpr int kForwardRounds = 8;
 // How often a session adds its bytes to the shared counters while it lives.
 constexpr uint64_t kAccountBytes = 256 * 1024;
 constexpr uint64_t kAccountMs = 500;
@@ -194,7 +196,7 @@ void Session::readProxyHeader() noexcept {
   proto::ProxyError err;
   proto::ProxyStatus st = proto::parseProxyHeader(inspectBuffer_, h, err);
   if (st == proto::ProxyStatus::NeedMore) {
-    if (c2s_.srcEof) {
+    if (c2s_.srcEof()) {
       finish('C', 'R');
       return;
     }
@@ -214,7 +216,7 @@ void Session::readProxyHeader() noexcept {
     dst_ = h.dst;
   }
   inspectBuffer_.erase(inspectBuffer_.begin(), inspectBuffer_.begin() + static_cast<std::ptrdiff_t>(h.length));
-  c2s_.bytes -= h.length;
+  c2s_.uncount(h.length);
   proxyDone_ = true;
   afterHandshake();
 }
@@ -223,7 +225,7 @@ void Session::onEvents(uint32_t events) noexcept {
   if (state_ == State::Closed) return;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) clientReadable_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) clientWritable_ = true;
-  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c2s_.srcHup = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c2s_.peerClosed();
   switch (state_) {
     case State::Inspecting:
       if (proxyDone_) {
@@ -260,7 +262,7 @@ void Session::onServerEvents(uint32_t events) noexcept {
       if (err == 0 && clean) {
         serverWritable_ = true;
         if (events & (EPOLLIN | EPOLLRDHUP)) serverReadable_ = true;
-        if (events & EPOLLRDHUP) s2c_.srcHup = true;
+        if (events & EPOLLRDHUP) s2c_.peerClosed();
         established();
       } else {
         connectFailed(err ? err : ECONNREFUSED, false);
@@ -270,7 +272,7 @@ void Session::onServerEvents(uint32_t events) noexcept {
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) serverReadable_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) serverWritable_ = true;
-  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s2c_.srcHup = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s2c_.peerClosed();
   if (state_ == State::Forwarding) forward();
 }
 
@@ -334,9 +336,15 @@ void Session::onTimer() noexcept {
       }
       break;
     case State::Forwarding: {
+      if (resume_) {
+        // forward() yielded with work left (see there): go on now.
+        resume_ = false;
+        forward();
+        return;
+      }
       ForwardTimeouts to = forwardTimeouts();
       if (to.client && t >= lastClientActivity_ + to.client) {
-        finish('c', s2c_.srcEof && s2c_.inPipe ? 'L' : 'D');
+        finish('c', s2c_.srcEof() && s2c_.pending() ? 'L' : 'D');
         return;
       }
       if (to.server && t >= lastServerActivity_ + to.server) {
@@ -359,7 +367,7 @@ void Session::onTimer() noexcept {
 // by "timeout tunnel" once connected, and by client-fin / server-fin once
 // either direction is shut.
 Session::ForwardTimeouts Session::forwardTimeouts() const noexcept {
-  bool halfClosed = c2s_.srcEof || s2c_.srcEof;
+  bool halfClosed = c2s_.srcEof() || s2c_.srcEof();
   uint32_t tunnel = be_->timeoutTunnel;
   ForwardTimeouts t;
   t.client = halfClosed && fe_.timeoutClientFin ? fe_.timeoutClientFin : (tunnel ? 0 : fe_.timeoutClient);
@@ -428,7 +436,7 @@ void Session::rearmTimer() noexcept {
 // Reads what the client sent into the inspection buffer, up to its cap.
 // Returns false if the session ended.
 bool Session::readClient() noexcept {
-  while (clientReadable_ && !c2s_.srcEof) {
+  while (clientReadable_ && !c2s_.srcEof()) {
     if (inspectBuffer_.size() >= proto::kMaxHelloWireBytes) {
       windowOver_ = true;  // the buffer is full: rules decide with what is there
       break;
@@ -440,12 +448,12 @@ bool Session::readClient() noexcept {
     ssize_t n = ::recv(clientFd_, inspectBuffer_.data() + used, want - used, 0);
     if (n > 0) {
       inspectBuffer_.resize(used + static_cast<size_t>(n));
-      c2s_.bytes += static_cast<uint64_t>(n);
+      c2s_.count(static_cast<uint64_t>(n));
       lastClientActivity_ = now();
       ++reads_;
       // A short read drained the socket (edge-triggered epoll reports what
       // comes next); after the peer's FIN, read on until 0.
-      if (static_cast<size_t>(n) < want - used && !c2s_.srcHup) {
+      if (static_cast<size_t>(n) < want - used && !c2s_.peerHasClosed()) {
         clientReadable_ = false;
         break;
       }
@@ -453,7 +461,7 @@ bool Session::readClient() noexcept {
     }
     inspectBuffer_.resize(used);
     if (n == 0) {
-      c2s_.srcEof = true;
+      c2s_.sourceEnded();
       windowOver_ = true;  // nothing more will come
       break;
     }
@@ -956,162 +964,67 @@ bool Session::flushReplay() noexcept {
   return true;
 }
 
-Session::PumpResult Session::pump(Flow& f, const Flow& other, int src, bool& srcReadable, int dst,
-                                  bool& dstWritable, bool clientToServer) noexcept {
-  uint64_t& srcActivity = clientToServer ? lastClientActivity_ : lastServerActivity_;
-  uint64_t& dstActivity = clientToServer ? lastServerActivity_ : lastClientActivity_;
-  while (true) {
-    bool progressed = false;
-    if (f.spliceMode) {
-      if (f.inPipe > 0 && dstWritable) {
-        ssize_t n = ::splice(f.pipe.readFd, nullptr, dst, nullptr, f.inPipe,
-                             SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-        if (n > 0) {
-          f.inPipe -= static_cast<size_t>(n);
-          dstActivity = now();
-          progressed = true;
-        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-          dstWritable = false;
-        } else if (n < 0 && errno != EINTR) {
-          return PumpResult::DstError;
-        }
-      }
-      if (!f.srcEof && srcReadable && f.inPipe < worker_.pipes().capacity()) {
-        if (!f.pipe.valid()) {
-          f.pipe = worker_.pipes().acquire();
-          if (!f.pipe.valid()) {
-            f.spliceMode = false;  // out of descriptors for pipes: copy instead
-            continue;
-          }
-        }
-        ssize_t n = ::splice(src, nullptr, f.pipe.writeFd, nullptr,
-                             worker_.pipes().capacity() - f.inPipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-        if (n > 0) {
-          f.inPipe += static_cast<size_t>(n);
-          f.bytes += static_cast<uint64_t>(n);
-          srcActivity = now();
-          progressed = true;
-        } else if (n == 0) {
-          f.srcEof = true;
-          progressed = true;
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-          srcReadable = false;
-        } else if (errno == EINVAL || errno == ENOSYS) {
-          if (f.inPipe != 0) return PumpResult::SrcError;
-          f.spliceMode = false;  // this socket cannot splice: copy
-          continue;
-        } else if (errno != EINTR) {
-          return PumpResult::SrcError;
-        }
-      }
-      if (f.inPipe == 0 && f.pipe.valid() && (!srcReadable || f.srcEof)) {
-        worker_.pipes().release(f.pipe);
-      }
-    } else {
-      // What an earlier send left behind goes first.
-      if (f.bufEnd > f.bufStart && dstWritable) {
-        size_t want = f.bufEnd - f.bufStart;
-        ssize_t n = ::send(dst, f.buffer.get() + f.bufStart, want, MSG_NOSIGNAL);
-        if (n > 0) {
-          f.bufStart += static_cast<size_t>(n);
-          if (f.bufStart == f.bufEnd) {
-            f.bufStart = f.bufEnd = 0;
-            f.buffer.reset();  // idle connections keep no buffer
-          }
-          if (static_cast<size_t>(n) < want) dstWritable = false;  // the socket buffer is full
-          dstActivity = now();
-          progressed = true;
-        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-          dstWritable = false;
-        } else if (n < 0 && errno != EINTR) {
-          return PumpResult::DstError;
-        }
-      }
-      if (!f.srcEof && srcReadable && f.bufEnd == 0) {
-        // Read into the worker's scratch buffer and send at once: small
-        // records cost one recv and one send, and no memory stays behind.
-        char* scratch = worker_.scratch();
-        ssize_t n = ::recv(src, scratch, Worker::kScratchSize, 0);
-        if (n > 0) {
-          size_t got = static_cast<size_t>(n);
-          f.bytes += got;
-          f.copied += got;
-          srcActivity = now();
-          progressed = true;
-          // A short read drained the socket: epoll (edge-triggered) reports
-          // the next data; a read that found the peer's FIN must go on to 0.
-          if (got < Worker::kScratchSize && !f.srcHup) srcReadable = false;
-          size_t sent = 0;
-          if (dstWritable) {
-            ssize_t m = ::send(dst, scratch, got, MSG_NOSIGNAL);
-            if (m > 0) {
-              sent = static_cast<size_t>(m);
-              dstActivity = now();
-            } else if (m < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-              return PumpResult::DstError;
-            }
-            if (sent < got) dstWritable = false;
-          }
-          if (sent < got) {
-            f.buffer.reset(new char[got - sent]);
-            std::memcpy(f.buffer.get(), scratch + sent, got - sent);
-            f.bufStart = 0;
-            f.bufEnd = got - sent;
-          }
-          // Bulk data waiting: splice from now on (no copy through user space).
-          if (got >= kSpliceThreshold && rt_->splice && f.bufEnd == 0) f.spliceMode = true;
-        } else if (n == 0) {
-          f.srcEof = true;
-          progressed = true;
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-          srcReadable = false;
-        } else if (errno != EINTR) {
-          return PumpResult::SrcError;
-        }
-      }
-    }
-    bool empty = f.spliceMode ? f.inPipe == 0 : f.bufEnd == 0;
-    if (f.srcEof && empty && !f.dstShut) {
-      // When the other direction is already over, the session closes both
-      // sockets next, and close() sends the FIN: no shutdown() first.
-      if (!other.dstShut) ::shutdown(dst, SHUT_WR);
-      f.dstShut = true;
-      progressed = true;
-    }
-    if (!progressed) return PumpResult::Ok;
-  }
-}
-
 void Session::forward() noexcept {
   if (state_ != State::Forwarding) return;
-  for (int round = 0; round < 64; ++round) {
-    uint64_t before = c2s_.bytes + s2c_.bytes + c2s_.inPipe + s2c_.inPipe + replayed_;
-    bool replayPending = replayed_ < inspectBuffer_.size();
-    if (replayPending) {
+  net::PumpEnv env;
+  env.pipes = &worker_.pipes();
+  env.scratch = worker_.scratch();
+  env.scratchSize = Worker::kScratchSize;
+  env.spliceAllowed = rt_->splice;
+  env.spliceThreshold = kSpliceThreshold;
+  // Each pump runs until its direction is blocked; a second round is needed
+  // only when one direction's progress unblocked the other (a FIN passed
+  // on, the replay done). A pump that spent its budget, or rounds that keep
+  // making progress, hand the thread back and resume from the timer, so
+  // that one fast transfer cannot starve the thread's other connections.
+  bool resume = true;
+  for (int round = 0; round < kForwardRounds; ++round) {
+    bool progressed = false;
+    bool yielded = false;
+    size_t replayLeft = inspectBuffer_.size() - replayed_;
+    if (replayLeft > 0) {
       if (!flushReplay()) return;
-      replayPending = replayed_ < inspectBuffer_.size();
+      progressed = inspectBuffer_.size() - replayed_ != replayLeft;
     }
-    if (!replayPending) {
-      PumpResult r = pump(c2s_, s2c_, clientFd_, clientReadable_, serverFd_, serverWritable_, true);
-      if (r != PumpResult::Ok) {
-        finish(r == PumpResult::SrcError ? 'C' : 'S', 'D');
+    if (replayed_ >= inspectBuffer_.size()) {
+      net::PumpActivity a;
+      net::PumpResult r = c2s_.pump(env, clientFd_, clientReadable_, serverFd_, serverWritable_, s2c_.dstShut(), a);
+      if (r != net::PumpResult::Ok) {
+        finish(r == net::PumpResult::SrcError ? 'C' : 'S', 'D');
         return;
       }
+      if (a.read) lastClientActivity_ = now();
+      if (a.wrote) lastServerActivity_ = now();
+      progressed = progressed || a.read || a.wrote;
+      yielded = a.yielded;
     }
-    PumpResult r = pump(s2c_, c2s_, serverFd_, serverReadable_, clientFd_, clientWritable_, false);
-    if (r != PumpResult::Ok) {
-      bool lastData = s2c_.srcEof;
-      finish(r == PumpResult::SrcError ? 'S' : 'C', r == PumpResult::DstError && lastData ? 'L' : 'D');
+    net::PumpActivity a;
+    net::PumpResult r = s2c_.pump(env, serverFd_, serverReadable_, clientFd_, clientWritable_, c2s_.dstShut(), a);
+    if (r != net::PumpResult::Ok) {
+      bool lastData = s2c_.srcEof();
+      finish(r == net::PumpResult::SrcError ? 'S' : 'C', r == net::PumpResult::DstError && lastData ? 'L' : 'D');
       return;
     }
-    if (c2s_.dstShut && s2c_.dstShut) {
+    if (a.read) lastServerActivity_ = now();
+    if (a.wrote) lastClientActivity_ = now();
+    progressed = progressed || a.read || a.wrote;
+    yielded = yielded || a.yielded;
+    if (c2s_.dstShut() && s2c_.dstShut()) {
       finish('-', '-');
       return;
     }
-    uint64_t after = c2s_.bytes + s2c_.bytes + c2s_.inPipe + s2c_.inPipe + replayed_;
-    if (after == before) break;
+    if (yielded) break;
+    if (!progressed) {
+      resume = false;
+      break;
+    }
   }
   accountBytes(/*final=*/false);
+  if (resume) {
+    resume_ = true;
+    worker_.loop().schedule(timer_, now());
+    return;
+  }
   rearmTimer();
 }
 
@@ -1121,13 +1034,13 @@ void Session::forward() noexcept {
 // every 256 KiB or every 500 ms of a session, and at its end, not on every
 // small record.
 void Session::accountBytes(bool final) noexcept {
-  uint64_t in = c2s_.bytes - accountedIn_;
-  uint64_t out = s2c_.bytes - accountedOut_;
+  uint64_t in = c2s_.bytes() - accountedIn_;
+  uint64_t out = s2c_.bytes() - accountedOut_;
   if (in == 0 && out == 0) return;
   if (!final && in + out < kAccountBytes && now() < lastAccounted_ + kAccountMs) return;
   lastAccounted_ = now();
-  accountedIn_ = c2s_.bytes;
-  accountedOut_ = s2c_.bytes;
+  accountedIn_ = c2s_.bytes();
+  accountedOut_ = s2c_.bytes();
   auto add = [](std::atomic<uint64_t>& c, uint64_t v) {
     if (v) c.fetch_add(v, std::memory_order_relaxed);
   };
@@ -1148,7 +1061,7 @@ void Session::accountBytes(bool final) noexcept {
     add(server_->counters.bytesOut, out);
   }
   ProcessState& ps = worker_.process();
-  uint64_t copied = c2s_.copied + s2c_.copied;
+  uint64_t copied = c2s_.copied() + s2c_.copied();
   uint64_t newlyCopied = copied - accountedCopied_;
   accountedCopied_ = copied;
   add(ps.copiedBytes, newlyCopied);
@@ -1170,7 +1083,7 @@ void Session::emitLog(bool early) noexcept {
   if (fe_.logger.empty()) return;
   if (!fe_.tcplog && !fe_.logFormat) return;  // the "Connect from" line was sent at accept
   if (!early) {
-    if (fe_.dontlognull && c2s_.bytes == 0) return;
+    if (fe_.dontlognull && c2s_.bytes() == 0) return;
     if (fe_.dontlogNormal && termCause_ == '-' && termStage_ == '-') return;
   }
   observe::LogRecord r;
@@ -1186,8 +1099,8 @@ void Session::emitLog(bool early) noexcept {
   r.tc = connectMs_;
   r.tt = static_cast<int64_t>(now() - acceptMono_);
   r.early = early;
-  r.bytesIn = c2s_.bytes;
-  r.bytesOut = s2c_.bytes;
+  r.bytesIn = c2s_.bytes();
+  r.bytesOut = s2c_.bytes();
   r.term[0] = early ? '-' : termCause_;
   r.term[1] = early ? '-' : termStage_;
   r.actconn = worker_.process().actconn.load(std::memory_order_relaxed);
@@ -1217,9 +1130,9 @@ SessionInfo Session::describe() const {
   i.source = src_.toString();
   i.destination = dst_.toString();
   i.ageMs = worker_.loop().now() - acceptMono_;
-  i.bytesIn = c2s_.bytes;
-  i.bytesOut = s2c_.bytes;
-  i.spliced = c2s_.spliceMode || s2c_.spliceMode;
+  i.bytesIn = c2s_.bytes();
+  i.bytesOut = s2c_.bytes();
+  i.spliced = c2s_.spliced() || s2c_.spliced();
   static const char* kStates[] = {"inspecting", "queued", "turnaround", "connecting", "forwarding", "closed"};
   i.state = kStates[static_cast<int>(state_)];
   i.sni = sni_;
@@ -1292,15 +1205,8 @@ void Session::finish(char cause, char stage) noexcept {
     if (forwarding && cause == 'C') net::setLingerZero(serverFd_);
     net::closeFd(serverFd_);
   }
-  for (Flow* f : {&c2s_, &s2c_}) {
-    if (f->pipe.valid()) {
-      if (f->inPipe > 0) {
-        worker_.pipes().discard(f->pipe);
-      } else {
-        worker_.pipes().release(f->pipe);
-      }
-    }
-  }
+  c2s_.release(worker_.pipes());
+  s2c_.release(worker_.pipes());
   recordTimes(cause, forwarding);
   if (be_) be_->counters->closed();
   releaseServer();

@@ -21,6 +21,7 @@
 #include "core/address.h"
 #include "event/loop.h"
 #include "net/pipe_pool.h"
+#include "net/pump.h"
 #include "proto/client_hello.h"
 #include "route/sample.h"
 #include "runtime/runtime.h"
@@ -75,26 +76,6 @@ class Session final : public event::EventHandler {
  private:
   enum class State : uint8_t { Inspecting, Queued, TurnAround, Connecting, Forwarding, Closed };
 
-  // One direction of the byte stream.
-  // One direction of the byte stream. It starts by copying through the
-  // worker's scratch buffer (small TLS records: one recv, one send) and
-  // switches to splice() for good once a read shows bulk data waiting.
-  struct Flow {
-    net::Pipe pipe;
-    size_t inPipe = 0;
-    std::unique_ptr<char[]> buffer;   // what the destination has not taken yet (copy)
-    size_t bufStart = 0;
-    size_t bufEnd = 0;
-    bool spliceMode = false;
-    bool srcEof = false;               // the source said FIN
-    bool srcHup = false;               // epoll said the peer closed: read until 0
-    bool dstShut = false;              // we passed the FIN on
-    uint64_t bytes = 0;
-    uint64_t copied = 0;               // of `bytes`, the ones that went through user space
-  };
-
-  enum class PumpResult : uint8_t { Ok, SrcError, DstError };
-
   class ServerSide final : public event::EventHandler {
    public:
     explicit ServerSide(Session& s) : s_(s) {}
@@ -140,8 +121,6 @@ class Session final : public event::EventHandler {
   void connectFailed(int error, bool timedOut) noexcept;
   void established() noexcept;
   void forward() noexcept;
-  PumpResult pump(Flow& f, const Flow& other, int src, bool& srcReadable, int dst, bool& dstWritable,
-                  bool clientToServer) noexcept;
   bool flushReplay() noexcept;
 
   struct ForwardTimeouts {
@@ -215,8 +194,9 @@ class Session final : public event::EventHandler {
   bool connectTimedOut_ = false;
 
   // Forwarding
-  Flow c2s_;
-  Flow s2c_;
+  net::Flow c2s_;
+  net::Flow s2c_;
+  bool resume_ = false;  // forward() yielded with work left; the timer resumes it
   uint64_t lastClientActivity_ = 0;
   uint64_t lastServerActivity_ = 0;
   uint64_t accountedIn_ = 0;    // bytes already added to the counters

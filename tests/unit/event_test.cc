@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <thread>
 
 #include "event/loop.h"
@@ -111,6 +112,73 @@ TEST(EventLoop, EdgeTriggeredReadiness) {
   delete stop.log;
   close(fds[0]);
   close(fds[1]);
+}
+
+// A timer that re-arms itself for "now" runs again only after the loop has
+// looked at its descriptors: a connection resuming its work from a timer
+// (forward() yielding) must not starve the thread.
+TEST(EventLoop, TimerRearmedForNowWaitsForTheNextPass) {
+  EventLoop loop;
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+  struct Reader : EventHandler {
+    EventLoop* loop;
+    bool seen = false;
+    void onEvents(uint32_t) noexcept override {
+      seen = true;
+      loop->stop();
+    }
+  } reader;
+  reader.loop = &loop;
+  struct Spinner : Timer {
+    EventLoop* loop;
+    int runs = 0;
+    void onTimer() noexcept override {
+      if (++runs < 100000) loop->schedule(*this, loop->now());
+    }
+  } spinner;
+  spinner.loop = &loop;
+  ASSERT_TRUE(loop.add(sv[0], EPOLLIN | EPOLLET, &reader));
+  ASSERT_EQ(write(sv[1], "x", 1), 1);
+  loop.schedule(spinner, loop.refreshNow());
+  loop.run();
+  EXPECT_TRUE(reader.seen);
+  EXPECT_LT(spinner.runs, 10) << "the re-armed timer ran over and over in one pass";
+  loop.cancel(spinner);
+  close(sv[0]);
+  close(sv[1]);
+}
+
+// After a long batch of events, the next wait is computed from the time
+// after the batch: a timer due during the batch fires right after it, not a
+// batch's length late.
+TEST(EventLoop, TimersAreNotLateAfterALongBatch) {
+  EventLoop loop;
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+  struct Slow : EventHandler {
+    void onEvents(uint32_t) noexcept override { std::this_thread::sleep_for(std::chrono::milliseconds(400)); }
+  } slow;
+  struct Stop : Timer {
+    EventLoop* loop;
+    std::chrono::steady_clock::time_point at;
+    void onTimer() noexcept override {
+      at = std::chrono::steady_clock::now();
+      loop->stop();
+    }
+  } stop;
+  stop.loop = &loop;
+  ASSERT_TRUE(loop.add(sv[0], EPOLLIN | EPOLLET, &slow));
+  auto start = std::chrono::steady_clock::now();
+  loop.schedule(stop, loop.refreshNow() + 500);
+  // The event arrives at once; the batch takes 400 ms of the timer's 500.
+  ASSERT_EQ(write(sv[1], "x", 1), 1);
+  loop.run();
+  auto late = std::chrono::duration_cast<std::chrono::milliseconds>(stop.at - start).count();
+  EXPECT_GE(late, 500);
+  EXPECT_LT(late, 800) << "the timer fired a batch's length late";
+  close(sv[0]);
+  close(sv[1]);
 }
 
 }  // namespace

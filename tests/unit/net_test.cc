@@ -78,7 +78,7 @@ TEST(PipePool, ReuseAndBound) {
   Pipe c = pool.acquire();
   ASSERT_TRUE(a.valid() && b.valid() && c.valid());
   EXPECT_EQ(pool.inUse(), 3u);
-  EXPECT_GE(pool.capacity(), 4096u);
+  EXPECT_GE(a.capacity, 4096u);
   int aRead = a.readFd;
   pool.release(a);
   pool.release(b);
@@ -100,8 +100,27 @@ TEST(PipePool, SizedPipes) {
   PipePool pool(1 << 20, 4);
   Pipe p = pool.acquire();
   ASSERT_TRUE(p.valid());
-  EXPECT_EQ(pool.capacity(), size_t{1} << 20);
+  EXPECT_EQ(p.capacity, size_t{1} << 20);
   pool.release(p);
+}
+
+// Each pipe knows its own size: a pool's pipes need not all be alike (the
+// kernel may refuse a resize), and one pipe's size must not stand for all.
+TEST(PipePool, EachPipeKnowsItsOwnSize) {
+  PipePool big(1 << 20, 4);
+  PipePool small(16384, 4);
+  Pipe a = big.acquire();
+  Pipe b = small.acquire();
+  Pipe c = big.acquire();
+  ASSERT_TRUE(a.valid() && b.valid() && c.valid());
+  for (const Pipe* p : {&a, &b, &c}) {
+    EXPECT_EQ(p->capacity, static_cast<size_t>(fcntl(p->writeFd, F_GETPIPE_SZ)));
+  }
+  EXPECT_EQ(b.capacity, 16384u);
+  EXPECT_EQ(a.capacity, size_t{1} << 20);
+  big.release(a);
+  big.release(c);
+  small.release(b);
 }
 
 }  // namespace
