@@ -810,8 +810,15 @@ class Parser {
           error(l, "invalid size '" + l.words[1] + "' for tune.pipesize");
         }
       } else if (kw == "tune.maxaccept") {
-        uint32_t v;
-        if (unsignedArg(l, 1, "tune.maxaccept", v)) g.maxAccept = v;
+        // HAProxy's meaning: -1 lifts the limit; 0 still accepts one
+        // connection per wake-up (a listener that accepted none would spin).
+        auto v = l.words.size() > 1 ? core::parseInt(l.words[1]) : std::nullopt;
+        if (!v || *v < -1 || *v > INT32_MAX) {
+          error(l, "invalid number '" + (l.words.size() > 1 ? l.words[1] : std::string()) + "' for tune.maxaccept",
+                "expected -1 (no limit) or a number of connections accepted in a row");
+        } else {
+          g.maxAccept = *v == -1 ? UINT32_MAX : std::max<uint32_t>(1, static_cast<uint32_t>(*v));
+        }
       } else if (kw == "tune.bufsize" || kw == "tune.maxrewrite" || kw == "tune.recv_enough") {
         diag_.warnOnce("kw:" + kw, l.where,
                        "'" + kw + "' is accepted but ignored: sluice sizes its own buffers "

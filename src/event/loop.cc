@@ -159,13 +159,15 @@ void EventLoop::runPosted() {
   }
 }
 
-void EventLoop::post(std::function<void()> task) {
+bool EventLoop::post(std::function<void()> task) {
   {
     std::lock_guard<std::mutex> lock(postedMutex_);
+    if (closed_) return false;
     posted_.push_back(std::move(task));
   }
   uint64_t one = 1;
   [[maybe_unused]] ssize_t n = ::write(wakeFd_, &one, sizeof(one));
+  return true;
 }
 
 void EventLoop::deferDelete(std::unique_ptr<EventHandler> object) {
@@ -182,6 +184,10 @@ void EventLoop::run() {
   constexpr int kMaxEvents = 256;
   epoll_event events[kMaxEvents];
   running_ = true;
+  {
+    std::lock_guard<std::mutex> lock(postedMutex_);
+    closed_ = false;
+  }
   while (!stopRequested_.load(std::memory_order_relaxed)) {
     int timeout = -1;
     if (!heap_.empty()) {
@@ -202,6 +208,12 @@ void EventLoop::run() {
     runTimers();
     runPosted();
     graveyard_.clear();
+  }
+  // From here on post() refuses: what was posted before runs now, and
+  // nothing posted later is silently dropped with the loop.
+  {
+    std::lock_guard<std::mutex> lock(postedMutex_);
+    closed_ = true;
   }
   runPosted();
   graveyard_.clear();

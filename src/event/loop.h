@@ -70,8 +70,10 @@ class EventLoop {
   void run();
   void stop();  // thread-safe
 
-  // Runs `task` on this loop's thread, soon. Thread-safe.
-  void post(std::function<void()> task);
+  // Runs `task` on this loop's thread, soon. Thread-safe. False (and the
+  // task is not kept) once run() has returned: the caller still owns what
+  // the task would have taken care of.
+  bool post(std::function<void()> task);
 
   // Frees `object` after the current batch of events.
   void deferDelete(std::unique_ptr<EventHandler> object);
@@ -99,6 +101,7 @@ class EventLoop {
 
   std::mutex postedMutex_;
   std::vector<std::function<void()>> posted_;
+  bool closed_ = false;  // run() has ended; guarded by postedMutex_
   std::atomic_bool stopRequested_{false};
 
   class WakeHandler;

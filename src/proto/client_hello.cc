@@ -212,6 +212,11 @@ HelloStatus ClientHelloParser::parseSslV2(std::span<const uint8_t> buffered) {
   if (buffered.size() >= 3 && buffered[2] != kHandshakeClientHello) {
     return fail(HelloStatus::NotTls, HelloError::NotHandshakeRecord);
   }
+  // The header allows 32 KiB - 1 of body; the inspection buffer holds
+  // kMaxHelloWireBytes in all. Beyond it "need more" could never end.
+  if (2 + length > kMaxHelloWireBytes) {
+    return fail(HelloStatus::TooLarge, HelloError::TooManyWireBytes);
+  }
   if (buffered.size() < 2 + length) {
     return HelloStatus::NeedMore;
   }

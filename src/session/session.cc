@@ -754,18 +754,9 @@ void Session::assignServer() noexcept {
 // Every usable server is at its maxconn: wait in the backend's queue, at
 // most "timeout queue", until a slot frees (HAProxy's pending connections).
 void Session::enqueue() noexcept {
-  Worker* w = &worker_;
-  uint64_t id = id_;
   balance::WaitQueue* q = be_->queue.get();
-  event::EventLoop* loop = &worker_.loop();
   size_t ahead = q->size();
-  queueTicket_ = q->push(
-      [loop, w, id, q] {
-        loop->post([w, id, q] {
-          // Gone meanwhile: hand the slot to the next one.
-          if (!w->wakeWaiting(id)) q->wakeOne();
-        });
-      },
+  queueTicket_ = q->push(worker_.queueWaker(id_, be_->queue),
       be_->maxQueue, requeueAtFront_);
   if (queueTicket_ == 0) {
     be_->counters->noServer.fetch_add(1, std::memory_order_relaxed);

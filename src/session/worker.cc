@@ -26,7 +26,10 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
   Listener(Worker& w, int fd, runtime::Frontend* fe, bool acceptProxy, const core::Address& local,
            bool shared)
       : w_(w), fd_(fd), fe_(fe), acceptProxy_(acceptProxy), local_(local), shared_(shared) {}
-  ~Listener() override { net::closeFd(fd_); }
+  ~Listener() override {
+    w_.loop_.cancel(*this);
+    net::closeFd(fd_);
+  }
 
   // A socket shared by every worker wakes one of those waiting for events,
   // not all of them: the connection goes to a thread with nothing else to do.
@@ -64,6 +67,7 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
     paused_ = true;
     w_.loop_.schedule(*this, w_.loop_.now() + ms);
   }
+
 
   // Accepts until the socket is drained (edge-triggered), a limit is hit, or
   // this batch is done (then continue on the next loop turn, for fairness).
@@ -111,15 +115,10 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
       w_.load_.fetch_add(1, std::memory_order_relaxed);
       w_.startSession(fd, w_.runtime_, *fe_, src, dst, acceptProxy_);
     }
-    // More may be waiting: come back on the next loop turn, after the other
-    // ready descriptors have had their turn.
-    paused_ = true;
-    w_.loop_.post([this] {
-      if (paused_ && fd_ >= 0) {
-        paused_ = false;
-        acceptSome();
-      }
-    });
+    // More may be waiting: come back after the other ready descriptors have
+    // had their turn. The listener's own timer, not a posted task: a reload
+    // may destroy this listener first, and its destructor cancels the timer.
+    pause(0);
   }
 
   Worker& w_;
@@ -230,11 +229,33 @@ bool Worker::handOver(int fd, std::shared_ptr<const runtime::Runtime> rt, runtim
     return false;
   }
   load_.fetch_add(1, std::memory_order_relaxed);
-  loop_.post([this, fd, rt = std::move(rt), fe, src, dst, acceptProxy]() mutable {
+  // A loop that has ended (hard stop) refuses the task: the caller keeps the
+  // connection, so its descriptor and its actconn count are not lost.
+  bool posted = loop_.post([this, fd, rt = std::move(rt), fe, src, dst, acceptProxy]() mutable {
     pendingHandOvers_.fetch_sub(1);
     startSession(fd, std::move(rt), *fe, src, dst, acceptProxy);
   });
-  return true;
+  if (!posted) {
+    load_.fetch_sub(1, std::memory_order_relaxed);
+    pendingHandOvers_.fetch_sub(1);
+  }
+  return posted;
+}
+
+balance::WaitQueue::Wake Worker::queueWaker(uint64_t sessionId, const std::shared_ptr<balance::WaitQueue>& queue) {
+  // Weak: a reload may free the queue (its backend gone) before the task
+  // runs, and a queue must not own the wake-ups it holds.
+  std::weak_ptr<balance::WaitQueue> weak = queue;
+  return [this, sessionId, weak] {
+    bool posted = loop_.post([this, sessionId, weak] {
+      if (wakeWaiting(sessionId)) return;
+      // Gone meanwhile: hand the slot to the next one.
+      if (auto q = weak.lock()) q->wakeOne();
+    });
+    if (!posted) {
+      if (auto q = weak.lock()) q->wakeOne();  // this thread has stopped
+    }
+  };
 }
 
 bool Worker::wakeWaiting(uint64_t id) {

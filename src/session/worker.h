@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "balance/wait_queue.h"
 #include "event/loop.h"
 #include "net/pipe_pool.h"
 #include "observe/counters.h"
@@ -109,6 +110,13 @@ class Worker {
   void registerWaiting(uint64_t id, Session* s) { waiting_[id] = s; }
   void unregisterWaiting(uint64_t id) { waiting_.erase(id); }
   bool wakeWaiting(uint64_t id);
+  // The wake-up a session leaves in its backend's queue: runs on this
+  // worker's thread; a session gone meanwhile passes the slot on.
+  balance::WaitQueue::Wake queueWaker(uint64_t sessionId, const std::shared_ptr<balance::WaitQueue>& queue);
+  // Thread-safe: asks this worker to start a session for `fd`. False when it
+  // no longer takes connections (stopping, or its loop has ended): the caller keeps it.
+  bool handOver(int fd, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend* fe,
+                const core::Address& src, const core::Address& dst, bool acceptProxy);
 
  private:
   class Listener;
@@ -122,10 +130,6 @@ class Worker {
                     const core::Address& src, const core::Address& dst, bool acceptProxy);
   // A peer that should take a new connection instead of this worker, or null.
   Worker* lighterPeer() const;
-  // Thread-safe: asks this worker to start a session for `fd`. False when it
-  // no longer takes connections (stopping): the caller keeps it.
-  bool handOver(int fd, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend* fe,
-                const core::Address& src, const core::Address& dst, bool acceptProxy);
   void stopIfIdle();
 
   unsigned index_;

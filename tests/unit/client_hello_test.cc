@@ -272,6 +272,15 @@ TEST(ClientHello, TruncatedBodyAtEveryOffset) {
   s.sni = "trunc.example";
   s.alpn = {"h2", "http/1.1"};
   Bytes hs = buildHandshake(s);
+  // The one valid cut: right after compression_methods, where a hello
+  // without extensions ends (RFC 5246 7.4.1.2).
+  const uint8_t* body = hs.data() + 4;
+  size_t sidLen = body[34];
+  size_t csLen = (size_t{body[35 + sidLen]} << 8) | body[36 + sidLen];
+  size_t compAt = 37 + sidLen + csLen;
+  size_t validCut = compAt + 1 + body[compAt];
+  ASSERT_LT(validCut + 4, hs.size());
+  int done = 0;
   for (size_t len = 0; len + 4 < hs.size(); ++len) {
     Bytes cut(hs.begin(), hs.begin() + static_cast<std::ptrdiff_t>(4 + len));
     cut[1] = static_cast<uint8_t>(len >> 16);
@@ -279,12 +288,15 @@ TEST(ClientHello, TruncatedBodyAtEveryOffset) {
     cut[3] = static_cast<uint8_t>(len);
     ClientHelloParser p;
     HelloStatus st = parseAll(frameRecords(cut, 16384), p);
-    ASSERT_NE(st, HelloStatus::NeedMore) << len;
-    if (st == HelloStatus::Done) {
-      // Only a prefix ending exactly at a field boundary can be valid.
-      EXPECT_TRUE(!p.info().hasSni || p.info().sni == "trunc.example") << len;
+    if (len == validCut) {
+      EXPECT_EQ(st, HelloStatus::Done) << "a hello without extensions is valid";
+      EXPECT_FALSE(p.info().hasSni);
+      ++done;
+    } else {
+      EXPECT_EQ(st, HelloStatus::Malformed) << "cut at " << len << " of " << hs.size() - 4;
     }
   }
+  EXPECT_EQ(done, 1);
 }
 
 // Each malformed field shape gets its own reason.
@@ -381,6 +393,29 @@ TEST(ClientHello, SslV2CompatibleHello) {
   ClientHelloParser q;
   EXPECT_EQ(parseAll(bad, q), HelloStatus::Malformed);
   EXPECT_EQ(q.error(), HelloError::BadSslV2Hello);
+}
+
+// An SSLv2 header may announce up to 32 KiB - 1 of body, more than the
+// inspection buffer holds: that is "too large" at once, never "need more".
+TEST(ClientHello, SslV2HelloBeyondTheBufferIsTooLarge) {
+  for (size_t len : {size_t{32767}}) {  // 2 + 32767 > kMaxHelloWireBytes
+    Bytes b;
+    b.push_back(static_cast<uint8_t>(0x80 | (len >> 8)));
+    b.push_back(static_cast<uint8_t>(len));
+    b.push_back(1);  // CLIENT-HELLO
+    testing::putU16(b, 0x0301);
+    ClientHelloParser p;
+    EXPECT_EQ(p.parse(b), HelloStatus::TooLarge) << len;
+    EXPECT_EQ(p.error(), HelloError::TooManyWireBytes) << len;
+  }
+  // The largest that fits is still read to its end.
+  size_t len = kMaxHelloWireBytes - 2;
+  Bytes b;
+  b.push_back(static_cast<uint8_t>(0x80 | (len >> 8)));
+  b.push_back(static_cast<uint8_t>(len));
+  b.push_back(1);
+  ClientHelloParser p;
+  EXPECT_EQ(p.parse(b), HelloStatus::NeedMore);
 }
 
 // Once a final status is reached, more bytes do not change it.
