@@ -435,4 +435,27 @@ TEST(Parser, SourceAndUsesrc) {
 }
 
 }  // namespace
+// tune.maxaccept as HAProxy reads it: -1 lifts the limit, 0 still accepts
+// one connection per wake-up (never zero: a listener that accepts nothing
+// when woken spins a core), anything below -1 or not a number is an error.
+TEST(Config, MaxAcceptValues) {
+  auto value = [](const std::string& v, bool* ok) {
+    core::Diagnostics diag;
+    Config cfg = parse("global\n  tune.maxaccept " + v + "\n", diag);
+    *ok = !diag.hasErrors();
+    return cfg.global.maxAccept.value_or(0);
+  };
+  bool ok = false;
+  EXPECT_EQ(value("0", &ok), 1u);
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(value("-1", &ok), UINT32_MAX);
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(value("16", &ok), 16u);
+  EXPECT_TRUE(ok);
+  value("-2", &ok);
+  EXPECT_FALSE(ok);
+  value("many", &ok);
+  EXPECT_FALSE(ok);
+}
+
 }  // namespace sluice::config

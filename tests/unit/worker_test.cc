@@ -110,7 +110,9 @@ TEST(Worker, QueueWakeUpOutlivesItsQueue) {
   ASSERT_TRUE(rt);
   ProcessState ps;
   Worker w(0, ps, rt);
-  auto queue = std::make_shared<balance::WaitQueue>();
+  // Not make_shared: the object's memory must go with its last owner, even
+  // while a weak reference keeps the control block.
+  std::shared_ptr<balance::WaitQueue> queue(new balance::WaitQueue);
   // Session 42 is not waiting on this worker (it left meanwhile): the
   // wake-up would pass the slot on to the queue.
   ASSERT_NE(queue->push(w.queueWaker(42, queue)), 0u);
