@@ -10,6 +10,7 @@ SLUICE=${1:?sluice binary}
 . "$(dirname "$0")/lib.sh"
 need nginx
 need curl
+need socat
 workdir pp
 fail() { echo "FAIL: $*"; echo "--- sluice"; cat "$dir/sluice.out"; echo "--- nginx access"; cat "$dir/access.log" 2>/dev/null; exit 1; }
 
@@ -37,6 +38,7 @@ pids+=($!)
 cat > "$dir/sluice.cfg" <<CFG
 global
     log stdout format raw local0
+    stats socket $dir/admin.sock level admin
 defaults
     mode tcp
     log global
@@ -60,7 +62,16 @@ CFG
 spid=$!
 pids+=($spid)
 for _ in $(seq 100); do ss -ltn | grep -q ":$front " && ss -ltn | grep -q ":$p2 " && break; sleep 0.05; done
-sleep 1  # a few health checks, with PROXY headers, must have passed
+# Health checks with PROXY headers must have run and passed on both servers:
+# "show stat" gives each server's last check result (L6OK for ssl-hello-chk).
+checks=""
+for _ in $(seq 100); do
+  checks=$(echo "show stat" | socat -t 2 - "UNIX-CONNECT:$dir/admin.sock" 2>/dev/null |
+           awk -F, '$1 == "app" && ($2 == "v1" || $2 == "v2") { print $2 "=" $37 }' | sort | tr '\n' ' ')
+  [ "$checks" = "v1=L6OK v2=L6OK " ] && break
+  sleep 0.05
+done
+[ "$checks" = "v1=L6OK v2=L6OK " ] || fail "health checks with check-send-proxy did not pass on both servers: '$checks'"
 grep -q "is DOWN" "$dir/sluice.out" && fail "a server was marked DOWN: checks with check-send-proxy failed"
 
 for i in 1 2 3 4; do
@@ -68,7 +79,7 @@ for i in 1 2 3 4; do
         --resolve app.example:$front:127.0.0.1 https://app.example:$front/ 2>&1) || fail "curl: $out"
   echo "curl #$i: $out"
 done
-sleep 0.2
+for _ in $(seq 50); do grep -q "^$p2 client=127.0.0.5:" "$dir/access.log" && grep -q "^$p1 client=127.0.0.5:" "$dir/access.log" && break; sleep 0.05; done
 grep -q "^$p1 client=127.0.0.5:" "$dir/access.log" || fail "nginx (send-proxy v1) did not log the client's address"
 grep -q "^$p2 client=127.0.0.5:" "$dir/access.log" || fail "nginx (send-proxy-v2) did not log the client's address"
 stop_sluice "$spid" "$dir/sluice.out"

@@ -261,7 +261,8 @@ TEST(Admin, SessionsAreListedAndShutDown) {
   EXPECT_TRUE(waitClosed(b, scaled(3000)));
   close(a);
   close(b);
-  EXPECT_TRUE(s.waitForLog(" K")) << s.log();
+  for (int i = 0; i < scaled(3000) / 20 && countStates(s.log(), "KD") < 2; ++i) usleep(20000);
+  EXPECT_EQ(countStates(s.log(), "KD"), 2u) << s.log();
   EXPECT_EQ(cliRequest(t.admin, "shutdown session 0x999999\n"), "No such session (use 'show sess').\n");
 }
 

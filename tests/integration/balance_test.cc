@@ -138,35 +138,50 @@ TEST(Balance, SourceIsStickyPerClientAddress) {
   EXPECT_EQ(spread.size(), 3u) << "30 addresses should reach all three servers";
 }
 
-// first: everything goes to the lowest id until its maxconn is reached.
+// first: everything goes to the lowest id until its maxconn is reached,
+// then to the next id; back to the lowest once it has room again.
 TEST(Balance, FirstFillsServersInOrder) {
   Farm f = farm(2);
   int port = freePort();
   Sluice s(head() + "listen lb\n  bind 127.0.0.1:" + std::to_string(port) +
-               "\n  balance first\n" + f.lines({"maxconn 1 id 2", "maxconn 5 id 1"}),
+               "\n  balance first\n" + f.lines({"maxconn 5 id 2", "maxconn 2 id 1"}),
            {port});
   ASSERT_TRUE(s.started()) << s.log();
   for (int i = 0; i < 4; ++i) EXPECT_EQ(ask(port), "s2");  // id 1 is s2
-  int held = connectTcp("127.0.0.1", port);
-  sendAll(held, "hold");
-  for (int i = 0; i < 100 && f.servers[1]->active() < 1; ++i) usleep(10000);
-  // s2 (id 1) still has room: first keeps using it.
-  EXPECT_EQ(ask(port), "s2");
-  close(held);
+  // Two connections that s2 holds open (a request not yet complete) fill
+  // its maxconn of 2.
+  std::vector<int> held;
+  for (int i = 0; i < 2; ++i) {
+    held.push_back(connectTcp("127.0.0.1", port));
+    ASSERT_TRUE(sendAll(held.back(), "GET / HTTP/1.0\r\n"));
+  }
+  for (int i = 0; i < scaled(3000) / 10 && f.servers[1]->active() < 2; ++i) usleep(10000);
+  ASSERT_EQ(f.servers[1]->active(), 2);
+  EXPECT_EQ(ask(port), "s1") << "s2 is at its maxconn: first moves on to the next id";
+  EXPECT_EQ(ask(port), "s1");
+  for (int fd : held) close(fd);
+  for (int i = 0; i < scaled(3000) / 10 && f.servers[1]->active() > 0; ++i) usleep(10000);
+  // The log line of a held connection is written when sluice closes it.
+  for (int i = 0; i < scaled(3000) / 10 && s.logLines("lb lb/s2 ").size() < 6; ++i) usleep(10000);
+  EXPECT_EQ(ask(port), "s2") << "s2 has room again";
 }
 
-// Backup servers only serve when every active server is unusable.
+// Backup servers only serve when every active server is unusable: not
+// while the active one is up, and at once when it goes down.
 TEST(Balance, BackupTakesOverOnlyWhenActiveIsGone) {
   Farm f = farm(2);
   int port = freePort();
-  int dead = freePort();  // nothing listens here: connections are refused
   Sluice s(head() + "listen lb\n  bind 127.0.0.1:" + std::to_string(port) +
-               "\n  retries 1\n  option redispatch\n" + f.lines({"", "backup"}),
+               "\n  retries 1\n  option redispatch\n" +
+               f.lines({"check inter 100ms fall 1 rise 1", "backup"}),
            {port});
   ASSERT_TRUE(s.started()) << s.log();
   for (int i = 0; i < 4; ++i) EXPECT_EQ(ask(port), "s1");
   EXPECT_EQ(f.servers[1]->connections(), 0);
-  (void)dead;
+  f.servers[0]->stop();  // the active server goes away
+  ASSERT_TRUE(s.waitForLog("Server lb/s1 is DOWN")) << s.log();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(ask(port), "s2") << i;
+  EXPECT_EQ(f.servers[1]->connections(), 4);
 }
 
 // A refused connection is retried on another server (option redispatch), and

@@ -5,6 +5,9 @@
 // one-byte segments reaching the right server unchanged.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,6 +15,7 @@
 #include <thread>
 
 #include "harness.h"
+#include "netlab.h"
 
 namespace sluice::testing {
 namespace {
@@ -112,19 +116,48 @@ TEST(ForwardingHalfClose, EchoAfterClientShutdown) {
 // The server closes first (download done) while the client still sends: the
 // client gets EOF and its later bytes still reach the server side's close.
 TEST(ForwardingHalfClose, ServerFinishesFirst) {
-  TestServer src("src", TestServer::Mode::Source);
-  src.setSourceBytes(1000);
+  // The server sends 1000 bytes and its FIN, then reads on; the client
+  // reads to that FIN and only then sends 5000 bytes and its own FIN. The
+  // half-closed connection must carry them to the server, whole.
+  int listenFd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listenFd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(listenFd, 4), 0);
+  socklen_t len = sizeof a;
+  getsockname(listenFd, reinterpret_cast<sockaddr*>(&a), &len);
+  int serverPort = ntohs(a.sin_port);
   int port = freePort();
   Sluice s(head(true) + "listen d\n  bind 127.0.0.1:" + std::to_string(port) +
-               "\n  server k 127.0.0.1:" + std::to_string(src.port()) + "\n",
+               "\n  server k 127.0.0.1:" + std::to_string(serverPort) + "\n",
            {port});
   ASSERT_TRUE(s.started()) << s.log();
+  lab::PeerPlan serverPlan;
+  serverPlan.seed = 0x5e5e5e5e5eULL;
+  serverPlan.sendBytes = 1000;
+  serverPlan.timeoutMs = 10000;
+  lab::PeerResult server;
+  std::thread t([&] {
+    pollfd p{listenFd, POLLIN, 0};
+    if (poll(&p, 1, scaled(5000)) != 1) return;
+    int fd = accept(listenFd, nullptr, nullptr);
+    if (fd >= 0) server = lab::runPeer(fd, serverPlan, 0xc1c1c1c1c1ULL);
+  });
+  lab::PeerPlan clientPlan;
+  clientPlan.seed = 0xc1c1c1c1c1ULL;
+  clientPlan.sendBytes = 5000;
+  clientPlan.sendAfterEof = true;
+  clientPlan.timeoutMs = 10000;
   int fd = connectTcp("127.0.0.1", port);
   ASSERT_GE(fd, 0);
-  std::string got = recvAll(fd, scaled(5000));
-  EXPECT_EQ(got.size(), 1000u);
-  close(fd);
-  EXPECT_TRUE(s.waitForLog(" 1000 "));
+  lab::PeerResult client = lab::runPeer(fd, clientPlan, serverPlan.seed);
+  t.join();
+  close(listenFd);
+  EXPECT_TRUE(client.whole(serverPlan.seed, 1000)) << client.describe();
+  EXPECT_EQ(client.sent, 5000u);
+  EXPECT_TRUE(server.whole(clientPlan.seed, 5000)) << "what the server got after its FIN: " << server.describe();
+  EXPECT_TRUE(s.waitForLog(" 1000 --"));
 }
 
 // Hellos recorded from real TLS stacks, sent one byte per segment, reach the

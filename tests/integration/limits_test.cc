@@ -75,6 +75,10 @@ TEST(Limits, OutOfDescriptorsNeitherCrashesNorSpins) {
   int port2 = freePort();
   Sluice s(head("  maxconn 1000\n  ulimit-n 40\n") +
                "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+               // Clients wait in inspection (one descriptor each), so that
+               // it is accept() that runs out.
+               "  tcp-request inspect-delay 20s\n"
+               "  tcp-request content accept if { req.len gt 100 }\n"
                "  server h 127.0.0.1:" + std::to_string(hold.port()) + "\n"
                "listen l2\n  bind 127.0.0.1:" + std::to_string(port2) + "\n"
                "  server i 127.0.0.1:" + std::to_string(ident.port()) + "\n",
@@ -88,7 +92,8 @@ TEST(Limits, OutOfDescriptorsNeitherCrashesNorSpins) {
       clients.push_back(fd);
     }
   }
-  usleep(500000);
+  // It did run out: accept() failed with EMFILE, and the log says so.
+  ASSERT_TRUE(s.waitForLog("accept(): Too many open files on frontend 'l'", 5000)) << s.log();
   ASSERT_TRUE(s.process().running()) << s.log();
   long cpu0 = cpuTimeMs(s.process().pid());
   usleep(1000000);
@@ -97,13 +102,17 @@ TEST(Limits, OutOfDescriptorsNeitherCrashesNorSpins) {
   EXPECT_LE(openFdCount(s.process().pid()), 41);  // the limit, plus /proc's own view
   for (int fd : clients) close(fd);
   clients.clear();
-  usleep(500000);
-  // Service resumes.
-  int fd = connectTcp("127.0.0.1", port2);
-  ASSERT_GE(fd, 0);
-  sendAll(fd, "GET / HTTP/1.0\r\n\r\n");
-  std::string r = recvAll(fd, scaled(5000));
-  close(fd);
+  // Service resumes (as soon as sluice has seen the clients go).
+  std::string r;
+  for (int i = 0; i < 50 && r.find("server=I") == std::string::npos; ++i) {
+    int fd = connectTcp("127.0.0.1", port2);
+    if (fd >= 0) {
+      sendAll(fd, "GET / HTTP/1.0\r\n\r\n");
+      r = recvAll(fd, scaled(2000));
+      close(fd);
+    }
+    if (r.find("server=I") == std::string::npos) usleep(100000);
+  }
   EXPECT_NE(r.find("server=I"), std::string::npos) << s.log();
   EXPECT_TRUE(s.process().running());
 }

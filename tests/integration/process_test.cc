@@ -82,7 +82,7 @@ TEST(Process, SigtermStopsNowAndLogsTheKill) {
   EXPECT_EQ(s.process().stop(SIGTERM, scaled(3000)), 0);
   EXPECT_TRUE(waitClosed(fd, scaled(1000)));
   close(fd);
-  EXPECT_NE(s.log().find(" K"), std::string::npos) << s.log();
+  EXPECT_EQ(countStates(s.log(), "KD"), 1u) << s.log();
 }
 
 // HAProxy's classic reload: a new process binds the same ports (SO_REUSEPORT)

@@ -23,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 namespace sluice::testing {
@@ -91,6 +92,24 @@ int scaled(int ms) {
   double f = s ? std::atof(s) : 1.0;
   if (f < 1.0) f = 1.0;
   return static_cast<int>(ms * f);
+}
+
+std::vector<std::string> terminationStates(const std::string& log) {
+  // ... %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq
+  static const std::regex line(R"( -?\d+/-?\d+/\+?\d+ \+?\d+ ([A-Za-z-]{2}) \d+/\d+/\d+/\d+/\+?\d+ \d+/\d+)");
+  std::vector<std::string> out;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator(); ++it) {
+    out.push_back((*it)[1]);
+  }
+  return out;
+}
+
+size_t countStates(const std::string& log, const std::string& state) {
+  size_t n = 0;
+  for (const std::string& s : terminationStates(log)) {
+    if (state.size() == 1 ? s[0] == state[0] : s == state) ++n;
+  }
+  return n;
 }
 
 bool underCi() {

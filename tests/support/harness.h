@@ -241,6 +241,12 @@ std::string recvAll(int fd, int timeoutMs, size_t limit = SIZE_MAX);  // until E
 // Returns true when the peer closed (EOF or reset) within the time.
 bool waitClosed(int fd, int timeoutMs);
 
+// The termination states ("--", "KD", "sD", ...) of the tcplog lines
+// (option tcplog's default format) in a log, in order.
+std::vector<std::string> terminationStates(const std::string& log);
+// How many of them equal `state`, or start with it when it is one letter.
+size_t countStates(const std::string& log, const std::string& state);
+
 // Runs a shell command; returns its exit status and stdout.
 int runCommand(const std::string& cmd, std::string* output = nullptr);
 
