@@ -105,8 +105,8 @@ TEST(Balance, LeastConnPrefersTheIdleServer) {
   for (int i = 0; i < 5; ++i) {
     EXPECT_EQ(ask(port), "s" + std::to_string(idle + 1));
     // Let the finished session leave the server's count before the next one.
-    for (int k = 0; k < 100 && s.logLines("lb lb/").size() < static_cast<size_t>(i + 1); ++k) usleep(10000);
-    usleep(20000);
+    ASSERT_TRUE(eventually([&] { return s.logLines("lb lb/").size() >= static_cast<size_t>(i + 1); }));
+    ASSERT_TRUE(eventually([&] { return f.servers[static_cast<size_t>(idle)]->active() == 0; }));
   }
   for (int fd : held) close(fd);
 }

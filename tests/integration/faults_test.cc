@@ -170,8 +170,16 @@ TEST(Faults, AbusiveClientsLeaveNoDescriptorBehind) {
                     "  server h 127.0.0.1:" + std::to_string(hold.port()) + "\n",
            {echoPort, holdPort});
   ASSERT_TRUE(s.started()) << s.log();
-  usleep(200 * 1000);
   pid_t pid = s.process().pid();
+  // The baseline once sluice's own sockets are all open: the same count
+  // five polls in a row.
+  int stable = 0, last = -1;
+  eventually([&] {
+    int n = countFds(pid, "socket:");
+    stable = n == last ? stable + 1 : 0;
+    last = n;
+    return stable >= 5;
+  });
   int baseline = countFds(pid, "socket:");
   int pipesBefore = countFds(pid, "pipe:");
   std::string before = fdTargets(pid);
@@ -212,11 +220,10 @@ TEST(Faults, AbusiveClientsLeaveNoDescriptorBehind) {
   // pipes may stay in the threads' pools (at most 16 per thread, 2
   // descriptors each), ready for the next spliced transfer.
   int now = -1;
-  for (int i = 0; i < 60; ++i) {
+  eventually([&] {
     now = countFds(pid, "socket:");
-    if (now == baseline) break;
-    usleep(100 * 1000);
-  }
+    return now == baseline;
+  }, 6000);
   EXPECT_EQ(now, baseline) << "sockets leaked:\nbefore " << before << "\nafter  " << fdTargets(pid);
   EXPECT_LE(countFds(pid, "pipe:"), pipesBefore + 2 * 16 * 2) << fdTargets(pid);
   for (int fd : kept) {

@@ -62,7 +62,8 @@ TEST(Health, SeparateCheckPortDecides) {
                     std::to_string(checkB.port()) + "\n",
            {port});
   ASSERT_TRUE(s.started()) << s.log();
-  usleep(300000);
+  // Both servers' checks have run (a's on its own port, b's on checkB).
+  ASSERT_TRUE(eventually([&] { return a.connections() >= 1 && checkB.connections() >= 1; }));
   std::map<std::string, int> n;
   for (int i = 0; i < 6; ++i) n[ask(port)]++;
   EXPECT_EQ(n["a"], 3);
@@ -95,7 +96,8 @@ TEST(Health, SslHelloCheckCarriesTheSni) {
   ASSERT_TRUE(s.started()) << s.log();
   EXPECT_TRUE(s.waitForLog("Server l/other is DOWN, reason: Layer6 invalid response, info: \"TLS alert"));
   EXPECT_TRUE(s.waitForLog("Server l/plain is DOWN, reason: Layer6 invalid response, info: \"not a TLS ServerHello\""));
-  usleep(500000);
+  // Enough checks of `serves` for rise/fall 2 to have decided.
+  ASSERT_TRUE(eventually([&] { return serves.connections() >= 4; }));
   EXPECT_EQ(s.logLines("Server l/serves is DOWN").size(), 0u) << s.log();
   auto snis = serves.snis();
   ASSERT_FALSE(snis.empty());
@@ -119,7 +121,7 @@ TEST(Health, HttpCheckOverTls) {
   ASSERT_TRUE(s.started()) << s.log();
   EXPECT_TRUE(s.waitForLog("Server l/sick is DOWN, reason: Layer7 wrong status, code: 503, info: \"Service Unavailable\""))
       << s.log();
-  usleep(300000);
+  ASSERT_TRUE(eventually([&] { return ok.connections() >= 4; }));
   EXPECT_EQ(s.logLines("Server l/ok is DOWN").size(), 0u) << s.log();
   EXPECT_EQ(ok.snis().empty() ? "" : ok.snis()[0], "api.example");
 }
@@ -140,7 +142,8 @@ TEST(Health, TcpCheckDialogue) {
   ASSERT_TRUE(s.started()) << s.log();
   EXPECT_TRUE(s.waitForLog("Server bad/e2 is DOWN, reason: Layer7 timeout, info: \"at step 3 of tcp-check (expect string 'PONG')\""))
       << s.log();
-  usleep(300000);
+  // e's check ran at least as often as e2's did before it was DOWN.
+  ASSERT_TRUE(eventually([&] { return echo.connections() >= 3; }));
   EXPECT_EQ(s.logLines("Server good/e is DOWN").size(), 0u) << s.log();
 }
 
@@ -198,7 +201,7 @@ TEST(Health, ShutdownSessionsWhenMarkedDown) {
                     std::to_string(checkPort.port()) + " on-marked-down shutdown-sessions\n",
            {port});
   ASSERT_TRUE(s.started()) << s.log();
-  usleep(300000);
+  ASSERT_TRUE(eventually([&] { return checkPort.connections() >= 1; }));
   int fd = connectTcp("127.0.0.1", port);
   sendAll(fd, "x");
   for (int i = 0; i < 100 && hold.active() == 0; ++i) usleep(10000);
@@ -266,7 +269,7 @@ TEST(HealthTiming, FallAndRiseFollowInter) {
            "  server b 127.0.0.1:" + std::to_string(bPort) + " check inter 200ms fall 3 rise 2\n",
            {port});
   ASSERT_TRUE(s.started()) << s.log();
-  usleep(500000);
+  ASSERT_TRUE(eventually([&] { return b->connections() >= 2; }));  // b's checks passed
   b.reset();  // stopped: connections are refused from now on
   auto t0 = Clock::now();
   ASSERT_TRUE(s.waitForLog("Server l/b is DOWN", 3000));

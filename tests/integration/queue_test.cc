@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "harness.h"
@@ -15,8 +16,30 @@
 namespace sluice::testing {
 namespace {
 
-std::string head(const std::string& extra = "") {
-  return "global\n  log stdout format raw local0\n  nbthread 2\n"
+// The runtime API socket every test here opens, to see the queue.
+struct Admin {
+  std::string dir = makeTempDir("queue");
+  std::string sock = dir + "/admin.sock";
+  // qcur of backend `be` ("show stat", third column of its BACKEND row).
+  int queued(const std::string& be) const {
+    std::string csv = cliRequest(sock, "show stat\n");
+    std::istringstream in(csv);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind(be + ",BACKEND,", 0) != 0) continue;
+      std::istringstream cols(line);
+      std::string col;
+      for (int i = 0; i < 3 && std::getline(cols, col, ','); ++i) {
+      }
+      return col.empty() ? 0 : std::stoi(col);
+    }
+    return -1;
+  }
+};
+
+std::string head(const std::string& extra = "", const Admin* admin = nullptr) {
+  return "global\n  log stdout format raw local0\n  nbthread 2\n" +
+         (admin ? "  stats socket " + admin->sock + " level admin\n" : std::string()) +
          "defaults\n  mode tcp\n  log global\n  option tcplog\n"
          "  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n" + extra;
 }
@@ -31,15 +54,23 @@ TEST(Queue, WaitersAreServedInTurn) {
   TestServer slow("slow", TestServer::Mode::Identify);
   slow.setHoldMs(300);
   int port = freePort();
-  Sluice s(head() + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+  Admin admin;
+  Sluice s(head("", &admin) + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
                     "  server s 127.0.0.1:" + std::to_string(slow.port()) + " maxconn 1\n",
            {port});
   ASSERT_TRUE(s.started()) << s.log();
+  ASSERT_TRUE(eventually([&] { return admin.queued("l") == 0; })) << "the runtime API did not answer";
   std::vector<std::string> results(3);
   std::vector<std::thread> clients;
   for (int i = 0; i < 3; ++i) {
     clients.emplace_back([&, i] { results[static_cast<size_t>(i)] = ask(port); });
-    usleep(30000);
+    // Each client in its place before the next: the first at the server,
+    // the others in the queue.
+    if (i == 0) {
+      ASSERT_TRUE(eventually([&] { return slow.active() == 1; }));
+    } else {
+      ASSERT_TRUE(eventually([&] { return admin.queued("l") == i; })) << "client " << i << " is not queued";
+    }
   }
   for (auto& t : clients) t.join();
   for (const auto& r : results) EXPECT_EQ(r, "ok");
@@ -87,16 +118,17 @@ TEST(Queue, TimeoutQueue) {
 TEST(Queue, MaxQueueRefuses) {
   TestServer hold("hold", TestServer::Mode::Hold);
   int port = freePort();
-  Sluice s(head("  timeout queue 5s\n") + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+  Admin admin;
+  Sluice s(head("  timeout queue 5s\n", &admin) + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
                     "  server s 127.0.0.1:" + std::to_string(hold.port()) + " maxconn 1 maxqueue 1\n",
            {port});
   ASSERT_TRUE(s.started()) << s.log();
   int a = connectTcp("127.0.0.1", port);
   sendAll(a, "a");
-  for (int i = 0; i < 100 && hold.active() < 1; ++i) usleep(10000);
+  ASSERT_TRUE(eventually([&] { return hold.active() == 1; }));
   int b = connectTcp("127.0.0.1", port);  // waits in the queue
   sendAll(b, "b");
-  usleep(100000);
+  ASSERT_TRUE(eventually([&] { return admin.queued("l") == 1; })) << "b is not queued";
   int c = connectTcp("127.0.0.1", port);  // queue full
   sendAll(c, "c");
   auto t0 = std::chrono::steady_clock::now();

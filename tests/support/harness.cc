@@ -112,6 +112,17 @@ size_t countStates(const std::string& log, const std::string& state) {
   return n;
 }
 
+int connectUnix(const std::string& path);
+
+bool eventually(const std::function<bool()>& condition, int timeoutMs) {
+  auto until = Clock::now() + std::chrono::milliseconds(scaled(timeoutMs));
+  while (!condition()) {
+    if (Clock::now() >= until) return condition();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
 bool underCi() {
   const char* ci = std::getenv("CI");
   return ci && std::string(ci) == "true";
@@ -320,6 +331,25 @@ Sluice::Sluice(const std::string& config, const std::vector<int>& ports,
       started_ = false;
       break;
     }
+  }
+  // The runtime API sockets too: the control thread makes them after the
+  // workers listen, and a test may use them at once.
+  std::istringstream in(config);
+  std::string line;
+  while (started_ && std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string a, b, path;
+    words >> a >> b >> path;
+    if (a != "stats" || b != "socket" || path.empty() || path.find('@') != std::string::npos ||
+        path.find(':') != std::string::npos) {
+      continue;
+    }
+    if (!path.empty() && path.front() == '"') path = path.substr(1, path.size() - 2);
+    started_ = eventually([&] {
+      int fd = connectUnix(path);
+      if (fd >= 0) ::close(fd);
+      return fd >= 0;
+    });
   }
 }
 
@@ -598,7 +628,16 @@ BlackHole::BlackHole() {
     connect(f, reinterpret_cast<sockaddr*>(&a), sizeof(a));
     fillers_.push_back(f);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Until the backlog is full: a further SYN is then dropped, not answered.
+  // The fillers that completed their handshake say so.
+  eventually([this] {
+    int done = 0;
+    for (int f : fillers_) {
+      pollfd p{f, POLLOUT, 0};
+      if (::poll(&p, 1, 0) == 1 && (p.revents & POLLOUT)) ++done;
+    }
+    return done >= 1;
+  }, 1000);
 }
 
 BlackHole::~BlackHole() {
@@ -860,7 +899,6 @@ long cpuTimeMs(pid_t pid) {
 
 namespace sluice::testing {
 
-namespace {
 int connectUnix(const std::string& path) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
@@ -877,7 +915,6 @@ int connectUnix(const std::string& path) {
   }
   return fd;
 }
-}  // namespace
 
 std::string cliRequest(const std::string& socketPath, const std::string& input, int timeoutMs) {
   int fd = connectUnix(socketPath);

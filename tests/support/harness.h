@@ -247,6 +247,10 @@ std::vector<std::string> terminationStates(const std::string& log);
 // How many of them equal `state`, or start with it when it is one letter.
 size_t countStates(const std::string& log, const std::string& state);
 
+// Polls `condition` every 10 ms until it holds or scaled(timeoutMs) passed;
+// returns its last value. Tests wait for what they need, never for a time.
+bool eventually(const std::function<bool()>& condition, int timeoutMs = 5000);
+
 // Runs a shell command; returns its exit status and stdout.
 int runCommand(const std::string& cmd, std::string* output = nullptr);
 

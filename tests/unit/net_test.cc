@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -44,7 +45,8 @@ TEST(Sockets, V4V6Wildcard) {
   core::Address target = *core::Address::parse("127.0.0.1:" + std::to_string(port));
   int c = startConnect(target, core::Address());
   ASSERT_GE(c, 0);
-  usleep(50000);
+  pollfd p{c, POLLOUT, 0};
+  ASSERT_EQ(poll(&p, 1, 5000), 1);
   EXPECT_EQ(socketError(c), 0);
   int s = accept(l, nullptr, nullptr);
   EXPECT_GE(s, 0);
@@ -65,7 +67,8 @@ TEST(Sockets, RefusedConnect) {
     EXPECT_EQ(errno, ECONNREFUSED);
     return;
   }
-  usleep(50000);
+  pollfd p{c, POLLOUT, 0};
+  ASSERT_EQ(poll(&p, 1, 5000), 1);
   EXPECT_EQ(socketError(c), ECONNREFUSED);
   close(c);
 }
