@@ -8,10 +8,9 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"  # stop_sluice
 SLUICE=${1:?sluice binary}
-SKIP=77
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (network namespaces)"; exit $SKIP; }
-command -v ip >/dev/null || { echo "SKIP: iproute2 is not installed"; exit $SKIP; }
-command -v nft >/dev/null || { echo "SKIP: nftables is not installed (scripts/install-deps installs it)"; exit $SKIP; }
+[ "$(id -u)" -eq 0 ] || missing "needs root (network namespaces)"
+command -v ip >/dev/null || missing "iproute2 is not installed"
+command -v nft >/dev/null || missing "nftables is not installed (scripts/install-deps installs it)"
 
 id=$$
 N=slb$id; H=slh$id
@@ -27,10 +26,10 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- sluice output"; cat "$dir/sluice.out" 2>/dev/null; exit 1; }
 
 for n in $N $H; do
-  ip netns add $n 2>"$dir/err" || { echo "SKIP: cannot create network namespaces: $(cat "$dir/err")"; exit $SKIP; }
+  ip netns add $n 2>"$dir/err" || missing "cannot create network namespaces: $(cat "$dir/err")"
   ip -n $n link set lo up
 done
-ip link add n$id netns $N type veth peer name h$id netns $H || { echo "SKIP: cannot create veth pairs"; exit $SKIP; }
+ip link add n$id netns $N type veth peer name h$id netns $H || missing "cannot create veth pairs"
 ip -n $N addr add 10.78.0.1/24 dev n$id && ip -n $N link set n$id up
 ip -n $H addr add 10.78.0.2/24 dev h$id && ip -n $H link set h$id up
 # The black-holed host: every TCP segment to port 9000 is dropped unanswered.

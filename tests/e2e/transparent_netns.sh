@@ -8,10 +8,9 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"  # stop_sluice
 SLUICE=${1:?sluice binary}
-SKIP=77
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (network namespaces)"; exit $SKIP; }
-command -v ip >/dev/null || { echo "SKIP: iproute2 is not installed"; exit $SKIP; }
-command -v nft >/dev/null || { echo "SKIP: nftables is not installed (scripts/install-deps installs it)"; exit $SKIP; }
+[ "$(id -u)" -eq 0 ] || missing "needs root (network namespaces)"
+command -v ip >/dev/null || missing "iproute2 is not installed"
+command -v nft >/dev/null || missing "nftables is not installed (scripts/install-deps installs it)"
 
 id=$$
 C=slc$id; L=sll$id; S=sls$id
@@ -27,10 +26,10 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- sluice output"; cat "$dir/sluice.out" 2>/dev/null; exit 1; }
 
 for n in $C $L $S; do
-  ip netns add $n 2>"$dir/err" || { echo "SKIP: cannot create network namespaces: $(cat "$dir/err")"; exit $SKIP; }
+  ip netns add $n 2>"$dir/err" || missing "cannot create network namespaces: $(cat "$dir/err")"
   ip -n $n link set lo up
 done
-ip link add c$id netns $C type veth peer name l$id netns $L || { echo "SKIP: cannot create veth pairs"; exit $SKIP; }
+ip link add c$id netns $C type veth peer name l$id netns $L || missing "cannot create veth pairs"
 ip link add m$id netns $L type veth peer name s$id netns $S
 ip -n $C addr add 10.77.1.2/24 dev c$id && ip -n $C link set c$id up && ip -n $C route add default via 10.77.1.1
 ip -n $L addr add 10.77.1.1/24 dev l$id && ip -n $L link set l$id up
@@ -47,7 +46,7 @@ table ip sluice_tproxy {
 }
 NFT
 then
-  echo "SKIP: the kernel refuses the nftables socket match: $(cat "$dir/err")"; exit $SKIP
+  missing "the kernel refuses the nftables socket match: $(cat "$dir/err")"
 fi
 ip -n $L rule add fwmark 1 lookup 100
 ip -n $L route add local 0.0.0.0/0 dev lo table 100

@@ -10,11 +10,11 @@ SLUICE=${1:?sluice binary}
 DATA=${2:?data dir}
 . "$(dirname "$0")/lib.sh"
 
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (port 443, chroot, user haproxy)"; exit $SKIP; }
+[ "$(id -u)" -eq 0 ] || missing "needs root (port 443, chroot, user haproxy)"
 need nginx
 need curl
 if ss -ltn 2>/dev/null | awk '{print $4}' | grep -qE '(^|:)443$'; then
-  echo "SKIP: something already listens on port 443"; exit $SKIP
+  missing "something already listens on port 443"
 fi
 
 workdir e2e

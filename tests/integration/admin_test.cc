@@ -389,7 +389,7 @@ TEST(Admin, TcpSocketAndSocat) {
   close(fd);
   // The line operators type, with the tool they use.
   std::string out;
-  if (runCommand("command -v socat >/dev/null") != 0) GTEST_SKIP() << "socat is not installed";
+  if (runCommand("command -v socat >/dev/null") != 0) SLUICE_SKIP_OR_FAIL("socat is not installed (scripts/install-deps installs it)");
   ASSERT_EQ(runCommand("echo 'show stat' | socat stdio " + t.admin, &out), 0);
   EXPECT_NE(out.find("plain,s1,"), std::string::npos) << out;
   ASSERT_EQ(runCommand("echo 'set server plain/s1 state drain' | socat stdio " + t.admin, &out), 0);

@@ -154,7 +154,7 @@ TEST(Process, TellsSystemdReadyReloadingStopping) {
 // After "user nobody", a reload that adds a port below 1024 still binds it:
 // CAP_NET_BIND_SERVICE is kept (permitted, raised only to bind).
 TEST(Process, ReloadBindsAPrivilegedPortAfterDroppingRoot) {
-  if (geteuid() != 0) GTEST_SKIP() << "needs root to drop privileges";
+  if (geteuid() != 0) SLUICE_SKIP_OR_FAIL("needs root to drop privileges");
   TestServer echo("echo", TestServer::Mode::Echo);
   int port = freePort();
   int low = 0;

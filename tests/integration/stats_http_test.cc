@@ -213,7 +213,7 @@ TEST(StatsHttp, PrometheusSpeaksHAProxysNames) {
   EXPECT_EQ(scoped.find("haproxy_process_"), std::string::npos);
 
   // And the reference checker, when Debian's prometheus package is there.
-  if (runCommand("command -v promtool >/dev/null") != 0) GTEST_SKIP() << "promtool is not installed";
+  if (runCommand("command -v promtool >/dev/null") != 0) SLUICE_SKIP_OR_FAIL("promtool is not installed (scripts/install-deps installs prometheus)");
   std::string file = makeTempDir("prom") + "/metrics.txt";
   writeFile(file, text);
   std::string out;

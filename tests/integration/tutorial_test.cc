@@ -63,9 +63,9 @@ TEST(Tutorial, CheckModeAcceptsTheFile) {
 
 // The file runs as is, and curl gets each server's 200 and certificate.
 TEST(Tutorial, CurlThroughTheTutorialGets200) {
-  if (geteuid() != 0) GTEST_SKIP() << "the stock file says chroot/user haproxy: needs root";
+  if (geteuid() != 0) SLUICE_SKIP_OR_FAIL("the stock file says chroot/user haproxy: needs root");
   if (!std::filesystem::exists("/var/lib/haproxy") || runCommand("id haproxy >/dev/null 2>&1") != 0) {
-    GTEST_SKIP() << "Debian's haproxy package (user haproxy, /var/lib/haproxy) is not installed";
+    SLUICE_SKIP_OR_FAIL("Debian's haproxy package (user haproxy, /var/lib/haproxy) is not installed");
   }
   std::string dir = makeTempDir("tut");
   Cert c1 = makeCert(dir, "app.example");

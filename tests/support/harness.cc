@@ -123,11 +123,6 @@ bool eventually(const std::function<bool()>& condition, int timeoutMs) {
   return true;
 }
 
-bool underCi() {
-  const char* ci = std::getenv("CI");
-  return ci && std::string(ci) == "true";
-}
-
 std::string binaryPath() {
   const char* b = std::getenv("SLUICE_BINARY");
   return b ? b : SLUICE_BINARY_PATH;

@@ -19,22 +19,14 @@
 #include <thread>
 #include <vector>
 
+#include "ci.h"
+
 namespace sluice::testing {
 
 // Milliseconds scaled for slow machines (sanitizer builds set the scale).
 int scaled(int ms);
 
-// CI=true in the environment: a test that cannot run there fails and says
-// why; on a developer's machine it is skipped.
-bool underCi();
-#define SLUICE_SKIP_OR_FAIL(why)                                              \
-  do {                                                                        \
-    if (::sluice::testing::underCi()) {                                       \
-      GTEST_FAIL() << "cannot run, and CI=true forbids skipping: " << (why);  \
-    } else {                                                                  \
-      GTEST_SKIP() << (why);                                                  \
-    }                                                                         \
-  } while (0)
+
 
 std::string binaryPath();          // the sluice binary under test
 std::string dataDir();             // tests/data
