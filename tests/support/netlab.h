@@ -130,6 +130,8 @@ class Lab {
   std::string stopSluice();
   pid_t sluicePid() const;
   std::string sluiceLog() const;
+  // The file sluice was started on (rewrite it, then SIGHUP, to reload).
+  std::string configPath() const { return dir_ + "/sluice.cfg"; }
   // Packets the loss rules dropped so far.
   uint64_t droppedPackets() const;
 
