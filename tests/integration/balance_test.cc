@@ -196,7 +196,7 @@ TEST(Balance, RefusedConnectIsRetriedElsewhere) {
            {port});
   ASSERT_TRUE(s.started()) << s.log();
   for (int i = 0; i < 6; ++i) EXPECT_EQ(ask(port), "s1") << i;
-  for (int i = 0; i < 100 && s.logLines("lb lb/s1 ").size() < 6; ++i) usleep(20000);
+  eventually([&] { return s.logLines("lb lb/s1 ").size() >= 6; }, 2000);
   EXPECT_EQ(s.logLines("lb lb/s1 ").size(), 6u) << s.log();
   // Half the requests first went to "dead": those show one retry, redispatched.
   EXPECT_GE(s.logLines("/+1 ").size(), 3u) << s.log();
@@ -298,7 +298,7 @@ TEST(BalanceRetry, TimedOutConnectGoesElsewhere) {
            {port});
   ASSERT_TRUE(s.started()) << s.log();
   for (int i = 0; i < 4; ++i) EXPECT_EQ(ask(port), "good") << i;
-  for (int i = 0; i < 100 && s.logLines("lb lb/good ").size() < 4; ++i) usleep(20000);
+  eventually([&] { return s.logLines("lb lb/good ").size() >= 4; }, 2000);
   EXPECT_GE(s.logLines("/+1 ").size(), 1u) << s.log();
 }
 
@@ -325,7 +325,7 @@ TEST_P(Spread, ConnectionsPerServer) {
     std::string src = algo == "source" ? "127.0.0." + std::to_string(20 + i) : "";
     n[ask(port, src)]++;
     if (algo == "leastconn") {
-      for (int k = 0; k < 100 && s.logLines("lb lb/").size() < static_cast<size_t>(i + 1); ++k) usleep(5000);
+      eventually([&] { return s.logLines("lb lb/").size() >= static_cast<size_t>(i + 1); }, 500);
     }
   }
   EXPECT_EQ(n["none"], 0);

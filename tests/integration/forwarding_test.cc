@@ -201,7 +201,7 @@ TEST(ForwardingReplay, RecordedHellosInOneByteSegments) {
     });
   }
   for (auto& t : clients) t.join();
-  for (int i = 0; i < 200 && right.recorded().size() < hellos.size(); ++i) usleep(10000);
+  eventually([&] { return right.recorded().size() >= hellos.size(); }, 2000);
   EXPECT_EQ(wrong.recorded().size(), 0u);
   auto rec = right.recorded();
   ASSERT_EQ(rec.size(), hellos.size());
@@ -245,7 +245,7 @@ TEST(ForwardingModes, SmallRecordsCopiedBulkSpliced) {
     ASSERT_EQ(recvAll(fd, scaled(2000), 4), "ping");
   }
   close(fd);
-  for (int i = 0; i < 50 && counter("CopiedBytes") < 1600; ++i) usleep(20000);
+  eventually([&] { return counter("CopiedBytes") >= 1600; }, 1000);
   EXPECT_EQ(counter("CopiedBytes"), 1600);
   EXPECT_EQ(counter("SplicedBytes"), 0);
   // 32 MB downloaded: nearly all spliced, no more than the first reads copied.
@@ -254,7 +254,7 @@ TEST(ForwardingModes, SmallRecordsCopiedBulkSpliced) {
   std::string got = recvAll(fd, scaled(20000));
   close(fd);
   ASSERT_EQ(got.size(), 32ull * 1024 * 1024);
-  for (int i = 0; i < 50 && counter("SplicedBytes") < 31 * 1024 * 1024; ++i) usleep(20000);
+  eventually([&] { return counter("SplicedBytes") >= 31 * 1024 * 1024; }, 1000);
   EXPECT_GE(counter("SplicedBytes"), 31ll * 1024 * 1024);
   EXPECT_LT(counter("CopiedBytes"), 1600 + 1024 * 1024);
 }

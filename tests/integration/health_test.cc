@@ -155,7 +155,7 @@ TEST(Health, CheckSendProxyV2IsLocal) {
                     "  server r 127.0.0.1:" + std::to_string(rec.port()) + " send-proxy-v2 check check-send-proxy\n",
            {port});
   ASSERT_TRUE(s.started()) << s.log();
-  for (int i = 0; i < 100 && rec.recorded().empty(); ++i) usleep(20000);
+  eventually([&] { return !rec.recorded().empty(); }, 2000);
   ASSERT_FALSE(rec.recorded().empty());
   std::string got = rec.recorded()[0];
   ASSERT_GE(got.size(), 16u);
@@ -204,7 +204,7 @@ TEST(Health, ShutdownSessionsWhenMarkedDown) {
   ASSERT_TRUE(eventually([&] { return checkPort.connections() >= 1; }));
   int fd = connectTcp("127.0.0.1", port);
   sendAll(fd, "x");
-  for (int i = 0; i < 100 && hold.active() == 0; ++i) usleep(10000);
+  eventually([&] { return hold.active() != 0; }, 1000);
   checkPort.stop();
   ASSERT_TRUE(s.waitForLog("Server l/h is DOWN"));
   EXPECT_TRUE(waitClosed(fd, scaled(2000)));

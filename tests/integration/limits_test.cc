@@ -28,14 +28,14 @@ TEST(Limits, GlobalMaxconnPausesAccepting) {
   ASSERT_TRUE(s.started()) << s.log();
   int a = connectTcp("127.0.0.1", port);
   int b = connectTcp("127.0.0.1", port);
-  for (int i = 0; i < 200 && hold.connections() < 2; ++i) usleep(10000);
+  eventually([&] { return hold.connections() >= 2; }, 2000);
   ASSERT_EQ(hold.connections(), 2);
   int c = connectTcp("127.0.0.1", port);  // completes in the kernel backlog
   ASSERT_GE(c, 0);
   usleep(300000);
   EXPECT_EQ(hold.connections(), 2) << "the third connection must wait";
   close(a);
-  for (int i = 0; i < 200 && hold.connections() < 3; ++i) usleep(10000);
+  eventually([&] { return hold.connections() >= 3; }, 2000);
   EXPECT_EQ(hold.connections(), 3) << "a freed slot lets the waiting one in";
   close(b);
   close(c);
@@ -56,11 +56,11 @@ TEST(Limits, FrontendMaxconn) {
   int a = connectTcp("127.0.0.1", p1);
   int b = connectTcp("127.0.0.1", p1);
   int c = connectTcp("127.0.0.1", p2);
-  for (int i = 0; i < 200 && hold.connections() < 2; ++i) usleep(10000);
+  eventually([&] { return hold.connections() >= 2; }, 2000);
   usleep(200000);
   EXPECT_EQ(hold.connections(), 2) << "one through l1 (maxconn 1) and one through l2";
   close(a);
-  for (int i = 0; i < 200 && hold.connections() < 3; ++i) usleep(10000);
+  eventually([&] { return hold.connections() >= 3; }, 2000);
   EXPECT_EQ(hold.connections(), 3);
   close(b);
   close(c);

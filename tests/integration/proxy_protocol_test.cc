@@ -97,7 +97,7 @@ TEST(ProxyProtocol, SendProxyToServers) {
   shutdown(tfd, SHUT_WR);
   waitClosed(tfd, scaled(3000));
   close(tfd);
-  for (int i = 0; i < 100 && (rec1.recorded().empty() || rec2.recorded().empty()); ++i) usleep(20000);
+  eventually([&] { return !(rec1.recorded().empty() || rec2.recorded().empty()); }, 2000);
   ASSERT_EQ(rec1.recorded().size(), 1u);
   std::string got1 = rec1.recorded()[0];
   EXPECT_EQ(got1.rfind("PROXY TCP4 127.0.0.3 127.0.0.1 ", 0), 0u) << got1;

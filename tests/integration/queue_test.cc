@@ -75,7 +75,7 @@ TEST(Queue, WaitersAreServedInTurn) {
   for (auto& t : clients) t.join();
   for (const auto& r : results) EXPECT_EQ(r, "ok");
   EXPECT_TRUE(s.waitForLog("l l/s "));
-  for (int i = 0; i < 50 && s.logLines("l l/s ").size() < 3; ++i) usleep(20000);
+  eventually([&] { return s.logLines("l l/s ").size() >= 3; }, 1000);
   auto lines = s.logLines("l l/s ");
   ASSERT_EQ(lines.size(), 3u) << s.log();
   // Tw (queue time) is large for the last one, and the servers never had two at once.
@@ -100,7 +100,7 @@ TEST(Queue, TimeoutQueue) {
   ASSERT_TRUE(s.started()) << s.log();
   int first = connectTcp("127.0.0.1", port);
   sendAll(first, "x");
-  for (int i = 0; i < 100 && hold.active() < 1; ++i) usleep(10000);
+  eventually([&] { return hold.active() >= 1; }, 1000);
   int second = connectTcp("127.0.0.1", port);
   sendAll(second, "y");
   auto t0 = std::chrono::steady_clock::now();

@@ -212,7 +212,7 @@ TEST_F(Routing, NonTlsClientFallsToTheRules) {
   close(fd);
   auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   EXPECT_LT(elapsed.count(), 2000) << "not-TLS is known at once; no need to wait for inspect-delay";
-  for (int i = 0; i < 100 && rec.recorded().empty(); ++i) usleep(20000);
+  eventually([&] { return !rec.recorded().empty(); }, 2000);
   ASSERT_EQ(rec.recorded().size(), 1u);
   EXPECT_EQ(rec.recorded()[0], "GET / HTTP/1.0\r\n\r\n");
 }

@@ -217,7 +217,7 @@ TEST(Timeouts, ClientResetIsLogged) {
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
   close(fd);
   EXPECT_TRUE(s.waitForLog(" CD ")) << s.log();
-  for (int i = 0; i < 100 && srv.active() > 0; ++i) usleep(10000);
+  eventually([&] { return srv.active() == 0; }, 1000);
   EXPECT_EQ(srv.active(), 0) << "the server side must be closed too";
 }
 

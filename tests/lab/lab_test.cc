@@ -44,10 +44,11 @@ struct Options {
   bool splice = true;
 };
 
-std::string config(const Options& o) {
+std::string config(const Options& o, const std::string& adminSocket) {
   std::ostringstream c;
   c << "global\n"
     << "    log stdout format raw local0\n"
+    << "    stats socket " << adminSocket << " level admin\n"
     << "    nbthread " << o.nbthread << "\n"
     << (o.splice ? "" : "    nosplice\n")
     << "defaults\n"
@@ -97,12 +98,14 @@ class LabTest : public ::testing::Test {
       ADD_FAILURE() << "lab: " << lab.error();
       return {};
     }
-    if (!lab.startSluice(config(o), kFront)) {
+    if (!lab.startSluice(config(o, lab.adminSocket()), kFront)) {
       ADD_FAILURE() << "sluice did not start in the lab:\n" << lab.sluiceLog();
       return {};
     }
     ConversationResult r = converse(lab, kFront, kServer, conv);
     dropped_ = lab.droppedPackets();
+    spliced_ = lab.info("SplicedBytes");
+    copied_ = lab.info("CopiedBytes");
     // The log line is written when sluice closes both sides: wait for all.
     size_t want = static_cast<size_t>(conv.connections);
     for (int i = 0; i < scaled(5000) / 20; ++i) {
@@ -145,8 +148,22 @@ class LabTest : public ::testing::Test {
     }
   }
 
+  // Which path the bytes took: a splice test that copied everything, or a
+  // nosplice one that spliced, would not test what it says.
+  void expectPath(const Options& o, const Conversation& c) {
+    uint64_t total = (c.client.sendBytes + c.server.sendBytes) * static_cast<uint64_t>(c.connections);
+    if (o.splice) {
+      EXPECT_GT(spliced_, 0) << "nothing went through splice()";
+    } else {
+      EXPECT_EQ(spliced_, 0) << "nosplice, yet bytes were spliced";
+      EXPECT_GE(copied_, static_cast<long long>(total) * 9 / 10) << "the copy path did not carry the bytes";
+    }
+  }
+
   std::string log_;
   uint64_t dropped_ = 0;
+  long long spliced_ = -1;
+  long long copied_ = -1;
 };
 
 // --- the stall of issue 9: a slow reader behind a NIC, splice path ------
@@ -178,18 +195,21 @@ TEST_F(LabTest, SlowReaderBehindNicGetsEveryByteSplicedOneThread) {
   Conversation c = slowReaderDownload(40 * MiB);
   ConversationResult r = run(kNic, {1, true}, c);
   expectWhole(r, c);
+  expectPath({1, true}, c);
 }
 
 TEST_F(LabTest, SlowReaderBehindNicGetsEveryByteSplicedTwoThreads) {
   Conversation c = slowReaderDownload(40 * MiB);
   ConversationResult r = run(kNic, {2, true}, c);
   expectWhole(r, c);
+  expectPath({2, true}, c);
 }
 
 TEST_F(LabTest, SlowReaderBehindNicGetsEveryByteCopied) {
   Conversation c = slowReaderDownload(40 * MiB);
   ConversationResult r = run(kNic, {1, false}, c);
   expectWhole(r, c);
+  expectPath({1, false}, c);
 }
 
 TEST_F(LabTest, SlowReaderWithGroGetsEveryByte) {
@@ -241,6 +261,7 @@ TEST_F(LabTest, HundredMiBDownloadWithGro) {
   Conversation c = both(100, 100 * MiB);
   ConversationResult r = run(kGro, {1, true}, c);
   expectWhole(r, c);
+  expectPath({1, true}, c);
 }
 
 TEST_F(LabTest, HundredMiBUploadBehindNic) {
@@ -292,6 +313,8 @@ TEST_F(LabTest, SlowWritersSmallRecordsBothWays) {
   c.connections = 4;
   ConversationResult r = run(kNic, {2, true}, c);
   expectWhole(r, c);
+  EXPECT_EQ(spliced_, 0) << "small records were spliced";
+  EXPECT_EQ(copied_, static_cast<long long>((c.client.sendBytes + c.server.sendBytes) * 4));
 }
 
 // --- half-closes: who closes first --------------------------------------------
@@ -324,6 +347,7 @@ TEST_F(LabTest, HalfClosesCopied) {
   c.connections = 8;
   ConversationResult r = run(kNic, {2, false}, c);
   expectWhole(r, c);
+  expectPath({2, false}, c);
 }
 
 // --- resets mid-stream -------------------------------------------------------

@@ -345,17 +345,22 @@ bool Lab::startSluice(const std::string& config, int port) {
   sluice_ = std::make_unique<Process>(
       std::vector<std::string>{ipPath(), "netns", "exec", p_->name(), binaryPath(), "-db", "-f", cfg},
       dir_ + "/sluice.log");
-  int64_t until = nowMs() + scaled(5000);
   std::string probe = "ss -Hltn 'sport = :" + std::to_string(port) + "'";
-  while (nowMs() < until) {
+  bool admin = config.find(adminSocket()) != std::string::npos;
+  return eventually([&] {
     std::string out;
-    if (p_->run(probe, &out) == 0 && out.find(std::string(kFrontAddr) + ":" + std::to_string(port)) != std::string::npos) {
-      return true;
+    if (p_->run(probe, &out) != 0 || out.find(std::string(kFrontAddr) + ":" + std::to_string(port)) == std::string::npos) {
+      return false;
     }
-    if (!sluice_->running()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
+    return !admin || info("Pid") > 0;
+  });
+}
+
+long long Lab::info(const std::string& name) const {
+  std::string text = cliRequest(adminSocket(), "show info\n", scaled(2000));
+  size_t at = text.find(name + ": ");
+  if (at == std::string::npos || (at > 0 && text[at - 1] != '\n')) return -1;
+  return std::atoll(text.c_str() + at + name.size() + 2);
 }
 
 uint64_t Lab::droppedPackets() const {

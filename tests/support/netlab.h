@@ -132,6 +132,11 @@ class Lab {
   std::string sluiceLog() const;
   // The file sluice was started on (rewrite it, then SIGHUP, to reload).
   std::string configPath() const { return dir_ + "/sluice.cfg"; }
+  // A path for the runtime API socket (the config names it; startSluice
+  // waits for it when it does).
+  std::string adminSocket() const { return dir_ + "/admin.sock"; }
+  // A counter of "show info" (SplicedBytes, CopiedBytes...), -1 if absent.
+  long long info(const std::string& name) const;
   // Packets the loss rules dropped so far.
   uint64_t droppedPackets() const;
 
