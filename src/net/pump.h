@@ -10,7 +10,7 @@
 //     or by a short recv(); EAGAIN from splice() into a pipe that already
 //     holds bytes may mean "pipe full" (a pipe has 16 slots, one per packet,
 //     whatever the packet's size), so it keeps readable;
-//   - writable is cleared by EAGAIN or a short write;
+//   - writable is cleared by EAGAIN or a short send();
 //   - after the peer's FIN was signalled (peerClosed), reads go on until 0.
 //
 //   net::Flow up;

@@ -193,12 +193,19 @@ TEST(Soak, MixedTrafficWithReloads) {
   }
 
   long rssEarly = -1;
+  long long lastSample = -1;
   int reloads = 0;
   const auto start = Clock::now();
   while (Clock::now() < end) {
     std::this_thread::sleep_for(std::chrono::seconds(1));
     auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count();
     if (rssEarly < 0 && elapsed >= std::min(60, seconds / 4)) rssEarly = residentKiB(pid);
+    if (elapsed > 0 && elapsed % 60 == 0 && elapsed != lastSample) {
+      lastSample = elapsed;
+      std::printf("soak: %4ld s: resident %ld KiB, %d descriptors\n", static_cast<long>(elapsed), residentKiB(pid),
+                  openFdCount(pid));
+      std::fflush(stdout);
+    }
     if (elapsed >= 10 * (reloads + 1) && Clock::now() + std::chrono::seconds(5) < end) {
       ++reloads;
       // The same file the lab started sluice on (its -f), rewritten.
