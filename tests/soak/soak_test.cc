@@ -281,7 +281,10 @@ TEST(Soak, MixedTrafficWithReloads) {
   EXPECT_LE(socketsAtEnd, socketsAtStart + socketsAtStart / 10) << "sockets grew";
   EXPECT_LE(fdsAtEnd - pipesAtEnd, fdsAtStart + fdsAtStart / 10) << "descriptors other than pooled pipes grew";
   EXPECT_LE(pipesAtEnd, 2 * 16 * 2) << "more pipes than the pools keep";
-  if (rssEarly > 0) {
+  // Memory is judged on an uninstrumented build only (scripts/soak sets
+  // SLUICE_SOAK_CHECK_MEMORY there): under ASan the allocator's own regions
+  // grow by about 2 MB a minute while LeakSanitizer finds nothing to report.
+  if (rssEarly > 0 && std::getenv("SLUICE_SOAK_CHECK_MEMORY")) {
     EXPECT_LE(rssEnd, rssEarly + rssEarly / 10) << "resident memory grew";
   }
 }
