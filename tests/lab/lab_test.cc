@@ -290,8 +290,21 @@ TEST_F(LabTest, SixteenConnectionsThroughLossyLinks) {
 
 // --- slow links and slow writers -----------------------------------------------
 
+TEST_F(LabTest, SixteenSlowReadersAtOnce) {
+  // Many pipes full by slots at the same time, on two threads, behind
+  // clients with a small receive buffer.
+  Conversation c = slowReaderDownload(8 * MiB);
+  c.client.slowReadForMs = 1000;
+  c.client.rcvbuf = 16384;
+  c.connections = 16;
+  ConversationResult r = run(kNic, {2, true}, c);
+  expectWhole(r, c);
+  expectPath({2, true}, c);
+}
+
 TEST_F(LabTest, SlowClientLinkWithSlowReader) {
   Conversation c = slowReaderDownload(8 * MiB);
+  c.client.rcvbuf = 16384;
   c.client.sendBytes = 64 * KiB;
   ConversationResult r = run(kSlowClientLink, {2, true}, c);
   expectWhole(r, c);
