@@ -148,6 +148,9 @@ TEST(Balance, FirstFillsServersInOrder) {
            {port});
   ASSERT_TRUE(s.started()) << s.log();
   for (int i = 0; i < 4; ++i) EXPECT_EQ(ask(port), "s2");  // id 1 is s2
+  // The client has its answer before sluice has closed the session and
+  // given back its slot: wait for the four log lines (written at the end).
+  ASSERT_TRUE(eventually([&] { return s.logLines("lb lb/s2 ").size() >= 4; })) << s.log();
   // Two connections that s2 holds open (a request not yet complete) fill
   // its maxconn of 2.
   std::vector<int> held;
@@ -155,14 +158,12 @@ TEST(Balance, FirstFillsServersInOrder) {
     held.push_back(connectTcp("127.0.0.1", port));
     ASSERT_TRUE(sendAll(held.back(), "GET / HTTP/1.0\r\n"));
   }
-  for (int i = 0; i < scaled(3000) / 10 && f.servers[1]->active() < 2; ++i) usleep(10000);
-  ASSERT_EQ(f.servers[1]->active(), 2);
+  ASSERT_TRUE(eventually([&] { return f.servers[1]->active() == 2; })) << f.servers[1]->active();
   EXPECT_EQ(ask(port), "s1") << "s2 is at its maxconn: first moves on to the next id";
   EXPECT_EQ(ask(port), "s1");
   for (int fd : held) close(fd);
-  for (int i = 0; i < scaled(3000) / 10 && f.servers[1]->active() > 0; ++i) usleep(10000);
   // The log line of a held connection is written when sluice closes it.
-  for (int i = 0; i < scaled(3000) / 10 && s.logLines("lb lb/s2 ").size() < 6; ++i) usleep(10000);
+  ASSERT_TRUE(eventually([&] { return s.logLines("lb lb/s2 ").size() >= 6; })) << s.log();
   EXPECT_EQ(ask(port), "s2") << "s2 has room again";
 }
 
