@@ -364,6 +364,64 @@ bool tokenizeLine(std::string_view line, const EnvLookup& env, std::vector<std::
   return true;
 }
 
+std::string expandUnquotedVariables(std::string_view word, const EnvLookup& env) {
+  std::string out;
+  for (size_t i = 0; i < word.size();) {
+    if (word[i] != '$' || i + 1 >= word.size()) {
+      out.push_back(word[i++]);
+      continue;
+    }
+    size_t j = i + 1;
+    std::string name;
+    std::optional<std::string> fallback;
+    if (word[j] == '{') {
+      size_t close = word.find('}', j);
+      if (close == std::string_view::npos) {
+        out.push_back(word[i++]);
+        continue;
+      }
+      std::string_view inner = word.substr(j + 1, close - j - 1);
+      size_t dash = inner.find('-');
+      if (dash != std::string_view::npos) {
+        fallback = std::string(inner.substr(dash + 1));
+        inner = inner.substr(0, dash);
+      }
+      name = std::string(inner);
+      j = close + 1;
+    } else {
+      while (j < word.size() && isVarChar(word[j])) ++j;
+      name = std::string(word.substr(i + 1, j - i - 1));
+    }
+    if (name.empty() || !isVarStart(name[0])) {
+      out.push_back(word[i++]);
+      continue;
+    }
+    std::optional<std::string> value = env(name);
+    out += value ? *value : (fallback ? *fallback : std::string());
+    i = j;
+  }
+  return out;
+}
+
+void expandAddressVariables(std::vector<std::string>& words, const EnvLookup& env) {
+  if (words.empty()) return;
+  const std::string& k = words[0];
+  auto expand = [&](size_t i) {
+    if (i < words.size() && words[i].find('$') != std::string::npos) {
+      words[i] = expandUnquotedVariables(words[i], env);
+    }
+  };
+  if (k == "bind" || k == "source" || k == "dispatch" || (k == "log" && words.size() > 1 && words[1] != "global")) {
+    expand(1);
+  } else if (k == "server" || k == "peer" || k == "nameserver" || (k == "stats" && words.size() > 1 && words[1] == "socket")) {
+    expand(2);
+  }
+  // Addresses given as an argument: "usesrc <addr>", "addr <addr>" (checks).
+  for (size_t i = 1; i + 1 < words.size(); ++i) {
+    if (words[i] == "usesrc" || words[i] == "addr") expand(i + 1);
+  }
+}
+
 std::vector<ConfigLine> readConfigText(std::string_view text, const std::string& fileName,
                                        const EnvLookup& env, core::Diagnostics& diag) {
   std::vector<ConfigLine> out;
@@ -506,6 +564,7 @@ std::vector<ConfigLine> readConfigText(std::string_view text, const std::string&
       overlay = std::move(kept);
       resetAll = true;
     }
+    expandAddressVariables(words, layered);
     out.push_back({where, words});
   }
   for (const Level& l : levels) {

@@ -33,6 +33,15 @@ EnvLookup processEnvironment();
 bool tokenizeLine(std::string_view line, const EnvLookup& env, std::vector<std::string>& words,
                   std::string& error);
 
+// HAProxy expands environment variables in addresses even outside double
+// quotes (its address parser does it): `bind ${ADDR}:${PORT}`,
+// `server s ${S1_addr}:${S1_port}`, `log ${LOG}:514 local0`. Applied by
+// readConfigText to the address words of bind, server, peer, nameserver,
+// log, source, dispatch, stats socket, and the word after usesrc and addr.
+// A `$` that reaches it escaped (\$) is expanded there too.
+std::string expandUnquotedVariables(std::string_view word, const EnvLookup& env);
+void expandAddressVariables(std::vector<std::string>& words, const EnvLookup& env);
+
 // Reads configuration text (one file's content) into lines, resolving
 // conditional blocks. Problems go to `diag` with file:line.
 std::vector<ConfigLine> readConfigText(std::string_view text, const std::string& fileName,

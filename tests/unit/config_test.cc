@@ -458,4 +458,36 @@ TEST(Config, MaxAcceptValues) {
   EXPECT_FALSE(ok);
 }
 
+// Addresses expand environment variables without quotes, as HAProxy's
+// address parser does (VTest writes "server s1 ${s1_addr}:${s1_port}");
+// other words keep a bare $NAME as written.
+TEST(Config, VariablesInAddressesWithoutQuotes) {
+  auto e = env({{"ADDR", "127.0.0.1"}, {"PORT", "8443"}, {"s1_addr", "127.0.0.2"}, {"s1_port", "9000"},
+                {"LOG", "127.0.0.3"}, {"SRC", "127.0.0.4"}});
+  core::Diagnostics diag;
+  Config cfg = parse("global\n  log ${LOG}:${PORT} local0\n"
+                     "defaults\n  mode tcp\n  timeout client 1s\n  timeout server 1s\n  timeout connect 1s\n"
+                     "frontend fe\n  bind ${ADDR}:$PORT\n  default_backend be\n"
+                     "backend be\n  source ${SRC}\n  server srv ${s1_addr}:${s1_port}\n"
+                     "  server other ${UNSET-127.0.0.5}:${s1_port}\n"
+                     "  acl literal req.ssl_sni -m str $PORT\n",
+                     diag, e);
+  ASSERT_FALSE(diag.hasErrors()) << diag.render();
+  const ProxyConfig* fe = cfg.findProxy("fe", false);
+  const ProxyConfig* be = cfg.findProxy("be", true);
+  ASSERT_TRUE(fe && be);
+  ASSERT_EQ(fe->binds.size(), 1u);
+  ASSERT_EQ(fe->binds[0].addresses.size(), 1u);
+  EXPECT_EQ(fe->binds[0].addresses[0].toString(), "127.0.0.1:8443");
+  ASSERT_EQ(be->servers.size(), 2u);
+  EXPECT_EQ(be->servers[0].address.toString(), "127.0.0.2:9000");
+  EXPECT_EQ(be->servers[1].address.toString(), "127.0.0.5:9000");
+  EXPECT_EQ(be->source.address.toString(), "127.0.0.4:0");
+  ASSERT_EQ(cfg.global.log.targets.size(), 1u);
+  EXPECT_EQ(cfg.global.log.targets[0].address.toString(), "127.0.0.3:8443");
+  auto w = readConfigText("  acl literal req.ssl_sni -m str $PORT\n", "t.cfg", e, diag);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].words.back(), "$PORT") << "outside addresses a bare variable stays as written";
+}
+
 }  // namespace sluice::config
