@@ -54,6 +54,35 @@ void retune(int fd, const net::ListenOptions& lo) {
   ::listen(fd, lo.backlog);  // a second listen() only changes the backlog
 }
 
+// Takes over "fd@N": it must be a TCP socket; it is made non-blocking and
+// close-on-exec, and listened on if the parent only bound it.
+int adoptInherited(int fd, const net::ListenOptions& lo, std::string& why) {
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (::fcntl(fd, F_GETFD) < 0) {
+    why = "fd@" + std::to_string(fd) + ": no such descriptor was inherited";
+    return -1;
+  }
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) {
+    why = "fd@" + std::to_string(fd) + " is not a stream socket";
+    return -1;
+  }
+  sockaddr_storage ss{};
+  socklen_t sl = sizeof ss;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0 ||
+      (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
+    why = "fd@" + std::to_string(fd) + " is not a TCP socket (sluice listens on TCP only)";
+    return -1;
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  if (::listen(fd, lo.backlog) != 0) {
+    why = "fd@" + std::to_string(fd) + ": listen(): " + std::strerror(errno);
+    return -1;
+  }
+  return fd;
+}
+
 }  // namespace
 
 bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reusePort, Plan& plan,
@@ -62,6 +91,41 @@ bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reu
   std::map<std::string, size_t> seen;  // the same address bound twice gets two sockets
   for (const auto& fe : rt.frontends) {
     for (const config::BindConfig& b : fe->config->binds) {
+      for (int inherited : b.inheritedFds) {
+        // One socket, every worker watching it (or the control thread for
+        // a stats proxy); kept across reloads under its number.
+        net::ListenOptions lo = optionsFor(*fe, b, false);
+        std::string id = "fd@" + std::to_string(inherited);
+        bool admin = fe->stats != nullptr;
+        auto existing = sockets_.find(id);
+        if (existing == sockets_.end() && plan.sockets.count(id)) {
+          error = b.where.toString() + ": error: " + id + " is named by two bind lines";
+          abandon(plan);
+          return false;
+        }
+        int fd = inherited;
+        if (existing == sockets_.end()) {
+          std::string why;
+          if (adoptInherited(inherited, lo, why) < 0) {
+            error = b.where.toString() + ": error: " + fe->config->kind + " '" + fe->name + "': " + why;
+            abandon(plan);
+            return false;
+          }
+        } else {
+          retune(fd, lo);
+        }
+        uint32_t handles = admin ? 1 : workers;
+        for (uint32_t t = 0; t < handles; ++t) {
+          int dup = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+          if (dup < 0) {
+            error = b.where.toString() + ": error: cannot duplicate a listening socket: " + std::strerror(errno);
+            abandon(plan);
+            return false;
+          }
+          (admin ? plan.admin : plan.perWorker[t]).push_back({dup, fe.get(), b.acceptProxy, core::Address(), !admin});
+        }
+        plan.sockets[id] = {fd};
+      }
       for (const core::Address& a : b.addresses) {
         net::ListenOptions lo = optionsFor(*fe, b, reusePort);
         std::string id = identity(a, lo);

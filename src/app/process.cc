@@ -108,7 +108,7 @@ int run(const Options& o) {
   // Descriptors: two per connection, plus listeners, pipes and logs.
   uint64_t listenerFds = 0;
   for (const auto& fe : rt->frontends) {
-    for (const auto& b : fe->config->binds) listenerFds += b.addresses.size() * rt->nbthread;
+    for (const auto& b : fe->config->binds) listenerFds += (b.addresses.size() + b.inheritedFds.size()) * rt->nbthread;
   }
   uint64_t wanted = cfg->global.ulimitN ? *cfg->global.ulimitN
                                         : uint64_t{rt->maxconn} * 2 + listenerFds + 128 * rt->nbthread + 64;
@@ -133,7 +133,9 @@ int run(const Options& o) {
     std::string error;
     if (!listeners.prepare(*rt, rt->nbthread, !cfg->global.noReusePort, plan, error)) {
       std::cerr << error << "\n"
-                << "  hint: is another process listening there, or is the port privileged?\n";
+                << (error.find(": fd@") != std::string::npos
+                        ? "  hint: fd@N names a TCP socket the parent process left open for sluice\n"
+                        : "  hint: is another process listening there, or is the port privileged?\n");
       return 1;
     }
     for (uint32_t t = 0; t < rt->nbthread; ++t) {

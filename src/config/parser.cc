@@ -1935,8 +1935,20 @@ class Parser {
     for (std::string_view spec : core::split(l.words[1], ',')) {
       std::string s(spec);
       if (s.empty()) continue;
+      if (core::startsWith(s, "fd@")) {
+        // A listening socket the parent made (VTest, systemd, a wrapper):
+        // checked when the listeners open, where the descriptor is real.
+        auto fd = core::parseInt(s.substr(3));
+        if (!fd || *fd < 0 || *fd > INT32_MAX) {
+          error(l, "invalid descriptor in bind address '" + s + "'",
+                "fd@ takes the number of an inherited listening socket, e.g. 'bind fd@3'");
+          return;
+        }
+        b.inheritedFds.push_back(static_cast<int>(*fd));
+        continue;
+      }
       if (core::startsWith(s, "unix@") || core::startsWith(s, "abns@") || s[0] == '/' ||
-          core::startsWith(s, "fd@") || core::startsWith(s, "sockpair@") ||
+          core::startsWith(s, "sockpair@") ||
           core::startsWith(s, "quic4@") || core::startsWith(s, "quic6@") ||
           core::startsWith(s, "udp@") || core::startsWith(s, "udp4@") ||
           core::startsWith(s, "udp6@")) {
@@ -1982,7 +1994,7 @@ class Parser {
         b.addresses.push_back(a);
       }
     }
-    if (b.addresses.empty()) {
+    if (b.addresses.empty() && b.inheritedFds.empty()) {
       error(l, "no address in 'bind " + l.words[1] + "'");
       return;
     }

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0
+// Listening sockets handed over by the parent ("bind fd@N", as VTest and
+// wrappers do it): sluice serves on them, keeps them across reloads, and
+// says which line is wrong when the descriptor is not a TCP socket.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+namespace sluice::testing {
+namespace {
+
+// A TCP socket bound to a free loopback port, not listening, and left
+// open across exec (no close-on-exec), as a parent hands it over.
+int boundSocket(int& port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return -1;
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
+std::string config(const std::string& bind, int server) {
+  return "global\n  log stdout format raw local0\n  nbthread 2\n"
+         "defaults\n  mode tcp\n  log global\n  option tcplog\n"
+         "  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n"
+         "frontend fe\n  bind " + bind + "\n  default_backend be\n"
+         "backend be\n  server s1 127.0.0.1:" + std::to_string(server) + "\n";
+}
+
+TEST(InheritedSockets, BindFdServesAndSurvivesReloads) {
+  TestServer ident("inh", TestServer::Mode::Identify);
+  int port = 0;
+  int fd = boundSocket(port);
+  ASSERT_GE(fd, 0);
+  // Unquoted, as VTest writes it: bind "fd@${fe1}" and bind fd@${fe1} alike.
+  Sluice s(config("fd@${FE1}", ident.port()), {port}, {}, 0, "127.0.0.1", {{"FE1", std::to_string(fd)}});
+  close(fd);  // sluice has its own copy now
+  ASSERT_TRUE(s.started()) << s.log();
+  EXPECT_EQ(askServerName(port), "inh");
+  kill(s.process().pid(), SIGHUP);
+  ASSERT_TRUE(s.waitForLog("[NOTICE] sluice: configuration reloaded")) << s.log();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(askServerName(port), "inh") << i;
+}
+
+TEST(InheritedSockets, ADescriptorThatIsNoSocketIsRefusedWithItsLine) {
+  int port = freePort();
+  // Descriptor 0 is /dev/null in the harness's child.
+  Sluice s(config("fd@0", port), {}, {}, 0, "127.0.0.1", {});
+  s.expectCleanExit(false);
+  EXPECT_NE(s.process().wait(scaled(5000)), 0);
+  EXPECT_NE(s.log().find("sluice.cfg:12: error: frontend 'fe': fd@0 is not a stream socket"), std::string::npos)
+      << s.log();
+}
+
+}  // namespace
+}  // namespace sluice::testing
