@@ -35,15 +35,27 @@ constexpr size_t kMaxHttpConnections = 256;
 std::string errnoText() { return std::strerror(errno); }
 
 // A runtime API address: a path (or unix@path), abns@name, ipv4@/ipv6@
-// host:port, or a bare host:port.
+// host:port, a bare host:port, or fd@N (a socket the parent left open, as
+// VTest hands over "stats socket fd@${cli}").
 struct CliAddress {
-  enum class Kind { Unix, Abstract, Tcp } kind = Kind::Unix;
+  enum class Kind { Unix, Abstract, Tcp, Inherited } kind = Kind::Unix;
   std::string path;
   core::Address tcp;
+  int fd = -1;
 };
 
 bool parseCliAddress(const std::string& text, CliAddress& out, std::string& error) {
   std::string t = text;
+  if (core::startsWith(t, "fd@")) {
+    auto n = core::parseInt(t.substr(3));
+    if (!n || *n < 0 || *n > INT32_MAX) {
+      error = "invalid descriptor in '" + text + "' (fd@ takes the number of an inherited socket)";
+      return false;
+    }
+    out.kind = CliAddress::Kind::Inherited;
+    out.fd = static_cast<int>(*n);
+    return true;
+  }
   if (core::startsWith(t, "unix@")) {
     out.kind = CliAddress::Kind::Unix;
     out.path = t.substr(5);
@@ -79,6 +91,25 @@ bool parseCliAddress(const std::string& text, CliAddress& out, std::string& erro
 }
 
 int openCliSocket(const config::StatsSocketConfig& c, const CliAddress& a, std::string& error) {
+  if (a.kind == CliAddress::Kind::Inherited) {
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (::fcntl(a.fd, F_GETFD) < 0) {
+      error = "fd@" + std::to_string(a.fd) + ": no such descriptor was inherited";
+      return -1;
+    }
+    if (::getsockopt(a.fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) {
+      error = "fd@" + std::to_string(a.fd) + " is not a stream socket";
+      return -1;
+    }
+    ::fcntl(a.fd, F_SETFL, ::fcntl(a.fd, F_GETFL) | O_NONBLOCK);
+    ::fcntl(a.fd, F_SETFD, FD_CLOEXEC);
+    if (::listen(a.fd, 64) != 0) {
+      error = "fd@" + std::to_string(a.fd) + ": listen(): " + errnoText();
+      return -1;
+    }
+    return a.fd;
+  }
   if (a.kind == CliAddress::Kind::Tcp) {
     net::ListenOptions lo;
     lo.reusePort = false;

@@ -54,12 +54,35 @@ TEST(InheritedSockets, BindFdServesAndSurvivesReloads) {
 
 TEST(InheritedSockets, ADescriptorThatIsNoSocketIsRefusedWithItsLine) {
   int port = freePort();
-  // Descriptor 0 is /dev/null in the harness's child.
+    // Descriptor 0 is /dev/null in the harness's child.
   Sluice s(config("fd@0", port), {}, {}, 0, "127.0.0.1", {});
   s.expectCleanExit(false);
   EXPECT_NE(s.process().wait(scaled(5000)), 0);
   EXPECT_NE(s.log().find("sluice.cfg:12: error: frontend 'fe': fd@0 is not a stream socket"), std::string::npos)
       << s.log();
+}
+
+// The runtime API on a socket the parent made: "stats socket fd@${cli}".
+TEST(InheritedSockets, StatsSocketFd) {
+  TestServer ident("inh", TestServer::Mode::Identify);
+  int port = 0, cliPort = 0;
+  int fd = boundSocket(port);
+  int cli = boundSocket(cliPort);
+  ASSERT_GE(fd, 0);
+  ASSERT_GE(cli, 0);
+  std::string cfg = config("\"fd@${FE1}\"", ident.port());
+  cfg.replace(cfg.find("  nbthread 2\n"), 0, "  stats socket fd@${CLI} level admin\n");
+  Sluice s(cfg, {port, cliPort}, {}, 0, "127.0.0.1", {{"FE1", std::to_string(fd)}, {"CLI", std::to_string(cli)}});
+  close(fd);
+  close(cli);
+  ASSERT_TRUE(s.started()) << s.log();
+  int c = connectTcp("127.0.0.1", cliPort);
+  ASSERT_GE(c, 0);
+  ASSERT_TRUE(sendAll(c, "show info\n"));
+  std::string info = recvAll(c, scaled(3000));
+  close(c);
+  EXPECT_EQ(info.rfind("Name: sluice\n", 0), 0u) << info;
+  EXPECT_EQ(askServerName(port), "inh");
 }
 
 }  // namespace
