@@ -962,13 +962,23 @@ class Parser {
           v6 = true;
         }
       }
+      // An empty host or port (":" from two unset variables) is the
+      // wildcard and 514, as HAProxy reads it.
+      if (!a.empty() && a.back() == ':') a += "514";
+      if (!a.empty() && a[0] == ':') a = (v6 ? "[::]" : "0.0.0.0") + a;
       auto parsed = core::Address::parse(v6 ? "ipv6@" + a : a);
-      if (!parsed || parsed->isAny()) {
+      if (!parsed) {
         error(l, "invalid log target '" + addr + "'",
               "use stdout, stderr, /dev/log, or IP[:PORT] (UDP, port 514 by default)");
         return;
       }
       if (parsed->port() == 0) parsed->setPort(514);
+      if (parsed->isAny()) {
+        // HAProxy accepts it: datagrams to the wildcard reach this host.
+        diag_.warning(l.where, "log target '" + addr + "' is the wildcard address: lines go to " +
+                                   parsed->toString() + " on this host, as with HAProxy",
+                      "name the syslog server's address");
+      }
       t.kind = LogTarget::Kind::Udp;
       t.address = *parsed;
     }

@@ -490,4 +490,15 @@ TEST(Config, VariablesInAddressesWithoutQuotes) {
   EXPECT_EQ(w[0].words.back(), "$PORT") << "outside addresses a bare variable stays as written";
 }
 
+// "log ${S1_addr}:${S1_port}" with both unset reads ":" — HAProxy takes it
+// as the wildcard on port 514 (this host); so does sluice, with a warning.
+TEST(Config, LogTargetFromUnsetVariablesIsTheWildcard) {
+  core::Diagnostics diag;
+  Config cfg = parse("global\n  log ${S1_addr}:${S1_port} daemon\n", diag);
+  ASSERT_FALSE(diag.hasErrors()) << diag.render();
+  EXPECT_TRUE(hasMessage(diag, "test.cfg:2: warning: log target ':' is the wildcard address")) << diag.render();
+  ASSERT_EQ(cfg.global.log.targets.size(), 1u);
+  EXPECT_EQ(cfg.global.log.targets[0].address.toString(), "0.0.0.0:514");
+}
+
 }  // namespace sluice::config
