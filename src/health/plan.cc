@@ -62,30 +62,40 @@ bool parseConnect(const std::vector<std::string>& w, CheckStep& step, std::strin
   return true;
 }
 
-// "expect [min-recv N] [comment C] [...-status S] [!] <match> <pattern>"
+// "expect [min-recv N] [comment C] [...-status S] [!] <match> <pattern> [options]":
+// HAProxy takes the options before the pattern and after it alike.
 bool parseExpect(const std::vector<std::string>& w, bool http, CheckStep& step, std::string& error) {
   step.kind = CheckStep::Kind::Expect;
-  size_t i = 1;
-  for (; i < w.size(); ++i) {
+  // Reads the option at w[i] (and its value); false when w[i] is none.
+  auto option = [&](size_t& i, bool& bad) {
     const std::string& k = w[i];
-    if (k == "min-recv" || k == "comment" || k == "ok-status" || k == "error-status" ||
-        k == "tout-status" || k == "on-success" || k == "on-error" || k == "status-code") {
-      if (i + 1 >= w.size()) {
-        error = "'" + k + "' needs a value";
-        return false;
-      }
-      if (k == "min-recv") {
-        auto n = core::parseInt(w[i + 1]);
-        if (!n || *n < 0) {
-          error = "invalid min-recv '" + w[i + 1] + "'";
-          return false;
-        }
-        step.minRecv = static_cast<size_t>(*n);
-      }
-      ++i;
-      continue;
+    if (k != "min-recv" && k != "comment" && k != "ok-status" && k != "error-status" && k != "tout-status" &&
+        k != "on-success" && k != "on-error" && k != "status-code") {
+      return false;
     }
-    break;
+    if (i + 1 >= w.size()) {
+      error = "'" + k + "' needs a value";
+      bad = true;
+      return true;
+    }
+    if (k == "min-recv") {
+      auto n = core::parseInt(w[i + 1]);
+      if (!n || *n < 0) {
+        error = "invalid min-recv '" + w[i + 1] + "'";
+        bad = true;
+        return true;
+      }
+      step.minRecv = static_cast<size_t>(*n);
+    } else if (k == "comment") {
+      step.comment = w[i + 1];
+    }
+    i += 2;
+    return true;
+  };
+  size_t i = 1;
+  bool bad = false;
+  while (i < w.size() && option(i, bad)) {
+    if (bad) return false;
   }
   if (i < w.size() && w[i] == "!") {
     step.negate = true;
@@ -97,9 +107,12 @@ bool parseExpect(const std::vector<std::string>& w, bool http, CheckStep& step, 
   }
   std::string kind = w[i];
   std::string pattern = w[i + 1];
-  if (i + 2 < w.size()) {
-    error = "unexpected '" + w[i + 2] + "' after the expect pattern";
-    return false;
+  for (size_t j = i + 2; j < w.size();) {
+    if (!option(j, bad)) {
+      error = "unexpected '" + w[j] + "' after the expect pattern";
+      return false;
+    }
+    if (bad) return false;
   }
   std::string rerror;
   if (kind == "string" || kind == "string-lf") {

@@ -33,6 +33,7 @@ struct CheckStep {
   Match match = Match::String;
   bool negate = false;
   std::string pattern;                       // String / Binary (raw bytes) / Status list
+  std::string comment;                       // "comment <text>" of any step
   std::shared_ptr<const route::Regex> regex; // RString / RBinary / RStatus
   size_t minRecv = 0;
 };

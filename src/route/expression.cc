@@ -329,6 +329,24 @@ bool convHex(const ConverterCall&, Sample& s) {
   return true;
 }
 
+// hex2i: the hex digits of a string as an integer; any other character
+// makes it 0 (HAProxy's manual: "if the input value cannot be converted,
+// then zero is returned").
+bool convHex2i(const ConverterCall&, Sample& s) {
+  uint64_t v = 0;
+  for (char c : s.text) {
+    int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+    if (d < 0) {
+      v = 0;
+      break;
+    }
+    v = (v << 4) | static_cast<uint64_t>(d);
+  }
+  s.integer = static_cast<int64_t>(v);
+  s.type = SampleType::Int;
+  return true;
+}
+
 bool convBytes(const ConverterCall& c, Sample& s) {
   auto offset = static_cast<size_t>(c.args[0].integer);
   if (offset > s.text.size()) return false;
@@ -398,6 +416,7 @@ const ConverterDef kConverters[] = {
     {"length", SampleType::Str, SampleType::Int, 0, 0, convLength},
     {"len", SampleType::Str, SampleType::Int, 0, 0, convLength},
     {"hex", SampleType::Bin, SampleType::Str, 0, 0, convHex},
+    {"hex2i", SampleType::Str, SampleType::Int, 0, 0, convHex2i},
     {"bytes", SampleType::Bin, SampleType::Bin, 1, 2, convBytes},
     {"field", SampleType::Str, SampleType::Str, 2, 3, convField},
 };

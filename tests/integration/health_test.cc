@@ -131,8 +131,9 @@ TEST(Health, TcpCheckDialogue) {
   TestServer echo("echo", TestServer::Mode::Echo);
   TestServer echo2("echo2", TestServer::Mode::Echo);
   int port = freePort();
+  // Options after the pattern, as HAProxy's own tests write them.
   Sluice s(head() + "backend good\n  option tcp-check\n  tcp-check send PING\\r\\n\n"
-                    "  tcp-check expect string PING\n"
+                    "  tcp-check expect string PING comment \"echo answers\" min-recv 4\n"
                     "  server e 127.0.0.1:" + std::to_string(echo.port()) + " check\n"
                     "backend bad\n  option tcp-check\n  tcp-check send PING\\r\\n\n"
                     "  tcp-check expect string PONG\n"

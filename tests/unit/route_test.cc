@@ -163,6 +163,10 @@ TEST(Expressions, FetchesAndConverters) {
   EXPECT_EQ(eval("src_port"), "40000");
   EXPECT_EQ(eval("dst_port"), "443");
   EXPECT_EQ(eval("str(abc),hex"), "616263");
+  EXPECT_EQ(eval("str(1f),hex2i"), "31");
+  EXPECT_EQ(eval("str(0A0b),hex2i"), "2571");
+  EXPECT_EQ(eval("str(1g),hex2i"), "0");  // not hex: zero, as HAProxy
+  EXPECT_EQ(eval("str(abc),hex,hex2i"), "6382179");
   EXPECT_EQ(eval("var(txn.none)"), "<none>");
   hv.vars.set("txn.sni", Sample::ofStr("kept"));
   EXPECT_EQ(eval("var(txn.sni)"), "kept");
