@@ -107,6 +107,10 @@ bool parseExpect(const std::vector<std::string>& w, bool http, CheckStep& step, 
   }
   std::string kind = w[i];
   std::string pattern = w[i + 1];
+  if (kind.size() > 1 && kind[0] == '!') {  // "!rstring": the negation written against the match
+    step.negate = !step.negate;
+    kind.erase(0, 1);
+  }
   for (size_t j = i + 2; j < w.size();) {
     if (!option(j, bad)) {
       error = "unexpected '" + w[j] + "' after the expect pattern";
