@@ -59,6 +59,9 @@ bool parseOptions(int argc, char** argv, Options& o, std::string& error) {
       o.configFiles.push_back(v);
     } else if (a == "-c") {
       o.check = true;
+    } else if (a == "-cc") {
+      if (!value(v)) return false;
+      o.condition = v;
     } else if (a == "-q") {
       o.quiet = true;
     } else if (a == "-V") {

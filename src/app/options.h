@@ -5,6 +5,7 @@
 //          [-p <pidfile>] [-N <maxconn>] [-C <dir>] [-sf|-st <pid>*] [-v|-vv]
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@ namespace sluice::app {
 struct Options {
   std::vector<std::string> configFiles;
   bool check = false;          // -c
+  std::optional<std::string> condition;  // -cc <condition>: exit 0 if true, 1 if false, 2 on error
   bool quiet = false;          // -q
   bool verbose = false;        // -V
   bool debug = false;          // -d: foreground, verbose

@@ -19,6 +19,7 @@
 #include "app/control.h"
 #include "app/listeners.h"
 #include "app/privileges.h"
+#include "config/lexer.h"
 #include "config/parser.h"
 #include "core/files.h"
 #include "runtime/runtime.h"
@@ -69,6 +70,16 @@ int run(const Options& o) {
                 << "\n";
     }
     return 0;
+  }
+  if (o.condition) {
+    // -cc: HAProxy's exit status convention (0 true, 1 false, 2 error).
+    bool result = false;
+    std::string error;
+    if (!config::evaluateCondition(*o.condition, config::processEnvironment(), result, error)) {
+      std::cerr << "sluice: cannot evaluate condition '" << *o.condition << "': " << error << "\n";
+      return 2;
+    }
+    return result ? 0 : 1;
   }
   if (!o.chdirTo.empty() && chdir(o.chdirTo.c_str()) != 0) {
     std::cerr << "sluice: cannot change to directory '" << o.chdirTo << "': " << std::strerror(errno) << "\n";

@@ -364,6 +364,17 @@ bool tokenizeLine(std::string_view line, const EnvLookup& env, std::vector<std::
   return true;
 }
 
+bool evaluateCondition(std::string_view text, const EnvLookup& env, bool& result, std::string& error) {
+  // The text is read as the words of an .if line: quotes and variables
+  // first (streq("$X","1"), 'foo bar'), then the expression.
+  std::vector<std::string> words;
+  if (!tokenizeLine(text, env, words, error)) return false;
+  std::string cond;
+  for (size_t k = 0; k < words.size(); ++k) cond += (k ? " " : "") + words[k];
+  ConditionEvaluator ev(cond, env);
+  return ev.evaluate(result, error);
+}
+
 std::string expandUnquotedVariables(std::string_view word, const EnvLookup& env) {
   std::string out;
   for (size_t i = 0; i < word.size();) {

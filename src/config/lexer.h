@@ -33,6 +33,11 @@ EnvLookup processEnvironment();
 bool tokenizeLine(std::string_view line, const EnvLookup& env, std::vector<std::string>& words,
                   std::string& error);
 
+// Evaluates a condition written as on an .if line (manual 2.4): quotes and
+// variables, then the expression; as `-cc` does.
+// False with `error` when it does not parse.
+bool evaluateCondition(std::string_view text, const EnvLookup& env, bool& result, std::string& error);
+
 // HAProxy expands environment variables in addresses even outside double
 // quotes (its address parser does it): `bind ${ADDR}:${PORT}`,
 // `server s ${S1_addr}:${S1_port}`, `log ${LOG}:514 local0`. Applied by

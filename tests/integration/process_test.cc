@@ -295,5 +295,42 @@ TEST(Process, ConcurrentConnectionsSpreadOverThreads) {
   }
 }
 
+// -cc evaluates a condition as an .if line would, with HAProxy's exit
+// statuses (the cases of HAProxy's startup/check_condition test).
+TEST(Process, CheckConditionExitStatus) {
+  struct Case {
+    const char* condition;
+    int status;
+  } cases[] = {
+      {"1 && !0 && !((streq(a,b) || !streq(a,a) && 1) || strneq(a,a))", 0},
+      {"1&&!0&&!((streq(a,b)||!streq(a,a)&&1)||strneq(a,a))", 0},
+      {"-1000 && 200", 0},
+      {"streq(\"foo bar\",'foo bar')", 0},
+      {"streq(foo,'foo')", 0},
+      {"version_atleast(2.4)", 0},
+      {"feature(OPENSSL) || !feature(OPENSSL)", 0},
+      {"defined(SLUICE_CC_VAR) && streq(\"$SLUICE_CC_VAR\",\"1\")", 0},
+      {"", 1},
+      {"streq(foo,bar)", 1},
+      {"version_atleast(1024)", 1},
+      {"1 && !0 && !((streq(a,a) || !streq(a,a) && 1) || strneq(a,a))", 1},
+      {"!(0))", 2},
+      {"200rrr", 2},
+      {"streq(a,\"a)", 2},
+  };
+  for (const Case& c : cases) {
+    std::string quoted;
+    for (char ch : std::string(c.condition)) {
+      if (ch == '\'') {
+        quoted += "'\\''";
+      } else {
+        quoted += ch;
+      }
+    }
+    int rc = runCommand("SLUICE_CC_VAR=1 " + binaryPath() + " -cc '" + quoted + "' 2>/dev/null");
+    EXPECT_EQ(rc, c.status) << c.condition;
+  }
+}
+
 }  // namespace
 }  // namespace sluice::testing
