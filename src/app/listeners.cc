@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace sluice::app {
@@ -134,9 +135,18 @@ bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reu
         uint32_t copies = reusePort && !admin ? workers : 1;
         auto existing = sockets_.find(id);
         std::vector<int> fds;
-        if (existing != sockets_.end() && existing->second.size() == copies) {
+        int activated = -1;
+        if (existing != sockets_.end() && (existing->second.size() == copies || activatedIds_.count(id))) {
           fds = existing->second;
+          copies = static_cast<uint32_t>(fds.size());
           for (int fd : fds) retune(fd, lo);
+        } else if ((activated = takeActivated(a)) >= 0) {
+          // A socket systemd opened for this address: one socket, shared
+          // by the workers, kept across reloads like the others.
+          retune(activated, lo);
+          fds = {activated};
+          copies = 1;
+          activatedIds_.insert(id);
         } else {
           for (uint32_t t = 0; t < copies; ++t) {
             std::string why;
@@ -154,7 +164,7 @@ bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reu
         // One socket per worker (SO_REUSEPORT: the kernel spreads
         // connections by a hash of their addresses), or one socket that
         // every worker watches (the first idle worker takes a connection).
-        bool shared = !reusePort && !admin;
+        bool shared = (!reusePort || copies == 1) && !admin;
         uint32_t handles = shared ? workers : copies;
         for (uint32_t t = 0; t < handles; ++t) {
           int dup = ::fcntl(fds[shared ? 0 : t], F_DUPFD_CLOEXEC, 0);
@@ -202,6 +212,45 @@ void ListenerSet::closeAll() {
     for (int fd : fds) ::close(fd);
   }
   sockets_.clear();
+}
+
+void ListenerSet::takeActivatedSockets() {
+  const char* pid = std::getenv("LISTEN_PID");
+  const char* count = std::getenv("LISTEN_FDS");
+  if (!pid || !count || std::atol(pid) != static_cast<long>(::getpid())) return;
+  long n = std::atol(count);
+  constexpr int kFirst = 3;  // SD_LISTEN_FDS_START
+  for (int fd = kFirst; fd < kFirst + n && fd < kFirst + 1024; ++fd) {
+    int type = 0, listening = 0;
+    socklen_t len = sizeof type;
+    socklen_t llen = sizeof listening;
+    sockaddr_storage ss{};
+    socklen_t sl = sizeof ss;
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM ||
+        ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) != 0 || !listening ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0 ||
+        (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
+      continue;  // not a TCP listener: not ours to use
+    }
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    activated_.emplace_back(core::Address::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), sl), fd);
+  }
+  // Children (none today) must not see them as theirs.
+  ::unsetenv("LISTEN_PID");
+  ::unsetenv("LISTEN_FDS");
+  ::unsetenv("LISTEN_FDNAMES");
+}
+
+int ListenerSet::takeActivated(const core::Address& a) {
+  for (auto it = activated_.begin(); it != activated_.end(); ++it) {
+    if (it->first.toString() == a.toString()) {
+      int fd = it->second;
+      activated_.erase(it);
+      return fd;
+    }
+  }
+  return -1;
 }
 
 size_t ListenerSet::socketCount() const {

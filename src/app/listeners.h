@@ -17,6 +17,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -52,8 +53,18 @@ class ListenerSet {
 
   size_t socketCount() const;
 
+  // systemd socket activation (LISTEN_PID/LISTEN_FDS, sd_listen_fds): the
+  // listening sockets systemd passed, matched later to the bind lines by
+  // their address, so that the file does not change. Called once at start.
+  void takeActivatedSockets();
+
  private:
+  // An activated socket bound to `a` (and not taken yet), or -1.
+  int takeActivated(const core::Address& a);
+
   std::map<std::string, std::vector<int>> sockets_;
+  std::vector<std::pair<core::Address, int>> activated_;
+  std::set<std::string> activatedIds_;  // sockets_ entries that systemd opened
 };
 
 }  // namespace sluice::app

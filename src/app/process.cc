@@ -138,6 +138,7 @@ int run(const Options& o) {
 
   // Bind everything before giving up privileges (ports below 1024).
   ListenerSet listeners;
+  listeners.takeActivatedSockets();  // systemd socket activation, if any
   std::vector<session::ListenerSpec> statsListeners;
   {
     ListenerSet::Plan plan;
