@@ -562,7 +562,9 @@ std::string renderServersState(const runtime::Runtime& rt, const std::string& ba
         << (s->up.load() ? 2 : 0) << ' ' << adminBits << ' ' << s->weight.load() << ' ' << s->configWeight
         << ' ' << (wall > changed ? wall - changed : 0) << ' '
         << (s->checked ? statusCode(live.checkStatus) : 1) << ' ' << checkResult << ' '
-        << (s->checked ? live.checkHealth : 0) << ' ' << (s->checked ? 6 : 0) << " 0 0 0 - "
+        // An unchecked server's health counter stays at its "rise", as HAProxy's.
+        << (s->checked ? live.checkHealth : be->serverConfigs[s->position]->rise) << ' ' << (s->checked ? 6 : 0)
+        << " 0 0 0 - "
         << (s->portFromClient ? 0 : s->address.port()) << " - 0 0 - - 0\n";
     }
   }

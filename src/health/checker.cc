@@ -465,10 +465,33 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       ++failed_;
       passed_ = 0;
     }
-    if (up_ && failed_ >= spec_->fall) {
+    const bool goDown = up_ && failed_ >= spec_->fall;
+    const bool goUp = !up_ && passed_ >= spec_->rise;
+    const bool nowUp = goDown ? false : goUp ? true : up_;
+    // HAProxy's health counter, 0 .. rise+fall-1: rise and above is UP.
+    const uint32_t full = spec_->rise + spec_->fall - 1;
+    const uint32_t health = nowUp ? full - std::min(failed_, spec_->fall - 1) : passed_;
+    // option log-health-checks: a result whose status differs from the last
+    // (the first one too), and every result while the counter moves, before
+    // the state change it leads to, as HAProxy logs them.
+    if (be_.logHealthChecks &&
+        (!checkedOnce_ || r.code != last_.code || (!r.ok && health != 0) || (r.ok && health != full))) {
+      bool upText = health >= spec_->rise;
+      uint32_t num = upText ? health - spec_->rise + 1 : health;
+      uint32_t den = upText ? spec_->fall : spec_->rise;
+      hc_.logFor(be_, r.ok ? observe::kNotice : observe::kWarning,
+                 "Health check for server " + be_.name + "/" + server_.name + " " +
+                     (r.ok ? "succeeded" : "failed") + ", reason: " + std::string(reasonText(r.code)) +
+                     (r.httpStatus ? ", code: " + std::to_string(r.httpStatus) : "") +
+                     (r.info.empty() ? "" : ", info: \"" + r.info + "\"") + ", check duration: " +
+                     std::to_string(r.durationMs) + "ms, status: " + std::to_string(num) + "/" + std::to_string(den) +
+                     (upText ? " UP." : " DOWN."));
+    }
+    checkedOnce_ = true;
+    if (goDown) {
       up_ = false;
       hc_.transition(*this, false, r);
-    } else if (!up_ && passed_ >= spec_->rise) {
+    } else if (goUp) {
       up_ = true;
       if (slowstart_ > 0) {
         rampFrom_ = hc_.loop_.now();
@@ -476,14 +499,6 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
         updateRamp(rampFrom_);
       }
       hc_.transition(*this, true, r);
-    } else if (be_.logHealthChecks && r.ok != lastOk_) {
-      uint32_t health = up_ ? spec_->fall - failed_ : passed_;
-      hc_.log(observe::kNotice,
-              "Health check for server " + be_.name + "/" + server_.name + " " +
-                  (r.ok ? "succeeded" : "failed") + ", reason: " + std::string(reasonText(r.code)) +
-                  (r.info.empty() ? "" : ", info: \"" + r.info + "\"") + ", check duration: " +
-                  std::to_string(r.durationMs) + "ms, status: " + std::to_string(health) + "/" +
-                  std::to_string(up_ ? spec_->fall : spec_->rise) + (up_ ? " UP." : " DOWN."));
     }
     lastOk_ = r.ok;
     last_ = r;
@@ -551,6 +566,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
   uint64_t rampUntil_ = 0;
   bool up_ = true;
   bool lastOk_ = true;
+  bool checkedOnce_ = false;  // a result was seen (log-health-checks logs the first)
   uint32_t passed_ = 0;
   uint32_t failed_ = 0;
   CheckResult last_;
@@ -580,6 +596,18 @@ void HealthChecker::start() {
       c->firstCheckAt(loop_.now() + spread);
       checks_.push_back(std::move(c));
     }
+  }
+}
+
+void HealthChecker::logFor(const runtime::Backend& be, int level, const std::string& message) {
+  if (be.logger.empty()) {
+    log(level, message);
+    return;
+  }
+  be.logger.log(level, message);
+  if (logToStderr_) {
+    std::cerr << (level <= observe::kAlert ? "[ALERT] " : level <= observe::kWarning ? "[WARNING] " : "[NOTICE] ")
+              << message << std::endl;
   }
 }
 
@@ -614,7 +642,7 @@ void HealthChecker::transition(ServerCheck& c, bool up, const CheckResult& r) {
   std::string code = r.httpStatus ? ", code: " + std::to_string(r.httpStatus) : "";
   std::string info = r.info.empty() ? "" : ", info: \"" + r.info + "\"";
   if (up) {
-    log(observe::kNotice, "Server " + be.name + "/" + s.name + " is UP, reason: " +
+    logFor(be, observe::kNotice, "Server " + be.name + "/" + s.name + " is UP, reason: " +
                               std::string(reasonText(r.code)) + code + ", check duration: " +
                               std::to_string(r.durationMs) + "ms. " + std::to_string(active) +
                               " active and " + std::to_string(backup) +
@@ -627,14 +655,14 @@ void HealthChecker::transition(ServerCheck& c, bool up, const CheckResult& r) {
       }
     }
   } else {
-    log(observe::kAlert, "Server " + be.name + "/" + s.name + " is DOWN, reason: " +
+    logFor(be, observe::kAlert, "Server " + be.name + "/" + s.name + " is DOWN, reason: " +
                              std::string(reasonText(r.code)) + code + info + ", check duration: " +
                              std::to_string(r.durationMs) + "ms. " + std::to_string(active) +
                              " active and " + std::to_string(backup) + " backup servers left. " +
                              std::to_string(s.currentConnections.load()) +
                              " sessions active, 0 requeued, 0 remaining in queue.");
     if (active == 0 && backup == 0) {
-      log(observe::kAlert, "backend '" + be.name + "' has no server available!");
+      logFor(be, observe::kAlert, "backend '" + be.name + "' has no server available!");
     }
     if (be.serverConfigs[s.position]->onMarkedDown == "shutdown-sessions") kill_(&s, 'D');
   }

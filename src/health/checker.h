@@ -56,6 +56,9 @@ class HealthChecker {
   friend class ServerCheck;
   void transition(ServerCheck& c, bool up, const CheckResult& r);
   void log(int level, const std::string& message);
+  // To the backend's own log targets (its "log" lines, "log global"
+  // included), or to the global log when it has none.
+  void logFor(const runtime::Backend& be, int level, const std::string& message);
 
   event::EventLoop& loop_;
   std::shared_ptr<const runtime::Runtime> rt_;

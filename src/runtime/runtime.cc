@@ -299,6 +299,7 @@ class Builder {
     }
 
     be->logHealthChecks = p.logHealthChecks;
+    buildLogger(p, be->logger);
     bool anyCheck = std::any_of(p.servers.begin(), p.servers.end(),
                                 [](const config::ServerConfig& s) { return s.check; });
     std::shared_ptr<const health::CheckPlan> plan;

@@ -127,6 +127,9 @@ struct Backend {
   std::vector<const config::ServerConfig*> serverConfigs;  // same order as servers
   std::vector<std::shared_ptr<const health::ServerCheckSpec>> checks;  // null: not checked
   bool logHealthChecks = false;
+  // The backend's own "log" targets: health check results and server state
+  // changes go there, as HAProxy sends them (empty: to the global log).
+  observe::Logger logger;
   std::unique_ptr<balance::Backend> balancer;
   std::unique_ptr<route::SampleExpr> hashExpr;   // "balance hash <expr>"
   std::string hashFunction = "sdbm";

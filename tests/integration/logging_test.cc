@@ -238,5 +238,36 @@ TEST(Logging, LogFormatVariablesOperatorsUse) {
   EXPECT_NE(line.find(" t=["), std::string::npos) << line;
 }
 
+// option log-health-checks, as HAProxy's check tests read it: results go to
+// the backend's own log target (not the global one), the first success is
+// logged, and a failure comes before the "is DOWN" line it leads to, each
+// with HAProxy's words and its status counter.
+TEST(Logging, HealthChecksToTheBackendsOwnLog) {
+  DgramReceiver global;
+  DgramReceiver backend;
+  auto srv = std::make_unique<TestServer>("hc", TestServer::Mode::Silent);
+  int port = freePort();
+  Sluice s("global\n  log 127.0.0.1:" + std::to_string(global.port()) + " local0\n"
+           "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n"
+           "frontend fe\n  bind 127.0.0.1:" + std::to_string(port) + "\n  default_backend be1\n"
+           "backend be1\n  option log-health-checks\n"
+           "  log 127.0.0.1:" + std::to_string(backend.port()) + " daemon\n"
+           "  server srv 127.0.0.1:" + std::to_string(srv->port()) + " check inter 100ms rise 1 fall 1\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  std::string first = backend.next("Health check for server be1/srv", scaled(3000));
+  EXPECT_NE(first.find("]: Health check for server be1/srv succeeded, reason: Layer4 check passed, check duration: "),
+            std::string::npos) << first;
+  EXPECT_NE(first.find("ms, status: 1/1 UP."), std::string::npos) << first;
+  srv.reset();  // connections are refused from now on
+  std::string failed = backend.next("Health check for server be1/srv failed", scaled(3000));
+  EXPECT_NE(failed.find("failed, reason: Layer4 connection problem, info: \"Connection refused\", check duration: "),
+            std::string::npos) << failed;
+  EXPECT_NE(failed.find("ms, status: 0/1 DOWN."), std::string::npos) << failed;
+  std::string down = backend.next("Server be1/srv is DOWN", scaled(3000));
+  EXPECT_FALSE(down.empty()) << "the state change goes to the backend's log too";
+  EXPECT_EQ(global.next("Health check for server", 300), "") << "check results went to the global log";
+}
+
 }  // namespace
 }  // namespace sluice::testing
