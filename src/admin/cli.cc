@@ -131,6 +131,36 @@ struct ServerRef {
   balance::ServerState* server = nullptr;
 };
 
+// A server entering or leaving forced maintenance, said as HAProxy says it,
+// in the backend's own log (the global one when it has none).
+void logMaintenance(const runtime::Runtime& rt, const runtime::Backend& be, const balance::ServerState& s,
+                    bool entering) {
+  const observe::Logger& log = be.logger.empty() ? rt.globalLogger : be.logger;
+  if (!entering) {
+    log.log(observe::kNotice, "Server " + be.name + "/" + s.name + " is " + (s.up.load() ? "UP" : "DOWN") + "/" +
+                                  (s.admin.load() == balance::AdminState::Drain ? "DRAIN" : "READY") +
+                                  " (leaving forced maintenance).");
+    return;
+  }
+  int active = 0, backup = 0;
+  for (const auto& other : be.servers) {
+    if (other->usable()) (other->backup ? backup : active)++;
+  }
+  log.log(observe::kAlert, "Server " + be.name + "/" + s.name + " is going DOWN for maintenance. " +
+                               std::to_string(active) + " active and " + std::to_string(backup) +
+                               " backup servers left. " + std::to_string(s.currentConnections.load()) +
+                               " sessions active, 0 requeued, 0 remaining in queue.");
+  if (active == 0 && backup == 0) log.log(observe::kEmerg, "backend " + be.name + " has no server available!");
+}
+
+// Sets a server's administrative state and says so when maintenance starts or ends.
+void setAdmin(const runtime::Runtime& rt, ServerRef& s, balance::AdminState st) {
+  balance::AdminState before = s.server->admin.exchange(st);
+  bool wasMaint = before == balance::AdminState::Maint;
+  bool isMaint = st == balance::AdminState::Maint;
+  if (wasMaint != isMaint) logMaintenance(rt, *s.backend, *s.server, isMaint);
+}
+
 // "<backend>/<server>" in the running configuration, or an answer to give.
 bool findServer(const runtime::Runtime& rt, const std::string& spec, ServerRef& out, std::string& answer) {
   size_t slash = spec.find('/');
@@ -498,7 +528,7 @@ std::string Cli::execute(std::string_view line, const std::string& payload, CliS
     ServerRef s;
     std::string answer;
     if (!findServer(*rt, arg(2), s, answer)) return answer;
-    s.server->admin.store(verb == "disable" ? balance::AdminState::Maint : balance::AdminState::Ready);
+    setAdmin(*rt, s, verb == "disable" ? balance::AdminState::Maint : balance::AdminState::Ready);
     host_.serverChanged(*s.backend);
     return "\n";
   }
@@ -515,7 +545,7 @@ std::string Cli::execute(std::string_view line, const std::string& payload, CliS
       else if (value == "drain") st = balance::AdminState::Drain;
       else if (value == "maint") st = balance::AdminState::Maint;
       else return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n";
-      s.server->admin.store(st);
+      setAdmin(*rt, s, st);
       host_.serverChanged(*s.backend);
       return "\n";
     }

@@ -558,12 +558,15 @@ std::string renderServersState(const runtime::Runtime& rt, const std::string& ba
                           : admin == balance::AdminState::Drain ? 0x08 : 0;
       int checkResult = !s->checked || live.checkStatus.empty() ? 0 : s->up.load() ? 3 : 2;
       uint64_t changed = s->lastChange.load();
+      // In forced maintenance HAProxy reports the server stopped and its
+      // check paused (configured|enabled|paused = 14).
+      bool maint = admin == balance::AdminState::Maint;
       o << id << ' ' << be->name << ' ' << s->id << ' ' << s->name << ' ' << s->address.ipString() << ' '
-        << (s->up.load() ? 2 : 0) << ' ' << adminBits << ' ' << s->weight.load() << ' ' << s->configWeight
+        << (s->up.load() && !maint ? 2 : 0) << ' ' << adminBits << ' ' << s->weight.load() << ' ' << s->configWeight
         << ' ' << (wall > changed ? wall - changed : 0) << ' '
         << (s->checked ? statusCode(live.checkStatus) : 1) << ' ' << checkResult << ' '
         // An unchecked server's health counter stays at its "rise", as HAProxy's.
-        << (s->checked ? live.checkHealth : be->serverConfigs[s->position]->rise) << ' ' << (s->checked ? 6 : 0)
+        << (s->checked ? live.checkHealth : be->serverConfigs[s->position]->rise) << ' ' << (s->checked ? (maint ? 14 : 6) : 0)
         << " 0 0 0 - "
         << (s->portFromClient ? 0 : s->address.port()) << " - 0 0 - - 0\n";
     }

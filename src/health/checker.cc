@@ -662,7 +662,7 @@ void HealthChecker::transition(ServerCheck& c, bool up, const CheckResult& r) {
                              std::to_string(s.currentConnections.load()) +
                              " sessions active, 0 requeued, 0 remaining in queue.");
     if (active == 0 && backup == 0) {
-      logFor(be, observe::kAlert, "backend '" + be.name + "' has no server available!");
+      logFor(be, observe::kEmerg, "backend " + be.name + " has no server available!");
     }
     if (be.serverConfigs[s.position]->onMarkedDown == "shutdown-sessions") kill_(&s, 'D');
   }

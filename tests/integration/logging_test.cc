@@ -269,5 +269,36 @@ TEST(Logging, HealthChecksToTheBackendsOwnLog) {
   EXPECT_EQ(global.next("Health check for server", 300), "") << "check results went to the global log";
 }
 
+// Forced maintenance from the runtime API is logged as HAProxy logs it, in
+// the backend's own log: going down, "no server available", coming back.
+TEST(Logging, MaintenanceFromTheRuntimeApi) {
+  DgramReceiver backend;
+  TestServer srv("m", TestServer::Mode::Silent);
+  int port = freePort();
+  std::string sock = makeTempDir("maint") + "/admin.sock";
+  Sluice s("global\n  stats socket " + sock + " level admin\n"
+           "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n"
+           "frontend fe\n  bind 127.0.0.1:" + std::to_string(port) + "\n  default_backend be1\n"
+           "backend be1\n  log 127.0.0.1:" + std::to_string(backend.port()) + " daemon\n"
+           "  server srv 127.0.0.1:" + std::to_string(srv.port()) + "\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  EXPECT_EQ(cliRequest(sock, "disable server be1/srv\n"), "\n");
+  EXPECT_NE(backend.next("is going DOWN", scaled(3000)).find(
+                "]: Server be1/srv is going DOWN for maintenance. 0 active and 0 backup servers left. "
+                "0 sessions active, 0 requeued, 0 remaining in queue."),
+            std::string::npos);
+  EXPECT_NE(backend.next("no server available", scaled(3000)).find("]: backend be1 has no server available!"),
+            std::string::npos);
+  // HAProxy's "show servers state" of a server in forced maintenance: op
+  // state 0 (stopped), admin state 1 (forced maintenance).
+  std::string state = cliRequest(sock, "show servers state be1\n");
+  EXPECT_NE(state.find(" be1 1 srv 127.0.0.1 0 1 1 1 "), std::string::npos) << state;
+  EXPECT_EQ(cliRequest(sock, "disable server be1/srv\n"), "\n");  // already: nothing more said
+  EXPECT_EQ(cliRequest(sock, "enable server be1/srv\n"), "\n");
+  std::string back = backend.next("Server be1/srv", scaled(3000));
+  EXPECT_NE(back.find("]: Server be1/srv is UP/READY (leaving forced maintenance)."), std::string::npos) << back;
+}
+
 }  // namespace
 }  // namespace sluice::testing
