@@ -1373,6 +1373,21 @@ class Parser {
       error(l, "'transparent' is not supported", "it was deprecated in HAProxy and has no meaning here");
       return;
     }
+    if (kw == "filter") {
+      // HTTP-only filters (compression, cache) change nothing in TCP mode,
+      // and trace only prints; SPOE and bandwidth limits act on TCP streams:
+      // ignoring them would silently drop what the file asks for.
+      std::string name = l.words.size() > 1 ? l.words[1] : "";
+      if (name == "spoe" || name == "bwlim-in" || name == "bwlim-out" || name == "fcgi-app" || name.empty()) {
+        error(l, name.empty() ? std::string("'filter' needs a filter name")
+                              : "'filter " + name + "' is not supported by sluice in " + proxyLabel(p),
+              "remove it; sluice runs no stream filters (see docs/configuration.md)");
+        return;
+      }
+      diag_.warnOnce("kw:filter " + name, l.where,
+                     "'filter " + name + "' is accepted but ignored: it acts on HTTP only, or only traces");
+      return;
+    }
     if (const Known* k = findKnown(kProxyKnown, kw)) {
       warnKnown(l, kw, *k, " in " + proxyLabel(p));
       return;

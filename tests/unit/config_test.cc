@@ -501,4 +501,21 @@ TEST(Config, LogTargetFromUnsetVariablesIsTheWildcard) {
   EXPECT_EQ(cfg.global.log.targets[0].address.toString(), "0.0.0.0:514");
 }
 
+// A filter that acts on TCP streams (SPOE, bandwidth limits) is an error
+// with its line, not a silent no-op; HTTP-only filters are warnings.
+TEST(Config, StreamFiltersAreRefused) {
+  const std::string head = "defaults\n  mode tcp\n  timeout client 1s\n  timeout server 1s\n  timeout connect 1s\n"
+                           "frontend fe\n  bind :8443\n";
+  for (const char* f : {"spoe", "spoe config /etc/spoe.conf", "bwlim-in lim default-limit 1m default-period 1s"}) {
+    core::Diagnostics diag;
+    parse(head + "  filter " + f + "\n", diag);
+    EXPECT_TRUE(diag.hasErrors()) << f;
+    EXPECT_TRUE(hasMessage(diag, "test.cfg:8: error: 'filter ")) << diag.render();
+  }
+  core::Diagnostics diag;
+  parse(head + "  filter compression\n", diag);
+  EXPECT_FALSE(diag.hasErrors()) << diag.render();
+  EXPECT_TRUE(hasMessage(diag, "test.cfg:8: warning: 'filter compression' is accepted but ignored")) << diag.render();
+}
+
 }  // namespace sluice::config
