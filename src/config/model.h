@@ -303,7 +303,7 @@ struct ProxyConfig {
   std::vector<StickRuleConfig> stickRules;
 
   // Health checks
-  enum class CheckKind { Tcp, SslHello, TcpCheck, HttpCheck } checkKind = CheckKind::Tcp;
+  enum class CheckKind { Tcp, SslHello, TcpCheck, HttpCheck, Redis } checkKind = CheckKind::Tcp;
   SourceLocation checkKindWhere;
   std::vector<std::string> httpchkArgs;    // method, uri, version
   std::vector<CheckRuleConfig> tcpChecks;

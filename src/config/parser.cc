@@ -252,7 +252,7 @@ const std::vector<Known> kHttpOptions = {
     {"ldap-check", "ignored", "the server is checked with a TCP connect instead"},
     {"mysql-check", "ignored", "the server is checked with a TCP connect instead"},
     {"pgsql-check", "ignored", "the server is checked with a TCP connect instead"},
-    {"redis-check", "ignored", "the server is checked with a TCP connect instead"},
+    {"redis-check", "supported", "a PING answered by +PONG"},
     {"smtpchk", "ignored", "the server is checked with a TCP connect instead"},
     {"spop-check", "ignored", "the server is checked with a TCP connect instead"},
     {"external-check", "ignored", "the server is checked with a TCP connect instead"},
@@ -1501,7 +1501,7 @@ class Parser {
       simple(kAll, p.nolinger);
     } else if (name == "abortonclose") {
       simple(kDfBe, p.abortonclose);
-    } else if (name == "ssl-hello-chk" || name == "tcp-check" || name == "httpchk") {
+    } else if (name == "ssl-hello-chk" || name == "tcp-check" || name == "httpchk" || name == "redis-check") {
       if (!allowed(l, kDfBe, kw)) return;
       if (negate || reset) {
         p.checkKind = ProxyConfig::CheckKind::Tcp;
@@ -1509,6 +1509,7 @@ class Parser {
       }
       p.checkKind = name == "ssl-hello-chk" ? ProxyConfig::CheckKind::SslHello
                     : name == "tcp-check"   ? ProxyConfig::CheckKind::TcpCheck
+                    : name == "redis-check" ? ProxyConfig::CheckKind::Redis
                                             : ProxyConfig::CheckKind::HttpCheck;
       p.checkKindWhere = l.where;
       if (name == "httpchk") {

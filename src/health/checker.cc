@@ -357,7 +357,15 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
         done({false, "L7RSP", "TCPCHK matched unwanted content at step " + std::to_string(step_ + 1)});
         return false;
       }
-      if (eof) {
+      if (eof || (s.infoFromResponse && in_.find("\r\n") != std::string::npos && in_.size() >= s.pattern.size())) {
+        // A protocol check decides on the first whole line, as the server
+        // may keep the connection open after an error line.
+        if (!s.errorCode.empty() || s.infoFromResponse) {
+          std::string line = in_.substr(0, in_.find("\r\n"));
+          done({false, s.errorCode.empty() ? "L7RSP" : s.errorCode,
+                s.infoFromResponse ? line : "TCPCHK did not match content at step " + std::to_string(step_ + 1)});
+          return false;
+        }
         done({false, "L7RSP", "TCPCHK did not match content at step " + std::to_string(step_ + 1)});
         return false;
       }
@@ -367,7 +375,8 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       }
       return true;
     }
-    done({true, "L7OK", "(tcp-check)"});
+    const CheckStep* last = plan.steps.empty() ? nullptr : &plan.steps.back();
+    done({true, "L7OK", last && !last->okInfo.empty() ? last->okInfo : "(tcp-check)"});
     return false;
   }
 
@@ -479,7 +488,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       bool upText = health >= spec_->rise;
       uint32_t num = upText ? health - spec_->rise + 1 : health;
       uint32_t den = upText ? spec_->fall : spec_->rise;
-      hc_.logFor(be_, r.ok ? observe::kNotice : observe::kWarning,
+      hc_.logFor(be_, observe::kNotice,  // HAProxy logs results at notice, failed or not
                  "Health check for server " + be_.name + "/" + server_.name + " " +
                      (r.ok ? "succeeded" : "failed") + ", reason: " + std::string(reasonText(r.code)) +
                      (r.httpStatus ? ", code: " + std::to_string(r.httpStatus) : "") +

@@ -164,6 +164,27 @@ std::shared_ptr<const CheckPlan> compilePlan(const config::ProxyConfig& p, core:
     case CK::SslHello:
       plan->kind = CheckPlan::Kind::SslHello;
       break;
+    case CK::Redis: {
+      // HAProxy's redis-check: an inline PING, "+PONG" expected; anything
+      // else is a wrong status with the server's own first line as info.
+      plan->kind = CheckPlan::Kind::Steps;
+      CheckStep connect;  // steps start with their connection, as tcp-check's do
+      connect.kind = CheckStep::Kind::Connect;
+      plan->steps.push_back(std::move(connect));
+      CheckStep send;
+      send.kind = CheckStep::Kind::Send;
+      send.data = "*1\r\n$4\r\nPING\r\n";
+      CheckStep expect;
+      expect.kind = CheckStep::Kind::Expect;
+      expect.match = CheckStep::Match::String;
+      expect.pattern = "+PONG\r\n";
+      expect.okInfo = "Redis server is ok";
+      expect.errorCode = "L7STS";
+      expect.infoFromResponse = true;
+      plan->steps.push_back(std::move(send));
+      plan->steps.push_back(std::move(expect));
+      break;
+    }
     case CK::TcpCheck: {
       plan->kind = CheckPlan::Kind::Steps;
       for (const config::CheckRuleConfig& r : p.tcpChecks) {

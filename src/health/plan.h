@@ -34,6 +34,10 @@ struct CheckStep {
   bool negate = false;
   std::string pattern;                       // String / Binary (raw bytes) / Status list
   std::string comment;                       // "comment <text>" of any step
+  // Protocol checks (redis-check...): the result's words, as HAProxy's.
+  std::string okInfo;                        // info of a check that passes here last
+  std::string errorCode;                     // code when this expect fails (default L7RSP)
+  bool infoFromResponse = false;             // failure info: the response's first line
   std::shared_ptr<const route::Regex> regex; // RString / RBinary / RStatus
   size_t minRecv = 0;
 };

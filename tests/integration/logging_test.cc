@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <netinet/in.h>
+#include <thread>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -298,6 +299,61 @@ TEST(Logging, MaintenanceFromTheRuntimeApi) {
   EXPECT_EQ(cliRequest(sock, "enable server be1/srv\n"), "\n");
   std::string back = backend.next("Server be1/srv", scaled(3000));
   EXPECT_NE(back.find("]: Server be1/srv is UP/READY (leaving forced maintenance)."), std::string::npos) << back;
+}
+
+// option redis-check: a real PING on the wire; "+PONG" is up ("Redis server
+// is ok"), any other line is a wrong status with that line as its info.
+TEST(Logging, RedisCheck) {
+  // Two tiny Redis servers: each reads the inline PING and answers a line.
+  auto redis = [](const char* answer, int& port, std::string& got) {
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    listen(l, 8);
+    socklen_t len = sizeof a;
+    getsockname(l, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    return std::thread([l, answer, &got] {
+      pollfd p{l, POLLIN, 0};
+      if (poll(&p, 1, scaled(5000)) == 1) {
+        int c = accept(l, nullptr, nullptr);
+        got = recvAll(c, scaled(500), 14);
+        sendAll(c, answer);
+        waitClosed(c, scaled(2000));
+        close(c);
+      }
+      close(l);
+    });
+  };
+  int okPort = 0, badPort = 0;
+  std::string okGot, badGot;
+  std::thread ok = redis("+PONG\r\n", okPort, okGot);
+  std::thread bad = redis("-ERR unknown command\r\n", badPort, badGot);
+  DgramReceiver logs;
+  int port = freePort();
+  Sluice s("defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n"
+           "frontend fe\n  bind 127.0.0.1:" + std::to_string(port) + "\n  default_backend up\n"
+           "backend up\n  option redis-check\n  option log-health-checks\n"
+           "  log 127.0.0.1:" + std::to_string(logs.port()) + " daemon\n"
+           "  server r 127.0.0.1:" + std::to_string(okPort) + " check inter 5s rise 1 fall 1\n"
+           "backend down\n  option redis-check\n  option log-health-checks\n"
+           "  log 127.0.0.1:" + std::to_string(logs.port()) + " daemon\n"
+           "  server r 127.0.0.1:" + std::to_string(badPort) + " check inter 5s rise 1 fall 1\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  std::string first = logs.next("Health check for server", scaled(3000));
+  std::string second = logs.next("Health check for server", scaled(3000));
+  std::string both = first + second;
+  EXPECT_NE(both.find("Health check for server up/r succeeded, reason: Layer7 check passed, info: \"Redis server is ok\""),
+            std::string::npos) << both;
+  EXPECT_NE(both.find("Health check for server down/r failed, reason: Layer7 wrong status, info: \"-ERR unknown command\""),
+            std::string::npos) << both;
+  ok.join();
+  bad.join();
+  EXPECT_EQ(okGot, "*1\r\n$4\r\nPING\r\n");
+  EXPECT_EQ(badGot, "*1\r\n$4\r\nPING\r\n");
 }
 
 }  // namespace
