@@ -212,6 +212,10 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
   // Moves consecutive "send" steps into the output.
   void queueSends() {
     const CheckPlan& plan = *spec_->plan;
+    // What the server said so far was for the expects before this send;
+    // those after it look at the answer to it (consecutive expects share
+    // one buffer, as HAProxy's do).
+    in_.clear();
     while (step_ < plan.steps.size() && plan.steps[step_].kind == CheckStep::Kind::Send) {
       out_ += plan.steps[step_].data;
       ++step_;
@@ -348,16 +352,19 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
           found = s.regex->matches(in_);
         }
       }
-      if (found != s.negate && (found || eof)) {
+      // Without min-recv a mismatch waits for more data (until the end or
+      // the timeout); with it, a mismatch over min-recv bytes is final.
+      const bool enough = s.minRecvSet && in_.size() >= s.minRecv;
+      if (found != s.negate && (found || eof || enough)) {
         ++step_;
-        in_.clear();
         continue;
       }
       if (found && s.negate) {
         done({false, "L7RSP", "TCPCHK matched unwanted content at step " + std::to_string(step_ + 1)});
         return false;
       }
-      if (eof || (s.infoFromResponse && in_.find("\r\n") != std::string::npos && in_.size() >= s.pattern.size())) {
+      if (eof || enough ||
+          (s.infoFromResponse && in_.find("\r\n") != std::string::npos && in_.size() >= s.pattern.size())) {
         // A protocol check decides on the first whole line, as the server
         // may keep the connection open after an error line.
         if (!s.errorCode.empty() || s.infoFromResponse) {

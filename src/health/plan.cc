@@ -86,6 +86,7 @@ bool parseExpect(const std::vector<std::string>& w, bool http, CheckStep& step, 
         return true;
       }
       step.minRecv = static_cast<size_t>(*n);
+      step.minRecvSet = true;
     } else if (k == "comment") {
       step.comment = w[i + 1];
     }

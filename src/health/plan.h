@@ -40,6 +40,7 @@ struct CheckStep {
   bool infoFromResponse = false;             // failure info: the response's first line
   std::shared_ptr<const route::Regex> regex; // RString / RBinary / RStatus
   size_t minRecv = 0;
+  bool minRecvSet = false;                   // "min-recv N": a mismatch with N bytes is conclusive
 };
 
 struct CheckPlan {

@@ -356,5 +356,51 @@ TEST(Logging, RedisCheck) {
   EXPECT_EQ(badGot, "*1\r\n$4\r\nPING\r\n");
 }
 
+// tcp-check expects before a send share what the server said (HAProxy's
+// semantics), and "min-recv" makes a mismatch over that many bytes final:
+// the server below speaks once, waits for 10 bytes, then speaks again.
+TEST(Logging, TcpCheckExpectsShareTheBufferAndMinRecvDecides) {
+  int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  listen(l, 8);
+  socklen_t len = sizeof a;
+  getsockname(l, reinterpret_cast<sockaddr*>(&a), &len);
+  int serverPort = ntohs(a.sin_port);
+  std::thread server([l] {
+    pollfd p{l, POLLIN, 0};
+    if (poll(&p, 1, scaled(5000)) == 1) {
+      int c = accept(l, nullptr, nullptr);
+      sendAll(c, "valid");
+      std::string got = recvAll(c, scaled(2000), 10);
+      if (got == "0123456789") sendAll(c, "valid");
+      waitClosed(c, scaled(2000));
+      close(c);
+    }
+    close(l);
+  });
+  DgramReceiver logs;
+  int port = freePort();
+  Sluice s("defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n"
+           "  timeout check 2s\n"
+           "frontend fe\n  bind 127.0.0.1:" + std::to_string(port) + "\n  default_backend be\n"
+           "backend be\n  option tcp-check\n  option log-health-checks\n"
+           "  log 127.0.0.1:" + std::to_string(logs.port()) + " daemon\n"
+           "  tcp-check connect\n"
+           "  tcp-check expect min-recv 5 !rstring \"^error\" comment \"negative check\"\n"
+           "  tcp-check expect string \"valid\" comment \"the same bytes again\"\n"
+           "  tcp-check send \"0123456789\"\n"
+           "  tcp-check expect string \"valid\" comment \"the answer to the send\"\n"
+           "  server srv 127.0.0.1:" + std::to_string(serverPort) + " check inter 5s rise 1 fall 1\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  std::string line = logs.next("Health check for server be/srv", scaled(4000));
+  EXPECT_NE(line.find("Health check for server be/srv succeeded, reason: Layer7 check passed"), std::string::npos)
+      << line;
+  server.join();
+}
+
 }  // namespace
 }  // namespace sluice::testing
