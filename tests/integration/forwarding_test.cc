@@ -119,15 +119,9 @@ TEST(ForwardingHalfClose, ServerFinishesFirst) {
   // The server sends 1000 bytes and its FIN, then reads on; the client
   // reads to that FIN and only then sends 5000 bytes and its own FIN. The
   // half-closed connection must carry them to the server, whole.
-  int listenFd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(listenFd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(listen(listenFd, 4), 0);
-  socklen_t len = sizeof a;
-  getsockname(listenFd, reinterpret_cast<sockaddr*>(&a), &len);
-  int serverPort = ntohs(a.sin_port);
+  int serverPort = 0;
+  int listenFd = listenLoopback(serverPort);
+  ASSERT_GE(listenFd, 0);
   int port = freePort();
   Sluice s(head(true) + "listen d\n  bind 127.0.0.1:" + std::to_string(port) +
                "\n  server k 127.0.0.1:" + std::to_string(serverPort) + "\n",

@@ -306,15 +306,7 @@ TEST(Logging, MaintenanceFromTheRuntimeApi) {
 TEST(Logging, RedisCheck) {
   // Two tiny Redis servers: each reads the inline PING and answers a line.
   auto redis = [](const char* answer, int& port, std::string& got) {
-    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    listen(l, 8);
-    socklen_t len = sizeof a;
-    getsockname(l, reinterpret_cast<sockaddr*>(&a), &len);
-    port = ntohs(a.sin_port);
+    int l = listenLoopback(port);
     return std::thread([l, answer, &got] {
       pollfd p{l, POLLIN, 0};
       if (poll(&p, 1, scaled(5000)) == 1) {
@@ -360,15 +352,9 @@ TEST(Logging, RedisCheck) {
 // semantics), and "min-recv" makes a mismatch over that many bytes final:
 // the server below speaks once, waits for 10 bytes, then speaks again.
 TEST(Logging, TcpCheckExpectsShareTheBufferAndMinRecvDecides) {
-  int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  listen(l, 8);
-  socklen_t len = sizeof a;
-  getsockname(l, reinterpret_cast<sockaddr*>(&a), &len);
-  int serverPort = ntohs(a.sin_port);
+  int serverPort = 0;
+  int l = listenLoopback(serverPort);
+  ASSERT_GE(l, 0);
   std::thread server([l] {
     pollfd p{l, POLLIN, 0};
     if (poll(&p, 1, scaled(5000)) == 1) {

@@ -34,6 +34,9 @@ std::string makeTempDir(const std::string& tag);
 void writeFile(const std::string& path, const std::string& content);
 std::string readFile(const std::string& path);
 
+// A listening TCP socket on 127.0.0.1 and a free port; -1 on failure.
+int listenLoopback(int& port);
+
 // A port that was free a moment ago on this loopback address.
 int freePort(const std::string& host = "127.0.0.1");
 bool waitForPort(const std::string& host, int port, int timeoutMs);
