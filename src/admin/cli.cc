@@ -135,17 +135,14 @@ struct ServerRef {
 // in the backend's own log (the global one when it has none).
 void logMaintenance(const runtime::Runtime& rt, const runtime::Backend& be, const balance::ServerState& s,
                     bool entering) {
-  const observe::Logger& log = be.logger.empty() ? rt.globalLogger : be.logger;
+  const observe::Logger& log = be.eventLog(rt.globalLogger);
   if (!entering) {
     log.log(observe::kNotice, "Server " + be.name + "/" + s.name + " is " + (s.up.load() ? "UP" : "DOWN") + "/" +
                                   (s.admin.load() == balance::AdminState::Drain ? "DRAIN" : "READY") +
                                   " (leaving forced maintenance).");
     return;
   }
-  int active = 0, backup = 0;
-  for (const auto& other : be.servers) {
-    if (other->usable()) (other->backup ? backup : active)++;
-  }
+  auto [active, backup] = be.usableServers();
   log.log(observe::kAlert, "Server " + be.name + "/" + s.name + " is going DOWN for maintenance. " +
                                std::to_string(active) + " active and " + std::to_string(backup) +
                                " backup servers left. " + std::to_string(s.currentConnections.load()) +

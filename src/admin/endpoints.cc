@@ -91,25 +91,7 @@ bool parseCliAddress(const std::string& text, CliAddress& out, std::string& erro
 }
 
 int openCliSocket(const config::StatsSocketConfig& c, const CliAddress& a, std::string& error) {
-  if (a.kind == CliAddress::Kind::Inherited) {
-    int type = 0;
-    socklen_t len = sizeof type;
-    if (::fcntl(a.fd, F_GETFD) < 0) {
-      error = "fd@" + std::to_string(a.fd) + ": no such descriptor was inherited";
-      return -1;
-    }
-    if (::getsockopt(a.fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) {
-      error = "fd@" + std::to_string(a.fd) + " is not a stream socket";
-      return -1;
-    }
-    ::fcntl(a.fd, F_SETFL, ::fcntl(a.fd, F_GETFL) | O_NONBLOCK);
-    ::fcntl(a.fd, F_SETFD, FD_CLOEXEC);
-    if (::listen(a.fd, 64) != 0) {
-      error = "fd@" + std::to_string(a.fd) + ": listen(): " + errnoText();
-      return -1;
-    }
-    return a.fd;
-  }
+  if (a.kind == CliAddress::Kind::Inherited) return net::adoptListener(a.fd, 64, /*tcpOnly=*/false, error);
   if (a.kind == CliAddress::Kind::Tcp) {
     net::ListenOptions lo;
     lo.reusePort = false;

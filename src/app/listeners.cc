@@ -55,35 +55,6 @@ void retune(int fd, const net::ListenOptions& lo) {
   ::listen(fd, lo.backlog);  // a second listen() only changes the backlog
 }
 
-// Takes over "fd@N": it must be a TCP socket; it is made non-blocking and
-// close-on-exec, and listened on if the parent only bound it.
-int adoptInherited(int fd, const net::ListenOptions& lo, std::string& why) {
-  int type = 0;
-  socklen_t len = sizeof type;
-  if (::fcntl(fd, F_GETFD) < 0) {
-    why = "fd@" + std::to_string(fd) + ": no such descriptor was inherited";
-    return -1;
-  }
-  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) {
-    why = "fd@" + std::to_string(fd) + " is not a stream socket";
-    return -1;
-  }
-  sockaddr_storage ss{};
-  socklen_t sl = sizeof ss;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0 ||
-      (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
-    why = "fd@" + std::to_string(fd) + " is not a TCP socket (sluice listens on TCP only)";
-    return -1;
-  }
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-  if (::listen(fd, lo.backlog) != 0) {
-    why = "fd@" + std::to_string(fd) + ": listen(): " + std::strerror(errno);
-    return -1;
-  }
-  return fd;
-}
-
 }  // namespace
 
 bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reusePort, Plan& plan,
@@ -107,7 +78,7 @@ bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reu
         int fd = inherited;
         if (existing == sockets_.end()) {
           std::string why;
-          if (adoptInherited(inherited, lo, why) < 0) {
+          if (net::adoptListener(inherited, lo.backlog, /*tcpOnly=*/true, why) < 0) {
             error = b.where.toString() + ": error: " + fe->config->kind + " '" + fe->name + "': " + why;
             abandon(plan);
             return false;
@@ -221,19 +192,16 @@ void ListenerSet::takeActivatedSockets() {
   long n = std::atol(count);
   constexpr int kFirst = 3;  // SD_LISTEN_FDS_START
   for (int fd = kFirst; fd < kFirst + n && fd < kFirst + 1024; ++fd) {
-    int type = 0, listening = 0;
-    socklen_t len = sizeof type;
+    int listening = 0;
     socklen_t llen = sizeof listening;
     sockaddr_storage ss{};
     socklen_t sl = sizeof ss;
-    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM ||
-        ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) != 0 || !listening ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0 ||
-        (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
+    std::string why;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) != 0 || !listening ||
+        net::adoptListener(fd, /*backlog=*/-1, /*tcpOnly=*/true, why) < 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0) {
       continue;  // not a TCP listener: not ours to use
     }
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     activated_.emplace_back(core::Address::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), sl), fd);
   }
   // Children (none today) must not see them as theirs.

@@ -40,7 +40,6 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
     // After a reload the server's health carries over; so does the check's
     // view of it, so that a DOWN server needs "rise" successes again.
     up_ = server_.up.load();
-    lastOk_ = up_;
     balance::ServerLive& live = *server_.live;
     live.checkRise = spec_->rise;
     live.checkFall = spec_->fall;
@@ -367,13 +366,9 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
           (s.infoFromResponse && in_.find("\r\n") != std::string::npos && in_.size() >= s.pattern.size())) {
         // A protocol check decides on the first whole line, as the server
         // may keep the connection open after an error line.
-        if (!s.errorCode.empty() || s.infoFromResponse) {
-          std::string line = in_.substr(0, in_.find("\r\n"));
-          done({false, s.errorCode.empty() ? "L7RSP" : s.errorCode,
-                s.infoFromResponse ? line : "TCPCHK did not match content at step " + std::to_string(step_ + 1)});
-          return false;
-        }
-        done({false, "L7RSP", "TCPCHK did not match content at step " + std::to_string(step_ + 1)});
+        done({false, s.errorCode.empty() ? "L7RSP" : s.errorCode,
+              s.infoFromResponse ? in_.substr(0, in_.find("\r\n"))
+                                 : "TCPCHK did not match content at step " + std::to_string(step_ + 1)});
         return false;
       }
       if (in_.size() > 65536) {
@@ -488,10 +483,10 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
     const uint32_t full = spec_->rise + spec_->fall - 1;
     const uint32_t health = nowUp ? full - std::min(failed_, spec_->fall - 1) : passed_;
     // option log-health-checks: a result whose status differs from the last
-    // (the first one too), and every result while the counter moves, before
-    // the state change it leads to, as HAProxy logs them.
+    // (the first one too: last_ has no code yet), and every result while the
+    // counter moves, before the state change it leads to, as HAProxy logs them.
     if (be_.logHealthChecks &&
-        (!checkedOnce_ || r.code != last_.code || (!r.ok && health != 0) || (r.ok && health != full))) {
+        (last_.code.empty() || r.code != last_.code || (!r.ok && health != 0) || (r.ok && health != full))) {
       bool upText = health >= spec_->rise;
       uint32_t num = upText ? health - spec_->rise + 1 : health;
       uint32_t den = upText ? spec_->fall : spec_->rise;
@@ -503,7 +498,6 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
                      std::to_string(r.durationMs) + "ms, status: " + std::to_string(num) + "/" + std::to_string(den) +
                      (upText ? " UP." : " DOWN."));
     }
-    checkedOnce_ = true;
     if (goDown) {
       up_ = false;
       hc_.transition(*this, false, r);
@@ -516,7 +510,6 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       }
       hc_.transition(*this, true, r);
     }
-    lastOk_ = r.ok;
     last_ = r;
     balance::ServerLive& live = *server_.live;
     if (!r.ok) live.counters.checkFailures.fetch_add(1, std::memory_order_relaxed);
@@ -581,8 +574,6 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
   uint64_t rampFrom_ = 0;
   uint64_t rampUntil_ = 0;
   bool up_ = true;
-  bool lastOk_ = true;
-  bool checkedOnce_ = false;  // a result was seen (log-health-checks logs the first)
   uint32_t passed_ = 0;
   uint32_t failed_ = 0;
   CheckResult last_;
@@ -616,19 +607,13 @@ void HealthChecker::start() {
 }
 
 void HealthChecker::logFor(const runtime::Backend& be, int level, const std::string& message) {
-  if (be.logger.empty()) {
-    log(level, message);
-    return;
-  }
-  be.logger.log(level, message);
-  if (logToStderr_) {
-    std::cerr << (level <= observe::kAlert ? "[ALERT] " : level <= observe::kWarning ? "[WARNING] " : "[NOTICE] ")
-              << message << std::endl;
-  }
+  emit(be.eventLog(rt_->globalLogger), level, message);
 }
 
-void HealthChecker::log(int level, const std::string& message) {
-  rt_->globalLogger.log(level, message);
+void HealthChecker::log(int level, const std::string& message) { emit(rt_->globalLogger, level, message); }
+
+void HealthChecker::emit(const observe::Logger& to, int level, const std::string& message) {
+  to.log(level, message);
   if (logToStderr_) {
     std::cerr << (level <= observe::kAlert ? "[ALERT] " : level <= observe::kWarning ? "[WARNING] " : "[NOTICE] ")
               << message << std::endl;
@@ -649,12 +634,7 @@ void HealthChecker::transition(ServerCheck& c, bool up, const CheckResult& r) {
   s.lastChange.store(now);
   (up ? s.counters.wentUp : s.counters.wentDown).fetch_add(1, std::memory_order_relaxed);
   be.balancer->refresh();
-  int active = 0;
-  int backup = 0;
-  for (const auto& other : be.servers) {
-    if (!other->usable()) continue;
-    (other->backup ? backup : active)++;
-  }
+  auto [active, backup] = be.usableServers();
   std::string code = r.httpStatus ? ", code: " + std::to_string(r.httpStatus) : "";
   std::string info = r.info.empty() ? "" : ", info: \"" + r.info + "\"";
   if (up) {

@@ -59,6 +59,7 @@ class HealthChecker {
   // To the backend's own log targets (its "log" lines, "log global"
   // included), or to the global log when it has none.
   void logFor(const runtime::Backend& be, int level, const std::string& message);
+  void emit(const observe::Logger& to, int level, const std::string& message);  // and stderr under -d
 
   event::EventLoop& loop_;
   std::shared_ptr<const runtime::Runtime> rt_;

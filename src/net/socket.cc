@@ -160,4 +160,34 @@ void closeFd(int& fd) {
   }
 }
 
+int adoptListener(int fd, int backlog, bool tcpOnly, std::string& error) {
+  std::string name = "fd@" + std::to_string(fd);
+  if (::fcntl(fd, F_GETFD) < 0) {
+    error = name + ": no such descriptor was inherited";
+    return -1;
+  }
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM) {
+    error = name + " is not a stream socket";
+    return -1;
+  }
+  if (tcpOnly) {
+    sockaddr_storage ss{};
+    socklen_t sl = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0 ||
+        (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
+      error = name + " is not a TCP socket (sluice listens on TCP only)";
+      return -1;
+    }
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  if (backlog >= 0 && ::listen(fd, backlog) != 0) {
+    error = name + ": listen(): " + std::strerror(errno);
+    return -1;
+  }
+  return fd;
+}
+
 }  // namespace sluice::net

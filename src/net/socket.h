@@ -37,6 +37,13 @@ int startConnect(const core::Address& target, const core::Address& source, bool 
 // Pending error of a socket (SO_ERROR), 0 when none.
 int socketError(int fd);
 
+// Takes over a listening socket another process made ("fd@N", systemd's
+// LISTEN_FDS): it must be a stream socket (TCP, when `tcpOnly`); it is made
+// non-blocking and close-on-exec, and listen(backlog) is called unless
+// backlog < 0 (a bound socket then starts listening). Returns fd, or -1
+// with `error` naming it as fd@N.
+int adoptListener(int fd, int backlog, bool tcpOnly, std::string& error);
+
 core::Address localAddress(int fd);
 core::Address peerAddress(int fd);
 

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "balance/balancer.h"
@@ -130,6 +131,16 @@ struct Backend {
   // The backend's own "log" targets: health check results and server state
   // changes go there, as HAProxy sends them (empty: to the global log).
   observe::Logger logger;
+  // Where the backend's events are logged: its own targets, else `global`.
+  const observe::Logger& eventLog(const observe::Logger& global) const { return logger.empty() ? global : logger; }
+  // Usable servers now, {active, backup}: "N active and M backup servers left".
+  std::pair<int, int> usableServers() const {
+    std::pair<int, int> n{0, 0};
+    for (const auto& s : servers) {
+      if (s->usable()) ++(s->backup ? n.second : n.first);
+    }
+    return n;
+  }
   std::unique_ptr<balance::Backend> balancer;
   std::unique_ptr<route::SampleExpr> hashExpr;   // "balance hash <expr>"
   std::string hashFunction = "sdbm";

@@ -68,7 +68,6 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
     w_.loop_.schedule(*this, w_.loop_.now() + ms);
   }
 
-
   // Accepts until the socket is drained (edge-triggered), a limit is hit, or
   // this batch is done (then continue on the next loop turn, for fairness).
   void acceptSome() {
