@@ -37,12 +37,53 @@ bool hasFeature(std::string_view name) {
 bool isVarStart(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' || c == '.'; }
 bool isVarChar(char c) { return isVarStart(c) || (c >= '0' && c <= '9'); }
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
+// A variable reference at text[dollar] == '$': $NAME, ${NAME},
+// ${NAME-default}, ${NAME[*]}. `end` is the index just after it.
+struct VarRef {
+  std::string name;
+  std::optional<std::string> fallback;
+  bool splitWords = false;
+  size_t end = 0;
+};
+
+// False with `error` when the reference is malformed.
+bool readVarRef(std::string_view text, size_t dollar, VarRef& v, std::string& error) {
+  size_t j = dollar + 1;
+  if (j < text.size() && text[j] == '{') {
+    size_t close = text.find('}', j);
+    if (close == std::string_view::npos) {
+      error = "missing '}' after '${'";
+      return false;
+    }
+    std::string_view inner = text.substr(j + 1, close - j - 1);
+    size_t dash = inner.find('-');
+    if (dash != std::string_view::npos) {
+      v.fallback = std::string(inner.substr(dash + 1));
+      inner = inner.substr(0, dash);
+    }
+    if (core::endsWith(inner, "[*]")) {
+      v.splitWords = true;
+      inner.remove_suffix(3);
+    }
+    v.name = std::string(inner);
+    v.end = close + 1;
+  } else {
+    while (j < text.size() && isVarChar(text[j])) ++j;
+    v.name = std::string(text.substr(dollar + 1, j - dollar - 1));
+    v.end = j;
+  }
+  if (v.name.empty() || !isVarStart(v.name[0])) {
+    error = "malformed variable name after '$' (escape a literal dollar as \\$)";
+    return false;
+  }
+  return true;
 }
+
+std::string varValue(const VarRef& v, const EnvLookup& env) {
+  std::optional<std::string> value = env(v.name);
+  return value ? *value : (v.fallback ? *v.fallback : std::string());
+}
+
 
 // Evaluates the expression of an .if/.elif line (manual §2.4).
 class ConditionEvaluator {
@@ -201,6 +242,15 @@ class ConditionEvaluator {
   std::string error_;
 };
 
+// The condition made of words[from...] (already tokenized), as .if reads it.
+bool evaluateConditionWords(const std::vector<std::string>& words, size_t from, const EnvLookup& env,
+                            bool& result, std::string& error) {
+  std::string cond;
+  for (size_t k = from; k < words.size(); ++k) cond += (k > from ? " " : "") + words[k];
+  ConditionEvaluator ev(cond, env);
+  return ev.evaluate(result, error);
+}
+
 }  // namespace
 
 EnvLookup processEnvironment() {
@@ -281,11 +331,11 @@ bool tokenizeLine(std::string_view line, const EnvLookup& env, std::vector<std::
         case 'r': cur.push_back('\r'); i += 2; continue;
         case 't': cur.push_back('\t'); i += 2; continue;
         case 'x': {
-          if (i + 3 >= line.size() || hexValue(line[i + 2]) < 0 || hexValue(line[i + 3]) < 0) {
+          if (i + 3 >= line.size() || core::hexDigit(line[i + 2]) < 0 || core::hexDigit(line[i + 3]) < 0) {
             error = "malformed \\x escape (expects two hex digits, e.g. \\x20)";
             return false;
           }
-          cur.push_back(static_cast<char>(hexValue(line[i + 2]) * 16 + hexValue(line[i + 3])));
+          cur.push_back(static_cast<char>(core::hexDigit(line[i + 2]) * 16 + core::hexDigit(line[i + 3])));
           i += 4;
           continue;
         }
@@ -298,41 +348,11 @@ bool tokenizeLine(std::string_view line, const EnvLookup& env, std::vector<std::
       }
     }
     if (c == '$' && quote == Quote::Weak) {
-      // $NAME or ${NAME}, ${NAME-default}, ${NAME[*]}
-      size_t j = i + 1;
-      std::string name;
-      std::optional<std::string> fallback;
-      bool splitWords = false;
-      if (j < line.size() && line[j] == '{') {
-        size_t close = line.find('}', j);
-        if (close == std::string_view::npos) {
-          error = "missing '}' after '${'";
-          return false;
-        }
-        std::string_view inner = line.substr(j + 1, close - j - 1);
-        size_t dash = inner.find('-');
-        if (dash != std::string_view::npos) {
-          fallback = std::string(inner.substr(dash + 1));
-          inner = inner.substr(0, dash);
-        }
-        if (core::endsWith(inner, "[*]")) {
-          splitWords = true;
-          inner.remove_suffix(3);
-        }
-        name = std::string(inner);
-        j = close + 1;
-      } else {
-        while (j < line.size() && isVarChar(line[j])) {
-          ++j;
-        }
-        name = std::string(line.substr(i + 1, j - i - 1));
-      }
-      if (name.empty() || !isVarStart(name[0])) {
-        error = "malformed variable name after '$' (escape a literal dollar as \\$)";
-        return false;
-      }
-      std::optional<std::string> value = env(name);
-      std::string text = value ? *value : (fallback ? *fallback : std::string());
+      VarRef v;
+      if (!readVarRef(line, i, v, error)) return false;
+      std::string text = varValue(v, env);
+      const bool splitWords = v.splitWords;
+      const size_t j = v.end;
       inWord = true;
       if (splitWords) {
         std::istringstream ss(text);
@@ -369,47 +389,20 @@ bool evaluateCondition(std::string_view text, const EnvLookup& env, bool& result
   // first (streq("$X","1"), 'foo bar'), then the expression.
   std::vector<std::string> words;
   if (!tokenizeLine(text, env, words, error)) return false;
-  std::string cond;
-  for (size_t k = 0; k < words.size(); ++k) cond += (k ? " " : "") + words[k];
-  ConditionEvaluator ev(cond, env);
-  return ev.evaluate(result, error);
+  return evaluateConditionWords(words, 0, env, result, error);
 }
 
 std::string expandUnquotedVariables(std::string_view word, const EnvLookup& env) {
   std::string out;
   for (size_t i = 0; i < word.size();) {
-    if (word[i] != '$' || i + 1 >= word.size()) {
-      out.push_back(word[i++]);
-      continue;
-    }
-    size_t j = i + 1;
-    std::string name;
-    std::optional<std::string> fallback;
-    if (word[j] == '{') {
-      size_t close = word.find('}', j);
-      if (close == std::string_view::npos) {
-        out.push_back(word[i++]);
-        continue;
-      }
-      std::string_view inner = word.substr(j + 1, close - j - 1);
-      size_t dash = inner.find('-');
-      if (dash != std::string_view::npos) {
-        fallback = std::string(inner.substr(dash + 1));
-        inner = inner.substr(0, dash);
-      }
-      name = std::string(inner);
-      j = close + 1;
+    VarRef v;
+    std::string ignored;
+    if (word[i] == '$' && readVarRef(word, i, v, ignored)) {
+      out += varValue(v, env);  // in an address, a [*] list stays one word
+      i = v.end;
     } else {
-      while (j < word.size() && isVarChar(word[j])) ++j;
-      name = std::string(word.substr(i + 1, j - i - 1));
+      out.push_back(word[i++]);  // not a reference: kept as written
     }
-    if (name.empty() || !isVarStart(name[0])) {
-      out.push_back(word[i++]);
-      continue;
-    }
-    std::optional<std::string> value = env(name);
-    out += value ? *value : (fallback ? *fallback : std::string());
-    i = j;
   }
   return out;
 }
@@ -488,16 +481,11 @@ std::vector<ConfigLine> readConfigText(std::string_view text, const std::string&
     }
     const std::string& w0 = words[0];
     if (w0 == ".if" || w0 == ".elif") {
-      std::string cond;
-      for (size_t k = 1; k < words.size(); ++k) {
-        cond += (k > 1 ? " " : "") + words[k];
-      }
       bool value = false;
       bool evaluate = w0 == ".if" ? active() : (!levels.empty() && levels.back().parentActive &&
                                                 !levels.back().taken);
       if (evaluate) {
-        ConditionEvaluator ev(cond, layered);
-        if (!ev.evaluate(value, error)) {
+        if (!evaluateConditionWords(words, 1, layered, value, error)) {
           diag.error(where, error + " in '" + w0 + "'",
                      "supported: defined(), feature(), streq(), strneq(), version_atleast(), "
                      "version_before(), integers, !, &&, ||, ( )");

@@ -15,6 +15,13 @@ namespace sluice::core {
 inline char asciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 inline char asciiUpper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c; }
 
+// The value of one hexadecimal digit, or -1.
+inline int hexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c = asciiLower(c);
+  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 inline std::string toLower(std::string_view s) {
   std::string out(s);
   for (char& c : out) {

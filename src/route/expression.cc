@@ -335,7 +335,7 @@ bool convHex(const ConverterCall&, Sample& s) {
 bool convHex2i(const ConverterCall&, Sample& s) {
   uint64_t v = 0;
   for (char c : s.text) {
-    int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+    int d = core::hexDigit(c);
     if (d < 0) {
       v = 0;
       break;

@@ -116,14 +116,8 @@ bool parseHex(std::string_view text, std::string& out) {
   if (text.size() % 2 != 0) return false;
   out.clear();
   for (size_t i = 0; i < text.size(); i += 2) {
-    auto hex = [](char c) -> int {
-      if (c >= '0' && c <= '9') return c - '0';
-      c = core::asciiLower(c);
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      return -1;
-    };
-    int hi = hex(text[i]);
-    int lo = hex(text[i + 1]);
+    int hi = core::hexDigit(text[i]);
+    int lo = core::hexDigit(text[i + 1]);
     if (hi < 0 || lo < 0) return false;
     out.push_back(static_cast<char>(hi * 16 + lo));
   }
