@@ -141,7 +141,13 @@ struct ServerConfig {
   std::string checkSni;
   std::vector<std::string> checkAlpn;
   bool checkSendProxy = false;
+  std::string socks4;                      // "socks4 <addr>:<port>": connect through this SOCKS4 proxy
+  bool checkViaSocks4 = false;
   bool agentCheck = false;
+  std::optional<uint16_t> agentPort;
+  std::string agentAddr;
+  std::optional<uint32_t> agentInter;
+  std::string agentSend;
   ProxyProtocolOut sendProxy = ProxyProtocolOut::None;
   std::vector<std::string> proxyV2Options;
   std::optional<uint32_t> slowstart;
@@ -303,9 +309,10 @@ struct ProxyConfig {
   std::vector<StickRuleConfig> stickRules;
 
   // Health checks
-  enum class CheckKind { Tcp, SslHello, TcpCheck, HttpCheck, Redis } checkKind = CheckKind::Tcp;
+  enum class CheckKind { Tcp, SslHello, TcpCheck, HttpCheck, Redis, Mysql, Pgsql, Ldap, Smtp, Spop };
+  CheckKind checkKind = CheckKind::Tcp;
   SourceLocation checkKindWhere;
-  std::vector<std::string> httpchkArgs;    // method, uri, version
+  std::vector<std::string> checkArgs;      // the option's arguments (httpchk: method, uri, version)
   std::vector<CheckRuleConfig> tcpChecks;
   std::vector<CheckRuleConfig> httpChecks;
   std::vector<TcpRuleConfig> tcpResponseContent;

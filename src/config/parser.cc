@@ -249,19 +249,27 @@ const std::vector<Known> kHttpOptions = {
     {"splice-request", "ignored", "sluice decides by itself: small records are copied, bulk data spliced (global 'nosplice' turns splicing off)"},
     {"splice-response", "ignored", "sluice decides by itself: small records are copied, bulk data spliced (global 'nosplice' turns splicing off)"},
     {"transparent", "unsupported", "use 'source 0.0.0.0 usesrc clientip' when available"},
-    {"ldap-check", "ignored", "the server is checked with a TCP connect instead"},
-    {"mysql-check", "ignored", "the server is checked with a TCP connect instead"},
-    {"pgsql-check", "ignored", "the server is checked with a TCP connect instead"},
-    {"redis-check", "supported", "a PING answered by +PONG"},
-    {"smtpchk", "ignored", "the server is checked with a TCP connect instead"},
-    {"spop-check", "ignored", "the server is checked with a TCP connect instead"},
     {"external-check", "ignored", "the server is checked with a TCP connect instead"},
 };
 
 const std::vector<std::string_view> kSupportedOptions = {
     "tcplog", "httplog", "dontlognull", "dontlog-normal", "logasap", "log-separate-errors",
     "log-health-checks", "redispatch", "allbackups", "tcpka", "clitcpka", "srvtcpka",
-    "nolinger", "abortonclose", "ssl-hello-chk", "tcp-check", "httpchk"};
+    "nolinger", "abortonclose", "ssl-hello-chk", "tcp-check", "httpchk", "redis-check", "mysql-check",
+    "pgsql-check", "ldap-check", "smtpchk", "spop-check"};
+
+// The check an "option" selects, or nullopt when it selects none.
+std::optional<ProxyConfig::CheckKind> checkOption(std::string_view name) {
+  using CK = ProxyConfig::CheckKind;
+  static const std::pair<std::string_view, CK> kChecks[] = {
+      {"ssl-hello-chk", CK::SslHello}, {"tcp-check", CK::TcpCheck}, {"httpchk", CK::HttpCheck},
+      {"redis-check", CK::Redis},      {"mysql-check", CK::Mysql},  {"pgsql-check", CK::Pgsql},
+      {"ldap-check", CK::Ldap},        {"smtpchk", CK::Smtp},       {"spop-check", CK::Spop}};
+  for (const auto& [n, k] : kChecks) {
+    if (n == name) return k;
+  }
+  return std::nullopt;
+}
 
 const Known* findKnown(const std::vector<Known>& list, std::string_view name) {
   for (const Known& k : list) {
@@ -308,12 +316,12 @@ const std::vector<ParamSpec> kServerParams = {
     {"id", 1, "supported", ""}, {"source", 1, "supported", ""},
     {"verify", 1, "supported", ""},
     {"init-addr", 1, "parsed", "names are resolved once at start; failure is an error"},
-    {"agent-check", 0, "ignored", "agent checks are not implemented yet"},
-    {"no-agent-check", 0, "ignored", "agent checks are not implemented yet"},
-    {"agent-port", 1, "ignored", "agent checks are not implemented yet"},
-    {"agent-inter", 1, "ignored", "agent checks are not implemented yet"},
-    {"agent-addr", 1, "ignored", "agent checks are not implemented yet"},
-    {"agent-send", 1, "ignored", "agent checks are not implemented yet"},
+    {"agent-check", 0, "supported", ""},
+    {"no-agent-check", 0, "supported", ""},
+    {"agent-port", 1, "supported", ""},
+    {"agent-inter", 1, "supported", ""},
+    {"agent-addr", 1, "supported", ""},
+    {"agent-send", 1, "supported", ""},
     {"observe", 1, "ignored", "passive health is not implemented yet"},
     {"on-error", 1, "ignored", "passive health is not implemented yet"},
     {"error-limit", 1, "ignored", "passive health is not implemented yet"},
@@ -355,8 +363,8 @@ const std::vector<ParamSpec> kServerParams = {
     {"proto", 1, "ignored", "HTTP-only"},
     {"ws", 1, "ignored", "HTTP-only"},
     {"check-proto", 1, "ignored", "HTTP-only"},
-    {"check-via-socks4", 0, "ignored", "SOCKS is not implemented"},
-    {"socks4", 1, "ignored", "SOCKS is not implemented"},
+    {"check-via-socks4", 0, "supported", ""},
+    {"socks4", 1, "supported", ""},
     {"non-stick", 0, "supported", ""},
     {"stick", 0, "supported", ""},
     {"ssl", 0, "unsupported", "sluice forwards the client's TLS as is and never opens its own TLS session to a server"},
@@ -1434,6 +1442,60 @@ class Parser {
                         : "did you mean '" + guess + "'?");
   }
 
+  // The arguments of "option mysql-check/pgsql-check/smtpchk/...", checked
+  // as HAProxy checks them.
+  bool checkOptionArgs(const ConfigLine& l, const std::string& name, ProxyConfig::CheckKind kind,
+                       const std::vector<std::string>& args) {
+    using CK = ProxyConfig::CheckKind;
+    const std::string kw = "option " + name;
+    switch (kind) {
+      case CK::HttpCheck:
+        if (args.size() > 3) {
+          error(l, "'" + kw + "' takes at most a method, a URI and a version",
+                "write further headers with 'http-check send hdr <name> <value>'");
+          return false;
+        }
+        return true;
+      case CK::Mysql:
+        if (args.empty()) return true;
+        if (args[0] != "user") {
+          error(l, "'" + kw + "' only supports optional values: 'user'", "write 'option mysql-check user <name>'");
+          return false;
+        }
+        if (args.size() < 2) {
+          error(l, "'" + kw + " user' needs a user name");
+          return false;
+        }
+        if (args.size() >= 3 && args[2] != "post-41" && args[2] != "pre-41") {
+          error(l, "'" + kw + "' only supports 'post-41' or 'pre-41' after the user name");
+          return false;
+        }
+        if (args.size() > 3) {
+          error(l, "unexpected '" + args[3] + "' after '" + kw + "'");
+          return false;
+        }
+        return true;
+      case CK::Pgsql:
+        if (args.size() != 2 || args[0] != "user") {
+          error(l, "'" + kw + "' needs 'user <name>'", "write 'option pgsql-check user <name>'");
+          return false;
+        }
+        return true;
+      case CK::Smtp:
+        if (args.empty()) return true;
+        if (args.size() == 2 && (args[0] == "HELO" || args[0] == "EHLO")) return true;
+        diag_.warning(l.where, "'" + kw + "' takes 'HELO <domain>' or 'EHLO <domain>'; the check says "
+                               "'HELO localhost' as HAProxy does with these arguments");
+        return true;
+      default:
+        if (!args.empty()) {
+          error(l, "'" + kw + "' takes no argument", "remove '" + args[0] + "'");
+          return false;
+        }
+        return true;
+    }
+  }
+
   void parseOption(const ConfigLine& l, size_t at, bool negate, bool reset) {
     ProxyConfig& p = current_;
     if (at >= l.words.size()) {
@@ -1501,20 +1563,17 @@ class Parser {
       simple(kAll, p.nolinger);
     } else if (name == "abortonclose") {
       simple(kDfBe, p.abortonclose);
-    } else if (name == "ssl-hello-chk" || name == "tcp-check" || name == "httpchk" || name == "redis-check") {
+    } else if (const auto kind = checkOption(name)) {
       if (!allowed(l, kDfBe, kw)) return;
       if (negate || reset) {
         p.checkKind = ProxyConfig::CheckKind::Tcp;
         return;
       }
-      p.checkKind = name == "ssl-hello-chk" ? ProxyConfig::CheckKind::SslHello
-                    : name == "tcp-check"   ? ProxyConfig::CheckKind::TcpCheck
-                    : name == "redis-check" ? ProxyConfig::CheckKind::Redis
-                                            : ProxyConfig::CheckKind::HttpCheck;
+      std::vector<std::string> args(l.words.begin() + static_cast<std::ptrdiff_t>(at + 1), l.words.end());
+      if (!checkOptionArgs(l, name, *kind, args)) return;
+      p.checkKind = *kind;
       p.checkKindWhere = l.where;
-      if (name == "httpchk") {
-        p.httpchkArgs.assign(l.words.begin() + static_cast<std::ptrdiff_t>(at + 1), l.words.end());
-      }
+      p.checkArgs = std::move(args);
     } else if (const Known* k = findKnown(kHttpOptions, name)) {
       if (k->treatment == "unsupported") {
         error(l, "'" + kw + "' is not supported by sluice: " + std::string(k->note));
@@ -2222,6 +2281,27 @@ class Parser {
         for (auto a : core::split(value, ',')) s.checkAlpn.emplace_back(a);
       } else if (w == "check-send-proxy") {
         s.checkSendProxy = true;
+      } else if (w == "socks4") {
+        auto a = core::Address::parse(value);
+        if (!a || !a->isV4() || a->port() == 0) {
+          error(l, "invalid SOCKS4 proxy address '" + value + "'", "write an IPv4 address and a port: 'socks4 192.0.2.1:1080'");
+          return;
+        }
+        s.socks4 = value;
+      } else if (w == "check-via-socks4") {
+        s.checkViaSocks4 = true;
+      } else if (w == "agent-check") {
+        s.agentCheck = true;
+      } else if (w == "no-agent-check") {
+        s.agentCheck = false;
+      } else if (w == "agent-port") {
+        if (number(v, 65535) && v > 0) s.agentPort = static_cast<uint16_t>(v);
+      } else if (w == "agent-addr") {
+        s.agentAddr = value;
+      } else if (w == "agent-inter") {
+        if (duration(v)) s.agentInter = std::max<uint32_t>(v, 1);
+      } else if (w == "agent-send") {
+        s.agentSend = value;
       } else if (w == "no-check-send-proxy") {
         s.checkSendProxy = false;
       } else if (w == "send-proxy") {
@@ -2511,8 +2591,15 @@ class Parser {
             diag_.error(s.where, "server id " + std::to_string(s.id) + " is used twice in " +
                                      p.kind + " '" + p.name + "'");
           }
-          if (s.check && p.checkKind != ProxyConfig::CheckKind::Tcp) {
-            // reported once per file by the check-kind warning below
+          if (s.agentCheck && !s.agentPort) {
+            diag_.error(s.where, "server '" + s.name + "' has 'agent-check' but no 'agent-port'",
+                        "add 'agent-port <port>': the agent listens on a port of its own");
+          }
+          if (!s.socks4.empty() && !s.address.isV4() && !s.portFromClient) {
+            diag_.error(s.where, "server '" + s.name + "' is reached through a SOCKS4 proxy, which carries IPv4 addresses only");
+          }
+          if (s.checkViaSocks4 && s.socks4.empty()) {
+            diag_.error(s.where, "server '" + s.name + "' has 'check-via-socks4' but no 'socks4 <address>'");
           }
         }
       }

@@ -12,6 +12,7 @@
 #include <random>
 
 #include "core/strings.h"
+#include "health/protocols.h"
 #include "health/tls_probe.h"
 #include "net/socket.h"
 #include "proto/proxy_protocol.h"
@@ -54,12 +55,9 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
     closeConnection();
   }
 
-  void schedule(uint64_t delayMs) { hc_.loop_.schedule(*this, hc_.loop_.now() + delayMs); }
   balance::ServerState& server() { return server_; }
   runtime::Backend& backend() { return be_; }
   bool up() const { return up_; }
-  uint32_t rise() const { return spec_->rise; }
-  uint32_t fall() const { return spec_->fall; }
 
   void onTimer() noexcept override {
     uint64_t now = hc_.loop_.now();
@@ -90,7 +88,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
       int err = net::socketError(fd_);
       if (err != 0 || !(events & EPOLLOUT)) {
-        done({false, "L4CON", std::strerror(err ? err : ECONNREFUSED)});
+        failConnect(std::strerror(err ? err : ECONNREFUSED));
         return;
       }
       connected();
@@ -100,59 +98,104 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
   }
 
  private:
-  enum class Phase { Idle, Connecting, Handshake, Sending, Receiving };
+  // Socks: the SOCKS4 request is out, its 8-byte answer awaited.
+  enum class Phase { Idle, Connecting, Socks, Handshake, Sending, Receiving };
+
+  const CheckPlan& plan() const { return *spec_->plan; }
+  bool stepped() const { return plan().kind == CheckPlan::Kind::Steps || plan().kind == CheckPlan::Kind::Http; }
 
   void begin() {
     startedAt_ = hc_.loop_.now();
+    step_ = 0;
+    code_ = 0;
+    info_.clear();
+    lastExpect_ = nullptr;
+    deadline_ = startedAt_ + spec_->inter;
+    openConnection();
+  }
+
+  // Opens the connection of step_ (a connect step, or the check's only one).
+  void openConnection() {
+    closeConnection();
     in_.clear();
     out_.clear();
     written_ = 0;
-    step_ = 0;
     tls_.reset();
+    pendingTls_ = false;
+    connectStep_ = step_;
+    const CheckStep* c = stepped() ? &plan().steps[step_] : nullptr;
+    const bool server = !c || c->useServerSettings;
     core::Address target = spec_->address;
-    const CheckPlan& plan = *spec_->plan;
-    if (plan.kind == CheckPlan::Kind::Steps || (plan.kind == CheckPlan::Kind::Http && !plan.steps.empty())) {
-      const CheckStep& c = plan.steps[0];
-      if (c.port) target.setPort(*c.port);
+    if (c && c->addr) {
+      target = *c->addr;
+      target.setPort(spec_->address.port());
     }
+    if (c && c->port) target.setPort(*c->port);
+    viaSocks_ = (c && c->viaSocks4) || (server && spec_->socks4);
+    if (viaSocks_ && !spec_->socks4) {
+      fail("L4CON", "'via-socks4' needs 'socks4 <address>' on the server line");
+      return;
+    }
+    socksTarget_ = target;
+    if (viaSocks_) target = *spec_->socks4;
     // Checks come from sluice's own address, never a client's ("usesrc").
     const config::SourceSpec& src = be_.serverConfigs[server_.position]->source.set
                                         ? be_.serverConfigs[server_.position]->source
                                         : be_.source;
     fd_ = net::startConnect(target, src.address, false, src.interface);
     if (fd_ < 0) {
-      done({false, "L4CON", std::strerror(errno)});
+      // connect() itself refused (no route, no address): HAProxy's words.
+      failConnect("General socket error (" + std::string(std::strerror(errno)) + ")");
       return;
     }
     net::setLingerZero(fd_);  // checks end with a reset, like HAProxy's: no TIME_WAIT pile-up
     phase_ = Phase::Connecting;
     hc_.loop_.add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
-    uint32_t overall = spec_->inter;
-    uint32_t connectLimit = spec_->timeout && spec_->connectTimeout
-                                ? std::min(spec_->connectTimeout, spec_->inter)
-                                : overall;
-    deadline_ = startedAt_ + (spec_->timeout ? connectLimit : overall);
+    // "timeout check" set: "timeout connect" bounds the connection and
+    // "timeout check" the rest; otherwise "inter" bounds the whole check.
+    if (spec_->timeout) {
+      uint32_t connectLimit = spec_->connectTimeout ? std::min(spec_->connectTimeout, spec_->inter) : spec_->inter;
+      deadline_ = hc_.loop_.now() + connectLimit;
+    }
     rescheduleWhileRunning();
   }
 
   void connected() {
-    const CheckPlan& plan = *spec_->plan;
     if (spec_->timeout) deadline_ = hc_.loop_.now() + spec_->timeout;
-    bool sendProxy = spec_->sendProxy != config::ProxyProtocolOut::None;
-    bool ssl = spec_->ssl;
-    std::string sni = spec_->sni;
-    std::vector<std::string> alpn = spec_->alpn;
-    if (!plan.steps.empty()) {
-      const CheckStep& c = plan.steps[0];
-      sendProxy = sendProxy || c.sendProxy;
-      ssl = ssl || c.ssl;
-      if (!c.sni.empty()) sni = c.sni;
-      if (!c.alpn.empty()) alpn = c.alpn;
-      step_ = 1;
+    if (viaSocks_) {
+      // SOCKS4 CONNECT: version 4, command 1, port, IPv4 address, user id
+      // "HAProxy" (what HAProxy sends; SOCKS servers set up for it may
+      // match on it), NUL.
+      const sockaddr_in* sin = reinterpret_cast<const sockaddr_in*>(socksTarget_.sockaddrPtr());
+      out_.assign("\x04\x01", 2);
+      uint16_t port = socksTarget_.port();
+      out_.push_back(static_cast<char>(port >> 8));
+      out_.push_back(static_cast<char>(port & 0xff));
+      out_.append(reinterpret_cast<const char*>(&sin->sin_addr), 4);
+      out_.append("HAProxy", 8);
+      written_ = 0;
+      phase_ = Phase::Socks;
+      drive();
+      return;
     }
+    transportReady();
+  }
+
+  // The TCP (and SOCKS) path is open: PROXY header, TLS, then the check.
+  void transportReady() {
+    requestSent_ = false;
+    const CheckStep* c = stepped() ? &plan().steps[connectStep_] : nullptr;
+    const bool server = !c || c->useServerSettings;
+    step_ = connectStep_ + 1;
+    bool sendProxy = (c && c->sendProxy) || (server && spec_->sendProxy != config::ProxyProtocolOut::None);
+    bool ssl = (c && c->ssl) || (server && spec_->ssl);
+    std::string sni = c && !c->sni.empty() ? c->sni : server ? spec_->sni : "";
+    std::vector<std::string> alpn = c && !c->alpn.empty() ? c->alpn : server ? spec_->alpn : std::vector<std::string>{};
+    out_.clear();
+    written_ = 0;
     if (sendProxy) {
       core::Address local = net::localAddress(fd_);
-      core::Address peer = net::peerAddress(fd_);
+      core::Address peer = viaSocks_ ? socksTarget_ : net::peerAddress(fd_);
       if (spec_->sendProxy == config::ProxyProtocolOut::V2) {
         proto::ProxyV2Options o;
         o.local = true;  // a health check is not a client connection
@@ -161,45 +204,40 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
         out_ = proto::encodeProxyV1(local, peer);
       }
     }
-    if (plan.kind == CheckPlan::Kind::Connect) {
-      if (out_.empty()) {
-        done({true, "L4OK", ""});
-        return;
-      }
-      phase_ = Phase::Sending;
-      drive();
-      if (fd_ >= 0 && phase_ == Phase::Receiving) done({true, "L4OK", ""});
-      return;
-    }
-    if (plan.kind == CheckPlan::Kind::SslHello) {
-      out_ += spec_->probeHello;
-      phase_ = Phase::Sending;
-      drive();
-      return;
-    }
-    // Steps and HTTP may run over TLS (check-ssl / connect ssl). A PROXY
-    // header, if any, goes in clear first.
-    if (ssl) {
-      tls_ = std::make_unique<TlsClient>(sni, alpn, spec_->verify, spec_->caFile);
-      if (!out_.empty()) {
-        pendingTls_ = true;
+    switch (plan().kind) {
+      case CheckPlan::Kind::Connect:
+        if (out_.empty()) {
+          pass("L4OK", "");
+          return;
+        }
         phase_ = Phase::Sending;
-      } else {
+        drive();
+        return;
+      case CheckPlan::Kind::SslHello:
+        out_ += spec_->probeHello;
+        phase_ = Phase::Sending;
+        drive();
+        return;
+      default:
+        break;
+    }
+    phase_ = Phase::Sending;
+    if (ssl) {
+      // A PROXY header goes in clear first, then the TLS handshake.
+      tls_ = std::make_unique<TlsClient>(sni, alpn, spec_->verify, spec_->caFile);
+      pendingTls_ = true;
+      if (out_.empty()) {
         startTls();
         return;
       }
-    } else {
-      phase_ = Phase::Sending;
     }
-    if (plan.kind == CheckPlan::Kind::Http && !pendingTls_) out_ += plan.httpRequest;
-    if (plan.kind == CheckPlan::Kind::Steps && !pendingTls_) queueSends();
     drive();
   }
 
   void startTls() {
     pendingTls_ = false;
     if (!tls_->attach(fd_)) {
-      done({false, "L6RSP", "cannot start TLS"});
+      fail("L6RSP", "cannot start TLS");
       return;
     }
     phase_ = Phase::Handshake;
@@ -208,25 +246,12 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
     drive();
   }
 
-  // Moves consecutive "send" steps into the output.
-  void queueSends() {
-    const CheckPlan& plan = *spec_->plan;
-    // What the server said so far was for the expects before this send;
-    // those after it look at the answer to it (consecutive expects share
-    // one buffer, as HAProxy's do).
-    in_.clear();
-    while (step_ < plan.steps.size() && plan.steps[step_].kind == CheckStep::Kind::Send) {
-      out_ += plan.steps[step_].data;
-      ++step_;
-    }
-  }
-
-  bool writeOut() {  // false: error (done() was called)
+  bool writeOut() {  // false: error (the check ended)
     while (written_ < out_.size()) {
       if (tls_ && !pendingTls_ && phase_ != Phase::Handshake) {
         int r = tls_->write(out_, written_);
         if (r < 0) {
-          done({false, "L6RSP", tls_->lastError()});
+          fail("L6RSP", tls_->lastError());
           return false;
         }
         if (r == 0) return true;
@@ -238,20 +263,20 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
         continue;
       }
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
-      done({false, "L4CON", std::strerror(errno)});
+      failConnect(std::strerror(errno));
       return false;
     }
     return true;
   }
 
-  // Returns 1 read something, 0 nothing now, -1 EOF, -2 error (done() called).
+  // Returns 1 read something, 0 nothing now, -1 EOF, -2 error (the check ended).
   int readIn() {
-    if (tls_) {
+    if (tls_ && phase_ != Phase::Socks) {
       int r = tls_->read(in_);
       if (r > 0) return 1;
       if (tls_->eof()) return -1;
       if (r < 0) {
-        done({false, "L6RSP", tls_->lastError()});
+        fail("L6RSP", tls_->lastError());
         return -2;
       }
       return 0;
@@ -264,157 +289,350 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
     }
     if (n == 0) return -1;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-    done({false, "L4CON", std::strerror(errno)});
+    failConnect(std::strerror(errno));
     return -2;
   }
 
-  void drive() {
-    const CheckPlan& plan = *spec_->plan;
-    for (int guard = 0; guard < 1000 && fd_ >= 0; ++guard) {
-      if (phase_ == Phase::Handshake) {
-        int r = tls_->handshake();
-        if (r < 0) {
-          done({false, "L6RSP", "TLS handshake failed: " + tls_->lastError()});
-          return;
-        }
-        if (r == 0) return;
-        phase_ = Phase::Sending;
-        if (plan.kind == CheckPlan::Kind::Http) out_ = plan.httpRequest;
-        if (plan.kind == CheckPlan::Kind::Steps) queueSends();
-        continue;
-      }
-      if (phase_ == Phase::Sending) {
-        if (!writeOut()) return;
-        if (written_ < out_.size()) return;
-        if (pendingTls_) {
-          startTls();
-          return;
-        }
-        out_.clear();
-        written_ = 0;
+  // Moves consecutive "send" steps into the output. What the server said so
+  // far answered the steps before this send: the expects after it look at
+  // the answer to it (consecutive expects share one buffer, as HAProxy's).
+  void queueSends() {
+    in_.clear();
+    while (step_ < plan().steps.size() && plan().steps[step_].kind == CheckStep::Kind::Send) {
+      out_ += plan().steps[step_].data;
+      ++step_;
+    }
+  }
+
+  // After the output went out: what the plan does next.
+  void afterSend() {
+    out_.clear();
+    written_ = 0;
+    switch (plan().kind) {
+      case CheckPlan::Kind::Connect:
+        pass("L4OK", "");
+        return;
+      case CheckPlan::Kind::SslHello:
         phase_ = Phase::Receiving;
-        if (plan.kind == CheckPlan::Kind::Connect) return;
-        if (plan.kind == CheckPlan::Kind::Steps && step_ >= plan.steps.size()) {
-          done({true, "L7OK", "(tcp-check)"});
-          return;
+        return;
+      case CheckPlan::Kind::Http:
+        if (!requestSent_) {
+          out_ = plan().httpRequest;
+          requestSent_ = true;
+          return;  // drive() writes it
         }
-      }
-      if (phase_ == Phase::Receiving) {
-        int r = readIn();
-        if (r == -2) return;
-        bool eof = r == -1;
-        if (!evaluate(eof)) return;  // verdict given, or waiting
-        if (r == 0) return;
-        continue;
-      }
+        phase_ = Phase::Receiving;
+        return;
+      case CheckPlan::Kind::Steps:
+        nextStep();
+        return;
+    }
+  }
+
+  // Steps: runs the plan from step_ until it must wait.
+  void nextStep() {
+    const auto& steps = plan().steps;
+    if (step_ >= steps.size()) {
+      finishSteps();
       return;
     }
+    const CheckStep& s = steps[step_];
+    if (s.kind == CheckStep::Kind::Send) {
+      queueSends();
+      phase_ = Phase::Sending;
+      return;
+    }
+    if (s.kind == CheckStep::Kind::Connect) {
+      openConnection();
+      return;
+    }
+    phase_ = Phase::Receiving;
+  }
+
+  void drive() {
+    for (int guard = 0; guard < 1000 && fd_ >= 0; ++guard) {
+      switch (phase_) {
+        case Phase::Socks: {
+          if (!writeOut()) return;
+          if (written_ < out_.size()) return;
+          int r = readIn();
+          if (r == -2) return;
+          if (in_.size() >= 8) {
+            if (static_cast<uint8_t>(in_[1]) != 0x5a) {
+              char code[8];
+              snprintf(code, sizeof(code), "0x%02x", static_cast<uint8_t>(in_[1]));
+              failConnect("SOCKS4 proxy refused the connection (code " + std::string(code) + ")");
+              return;
+            }
+            in_.erase(0, 8);
+            transportReady();
+            return;
+          }
+          if (r == -1) {
+            failConnect("SOCKS4 proxy closed the connection before answering");
+            return;
+          }
+          if (r == 0) return;
+          continue;
+        }
+        case Phase::Handshake: {
+          int r = tls_->handshake();
+          if (r < 0) {
+            fail("L6RSP", "TLS handshake failed: " + tls_->lastError());
+            return;
+          }
+          if (r == 0) return;
+          phase_ = Phase::Sending;
+          requestSent_ = false;
+          afterSend();
+          continue;
+        }
+        case Phase::Sending: {
+          if (!writeOut()) return;
+          if (written_ < out_.size()) return;
+          if (pendingTls_) {
+            startTls();
+            return;
+          }
+          afterSend();
+          continue;
+        }
+        case Phase::Receiving: {
+          int r = readIn();
+          if (r == -2) return;
+          bool eof = r == -1;
+          if (!evaluate(eof)) {
+            if (fd_ >= 0 && phase_ != Phase::Receiving) continue;  // a send or a new connection
+            return;
+          }
+          if (r == 0) return;
+          continue;
+        }
+        default:
+          return;
+      }
+    }
+  }
+
+  route::SessionView responseView(bool eof) const {
+    route::SessionView v;
+    v.response = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(in_.data()), in_.size());
+    v.responseFinal = eof;
+    v.backendName = be_.name;
+    return v;
+  }
+
+  // An expect's on-success/on-error text, or `fallback` without one.
+  std::string message(const std::shared_ptr<const route::FormatString>& fmt, bool eof, std::string fallback) const {
+    if (!fmt) return fallback;
+    // Samples render as text; a binary one (res.payload) as its own bytes.
+    std::string text;
+    const route::SessionView view = responseView(eof);
+    for (const route::FormatString::Segment& seg : fmt->segments()) {
+      route::Sample smp;
+      if (seg.kind == route::FormatString::Segment::Kind::Literal) {
+        text += seg.text;
+      } else if (seg.expr && seg.expr->evaluate(view, 0, smp) && route::castSample(smp, route::SampleType::Str)) {
+        text += smp.text;
+      }
+    }
+    size_t nul = text.find('\0');  // binary payloads end at their first NUL, as C strings
+    if (nul != std::string::npos) text.erase(nul);
+    return text;
+  }
+
+  void takeStatusCode(const CheckStep& s, bool eof) {
+    if (!s.statusCode) return;
+    route::Sample smp;
+    if (!s.statusCode->evaluate(responseView(eof), 0, smp)) return;
+    if (smp.type == route::SampleType::Int || smp.type == route::SampleType::Bool) {
+      code_ = static_cast<int>(smp.integer);
+    } else if (auto n = core::parseInt(smp.text)) {
+      code_ = static_cast<int>(*n);
+    }
+  }
+
+  std::string atStep() const {
+    return plan().userRules ? " at step " + std::to_string(step_ + 1) + " of tcp-check" : "";
   }
 
   // Looks at what was received. Returns true to keep reading.
   bool evaluate(bool eof) {
-    const CheckPlan& plan = *spec_->plan;
-    if (plan.kind == CheckPlan::Kind::SslHello) {
+    if (plan().kind == CheckPlan::Kind::SslHello) {
       HelloAnswer a = classifyHelloResponse(in_);
       if (a == HelloAnswer::ServerHello) {
-        done({true, "L6OK", ""});
+        pass("L6OK", "");
       } else if (a == HelloAnswer::Alert) {
-        done({false, "L6RSP", "TLS alert in response to the ClientHello"});
+        fail("L6RSP", "TLS alert in response to the ClientHello");
       } else if (a == HelloAnswer::NotTls) {
-        done({false, "L6RSP", "not a TLS ServerHello"});
+        fail("L6RSP", "not a TLS ServerHello");
       } else if (eof) {
-        done({false, "L6RSP", "connection closed before a ServerHello"});
+        fail("L6RSP", "connection closed before a ServerHello");
       } else {
         return true;
       }
       return false;
     }
-    if (plan.kind == CheckPlan::Kind::Http) return evaluateHttp(eof);
-    // tcp-check steps
-    while (step_ < plan.steps.size()) {
-      const CheckStep& s = plan.steps[step_];
-      if (s.kind == CheckStep::Kind::Send) {
-        queueSends();
-        phase_ = Phase::Sending;
-        drive();
+    if (plan().kind == CheckPlan::Kind::Http) return evaluateHttp(eof);
+    const auto& steps = plan().steps;
+    while (step_ < steps.size() && steps[step_].kind == CheckStep::Kind::Expect) {
+      const CheckStep& s = steps[step_];
+      const bool framed = eof || in_.size() > 65536 || answerComplete(s.framing, in_);
+      if (s.framing != CheckStep::Framing::None && !framed) return true;
+      if (s.farewell) {
+        // The answer to a goodbye (SMTP's QUIT): wait for it or the close,
+        // then give the verdict already reached.
+        finishSteps();
         return false;
       }
-      if (s.kind == CheckStep::Kind::Connect) {
-        done({false, "L7RSP", "only one 'tcp-check connect' per check is supported"});
-        return false;
+      if (s.match == CheckStep::Match::Custom) {
+        ProtocolVerdict v = judge(s, eof);
+        if (v.state == ProtocolVerdict::State::NeedMore) {
+          if (in_.size() > 65536) {
+            fail("L7RSP", "response too long");
+            return false;
+          }
+          return true;
+        }
+        code_ = v.code;
+        if (v.state == ProtocolVerdict::State::Fail) {
+          fail(v.status, v.info);
+          return false;
+        }
+        if (!v.info.empty()) info_ = v.info;
+        lastExpect_ = &s;
+        ++step_;
+        continue;
       }
       bool found = false;
       if (in_.size() >= s.minRecv) {
-        if (s.match == CheckStep::Match::String || s.match == CheckStep::Match::Binary) {
-          found = in_.find(s.pattern) != std::string::npos;
-        } else {
-          found = s.regex->matches(in_);
+        switch (s.match) {
+          case CheckStep::Match::String:
+          case CheckStep::Match::Binary:
+            found = in_.find(s.pattern) != std::string::npos;
+            break;
+          case CheckStep::Match::RBinary:
+            found = s.regex->matches(hexUpper(in_));  // rbinary looks at the hexadecimal form
+            break;
+          default:
+            found = s.regex->matches(in_);
+            break;
         }
       }
       // Without min-recv a mismatch waits for more data (until the end or
-      // the timeout); with it, a mismatch over min-recv bytes is final.
-      const bool enough = s.minRecvSet && in_.size() >= s.minRecv;
+      // the timeout); with it, a mismatch over min-recv bytes is final; a
+      // protocol check may also decide on its first whole line.
+      const bool enough = (s.minRecvSet && in_.size() >= s.minRecv) || s.framing != CheckStep::Framing::None;
       if (found != s.negate && (found || eof || enough)) {
+        takeStatusCode(s, eof);
+        if (s.onSuccess) info_ = message(s.onSuccess, eof, "");
+        lastExpect_ = &s;
         ++step_;
         continue;
       }
       if (found && s.negate) {
-        done({false, "L7RSP", "TCPCHK matched unwanted content at step " + std::to_string(step_ + 1)});
+        takeStatusCode(s, eof);
+        fail(s.errorStatus.empty() ? "L7RSP" : s.errorStatus,
+             message(s.onError, eof, "TCPCHK matched unwanted content" + atStep()));
         return false;
       }
-      if (eof || enough ||
-          (s.infoFromResponse && in_.find("\r\n") != std::string::npos && in_.size() >= s.pattern.size())) {
-        // A protocol check decides on the first whole line, as the server
-        // may keep the connection open after an error line.
-        done({false, s.errorCode.empty() ? "L7RSP" : s.errorCode,
-              s.infoFromResponse ? in_.substr(0, in_.find("\r\n"))
-                                 : "TCPCHK did not match content at step " + std::to_string(step_ + 1)});
+      if (eof || enough) {
+        takeStatusCode(s, eof);
+        fail(s.errorStatus.empty() ? "L7RSP" : s.errorStatus,
+             message(s.onError, eof, "TCPCHK did not match content" + atStep()));
         return false;
       }
       if (in_.size() > 65536) {
-        done({false, "L7RSP", "TCPCHK response too long at step " + std::to_string(step_ + 1)});
+        fail("L7RSP", "TCPCHK response too long" + atStep());
         return false;
       }
       return true;
     }
-    const CheckStep* last = plan.steps.empty() ? nullptr : &plan.steps.back();
-    done({true, "L7OK", last && !last->okInfo.empty() ? last->okInfo : "(tcp-check)"});
+    nextStep();
     return false;
   }
 
+  ProtocolVerdict judge(const CheckStep& s, bool eof) const {
+    std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(in_.data()), in_.size());
+    switch (s.custom) {
+      case CheckStep::Custom::MysqlHandshake:
+        return mysqlHandshake(bytes, eof);
+      case CheckStep::Custom::MysqlLogin:
+        return mysqlLoginReply(bytes, eof);
+      case CheckStep::Custom::LdapBind:
+        return ldapBindResponse(bytes, eof);
+      case CheckStep::Custom::SpopHello:
+        return spopAgentHello(bytes, eof);
+      case CheckStep::Custom::None:
+        break;
+    }
+    return ProtocolVerdict::fail("L7RSP", "no judge for this answer");
+  }
+
+  // Has the whole answer arrived? A line; or an SMTP reply, whose lines
+  // are "250-..." but for the last, "250 ..." (or a bare "250").
+  static bool answerComplete(CheckStep::Framing framing, const std::string& in) {
+    if (framing == CheckStep::Framing::Line) return in.find('\n') != std::string::npos;
+    size_t start = 0;
+    while (true) {
+      size_t eol = in.find('\n', start);
+      if (eol == std::string::npos) return false;
+      if (eol - start < 4 || in[start + 3] != '-') return true;
+      start = eol + 1;
+    }
+  }
+
+  static std::string hexUpper(const std::string& bytes) {
+    static const char* kDigits = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (unsigned char c : bytes) {
+      out.push_back(kDigits[c >> 4]);
+      out.push_back(kDigits[c & 15]);
+    }
+    return out;
+  }
+
+  // Every step passed: the verdict of the last expect.
+  void finishSteps() {
+    const CheckStep* last = lastExpect_;
+    std::string status = last && !last->okStatus.empty() ? last->okStatus : "L7OK";
+    std::string info = info_;
+    if (info.empty() && plan().userRules) info = "(tcp-check)";
+    if (!last && !plan().userRules) status = "L4OK";
+    pass(status, info);
+  }
+
   bool evaluateHttp(bool eof) {
-    const CheckPlan& plan = *spec_->plan;
     size_t eol = in_.find("\r\n");
     if (eol == std::string::npos) {
       if (eof || in_.size() > 8192) {
-        done({false, "L7RSP", in_.empty() ? "connection closed without a response" : "no status line"});
+        fail("L7RSP", in_.empty() ? "connection closed without a response" : "no status line");
         return false;
       }
       return true;
     }
     std::string line = in_.substr(0, eol);
     if (line.compare(0, 5, "HTTP/") != 0 || line.size() < 12) {
-      done({false, "L7RSP", "not an HTTP status line"});
+      fail("L7RSP", "not an HTTP status line");
       return false;
     }
     auto code = core::parseInt(line.substr(9, 3));
     if (!code) {
-      done({false, "L7RSP", "bad HTTP status"});
+      fail("L7RSP", "bad HTTP status");
       return false;
     }
     std::string reason = line.size() > 13 ? line.substr(13) : "";
     bool needBody = false;
-    for (const CheckStep& e : plan.httpExpect) {
+    for (const CheckStep& e : plan().httpExpect) {
       if (e.match == CheckStep::Match::String || e.match == CheckStep::Match::RString) needBody = true;
     }
     if (needBody && !eof && in_.size() < 65536) return true;
-    CheckResult r;
-    r.httpStatus = static_cast<int>(*code);
-    if (plan.httpExpect.empty()) {
-      r.ok = *code >= 200 && *code < 400;
+    bool ok = true;
+    if (plan().httpExpect.empty()) {
+      ok = *code >= 200 && *code < 400;
     } else {
-      r.ok = true;
-      for (const CheckStep& e : plan.httpExpect) {
+      for (const CheckStep& e : plan().httpExpect) {
         bool m = false;
         if (e.match == CheckStep::Match::Status) {
           for (auto part : core::split(e.pattern, ',')) {
@@ -430,30 +648,51 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
         } else {
           m = e.regex->matches(in_.substr(in_.find("\r\n\r\n") == std::string::npos ? eol : in_.find("\r\n\r\n") + 4));
         }
-        if (m == e.negate) r.ok = false;
+        if (m == e.negate) ok = false;
       }
     }
-    r.code = r.ok ? "L7OK" : "L7STS";
-    r.info = reason;
-    done(r);
+    code_ = static_cast<int>(*code);
+    if (ok) {
+      pass("L7OK", reason);
+    } else {
+      fail("L7STS", reason);
+    }
     return false;
   }
 
-  void timedOut() {
-    const CheckPlan& plan = *spec_->plan;
-    std::string code = phase_ == Phase::Connecting ? "L4TOUT"
-                       : plan.kind == CheckPlan::Kind::SslHello || phase_ == Phase::Handshake
-                           ? "L6TOUT"
-                           : "L7TOUT";
-    std::string info;
-    if (code == "L7TOUT" && plan.kind == CheckPlan::Kind::Steps && step_ < plan.steps.size()) {
-      const CheckStep& st = plan.steps[step_];
-      std::string what = st.match == CheckStep::Match::String   ? "string '" + st.pattern + "'"
-                         : st.match == CheckStep::Match::Binary ? "binary"
-                                                                : "regex";
-      info = "at step " + std::to_string(step_ + 1) + " of tcp-check (expect " + what + ")";
+  void pass(const std::string& status, const std::string& info) { done({true, status, info, code_}); }
+  void fail(const std::string& status, const std::string& info) { done({false, status, info, code_}); }
+
+  // A connection that could not be made or broke: a user's tcp-check says
+  // at which step, as HAProxy's does.
+  void failConnect(const std::string& what) {
+    std::string info = what;
+    if (plan().userRules && connectStep_ < plan().steps.size()) {
+      info += " at step " + std::to_string(connectStep_ + 1) + " of tcp-check (" +
+              plan().steps[connectStep_].describe() + ")";
     }
-    done({false, code, info});
+    done({false, "L4CON", info, 0});
+  }
+
+  void timedOut() {
+    std::string status = phase_ == Phase::Connecting || phase_ == Phase::Socks ? "L4TOUT"
+                         : plan().kind == CheckPlan::Kind::SslHello || phase_ == Phase::Handshake
+                             ? "L6TOUT"
+                             : "L7TOUT";
+    std::string info;
+    const auto& steps = plan().steps;
+    if (plan().kind == CheckPlan::Kind::Steps && step_ < steps.size() && phase_ == Phase::Receiving) {
+      const CheckStep& st = steps[step_];
+      if (st.farewell) {  // the goodbye went unanswered: the verdict stands
+        finishSteps();
+        return;
+      }
+      if (!st.timeoutStatus.empty()) status = st.timeoutStatus;
+      if (plan().userRules) info = "at step " + std::to_string(step_ + 1) + " of tcp-check (" + st.describe() + ")";
+    } else if (status == "L4TOUT" && plan().userRules && connectStep_ < steps.size()) {
+      info = "at step " + std::to_string(connectStep_ + 1) + " of tcp-check (" + steps[connectStep_].describe() + ")";
+    }
+    done({false, status, info, code_});
   }
 
   void closeConnection() {
@@ -493,7 +732,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       hc_.logFor(be_, observe::kNotice,  // HAProxy logs results at notice, failed or not
                  "Health check for server " + be_.name + "/" + server_.name + " " +
                      (r.ok ? "succeeded" : "failed") + ", reason: " + std::string(reasonText(r.code)) +
-                     (r.httpStatus ? ", code: " + std::to_string(r.httpStatus) : "") +
+                     (r.statusCode ? ", code: " + std::to_string(r.statusCode) : "") +
                      (r.info.empty() ? "" : ", info: \"" + r.info + "\"") + ", check duration: " +
                      std::to_string(r.durationMs) + "ms, status: " + std::to_string(num) + "/" + std::to_string(den) +
                      (upText ? " UP." : " DOWN."));
@@ -515,7 +754,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
     if (!r.ok) live.counters.checkFailures.fetch_add(1, std::memory_order_relaxed);
     live.checkStatus = r.code;
     live.checkInfo = r.info;
-    live.checkCode = r.httpStatus;
+    live.checkCode = r.statusCode;
     live.checkDurationMs = r.durationMs;
     live.checkHealth = up_ ? spec_->rise + spec_->fall - 1 - std::min(failed_, spec_->fall - 1) : passed_;
     bool transitional = (up_ && failed_ > 0) || (!up_ && passed_ > 0);
@@ -564,10 +803,17 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
   Phase phase_ = Phase::Idle;
   std::unique_ptr<TlsClient> tls_;
   bool pendingTls_ = false;
+  bool requestSent_ = false;                 // HTTP: the request is queued
+  bool viaSocks_ = false;
+  core::Address socksTarget_;                // where the SOCKS4 proxy connects us
   std::string out_;
   size_t written_ = 0;
   std::string in_;
   size_t step_ = 0;
+  size_t connectStep_ = 0;                   // the step that opened the connection
+  int code_ = 0;                             // the protocol's status code (HTTP, SMTP, MySQL...)
+  std::string info_;                         // the info of the last expect that passed
+  const CheckStep* lastExpect_ = nullptr;
   uint64_t startedAt_ = 0;
   uint64_t deadline_ = 0;
   uint64_t nextCheck_ = 0;
@@ -635,7 +881,7 @@ void HealthChecker::transition(ServerCheck& c, bool up, const CheckResult& r) {
   (up ? s.counters.wentUp : s.counters.wentDown).fetch_add(1, std::memory_order_relaxed);
   be.balancer->refresh();
   auto [active, backup] = be.usableServers();
-  std::string code = r.httpStatus ? ", code: " + std::to_string(r.httpStatus) : "";
+  std::string code = r.statusCode ? ", code: " + std::to_string(r.statusCode) : "";
   std::string info = r.info.empty() ? "" : ", info: \"" + r.info + "\"";
   if (up) {
     logFor(be, observe::kNotice, "Server " + be.name + "/" + s.name + " is UP, reason: " +

@@ -26,7 +26,7 @@ struct CheckResult {
   bool ok = false;
   std::string code;     // L4OK, L4CON, L4TOUT, L6OK, L6RSP, L6TOUT, L7OK, L7RSP, L7STS, L7TOUT
   std::string info;     // "Connection refused", "HTTP status 503", ...
-  int httpStatus = 0;
+  int statusCode = 0;   // the protocol's own code: HTTP status, SMTP reply, MySQL error...
   uint64_t durationMs = 0;
 };
 

@@ -13,6 +13,8 @@
 
 #include "config/model.h"
 #include "core/diagnostics.h"
+#include "route/expression.h"
+#include "route/format.h"
 #include "route/regex.h"
 
 namespace sluice::health {
@@ -20,33 +22,49 @@ namespace sluice::health {
 struct CheckStep {
   enum class Kind { Connect, Send, Expect };
   Kind kind = Kind::Connect;
+  std::string comment;                       // "comment <text>" of any step
   // connect
   std::optional<uint16_t> port;
+  std::optional<core::Address> addr;
+  bool useServerSettings = false;            // "default", or the implicit first connect
   bool ssl = false;
   std::string sni;
   std::vector<std::string> alpn;
   bool sendProxy = false;
+  bool viaSocks4 = false;
   // send
   std::string data;
   // expect
-  enum class Match { String, RString, Binary, RBinary, Status, RStatus };
+  enum class Match { String, RString, Binary, RBinary, Status, RStatus, Custom };
   Match match = Match::String;
+  enum class Custom { None, MysqlHandshake, MysqlLogin, LdapBind, SpopHello };
+  Custom custom = Custom::None;
   bool negate = false;
   std::string pattern;                       // String / Binary (raw bytes) / Status list
-  std::string comment;                       // "comment <text>" of any step
-  // Protocol checks (redis-check...): the result's words, as HAProxy's.
-  std::string okInfo;                        // info of a check that passes here last
-  std::string errorCode;                     // code when this expect fails (default L7RSP)
-  bool infoFromResponse = false;             // failure info: the response's first line
   std::shared_ptr<const route::Regex> regex; // RString / RBinary / RStatus
   size_t minRecv = 0;
   bool minRecvSet = false;                   // "min-recv N": a mismatch with N bytes is conclusive
+  // Protocol checks judge a whole answer, then the verdict is final: a line
+  // (Redis), or an SMTP reply (its last line has no '-' after the code).
+  enum class Framing { None, Line, SmtpReply };
+  Framing framing = Framing::None;
+  bool farewell = false;                     // the answer to a goodbye: it never changes the verdict
+  // ok-status / error-status / tout-status: empty for the defaults (L7OK, L7RSP, L7TOUT)
+  std::string okStatus;
+  std::string errorStatus;
+  std::string timeoutStatus;
+  std::shared_ptr<const route::FormatString> onSuccess;  // the result's info
+  std::shared_ptr<const route::FormatString> onError;
+  std::shared_ptr<const route::SampleExpr> statusCode;   // the result's code
+  // The step as written, for "at step N of tcp-check (expect string 'x')".
+  std::string describe() const;
 };
 
 struct CheckPlan {
   enum class Kind { Connect, SslHello, Steps, Http };
   Kind kind = Kind::Connect;
   std::vector<CheckStep> steps;              // Steps (tcp-check) and Http (after the request)
+  bool userRules = false;                    // written as tcp-check lines: messages name the step
   std::string httpRequest;                   // Http: the request bytes
   std::vector<CheckStep> httpExpect;         // Http: expectations on the response
 };
@@ -68,11 +86,13 @@ struct ServerCheckSpec {
   std::string caFile;
   config::ProxyProtocolOut sendProxy = config::ProxyProtocolOut::None;  // check-send-proxy
   std::string probeHello;                    // ssl-hello-chk: the ClientHello bytes
+  std::optional<core::Address> socks4;       // check-via-socks4: the SOCKS4 proxy
   std::shared_ptr<const CheckPlan> plan;
 };
 
 // Compiles a backend's check plan. Errors go to `diag` with file:line.
-std::shared_ptr<const CheckPlan> compilePlan(const config::ProxyConfig& backend, core::Diagnostics& diag);
+std::shared_ptr<const CheckPlan> compilePlan(const config::ProxyConfig& backend, route::MapRegistry& maps,
+                                             core::Diagnostics& diag);
 
 // Resolves one server's check settings; nullopt (and an error) if it cannot be checked.
 std::optional<ServerCheckSpec> resolveServerCheck(const config::ProxyConfig& backend,

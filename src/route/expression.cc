@@ -108,48 +108,52 @@ bool fetchStExt(const SessionView& v, const std::vector<Arg>&, size_t index, Sam
   return true;
 }
 
-bool fetchLen(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+// The payload fetches read the client's bytes (req.*) or, in health checks
+// and tcp-response rules, the server's (res.*).
+bool payloadLen(std::span<const uint8_t> bytes, bool final, size_t index, Sample& out) {
   if (index > 0) return false;
   out.type = SampleType::Int;
-  out.integer = static_cast<int64_t>(v.payload.size());
-  out.mayChange = !v.final;
+  out.integer = static_cast<int64_t>(bytes.size());
+  out.mayChange = !final;
   return true;
 }
 
-bool fetchPayload(const SessionView& v, const std::vector<Arg>& a, size_t index, Sample& out) {
+bool payloadSlice(std::span<const uint8_t> bytes, bool final, const std::vector<Arg>& a, size_t index,
+                  Sample& out) {
   if (index > 0) return false;
   auto offset = static_cast<size_t>(a[0].integer);
   auto length = static_cast<size_t>(a[1].integer);
   if (length == 0) {
-    if (offset > v.payload.size()) {
-      out.mayChange = !v.final;
+    if (offset > bytes.size()) {
+      out.mayChange = !final;
       return false;
     }
     out.type = SampleType::Bin;
-    out.text.assign(reinterpret_cast<const char*>(v.payload.data()) + offset, v.payload.size() - offset);
-    out.mayChange = !v.final;
+    out.text.assign(reinterpret_cast<const char*>(bytes.data()) + offset, bytes.size() - offset);
+    out.mayChange = !final;
     return true;
   }
-  if (offset + length > v.payload.size()) {
-    out.mayChange = !v.final;
+  if (offset + length > bytes.size()) {
+    out.mayChange = !final;
     return false;
   }
   out.type = SampleType::Bin;
-  out.text.assign(reinterpret_cast<const char*>(v.payload.data()) + offset, length);
+  out.text.assign(reinterpret_cast<const char*>(bytes.data()) + offset, length);
   return true;
 }
 
-bool fetchPayloadLv(const SessionView& v, const std::vector<Arg>& a, size_t index, Sample& out) {
+bool payloadLv(std::span<const uint8_t> bytes, bool final, const std::vector<Arg>& a, size_t index,
+               Sample& out) {
   if (index > 0) return false;
   auto lenOffset = static_cast<size_t>(a[0].integer);
   auto lenSize = static_cast<size_t>(a[1].integer);
   if (lenSize == 0 || lenSize > 4) return false;
-  if (lenOffset + lenSize > v.payload.size()) {
-    out.mayChange = !v.final;
+  if (lenOffset + lenSize > bytes.size()) {
+    out.mayChange = !final;
     return false;
   }
   size_t size = 0;
-  for (size_t i = 0; i < lenSize; ++i) size = (size << 8) | v.payload[lenOffset + i];
+  for (size_t i = 0; i < lenSize; ++i) size = (size << 8) | bytes[lenOffset + i];
   size_t start = lenOffset + lenSize;
   if (a.size() > 2) {
     const std::string& o = a[2].text;
@@ -163,13 +167,32 @@ bool fetchPayloadLv(const SessionView& v, const std::vector<Arg>& a, size_t inde
     }
   }
   if (size == 0 || start + size > proto::kMaxHelloWireBytes) return false;  // will never match
-  if (start + size > v.payload.size()) {
-    out.mayChange = !v.final;
+  if (start + size > bytes.size()) {
+    out.mayChange = !final;
     return false;
   }
   out.type = SampleType::Bin;
-  out.text.assign(reinterpret_cast<const char*>(v.payload.data()) + start, size);
+  out.text.assign(reinterpret_cast<const char*>(bytes.data()) + start, size);
   return true;
+}
+
+bool fetchLen(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  return payloadLen(v.payload, v.final, index, out);
+}
+bool fetchPayload(const SessionView& v, const std::vector<Arg>& a, size_t index, Sample& out) {
+  return payloadSlice(v.payload, v.final, a, index, out);
+}
+bool fetchPayloadLv(const SessionView& v, const std::vector<Arg>& a, size_t index, Sample& out) {
+  return payloadLv(v.payload, v.final, a, index, out);
+}
+bool fetchResLen(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  return payloadLen(v.response, v.responseFinal, index, out);
+}
+bool fetchResPayload(const SessionView& v, const std::vector<Arg>& a, size_t index, Sample& out) {
+  return payloadSlice(v.response, v.responseFinal, a, index, out);
+}
+bool fetchResPayloadLv(const SessionView& v, const std::vector<Arg>& a, size_t index, Sample& out) {
+  return payloadLv(v.response, v.responseFinal, a, index, out);
 }
 
 bool fetchSrc(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
@@ -279,6 +302,9 @@ const FetchDef kFetches[] = {
     {"payload", SampleType::Bin, 2, 2, false, true, false, fetchPayload},
     {"req.payload_lv", SampleType::Bin, 2, 3, false, true, false, fetchPayloadLv},
     {"payload_lv", SampleType::Bin, 2, 3, false, true, false, fetchPayloadLv},
+    {"res.len", SampleType::Int, 0, 0, false, false, false, fetchResLen},
+    {"res.payload", SampleType::Bin, 2, 2, false, false, false, fetchResPayload},
+    {"res.payload_lv", SampleType::Bin, 2, 3, false, false, false, fetchResPayloadLv},
     {"src", SampleType::Ip, 0, 0, false, false, false, fetchSrc},
     {"dst", SampleType::Ip, 0, 0, false, false, false, fetchDst},
     {"src_port", SampleType::Int, 0, 0, false, false, false, fetchSrcPort},
@@ -387,6 +413,26 @@ bool convField(const ConverterCall& c, Sample& s) {
   return true;
 }
 
+// ltrim(<chars>) / rtrim(<chars>): strips any of <chars> from one end.
+bool convLtrim(const ConverterCall& c, Sample& s) {
+  size_t first = s.text.find_first_not_of(c.args[0].text);
+  s.text.erase(0, first == std::string::npos ? s.text.size() : first);
+  return true;
+}
+
+bool convRtrim(const ConverterCall& c, Sample& s) {
+  size_t last = s.text.find_last_not_of(c.args[0].text);
+  s.text.erase(last == std::string::npos ? 0 : last + 1);
+  return true;
+}
+
+// cut_crlf: the text up to its first CR or LF.
+bool convCutCrlf(const ConverterCall&, Sample& s) {
+  size_t eol = s.text.find_first_of("\r\n");
+  if (eol != std::string::npos) s.text.erase(eol);
+  return true;
+}
+
 bool convMap(const ConverterCall& c, Sample& s) {
   std::shared_ptr<const PatternIndex> index = c.map->get();  // holds `e` alive
   const PatternEntry* e = index->lookup(s);
@@ -419,6 +465,9 @@ const ConverterDef kConverters[] = {
     {"hex2i", SampleType::Str, SampleType::Int, 0, 0, convHex2i},
     {"bytes", SampleType::Bin, SampleType::Bin, 1, 2, convBytes},
     {"field", SampleType::Str, SampleType::Str, 2, 3, convField},
+    {"ltrim", SampleType::Str, SampleType::Str, 1, 1, convLtrim},
+    {"rtrim", SampleType::Str, SampleType::Str, 1, 1, convRtrim},
+    {"cut_crlf", SampleType::Str, SampleType::Str, 0, 0, convCutCrlf},
 };
 
 // One entry stands for every map_* converter; the call carries the details.

@@ -2,6 +2,8 @@
 // Sample casts and text forms; see sample.h.
 #include "route/sample.h"
 
+#include <arpa/inet.h>
+
 #include "core/strings.h"
 
 namespace sluice::route {
@@ -106,6 +108,15 @@ bool castSample(Sample& s, SampleType to) {
         }
         if (!a) return false;
         s.ip = a->unmapped();
+        s.type = SampleType::Ip;
+        return true;
+      }
+      if (s.type == SampleType::Int) {
+        // An integer is an IPv4 address in host order, as HAProxy casts it.
+        uint32_t v = static_cast<uint32_t>(s.integer);
+        s.ip = core::Address::any(AF_INET, 0);
+        sockaddr_in* sin = reinterpret_cast<sockaddr_in*>(s.ip.sockaddrPtr());
+        sin->sin_addr.s_addr = htonl(v);
         s.type = SampleType::Ip;
         return true;
       }

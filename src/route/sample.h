@@ -123,6 +123,8 @@ struct SessionView {
   bool helloFinal = true;        // the ClientHello reader has reached a final state
   std::span<const uint8_t> payload;  // client bytes buffered so far
   bool final = true;             // the inspection window is over: no more data will be awaited
+  std::span<const uint8_t> response;  // server bytes (health checks, tcp-response rules)
+  bool responseFinal = true;
   Variables* vars = nullptr;
   const HttpRequestView* http = nullptr;  // only in stats proxies
   // Stick tables: all of them, the one of the proxy whose rules run (the

@@ -303,7 +303,7 @@ class Builder {
     bool anyCheck = std::any_of(p.servers.begin(), p.servers.end(),
                                 [](const config::ServerConfig& s) { return s.check; });
     std::shared_ptr<const health::CheckPlan> plan;
-    if (anyCheck) plan = health::compilePlan(p, diag_);
+    if (anyCheck) plan = health::compilePlan(p, *rt_->maps, diag_);
     for (const config::ServerConfig& sc : p.servers) {
       std::shared_ptr<const health::ServerCheckSpec> check;
       if (sc.check) {
