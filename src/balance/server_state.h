@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/address.h"
@@ -78,6 +79,7 @@ struct ServerState {
   bool portFromClient = false;
   int portOffset = 0;
   bool backup = false;
+  std::optional<core::Address> socks4;       // "socks4": connections go through this SOCKS4 proxy
   uint32_t configWeight = 1;
   uint32_t maxconn = 0;                      // 0: unlimited
   bool checked = false;                      // has "check"

@@ -283,6 +283,7 @@ class Builder {
       s->address = sc.address;
       s->portFromClient = sc.portFromClient;
       s->portOffset = sc.portOffset;
+      if (!sc.socks4.empty()) s->socks4 = core::Address::parse(sc.socks4);
       s->backup = sc.backup;
       s->configWeight = sc.weight;
       s->maxconn = sc.maxconn;

@@ -254,11 +254,33 @@ void Session::onEvents(uint32_t events) noexcept {
 void Session::onServerEvents(uint32_t events) noexcept {
   if (state_ == State::Closed) return;
   if (state_ == State::Connecting) {
+    if (socksPending_) {
+      socksEvents(events);
+      return;
+    }
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
       // Writable without error or hang-up: the connect succeeded; only a
       // failure needs SO_ERROR for its reason.
       bool clean = (events & EPOLLOUT) && !(events & (EPOLLERR | EPOLLHUP));
       int err = clean ? 0 : net::socketError(serverFd_);
+      if (err == 0 && clean && server_->socks4 && !socksPending_) {
+        // SOCKS4 CONNECT: version 4, command 1, port, IPv4 address, user id
+        // "HAProxy" as HAProxy sends it (proxies set up for HAProxy may
+        // match on it). A new socket's send buffer takes these 16 bytes whole.
+        const auto* sin = reinterpret_cast<const sockaddr_in*>(socksTarget_.sockaddrPtr());
+        uint8_t req[16] = {4, 1, static_cast<uint8_t>(socksTarget_.port() >> 8),
+                           static_cast<uint8_t>(socksTarget_.port() & 0xff)};
+        std::memcpy(req + 4, &sin->sin_addr, 4);
+        std::memcpy(req + 8, "HAProxy", 8);
+        if (::send(serverFd_, req, sizeof(req), MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof(req))) {
+          connectFailed(errno ? errno : EIO, false);
+          return;
+        }
+        socksPending_ = true;
+        socksGot_ = 0;
+        socksEvents(events);
+        return;
+      }
       if (err == 0 && clean) {
         serverWritable_ = true;
         if (events & (EPOLLIN | EPOLLRDHUP)) serverReadable_ = true;
@@ -818,6 +840,11 @@ void Session::connect() noexcept {
       transparent = true;
       break;
   }
+  socksPending_ = false;
+  if (server_->socks4) {
+    socksTarget_ = target;
+    target = *server_->socks4;
+  }
   int fd = net::startConnect(target, bindTo, transparent, sourceSpec.interface);
   if (fd < 0) {
     int err = errno;
@@ -838,6 +865,34 @@ void Session::connect() noexcept {
   }
   connectDeadline_ = be_->timeoutConnect ? now() + be_->timeoutConnect : 0;
   rearmTimer();
+}
+
+// The SOCKS4 proxy's answer: 8 bytes, the second 0x5a when it connected us.
+// Anything else is a failed connect (retried, redispatched, 'SC' at the end).
+void Session::socksEvents(uint32_t events) noexcept {
+  while (socksGot_ < sizeof(socksReply_)) {
+    ssize_t n = ::recv(serverFd_, socksReply_ + socksGot_, sizeof(socksReply_) - socksGot_, 0);
+    if (n > 0) {
+      socksGot_ = static_cast<uint8_t>(socksGot_ + n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !(events & (EPOLLERR | EPOLLHUP))) return;
+    int err = n == 0 ? ECONNRESET : errno;
+    if (err == EAGAIN || err == EWOULDBLOCK) err = net::socketError(serverFd_);
+    socksPending_ = false;
+    connectFailed(err ? err : ECONNRESET, false);
+    return;
+  }
+  socksPending_ = false;
+  if (socksReply_[1] != 0x5a) {
+    connectFailed(ECONNREFUSED, false);
+    return;
+  }
+  serverWritable_ = true;
+  // Edge-triggered: what came with the answer must be read now.
+  serverReadable_ = true;
+  established();
 }
 
 void Session::connectFailed(int error, bool timedOut) noexcept {

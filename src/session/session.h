@@ -119,6 +119,7 @@ class Session final : public event::EventHandler {
   void connect() noexcept;
   void onConnectResult(int error) noexcept;
   void connectFailed(int error, bool timedOut) noexcept;
+  void socksEvents(uint32_t events) noexcept;
   void established() noexcept;
   void forward() noexcept;
   bool flushReplay() noexcept;
@@ -189,6 +190,12 @@ class Session final : public event::EventHandler {
   uint32_t retries_ = 0;
   bool redispatched_ = false;
   uint64_t connectDeadline_ = 0;
+  // "socks4" servers: the connection is to the proxy; once it is open the
+  // CONNECT request goes out and its 8-byte answer is awaited here.
+  core::Address socksTarget_;
+  bool socksPending_ = false;
+  uint8_t socksReply_[8] = {};
+  uint8_t socksGot_ = 0;
   uint64_t retryAt_ = 0;
   int lastConnectError_ = 0;
   bool connectTimedOut_ = false;
