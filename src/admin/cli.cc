@@ -131,31 +131,12 @@ struct ServerRef {
   balance::ServerState* server = nullptr;
 };
 
-// A server entering or leaving forced maintenance, said as HAProxy says it,
-// in the backend's own log (the global one when it has none).
-void logMaintenance(const runtime::Runtime& rt, const runtime::Backend& be, const balance::ServerState& s,
-                    bool entering) {
-  const observe::Logger& log = be.eventLog(rt.globalLogger);
-  if (!entering) {
-    log.log(observe::kNotice, "Server " + be.name + "/" + s.name + " is " + (s.up.load() ? "UP" : "DOWN") + "/" +
-                                  (s.admin.load() == balance::AdminState::Drain ? "DRAIN" : "READY") +
-                                  " (leaving forced maintenance).");
-    return;
-  }
-  auto [active, backup] = be.usableServers();
-  log.log(observe::kAlert, "Server " + be.name + "/" + s.name + " is going DOWN for maintenance. " +
-                               std::to_string(active) + " active and " + std::to_string(backup) +
-                               " backup servers left. " + std::to_string(s.currentConnections.load()) +
-                               " sessions active, 0 requeued, 0 remaining in queue.");
-  if (active == 0 && backup == 0) log.log(observe::kEmerg, "backend " + be.name + " has no server available!");
-}
-
 // Sets a server's administrative state and says so when maintenance starts or ends.
 void setAdmin(const runtime::Runtime& rt, ServerRef& s, balance::AdminState st) {
   balance::AdminState before = s.server->admin.exchange(st);
   bool wasMaint = before == balance::AdminState::Maint;
   bool isMaint = st == balance::AdminState::Maint;
-  if (wasMaint != isMaint) logMaintenance(rt, *s.backend, *s.server, isMaint);
+  if (wasMaint != isMaint) runtime::logMaintenance(rt, *s.backend, *s.server, isMaint);
 }
 
 // "<backend>/<server>" in the running configuration, or an answer to give.

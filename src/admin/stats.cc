@@ -135,7 +135,7 @@ StatRow serverRow(const runtime::Backend& be, const balance::ServerState& s, uin
   const balance::ServerLive& live = *s.live;
   r.scur = static_cast<uint64_t>(std::max<int32_t>(0, s.currentConnections.load()));
   r.smax = c.maxConnections.load(std::memory_order_relaxed);
-  r.slim = s.maxconn;
+  r.slim = s.maxconn.load();
   r.stot = load(c.connections);
   r.lbtot = r.stot;
   r.bin = load(c.bytesIn);

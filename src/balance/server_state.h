@@ -81,7 +81,7 @@ struct ServerState {
   bool backup = false;
   std::optional<core::Address> socks4;       // "socks4": connections go through this SOCKS4 proxy
   uint32_t configWeight = 1;
-  uint32_t maxconn = 0;                      // 0: unlimited
+  std::atomic<uint32_t> maxconn{0};          // 0: unlimited; an agent-check agent may change it
   bool checked = false;                      // has "check"
   AdminState configAdmin = AdminState::Ready;  // Maint when the file says "disabled"
 
@@ -101,8 +101,8 @@ struct ServerState {
            weight.load(std::memory_order_relaxed) > 0;
   }
   bool full() const {
-    return maxconn > 0 &&
-           currentConnections.load(std::memory_order_relaxed) >= static_cast<int32_t>(maxconn);
+    uint32_t limit = maxconn.load(std::memory_order_relaxed);
+    return limit > 0 && currentConnections.load(std::memory_order_relaxed) >= static_cast<int32_t>(limit);
   }
 
   void connectionOpened() {

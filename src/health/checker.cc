@@ -825,6 +825,158 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
   CheckResult last_;
 };
 
+// agent-check: every agent-inter, connect to the server's agent, send
+// agent-send, read one line, and apply it: weight in percent of the
+// configured one, maxconn, ready/drain/maint, up/down/stopped/fail. An agent
+// that cannot be reached changes nothing (the health check judges
+// reachability), as HAProxy's manual says.
+class AgentCheck final : public event::EventHandler, public event::Timer {
+ public:
+  AgentCheck(HealthChecker& hc, runtime::Backend& be, balance::ServerState& server, core::Address address,
+             uint32_t inter, uint32_t timeout, std::string send)
+      : hc_(hc), be_(be), server_(server), address_(address), inter_(inter), timeout_(timeout),
+        send_(std::move(send)) {}
+  ~AgentCheck() override { closeConnection(); }
+
+  void quiesce() {
+    hc_.loop_.cancel(*this);
+    closeConnection();
+  }
+  void firstCheckAt(uint64_t when) { hc_.loop_.schedule(*this, when); }
+
+  void onTimer() noexcept override {
+    if (fd_ >= 0) {
+      finish({false, connecting_ ? "L4TOUT" : "L7TOUT", "", 0});
+      return;
+    }
+    begin();
+  }
+
+  void onEvents(uint32_t events) noexcept override {
+    if (fd_ < 0) return;
+    if (connecting_) {
+      if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+      int err = net::socketError(fd_);
+      if (err != 0 || !(events & EPOLLOUT)) {
+        finish({false, "L4CON", std::strerror(err ? err : ECONNREFUSED), 0});
+        return;
+      }
+      connecting_ = false;
+      if (!send_.empty() && ::send(fd_, send_.data(), send_.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(send_.size())) {
+        finish({false, "L4CON", std::strerror(errno ? errno : EIO), 0});
+        return;
+      }
+    }
+    char buf[1024];
+    while (true) {
+      ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+      if (n > 0) {
+        in_.append(buf, static_cast<size_t>(n));
+        if (in_.size() > 4096) break;
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (auto reply = parseAgentReply(in_, false)) apply(*reply);
+        return;
+      }
+      break;  // closed or failed: judge what came
+    }
+    auto reply = parseAgentReply(in_, true);
+    if (in_.empty() || !reply) {
+      finish({false, "L7RSP", "the agent closed without a line", 0});
+      return;
+    }
+    apply(*reply);
+  }
+
+ private:
+  void begin() {
+    in_.clear();
+    startedAt_ = hc_.loop_.now();
+    fd_ = net::startConnect(address_, core::Address(), false, "");
+    if (fd_ < 0) {
+      finish({false, "L4CON", "General socket error (" + std::string(std::strerror(errno)) + ")", 0});
+      return;
+    }
+    net::setLingerZero(fd_);
+    connecting_ = true;
+    hc_.loop_.add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
+    hc_.loop_.schedule(*this, startedAt_ + timeout_);
+  }
+
+  void apply(const AgentReply& r) {
+    balance::ServerState& s = server_;
+    if (r.weightPercent) {
+      uint64_t w = (uint64_t{s.configWeight} * *r.weightPercent + 50) / 100;
+      s.weight.store(static_cast<uint32_t>(std::min<uint64_t>(w, 256)));
+      be_.balancer->refresh();
+    }
+    if (r.maxconn) {
+      s.maxconn.store(*r.maxconn);
+      for (int i = 0; i < 64; ++i) be_.queue->wakeOne();  // a higher limit frees slots
+    }
+    using Admin = AgentReply::Admin;
+    if (r.admin != Admin::None) {
+      balance::AdminState want = r.admin == Admin::Maint   ? balance::AdminState::Maint
+                                 : r.admin == Admin::Drain ? balance::AdminState::Drain
+                                                           : balance::AdminState::Ready;
+      balance::AdminState before = s.admin.exchange(want);
+      be_.balancer->refresh();
+      bool wasMaint = before == balance::AdminState::Maint;
+      bool isMaint = want == balance::AdminState::Maint;
+      if (wasMaint != isMaint) runtime::logMaintenance(*hc_.rt_, be_, s, isMaint);
+    }
+    using Health = AgentReply::Health;
+    std::string said = r.health == Health::Down      ? "down"
+                       : r.health == Health::Stopped ? "stopped"
+                       : r.health == Health::Fail    ? "fail"
+                       : r.health == Health::Up      ? "up"
+                                                     : "";
+    std::string info = r.description.empty() ? "" : r.description;
+    CheckResult result{true, "L7OK", info.empty() && !said.empty() ? "the agent says " + said : info, 0};
+    if (r.health != Health::None && r.health != Health::Up) result.ok = false, result.code = "L7STS";
+    result.durationMs = hc_.loop_.now() - startedAt_;
+    if (r.health != Health::None) hc_.agentSays(be_, s, r.health != Health::Up, result);
+    finish(result);
+  }
+
+  void finish(CheckResult r) {
+    r.durationMs = hc_.loop_.now() - startedAt_;
+    closeConnection();
+    if (be_.logHealthChecks && (last_.code.empty() || r.code != last_.code || r.info != last_.info)) {
+      hc_.logFor(be_, observe::kNotice,
+                 "Agent check for server " + be_.name + "/" + server_.name + " " + (r.ok ? "succeeded" : "failed") +
+                     ", reason: " + std::string(reasonText(r.code)) +
+                     (r.info.empty() ? "" : ", info: \"" + r.info + "\"") + ", check duration: " +
+                     std::to_string(r.durationMs) + "ms.");
+    }
+    last_ = r;
+    hc_.loop_.schedule(*this, hc_.loop_.now() + inter_);
+  }
+
+  void closeConnection() {
+    if (fd_ >= 0) {
+      hc_.loop_.remove(fd_);
+      ::close(fd_);
+      fd_ = -1;
+    }
+    connecting_ = false;
+  }
+
+  HealthChecker& hc_;
+  runtime::Backend& be_;
+  balance::ServerState& server_;
+  core::Address address_;
+  uint32_t inter_;
+  uint32_t timeout_;
+  std::string send_;
+  int fd_ = -1;
+  bool connecting_ = false;
+  std::string in_;
+  uint64_t startedAt_ = 0;
+  CheckResult last_;
+};
+
 HealthChecker::HealthChecker(event::EventLoop& loop, std::shared_ptr<const runtime::Runtime> rt,
                              KillSessions kill, bool logToStderr)
     : loop_(loop), rt_(std::move(rt)), kill_(std::move(kill)), logToStderr_(logToStderr) {}
@@ -833,6 +985,7 @@ HealthChecker::~HealthChecker() { stop(); }
 
 void HealthChecker::stop() {
   for (auto& c : checks_) c->quiesce();
+  for (auto& a : agents_) a->quiesce();
 }
 
 void HealthChecker::start() {
@@ -847,7 +1000,25 @@ void HealthChecker::start() {
                                              sc.slowstart.value_or(0));
       uint64_t spread = be->checks[i]->inter ? rng() % std::max<uint32_t>(1, be->checks[i]->inter / 4) : 0;
       c->firstCheckAt(loop_.now() + spread);
+      checkOf_[be->servers[i].get()] = c.get();
       checks_.push_back(std::move(c));
+    }
+    for (size_t i = 0; i < be->servers.size(); ++i) {
+      const config::ServerConfig& sc = *be->serverConfigs[i];
+      if (!sc.agentCheck || !sc.agentPort) continue;
+      core::Address address = be->servers[i]->address;
+      if (!sc.agentAddr.empty()) {
+        const std::string& a = sc.agentAddr;
+        if (auto parsed = core::Address::parse(a.find(':') != std::string::npos && a[0] != '[' ? "[" + a + "]" : a)) {
+          address = *parsed;
+        }
+      }
+      address.setPort(*sc.agentPort);
+      uint32_t inter = sc.agentInter.value_or(2000);
+      uint32_t timeout = be->config && be->config->timeoutCheck ? *be->config->timeoutCheck : inter;
+      auto a = std::make_unique<AgentCheck>(*this, *be, *be->servers[i], address, inter, timeout, sc.agentSend);
+      a->firstCheckAt(loop_.now() + rng() % std::max<uint32_t>(1, inter / 4));
+      agents_.push_back(std::move(a));
     }
   }
 }
@@ -867,8 +1038,24 @@ void HealthChecker::emit(const observe::Logger& to, int level, const std::string
 }
 
 void HealthChecker::transition(ServerCheck& c, bool up, const CheckResult& r) {
-  balance::ServerState& s = c.server();
-  runtime::Backend& be = c.backend();
+  // An agent that said "down" keeps the server down until it says "up".
+  if (up && agentDown_.count(&c.server())) return;
+  setHealth(c.backend(), c.server(), up, r);
+}
+
+void HealthChecker::agentSays(runtime::Backend& be, balance::ServerState& s, bool down, const CheckResult& r) {
+  if (down) {
+    agentDown_.insert(&s);
+    if (s.up.load()) setHealth(be, s, false, r);
+    return;
+  }
+  agentDown_.erase(&s);
+  auto check = checkOf_.find(&s);
+  bool checkUp = check == checkOf_.end() || check->second->up();
+  if (checkUp && !s.up.load()) setHealth(be, s, true, r);
+}
+
+void HealthChecker::setHealth(runtime::Backend& be, balance::ServerState& s, bool up, const CheckResult& r) {
   s.up.store(up);
   uint64_t now = static_cast<uint64_t>(time(nullptr));
   if (up && s.live->downSince) {

@@ -14,6 +14,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "event/loop.h"
@@ -33,6 +35,7 @@ struct CheckResult {
 std::string_view reasonText(const std::string& code);
 
 class ServerCheck;
+class AgentCheck;
 
 class HealthChecker {
  public:
@@ -50,11 +53,16 @@ class HealthChecker {
   // then be destroyed after the loop's current batch of events (events
   // already fetched for its sockets find them closed and do nothing).
   void stop();
-  size_t checkedServers() const { return checks_.size(); }
+  size_t checkedServers() const { return checks_.size() + agents_.size(); }
 
  private:
   friend class ServerCheck;
+  friend class AgentCheck;
   void transition(ServerCheck& c, bool up, const CheckResult& r);
+  // An agent said "down" (or "up"): the server is up only when its health
+  // check (if any) passes and its agent has not said down.
+  void agentSays(runtime::Backend& be, balance::ServerState& s, bool down, const CheckResult& r);
+  void setHealth(runtime::Backend& be, balance::ServerState& s, bool up, const CheckResult& r);
   void log(int level, const std::string& message);
   // To the backend's own log targets (its "log" lines, "log global"
   // included), or to the global log when it has none.
@@ -66,6 +74,9 @@ class HealthChecker {
   KillSessions kill_;
   bool logToStderr_;
   std::vector<std::unique_ptr<ServerCheck>> checks_;
+  std::vector<std::unique_ptr<AgentCheck>> agents_;
+  std::unordered_map<const balance::ServerState*, ServerCheck*> checkOf_;
+  std::unordered_set<const balance::ServerState*> agentDown_;
 };
 
 }  // namespace sluice::health

@@ -636,4 +636,23 @@ std::shared_ptr<Runtime> build(std::shared_ptr<const config::Config> cfg, core::
   return b.run();
 }
 
+// A server entering or leaving forced maintenance (the runtime API, an
+// agent-check agent), said as HAProxy says it, in the backend's own log
+// (the global one when it has none).
+void logMaintenance(const Runtime& rt, const Backend& be, const balance::ServerState& s, bool entering) {
+  const observe::Logger& log = be.eventLog(rt.globalLogger);
+  if (!entering) {
+    log.log(observe::kNotice, "Server " + be.name + "/" + s.name + " is " + (s.up.load() ? "UP" : "DOWN") + "/" +
+                                  (s.admin.load() == balance::AdminState::Drain ? "DRAIN" : "READY") +
+                                  " (leaving forced maintenance).");
+    return;
+  }
+  auto [active, backup] = be.usableServers();
+  log.log(observe::kAlert, "Server " + be.name + "/" + s.name + " is going DOWN for maintenance. " +
+                               std::to_string(active) + " active and " + std::to_string(backup) +
+                               " backup servers left. " + std::to_string(s.currentConnections.load()) +
+                               " sessions active, 0 requeued, 0 remaining in queue.");
+  if (active == 0 && backup == 0) log.log(observe::kEmerg, "backend " + be.name + " has no server available!");
+}
+
 }  // namespace sluice::runtime

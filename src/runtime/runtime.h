@@ -273,4 +273,7 @@ void adoptLiveState(const Runtime& next, const Runtime& previous);
 // allows (two descriptors per connection plus a reserve), at most 100000.
 uint32_t defaultMaxconn();
 
+// "Server b/s is going DOWN for maintenance..." / "... (leaving forced maintenance)."
+void logMaintenance(const Runtime& rt, const Backend& be, const balance::ServerState& s, bool entering);
+
 }  // namespace sluice::runtime

@@ -1120,7 +1120,7 @@ void Session::accountBytes(bool final) noexcept {
 void Session::releaseServer() noexcept {
   if (server_) {
     server_->connectionClosed();
-    if (server_->maxconn > 0 && be_) be_->queue->wakeOne();
+    if (server_->maxconn.load(std::memory_order_relaxed) > 0 && be_) be_->queue->wakeOne();
     server_ = nullptr;
   }
 }

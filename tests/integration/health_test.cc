@@ -9,7 +9,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <map>
+#include <mutex>
+#include <thread>
 
 #include "harness.h"
 
@@ -296,6 +299,112 @@ TEST(HealthTiming, BlackHoleIsLayer4Timeout) {
            {port});
   ASSERT_TRUE(s.started()) << s.log();
   EXPECT_TRUE(s.waitForLog("Server l/bh is DOWN, reason: Layer4 timeout"));
+}
+
+}  // namespace
+}  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// An agent-check agent on loopback: answers each connection with the line
+// currently set, after reading what sluice sends (agent-send).
+class Agent {
+ public:
+  Agent() {
+    fd_ = listenLoopback(port_);
+    thread_ = std::thread([this] {
+      while (!stopping_) {
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        char buf[64];
+        ssize_t n = ::recv(c, buf, sizeof(buf), 0);
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          if (n > 0) received_.assign(buf, static_cast<size_t>(n));
+          sendAll(c, line_);
+        }
+        ::close(c);
+      }
+    });
+  }
+  ~Agent() {
+    stopping_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  void say(const std::string& line) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    line_ = line;
+  }
+  std::string received() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return received_;
+  }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  std::mutex mutex_;
+  std::string line_ = "up\n";
+  std::string received_;
+};
+
+// The agent's words act on the server as HAProxy's manual says: weight in
+// percent, maxconn, maint and ready, down and up, and traffic follows.
+TEST(Health, AgentCheckSetsWeightMaxconnStateAndHealth) {
+  TestServer a("a", TestServer::Mode::Identify);
+  TestServer b("b", TestServer::Mode::Identify);
+  Agent agent;
+  agent.say("50%, maxconn:7\n");
+  int port = freePort();
+  std::string dir = makeTempDir("agent");
+  std::string sock = dir + "/admin.sock";
+  Sluice s("global\n  log stdout format raw local0\n  stats socket " + sock + " level admin\n"
+           "defaults\n  mode tcp\n  log global\n  option tcplog\n  timeout connect 500ms\n"
+           "  timeout client 5s\n  timeout server 5s\n"
+           "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n  option log-health-checks\n"
+           "  server a 127.0.0.1:" + std::to_string(a.port()) + " weight 20 agent-check agent-port " +
+               std::to_string(agent.port()) + " agent-inter 50ms agent-send \"ping\\n\"\n"
+           "  server b 127.0.0.1:" + std::to_string(b.port()) + "\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  auto stateOf = [&] {
+    std::string st = cliRequest(sock, "show servers state l\n");
+    size_t at = st.find(" a 127.0.0.1 ");
+    return at == std::string::npos ? st : st.substr(at + 13, st.find('\n', at) - at - 13);
+  };
+  // "op_state admin_state uweight iweight ...": weight 10 of 20, maxconn 7.
+  EXPECT_TRUE(eventually([&] { return stateOf().starts_with("2 0 10 20 "); })) << stateOf();
+  EXPECT_TRUE(eventually([&] { return cliRequest(sock, "show stat\n").find("l,a,0,0,0,0,7,") != std::string::npos; }));
+  EXPECT_EQ(agent.received(), "ping\n");
+  agent.say("maint\n");
+  EXPECT_TRUE(s.waitForLog("Server l/a is going DOWN for maintenance."));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(askServerName(port), "b");
+  agent.say("ready up 100%\n");
+  EXPECT_TRUE(s.waitForLog("Server l/a is UP/READY (leaving forced maintenance)."));
+  EXPECT_TRUE(eventually([&] { return stateOf().starts_with("2 0 20 20 "); })) << stateOf();
+  agent.say("down # disk full\n");
+  EXPECT_TRUE(s.waitForLog("Server l/a is DOWN, reason: Layer7 wrong status, info: \"disk full\""));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(askServerName(port), "b");
+  agent.say("up\n");
+  EXPECT_TRUE(s.waitForLog("Server l/a is UP, reason: "));
+  std::map<std::string, int> n;
+  for (int i = 0; i < 4; ++i) n[askServerName(port)]++;
+  EXPECT_GE(n["a"], 1);
+}
+
+TEST(Health, AgentCheckNeedsItsPort) {
+  std::string dir = makeTempDir("agentcfg");
+  writeFile(dir + "/c.cfg", "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n"
+                            "backend b\n  server s 127.0.0.1:80 agent-check\n");
+  std::string out;
+  EXPECT_NE(runCommand(binaryPath() + " -c -f " + dir + "/c.cfg 2>&1", &out), 0);
+  EXPECT_NE(out.find("c.cfg:7: error: server 's' has 'agent-check' but no 'agent-port'"), std::string::npos) << out;
 }
 
 }  // namespace
