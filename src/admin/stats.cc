@@ -9,6 +9,7 @@
 #include <ctime>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <sstream>
 
 #include "health/checker.h"
@@ -89,6 +90,29 @@ void proxyCounters(const runtime::ProxyCounters& c, uint64_t sec, StatRow& r) {
   uint64_t last = load(c.lastSession);
   r.lastsess = last ? static_cast<int64_t>(sec - std::min(sec, last)) : -1;
 }
+
+// Proxy ids as HAProxy numbers them: the file's "id", else, in file order,
+// the next number from 2 (HAProxy keeps 1 for a proxy of its own) that no
+// explicit "id" has taken.
+class ProxyIds {
+ public:
+  explicit ProxyIds(const config::Config& cfg) {
+    for (const config::ProxyConfig& pc : cfg.proxies) {
+      if (pc.id) taken_.insert(pc.id);
+    }
+  }
+  uint32_t of(const config::ProxyConfig& pc) {
+    if (pc.id) return pc.id;
+    do {
+      ++next_;
+    } while (taken_.count(next_));
+    return next_;
+  }
+
+ private:
+  std::set<uint32_t> taken_;
+  uint32_t next_ = 1;
+};
 
 StatRow frontendRow(const runtime::Frontend& fe, uint32_t iid, uint32_t maxconn, bool stopping, uint64_t sec) {
   StatRow r;
@@ -191,6 +215,7 @@ StatRow backendRow(const runtime::Backend& be, uint32_t iid, const std::vector<S
   r.qmax = be.queue->maxSeen();
   r.slim = be.config && be.config->fullconn ? *be.config->fullconn : 0;
   r.dreq = load(c.denied);
+  r.dresp = load(c.deniedResponses);
   r.econ = load(c.errors);
   uint64_t activeWeight = 0, backupWeight = 0;
   for (const StatRow& s : servers) {
@@ -255,12 +280,12 @@ Snapshot collect(const runtime::Runtime& rt, const session::ProcessState& ps, co
 
   // HAProxy lists proxies in file order; a listen section is one proxy with
   // a FRONTEND and a BACKEND row.
-  uint32_t iid = 1;
+  ProxyIds ids(*rt.source);
   for (const config::ProxyConfig& pc : rt.source->proxies) {
     runtime::Frontend* fe = pc.isFrontend ? rt.findFrontend(pc.name) : nullptr;
     runtime::Backend* be = pc.isBackend ? rt.findBackend(pc.name) : nullptr;
     if (!fe && !be) continue;
-    uint32_t id = pc.id ? pc.id : ++iid;
+    uint32_t id = ids.of(pc);
     if (fe) {
       snap.rows.push_back(frontendRow(*fe, id, p.maxconn, facts.stopping, sec));
       p.bytesIn += snap.rows.back().bin;
@@ -325,7 +350,7 @@ const std::vector<Column>& columns() {
       {"bin", FBS, [](const StatRow& r, const ProcessStats&) { return n(r.bin); }},
       {"bout", FBS, [](const StatRow& r, const ProcessStats&) { return n(r.bout); }},
       {"dreq", F | B, [](const StatRow& r, const ProcessStats&) { return n(r.dreq); }},
-      {"dresp", FBS, [](const StatRow&, const ProcessStats&) { return std::string("0"); }},
+      {"dresp", FBS, [](const StatRow& r, const ProcessStats&) { return n(r.dresp); }},
       {"ereq", F, [](const StatRow& r, const ProcessStats&) { return n(r.ereq); }},
       {"econ", BS, [](const StatRow& r, const ProcessStats&) { return n(r.econ); }},
       {"eresp", BS, [](const StatRow& r, const ProcessStats&) { return n(r.eresp); }},
@@ -543,12 +568,12 @@ std::string renderServersState(const runtime::Runtime& rt, const std::string& ba
        "srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord "
        "srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port\n";
   uint64_t wall = static_cast<uint64_t>(time(nullptr));
-  uint32_t iid = 1;
+  ProxyIds ids(*rt.source);
   for (const config::ProxyConfig& pc : rt.source->proxies) {
     bool frontend = pc.isFrontend && rt.findFrontend(pc.name);
     runtime::Backend* be = pc.isBackend ? rt.findBackend(pc.name) : nullptr;
     if (!frontend && !be) continue;
-    uint32_t id = pc.id ? pc.id : ++iid;
+    uint32_t id = ids.of(pc);
     if (!be || (!backend.empty() && be->name != backend)) continue;
     for (const auto& s : be->servers) {
       const balance::ServerLive& live = *s->live;

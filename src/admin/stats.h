@@ -31,7 +31,7 @@ struct StatRow {
   uint64_t qcur = 0, qmax = 0, qlimit = 0;
   uint64_t scur = 0, smax = 0, slim = 0, stot = 0;
   uint64_t bin = 0, bout = 0;
-  uint64_t dreq = 0, dcon = 0, ereq = 0, econ = 0, eresp = 0, wretr = 0, wredis = 0;
+  uint64_t dreq = 0, dresp = 0, dcon = 0, ereq = 0, econ = 0, eresp = 0, wretr = 0, wredis = 0;
   std::string status;       // OPEN, STOP, UP, DOWN, MAINT, DRAIN, "no check", "UP 1/3", ...
   std::string state;        // Prometheus state label: UP, DOWN, MAINT, DRAIN, NOLB
   uint64_t weight = 0, uweight = 0, iweight = 0;

@@ -214,6 +214,15 @@ struct CheckRuleConfig {                   // tcp-check / http-check lines, kept
 
 enum class ProxyMode { Tcp, Http };
 
+// The TCP/HTTP rules a defaults section holds, by who may use them.
+struct DefaultsRules {
+  static constexpr unsigned kFrontendOnly = 1;  // tcp-request connection/session
+  static constexpr unsigned kBackendOnly = 2;   // tcp-response content
+  static constexpr unsigned kEither = 4;        // tcp-request content, http-*
+  unsigned kinds = 0;
+  SourceLocation where;                         // the first rule
+};
+
 // "stats ..." lines of a proxy (HAProxy manual, 4.2 "stats").
 struct StatsConfig {
   SourceLocation where;
@@ -302,6 +311,9 @@ struct ProxyConfig {
   bool allbackups = false;
   std::optional<uint32_t> fullconn;
   SourceSpec source;                       // backend-wide "source"
+  std::string dispatch;                    // "dispatch <address>:<port>"
+  DefaultsRules defaultsRules;             // a defaults section's rules (empty elsewhere)
+  SourceLocation dispatchWhere;
 
   // Stick tables
   std::optional<stick::TableSpec> stickTable;

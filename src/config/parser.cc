@@ -211,7 +211,6 @@ const std::vector<Known> kProxyKnown = {
     {"external-check", "ignored", "external checks are not supported"},
     {"rate-limit", "unsupported", "session rate limits are not implemented yet"},
     {"server-template", "unsupported", "DNS-discovered servers are not implemented yet"},
-    {"dispatch", "unsupported", "use a server line instead"},
     {"userlist", "ignored", "used by HTTP authentication only"},
 };
 
@@ -687,6 +686,8 @@ class Parser {
     } else {
       p = defaults_;
     }
+    if (kw != "defaults" || !from.empty()) checkDefaultsUse(l, kw, p);
+    p.defaultsRules = DefaultsRules{};
     // What a section never inherits.
     p.binds.clear();
     p.servers.clear();
@@ -715,9 +716,25 @@ class Parser {
     if (!inProxy_) {
       return;
     }
+    // "dispatch <address>": the backend's one destination when it has no
+    // server line (HAProxy ignores it otherwise), kept as a server named
+    // "dispatch" so that it is balanced, logged and counted like one.
+    if (!current_.dispatch.empty() && current_.kind != "defaults") {
+      if (current_.servers.empty()) {
+        parseServer(ConfigLine{current_.dispatchWhere, {"server", "dispatch", current_.dispatch}}, false);
+      } else {
+        diag_.warning(current_.dispatchWhere, "'dispatch' is ignored: " + current_.kind + " '" + current_.name +
+                                                  "' has server lines, as HAProxy ignores it then");
+      }
+    }
     inProxy_ = false;
     ProxyConfig p = std::move(current_);
     if (p.kind == "defaults") {
+      if (p.name.empty() && p.defaultsRules.kinds) {
+        diag_.error(p.defaultsRules.where, "an anonymous defaults section cannot hold tcp-request, tcp-response or "
+                                           "http rules (HAProxy 2.5 and later refuse it too)",
+                    "name it ('defaults NAME') and use it with 'from NAME' in frontends or in backends");
+      }
       defaults_ = p;
       if (!p.name.empty()) {
         namedDefaults_[p.name] = p;
@@ -1128,9 +1145,62 @@ class Parser {
     return false;
   }
 
+  // A defaults section that holds TCP or HTTP rules (HAProxy 2.5+): remembers
+  // the first one and which kinds, for the checks of its users.
+  void noteDefaultsRule(const ConfigLine& l) {
+    ProxyConfig& p = current_;
+    const std::string& kw = l.words[0];
+    const std::string sub = l.words.size() > 1 ? l.words[1] : "";
+    unsigned kind = 0;
+    if (kw == "tcp-request" && sub == "connection") kind = DefaultsRules::kFrontendOnly;
+    if (kw == "tcp-request" && sub == "session") kind = DefaultsRules::kFrontendOnly;
+    if (kw == "tcp-request" && sub == "content") kind = DefaultsRules::kEither;
+    if (kw == "tcp-response" && sub == "content") kind = DefaultsRules::kBackendOnly;
+    if (kw == "http-request" || kw == "http-response" || kw == "http-after-response") kind = DefaultsRules::kEither;
+    if (!kind) return;
+    if (!p.defaultsRules.kinds) p.defaultsRules.where = l.where;
+    p.defaultsRules.kinds |= kind;
+  }
+
+  // HAProxy's limits on defaults sections with rules: such a section must be
+  // named, and is used by frontends or by backends, never both, never by a
+  // listen section or another defaults section; connection and session rules
+  // need a frontend, tcp-response rules a backend.
+  void checkDefaultsUse(const ConfigLine& l, const std::string& kw, const ProxyConfig& def) {
+    const DefaultsRules& r = def.defaultsRules;
+    if (!r.kinds || def.name.empty()) return;  // an unnamed one was refused where it was written
+    const std::string from = "defaults '" + def.name + "' (with rules at " + r.where.file + ":" +
+                             std::to_string(r.where.line) + ")";
+    const std::string hint = "give this section a defaults section without tcp-request/tcp-response/http rules, "
+                             "or move the rules into the section itself";
+    if (kw == "defaults") {
+      error(l, "a defaults section cannot inherit from " + from, hint);
+      return;
+    }
+    if (kw == "listen") {
+      error(l, "a listen section cannot inherit from " + from, hint);
+      return;
+    }
+    const bool frontend = kw == "frontend";
+    if (frontend && (r.kinds & DefaultsRules::kBackendOnly)) {
+      error(l, "frontend cannot inherit the tcp-response rules of " + from, hint);
+      return;
+    }
+    if (!frontend && (r.kinds & DefaultsRules::kFrontendOnly)) {
+      error(l, "backend cannot inherit the tcp-request connection/session rules of " + from, hint);
+      return;
+    }
+    unsigned& users = defaultsUsers_[def.name];
+    users |= frontend ? 1u : 2u;
+    if (users == 3u) {
+      error(l, from + " is used by frontends and by backends; HAProxy allows one of them only", hint);
+    }
+  }
+
   void proxyLine(const ConfigLine& l) {
     ProxyConfig& p = current_;
     const std::string& kw = l.words[0];
+    if (p.kind == "defaults") noteDefaultsRule(l);
 
     if (kw == "no" || kw == "default") {
       if (l.words.size() >= 2 && l.words[1] == "option") {
@@ -1181,6 +1251,12 @@ class Parser {
     }
     if (kw == "default-server") {
       if (allowed(l, kDfBe, kw)) parseServer(l, /*isDefault=*/true);
+      return;
+    }
+    if (kw == "dispatch") {
+      if (!allowed(l, kBe, kw) || !needArgs(l, 1, "<address>:<port>")) return;
+      p.dispatch = l.words[1];
+      p.dispatchWhere = l.where;
       return;
     }
     if (kw == "acl") {
@@ -1952,9 +2028,6 @@ class Parser {
       TcpRuleConfig r;
       splitRule(l, 2, r);
       p.tcpResponseContent.push_back(r);
-      diag_.warnOnce("tcp-response", l.where,
-                     "'tcp-response content' is accepted but ignored: server responses are "
-                     "forwarded without inspection");
       return;
     }
     error(l, "unknown 'tcp-response " + l.words[1] + "'",
@@ -2613,6 +2686,7 @@ class Parser {
   ProxyConfig current_;
   ProxyConfig defaults_;
   std::map<std::string, ProxyConfig> namedDefaults_;
+  std::map<std::string, unsigned> defaultsUsers_;  // named defaults with rules: 1 frontends, 2 backends
   std::set<std::string> tlsTerminatingProxies_;
   std::map<std::string, SourceLocation> tlsWhere_;
 };

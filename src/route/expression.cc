@@ -7,6 +7,8 @@
 #include <filesystem>
 
 #include "core/strings.h"
+#include "proto/fix.h"
+#include "proto/mqtt.h"
 
 namespace sluice::route {
 
@@ -433,6 +435,55 @@ bool convCutCrlf(const ConverterCall&, Sample& s) {
   return true;
 }
 
+std::span<const uint8_t> sampleBytes(const Sample& s) {
+  return {reinterpret_cast<const uint8_t*>(s.text.data()), s.text.size()};
+}
+
+// A protocol check on a buffer that may still grow: "need more" waits while
+// the input may change, and is a plain "no" once it cannot.
+bool completenessToBool(proto::Completeness c, Sample& s) {
+  if (c == proto::Completeness::NeedMore && s.mayChange) return false;
+  s.mayChange = false;  // a whole message (or a wrong one) is judged for good
+  s.type = SampleType::Bool;
+  s.integer = c == proto::Completeness::Valid;
+  return true;
+}
+
+bool convFixIsValid(const ConverterCall&, Sample& s) {
+  return completenessToBool(proto::fixValidate(sampleBytes(s)), s);
+}
+
+bool convFixTagValue(const ConverterCall& c, Sample& s) {
+  bool needMore = false;
+  auto v = proto::fixTagValue(sampleBytes(s), c.args[0].text, needMore);
+  if (!v) {
+    s.mayChange = s.mayChange && needMore;
+    return false;
+  }
+  s.type = SampleType::Str;
+  s.text = *v;
+  s.mayChange = false;
+  return true;
+}
+
+bool convMqttIsValid(const ConverterCall&, Sample& s) {
+  return completenessToBool(proto::mqttValidate(sampleBytes(s)), s);
+}
+
+bool convMqttFieldValue(const ConverterCall& c, Sample& s) {
+  bool needMore = false;
+  auto type = proto::mqttPacketType(c.args[0].text);
+  auto v = type ? proto::mqttFieldValue(sampleBytes(s), *type, c.args[1].text, needMore) : std::nullopt;
+  if (!v) {
+    s.mayChange = s.mayChange && needMore;
+    return false;
+  }
+  s.type = SampleType::Str;
+  s.text = *v;
+  s.mayChange = false;
+  return true;
+}
+
 bool convMap(const ConverterCall& c, Sample& s) {
   std::shared_ptr<const PatternIndex> index = c.map->get();  // holds `e` alive
   const PatternEntry* e = index->lookup(s);
@@ -468,6 +519,10 @@ const ConverterDef kConverters[] = {
     {"ltrim", SampleType::Str, SampleType::Str, 1, 1, convLtrim},
     {"rtrim", SampleType::Str, SampleType::Str, 1, 1, convRtrim},
     {"cut_crlf", SampleType::Str, SampleType::Str, 0, 0, convCutCrlf},
+    {"fix_is_valid", SampleType::Bin, SampleType::Bool, 0, 0, convFixIsValid},
+    {"fix_tag_value", SampleType::Bin, SampleType::Str, 1, 1, convFixTagValue},
+    {"mqtt_is_valid", SampleType::Bin, SampleType::Bool, 0, 0, convMqttIsValid},
+    {"mqtt_field_value", SampleType::Bin, SampleType::Str, 2, 2, convMqttFieldValue},
 };
 
 // One entry stands for every map_* converter; the call carries the details.
@@ -821,6 +876,17 @@ std::unique_ptr<SampleExpr> SampleExpr::parse(std::string_view text, MapRegistry
     if (!parseArgs(cargs, call.def->minArgs, call.def->maxArgs, cname, call.args, error)) {
       return nullptr;
     }
+    if (cname == "fix_tag_value" && !proto::fixTagNumber(call.args[0].text)) {
+      error = "fix_tag_value: '" + call.args[0].text +
+              "' is neither a tag number nor BeginString, BodyLength, MsgType, SenderCompID, TargetCompID, "
+              "CheckSum, MsgSeqNum or SendingTime";
+      return nullptr;
+    }
+    if (cname == "mqtt_field_value" && !proto::mqttPacketType(call.args[0].text)) {
+      error = "mqtt_field_value: packet type '" + call.args[0].text +
+              "' is not supported (only the first packets can be read: connect or 1, connack or 2)";
+      return nullptr;
+    }
     if ((cname == "bytes" || cname == "field") && !call.args[0].isInt) {
       error = "'" + cname + "' expects an integer first argument";
       return nullptr;
@@ -844,16 +910,15 @@ bool SampleExpr::evaluate(const SessionView& view, size_t index, Sample& out) co
   if (!got) {
     return false;
   }
-  bool mayChange = out.mayChange;
+  // "May change" travels with the sample: converters keep the fetch's, but
+  // one that judges a whole message (fix_is_valid...) may settle it.
   for (const ConverterCall& c : converters_) {
     SampleType input = c.def == &kMapConverter ? c.mapInput : c.def->input;
+    const bool mayChange = out.mayChange;
     bool ok = castSample(out, input) && (c.def->withView ? c.def->withView(c, view, out) : c.def->fn(c, out));
-    if (!ok) {
-      out.mayChange = mayChange;
-      return false;
-    }
+    if (!ok) return false;
+    if (!mayChange) out.mayChange = false;
   }
-  out.mayChange = mayChange;
   return true;
 }
 

@@ -55,6 +55,7 @@ struct ProxyCounters {
   std::atomic<uint64_t> bytesIn{0};        // bin: client -> server
   std::atomic<uint64_t> bytesOut{0};       // bout: server -> client
   std::atomic<uint64_t> denied{0};         // dreq: rejected by content rules
+  std::atomic<uint64_t> deniedResponses{0};  // dresp: rejected by tcp-response rules
   std::atomic<uint64_t> deniedConnections{0};  // dcon: by "tcp-request connection" rules
   std::atomic<uint64_t> errors{0};         // ereq (frontend), econ (backend)
   std::atomic<uint64_t> noServer{0};       // no server available
@@ -147,6 +148,10 @@ struct Backend {
   bool hashAvalanche = false;
   bool hashOnSource = false;                     // "balance source"
   std::vector<Rule> contentRules;
+  // "tcp-response content": the server's first bytes wait for these
+  // (at most tcp-response inspect-delay) before the client gets them.
+  std::vector<Rule> responseRules;
+  uint32_t responseInspectDelay = 0;
   std::vector<ServerRule> serverRules;
   std::vector<StickRule> stickRules;
   stick::Table* stickTable = nullptr;            // its own "stick-table", if any

@@ -81,6 +81,7 @@ route::SessionView Session::view(bool final) noexcept {
   v.helloFinal = helloFinal_ || !fe_.waitsForHello;
   v.payload = std::span<const uint8_t>(inspectBuffer_.data(), inspectBuffer_.size());
   v.final = final;
+  v.response = std::span<const uint8_t>(responseBuffer_.data(), responseBuffer_.size());
   v.vars = &vars_;
   v.tables = &rt_->tables;
   v.stickTable = be_ ? be_->stickTable : fe_.stickTable;
@@ -364,6 +365,10 @@ void Session::onTimer() noexcept {
         forward();
         return;
       }
+      if (responseInspecting_ && responseDeadline_ && t >= responseDeadline_) {
+        forward();  // the inspection window is over: the rules decide now
+        return;
+      }
       ForwardTimeouts to = forwardTimeouts();
       if (to.client && t >= lastClientActivity_ + to.client) {
         finish('c', s2c_.srcEof() && s2c_.pending() ? 'L' : 'D');
@@ -426,6 +431,7 @@ uint64_t Session::nextDeadline() const noexcept {
       consider(clientIdle);
       break;
     case State::Forwarding: {
+      if (responseInspecting_) consider(responseDeadline_);
       ForwardTimeouts to = forwardTimeouts();
       if (to.client) consider(lastClientActivity_ + to.client);
       if (to.server) consider(lastServerActivity_ + to.server);
@@ -965,6 +971,10 @@ void Session::established() noexcept {
   connectMs_ = static_cast<int64_t>(now() - connectStart_);
   prependProxyHeader();
   state_ = State::Forwarding;
+  if (!be_->responseRules.empty()) {
+    responseInspecting_ = true;
+    responseDeadline_ = be_->responseInspectDelay ? now() + be_->responseInspectDelay : 0;
+  }
   storeStickiness();
   lastServerActivity_ = now();
   lastClientActivity_ = now();
@@ -1010,6 +1020,108 @@ bool Session::flushReplay() noexcept {
   return true;
 }
 
+bool Session::inspectResponse() noexcept {
+  // The response buffer holds at most what a request's inspection may.
+  const size_t cap = proto::kMaxHelloWireBytes;
+  while (serverReadable_ && !responseEof_ && responseBuffer_.size() < cap) {
+    size_t used = responseBuffer_.size();
+    size_t want = std::min(cap, std::max<size_t>(kInitialInspectBuffer, used * 2));
+    responseBuffer_.resize(want);
+    ssize_t n = ::recv(serverFd_, responseBuffer_.data() + used, want - used, 0);
+    if (n > 0) {
+      responseBuffer_.resize(used + static_cast<size_t>(n));
+      s2c_.count(static_cast<uint64_t>(n));
+      lastServerActivity_ = now();
+      continue;
+    }
+    responseBuffer_.resize(used);
+    if (n == 0) {
+      responseEof_ = true;
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      serverReadable_ = false;
+      break;
+    }
+    finish('S', 'D');
+    return false;
+  }
+  if (responseBuffer_.empty() && !responseEof_) {
+    // Rules look at a response: nothing to judge before its first byte,
+    // unless the delay is over.
+    if (!responseDeadline_ || now() < responseDeadline_) return true;
+  }
+  const bool final = responseEof_ || responseBuffer_.size() >= cap || !responseDeadline_ ||
+                     now() >= responseDeadline_;
+  route::SessionView v = view(true);
+  v.responseFinal = final;
+  for (const runtime::Rule& rule : be_->responseRules) {
+    route::Tri r = rule.condition ? rule.condition->evaluate(v) : route::Tri::Pass;
+    if (r == route::Tri::Miss) {
+      if (!final) return true;  // wait for more of the response
+      r = route::Tri::Fail;
+    }
+    if (r != route::Tri::Pass) continue;
+    bool decided = false;
+    switch (rule.action) {
+      case runtime::Rule::Action::Accept:
+        decided = true;
+        break;
+      case runtime::Rule::Action::Reject:
+      case runtime::Rule::Action::SilentDrop:
+        be_->counters->deniedResponses.fetch_add(1, std::memory_order_relaxed);
+        if (rule.action == runtime::Rule::Action::SilentDrop) net::setLingerZero(clientFd_);
+        finish('P', 'D');
+        return false;
+      case runtime::Rule::Action::SetVar: {
+        route::Sample smp;
+        if (rule.expr->evaluate(v, 0, smp)) vars_.set(rule.variable, smp);
+        break;
+      }
+      case runtime::Rule::Action::UnsetVar:
+        vars_.unset(rule.variable);
+        break;
+      case runtime::Rule::Action::IncGpc0:
+      case runtime::Rule::Action::IncGpc1:
+      case runtime::Rule::Action::SetGpt0:
+        runStickAction(rule, v, /*connectionLevel=*/false);
+        break;
+      default:
+        break;
+    }
+    if (decided) break;
+  }
+  // Accepted, or no rule stopped it: the client gets the response.
+  responseInspecting_ = false;
+  if (responseEof_) serverReadable_ = true;  // the pump meets the EOF itself
+  return true;
+}
+
+bool Session::flushResponse() noexcept {
+  while (responseSent_ < responseBuffer_.size() && clientWritable_) {
+    ssize_t n = ::send(clientFd_, responseBuffer_.data() + responseSent_, responseBuffer_.size() - responseSent_,
+                       MSG_NOSIGNAL);
+    if (n > 0) {
+      responseSent_ += static_cast<size_t>(n);
+      lastClientActivity_ = now();
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      clientWritable_ = false;
+      break;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    finish('C', 'D');
+    return false;
+  }
+  if (responseSent_ >= responseBuffer_.size() && !responseBuffer_.empty()) {
+    std::vector<uint8_t>().swap(responseBuffer_);
+    responseSent_ = 0;
+  }
+  return true;
+}
+
 void Session::forward() noexcept {
   if (state_ != State::Forwarding) return;
   net::PumpEnv env;
@@ -1043,6 +1155,20 @@ void Session::forward() noexcept {
       if (a.wrote) lastServerActivity_ = now();
       progressed = progressed || a.read || a.wrote;
       yielded = a.yielded;
+    }
+    if (responseInspecting_ || responseSent_ < responseBuffer_.size()) {
+      size_t before = responseSent_;
+      bool inspecting = responseInspecting_;
+      if (responseInspecting_ && !inspectResponse()) return;
+      if (!responseInspecting_ && !flushResponse()) return;
+      progressed = progressed || responseSent_ != before || inspecting != responseInspecting_;
+      if (responseInspecting_ || responseSent_ < responseBuffer_.size()) {
+        if (!progressed) {
+          resume = false;
+          break;
+        }
+        continue;
+      }
     }
     net::PumpActivity a;
     net::PumpResult r = s2c_.pump(env, serverFd_, serverReadable_, clientFd_, clientWritable_, c2s_.dstShut(), a);

@@ -123,6 +123,11 @@ class Session final : public event::EventHandler {
   void established() noexcept;
   void forward() noexcept;
   bool flushReplay() noexcept;
+  // tcp-response content: reads the server's first bytes and runs the
+  // backend's response rules on them; then hands them to the client.
+  // Each returns false if the session ended.
+  bool inspectResponse() noexcept;
+  bool flushResponse() noexcept;
 
   struct ForwardTimeouts {
     uint32_t client = 0;
@@ -167,6 +172,11 @@ class Session final : public event::EventHandler {
 
   // Inspection
   std::vector<uint8_t> inspectBuffer_;
+  bool responseInspecting_ = false;
+  bool responseEof_ = false;
+  uint64_t responseDeadline_ = 0;
+  std::vector<uint8_t> responseBuffer_;
+  size_t responseSent_ = 0;
   size_t replayed_ = 0;
   std::unique_ptr<proto::ClientHelloParser> hello_;  // while inspecting and routing
   std::string sni_;                                  // kept for "show sess"
