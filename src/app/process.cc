@@ -19,6 +19,7 @@
 #include "app/control.h"
 #include "app/listeners.h"
 #include "app/privileges.h"
+#include "app/version.h"
 #include "config/lexer.h"
 #include "config/parser.h"
 #include "core/files.h"
@@ -60,15 +61,7 @@ bool raiseFdLimit(uint64_t wanted, bool exact, const Options& o) {
 
 int run(const Options& o) {
   if (o.version) {
-    std::cout << "sluice version " << SLUICE_VERSION
-              << " - TLS passthrough load balancer (HAProxy 2.6 configuration dialect)\n";
-    if (o.buildInfo) {
-      std::cout << "Build options: C++20, epoll, splice, SO_REUSEPORT, PCRE2"
-#ifdef SLUICE_HAVE_SYSTEMD
-                << ", systemd"
-#endif
-                << "\n";
-    }
+    std::cout << versionText(o.buildInfo);
     return 0;
   }
   if (o.condition) {

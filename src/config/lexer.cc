@@ -15,21 +15,29 @@
 
 namespace sluice::config {
 
+const std::vector<Feature>& features() {
+  // OPENSSL is absent on purpose: sluice terminates no TLS, so a file's
+  // ".if feature(OPENSSL)" branch (TLS binds, ssl servers) is not for it.
+  static const std::vector<Feature> kFeatures = {
+      {"PCRE2", true},       {"PCRE2_JIT", true},    {"LINUX_SPLICE", true}, {"REUSEPORT", true},
+      {"THREAD", true},      {"TPROXY", true},       {"LINUX_TPROXY", true}, {"GETADDRINFO", true},
+      {"ACCEPT4", true},     {"EPOLL", true},        {"CPU_AFFINITY", false}, {"OPENSSL", false},
+      {"LUA", false},        {"QUIC", false},        {"ZLIB", false},        {"PROMEX", true},
+      {"SYSTEMD",
+#ifdef SLUICE_HAVE_SYSTEMD
+                             true
+#else
+                             false
+#endif
+      }, {"NS", false},      {"DEVICEATLAS", false}, {"51DEGREES", false}};
+  return kFeatures;
+}
+
 namespace {
 
-// The HAProxy version whose configuration language sluice reads; answers
-// version_atleast() / version_before() in conditional blocks.
-constexpr int kCompatMajor = 2;
-constexpr int kCompatMinor = 6;
-
-// Features sluice has, as `feature(NAME)` sees them (HAProxy's -vv names).
 bool hasFeature(std::string_view name) {
-  static const char* kFeatures[] = {"PCRE2", "PCRE2_JIT", "LINUX_SPLICE", "REUSEPORT",
-                                    "THREAD", "TPROXY", "LINUX_TPROXY", "GETADDRINFO"};
-  for (const char* f : kFeatures) {
-    if (name == f) {
-      return true;
-    }
+  for (const Feature& f : features()) {
+    if (name == f.name) return f.present;
   }
   return false;
 }

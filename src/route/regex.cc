@@ -53,4 +53,10 @@ bool Regex::matches(std::string_view subject) const {
   return rc >= 0;
 }
 
+std::string Regex::libraryVersion() {
+  char version[64] = {};
+  pcre2_config(PCRE2_CONFIG_VERSION, version);
+  return version;
+}
+
 }  // namespace sluice::route

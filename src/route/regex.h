@@ -24,6 +24,7 @@ class Regex {
 
   bool matches(std::string_view subject) const;
   const std::string& pattern() const { return pattern_; }
+  static std::string libraryVersion();  // PCRE2's, for -vv
 
  private:
   Regex() = default;

@@ -334,3 +334,44 @@ TEST(Process, CheckConditionExitStatus) {
 
 }  // namespace
 }  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// -v and -vv in HAProxy's layout: what HAProxy's run-regtests.sh reads (the
+// version as the third word of the first line, the "Feature list"), with
+// sluice's name on that line, and a feature list that -cc agrees with.
+TEST(Process, VersionInHaproxysLayout) {
+  std::string v;
+  ASSERT_EQ(runCommand(binaryPath() + " -v", &v), 0);
+  std::string first = v.substr(0, v.find('\n'));
+  EXPECT_TRUE(first.starts_with("HAProxy version 2.6-sluice-")) << first;
+  EXPECT_NE(first.find(" - sluice "), std::string::npos) << first;
+  EXPECT_EQ(v.find("Feature list"), std::string::npos) << "-v is short";
+  std::string vv;
+  ASSERT_EQ(runCommand(binaryPath() + " -vv", &vv), 0);
+  EXPECT_TRUE(vv.starts_with(first));
+  size_t at = vv.find("\nFeature list :");
+  ASSERT_NE(at, std::string::npos) << vv;
+  std::string list = vv.substr(at + 15, vv.find('\n', at + 1) - at - 15);
+  int checked = 0;
+  size_t i = 0;
+  while (i < list.size()) {
+    size_t j = list.find(' ', i + 1);
+    std::string item = list.substr(i + 1, (j == std::string::npos ? list.size() : j) - i - 1);
+    i = j == std::string::npos ? list.size() : j;
+    if (item.size() < 2) continue;
+    bool present = item[0] == '+';
+    int status = runCommand(binaryPath() + " -cc 'feature(" + item.substr(1) + ")'");
+    EXPECT_EQ(status, present ? 0 : 1) << item;
+    ++checked;
+  }
+  EXPECT_GE(checked, 10);
+  EXPECT_NE(list.find("-OPENSSL"), std::string::npos);
+  EXPECT_NE(list.find("+PCRE2"), std::string::npos);
+  EXPECT_NE(vv.find("\n  OPTIONS = "), std::string::npos);
+  EXPECT_NE(vv.find("\nAvailable services : prometheus-exporter"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sluice::testing
