@@ -2,7 +2,7 @@
 // Runtime API commands; see cli.h.
 #include "admin/cli.h"
 
-#include "stick/table.h"
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -10,8 +10,10 @@
 #include <sstream>
 
 #include "admin/stats.h"
+#include "config/lexer.h"
 #include "core/strings.h"
 #include "route/expression.h"
+#include "stick/table.h"
 
 namespace sluice::admin {
 
@@ -331,6 +333,105 @@ std::vector<std::string> Cli::splitWords(std::string_view command) {
 }
 
 std::string Cli::execute(std::string_view line, const std::string& payload, CliSession& session) {
+  return session.master ? executeMaster(line, payload, session) : executeHere(line, payload, session);
+}
+
+std::string Cli::promptText(const CliSession& session) {
+  if (!session.master) return "> ";
+  return session.toWorker ? std::to_string(getpid()) + "> " : "master> ";
+}
+
+namespace {
+
+std::string duration(uint64_t seconds) {
+  char buf[64];
+  snprintf(buf, sizeof(buf), "%llud%02lluh%02llum%02llus", static_cast<unsigned long long>(seconds / 86400),
+           static_cast<unsigned long long>(seconds / 3600 % 24), static_cast<unsigned long long>(seconds / 60 % 60),
+           static_cast<unsigned long long>(seconds % 60));
+  return buf;
+}
+
+std::string procLine(uint64_t pid, const std::string& type, const std::string& reloads, uint64_t uptime,
+                     const std::string& version) {
+  char buf[256];
+  snprintf(buf, sizeof(buf), "%-15llu %-15s %-15s %-15s %-15s\n", static_cast<unsigned long long>(pid),
+           type.c_str(), reloads.c_str(), duration(uptime).c_str(), version.c_str());
+  return buf;
+}
+
+const char* const kMasterHelp =
+    "The following commands are valid at this level:\n"
+    "  @!<pid>                                 : send a command to the <pid> process\n"
+    "  @<relative pid>                         : send a command to the <relative pid> process\n"
+    "  @master                                 : send a command to the master process\n"
+    "  operator                                : lower the level of the current CLI session to operator\n"
+    "  reload                                  : reload haproxy\n"
+    "  show cli level                          : display the level of the current CLI session\n"
+    "  show proc                               : show processes status\n"
+    "  show version                            : show version of the current process\n"
+    "  user                                    : lower the level of the current CLI session to user\n"
+    "  help [<command>]                        : list matching or all commands\n"
+    "  prompt                                  : toggle interactive mode with prompt\n"
+    "  quit                                    : disconnect\n";
+
+}  // namespace
+
+std::string Cli::executeMaster(std::string_view line, const std::string& payload, CliSession& session) {
+  std::string_view text = core::trim(line);
+  bool toWorker = session.toWorker;
+  if (!text.empty() && text[0] == '@') {
+    size_t end = text.find_first_of(" \t");
+    std::string prefix(text.substr(0, end));
+    text = end == std::string_view::npos ? std::string_view() : core::trim(text.substr(end));
+    const std::string self = std::to_string(getpid());
+    if (prefix == "@" || prefix == "@master") {
+      toWorker = false;
+    } else if (prefix == "@1" || prefix == "@!" + self) {
+      toWorker = true;
+    } else {
+      return "Can't find the target PID matching the prefix '" + prefix + "'\n";
+    }
+    if (text.empty()) {  // a prefix alone: for the commands that follow
+      session.toWorker = toWorker;
+      return "";
+    }
+  }
+  if (toWorker) return executeHere(text, payload, session);
+  Words w = splitWords(text);
+  if (w.empty()) return "\n";
+  const std::string version = std::to_string(config::kCompatMajor) + "." + std::to_string(config::kCompatMinor) +
+                              "-sluice-" + SLUICE_VERSION;
+  if (w[0] == "help") return kMasterHelp;
+  if (w.size() >= 2 && w[0] == "show" && w[1] == "proc") {
+    ProcessFacts f = host_.facts();
+    uint64_t now = static_cast<uint64_t>(time(nullptr));
+    uint64_t uptime = now > f.startedAt ? now - f.startedAt : 0;
+    char header[128];
+    snprintf(header, sizeof(header), "%-15s %-15s %-15s %-15s %-15s\n", "#<PID>", "<type>", "<reloads>", "<uptime>",
+             "<version>");
+    std::string out = header;
+    // One process is both: it reloads in place, so it never has old workers.
+    out += procLine(f.pid, "master", std::to_string(f.reloads) + " [failed: 0]", uptime, version);
+    out += "# workers\n";
+    out += procLine(f.pid, "worker", std::to_string(f.reloads), uptime, version);
+    std::vector<ProgramInfo> programs = host_.programs();
+    if (!programs.empty()) {
+      out += "# programs\n";
+      for (const ProgramInfo& p : programs) {
+        out += procLine(p.pid, p.name, std::to_string(p.reloads), now > p.startedAt ? now - p.startedAt : 0, "-");
+      }
+    }
+    return out + "\n";
+  }
+  if (w[0] == "expert-mode" || w[0] == "experimental-mode" || w[0] == "mcli-debug-mode") return "\n";
+  // prompt, quit, reload, show version/cli, operator, user: as on any
+  // socket; other commands reach the worker (HAProxy's master would refuse
+  // them without a prefix; sluice's master and worker are one process).
+  if (w.size() >= 2 && w[0] == "show" && w[1] == "version") return version + "\n\n";
+  return executeHere(text, payload, session);
+}
+
+std::string Cli::executeHere(std::string_view line, const std::string& payload, CliSession& session) {
   Words w = splitWords(line);
   if (w.empty()) return "\n";
   if (!w.empty() && w.back() == "<<") w.pop_back();  // the payload was collected by the caller

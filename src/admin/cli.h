@@ -30,6 +30,11 @@ struct CliSession {
   Level level = Level::User;
   bool prompt = false;   // interactive mode: answers end with "> "
   bool quit = false;     // the client asked to leave
+  // The master CLI (-S): commands go to the master unless a "@<n>",
+  // "@!<pid>" prefix (or a prefix alone, for the commands that follow)
+  // sends them to a worker. sluice is one process: the master and worker 1.
+  bool master = false;
+  bool toWorker = false;
 };
 
 class Cli {
@@ -40,6 +45,9 @@ class Cli {
   // an empty line), empty if none. The answer ends with a newline, as
   // HAProxy's do; an empty answer is "\n" only.
   std::string execute(std::string_view line, const std::string& payload, CliSession& session);
+  // What interactive mode shows before each command: "> ", or on the
+  // master CLI "master> " / "<pid>> ".
+  static std::string promptText(const CliSession& session);
 
   // Splits a line into commands at unescaped ';' ("show info; show stat").
   static std::vector<std::string> splitCommands(std::string_view line);
@@ -47,6 +55,8 @@ class Cli {
   static std::vector<std::string> splitWords(std::string_view command);
 
  private:
+  std::string executeMaster(std::string_view line, const std::string& payload, CliSession& session);
+  std::string executeHere(std::string_view line, const std::string& payload, CliSession& session);
   Host& host_;
 };
 

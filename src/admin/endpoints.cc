@@ -365,8 +365,10 @@ class Endpoints::Connection : public event::EventHandler, public event::Timer {
 // One runtime API client: a line of commands, or many with "prompt".
 class CliConnection final : public Endpoints::Connection {
  public:
-  CliConnection(Endpoints& ep, int fd, uint64_t timeoutMs, Level level) : Connection(ep, fd, timeoutMs) {
+  CliConnection(Endpoints& ep, int fd, uint64_t timeoutMs, Level level, bool master)
+      : Connection(ep, fd, timeoutMs) {
     session_.level = level;
+    session_.master = master;
   }
 
  protected:
@@ -410,7 +412,7 @@ class CliConnection final : public Endpoints::Connection {
         closeAfterWrite();
         return;
       }
-      send("> ");
+      send(Cli::promptText(session_));
     }
   }
 
@@ -625,8 +627,8 @@ class HttpConnection final : public Endpoints::Connection {
 
 class Endpoints::CliListener final : public event::EventHandler {
  public:
-  CliListener(Endpoints& ep, int fd, Level level, uint64_t timeoutMs, std::string path)
-      : ep_(ep), fd_(fd), level_(level), timeoutMs_(timeoutMs), path_(std::move(path)) {
+  CliListener(Endpoints& ep, int fd, Level level, bool master, uint64_t timeoutMs, std::string path)
+      : ep_(ep), fd_(fd), level_(level), master_(master), timeoutMs_(timeoutMs), path_(std::move(path)) {
     struct stat st {};
     if (!path_.empty() && ::stat(path_.c_str(), &st) == 0) inode_ = st.st_ino;
   }
@@ -652,7 +654,7 @@ class Endpoints::CliListener final : public event::EventHandler {
     for (int i = 0; i < 64 && fd_ >= 0; ++i) {
       int c = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (c < 0) return;
-      ep_.adopt(std::make_unique<CliConnection>(ep_, c, timeoutMs_, level_), true);
+      ep_.adopt(std::make_unique<CliConnection>(ep_, c, timeoutMs_, level_, master_), true);
     }
   }
   std::string signature;   // what the file said, to spot changes
@@ -661,6 +663,7 @@ class Endpoints::CliListener final : public event::EventHandler {
   Endpoints& ep_;
   int fd_;
   Level level_;
+  bool master_;
   uint64_t timeoutMs_;
   std::string path_;       // UNIX socket file to remove at the end
   ino_t inode_ = 0;
@@ -775,7 +778,7 @@ bool Endpoints::configureCli(const config::GlobalConfig& g, std::string& errors)
       ok = false;
       continue;
     }
-    auto l = std::make_unique<CliListener>(*this, fd, level, timeout,
+    auto l = std::make_unique<CliListener>(*this, fd, level, c.master, timeout,
                                            a.kind == CliAddress::Kind::Unix ? a.path : std::string());
     l->signature = signature;
     if (!l->start()) continue;

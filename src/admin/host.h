@@ -26,6 +26,14 @@ struct ProcessFacts {
   std::string node;             // host name
 };
 
+// A "program" section's running command, for the master CLI's "show proc".
+struct ProgramInfo {
+  uint64_t pid = 0;
+  std::string name;
+  uint64_t startedAt = 0;       // wall-clock seconds
+  uint32_t reloads = 0;
+};
+
 class Host {
  public:
   virtual ~Host() = default;
@@ -41,6 +49,7 @@ class Host {
   virtual void serverChanged(runtime::Backend& backend) = 0;
   // Reloads the configuration files; `report` holds the messages.
   virtual bool reloadConfiguration(std::string& report) = 0;
+  virtual std::vector<ProgramInfo> programs() const { return {}; }
 };
 
 }  // namespace sluice::admin

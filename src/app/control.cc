@@ -39,6 +39,7 @@ config::GlobalConfig withMasterSocket(const config::GlobalConfig& g, const Optio
   s.where = {"-S", 0};
   s.level = "admin";
   s.mode = 0600;
+  s.master = true;
   std::vector<std::string_view> parts = core::split(o.masterSocket, ',');
   s.address = std::string(parts[0]);
   for (size_t i = 1; i + 1 < parts.size(); i += 2) {
@@ -102,8 +103,18 @@ void Control::run(const sigset_t& signals) {
   signalFd_ = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
   loop_.add(signalFd_, EPOLLIN, static_cast<event::EventHandler*>(this));
   startChecks();
+  programs_.apply(cfg_->programs);
   notify("READY=1");
   loop_.run();
+  programs_.stopAll();
+}
+
+std::vector<admin::ProgramInfo> Control::programs() const {
+  std::vector<admin::ProgramInfo> out;
+  for (const ProgramStatus& p : programs_.list()) {
+    out.push_back({static_cast<uint64_t>(p.pid), p.name, p.startedAt, p.reloads});
+  }
+  return out;
 }
 
 void Control::startChecks() {
@@ -197,7 +208,12 @@ void Control::onEvents(uint32_t) noexcept {
   signalfd_siginfo info{};
   while (read(signalFd_, &info, sizeof(info)) == sizeof(info)) {
     int sig = static_cast<int>(info.ssi_signo);
+    if (sig == SIGCHLD) {
+      programs_.reap();
+      continue;
+    }
     if (sig == SIGINT || sig == SIGTERM) {
+      stopSignal_ = sig;
       log(observe::kNotice, "sluice: stopping now (signal " + std::to_string(sig) + ")");
       stopNow();
       return;
@@ -287,6 +303,7 @@ bool Control::reload(const std::string& why, std::string& report) {
     report += cliErrors;
   }
   startChecks();
+  programs_.apply(cfg_->programs);
   ++reloads_;
   log(observe::kNotice, "sluice: configuration reloaded (" + std::to_string(rt->frontends.size()) +
                             " frontends, " + std::to_string(rt->backends.size()) + " backends, " +

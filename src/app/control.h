@@ -19,6 +19,7 @@
 #include "admin/host.h"
 #include "app/listeners.h"
 #include "app/options.h"
+#include "app/programs.h"
 #include "config/model.h"
 #include "event/loop.h"
 #include "health/checker.h"
@@ -58,6 +59,7 @@ class Control final : public event::EventHandler, public event::Timer, public ad
   void killSessionsOn(balance::ServerState* server, char cause) override;
   void serverChanged(runtime::Backend& backend) override;
   bool reloadConfiguration(std::string& report) override { return reload("runtime API", report); }
+  std::vector<admin::ProgramInfo> programs() const override;
 
   const std::shared_ptr<runtime::Runtime>& runtime() const { return rt_; }
   const std::shared_ptr<const config::Config>& config() const { return cfg_; }
@@ -68,6 +70,9 @@ class Control final : public event::EventHandler, public event::Timer, public ad
   uint64_t startedAt() const { return startedAt_; }   // wall-clock seconds
   uint32_t reloads() const { return reloads_; }
   bool stopping() const { return softStopping_; }
+  // The signal that stopped the process (SIGINT, SIGTERM), 0 if none: with
+  // -W, sluice exits with 128 + it, as HAProxy's master does.
+  int stopSignal() const { return stopSignal_; }
   void log(int level, const std::string& message);
 
   void onEvents(uint32_t events) noexcept override;
@@ -94,6 +99,8 @@ class Control final : public event::EventHandler, public event::Timer, public ad
   uint64_t hardStopAt_ = 0;
   uint64_t startedAt_ = 0;
   uint32_t reloads_ = 0;
+  int stopSignal_ = 0;
+  Programs programs_{[this](int level, const std::string& message) { log(level, message); }};
 };
 
 }  // namespace sluice::app

@@ -228,7 +228,7 @@ int run(const Options& o) {
   signal(SIGPIPE, SIG_IGN);
   sigset_t set;
   sigemptyset(&set);
-  for (int s : {SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGHUP, SIGTTOU, SIGTTIN}) sigaddset(&set, s);
+  for (int s : {SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGHUP, SIGTTOU, SIGTTIN, SIGCHLD}) sigaddset(&set, s);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   std::vector<std::thread> threads;
@@ -254,11 +254,13 @@ int run(const Options& o) {
   cfg.reset();
   rt.reset();
   control->run(set);
+  // -W: HAProxy's master exits with 128 + the signal that stopped it.
+  const int exitStatus = o.masterWorker && control->stopSignal() ? 128 + control->stopSignal() : 0;
   control.reset();
   for (auto& t : threads) t.join();
   workers.clear();
   if (!pidfile.empty() && !chrooted) unlink(pidfile.c_str());
-  return 0;
+  return exitStatus;
 }
 
 }  // namespace sluice::app

@@ -50,6 +50,7 @@ struct StatsSocketConfig {
   uint32_t mode = 0;            // file mode, 0 when unset
   std::string level = "user";
   bool exposeFdListeners = false;
+  bool master = false;          // the -S socket: HAProxy's master CLI
   std::string user, group, uid, gid;   // owner of a UNIX socket file
 };
 
@@ -348,9 +349,20 @@ struct ProxyConfig {
   }
 };
 
+// A "program" section: a command sluice starts beside itself, stops when it
+// stops, and restarts on reload unless "no option start-on-reload".
+struct ProgramConfig {
+  SourceLocation where;
+  std::string name;
+  std::vector<std::string> command;        // argv, run with execvp
+  std::string user, group;
+  bool startOnReload = true;
+};
+
 struct Config {
   GlobalConfig global;
   std::vector<ProxyConfig> proxies;        // frontends, listens and backends, in file order
+  std::vector<ProgramConfig> programs;
   std::vector<std::string> files;          // files read, for show info and messages
 
   const ProxyConfig* findProxy(const std::string& name, bool backend) const {

@@ -533,7 +533,7 @@ class Parser {
   }
 
  private:
-  enum class Section { None, Global, Proxy, Skipped };
+  enum class Section { None, Global, Proxy, Program, Skipped };
 
   // -- helpers ---------------------------------------------------------------
 
@@ -610,8 +610,23 @@ class Parser {
       startSection(l);
       return;
     }
+    if (kw == "program") {
+      finishProxy();
+      section_ = Section::Program;
+      if (l.words.size() != 2) {
+        error(l, "'program' needs a name and nothing else", "syntax: program <name>");
+      }
+      ProgramConfig prog;
+      prog.where = l.where;
+      prog.name = l.words.size() > 1 ? l.words[1] : "<unnamed>";
+      for (const ProgramConfig& other : config_.programs) {
+        if (other.name == prog.name) error(l, "program '" + prog.name + "' is defined twice");
+      }
+      config_.programs.push_back(prog);
+      return;
+    }
     static const std::set<std::string> kOtherSections = {
-        "userlist", "peers", "resolvers", "mailers", "program", "http-errors", "ring",
+        "userlist", "peers", "resolvers", "mailers", "http-errors", "ring",
         "cache", "fcgi-app", "crt-store", "traces", "log-forward"};
     if (kOtherSections.count(kw)) {
       finishProxy();
@@ -628,6 +643,9 @@ class Parser {
               "start with 'global', 'defaults', 'frontend', 'backend' or 'listen'");
         return;
       case Section::Skipped:
+        return;
+      case Section::Program:
+        programLine(l);
         return;
       case Section::Global:
         globalLine(l);
@@ -746,6 +764,27 @@ class Parser {
       p.servers.clear();
     }
     config_.proxies.push_back(std::move(p));
+  }
+
+  // -- program ---------------------------------------------------------------
+
+  void programLine(const ConfigLine& l) {
+    ProgramConfig& prog = config_.programs.back();
+    const std::string& kw = l.words[0];
+    if (kw == "command") {
+      if (!needArgs(l, 1, "<command> [<arguments>...]")) return;
+      prog.command.assign(l.words.begin() + 1, l.words.end());
+    } else if (kw == "user" || kw == "group") {
+      if (!needArgs(l, 1, "<name>")) return;
+      (kw == "user" ? prog.user : prog.group) = l.words[1];
+    } else if ((kw == "option" || kw == "no") && l.words.size() >= 2 &&
+               (l.words.back() == "start-on-reload") &&
+               (kw == "option" ? l.words.size() == 2 : l.words.size() == 3 && l.words[1] == "option")) {
+      prog.startOnReload = kw == "option";
+    } else {
+      error(l, "unknown keyword '" + kw + "' in program '" + prog.name + "'",
+            "a program section takes command, user, group and [no] option start-on-reload");
+    }
   }
 
   // -- global ----------------------------------------------------------------
@@ -2547,6 +2586,11 @@ class Parser {
   // -- checks over the whole file --------------------------------------------
 
   void validate() {
+    for (const ProgramConfig& prog : config_.programs) {
+      if (prog.command.empty()) {
+        diag_.error(prog.where, "program '" + prog.name + "' has no 'command'", "add 'command <program> [<arguments>...]'");
+      }
+    }
     // Proxies that terminate TLS or speak HTTP are not served: say so once each.
     std::vector<ProxyConfig> kept;
     std::set<std::string> frontendNames;

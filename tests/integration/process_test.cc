@@ -145,8 +145,10 @@ TEST(Process, TellsSystemdReadyReloadingStopping) {
     std::string reloading = receive(scaled(3000));
     EXPECT_EQ(reloading.rfind("RELOADING=1\nMONOTONIC_USEC=", 0), 0u) << reloading;
     EXPECT_EQ(receive(scaled(3000)), "READY=1");
-    EXPECT_EQ(s.process().stop(SIGTERM, scaled(3000)), 0);
+    // As HAProxy's master: 128 + SIGTERM, which the unit lists in SuccessExitStatus.
+    EXPECT_EQ(s.process().stop(SIGTERM, scaled(3000)), 128 + SIGTERM);
     EXPECT_EQ(receive(scaled(3000)), "STOPPING=1");
+    s.expectCleanExit(false);
   }
   close(fd);
 }
@@ -371,6 +373,86 @@ TEST(Process, VersionInHaproxysLayout) {
   EXPECT_NE(list.find("+PCRE2"), std::string::npos);
   EXPECT_NE(vv.find("\n  OPTIONS = "), std::string::npos);
   EXPECT_NE(vv.find("\nAvailable services : prometheus-exporter"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+bool processAlive(pid_t pid) { return kill(pid, 0) == 0 && readFile("/proc/" + std::to_string(pid) + "/stat").find(") Z ") == std::string::npos; }
+
+// The -S socket is HAProxy's master CLI: "show proc" lists the process as
+// master and worker 1 and the "program" sections' commands; "@1" and
+// "@!<pid>" reach the worker. Programs restart on reload unless told not
+// to, stop with sluice, and with -W sluice exits 128 + the signal.
+TEST(Process, MasterCliAndPrograms) {
+  TestServer echo("echo", TestServer::Mode::Echo);
+  int port = freePort();
+  std::string dir = makeTempDir("mcli");
+  std::string sock = dir + "/master.sock";
+  std::string cfg = "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"
+                    "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n  server e 127.0.0.1:" +
+                    std::to_string(echo.port()) + "\n"
+                    "program restarted\n  command sleep 30\n"
+                    "program kept\n  command sleep 31\n  no option start-on-reload\n"
+                    "program quitter\n  command sh -c \"exit 3\"\n";
+  Sluice s(cfg, {port}, {"-W", "-S", sock});
+  ASSERT_TRUE(s.started()) << s.log();
+  ASSERT_TRUE(s.waitForLog("current program 'quitter'")) << s.log();
+  EXPECT_TRUE(s.waitForLog("exited with code 3")) << s.log();
+  auto procs = [&] { return cliRequest(sock, "show proc\n"); };
+  auto pidOf = [&](const std::string& name) -> pid_t {
+    std::string p = procs();
+    size_t at = p.find(" " + name + " ");
+    if (at == std::string::npos) return 0;
+    size_t start = p.rfind('\n', at) + 1;
+    return static_cast<pid_t>(std::stol(p.substr(start, at - start)));
+  };
+  std::string p = procs();
+  const std::string self = std::to_string(s.process().pid());
+  EXPECT_TRUE(p.starts_with("#<PID>          <type>          <reloads>       <uptime>        <version>")) << p;
+  EXPECT_NE(p.find("\n" + self + std::string(16 - self.size(), ' ') + "master          0 [failed: 0]"), std::string::npos) << p;
+  EXPECT_NE(p.find("# workers\n" + self + " "), std::string::npos) << p;
+  EXPECT_NE(p.find("# programs\n"), std::string::npos) << p;
+  EXPECT_EQ(p.find("quitter"), std::string::npos) << "an exited program is not listed\n" << p;
+  pid_t restarted = pidOf("restarted");
+  pid_t kept = pidOf("kept");
+  ASSERT_GT(restarted, 0) << p;
+  ASSERT_GT(kept, 0) << p;
+  EXPECT_TRUE(processAlive(restarted));
+  EXPECT_NE(readFile("/proc/" + std::to_string(kept) + "/cmdline").find("31"), std::string::npos);
+
+  EXPECT_NE(cliRequest(sock, "@1 show info\n").find("\nPid: " + self + "\n"), std::string::npos);
+  EXPECT_NE(cliRequest(sock, "@!" + self + " show info\n").find("Process_num: 1\n"), std::string::npos);
+  EXPECT_EQ(cliRequest(sock, "@!1 show info\n"), "Can't find the target PID matching the prefix '@!1'\n");
+  EXPECT_NE(cliRequest(sock, "help\n").find("show proc"), std::string::npos);
+  std::string interactive = cliRequest(sock, "prompt\n@1\nshow version\n@\nquit\n");
+  EXPECT_NE(interactive.find(self + "> "), std::string::npos) << interactive;
+  EXPECT_NE(interactive.find("master> "), std::string::npos) << interactive;
+
+  kill(s.process().pid(), SIGHUP);
+  ASSERT_TRUE(s.waitForLog("configuration reloaded")) << s.log();
+  EXPECT_TRUE(eventually([&] { return pidOf("restarted") > 0 && pidOf("restarted") != restarted; })) << procs();
+  EXPECT_EQ(pidOf("kept"), kept) << procs();
+  EXPECT_FALSE(processAlive(restarted)) << "the old instance was stopped";
+  pid_t restarted2 = pidOf("restarted");
+
+  EXPECT_EQ(s.process().stop(SIGINT, scaled(5000)), 128 + SIGINT);
+  s.expectCleanExit(false);
+  EXPECT_FALSE(processAlive(kept));
+  EXPECT_FALSE(processAlive(restarted2));
+}
+
+TEST(Process, ProgramSectionErrors) {
+  std::string dir = makeTempDir("prog");
+  writeFile(dir + "/c.cfg", "program p\n  user nobody\nprogram p\n  command true\n  restart always\n");
+  std::string out;
+  EXPECT_NE(runCommand(binaryPath() + " -c -f " + dir + "/c.cfg 2>&1", &out), 0);
+  EXPECT_NE(out.find("c.cfg:3: error: program 'p' is defined twice"), std::string::npos) << out;
+  EXPECT_NE(out.find("c.cfg:5: error: unknown keyword 'restart' in program 'p'"), std::string::npos) << out;
+  EXPECT_NE(out.find("c.cfg:1: error: program 'p' has no 'command'"), std::string::npos) << out;
 }
 
 }  // namespace
