@@ -30,6 +30,7 @@ net::ListenOptions optionsFor(const runtime::Frontend& fe, const config::BindCon
   lo.fastOpen = b.tfo;
   lo.interface = b.interface;
   lo.mss = b.mss ? static_cast<int>(*b.mss) : 0;
+  lo.userTimeoutMs = b.tcpUserTimeout ? static_cast<int>(*b.tcpUserTimeout) : 0;
   lo.backlog = static_cast<int>(b.backlog ? *b.backlog
                                 : fe.config->backlog ? *fe.config->backlog
                                 : fe.maxconn ? std::max<uint32_t>(fe.maxconn, 1024) : 4096);
@@ -52,6 +53,7 @@ void retune(int fd, const net::ListenOptions& lo) {
     setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen));
   }
   if (lo.mss > 0) setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &lo.mss, sizeof(lo.mss));
+  if (lo.userTimeoutMs > 0) net::setUserTimeout(fd, static_cast<uint32_t>(lo.userTimeoutMs));
   ::listen(fd, lo.backlog);  // a second listen() only changes the backlog
 }
 
@@ -70,13 +72,11 @@ bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reu
         std::string id = "fd@" + std::to_string(inherited);
         bool admin = fe->stats != nullptr;
         auto existing = sockets_.find(id);
-        if (existing == sockets_.end() && plan.sockets.count(id)) {
-          error = b.where.toString() + ": error: " + id + " is named by two bind lines";
-          abandon(plan);
-          return false;
-        }
+        // Two bind lines may name one inherited socket, as HAProxy lets
+        // them: both proxies then take connections from it.
+        const bool again = existing == sockets_.end() && plan.sockets.count(id);
         int fd = inherited;
-        if (existing == sockets_.end()) {
+        if (existing == sockets_.end() && !again) {
           std::string why;
           if (net::adoptListener(inherited, lo.backlog, /*tcpOnly=*/true, why) < 0) {
             error = b.where.toString() + ": error: " + fe->config->kind + " '" + fe->name + "': " + why;

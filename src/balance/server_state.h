@@ -80,6 +80,7 @@ struct ServerState {
   int portOffset = 0;
   bool backup = false;
   std::optional<core::Address> socks4;       // "socks4": connections go through this SOCKS4 proxy
+  uint32_t tcpUserTimeout = 0;               // "tcp-ut", ms
   uint32_t configWeight = 1;
   std::atomic<uint32_t> maxconn{0};          // 0: unlimited; an agent-check agent may change it
   bool checked = false;                      // has "check"

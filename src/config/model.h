@@ -70,6 +70,7 @@ struct GlobalConfig {
   std::optional<uint32_t> uid;
   std::optional<uint32_t> gid;
   bool noSplice = false;
+  bool pp2NeverSendLocal = false;          // checks' PROXY v2 header says PROXY, not LOCAL
   bool noReusePort = false;
   std::optional<uint32_t> ulimitN;
   std::optional<uint32_t> hardStopAfter;
@@ -142,6 +143,7 @@ struct ServerConfig {
   std::string checkSni;
   std::vector<std::string> checkAlpn;
   bool checkSendProxy = false;
+  std::optional<uint32_t> tcpUserTimeout;  // "tcp-ut": TCP_USER_TIMEOUT on connections to it
   std::string socks4;                      // "socks4 <addr>:<port>": connect through this SOCKS4 proxy
   bool checkViaSocks4 = false;
   bool agentCheck = false;
@@ -214,6 +216,12 @@ struct CheckRuleConfig {                   // tcp-check / http-check lines, kept
 };
 
 enum class ProxyMode { Tcp, Http };
+
+struct KeepAliveSpec {
+  uint32_t count = 0;
+  uint32_t idleSeconds = 0;
+  uint32_t intervalSeconds = 0;
+};
 
 // The TCP/HTTP rules a defaults section holds, by who may use them.
 struct DefaultsRules {
@@ -288,6 +296,10 @@ struct ProxyConfig {
   bool tcpka = false;
   bool clitcpka = false;
   bool srvtcpka = false;
+  // clitcpka-cnt/-idle/-intvl, srvtcpka-*: the keepalive probes' count and
+  // timings (seconds), 0 for the kernel's defaults.
+  KeepAliveSpec clitcpkaSpec;
+  KeepAliveSpec srvtcpkaSpec;
   bool nolinger = false;
   bool abortonclose = false;
   bool spliceAuto = false;

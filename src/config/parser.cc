@@ -149,7 +149,6 @@ const std::vector<Known> kGlobalKnown = {
     {"cluster-secret", "ignored", "no QUIC in sluice"},
     {"expose-experimental-directives", "ignored", "no experimental directives"},
     {"mworker-max-reloads", "ignored", "no equivalent"},
-    {"pp2-never-send-local", "ignored", "no equivalent yet"},
     {"fd-hard-limit", "ignored", "descriptors are sized from maxconn"},
     {"close-spread-time", "ignored", "no equivalent yet"},
     {"zero-warning", "ignored", "warnings never stop sluice"},
@@ -201,12 +200,6 @@ const std::vector<Known> kProxyKnown = {
     {"server-state-file-name", "ignored", "server state carries over in memory on reload"},
     {"log-format-sd", "ignored", "RFC 5424 structured data is not emitted"},
     {"bind-process", "ignored", "sluice runs one process"},
-    {"clitcpka-cnt", "ignored", "kernel defaults apply"},
-    {"clitcpka-idle", "ignored", "kernel defaults apply"},
-    {"clitcpka-intvl", "ignored", "kernel defaults apply"},
-    {"srvtcpka-cnt", "ignored", "kernel defaults apply"},
-    {"srvtcpka-idle", "ignored", "kernel defaults apply"},
-    {"srvtcpka-intvl", "ignored", "kernel defaults apply"},
     {"retry-on", "ignored", "in TCP mode sluice retries connection failures, as HAProxy does"},
     {"external-check", "ignored", "external checks are not supported"},
     {"rate-limit", "unsupported", "session rate limits are not implemented yet"},
@@ -357,7 +350,7 @@ const std::vector<ParamSpec> kServerParams = {
     {"pool-purge-delay", 1, "ignored", "HTTP connection pooling only"},
     {"pool-low-conn", 1, "ignored", "HTTP connection pooling only"},
     {"tfo", 0, "ignored", "TCP fast open to servers is not used"},
-    {"tcp-ut", 1, "ignored", "not implemented yet"},
+    {"tcp-ut", 1, "supported", ""},
     {"namespace", 1, "ignored", "network namespaces are not switched"},
     {"proto", 1, "ignored", "HTTP-only"},
     {"ws", 1, "ignored", "HTTP-only"},
@@ -832,6 +825,8 @@ class Parser {
     } else if (kw == "gid") {
       uint32_t v;
       if (unsignedArg(l, 1, "gid", v)) g.gid = v;
+    } else if (kw == "pp2-never-send-local") {
+      g.pp2NeverSendLocal = true;
     } else if (kw == "nosplice") {
       g.noSplice = true;
     } else if (kw == "noreuseport") {
@@ -1509,6 +1504,30 @@ class Parser {
       }
       diag_.warnOnce("kw:filter " + name, l.where,
                      "'filter " + name + "' is accepted but ignored: it acts on HTTP only, or only traces");
+      return;
+    }
+    if (kw.starts_with("clitcpka-") || kw.starts_with("srvtcpka-")) {
+      const bool client = kw[0] == 'c';
+      const std::string what = kw.substr(9);
+      if (!allowed(l, client ? kDfFe : kDfBe, kw) || !needArgs(l, 1, what == "cnt" ? "<count>" : "<time>")) return;
+      KeepAliveSpec& ka = client ? p.clitcpkaSpec : p.srvtcpkaSpec;
+      uint32_t v = 0;
+      if (what == "cnt") {
+        if (unsignedArg(l, 1, kw, v, 127)) ka.count = v;
+        return;
+      }
+      if (what != "idle" && what != "intvl") {
+        error(l, "unknown keyword '" + kw + "'", "use " + kw.substr(0, 9) + "cnt, -idle or -intvl");
+        return;
+      }
+      // A plain number is seconds here, as HAProxy reads these two.
+      std::string text = l.words[1];
+      if (!text.empty() && std::isdigit(static_cast<unsigned char>(text.back()))) text += "s";
+      if (!parseDuration(text, v) || v / 1000 > 32767) {
+        error(l, "invalid time '" + l.words[1] + "' for '" + kw + "'", "e.g. '" + kw + " 30s'");
+        return;
+      }
+      (what == "idle" ? ka.idleSeconds : ka.intervalSeconds) = std::max<uint32_t>(1, v / 1000);
       return;
     }
     if (const Known* k = findKnown(kProxyKnown, kw)) {
@@ -2393,6 +2412,8 @@ class Parser {
         for (auto a : core::split(value, ',')) s.checkAlpn.emplace_back(a);
       } else if (w == "check-send-proxy") {
         s.checkSendProxy = true;
+      } else if (w == "tcp-ut") {
+        if (duration(v)) s.tcpUserTimeout = v;
       } else if (w == "socks4") {
         auto a = core::Address::parse(value);
         if (!a || !a->isV4() || a->port() == 0) {

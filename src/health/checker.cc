@@ -198,7 +198,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       core::Address peer = viaSocks_ ? socksTarget_ : net::peerAddress(fd_);
       if (spec_->sendProxy == config::ProxyProtocolOut::V2) {
         proto::ProxyV2Options o;
-        o.local = true;  // a health check is not a client connection
+        o.local = spec_->proxyV2Local;  // a health check is not a client connection
         out_ = proto::encodeProxyV2(local, peer, o);
       } else {
         out_ = proto::encodeProxyV1(local, peer);

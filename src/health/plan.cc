@@ -573,7 +573,8 @@ std::shared_ptr<const CheckPlan> compilePlan(const config::ProxyConfig& p, route
   return plan;
 }
 
-std::optional<ServerCheckSpec> resolveServerCheck(const config::ProxyConfig& p,
+std::optional<ServerCheckSpec> resolveServerCheck(const config::GlobalConfig& global,
+                                                  const config::ProxyConfig& p,
                                                   const config::ServerConfig& s,
                                                   std::shared_ptr<const CheckPlan> plan,
                                                   core::Diagnostics& diag) {
@@ -613,6 +614,7 @@ std::optional<ServerCheckSpec> resolveServerCheck(const config::ProxyConfig& p,
     spec.sendProxy = s.sendProxy == config::ProxyProtocolOut::None ? config::ProxyProtocolOut::V1 : s.sendProxy;
   }
   if (s.checkViaSocks4) spec.socks4 = core::Address::parse(s.socks4);
+  spec.proxyV2Local = !global.pp2NeverSendLocal;
   if (plan->kind == CheckPlan::Kind::SslHello) {
     spec.probeHello = makeProbeHello(spec.sni, spec.alpn);
     if (spec.probeHello.empty()) {

@@ -85,6 +85,7 @@ struct ServerCheckSpec {
   bool verify = false;                       // verify required
   std::string caFile;
   config::ProxyProtocolOut sendProxy = config::ProxyProtocolOut::None;  // check-send-proxy
+  bool proxyV2Local = true;                  // LOCAL command, unless "pp2-never-send-local"
   std::string probeHello;                    // ssl-hello-chk: the ClientHello bytes
   std::optional<core::Address> socks4;       // check-via-socks4: the SOCKS4 proxy
   std::shared_ptr<const CheckPlan> plan;
@@ -95,7 +96,8 @@ std::shared_ptr<const CheckPlan> compilePlan(const config::ProxyConfig& backend,
                                              core::Diagnostics& diag);
 
 // Resolves one server's check settings; nullopt (and an error) if it cannot be checked.
-std::optional<ServerCheckSpec> resolveServerCheck(const config::ProxyConfig& backend,
+std::optional<ServerCheckSpec> resolveServerCheck(const config::GlobalConfig& global,
+                                                  const config::ProxyConfig& backend,
                                                   const config::ServerConfig& server,
                                                   std::shared_ptr<const CheckPlan> plan,
                                                   core::Diagnostics& diag);

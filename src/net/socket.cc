@@ -44,6 +44,7 @@ int openListener(const core::Address& address, const ListenOptions& o, std::stri
       return -1;
     }
   }
+  if (o.userTimeoutMs > 0) setUserTimeout(fd, static_cast<uint32_t>(o.userTimeoutMs));
   if (o.mss > 0) {
     setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &o.mss, sizeof(o.mss));
   }
@@ -143,9 +144,23 @@ void setNoDelay(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-void setKeepAlive(int fd) {
+void setKeepAlive(int fd, uint32_t count, uint32_t idleSeconds, uint32_t intervalSeconds) {
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+  auto set = [fd](int option, uint32_t v) {
+    if (!v) return;
+    int value = static_cast<int>(v);
+    setsockopt(fd, IPPROTO_TCP, option, &value, sizeof(value));
+  };
+  set(TCP_KEEPCNT, count);
+  set(TCP_KEEPIDLE, idleSeconds);
+  set(TCP_KEEPINTVL, intervalSeconds);
+}
+
+void setUserTimeout(int fd, uint32_t ms) {
+  if (!ms) return;
+  unsigned int v = ms;
+  setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, sizeof(v));
 }
 
 void setLingerZero(int fd) {

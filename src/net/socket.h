@@ -22,6 +22,7 @@ struct ListenOptions {
   std::string interface;      // SO_BINDTODEVICE
   int backlog = 1024;
   int mss = 0;
+  int userTimeoutMs = 0;      // TCP_USER_TIMEOUT ("tcp-ut"), inherited by accepted sockets
 };
 
 // Creates, configures, binds and listens. Returns the fd or -1 with `error`.
@@ -33,6 +34,10 @@ int openListener(const core::Address& address, const ListenOptions& options, std
 // `interface` binds the socket to a device.
 int startConnect(const core::Address& target, const core::Address& source, bool transparent = false,
                  const std::string& interface = {});
+
+// TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before the
+// kernel gives the connection up ("tcp-ut"); 0 leaves the system's.
+void setUserTimeout(int fd, uint32_t ms);
 
 // Pending error of a socket (SO_ERROR), 0 when none.
 int socketError(int fd);
@@ -48,7 +53,9 @@ core::Address localAddress(int fd);
 core::Address peerAddress(int fd);
 
 void setNoDelay(int fd);
-void setKeepAlive(int fd);
+// SO_KEEPALIVE, with the probes' count, idle time and interval (seconds)
+// when non-zero (TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL).
+void setKeepAlive(int fd, uint32_t count = 0, uint32_t idleSeconds = 0, uint32_t intervalSeconds = 0);
 // Closes with an RST instead of a FIN (SO_LINGER 0), as "silent-drop" and
 // "option nolinger" want.
 void setLingerZero(int fd);

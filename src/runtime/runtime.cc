@@ -252,6 +252,7 @@ class Builder {
     be->timeoutTunnel = p.timeoutTunnel.value_or(0);
     be->timeoutServerFin = p.timeoutServerFin.value_or(0);
     be->srvtcpka = p.srvtcpka;
+    be->srvtcpkaSpec = p.srvtcpkaSpec;
     be->inspectDelay = p.inspectDelay.value_or(0);
     be->timeoutQueue = p.timeoutQueue.value_or(be->timeoutConnect);
     bool unboundedQueue = false;
@@ -284,6 +285,7 @@ class Builder {
       s->portFromClient = sc.portFromClient;
       s->portOffset = sc.portOffset;
       if (!sc.socks4.empty()) s->socks4 = core::Address::parse(sc.socks4);
+      s->tcpUserTimeout = sc.tcpUserTimeout.value_or(0);
       s->backup = sc.backup;
       s->configWeight = sc.weight;
       s->maxconn = sc.maxconn;
@@ -308,7 +310,7 @@ class Builder {
     for (const config::ServerConfig& sc : p.servers) {
       std::shared_ptr<const health::ServerCheckSpec> check;
       if (sc.check) {
-        auto spec = health::resolveServerCheck(p, sc, plan, diag_);
+        auto spec = health::resolveServerCheck(cfg_->global, p, sc, plan, diag_);
         if (spec) check = std::make_shared<const health::ServerCheckSpec>(std::move(*spec));
       }
       be->checks.push_back(check);
@@ -459,6 +461,7 @@ class Builder {
     fe->timeoutClientFin = p.timeoutClientFin.value_or(0);
     fe->maxconn = p.maxconn.value_or(0);
     fe->clitcpka = p.clitcpka;
+    fe->clitcpkaSpec = p.clitcpkaSpec;
     fe->nolinger = p.nolinger;
 
     rt_->maps->setOwnTable(rt_->tables.find(p.name) != nullptr);

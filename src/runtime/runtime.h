@@ -166,6 +166,7 @@ struct Backend {
   uint32_t timeoutServerFin = 0;
   config::SourceSpec source;                     // backend-wide "source"
   bool srvtcpka = false;
+  config::KeepAliveSpec srvtcpkaSpec;
   bool usesHello = false;
   uint32_t inspectDelay = 0;                     // the backend's own tcp-request inspect-delay
   std::shared_ptr<balance::WaitQueue> queue = std::make_shared<balance::WaitQueue>();  // waiting for a slot
@@ -220,6 +221,7 @@ struct Frontend {
   bool inspects = false;                         // any content rule or hello wait
   uint32_t maxconn = 0;                          // 0: only the global limit
   bool clitcpka = false;
+  config::KeepAliveSpec clitcpkaSpec;
   bool nolinger = false;
   std::vector<Rule> connectionRules;
   std::vector<Rule> sessionRules;                // after the PROXY header, before content

@@ -106,7 +106,10 @@ void Session::start() noexcept {
   fe_.counters->opened();
   // TCP_NODELAY comes from the listening socket (Linux copies it to each
   // accepted one): no setsockopt per connection.
-  if (fe_.clitcpka) net::setKeepAlive(clientFd_);
+  if (fe_.clitcpka) {
+    net::setKeepAlive(clientFd_, fe_.clitcpkaSpec.count, fe_.clitcpkaSpec.idleSeconds,
+                      fe_.clitcpkaSpec.intervalSeconds);
+  }
 
   // tcp-request connection: before any byte is read. Rejected connections are
   // not sessions: they are counted as denied and not logged (as HAProxy).
@@ -863,6 +866,7 @@ void Session::connect() noexcept {
     return;
   }
   serverFd_ = fd;
+  net::setUserTimeout(serverFd_, server_->tcpUserTimeout);
   serverReadable_ = false;
   serverWritable_ = false;
   if (!worker_.loop().add(serverFd_, kClientEvents, &serverSide_)) {
@@ -978,7 +982,10 @@ void Session::established() noexcept {
   storeStickiness();
   lastServerActivity_ = now();
   lastClientActivity_ = now();
-  if (be_->srvtcpka) net::setKeepAlive(serverFd_);
+  if (be_->srvtcpka) {
+    net::setKeepAlive(serverFd_, be_->srvtcpkaSpec.count, be_->srvtcpkaSpec.idleSeconds,
+                      be_->srvtcpkaSpec.intervalSeconds);
+  }
   // The server is chosen and the PROXY header built: the ClientHello is no
   // longer needed, unless the log line prints from it at the end.
   if (hello_) {

@@ -7,8 +7,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -251,6 +253,81 @@ TEST(ForwardingModes, SmallRecordsCopiedBulkSpliced) {
   eventually([&] { return counter("SplicedBytes") >= 31 * 1024 * 1024; }, 1000);
   EXPECT_GE(counter("SplicedBytes"), 31ll * 1024 * 1024);
   EXPECT_LT(counter("CopiedBytes"), 1600 + 1024 * 1024);
+}
+
+}  // namespace
+}  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// One of sluice's sockets, taken with pidfd_getfd: the one whose peer is
+// `peerPort` on loopback (the client's accepted socket or the connection to
+// a server). -1 if none.
+int grabSocketByPeer(pid_t pid, int peerPort) {
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return -1;
+  int found = -1;
+  for (int n = 0; n < 4096 && found < 0; ++n) {
+    int fd = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, n, 0));
+    if (fd < 0) continue;
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 && ss.ss_family == AF_INET &&
+        ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port) == peerPort) {
+      found = fd;
+      continue;
+    }
+    close(fd);
+  }
+  close(pidfd);
+  return found;
+}
+
+int intOption(int fd, int level, int name) {
+  int v = -1;
+  socklen_t len = sizeof(v);
+  getsockopt(fd, level, name, &v, &len);
+  return v;
+}
+
+// clitcpka-*/srvtcpka-* and tcp-ut (bind and server) reach the sockets.
+TEST(ForwardingSocketOptions, KeepAliveAndUserTimeout) {
+  TestServer echo("echo", TestServer::Mode::Echo);
+  int port = freePort();
+  Sluice s("global\n  log stdout format raw local0\ndefaults\n  mode tcp\n  timeout connect 1s\n"
+           "  timeout client 5s\n  timeout server 5s\n  option clitcpka\n  option srvtcpka\n"
+           "  clitcpka-cnt 4\n  clitcpka-idle 77\n  clitcpka-intvl 9s\n"
+           "  srvtcpka-cnt 3\n  srvtcpka-idle 2m\n  srvtcpka-intvl 11\n"
+           "listen l\n  bind 127.0.0.1:" + std::to_string(port) + " tcp-ut 7s\n"
+           "  server e 127.0.0.1:" + std::to_string(echo.port()) + " tcp-ut 3500ms\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  int c = connectTcp("127.0.0.1", port);
+  ASSERT_GE(c, 0);
+  ASSERT_TRUE(sendAll(c, "ping"));
+  char buf[4];
+  ASSERT_EQ(recv(c, buf, 4, MSG_WAITALL), 4);
+  sockaddr_in me{};
+  socklen_t len = sizeof(me);
+  getsockname(c, reinterpret_cast<sockaddr*>(&me), &len);
+  int client = grabSocketByPeer(s.process().pid(), ntohs(me.sin_port));
+  int server = grabSocketByPeer(s.process().pid(), echo.port());
+  ASSERT_GE(client, 0) << "pidfd_getfd needs ptrace rights over sluice";
+  ASSERT_GE(server, 0);
+  EXPECT_EQ(intOption(client, SOL_SOCKET, SO_KEEPALIVE), 1);
+  EXPECT_EQ(intOption(client, IPPROTO_TCP, TCP_KEEPCNT), 4);
+  EXPECT_EQ(intOption(client, IPPROTO_TCP, TCP_KEEPIDLE), 77);
+  EXPECT_EQ(intOption(client, IPPROTO_TCP, TCP_KEEPINTVL), 9);
+  EXPECT_EQ(intOption(client, IPPROTO_TCP, TCP_USER_TIMEOUT), 7000);
+  EXPECT_EQ(intOption(server, SOL_SOCKET, SO_KEEPALIVE), 1);
+  EXPECT_EQ(intOption(server, IPPROTO_TCP, TCP_KEEPCNT), 3);
+  EXPECT_EQ(intOption(server, IPPROTO_TCP, TCP_KEEPIDLE), 120);
+  EXPECT_EQ(intOption(server, IPPROTO_TCP, TCP_KEEPINTVL), 11);
+  EXPECT_EQ(intOption(server, IPPROTO_TCP, TCP_USER_TIMEOUT), 3500);
+  close(client);
+  close(server);
+  close(c);
 }
 
 }  // namespace

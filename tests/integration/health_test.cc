@@ -167,6 +167,25 @@ TEST(Health, CheckSendProxyV2IsLocal) {
   EXPECT_EQ(static_cast<uint8_t>(got[12]), 0x20) << "version 2, LOCAL command";
 }
 
+// "pp2-never-send-local": the old behaviour some servers need, a PROXY
+// command with the check connection's addresses.
+TEST(Health, Pp2NeverSendLocalSendsProxy) {
+  TestServer rec("rec", TestServer::Mode::Record);
+  int port = freePort();
+  std::string h = head();
+  h.insert(h.find("defaults"), "  pp2-never-send-local\n");
+  Sluice s(h + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+               "  server r 127.0.0.1:" + std::to_string(rec.port()) + " send-proxy-v2 check check-send-proxy\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  eventually([&] { return !rec.recorded().empty(); }, 2000);
+  ASSERT_FALSE(rec.recorded().empty());
+  std::string got = rec.recorded()[0];
+  ASSERT_GE(got.size(), 16u);
+  EXPECT_EQ(static_cast<uint8_t>(got[12]), 0x21) << "version 2, PROXY command";
+  EXPECT_EQ(static_cast<uint8_t>(got[13]), 0x11) << "TCP over IPv4, with addresses";
+}
+
 // All active servers down: the backup serves; none at all: closed at once.
 TEST(Health, BackupTakesOverAndNoServerCloses) {
   TestServer backup("backup", TestServer::Mode::Identify);
