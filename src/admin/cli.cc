@@ -135,10 +135,7 @@ struct ServerRef {
 
 // Sets a server's administrative state and says so when maintenance starts or ends.
 void setAdmin(const runtime::Runtime& rt, ServerRef& s, balance::AdminState st) {
-  balance::AdminState before = s.server->admin.exchange(st);
-  bool wasMaint = before == balance::AdminState::Maint;
-  bool isMaint = st == balance::AdminState::Maint;
-  if (wasMaint != isMaint) runtime::logMaintenance(rt, *s.backend, *s.server, isMaint);
+  runtime::setServerAdmin(rt, *s.backend, *s.server, st);
 }
 
 // "<backend>/<server>" in the running configuration, or an answer to give.

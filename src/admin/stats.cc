@@ -578,8 +578,12 @@ std::string renderServersState(const runtime::Runtime& rt, const std::string& ba
     for (const auto& s : be->servers) {
       const balance::ServerLive& live = *s->live;
       balance::AdminState admin = s->admin.load();
+      // HAProxy's bits: 0x01 forced maintenance, 0x02 inherited (track),
+      // 0x04 from the configuration, 0x08 forced drain.
       int adminBits = admin == balance::AdminState::Maint
-                          ? (s->configAdmin == balance::AdminState::Maint ? 0x04 : 0x01)
+                          ? (live.maintInherited.load()                          ? 0x02
+                             : s->configAdmin == balance::AdminState::Maint ? 0x04
+                                                                            : 0x01)
                           : admin == balance::AdminState::Drain ? 0x08 : 0;
       int checkResult = !s->checked || live.checkStatus.empty() ? 0 : s->up.load() ? 3 : 2;
       uint64_t changed = s->lastChange.load();

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/address.h"
 #include "observe/counters.h"
@@ -48,6 +49,7 @@ struct ServerLive {
   std::atomic<AdminState> admin{AdminState::Ready};
   std::atomic<uint32_t> weight{1};           // effective weight
   std::atomic<bool> weightSetLive{false};    // "set server weight" overrides the file
+  std::atomic<bool> maintInherited{false};   // in maintenance because the server it tracks is
   std::atomic<int32_t> currentConnections{0};
   std::atomic<int32_t> throttle{-1};        // slow start: percent of the weight; -1 not ramping
   std::atomic<uint64_t> lastChange{0};       // wall-clock seconds of the last up/down change
@@ -81,6 +83,11 @@ struct ServerState {
   bool backup = false;
   std::optional<core::Address> socks4;       // "socks4": connections go through this SOCKS4 proxy
   uint32_t tcpUserTimeout = 0;               // "tcp-ut", ms
+  // "track": this server's health is the tracked one's; those tracking this
+  // one follow it (a chain ends at a server with "check").
+  ServerState* tracks = nullptr;
+  std::vector<ServerState*> trackers;
+  std::string backendOfTracked;              // for "is DOWN via be/s"
   uint32_t configWeight = 1;
   std::atomic<uint32_t> maxconn{0};          // 0: unlimited; an agent-check agent may change it
   bool checked = false;                      // has "check"

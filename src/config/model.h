@@ -144,6 +144,7 @@ struct ServerConfig {
   std::vector<std::string> checkAlpn;
   bool checkSendProxy = false;
   std::optional<uint32_t> tcpUserTimeout;  // "tcp-ut": TCP_USER_TIMEOUT on connections to it
+  std::string track;                       // "track [<backend>/]<server>": follows that one's health
   std::string socks4;                      // "socks4 <addr>:<port>": connect through this SOCKS4 proxy
   bool checkViaSocks4 = false;
   bool agentCheck = false;

@@ -319,7 +319,7 @@ const std::vector<ParamSpec> kServerParams = {
     {"error-limit", 1, "ignored", "passive health is not implemented yet"},
     {"cookie", 1, "ignored", "HTTP-only"},
     {"redir", 1, "ignored", "HTTP-only"},
-    {"track", 1, "ignored", "server tracking is not implemented yet"},
+    {"track", 1, "supported", ""},
     {"resolvers", 1, "ignored", "names are resolved once at start through libc"},
     {"resolve-prefer", 1, "ignored", "names are resolved once at start through libc"},
     {"resolve-net", 1, "ignored", "names are resolved once at start through libc"},
@@ -2414,6 +2414,8 @@ class Parser {
         s.checkSendProxy = true;
       } else if (w == "tcp-ut") {
         if (duration(v)) s.tcpUserTimeout = v;
+      } else if (w == "track") {
+        s.track = value;
       } else if (w == "socks4") {
         auto a = core::Address::parse(value);
         if (!a || !a->isV4() || a->port() == 0) {

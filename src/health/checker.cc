@@ -920,11 +920,7 @@ class AgentCheck final : public event::EventHandler, public event::Timer {
       balance::AdminState want = r.admin == Admin::Maint   ? balance::AdminState::Maint
                                  : r.admin == Admin::Drain ? balance::AdminState::Drain
                                                            : balance::AdminState::Ready;
-      balance::AdminState before = s.admin.exchange(want);
-      be_.balancer->refresh();
-      bool wasMaint = before == balance::AdminState::Maint;
-      bool isMaint = want == balance::AdminState::Maint;
-      if (wasMaint != isMaint) runtime::logMaintenance(*hc_.rt_, be_, s, isMaint);
+      runtime::setServerAdmin(*hc_.rt_, be_, s, want);
     }
     using Health = AgentReply::Health;
     std::string said = r.health == Health::Down      ? "down"
@@ -1055,7 +1051,8 @@ void HealthChecker::agentSays(runtime::Backend& be, balance::ServerState& s, boo
   if (checkUp && !s.up.load()) setHealth(be, s, true, r);
 }
 
-void HealthChecker::setHealth(runtime::Backend& be, balance::ServerState& s, bool up, const CheckResult& r) {
+void HealthChecker::setHealth(runtime::Backend& be, balance::ServerState& s, bool up, const CheckResult& r,
+                              const balance::ServerState* via) {
   s.up.store(up);
   uint64_t now = static_cast<uint64_t>(time(nullptr));
   if (up && s.live->downSince) {
@@ -1070,10 +1067,13 @@ void HealthChecker::setHealth(runtime::Backend& be, balance::ServerState& s, boo
   auto [active, backup] = be.usableServers();
   std::string code = r.statusCode ? ", code: " + std::to_string(r.statusCode) : "";
   std::string info = r.info.empty() ? "" : ", info: \"" + r.info + "\"";
+  // A tracking server says which one it follows instead of a check's result.
+  const std::string why = via ? " via " + via->backendName + "/" + via->name + ". "
+                              : ", reason: " + std::string(reasonText(r.code)) + code +
+                                    (up ? std::string() : info) + ", check duration: " +
+                                    std::to_string(r.durationMs) + "ms. ";
   if (up) {
-    logFor(be, observe::kNotice, "Server " + be.name + "/" + s.name + " is UP, reason: " +
-                              std::string(reasonText(r.code)) + code + ", check duration: " +
-                              std::to_string(r.durationMs) + "ms. " + std::to_string(active) +
+    logFor(be, observe::kNotice, "Server " + be.name + "/" + s.name + " is UP" + why + std::to_string(active) +
                               " active and " + std::to_string(backup) +
                               " backup servers online. 0 sessions requeued, 0 total in queue.");
     // Connections waiting for a slot may now have one.
@@ -1084,9 +1084,7 @@ void HealthChecker::setHealth(runtime::Backend& be, balance::ServerState& s, boo
       }
     }
   } else {
-    logFor(be, observe::kAlert, "Server " + be.name + "/" + s.name + " is DOWN, reason: " +
-                             std::string(reasonText(r.code)) + code + info + ", check duration: " +
-                             std::to_string(r.durationMs) + "ms. " + std::to_string(active) +
+    logFor(be, observe::kAlert, "Server " + be.name + "/" + s.name + " is DOWN" + why + std::to_string(active) +
                              " active and " + std::to_string(backup) + " backup servers left. " +
                              std::to_string(s.currentConnections.load()) +
                              " sessions active, 0 requeued, 0 remaining in queue.");
@@ -1094,6 +1092,11 @@ void HealthChecker::setHealth(runtime::Backend& be, balance::ServerState& s, boo
       logFor(be, observe::kEmerg, "backend " + be.name + " has no server available!");
     }
     if (be.serverConfigs[s.position]->onMarkedDown == "shutdown-sessions") kill_(&s, 'D');
+  }
+  // Servers that track this one follow it.
+  for (balance::ServerState* t : s.trackers) {
+    runtime::Backend* tb = rt_->findBackend(t->backendName);
+    if (tb && t->up.load() != up) setHealth(*tb, *t, up, r, &s);
   }
 }
 

@@ -62,7 +62,9 @@ class HealthChecker {
   // An agent said "down" (or "up"): the server is up only when its health
   // check (if any) passes and its agent has not said down.
   void agentSays(runtime::Backend& be, balance::ServerState& s, bool down, const CheckResult& r);
-  void setHealth(runtime::Backend& be, balance::ServerState& s, bool up, const CheckResult& r);
+  // `via`: the tracked server whose change this is ("track").
+  void setHealth(runtime::Backend& be, balance::ServerState& s, bool up, const CheckResult& r,
+                 const balance::ServerState* via = nullptr);
   void log(int level, const std::string& message);
   // To the backend's own log targets (its "log" lines, "log global"
   // included), or to the global log when it has none.

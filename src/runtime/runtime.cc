@@ -74,6 +74,7 @@ class Builder {
         buildFrontend(p);
       }
     }
+    linkTrackedServers(*rt);
     if (diag_.hasErrors()) {
       return nullptr;
     }
@@ -81,6 +82,64 @@ class Builder {
   }
 
  private:
+  // "track [<backend>/]<server>": links trackers to the server they follow
+  // and starts them in its state. A chain must end at a server with checks
+  // and may not loop; a tracking server has no checks of its own, as in
+  // HAProxy.
+  void linkTrackedServers(Runtime& rt) {
+    for (const auto& be : rt.backends) {
+      for (size_t i = 0; i < be->servers.size(); ++i) {
+        const config::ServerConfig& sc = *be->serverConfigs[i];
+        if (sc.track.empty()) continue;
+        size_t slash = sc.track.find('/');
+        std::string beName = slash == std::string::npos ? be->name : sc.track.substr(0, slash);
+        std::string srvName = slash == std::string::npos ? sc.track : sc.track.substr(slash + 1);
+        Backend* other = rt.findBackend(beName);
+        balance::ServerState* target = other ? other->findServer(srvName) : nullptr;
+        if (!target) {
+          diag_.error(sc.where, "server '" + sc.name + "': unable to find the tracked server '" + sc.track + "'",
+                      "write 'track <backend>/<server>' or 'track <server>' for one of this backend");
+          continue;
+        }
+        if (sc.check) {
+          diag_.error(sc.where, "server '" + sc.name + "': unable to enable checks and tracking at the same time",
+                      "remove 'check': the server takes the state of '" + sc.track + "'");
+          continue;
+        }
+        if (target == be->servers[i].get()) {
+          diag_.error(sc.where, "server '" + sc.name + "' cannot track itself");
+          continue;
+        }
+        be->servers[i]->tracks = target;
+        be->servers[i]->backendOfTracked = beName;
+        target->trackers.push_back(be->servers[i].get());
+      }
+    }
+    // Every chain must end at a checked server, without a loop.
+    for (const auto& be : rt.backends) {
+      for (size_t i = 0; i < be->servers.size(); ++i) {
+        balance::ServerState* s = be->servers[i].get();
+        if (!s->tracks) continue;
+        balance::ServerState* end = s;
+        size_t steps = 0;
+        while (end->tracks && steps <= 1024) {
+          end = end->tracks;
+          ++steps;
+        }
+        if (end->tracks) {
+          diag_.error(be->serverConfigs[i]->where, "server '" + s->name + "': its 'track' chain loops");
+        } else if (!end->checked) {
+          diag_.error(be->serverConfigs[i]->where,
+                      "server '" + s->name + "' tracks '" + end->backendName + "/" + end->name +
+                          "', which has no 'check': nothing would decide its state",
+                      "add 'check' to the tracked server");
+        } else {
+          s->up.store(end->up.load());  // a tracker is as its target is
+        }
+      }
+    }
+  }
+
   void buildLogger(const config::ProxyConfig& p, observe::Logger& logger) {
     if (p.log.disabled) return;
     if (p.log.global) {
@@ -663,6 +722,29 @@ void logMaintenance(const Runtime& rt, const Backend& be, const balance::ServerS
                                " backup servers left. " + std::to_string(s.currentConnections.load()) +
                                " sessions active, 0 requeued, 0 remaining in queue.");
   if (active == 0 && backup == 0) log.log(observe::kEmerg, "backend " + be.name + " has no server available!");
+}
+
+// Sets a server's administrative state (runtime API, agent), says so when
+// maintenance starts or ends, and carries maintenance to the servers that
+// track it (HAProxy's "inherited" maintenance).
+void setServerAdmin(const Runtime& rt, const Backend& be, balance::ServerState& s, balance::AdminState state,
+                    bool inherited) {
+  balance::AdminState before = s.admin.exchange(state);
+  s.live->maintInherited.store(inherited && state == balance::AdminState::Maint);
+  if (be.balancer) be.balancer->refresh();
+  const bool wasMaint = before == balance::AdminState::Maint;
+  const bool isMaint = state == balance::AdminState::Maint;
+  if (wasMaint != isMaint) logMaintenance(rt, be, s, isMaint);
+  if (wasMaint == isMaint) return;
+  for (balance::ServerState* t : s.trackers) {
+    const Backend* tb = rt.findBackend(t->backendName);
+    if (!tb) continue;
+    if (isMaint && t->admin.load() != balance::AdminState::Maint) {
+      setServerAdmin(rt, *tb, *t, balance::AdminState::Maint, /*inherited=*/true);
+    } else if (!isMaint && t->live->maintInherited.load()) {
+      setServerAdmin(rt, *tb, *t, balance::AdminState::Ready, /*inherited=*/false);
+    }
+  }
 }
 
 }  // namespace sluice::runtime

@@ -283,4 +283,9 @@ uint32_t defaultMaxconn();
 // "Server b/s is going DOWN for maintenance..." / "... (leaving forced maintenance)."
 void logMaintenance(const Runtime& rt, const Backend& be, const balance::ServerState& s, bool entering);
 
+// Sets a server's administrative state, logs maintenance changes, and
+// carries maintenance to its trackers.
+void setServerAdmin(const Runtime& rt, const Backend& be, balance::ServerState& s, balance::AdminState state,
+                    bool inherited = false);
+
 }  // namespace sluice::runtime

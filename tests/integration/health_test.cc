@@ -428,3 +428,67 @@ TEST(Health, AgentCheckNeedsItsPort) {
 
 }  // namespace
 }  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// "track": a server takes the health and the maintenance of another one,
+// possibly in another backend, and says "via" in its log lines.
+TEST(Health, TrackFollowsTheTrackedServer) {
+  int tracked = freePort();
+  TestServer other("other", TestServer::Mode::Identify);
+  int port = freePort();
+  std::string dir = makeTempDir("track");
+  std::string sock = dir + "/admin.sock";
+  Sluice s("global\n  log stdout format raw local0\n  stats socket " + sock + " level admin\n"
+           "defaults\n  mode tcp\n  log global\n  option tcplog\n  timeout connect 500ms\n"
+           "  timeout client 5s\n  timeout server 5s\n  default-server inter 100ms rise 1 fall 1\n"
+           "backend b1\n  server s1 127.0.0.1:" + std::to_string(tracked) + " check\n"
+           "listen b2\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+           "  server t 127.0.0.1:" + std::to_string(other.port()) + " track b1/s1\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  ASSERT_TRUE(s.waitForLog("Server b1/s1 is DOWN, reason: Layer4 connection problem")) << s.log();
+  EXPECT_TRUE(s.waitForLog("Server b2/t is DOWN via b1/s1. 0 active and 0 backup servers left.")) << s.log();
+  int fd = connectTcp("127.0.0.1", port);
+  EXPECT_TRUE(waitClosed(fd, 2000)) << "b2 has no usable server while b1/s1 is down";
+  close(fd);
+  {
+    TestServer back("back", TestServer::Mode::Identify, nullptr, "127.0.0.1", tracked);
+    ASSERT_TRUE(s.waitForLog("Server b1/s1 is UP")) << s.log();
+    EXPECT_TRUE(s.waitForLog("Server b2/t is UP via b1/s1. 1 active and 0 backup servers online.")) << s.log();
+    EXPECT_EQ(askServerName(port), "other");
+    cliRequest(sock, "disable server b1/s1\n");
+    std::string st = cliRequest(sock, "show servers state b2\n");
+    EXPECT_NE(st.find(" t 127.0.0.1 0 2 "), std::string::npos) << "inherited maintenance (2)\n" << st;
+    EXPECT_TRUE(s.waitForLog("Server b2/t is going DOWN for maintenance.")) << s.log();
+    cliRequest(sock, "enable server b1/s1\n");
+    st = cliRequest(sock, "show servers state b2\n");
+    EXPECT_NE(st.find(" t 127.0.0.1 2 0 "), std::string::npos) << st;
+    EXPECT_EQ(askServerName(port), "other");
+  }
+}
+
+TEST(Health, TrackConfigurationErrors) {
+  std::string dir = makeTempDir("trackcfg");
+  auto check = [&](const std::string& servers, std::string& out) {
+    writeFile(dir + "/c.cfg", "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n"
+                              "backend b\n" + servers);
+    return runCommand(binaryPath() + " -c -f " + dir + "/c.cfg 2>&1", &out);
+  };
+  std::string out;
+  EXPECT_NE(check("  server a 127.0.0.1:1 check\n  server t 127.0.0.1:2 track a check\n", out), 0);
+  EXPECT_NE(out.find("c.cfg:8: error: server 't': unable to enable checks and tracking at the same time"),
+            std::string::npos) << out;
+  EXPECT_NE(check("  server t 127.0.0.1:2 track nosuch/a\n", out), 0);
+  EXPECT_NE(out.find("unable to find the tracked server 'nosuch/a'"), std::string::npos) << out;
+  EXPECT_NE(check("  server a 127.0.0.1:1\n  server t 127.0.0.1:2 track a\n", out), 0);
+  EXPECT_NE(out.find("which has no 'check'"), std::string::npos) << out;
+  EXPECT_NE(check("  server a 127.0.0.1:1 track t\n  server t 127.0.0.1:2 track a\n", out), 0);
+  EXPECT_NE(out.find("chain loops"), std::string::npos) << out;
+  EXPECT_EQ(check("  server a 127.0.0.1:1 check\n  server t 127.0.0.1:2 track a\n  server u 127.0.0.1:3 track t\n", out), 0)
+      << out;
+}
+
+}  // namespace
+}  // namespace sluice::testing
