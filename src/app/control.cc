@@ -62,6 +62,11 @@ Control::Control(const Options& o, session::ProcessState& process,
                  bool logToStderr)
     : o_(o), process_(process), workers_(workers), listeners_(listeners), logToStderr_(logToStderr) {
   startedAt_ = static_cast<uint64_t>(time(nullptr));
+  process_.serverErrors = [this](std::shared_ptr<balance::ServerLive> server, int lastError) {
+    loop_.post([this, server, lastError] {
+      if (checker_) checker_->passiveErrors(server.get(), lastError);
+    });
+  };
 }
 
 Control::~Control() {

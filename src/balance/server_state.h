@@ -50,6 +50,7 @@ struct ServerLive {
   std::atomic<uint32_t> weight{1};           // effective weight
   std::atomic<bool> weightSetLive{false};    // "set server weight" overrides the file
   std::atomic<bool> maintInherited{false};   // in maintenance because the server it tracks is
+  std::atomic<uint32_t> consecutiveErrors{0};  // "observe layer4": failed connects in a row
   std::atomic<int32_t> currentConnections{0};
   std::atomic<int32_t> throttle{-1};        // slow start: percent of the weight; -1 not ramping
   std::atomic<uint64_t> lastChange{0};       // wall-clock seconds of the last up/down change
@@ -83,6 +84,7 @@ struct ServerState {
   bool backup = false;
   std::optional<core::Address> socks4;       // "socks4": connections go through this SOCKS4 proxy
   uint32_t tcpUserTimeout = 0;               // "tcp-ut", ms
+  uint32_t errorLimit = 0;                   // "observe layer4": errors in a row before on-error; 0: off
   // "track": this server's health is the tracked one's; those tracking this
   // one follow it (a chain ends at a server with "check").
   ServerState* tracks = nullptr;

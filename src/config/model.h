@@ -145,6 +145,9 @@ struct ServerConfig {
   bool checkSendProxy = false;
   std::optional<uint32_t> tcpUserTimeout;  // "tcp-ut": TCP_USER_TIMEOUT on connections to it
   std::string track;                       // "track [<backend>/]<server>": follows that one's health
+  bool observeLayer4 = false;              // "observe layer4": connection errors count
+  std::string onError = "fail-check";      // fastinter, fail-check, sudden-death, mark-down
+  uint32_t errorLimit = 10;                // consecutive errors that trigger on-error
   std::string socks4;                      // "socks4 <addr>:<port>": connect through this SOCKS4 proxy
   bool checkViaSocks4 = false;
   bool agentCheck = false;

@@ -314,9 +314,9 @@ const std::vector<ParamSpec> kServerParams = {
     {"agent-inter", 1, "supported", ""},
     {"agent-addr", 1, "supported", ""},
     {"agent-send", 1, "supported", ""},
-    {"observe", 1, "ignored", "passive health is not implemented yet"},
-    {"on-error", 1, "ignored", "passive health is not implemented yet"},
-    {"error-limit", 1, "ignored", "passive health is not implemented yet"},
+    {"observe", 1, "supported", ""},
+    {"on-error", 1, "supported", ""},
+    {"error-limit", 1, "supported", ""},
     {"cookie", 1, "ignored", "HTTP-only"},
     {"redir", 1, "ignored", "HTTP-only"},
     {"track", 1, "supported", ""},
@@ -2416,6 +2416,26 @@ class Parser {
         if (duration(v)) s.tcpUserTimeout = v;
       } else if (w == "track") {
         s.track = value;
+      } else if (w == "observe") {
+        if (value == "layer4") {
+          s.observeLayer4 = true;
+        } else if (value == "layer7") {
+          diag_.warning(l.where, "'observe layer7' is ignored for server '" + s.name +
+                                     "': it needs HTTP mode, as HAProxy says; 'observe layer4' counts connection errors");
+        } else if (value == "none") {
+          s.observeLayer4 = false;
+        } else {
+          error(l, "unknown 'observe " + value + "'", "use 'observe layer4'");
+          return;
+        }
+      } else if (w == "on-error") {
+        if (value != "fastinter" && value != "fail-check" && value != "sudden-death" && value != "mark-down") {
+          error(l, "unknown 'on-error " + value + "'", "use fastinter, fail-check, sudden-death or mark-down");
+          return;
+        }
+        s.onError = value;
+      } else if (w == "error-limit") {
+        if (number(v) && v > 0) s.errorLimit = v;
       } else if (w == "socks4") {
         auto a = core::Address::parse(value);
         if (!a || !a->isV4() || a->port() == 0) {

@@ -30,6 +30,7 @@ std::string_view reasonText(const std::string& code) {
   if (code == "L7TOUT") return "Layer7 timeout";
   if (code == "L7RSP") return "Layer7 invalid response";
   if (code == "L7STS") return "Layer7 wrong status";
+  if (code == "HANA") return "Health analyze";
   return "Socket error";
 }
 
@@ -58,6 +59,44 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
   balance::ServerState& server() { return server_; }
   runtime::Backend& backend() { return be_; }
   bool up() const { return up_; }
+
+  // "on-error" after error-limit failed connections in a row: fastinter
+  // checks, and a failed check (fail-check), all but the last one
+  // (sudden-death) or all of them (mark-down).
+  void passiveFailure(const std::string& action, uint32_t errors, int lastError) {
+    const uint32_t limit = be_.serverConfigs[server_.position]->errorLimit;
+    const std::string last = lastError == ETIMEDOUT ? "L4 timeout" : "L4 unsuccessful connection";
+    CheckResult r{false, "HANA", "Detected " + std::to_string(errors ? errors : limit) +
+                                     " consecutive errors, last one was: " + last, 0};
+    if (action != "fastinter" && up_) {
+      uint32_t before = failed_;
+      if (action == "fail-check") failed_ = failed_ + 1;
+      if (action == "sudden-death") failed_ = std::max(failed_, spec_->fall > 1 ? spec_->fall - 1 : 1);
+      if (action == "mark-down") failed_ = spec_->fall;
+      passed_ = 0;
+      if (failed_ != before && be_.logHealthChecks) {
+        const bool stillUp = failed_ < spec_->fall;
+        hc_.logFor(be_, observe::kNotice,
+                   "Health check for server " + be_.name + "/" + server_.name + " failed, reason: " +
+                       std::string(reasonText(r.code)) + ", info: \"" + r.info + "\", status: " +
+                       (stillUp ? std::to_string(spec_->fall - failed_) + "/" + std::to_string(spec_->fall) + " UP."
+                                : "0/" + std::to_string(spec_->rise) + " DOWN."));
+      }
+      if (failed_ >= spec_->fall) {
+        up_ = false;
+        last_ = r;
+        server_.live->checkStatus = "HANA";
+        server_.live->checkInfo = r.info;
+        hc_.transition(*this, false, r);
+      }
+      server_.live->checkHealth = up_ ? spec_->rise + spec_->fall - 1 - std::min(failed_, spec_->fall - 1) : 0;
+    }
+    // The next check comes at fastinter, whatever the action.
+    if (fd_ < 0) {
+      nextCheck_ = std::min(nextCheck_, hc_.loop_.now() + spec_->fastinter);
+      rescheduleIdle();
+    }
+  }
 
   void onTimer() noexcept override {
     uint64_t now = hc_.loop_.now();
@@ -1016,6 +1055,16 @@ void HealthChecker::start() {
       a->firstCheckAt(loop_.now() + rng() % std::max<uint32_t>(1, inter / 4));
       agents_.push_back(std::move(a));
     }
+  }
+}
+
+void HealthChecker::passiveErrors(const balance::ServerLive* server, int lastError) {
+  for (auto& c : checks_) {
+    if (c->server().live.get() != server) continue;
+    const config::ServerConfig& sc = *c->backend().serverConfigs[c->server().position];
+    uint32_t errors = c->server().live->consecutiveErrors.exchange(0);
+    c->passiveFailure(sc.onError, errors, lastError);
+    return;
   }
 }
 

@@ -54,6 +54,9 @@ class HealthChecker {
   // already fetched for its sockets find them closed and do nothing).
   void stop();
   size_t checkedServers() const { return checks_.size() + agents_.size(); }
+  // "observe layer4": the server's connections failed error-limit times in
+  // a row (`lastError` the last errno); applies its "on-error".
+  void passiveErrors(const balance::ServerLive* server, int lastError);
 
  private:
   friend class ServerCheck;

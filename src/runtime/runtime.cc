@@ -345,6 +345,7 @@ class Builder {
       s->portOffset = sc.portOffset;
       if (!sc.socks4.empty()) s->socks4 = core::Address::parse(sc.socks4);
       s->tcpUserTimeout = sc.tcpUserTimeout.value_or(0);
+      s->errorLimit = sc.observeLayer4 && sc.check ? sc.errorLimit : 0;
       s->backup = sc.backup;
       s->configWeight = sc.weight;
       s->maxconn = sc.maxconn;

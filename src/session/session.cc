@@ -908,6 +908,11 @@ void Session::socksEvents(uint32_t events) noexcept {
 void Session::connectFailed(int error, bool timedOut) noexcept {
   // Closing a socket takes it out of epoll: no EPOLL_CTL_DEL needed.
   net::closeFd(serverFd_);
+  if (server_->errorLimit) {  // "observe layer4": the control thread applies "on-error"
+    uint32_t n = server_->live->consecutiveErrors.fetch_add(1, std::memory_order_relaxed) + 1;
+    const auto& notify = worker_.process().serverErrors;
+    if (n == server_->errorLimit && notify) notify(server_->live, timedOut ? ETIMEDOUT : error);
+  }
   lastConnectError_ = error;
   connectTimedOut_ = timedOut;
   server_->counters.connectErrors.fetch_add(1, std::memory_order_relaxed);
@@ -973,6 +978,9 @@ void Session::prependProxyHeader() noexcept {
 
 void Session::established() noexcept {
   connectMs_ = static_cast<int64_t>(now() - connectStart_);
+  if (server_->errorLimit && server_->live->consecutiveErrors.load(std::memory_order_relaxed)) {
+    server_->live->consecutiveErrors.store(0, std::memory_order_relaxed);
+  }
   prependProxyHeader();
   state_ = State::Forwarding;
   if (!be_->responseRules.empty()) {

@@ -51,6 +51,10 @@ struct ProcessState {
   std::atomic<uint64_t> splicedBytes{0};   // forwarded with splice(), never copied
   std::atomic<uint64_t> copiedBytes{0};    // forwarded through a buffer
   std::atomic<uint32_t> maxconn{0};
+  // "observe layer4": a worker saw a server reach its error-limit. Set
+  // before the workers start; runs on the worker's thread and only hands
+  // the news to the control thread.
+  std::function<void(std::shared_ptr<balance::ServerLive> server, int lastError)> serverErrors;
 };
 
 class Worker {

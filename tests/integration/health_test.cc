@@ -492,3 +492,46 @@ TEST(Health, TrackConfigurationErrors) {
 
 }  // namespace
 }  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// "observe layer4": failed connections to a server whose checks still pass
+// trigger "on-error" after "error-limit" in a row.
+TEST(Health, ObserveLayer4MarksDownAfterTheErrorLimit) {
+  TestServer good("good", TestServer::Mode::Identify);
+  TestServer checkPort("check", TestServer::Mode::Silent);
+  int dead = freePort();
+  int port = freePort();
+  Sluice s("global\n  log stdout format raw local0\ndefaults\n  mode tcp\n  log global\n  option tcplog\n"
+           "  timeout connect 500ms\n  timeout client 5s\n  timeout server 5s\n  retries 0\n"
+           "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n  balance first\n  option log-health-checks\n"
+           "  server bad 127.0.0.1:" + std::to_string(dead) + " check port " + std::to_string(checkPort.port()) +
+               " inter 20s rise 1 fall 2 observe layer4 error-limit 3 on-error mark-down\n"
+           "  server good 127.0.0.1:" + std::to_string(good.port()) + "\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  // "first" sends everything to "bad" while it is up: three refusals.
+  for (int i = 0; i < 3; ++i) {
+    int fd = connectTcp("127.0.0.1", port);
+    EXPECT_TRUE(waitClosed(fd, 2000));
+    close(fd);
+  }
+  ASSERT_TRUE(s.waitForLog("Server l/bad is DOWN, reason: Health analyze, info: \"Detected 3 consecutive errors, "
+                           "last one was: L4 unsuccessful connection\""))
+      << s.log();
+  EXPECT_EQ(askServerName(port), "good");
+  EXPECT_EQ(countStates(s.log(), "SC"), 3u);
+}
+
+TEST(Health, ObserveOptionsAreChecked) {
+  std::string dir = makeTempDir("observe");
+  writeFile(dir + "/c.cfg", "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n"
+                            "backend b\n  server s 127.0.0.1:80 check observe layer4 on-error explode\n");
+  std::string out;
+  EXPECT_NE(runCommand(binaryPath() + " -c -f " + dir + "/c.cfg 2>&1", &out), 0);
+  EXPECT_NE(out.find("c.cfg:7: error: unknown 'on-error explode'"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace sluice::testing
