@@ -518,9 +518,9 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       const CheckStep& s = steps[step_];
       const bool framed = eof || in_.size() > 65536 || answerComplete(s.framing, in_);
       if (s.framing != CheckStep::Framing::None && !framed) return true;
-      if (s.farewell) {
-        // The answer to a goodbye (SMTP's QUIT): wait for it or the close,
-        // then give the verdict already reached.
+      if (s.farewell && in_.empty()) {
+        // A goodbye (SMTP's QUIT) the server answered by closing: the
+        // verdict already reached stands. An answer is judged as usual.
         finishSteps();
         return false;
       }

@@ -327,8 +327,9 @@ void protocolPlan(const config::ProxyConfig& p, route::MapRegistry& maps, core::
     case CK::Smtp: {
       std::string hello = "HELO localhost";
       if (args.size() >= 2) hello = args[0] + " " + args[1];
-      // The greeting, the answer to HELO/EHLO (the verdict), then QUIT so
-      // that the server logs a clean session; its answer changes nothing.
+      // The greeting, the answer to HELO/EHLO, then QUIT so that the server
+      // logs a clean session: its answer gives the result (HAProxy 2.6.12),
+      // but a server that closes without one still passes (HAProxy 2.6.0).
       lines.push_back({"expect", "rstring", "^[0-9]{3}[ \r]", "min-recv", "4", "error-status", "L7RSP",
                        "on-error", "%[res.payload(0,0),cut_crlf]"});
       lines.push_back({"expect", "rstring", "^2[0-9]{2}[ \r]", "error-status", "L7STS", "on-error",
@@ -340,7 +341,9 @@ void protocolPlan(const config::ProxyConfig& p, route::MapRegistry& maps, core::
                        "%[res.payload(4,0),ltrim(' '),cut_crlf]", "on-success",
                        "%[res.payload(4,0),ltrim(' '),cut_crlf]", "status-code", "res.payload(0,3)"});
       lines.push_back({"send", "QUIT\r\n"});
-      lines.push_back({"expect", "rstring", "^[0-9]{3}"});
+      lines.push_back({"expect", "rstring", "^2[0-9]{2}[- \r]", "error-status", "L7STS", "on-error",
+                       "%[res.payload(4,0),ltrim(' '),cut_crlf]", "on-success",
+                       "%[res.payload(4,0),ltrim(' '),cut_crlf]", "status-code", "res.payload(0,3)"});
       break;
     }
     case CK::Pgsql: {

@@ -48,7 +48,7 @@ struct CheckStep {
   // (Redis), or an SMTP reply (its last line has no '-' after the code).
   enum class Framing { None, Line, SmtpReply };
   Framing framing = Framing::None;
-  bool farewell = false;                     // the answer to a goodbye: it never changes the verdict
+  bool farewell = false;                     // the answer to a goodbye: judged if it comes; none is no failure
   // ok-status / error-status / tout-status: empty for the defaults (L7OK, L7RSP, L7TOUT)
   std::string okStatus;
   std::string errorStatus;
