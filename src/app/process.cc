@@ -105,6 +105,7 @@ int run(const Options& o) {
     std::cerr << "sluice: fatal errors in the configuration; nothing was started.\n";
     return 1;
   }
+  runtime::loadServerStates(*rt, diag);
   if (!o.quiet && !cfg->global.quiet && diag.warningCount() > 0) {
     std::cerr << diag.render();
   }

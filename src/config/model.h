@@ -71,6 +71,8 @@ struct GlobalConfig {
   std::optional<uint32_t> gid;
   bool noSplice = false;
   bool pp2NeverSendLocal = false;          // checks' PROXY v2 header says PROXY, not LOCAL
+  std::string serverStateBase;             // "server-state-base <dir>"
+  std::string serverStateFile;             // "server-state-file <file>"
   bool noReusePort = false;
   std::optional<uint32_t> ulimitN;
   std::optional<uint32_t> hardStopAfter;
@@ -329,6 +331,8 @@ struct ProxyConfig {
   std::optional<uint32_t> fullconn;
   SourceSpec source;                       // backend-wide "source"
   std::string dispatch;                    // "dispatch <address>:<port>"
+  std::string loadServerState;             // "load-server-state-from-file global|local|none"
+  std::string serverStateFileName;         // "server-state-file-name [<file>|use-backend-name]"
   DefaultsRules defaultsRules;             // a defaults section's rules (empty elsewhere)
   SourceLocation dispatchWhere;
 

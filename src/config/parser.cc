@@ -143,8 +143,6 @@ const std::vector<Known> kGlobalKnown = {
     {"httpclient.resolvers.prefer", "ignored", "sluice has no HTTP client"},
     {"httpclient.ssl.ca-file", "ignored", "sluice has no HTTP client"},
     {"httpclient.ssl.verify", "ignored", "sluice has no HTTP client"},
-    {"server-state-base", "ignored", "server state carries over in memory on reload"},
-    {"server-state-file", "ignored", "server state carries over in memory on reload"},
     {"localpeer", "ignored", "peers sections are not used"},
     {"cluster-secret", "ignored", "no QUIC in sluice"},
     {"expose-experimental-directives", "ignored", "no experimental directives"},
@@ -196,8 +194,6 @@ const std::vector<Known> kProxyKnown = {
     {"ignore-persist", "ignored", "HTTP-only"},
     {"persist", "ignored", "RDP cookie persistence is not implemented"},
     {"email-alert", "ignored", "sluice sends no mail"},
-    {"load-server-state-from-file", "ignored", "server state carries over in memory on reload"},
-    {"server-state-file-name", "ignored", "server state carries over in memory on reload"},
     {"log-format-sd", "ignored", "RFC 5424 structured data is not emitted"},
     {"bind-process", "ignored", "sluice runs one process"},
     {"retry-on", "ignored", "in TCP mode sluice retries connection failures, as HAProxy does"},
@@ -825,6 +821,10 @@ class Parser {
     } else if (kw == "gid") {
       uint32_t v;
       if (unsignedArg(l, 1, "gid", v)) g.gid = v;
+    } else if (kw == "server-state-base" || kw == "server-state-file") {
+      if (needArgs(l, 1, kw == "server-state-base" ? "<directory>" : "<file>")) {
+        (kw == "server-state-base" ? g.serverStateBase : g.serverStateFile) = l.words[1];
+      }
     } else if (kw == "pp2-never-send-local") {
       g.pp2NeverSendLocal = true;
     } else if (kw == "nosplice") {
@@ -1285,6 +1285,20 @@ class Parser {
     }
     if (kw == "default-server") {
       if (allowed(l, kDfBe, kw)) parseServer(l, /*isDefault=*/true);
+      return;
+    }
+    if (kw == "load-server-state-from-file") {
+      if (!allowed(l, kDfBe, kw) || !needArgs(l, 1, "global|local|none")) return;
+      if (l.words[1] != "global" && l.words[1] != "local" && l.words[1] != "none") {
+        error(l, "'" + kw + "' takes global, local or none");
+        return;
+      }
+      p.loadServerState = l.words[1];
+      return;
+    }
+    if (kw == "server-state-file-name") {
+      if (!allowed(l, kDfBe, kw)) return;
+      p.serverStateFileName = l.words.size() > 1 ? l.words[1] : "use-backend-name";
       return;
     }
     if (kw == "dispatch") {

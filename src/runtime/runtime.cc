@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -745,6 +747,92 @@ void setServerAdmin(const Runtime& rt, const Backend& be, balance::ServerState& 
     } else if (!isMaint && t->live->maintInherited.load()) {
       setServerAdmin(rt, *tb, *t, balance::AdminState::Ready, /*inherited=*/false);
     }
+  }
+}
+
+// "load-server-state-from-file": the state a previous process saved with
+// "show servers state" (version 1), applied at start to the servers that
+// have the same backend and name: maintenance and drain forced from the
+// runtime API, a weight set at run time (when the file's configured weight
+// is still the configuration's), and DOWN for checked servers.
+void loadServerStates(Runtime& rt, core::Diagnostics& diag) {
+  const config::GlobalConfig& g = rt.source->global;
+  auto pathOf = [&](const std::string& file) {
+    if (file.empty() || file[0] == '/' || g.serverStateBase.empty()) return file;
+    return g.serverStateBase + (g.serverStateBase.back() == '/' ? "" : "/") + file;
+  };
+  std::map<std::string, std::vector<std::vector<std::string>>> files;  // path -> lines of words
+  for (const auto& be : rt.backends) {
+    const config::ProxyConfig& p = *be->config;
+    std::string path;
+    if (p.loadServerState == "global") {
+      path = pathOf(g.serverStateFile);
+    } else if (p.loadServerState == "local") {
+      path = pathOf(p.serverStateFileName.empty() || p.serverStateFileName == "use-backend-name"
+                        ? p.name
+                        : p.serverStateFileName);
+    }
+    if (path.empty()) {
+      if (p.loadServerState == "global") {
+        diag.warning(p.where, "backend '" + p.name + "' loads the global server state file, but none is set",
+                     "add 'server-state-file <file>' to the global section");
+      }
+      continue;
+    }
+    if (!files.count(path)) {
+      std::ifstream in(path);
+      auto& lines = files[path];
+      if (!in) {
+        diag.warning(p.where, "cannot read the server state file '" + path + "' for backend '" + p.name +
+                                  "'; its servers start as the configuration says");
+        continue;
+      }
+      std::string line;
+      bool first = true;
+      while (std::getline(in, line)) {
+        if (first) {
+          first = false;
+          if (core::trim(line) != "1") {
+            diag.warning(p.where, "server state file '" + path + "' is not of version 1; it is ignored");
+            break;
+          }
+          continue;
+        }
+        if (line.empty() || line[0] == '#') continue;
+        std::vector<std::string> words;
+        for (auto w : core::split(line, ' ')) {
+          if (!w.empty()) words.emplace_back(w);
+        }
+        if (words.size() >= 14) lines.push_back(std::move(words));
+      }
+    }
+    const uint64_t now = static_cast<uint64_t>(time(nullptr));
+    for (const auto& w : files[path]) {
+      if (w[1] != be->name) continue;
+      balance::ServerState* s = be->findServer(w[3]);
+      if (!s) continue;
+      auto num = [&](size_t i) { return core::parseInt(w[i]).value_or(-1); };
+      const int64_t op = num(5), admin = num(6), uweight = num(7), iweight = num(8), health = num(12);
+      if (admin >= 0 && (admin & 0x01)) {
+        s->admin.store(balance::AdminState::Maint);
+      } else if (admin >= 0 && (admin & 0x08) && s->admin.load() == balance::AdminState::Ready) {
+        s->admin.store(balance::AdminState::Drain);
+      }
+      if (uweight >= 0 && iweight == static_cast<int64_t>(s->configWeight) && uweight != iweight) {
+        s->weight.store(static_cast<uint32_t>(std::min<int64_t>(uweight, 256)));
+        s->live->weightSetLive.store(true);
+      }
+      if (s->checked && op == 0) {
+        s->up.store(false);
+        s->live->downSince = now;
+        s->live->checkHealth = 0;
+      } else if (s->checked && health >= 0) {
+        s->live->checkHealth = static_cast<uint32_t>(health);
+      }
+    }
+  }
+  for (const auto& be : rt.backends) {
+    if (be->balancer) be->balancer->refresh();
   }
 }
 

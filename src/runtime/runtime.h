@@ -288,4 +288,8 @@ void logMaintenance(const Runtime& rt, const Backend& be, const balance::ServerS
 void setServerAdmin(const Runtime& rt, const Backend& be, balance::ServerState& s, balance::AdminState state,
                     bool inherited = false);
 
+// At start: applies the state files of backends with
+// "load-server-state-from-file" (warnings for files that cannot be read).
+void loadServerStates(Runtime& rt, core::Diagnostics& diag);
+
 }  // namespace sluice::runtime

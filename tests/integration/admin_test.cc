@@ -458,3 +458,63 @@ TEST(Admin, ConnectionLimitHoldsOffIdleClients) {
 
 }  // namespace
 }  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// "show servers state" saved to a file before a restart is what the next
+// process starts from, with load-server-state-from-file: forced
+// maintenance, a weight set at run time, a server its checks found down.
+TEST(ServerStateFile, RestartResumesFromTheSavedState) {
+  TestServer a("a", TestServer::Mode::Identify);
+  TestServer b("b", TestServer::Mode::Identify);
+  TestServer c("c", TestServer::Mode::Identify);
+  int port = freePort();
+  std::string dir = makeTempDir("state");
+  std::string sock = dir + "/admin.sock";
+  auto config = [&](bool load) {
+    return "global\n  log stdout format raw local0\n  stats socket " + sock + " level admin\n" +
+           (load ? "  server-state-base " + dir + "\n  server-state-file saved\n" : std::string()) +
+           "defaults\n  mode tcp\n  timeout connect 500ms\n  timeout client 5s\n  timeout server 5s\n" +
+           (load ? "  load-server-state-from-file global\n" : std::string()) +
+           "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n  balance roundrobin\n"
+           "  server a 127.0.0.1:" + std::to_string(a.port()) + "\n"
+           "  server b 127.0.0.1:" + std::to_string(b.port()) + " weight 10\n"
+           "  server c 127.0.0.1:" + std::to_string(c.port()) + " check inter 30s\n";
+  };
+  std::string saved;
+  {
+    Sluice s(config(false), {port});
+    ASSERT_TRUE(s.started()) << s.log();
+    cliRequest(sock, "disable server l/a\n");
+    cliRequest(sock, "set weight l/b 3\n");
+    saved = cliRequest(sock, "show servers state\n");
+  }
+  // c was up; say its checks had found it down, as a file from a day when it was.
+  size_t at = saved.find(" c 127.0.0.1 2 ");
+  ASSERT_NE(at, std::string::npos) << saved;
+  saved.replace(at, 15, " c 127.0.0.1 0 ");
+  writeFile(dir + "/saved", saved);
+  Sluice s(config(true), {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  std::string st = cliRequest(sock, "show servers state l\n");
+  EXPECT_NE(st.find(" a 127.0.0.1 0 1 "), std::string::npos) << "a in forced maintenance\n" << st;
+  EXPECT_NE(st.find(" b 127.0.0.1 2 0 3 10 "), std::string::npos) << "b at weight 3 of 10\n" << st;
+  EXPECT_NE(st.find(" c 127.0.0.1 0 0 "), std::string::npos) << "c down until its checks pass\n" << st;
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(askServerName(port), "b");
+}
+
+TEST(ServerStateFile, MissingFileIsAWarning) {
+  TestServer a("a", TestServer::Mode::Identify);
+  int port = freePort();
+  Sluice s("global\n  server-state-file /nonexistent/state\ndefaults\n  mode tcp\n  timeout connect 500ms\n"
+           "  timeout client 5s\n  timeout server 5s\n  load-server-state-from-file global\n"
+           "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n  server a 127.0.0.1:" + std::to_string(a.port()) + "\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  EXPECT_TRUE(s.waitForLog("cannot read the server state file '/nonexistent/state'")) << s.log();
+  EXPECT_EQ(askServerName(port), "a");
+}
+
+}  // namespace
+}  // namespace sluice::testing
