@@ -62,6 +62,15 @@ std::string variable(const std::string& name, const LogRecord& r) {
     gethostname(buf, sizeof(buf) - 1);
     return buf;
   }
+  if (name == "hr" || name == "hrl") {  // "capture" slots: {a|b}, or "a b"
+    if (!r.captures || r.captures->empty()) return "-";
+    std::string out = name == "hr" ? "{" : "";
+    for (size_t i = 0; i < r.captures->size(); ++i) {
+      if (i) out += name == "hr" ? "|" : " ";
+      out += (*r.captures)[i];
+    }
+    return name == "hr" ? out + "}" : out;
+  }
   // HTTP-only and TLS-termination variables have no value in passthrough.
   return "-";
 }

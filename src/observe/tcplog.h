@@ -42,6 +42,7 @@ struct LogRecord {
   uint32_t srvQueue = 0;
   uint32_t beQueue = 0;
   const route::SessionView* view = nullptr;   // for %[...] samples
+  const std::vector<std::string>* captures = nullptr;  // %hr, %hrl
 };
 
 std::string formatTcpLog(const LogRecord& r);

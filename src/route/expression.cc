@@ -281,6 +281,15 @@ bool fetchFeName(const SessionView& v, const std::vector<Arg>&, size_t index, Sa
   return true;
 }
 
+// capture.req.hdr(<slot>): what a "capture" rule stored.
+bool fetchCapture(const SessionView& v, const std::vector<Arg>& a, size_t index, Sample& out) {
+  if (index > 0 || !v.captures || a.empty() || a[0].integer < 0) return false;
+  auto slot = static_cast<size_t>(a[0].integer);
+  if (slot >= v.captures->size()) return false;
+  out = Sample::ofStr((*v.captures)[slot]);
+  return true;
+}
+
 bool fetchBeName(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
   if (index > 0 || v.backendName.empty()) return false;
   out = Sample::ofStr(v.backendName);
@@ -329,6 +338,7 @@ const FetchDef kFetches[] = {
     {"req.hdr", SampleType::Str, 0, 1, false, false, false, fetchHeader},
     {"hdr", SampleType::Str, 0, 1, false, false, false, fetchHeader},
     {"be_name", SampleType::Str, 0, 0, false, false, false, fetchBeName},
+    {"capture.req.hdr", SampleType::Str, 1, 1, false, false, false, fetchCapture},
 };
 
 // ---------------------------------------------------------------------------
@@ -802,7 +812,8 @@ std::unique_ptr<SampleExpr> SampleExpr::parse(std::string_view text, MapRegistry
     error = "'" + name + "' reads this proxy's stick-table, but it declares none";
     return nullptr;
   }
-  bool intArgs = name == "int" || name == "bool" || name.find("payload") != std::string::npos;
+  bool intArgs = name == "int" || name == "bool" || name.find("payload") != std::string::npos ||
+                 name == "capture.req.hdr";
   for (size_t i = 0; intArgs && i < expr->fetchArgs_.size() && i < 2; ++i) {
     if (!expr->fetchArgs_[i].isInt || expr->fetchArgs_[i].integer < 0) {
       error = "'" + name + "' expects non-negative integer arguments, got '" +

@@ -124,6 +124,7 @@ struct SessionView {
   std::span<const uint8_t> payload;  // client bytes buffered so far
   bool final = true;             // the inspection window is over: no more data will be awaited
   std::span<const uint8_t> response;  // server bytes (health checks, tcp-response rules)
+  const std::vector<std::string>* captures = nullptr;  // "capture" slots
   bool responseFinal = true;
   Variables* vars = nullptr;
   const HttpRequestView* http = nullptr;  // only in stats proxies

@@ -273,10 +273,58 @@ class Builder {
             continue;
           }
         }
+      } else if (base == "capture" || base == "set-src" || base == "set-dst" || base == "set-src-port" ||
+                 base == "set-dst-port") {
+        rule.action = base == "capture"        ? Rule::Action::Capture
+                      : base == "set-src"      ? Rule::Action::SetSrc
+                      : base == "set-dst"      ? Rule::Action::SetDst
+                      : base == "set-src-port" ? Rule::Action::SetSrcPort
+                                               : Rule::Action::SetDstPort;
+        // "capture <sample> len <n>"
+        std::vector<std::string> args = r.actionArgs;
+        if (rule.action == Rule::Action::Capture) {
+          auto len = args.size() == 3 && args[1] == "len" ? core::parseInt(args[2]) : std::nullopt;
+          if (!len || *len <= 0 || *len > 65536) {
+            diag_.error(r.where, "'capture' needs '<sample> len <length>'", "e.g. 'capture req.ssl_sni len 64'");
+            continue;
+          }
+          rule.value = static_cast<uint32_t>(*len);
+          args.resize(1);
+        }
+        std::string error;
+        std::string text;
+        for (const auto& w : args) text += w;
+        rule.expr = route::SampleExpr::parse(text, *rt_->maps, error);
+        if (!rule.expr) {
+          diag_.error(r.where, "in '" + base + "': " + error);
+          continue;
+        }
+      } else if (base == "set-mark" || base == "set-tos") {
+        rule.action = base == "set-mark" ? Rule::Action::SetMark : Rule::Action::SetTos;
+        auto v = r.actionArgs.size() == 1 ? core::parseUnsigned(r.actionArgs[0]) : std::nullopt;
+        if (!v || *v > UINT32_MAX || (base == "set-tos" && *v > 255)) {
+          diag_.error(r.where, "'" + base + "' needs an integer (decimal or 0x...)");
+          continue;
+        }
+        rule.value = static_cast<uint32_t>(*v);
+      } else if (base == "set-log-level") {
+        rule.action = Rule::Action::SetLogLevel;
+        static const char* kLevels[] = {"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"};
+        const std::string level = r.actionArgs.empty() ? "" : r.actionArgs[0];
+        if (level == "silent") rule.logLevel = -2;
+        for (int i = 0; i < 8; ++i) {
+          if (level == kLevels[i]) rule.logLevel = i;
+        }
+        if (rule.logLevel == -1 || r.actionArgs.size() != 1) {
+          diag_.error(r.where, "'set-log-level' needs a level: silent, emerg, alert, crit, err, warning, notice, info or debug");
+          continue;
+        }
       } else {
+        // set-nice: a stream's scheduling priority; sluice's loops take
+        // connections in turn, so there is nothing to reorder.
         rule.action = Rule::Action::NoOp;
         diag_.warnOnce("action:" + base, r.where,
-                       "rule action '" + base + "' is accepted but ignored in this version");
+                       "rule action '" + base + "' is accepted but ignored: sluice schedules connections in turn");
       }
       std::string error;
       scope.at(r.where);
@@ -296,6 +344,11 @@ class Builder {
         continue;
       }
       (void)label;
+      if (rule.action == Rule::Action::Capture) {  // the next capture slot of this proxy
+        rule.counter = static_cast<uint8_t>(std::count_if(out.begin(), out.end(), [](const Rule& x) {
+          return x.action == Rule::Action::Capture;
+        }));
+      }
       out.push_back(std::move(rule));
     }
   }

@@ -84,7 +84,7 @@ struct ProxyCounters {
 struct Rule {
   enum class Action {
     Accept, Reject, SilentDrop, SetVar, UnsetVar, ExpectProxy, TrackSc, IncGpc0, IncGpc1,
-    SetGpt0, NoOp
+    SetGpt0, Capture, SetSrc, SetDst, SetSrcPort, SetDstPort, SetMark, SetTos, SetLogLevel, NoOp
   };
   core::SourceLocation where;
   Action action = Action::Accept;
@@ -92,6 +92,8 @@ struct Rule {
   std::unique_ptr<route::SampleExpr> expr;       // set-var value, track-sc key, sc-set-gpt0 value
   std::unique_ptr<route::Condition> condition;   // null: always
   uint8_t counter = 0;                           // track-sc<N>, sc-*(<N>)
+  uint32_t value = 0;                            // capture length, set-mark, set-tos
+  int logLevel = -1;                             // set-log-level: syslog level, -2 for "silent"
   stick::Table* table = nullptr;                 // track-sc: where the key is counted
 };
 

@@ -82,6 +82,7 @@ route::SessionView Session::view(bool final) noexcept {
   v.payload = std::span<const uint8_t>(inspectBuffer_.data(), inspectBuffer_.size());
   v.final = final;
   v.response = std::span<const uint8_t>(responseBuffer_.data(), responseBuffer_.size());
+  v.captures = &captures_;
   v.vars = &vars_;
   v.tables = &rt_->tables;
   v.stickTable = be_ ? be_->stickTable : fe_.stickTable;
@@ -134,6 +135,8 @@ void Session::start() noexcept {
         if (rule.expr->evaluate(v, 0, s)) vars_.set(rule.variable, s);
       } else if (rule.action == runtime::Rule::Action::UnsetVar) {
         vars_.unset(rule.variable);
+      } else if (applyConnectionAction(rule, v)) {
+        v = view(true);  // the addresses may have changed
       } else {
         runStickAction(rule, v, /*connectionLevel=*/true);
         v.tracking = tracking_.get();
@@ -578,12 +581,80 @@ bool Session::runRules(const std::vector<runtime::Rule>& rules, bool& waiting) n
         runStickAction(rule, v, /*connectionLevel=*/false);
         v.tracking = tracking_.get();
         break;
+      case runtime::Rule::Action::Capture:
+      case runtime::Rule::Action::SetSrc:
+      case runtime::Rule::Action::SetDst:
+      case runtime::Rule::Action::SetSrcPort:
+      case runtime::Rule::Action::SetDstPort:
+      case runtime::Rule::Action::SetMark:
+      case runtime::Rule::Action::SetTos:
+      case runtime::Rule::Action::SetLogLevel:
+        applyConnectionAction(rule, v);
+        v = view(windowOver_);
+        break;
       case runtime::Rule::Action::ExpectProxy:  // connection rules only
       case runtime::Rule::Action::NoOp:
         break;
     }
   }
   return true;
+}
+
+// Actions on the connection itself: captures for the log, the addresses
+// sluice reports and forwards (set-src/-dst and their ports), the client
+// packets' netfilter mark and TOS, the log line's level. False if `rule`
+// is none of them.
+bool Session::applyConnectionAction(const runtime::Rule& rule, const route::SessionView& v) noexcept {
+  using A = runtime::Rule::Action;
+  route::Sample smp;
+  switch (rule.action) {
+    case A::Capture: {
+      if (captures_.size() <= rule.counter) captures_.resize(rule.counter + 1u);
+      if (rule.expr->evaluate(v, 0, smp) && route::castSample(smp, route::SampleType::Str)) {
+        captures_[rule.counter] = smp.text.substr(0, rule.value);
+      }
+      return true;
+    }
+    case A::SetSrc:
+    case A::SetDst: {
+      core::Address& a = rule.action == A::SetSrc ? src_ : dst_;
+      if (!rule.expr->evaluate(v, 0, smp) || !route::castSample(smp, route::SampleType::Ip)) return true;
+      core::Address next = smp.ip;
+      // The port stays when the family does, as HAProxy keeps it.
+      next.setPort(next.family() == a.unmapped().family() ? a.port() : 0);
+      a = next;
+      return true;
+    }
+    case A::SetSrcPort:
+    case A::SetDstPort: {
+      core::Address& a = rule.action == A::SetSrcPort ? src_ : dst_;
+      if (rule.expr->evaluate(v, 0, smp) && route::castSample(smp, route::SampleType::Int) && smp.integer >= 0 &&
+          smp.integer <= 65535 && a.valid()) {
+        a.setPort(static_cast<uint16_t>(smp.integer));
+      }
+      return true;
+    }
+    case A::SetMark: {
+      int mark = static_cast<int>(rule.value);
+      setsockopt(clientFd_, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
+      return true;
+    }
+    case A::SetTos: {
+      int tos = static_cast<int>(rule.value);
+      if (src_.unmapped().isV4() && !src_.isV6()) {
+        setsockopt(clientFd_, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
+      } else {
+        setsockopt(clientFd_, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof(tos));
+        setsockopt(clientFd_, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));  // an IPv4-mapped client
+      }
+      return true;
+    }
+    case A::SetLogLevel:
+      logLevel_ = rule.logLevel;
+      return true;
+    default:
+      return false;
+  }
 }
 
 // The key a sample gives in `table`'s type.
@@ -1267,7 +1338,7 @@ void Session::releaseServer() noexcept {
 }
 
 void Session::emitLog(bool early) noexcept {
-  if (fe_.logger.empty()) return;
+  if (fe_.logger.empty() || logLevel_ == -2) return;  // set-log-level silent
   if (!fe_.tcplog && !fe_.logFormat) return;  // the "Connect from" line was sent at accept
   if (!early) {
     if (fe_.dontlognull && c2s_.bytes() == 0) return;
@@ -1299,10 +1370,13 @@ void Session::emitLog(bool early) noexcept {
   r.beQueue = backendQueuePosition_;
   route::SessionView v = view(true);
   r.view = &v;
+  r.captures = &captures_;
   std::string line = fe_.logFormat ? observe::formatCustomLog(*fe_.logFormat, r)
                                    : observe::formatTcpLog(r);
   bool error = !early && termCause_ != '-';
-  fe_.logger.log(error && fe_.logSeparateErrors ? observe::kErr : observe::kInfo, line);
+  int level = error && fe_.logSeparateErrors ? observe::kErr : observe::kInfo;
+  if (logLevel_ >= 0) level = logLevel_;  // set-log-level
+  fe_.logger.log(level, line);
 }
 
 void Session::kill(char cause) noexcept { finish(cause, stageLetter()); }

@@ -120,6 +120,7 @@ class Session final : public event::EventHandler {
   void onConnectResult(int error) noexcept;
   void connectFailed(int error, bool timedOut) noexcept;
   void socksEvents(uint32_t events) noexcept;
+  bool applyConnectionAction(const runtime::Rule& rule, const route::SessionView& v) noexcept;
   void established() noexcept;
   void forward() noexcept;
   bool flushReplay() noexcept;
@@ -172,6 +173,8 @@ class Session final : public event::EventHandler {
 
   // Inspection
   std::vector<uint8_t> inspectBuffer_;
+  std::vector<std::string> captures_;        // "capture" slots, for %hr and capture.req.hdr()
+  int logLevel_ = -1;                         // set-log-level; -2 silent
   bool responseInspecting_ = false;
   bool responseEof_ = false;
   uint64_t responseDeadline_ = 0;

@@ -291,7 +291,7 @@ int intOption(int fd, int level, int name) {
   return v;
 }
 
-// clitcpka-*/srvtcpka-* and tcp-ut (bind and server) reach the sockets.
+// clitcpka-*/srvtcpka-*, tcp-ut (bind and server), set-tos and set-mark reach the sockets.
 TEST(ForwardingSocketOptions, KeepAliveAndUserTimeout) {
   TestServer echo("echo", TestServer::Mode::Echo);
   int port = freePort();
@@ -300,6 +300,7 @@ TEST(ForwardingSocketOptions, KeepAliveAndUserTimeout) {
            "  clitcpka-cnt 4\n  clitcpka-idle 77\n  clitcpka-intvl 9s\n"
            "  srvtcpka-cnt 3\n  srvtcpka-idle 2m\n  srvtcpka-intvl 11\n"
            "listen l\n  bind 127.0.0.1:" + std::to_string(port) + " tcp-ut 7s\n"
+           "  tcp-request connection set-tos 0x20\n  tcp-request connection set-mark 0x2a\n"
            "  server e 127.0.0.1:" + std::to_string(echo.port()) + " tcp-ut 3500ms\n",
            {port});
   ASSERT_TRUE(s.started()) << s.log();
@@ -320,6 +321,8 @@ TEST(ForwardingSocketOptions, KeepAliveAndUserTimeout) {
   EXPECT_EQ(intOption(client, IPPROTO_TCP, TCP_KEEPIDLE), 77);
   EXPECT_EQ(intOption(client, IPPROTO_TCP, TCP_KEEPINTVL), 9);
   EXPECT_EQ(intOption(client, IPPROTO_TCP, TCP_USER_TIMEOUT), 7000);
+  EXPECT_EQ(intOption(client, IPPROTO_IP, IP_TOS), 0x20);
+  if (geteuid() == 0) EXPECT_EQ(intOption(client, SOL_SOCKET, SO_MARK), 0x2a) << "SO_MARK needs CAP_NET_ADMIN";
   EXPECT_EQ(intOption(server, SOL_SOCKET, SO_KEEPALIVE), 1);
   EXPECT_EQ(intOption(server, IPPROTO_TCP, TCP_KEEPCNT), 3);
   EXPECT_EQ(intOption(server, IPPROTO_TCP, TCP_KEEPIDLE), 120);

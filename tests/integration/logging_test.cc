@@ -390,3 +390,58 @@ TEST(Logging, TcpCheckExpectsShareTheBufferAndMinRecvDecides) {
 
 }  // namespace
 }  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// tcp-request actions on the connection: "capture" fills %hr and
+// capture.req.hdr(), "set-src"/"set-src-port" change the client address the
+// log and the PROXY header give, "set-log-level silent" drops the line.
+TEST(Logging, CaptureSetSrcAndSilentLevel) {
+  std::string dir = makeTempDir("capture");
+  Cert cert = makeCert(dir, "captured.example");
+  TestServer srv("S", TestServer::Mode::Identify, &cert);
+  TestServer rec("R", TestServer::Mode::Record);
+  int port = freePort();
+  int quiet = freePort();
+  int proxied = freePort();
+  Sluice s("global\n  log stdout format raw local0\n"
+           "defaults\n  log global\n  mode tcp\n"
+           "  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n"
+           "frontend fe\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+           "  tcp-request inspect-delay 5s\n"
+           "  tcp-request content capture req.ssl_sni len 9\n"
+           "  tcp-request content capture req.ssl_alpn len 20\n"
+           "  log-format \"cap %hr %hrl first=%[capture.req.hdr(0)] from=%ci\"\n"
+           "  default_backend bk\n"
+           "frontend quiet\n  bind 127.0.0.1:" + std::to_string(quiet) + "\n"
+           "  option tcplog\n  tcp-request content set-log-level silent\n  default_backend bk\n"
+           "frontend masked\n  bind 127.0.0.1:" + std::to_string(proxied) + "\n"
+           "  tcp-request connection set-src str(192.0.2.7)\n  tcp-request connection set-src-port int(4242)\n"
+           "  log-format \"masked from=%ci:%cp\"\n  default_backend rec\n"
+           "backend bk\n  server s1 127.0.0.1:" + std::to_string(srv.port()) + "\n"
+           "backend rec\n  server r 127.0.0.1:" + std::to_string(rec.port()) + " send-proxy\n",
+           {port, quiet, proxied});
+  ASSERT_TRUE(s.started()) << s.log();
+  TlsClientOptions o;
+  o.sni = "captured.example";
+  o.alpn = {"h2"};
+  ASSERT_TRUE(tlsRequest("127.0.0.1", port, o).handshake);
+  ASSERT_TRUE(s.waitForLog("cap {")) << s.log();
+  EXPECT_EQ(s.logLines("cap {captured.|h2} captured. h2 first=captured. from=127.0.0.1").size(), 1u) << s.log();
+
+  ASSERT_TRUE(tlsRequest("127.0.0.1", quiet, o).handshake);
+  int fd = connectTcp("127.0.0.1", proxied);
+  sendAll(fd, "hello");
+  ::shutdown(fd, SHUT_WR);
+  recvAll(fd, 2000);
+  close(fd);
+  ASSERT_TRUE(s.waitForLog("masked from=192.0.2.7:4242")) << s.log();
+  EXPECT_EQ(s.logLines(" quiet bk/s1 ").size(), 0u) << "set-log-level silent\n" << s.log();
+  ASSERT_TRUE(eventually([&] { return !rec.recorded().empty(); }));
+  EXPECT_EQ(rec.recorded()[0].rfind("PROXY TCP4 192.0.2.7 127.0.0.1 4242 " + std::to_string(proxied) + "\r\n", 0), 0u)
+      << rec.recorded()[0];
+}
+
+}  // namespace
+}  // namespace sluice::testing
