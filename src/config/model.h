@@ -332,6 +332,7 @@ struct ProxyConfig {
   SourceSpec source;                       // backend-wide "source"
   std::string dispatch;                    // "dispatch <address>:<port>"
   std::string loadServerState;             // "load-server-state-from-file global|local|none"
+  std::string persistRdpCookie;            // "persist rdp-cookie[(<name>)]": the cookie's name
   std::string serverStateFileName;         // "server-state-file-name [<file>|use-backend-name]"
   DefaultsRules defaultsRules;             // a defaults section's rules (empty elsewhere)
   SourceLocation dispatchWhere;

@@ -192,7 +192,6 @@ const std::vector<Known> kProxyKnown = {
     {"max-keep-alive-queue", "ignored", "HTTP-only"},
     {"force-persist", "ignored", "HTTP-only"},
     {"ignore-persist", "ignored", "HTTP-only"},
-    {"persist", "ignored", "RDP cookie persistence is not implemented"},
     {"email-alert", "ignored", "sluice sends no mail"},
     {"log-format-sd", "ignored", "RFC 5424 structured data is not emitted"},
     {"bind-process", "ignored", "sluice runs one process"},
@@ -1287,6 +1286,16 @@ class Parser {
       if (allowed(l, kDfBe, kw)) parseServer(l, /*isDefault=*/true);
       return;
     }
+    if (kw == "persist") {
+      if (!allowed(l, kDfBe, kw) || !needArgs(l, 1, "rdp-cookie[(<name>)]")) return;
+      const std::string& a = l.words[1];
+      if (a != "rdp-cookie" && !(a.starts_with("rdp-cookie(") && a.back() == ')')) {
+        error(l, "'persist' only knows 'rdp-cookie[(<name>)]'");
+        return;
+      }
+      p.persistRdpCookie = a.size() > 12 ? a.substr(11, a.size() - 12) : "msts";
+      return;
+    }
     if (kw == "load-server-state-from-file") {
       if (!allowed(l, kDfBe, kw) || !needArgs(l, 1, "global|local|none")) return;
       if (l.words[1] != "global" && l.words[1] != "local" && l.words[1] != "none") {
@@ -2113,10 +2122,18 @@ class Parser {
     std::string base = algo.substr(0, algo.find('('));
     static const std::set<std::string> kTcp = {"roundrobin", "static-rr", "leastconn", "first",
                                                "source", "random", "hash"};
-    static const std::set<std::string> kHttpOnly = {"uri", "url_param", "hdr", "rdp-cookie"};
-    if (kHttpOnly.count(base) || core::startsWith(base, "hdr(") || core::startsWith(base, "rdp-cookie")) {
+    if (base == "rdp-cookie") {
+      // The RDP cookie's hash picks the server; without one, roundrobin.
+      std::string name = algo.size() > base.size() + 2 ? algo.substr(base.size() + 1, algo.size() - base.size() - 2)
+                                                       : "mstshash";
+      p.balance = {l.where, "hash", {"req.rdp_cookie(" + name + ")"}};
+      p.balanceSet = true;
+      return;
+    }
+    static const std::set<std::string> kHttpOnly = {"uri", "url_param", "hdr"};
+    if (kHttpOnly.count(base) || core::startsWith(base, "hdr(")) {
       diag_.warnOnce("balance:" + base, l.where,
-                     "'balance " + algo + "' needs HTTP (or RDP) data; sluice balances this "
+                     "'balance " + algo + "' needs HTTP data; sluice balances this "
                      "backend with roundrobin, as HAProxy does in TCP mode");
       p.balance = {l.where, "roundrobin", {}};
       p.balanceSet = true;

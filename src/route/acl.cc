@@ -23,6 +23,7 @@ const std::map<std::string, std::vector<std::string>>& predefined() {
       {"LOCALHOST", {"src", "127.0.0.1/8", "::1"}},
       {"REQ_CONTENT", {"req.len", "gt", "0"}},
       {"WAIT_END", {"wait_end"}},
+      {"RDP_COOKIE", {"req.rdp_cookie_cnt", "gt", "0"}},
   };
   return kPredefined;
 }

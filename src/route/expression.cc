@@ -9,6 +9,7 @@
 #include "core/strings.h"
 #include "proto/fix.h"
 #include "proto/mqtt.h"
+#include "proto/rdp.h"
 
 namespace sluice::route {
 
@@ -281,6 +282,33 @@ bool fetchFeName(const SessionView& v, const std::vector<Arg>&, size_t index, Sa
   return true;
 }
 
+// req.rdp_cookie([<name>]) / req.rdp_cookie_cnt([<name>]): the cookie of
+// an RDP Connection Request ("mstshash" and "msts" are the usual names).
+bool rdpCookieOf(const SessionView& v, const std::vector<Arg>& a, Sample& out, std::optional<proto::RdpCookie>& c) {
+  proto::Completeness done = proto::rdpCookie(v.payload, c);
+  if (done == proto::Completeness::NeedMore && !v.final) {
+    out.mayChange = true;
+    return false;
+  }
+  if (c && !a.empty() && !a[0].text.empty() && !core::iequals(c->name, a[0].text)) c.reset();
+  return true;
+}
+
+bool fetchRdpCookie(const SessionView& v, const std::vector<Arg>& a, size_t index, Sample& out) {
+  std::optional<proto::RdpCookie> c;
+  if (index > 0 || !rdpCookieOf(v, a, out, c) || !c) return false;
+  out = Sample::ofStr(c->value);
+  return true;
+}
+
+bool fetchRdpCookieCount(const SessionView& v, const std::vector<Arg>& a, size_t index, Sample& out) {
+  std::optional<proto::RdpCookie> c;
+  if (index > 0 || !rdpCookieOf(v, a, out, c)) return false;
+  out.type = SampleType::Int;
+  out.integer = c ? 1 : 0;
+  return true;
+}
+
 // capture.req.hdr(<slot>): what a "capture" rule stored.
 bool fetchCapture(const SessionView& v, const std::vector<Arg>& a, size_t index, Sample& out) {
   if (index > 0 || !v.captures || a.empty() || a[0].integer < 0) return false;
@@ -339,6 +367,10 @@ const FetchDef kFetches[] = {
     {"hdr", SampleType::Str, 0, 1, false, false, false, fetchHeader},
     {"be_name", SampleType::Str, 0, 0, false, false, false, fetchBeName},
     {"capture.req.hdr", SampleType::Str, 1, 1, false, false, false, fetchCapture},
+    {"req.rdp_cookie", SampleType::Str, 0, 1, false, true, false, fetchRdpCookie},
+    {"rdp_cookie", SampleType::Str, 0, 1, false, true, false, fetchRdpCookie},
+    {"req.rdp_cookie_cnt", SampleType::Int, 0, 1, false, true, false, fetchRdpCookieCount},
+    {"rdp_cookie_cnt", SampleType::Int, 0, 1, false, true, false, fetchRdpCookieCount},
 };
 
 // ---------------------------------------------------------------------------

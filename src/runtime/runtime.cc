@@ -459,6 +459,12 @@ class Builder {
       } else if (be->hashExpr->usesHello()) {
         be->usesHello = true;
       }
+      if (be->hashExpr && be->hashExpr->usesPayload()) be->usesPayload = true;
+    }
+    if (!p.persistRdpCookie.empty()) {
+      std::string error;
+      be->persistExpr = route::SampleExpr::parse("req.rdp_cookie(" + p.persistRdpCookie + ")", *rt_->maps, error);
+      be->usesPayload = true;
     }
     be->stickTable = rt_->tables.find(p.name);
     tracks_ = &be->tracks;
@@ -646,7 +652,7 @@ class Builder {
         if (b->inspectDelay == 0) backendsHaveDelay = false;
         backendDelay = std::max(backendDelay, b->inspectDelay);
       }
-      if (!b->contentRules.empty()) usesPayload = true;
+      if (!b->contentRules.empty() || b->usesPayload) usesPayload = true;
     }
     if (!p.logFormat.empty()) {
       std::string error;

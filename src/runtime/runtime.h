@@ -149,6 +149,9 @@ struct Backend {
   std::string hashFunction = "sdbm";
   bool hashAvalanche = false;
   bool hashOnSource = false;                     // "balance source"
+  // "persist rdp-cookie": the RDP routing token that names a server.
+  std::unique_ptr<route::SampleExpr> persistExpr;
+  bool usesPayload = false;  // balancing or persistence reads the client's first bytes
   std::vector<Rule> contentRules;
   // "tcp-response content": the server's first bytes wait for these
   // (at most tcp-response inspect-delay) before the client gets them.

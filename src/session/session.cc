@@ -17,6 +17,7 @@
 #include "net/socket.h"
 #include "observe/tcplog.h"
 #include "proto/proxy_protocol.h"
+#include "proto/rdp.h"
 #include "session/worker.h"
 
 namespace sluice::session {
@@ -814,6 +815,20 @@ void Session::assignServer() noexcept {
       if (s && s->usable()) {
         chosen = s;
         break;
+      }
+    }
+  }
+  if (!chosen && !redispatched_ && be_->persistExpr) {
+    // "persist rdp-cookie": the routing token names the server's address.
+    route::Sample token;
+    if (be_->persistExpr->evaluate(v, 0, token)) {
+      if (auto a = proto::decodeRdpRoutingToken(token.text)) {
+        for (const auto& s : be_->servers) {
+          if (s->address == *a && s->usable()) {
+            chosen = s.get();
+            break;
+          }
+        }
       }
     }
   }

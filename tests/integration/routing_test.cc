@@ -238,3 +238,72 @@ TEST_F(Routing, Ipv6BothSides) {
 
 }  // namespace
 }  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// An RDP client's first packet: TPKT, X.224 Connection Request, a cookie
+// line, and the RDP negotiation request (MS-RDPBCGR 2.2.1.1).
+std::string rdpConnectionRequest(const std::string& cookieLine) {
+  std::string body = cookieLine + std::string("\x01\x00\x08\x00\x03\x00\x00\x00", 8);
+  std::string x224 = std::string(1, static_cast<char>(6 + body.size())) + std::string("\xe0\x00\x00\x00\x00\x00", 6);
+  size_t total = 4 + x224.size() + body.size();
+  return std::string("\x03\x00", 2) + static_cast<char>(total >> 8) + static_cast<char>(total & 0xff) + x224 + body;
+}
+
+std::string askRdp(int port, const std::string& packet) {
+  int fd = connectTcp("127.0.0.1", port);
+  if (fd < 0) return "";
+  sendAll(fd, packet);
+  ::shutdown(fd, SHUT_WR);
+  std::string answer = recvAll(fd, 3000);
+  ::close(fd);
+  size_t at = answer.find("server=");
+  return at == std::string::npos ? answer : answer.substr(at + 7, answer.find('\n', at) - at - 7);
+}
+
+// "balance rdp-cookie": one user's sessions land on one server; "persist
+// rdp-cookie": a routing token names the server to go back to.
+TEST(RoutingRdp, CookieBalanceAndPersistence) {
+  TestServer a("a", TestServer::Mode::Identify);
+  TestServer b("b", TestServer::Mode::Identify);
+  TestServer c("c", TestServer::Mode::Identify);
+  int port = freePort();
+  int persisted = freePort();
+  std::string servers = "  server a 127.0.0.1:" + std::to_string(a.port()) + "\n  server b 127.0.0.1:" +
+                        std::to_string(b.port()) + "\n  server c 127.0.0.1:" + std::to_string(c.port()) + "\n";
+  Sluice s("defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"
+           "listen rdp\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+           "  tcp-request inspect-delay 5s\n  tcp-request content accept if RDP_COOKIE\n"
+           "  balance rdp-cookie\n" + servers +
+           "listen farm\n  bind 127.0.0.1:" + std::to_string(persisted) + "\n"
+           "  tcp-request inspect-delay 5s\n  tcp-request content accept if RDP_COOKIE\n"
+           "  persist rdp-cookie\n  balance roundrobin\n" + servers,
+           {port, persisted});
+  ASSERT_TRUE(s.started()) << s.log();
+  std::map<std::string, std::set<std::string>> seen;
+  for (const char* user : {"alice", "bob", "carol", "dave", "erin", "frank"}) {
+    for (int i = 0; i < 3; ++i) {
+      seen[user].insert(askRdp(port, rdpConnectionRequest(std::string("Cookie: mstshash=") + user + "\r\n")));
+    }
+    EXPECT_EQ(seen[user].size(), 1u) << user << " went to several servers";
+  }
+  std::set<std::string> used;
+  for (const auto& [user, servers] : seen) used.insert(*servers.begin());
+  EXPECT_GE(used.size(), 2u) << "six users on one server";
+  // The token for 127.0.0.1 and b's port: the address as a little-endian
+  // number, the port byte-swapped.
+  uint32_t ip = 1u << 24 | 127u;
+  uint16_t p = static_cast<uint16_t>(b.port());
+  std::string token = std::to_string(ip) + "." + std::to_string(((p & 0xff) << 8) | (p >> 8)) + ".0000";
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(askRdp(persisted, rdpConnectionRequest("Cookie: msts=" + token + "\r\n")), "b");
+  }
+  // No cookie: plain roundrobin, and the bytes still reach a server.
+  std::set<std::string> rr;
+  for (int i = 0; i < 3; ++i) rr.insert(askRdp(persisted, rdpConnectionRequest("")));
+  EXPECT_EQ(rr.size(), 3u);
+}
+
+}  // namespace
+}  // namespace sluice::testing

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// FIX and MQTT first-message parsers (fix_is_valid, fix_tag_value,
-// mqtt_is_valid, mqtt_field_value): real messages whole, cut anywhere, and
-// broken one way at a time.
+// First-message parsers of the converters and fetches: FIX (fix_is_valid,
+// fix_tag_value), MQTT (mqtt_is_valid, mqtt_field_value) and RDP cookies
+// (req.rdp_cookie): real messages whole, cut anywhere, and broken one way
+// at a time.
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "proto/fix.h"
 #include "proto/mqtt.h"
+#include "proto/rdp.h"
 
 namespace sluice::proto {
 namespace {
@@ -132,6 +134,32 @@ TEST(Mqtt, CutAnywhereNeedsMoreAndBreaksAreInvalid) {
   EXPECT_EQ(mqttValidate(bytes(longer)), Completeness::Invalid);
   EXPECT_EQ(mqttValidate(bytes(unhex("30020000"))), Completeness::Invalid);  // PUBLISH first
   EXPECT_EQ(mqttValidate(bytes(unhex("21020000"))), Completeness::Invalid);  // CONNACK with flags
+}
+
+TEST(Rdp, CookieOfAConnectionRequest) {
+  // TPKT + X.224 CR + "Cookie: mstshash=alice" + RDP_NEG_REQ, as mstsc sends it.
+  std::string body = std::string("Cookie: mstshash=alice\r\n") + std::string("\x01\x00\x08\x00\x03\x00\x00\x00", 8);
+  std::string x224 = std::string(1, static_cast<char>(6 + body.size())) + std::string("\xe0\x00\x00\x00\x00\x00", 6);
+  std::string pdu = std::string("\x03\x00\x00", 3) + static_cast<char>(4 + x224.size() + body.size()) + x224 + body;
+  std::optional<RdpCookie> c;
+  EXPECT_EQ(rdpCookie(bytes(pdu), c), Completeness::Valid);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->name, "mstshash");
+  EXPECT_EQ(c->value, "alice");
+  for (size_t cut = 1; cut < pdu.size(); ++cut) {
+    EXPECT_EQ(rdpCookie(bytes(pdu.substr(0, cut)), c), Completeness::NeedMore) << cut;
+  }
+  EXPECT_EQ(rdpCookie(bytes(std::string("\x16\x03\x01\x02\x00", 5)), c), Completeness::Valid);  // TLS: no cookie
+  EXPECT_FALSE(c);
+}
+
+TEST(Rdp, RoutingTokenDecodes) {
+  // 10.0.0.1 is 0x0100000A little-endian; port 3389 (0x0D3D) byte-swapped is 15629.
+  auto a = decodeRdpRoutingToken("16777226.15629.0000");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->toString(), "10.0.0.1:3389");
+  EXPECT_FALSE(decodeRdpRoutingToken("garbage"));
+  EXPECT_FALSE(decodeRdpRoutingToken("99999999999.1.0000"));
 }
 
 }  // namespace
