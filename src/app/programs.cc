@@ -93,20 +93,21 @@ void Programs::apply(const std::vector<config::ProgramConfig>& programs) {
 }
 
 void Programs::reap() {
-  for (int guard = 0; guard < 1024; ++guard) {
+  // Only this object's children: others (external health checks) are
+  // collected by whoever started them.
+  for (auto it = running_.begin(); it != running_.end();) {
     int status = 0;
-    pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid <= 0) return;
-    for (auto it = running_.begin(); it != running_.end(); ++it) {
-      if (it->status.pid != pid) continue;
-      std::string how = WIFEXITED(status)     ? "exited with code " + std::to_string(WEXITSTATUS(status))
-                        : WIFSIGNALED(status) ? "was killed by signal " + std::to_string(WTERMSIG(status))
-                                              : "ended";
-      log_(WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 5 : 4,
-           "sluice: current program '" + it->config.name + "' (" + std::to_string(pid) + ") " + how);
-      running_.erase(it);
-      break;
+    pid_t pid = it->status.pid;
+    if (pid <= 0 || waitpid(pid, &status, WNOHANG) != pid) {
+      ++it;
+      continue;
     }
+    std::string how = WIFEXITED(status)     ? "exited with code " + std::to_string(WEXITSTATUS(status))
+                      : WIFSIGNALED(status) ? "was killed by signal " + std::to_string(WTERMSIG(status))
+                                            : "ended";
+    log_(WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 5 : 4,
+         "sluice: current program '" + it->config.name + "' (" + std::to_string(pid) + ") " + how);
+    it = running_.erase(it);
   }
 }
 

@@ -71,6 +71,7 @@ struct GlobalConfig {
   std::optional<uint32_t> gid;
   bool noSplice = false;
   bool pp2NeverSendLocal = false;          // checks' PROXY v2 header says PROXY, not LOCAL
+  bool externalCheck = false;              // "external-check": external check commands may run
   std::string serverStateBase;             // "server-state-base <dir>"
   std::string serverStateFile;             // "server-state-file <file>"
   bool noReusePort = false;
@@ -333,6 +334,8 @@ struct ProxyConfig {
   std::string dispatch;                    // "dispatch <address>:<port>"
   std::string loadServerState;             // "load-server-state-from-file global|local|none"
   std::string persistRdpCookie;            // "persist rdp-cookie[(<name>)]": the cookie's name
+  std::string externalCheckCommand;        // "external-check command <cmd>"
+  std::string externalCheckPath;           // "external-check path <PATH>"
   std::string serverStateFileName;         // "server-state-file-name [<file>|use-backend-name]"
   DefaultsRules defaultsRules;             // a defaults section's rules (empty elsewhere)
   SourceLocation dispatchWhere;
@@ -343,7 +346,7 @@ struct ProxyConfig {
   std::vector<StickRuleConfig> stickRules;
 
   // Health checks
-  enum class CheckKind { Tcp, SslHello, TcpCheck, HttpCheck, Redis, Mysql, Pgsql, Ldap, Smtp, Spop };
+  enum class CheckKind { Tcp, SslHello, TcpCheck, HttpCheck, Redis, Mysql, Pgsql, Ldap, Smtp, Spop, External };
   CheckKind checkKind = CheckKind::Tcp;
   SourceLocation checkKindWhere;
   std::vector<std::string> checkArgs;      // the option's arguments (httpchk: method, uri, version)

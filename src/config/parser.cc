@@ -152,7 +152,6 @@ const std::vector<Known> kGlobalKnown = {
     {"zero-warning", "ignored", "warnings never stop sluice"},
     {"profiling.tasks", "ignored", "no equivalent"},
     {"profiling.memory", "ignored", "no equivalent"},
-    {"external-check", "ignored", "external checks are not supported"},
     {"default-path", "supported", ""},
     {"maxconnrate", "unsupported", "connection rate limits are not implemented yet"},
     {"maxsessrate", "unsupported", "session rate limits are not implemented yet"},
@@ -196,7 +195,6 @@ const std::vector<Known> kProxyKnown = {
     {"log-format-sd", "ignored", "RFC 5424 structured data is not emitted"},
     {"bind-process", "ignored", "sluice runs one process"},
     {"retry-on", "ignored", "in TCP mode sluice retries connection failures, as HAProxy does"},
-    {"external-check", "ignored", "external checks are not supported"},
     {"rate-limit", "unsupported", "session rate limits are not implemented yet"},
     {"server-template", "unsupported", "DNS-discovered servers are not implemented yet"},
     {"userlist", "ignored", "used by HTTP authentication only"},
@@ -236,14 +234,13 @@ const std::vector<Known> kHttpOptions = {
     {"splice-request", "ignored", "sluice decides by itself: small records are copied, bulk data spliced (global 'nosplice' turns splicing off)"},
     {"splice-response", "ignored", "sluice decides by itself: small records are copied, bulk data spliced (global 'nosplice' turns splicing off)"},
     {"transparent", "unsupported", "use 'source 0.0.0.0 usesrc clientip' when available"},
-    {"external-check", "ignored", "the server is checked with a TCP connect instead"},
 };
 
 const std::vector<std::string_view> kSupportedOptions = {
     "tcplog", "httplog", "dontlognull", "dontlog-normal", "logasap", "log-separate-errors",
     "log-health-checks", "redispatch", "allbackups", "tcpka", "clitcpka", "srvtcpka",
     "nolinger", "abortonclose", "ssl-hello-chk", "tcp-check", "httpchk", "redis-check", "mysql-check",
-    "pgsql-check", "ldap-check", "smtpchk", "spop-check"};
+    "pgsql-check", "ldap-check", "smtpchk", "spop-check", "external-check"};
 
 // The check an "option" selects, or nullopt when it selects none.
 std::optional<ProxyConfig::CheckKind> checkOption(std::string_view name) {
@@ -251,7 +248,8 @@ std::optional<ProxyConfig::CheckKind> checkOption(std::string_view name) {
   static const std::pair<std::string_view, CK> kChecks[] = {
       {"ssl-hello-chk", CK::SslHello}, {"tcp-check", CK::TcpCheck}, {"httpchk", CK::HttpCheck},
       {"redis-check", CK::Redis},      {"mysql-check", CK::Mysql},  {"pgsql-check", CK::Pgsql},
-      {"ldap-check", CK::Ldap},        {"smtpchk", CK::Smtp},       {"spop-check", CK::Spop}};
+      {"ldap-check", CK::Ldap},        {"smtpchk", CK::Smtp},       {"spop-check", CK::Spop},
+      {"external-check", CK::External}};
   for (const auto& [n, k] : kChecks) {
     if (n == name) return k;
   }
@@ -820,6 +818,8 @@ class Parser {
     } else if (kw == "gid") {
       uint32_t v;
       if (unsignedArg(l, 1, "gid", v)) g.gid = v;
+    } else if (kw == "external-check") {
+      g.externalCheck = true;  // "preserve-env" is not needed: sluice passes only HAProxy's variables and PATH
     } else if (kw == "server-state-base" || kw == "server-state-file") {
       if (needArgs(l, 1, kw == "server-state-base" ? "<directory>" : "<file>")) {
         (kw == "server-state-base" ? g.serverStateBase : g.serverStateFile) = l.words[1];
@@ -1284,6 +1284,17 @@ class Parser {
     }
     if (kw == "default-server") {
       if (allowed(l, kDfBe, kw)) parseServer(l, /*isDefault=*/true);
+      return;
+    }
+    if (kw == "external-check") {
+      if (!allowed(l, kDfBe, kw) || !needArgs(l, 2, "command|path <value>")) return;
+      if (l.words[1] == "command") {
+        p.externalCheckCommand = l.words[2];
+      } else if (l.words[1] == "path") {
+        p.externalCheckPath = l.words[2];
+      } else {
+        error(l, "unknown 'external-check " + l.words[1] + "'", "use 'external-check command' or 'external-check path'");
+      }
       return;
     }
     if (kw == "persist") {
@@ -2660,6 +2671,17 @@ class Parser {
   // -- checks over the whole file --------------------------------------------
 
   void validate() {
+    for (const ProxyConfig& p : config_.proxies) {
+      if (p.checkKind != ProxyConfig::CheckKind::External || !p.isBackend) continue;
+      if (!config_.global.externalCheck) {
+        diag_.error(p.checkKindWhere, "'option external-check' in " + proxyLabel(p) +
+                                          " needs 'external-check' in the global section",
+                    "add 'external-check' to the global section: external checks run programs");
+      } else if (p.externalCheckCommand.empty()) {
+        diag_.error(p.checkKindWhere, "'option external-check' in " + proxyLabel(p) + " has no command",
+                    "add 'external-check command <program>'");
+      }
+    }
     for (const ProgramConfig& prog : config_.programs) {
       if (prog.command.empty()) {
         diag_.error(prog.where, "program '" + prog.name + "' has no 'command'", "add 'command <program> [<arguments>...]'");

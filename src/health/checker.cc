@@ -2,8 +2,12 @@
 // Health checks on the control loop; see checker.h.
 #include "health/checker.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -31,6 +35,9 @@ std::string_view reasonText(const std::string& code) {
   if (code == "L7RSP") return "Layer7 invalid response";
   if (code == "L7STS") return "Layer7 wrong status";
   if (code == "HANA") return "Health analyze";
+  if (code == "PROCOK") return "External check passed";
+  if (code == "PROCERR") return "External check error";
+  if (code == "PROCTOUT") return "External check timeout";
   return "Socket error";
 }
 
@@ -109,9 +116,10 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       rampUntil_ = 0;
       be_.balancer->refresh();
     }
-    if (fd_ >= 0) {
-      if (now >= deadline_) timedOut();
-      rescheduleWhileRunning();
+    if (fd_ >= 0 || phase_ == Phase::External) {
+      if (phase_ == Phase::External) externalEnded();  // without a pidfd, looked at here
+      if (phase_ != Phase::Idle && now >= deadline_) timedOut();
+      if (phase_ != Phase::Idle) rescheduleWhileRunning();
       return;
     }
     if (now >= nextCheck_) {
@@ -123,6 +131,10 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
 
   void onEvents(uint32_t events) noexcept override {
     if (fd_ < 0) return;
+    if (phase_ == Phase::External) {
+      externalEnded();
+      return;
+    }
     if (phase_ == Phase::Connecting) {
       if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
       int err = net::socketError(fd_);
@@ -138,7 +150,8 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
 
  private:
   // Socks: the SOCKS4 request is out, its 8-byte answer awaited.
-  enum class Phase { Idle, Connecting, Socks, Handshake, Sending, Receiving };
+  // External: an "external-check command" runs; fd_ is its pidfd.
+  enum class Phase { Idle, Connecting, Socks, Handshake, Sending, Receiving, External };
 
   const CheckPlan& plan() const { return *spec_->plan; }
   bool stepped() const { return plan().kind == CheckPlan::Kind::Steps || plan().kind == CheckPlan::Kind::Http; }
@@ -150,7 +163,101 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
     info_.clear();
     lastExpect_ = nullptr;
     deadline_ = startedAt_ + spec_->inter;
+    if (plan().kind == CheckPlan::Kind::External) {
+      startExternal();
+      return;
+    }
     openConnection();
+  }
+
+  // "option external-check": the command runs with HAProxy's arguments
+  // (proxy address and port, server address and port) and HAPROXY_*
+  // variables; exit status 0 passes. Its end is watched through a pidfd.
+  void startExternal() {
+    const CheckPlan& pl = plan();
+    std::string program = pl.command;
+    if (program.find('/') == std::string::npos) {  // searched in "external-check path"
+      for (auto dir : core::split(pl.path, ':')) {
+        std::string candidate = std::string(dir) + "/" + pl.command;
+        if (!dir.empty() && ::access(candidate.c_str(), X_OK) == 0) {
+          program = candidate;
+          break;
+        }
+      }
+    }
+    const std::string serverAddr = server_.address.ipString();
+    const std::string serverPort = server_.portFromClient ? "" : std::to_string(server_.address.port());
+    const bool noProxyAddr = pl.proxyAddress == "NOT_USED";
+    std::vector<std::string> args = {pl.command, pl.proxyAddress, pl.proxyPort, serverAddr,
+                                     serverPort.empty() ? "NOT_USED" : serverPort};
+    std::vector<std::string> env = {
+        "HAPROXY_PROXY_ADDR=" + (noProxyAddr ? std::string() : pl.proxyAddress),
+        "HAPROXY_PROXY_ID=" + (be_.config && be_.config->id ? std::to_string(be_.config->id) : std::string()),
+        "HAPROXY_PROXY_NAME=" + be_.name,
+        "HAPROXY_PROXY_PORT=" + (noProxyAddr ? std::string() : pl.proxyPort),
+        "HAPROXY_SERVER_ADDR=" + serverAddr,
+        "HAPROXY_SERVER_CURCONN=" + std::to_string(std::max(0, server_.currentConnections.load())),
+        "HAPROXY_SERVER_ID=" + std::to_string(server_.id),
+        "HAPROXY_SERVER_MAXCONN=" + std::to_string(server_.maxconn.load()),
+        "HAPROXY_SERVER_NAME=" + server_.name,
+        "HAPROXY_SERVER_PORT=" + serverPort,
+        "HAPROXY_SERVER_SSL=0",
+        "HAPROXY_SERVER_PROTO=tcp",
+        "PATH=" + pl.path};
+    std::vector<char*> argv, envp;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (std::string& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    pid_t pid = fork();
+    if (pid < 0) {
+      fail("PROCERR", std::string("fork failed: ") + std::strerror(errno));
+      return;
+    }
+    if (pid == 0) {
+      // Only async-signal-safe calls here (the process has threads).
+      sigset_t none;
+      sigemptyset(&none);
+      pthread_sigmask(SIG_SETMASK, &none, nullptr);
+      for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD}) signal(sig, SIG_DFL);
+      int devnull = ::open("/dev/null", O_RDONLY);
+      if (devnull >= 0) ::dup2(devnull, 0);
+      close_range(3, ~0U, 0);
+      execve(program.c_str(), argv.data(), envp.data());
+      _exit(127);
+    }
+    externalPid_ = pid;
+    fd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    if (fd_ < 0) {  // cannot watch it: wait for it at the deadline
+      fd_ = -1;
+    } else {
+      hc_.loop_.add(fd_, EPOLLIN, this);
+    }
+    phase_ = Phase::External;
+    if (spec_->timeout) deadline_ = startedAt_ + spec_->timeout;
+    rescheduleWhileRunning();
+  }
+
+  // The command's end: 0 passes.
+  void externalEnded() {
+    int status = 0;
+    if (externalPid_ <= 0 || waitpid(externalPid_, &status, WNOHANG) != externalPid_) return;
+    externalPid_ = 0;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+      pass("PROCOK", "");
+    } else if (WIFEXITED(status)) {
+      fail("PROCERR", WEXITSTATUS(status) == 127 ? "cannot run '" + plan().command + "'"
+                                                   : "exit status " + std::to_string(WEXITSTATUS(status)));
+    } else {
+      fail("PROCERR", "killed by signal " + std::to_string(WTERMSIG(status)));
+    }
+  }
+
+  void killExternal() {
+    if (externalPid_ <= 0) return;
+    kill(externalPid_, SIGKILL);
+    waitpid(externalPid_, nullptr, 0);
+    externalPid_ = 0;
   }
 
   // Opens the connection of step_ (a connect step, or the check's only one).
@@ -714,6 +821,11 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
   }
 
   void timedOut() {
+    if (phase_ == Phase::External) {
+      killExternal();
+      fail("PROCTOUT", "");
+      return;
+    }
     std::string status = phase_ == Phase::Connecting || phase_ == Phase::Socks ? "L4TOUT"
                          : plan().kind == CheckPlan::Kind::SslHello || phase_ == Phase::Handshake
                              ? "L6TOUT"
@@ -741,6 +853,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       ::close(fd_);
       fd_ = -1;
     }
+    killExternal();  // a check stopped before its command ended
     phase_ = Phase::Idle;
   }
 
@@ -853,6 +966,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
   int code_ = 0;                             // the protocol's status code (HTTP, SMTP, MySQL...)
   std::string info_;                         // the info of the last expect that passed
   const CheckStep* lastExpect_ = nullptr;
+  pid_t externalPid_ = 0;                    // the running external check command
   uint64_t startedAt_ = 0;
   uint64_t deadline_ = 0;
   uint64_t nextCheck_ = 0;

@@ -469,6 +469,18 @@ std::shared_ptr<const CheckPlan> compilePlan(const config::ProxyConfig& p, route
       plan->kind = CheckPlan::Kind::Steps;
       protocolPlan(p, maps, diag, *plan);
       break;
+    case CK::External:
+      plan->kind = CheckPlan::Kind::External;
+      plan->command = p.externalCheckCommand;
+      plan->path = p.externalCheckPath.empty() ? "/usr/bin:/bin" : p.externalCheckPath;
+      for (const config::BindConfig& b : p.binds) {
+        if (!b.addresses.empty()) {
+          plan->proxyAddress = b.addresses[0].ipString();
+          plan->proxyPort = std::to_string(b.addresses[0].port());
+          break;
+        }
+      }
+      break;
     case CK::TcpCheck: {
       plan->kind = CheckPlan::Kind::Steps;
       plan->userRules = true;

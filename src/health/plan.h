@@ -61,8 +61,14 @@ struct CheckStep {
 };
 
 struct CheckPlan {
-  enum class Kind { Connect, SslHello, Steps, Http };
+  enum class Kind { Connect, SslHello, Steps, Http, External };
   Kind kind = Kind::Connect;
+  // External: "external-check command" and its PATH; the arguments and
+  // HAPROXY_* variables are made per check.
+  std::string command;
+  std::string path;
+  std::string proxyAddress = "NOT_USED";     // the first bind of a listen section
+  std::string proxyPort = "NOT_USED";
   std::vector<CheckStep> steps;              // Steps (tcp-check) and Http (after the request)
   bool userRules = false;                    // written as tcp-check lines: messages name the step
   std::string httpRequest;                   // Http: the request bytes

@@ -7,6 +7,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -531,6 +532,59 @@ TEST(Health, ObserveOptionsAreChecked) {
   std::string out;
   EXPECT_NE(runCommand(binaryPath() + " -c -f " + dir + "/c.cfg 2>&1", &out), 0);
   EXPECT_NE(out.find("c.cfg:7: error: unknown 'on-error explode'"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// "option external-check": the command's exit status decides, with
+// HAProxy's arguments and HAPROXY_* variables; a command that hangs is
+// killed at the check's timeout.
+TEST(Health, ExternalCheckRunsTheCommand) {
+  TestServer a("a", TestServer::Mode::Identify);
+  std::string dir = makeTempDir("extcheck");
+  std::string script = dir + "/check.sh";
+  // Passes while the file "ok" exists; writes what it was given.
+  writeFile(script, "#!/bin/sh\necho \"$@|$HAPROXY_PROXY_NAME|$HAPROXY_SERVER_NAME|$HAPROXY_SERVER_ADDR|"
+                    "$HAPROXY_SERVER_PORT|$PATH\" > " + dir + "/seen\n"
+                    "[ -e " + dir + "/ok ] || exit 3\nexit 0\n");
+  chmod(script.c_str(), 0755);
+  writeFile(dir + "/hang.sh", "#!/bin/sh\nexec sleep 30\n");
+  chmod((dir + "/hang.sh").c_str(), 0755);
+  writeFile(dir + "/ok", "");
+  int port = freePort();
+  Sluice s("global\n  log stdout format raw local0\n  external-check\n"
+           "defaults\n  mode tcp\n  log global\n  timeout connect 500ms\n  timeout client 5s\n  timeout server 5s\n"
+           "  timeout check 300ms\n"
+           "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n  option log-health-checks\n"
+           "  option external-check\n  external-check path /usr/bin:/bin:" + dir + "\n  external-check command check.sh\n"
+           "  server a 127.0.0.1:" + std::to_string(a.port()) + " check inter 100ms rise 1 fall 1\n"
+           "backend stuck\n  option external-check\n  external-check command " + dir + "/hang.sh\n"
+           "  server h 127.0.0.1:" + std::to_string(a.port()) + " check inter 100ms rise 1 fall 1\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  ASSERT_TRUE(s.waitForLog("Health check for server l/a succeeded, reason: External check passed")) << s.log();
+  EXPECT_TRUE(eventually([&] {
+    return readFile(dir + "/seen") == "127.0.0.1 " + std::to_string(port) + " 127.0.0.1 " + std::to_string(a.port()) +
+                                         "|l|a|127.0.0.1|" + std::to_string(a.port()) + "|/usr/bin:/bin:" + dir + "\n";
+  })) << readFile(dir + "/seen");
+  ::unlink((dir + "/ok").c_str());
+  EXPECT_TRUE(s.waitForLog("Server l/a is DOWN, reason: External check error, info: \"exit status 3\"")) << s.log();
+  EXPECT_TRUE(s.waitForLog("Server stuck/h is DOWN, reason: External check timeout")) << s.log();
+}
+
+TEST(Health, ExternalCheckNeedsTheGlobalKeyword) {
+  std::string dir = makeTempDir("extcfg");
+  writeFile(dir + "/c.cfg", "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n"
+                            "backend b\n  option external-check\n  external-check command /bin/true\n"
+                            "  server s 127.0.0.1:80 check\n");
+  std::string out;
+  EXPECT_NE(runCommand(binaryPath() + " -c -f " + dir + "/c.cfg 2>&1", &out), 0);
+  EXPECT_NE(out.find("c.cfg:7: error: 'option external-check' in backend 'b' needs 'external-check' in the global section"),
+            std::string::npos) << out;
 }
 
 }  // namespace
