@@ -23,7 +23,8 @@ struct ProcessFacts {
   uint64_t fdLimit = 0;
   bool stopping = false;
   size_t listeningSockets = 0;
-  std::string node;             // host name
+  std::string node;             // "node", else the host name
+  std::string description;      // "description"
 };
 
 // A "program" section's running command, for the master CLI's "show proc".

@@ -527,6 +527,7 @@ std::string renderInfo(const Snapshot& snap) {
   num("SessRateLimit", 0);
   num("MaxSessRate", p.maxConnectionRate);
   line("node", p.facts.node);
+  line("description", p.facts.description);
   num("Stopping", p.stopping ? 1 : 0);
   num("Jobs", p.currentConnections + p.facts.listeningSockets);
   num("Listeners", p.facts.listeningSockets);

@@ -154,7 +154,8 @@ admin::ProcessFacts Control::facts() const {
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0) f.fdLimit = rl.rlim_cur;
   f.stopping = softStopping_;
   f.listeningSockets = listeners_.socketCount();
-  f.node = hostname_;
+  f.node = cfg_ && !cfg_->global.node.empty() ? cfg_->global.node : hostname_;
+  f.description = cfg_ ? cfg_->global.description : std::string();
   return f;
 }
 
@@ -261,6 +262,9 @@ bool Control::reload(const std::string& why, std::string& report) {
   std::shared_ptr<runtime::Runtime> rt;
   if (!diag.hasErrors()) rt = runtime::build(cfg, diag, rt_.get());
   if (!rt || diag.hasErrors()) return refuse(diag.render());
+  if (cfg->global.zeroWarning && diag.warningCount() > 0) {
+    return refuse(diag.render() + "warnings found and 'zero-warning' is set\n");
+  }
   report = diag.render();
   if (rt->nbthread != workers_.size()) {
     std::string msg = "'nbthread " + std::to_string(rt->nbthread) +

@@ -90,8 +90,14 @@ int run(const Options& o) {
   if (!diag.hasErrors()) {
     rt = runtime::build(cfg, diag);
   }
+  // "zero-warning": warnings refuse the file as errors do (HAProxy's -c too).
+  const bool zeroWarning = cfg->global.zeroWarning && diag.warningCount() > 0;
   if (o.check) {
-    if (!o.quiet || diag.hasErrors()) std::cerr << diag.render();
+    if (!o.quiet || diag.hasErrors() || zeroWarning) std::cerr << diag.render();
+    if (zeroWarning && !diag.hasErrors()) {
+      std::cerr << "sluice: warnings found and 'zero-warning' is set; the configuration is refused.\n";
+      return 1;
+    }
     if (diag.hasErrors()) {
       std::cerr << "sluice: " << diag.errorCount() << " error" << (diag.errorCount() > 1 ? "s" : "")
                 << " found in the configuration; nothing was started.\n";
@@ -100,9 +106,11 @@ int run(const Options& o) {
     if (!o.quiet) std::cout << "Configuration file is valid" << std::endl;
     return 0;
   }
-  if (diag.hasErrors()) {
+  if (diag.hasErrors() || zeroWarning) {
     std::cerr << diag.render();
-    std::cerr << "sluice: fatal errors in the configuration; nothing was started.\n";
+    std::cerr << (zeroWarning && !diag.hasErrors()
+                      ? "sluice: warnings found and 'zero-warning' is set; nothing was started.\n"
+                      : "sluice: fatal errors in the configuration; nothing was started.\n");
     return 1;
   }
   runtime::loadServerStates(*rt, diag);

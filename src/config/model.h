@@ -72,6 +72,9 @@ struct GlobalConfig {
   bool noSplice = false;
   bool pp2NeverSendLocal = false;          // checks' PROXY v2 header says PROXY, not LOCAL
   bool externalCheck = false;              // "external-check": external check commands may run
+  std::string node;                        // "node": this instance's name (show info, stats page)
+  std::string description;                 // "description"
+  bool zeroWarning = false;                // "zero-warning": a warning is as fatal as an error
   std::string serverStateBase;             // "server-state-base <dir>"
   std::string serverStateFile;             // "server-state-file <file>"
   bool noReusePort = false;

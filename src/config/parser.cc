@@ -129,8 +129,6 @@ const std::vector<Known> kGlobalKnown = {
     {"noevports", "ignored", "sluice always uses epoll"},
     {"nogetaddrinfo", "ignored", "names are resolved once at start through libc"},
     {"no-memory-trimming", "ignored", "no equivalent"},
-    {"node", "ignored", "used by HAProxy's stats page only"},
-    {"description", "ignored", "used by HAProxy's stats page only"},
     {"grace", "ignored", "no equivalent"},
     {"insecure-fork-wanted", "ignored", "sluice never forks helpers"},
     {"insecure-setuid-wanted", "ignored", "sluice never runs setuid helpers"},
@@ -149,7 +147,6 @@ const std::vector<Known> kGlobalKnown = {
     {"mworker-max-reloads", "ignored", "no equivalent"},
     {"fd-hard-limit", "ignored", "descriptors are sized from maxconn"},
     {"close-spread-time", "ignored", "no equivalent yet"},
-    {"zero-warning", "ignored", "warnings never stop sluice"},
     {"profiling.tasks", "ignored", "no equivalent"},
     {"profiling.memory", "ignored", "no equivalent"},
     {"default-path", "supported", ""},
@@ -344,7 +341,7 @@ const std::vector<ParamSpec> kServerParams = {
     {"pool-low-conn", 1, "ignored", "HTTP connection pooling only"},
     {"tfo", 0, "ignored", "TCP fast open to servers is not used"},
     {"tcp-ut", 1, "supported", ""},
-    {"namespace", 1, "ignored", "network namespaces are not switched"},
+    {"namespace", 1, "unsupported", "sluice does not switch network namespaces (feature NS is off); run it inside the namespace instead (ip netns exec)"},
     {"proto", 1, "ignored", "HTTP-only"},
     {"ws", 1, "ignored", "HTTP-only"},
     {"check-proto", 1, "ignored", "HTTP-only"},
@@ -378,7 +375,7 @@ const std::vector<ParamSpec> kBindParams = {
     {"gid", 1, "ignored", "UNIX sockets are not served"},
     {"user", 1, "ignored", "UNIX sockets are not served"},
     {"group", 1, "ignored", "UNIX sockets are not served"},
-    {"namespace", 1, "ignored", "network namespaces are not switched"},
+    {"namespace", 1, "unsupported", "sluice does not switch network namespaces (feature NS is off); run it inside the namespace instead (ip netns exec)"},
     {"accept-netscaler-cip", 1, "unsupported", "the NetScaler client-IP protocol is not implemented"},
     {"quic-cc-algo", 1, "unsupported", "QUIC is not supported"},
     {"quic-force-retry", 0, "unsupported", "QUIC is not supported"},
@@ -818,6 +815,14 @@ class Parser {
     } else if (kw == "gid") {
       uint32_t v;
       if (unsignedArg(l, 1, "gid", v)) g.gid = v;
+    } else if (kw == "node") {
+      if (needArgs(l, 1, "<name>")) g.node = l.words[1];
+    } else if (kw == "description") {
+      std::string text;
+      for (size_t i = 1; i < l.words.size(); ++i) text += (i > 1 ? " " : "") + l.words[i];
+      g.description = text;
+    } else if (kw == "zero-warning") {
+      g.zeroWarning = true;
     } else if (kw == "external-check") {
       g.externalCheck = true;  // "preserve-env" is not needed: sluice passes only HAProxy's variables and PATH
     } else if (kw == "server-state-base" || kw == "server-state-file") {

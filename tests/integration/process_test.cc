@@ -457,3 +457,34 @@ TEST(Process, ProgramSectionErrors) {
 
 }  // namespace
 }  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// "zero-warning" makes a warning as fatal as an error; "node" and
+// "description" name the instance in "show info".
+TEST(Process, ZeroWarningNodeAndDescription) {
+  std::string dir = makeTempDir("zerowarn");
+  std::string base = "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n"
+                     "listen l\n  bind 127.0.0.1:" + std::to_string(freePort()) + "\n  server s 127.0.0.1:80\n";
+  writeFile(dir + "/warn.cfg", "global\n  zero-warning\n  thread-groups 1\n" + base);
+  std::string out;
+  EXPECT_EQ(runCommand(binaryPath() + " -c -f " + dir + "/warn.cfg 2>&1", &out), 1) << out;
+  EXPECT_NE(out.find("'zero-warning' is set"), std::string::npos) << out;
+  writeFile(dir + "/ok.cfg", "global\n  zero-warning\n" + base);
+  EXPECT_EQ(runCommand(binaryPath() + " -c -f " + dir + "/ok.cfg 2>&1", &out), 0) << out;
+
+  int port = freePort();
+  std::string sock = dir + "/admin.sock";
+  Sluice s("global\n  node lb-east-1\n  description edge balancer, rack 4\n  stats socket " + sock + " level admin\n" +
+               "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n"
+               "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n  server s 127.0.0.1:80\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  std::string info = cliRequest(sock, "show info\n");
+  EXPECT_NE(info.find("\nnode: lb-east-1\n"), std::string::npos) << info;
+  EXPECT_NE(info.find("\ndescription: edge balancer, rack 4\n"), std::string::npos) << info;
+}
+
+}  // namespace
+}  // namespace sluice::testing
