@@ -98,6 +98,37 @@ bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reu
         }
         plan.sockets[id] = {fd};
       }
+      for (int inherited : b.sockpairFds) {
+        // One connected UNIX socket, read by the first worker only: each
+        // message carries one connection, which that worker then serves or
+        // hands to a lighter one.
+        std::string id = "sockpair@" + std::to_string(inherited);
+        if (fe->stats) {
+          error = b.where.toString() + ": error: sockpair@ cannot feed a stats proxy";
+          abandon(plan);
+          return false;
+        }
+        int domain = 0;
+        socklen_t len = sizeof(domain);
+        if (sockets_.find(id) == sockets_.end() && !plan.sockets.count(id) &&
+            (::getsockopt(inherited, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_UNIX)) {
+          error = b.where.toString() + ": error: " + fe->config->kind + " '" + fe->name + "': " + id +
+                  " is not a UNIX socket (sockpair@ takes one end of a socketpair)";
+          abandon(plan);
+          return false;
+        }
+        ::fcntl(inherited, F_SETFD, FD_CLOEXEC);
+        int dup = ::fcntl(inherited, F_DUPFD_CLOEXEC, 0);
+        if (dup < 0) {
+          error = b.where.toString() + ": error: cannot duplicate " + id + ": " + std::strerror(errno);
+          abandon(plan);
+          return false;
+        }
+        session::ListenerSpec spec{dup, fe.get(), b.acceptProxy, core::Address(), false};
+        spec.sockpair = true;
+        plan.perWorker[0].push_back(spec);
+        plan.sockets[id] = {inherited};
+      }
       for (const core::Address& a : b.addresses) {
         net::ListenOptions lo = optionsFor(*fe, b, reusePort);
         std::string id = identity(a, lo);

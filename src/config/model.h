@@ -97,6 +97,7 @@ struct BindConfig {
   std::string spec;                        // as written, for messages
   std::vector<core::Address> addresses;    // one per address and port of the range
   std::vector<int> inheritedFds;           // "fd@N": listening sockets handed over by the parent
+  std::vector<int> sockpairFds;            // "sockpair@N": connected UNIX sockets that pass connections
   bool v4v6 = false;
   bool v6only = false;
   bool acceptProxy = false;

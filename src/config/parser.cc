@@ -2210,8 +2210,19 @@ class Parser {
         b.inheritedFds.push_back(static_cast<int>(*fd));
         continue;
       }
+      if (core::startsWith(s, "sockpair@")) {
+        // A connected UNIX socket over which another process passes the
+        // descriptors of connections it accepted (SCM_RIGHTS).
+        auto fd = core::parseInt(s.substr(9));
+        if (!fd || *fd < 0 || *fd > INT32_MAX) {
+          error(l, "invalid descriptor in bind address '" + s + "'",
+                "sockpair@ takes the number of an inherited connected UNIX socket, e.g. 'bind sockpair@4'");
+          return;
+        }
+        b.sockpairFds.push_back(static_cast<int>(*fd));
+        continue;
+      }
       if (core::startsWith(s, "unix@") || core::startsWith(s, "abns@") || s[0] == '/' ||
-          core::startsWith(s, "sockpair@") ||
           core::startsWith(s, "quic4@") || core::startsWith(s, "quic6@") ||
           core::startsWith(s, "udp@") || core::startsWith(s, "udp4@") ||
           core::startsWith(s, "udp6@")) {
@@ -2257,7 +2268,7 @@ class Parser {
         b.addresses.push_back(a);
       }
     }
-    if (b.addresses.empty() && b.inheritedFds.empty()) {
+    if (b.addresses.empty() && b.inheritedFds.empty() && b.sockpairFds.empty()) {
       error(l, "no address in 'bind " + l.words[1] + "'");
       return;
     }

@@ -2,6 +2,7 @@
 // Worker threads and their listeners; see worker.h.
 #include "session/worker.h"
 
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -24,8 +25,8 @@ constexpr uint64_t kNoFdRetryMs = 100;
 class Worker::Listener final : public event::EventHandler, public event::Timer {
  public:
   Listener(Worker& w, int fd, runtime::Frontend* fe, bool acceptProxy, const core::Address& local,
-           bool shared)
-      : w_(w), fd_(fd), fe_(fe), acceptProxy_(acceptProxy), local_(local), shared_(shared) {}
+           bool shared, bool sockpair)
+      : w_(w), fd_(fd), fe_(fe), acceptProxy_(acceptProxy), local_(local), shared_(shared), sockpair_(sockpair) {}
   ~Listener() override {
     w_.loop_.cancel(*this);
     net::closeFd(fd_);
@@ -63,6 +64,43 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
   }
 
  private:
+  static constexpr int kPeerGone = -2;
+
+  // sockpair@: one byte carries one descriptor (SCM_RIGHTS), the connection
+  // the other process accepted. Returns it, -1 with errno, or kPeerGone
+  // when that process closed its end (the listener then stops).
+  int receiveConnection(sockaddr_storage& ss, socklen_t& len) {
+    char byte;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    ssize_t n = ::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n < 0) return -1;
+    if (n == 0) {
+      w_.runtime_->globalLogger.log(4, "sockpair listener of frontend '" + fe_->name + "': the sending side closed it");
+      close();
+      return kPeerGone;
+    }
+    int fd = -1;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+        std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
+      }
+    }
+    if (fd < 0) {  // a byte without a descriptor: nothing to serve
+      errno = EPROTO;
+      return -1;
+    }
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    len = sizeof(ss);
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) len = 0;
+    return fd;
+  }
+
   void pause(uint64_t ms) {
     paused_ = true;
     w_.loop_.schedule(*this, w_.loop_.now() + ms);
@@ -82,7 +120,9 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
       }
       sockaddr_storage ss{};
       socklen_t len = sizeof(ss);
-      int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      int fd = sockpair_ ? receiveConnection(ss, len)
+                         : ::accept4(fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd == kPeerGone) return;
       if (fd < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return;
         if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM) continue;
@@ -126,6 +166,7 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
   bool acceptProxy_;
   core::Address local_;
   bool shared_ = false;
+  bool sockpair_ = false;
   bool paused_ = false;
   uint64_t lastWarning_ = 0;
 };
@@ -139,8 +180,8 @@ Worker::~Worker() {
 }
 
 void Worker::addListener(int fd, runtime::Frontend* frontend, bool acceptProxy, const core::Address& local,
-                         bool shared) {
-  auto l = std::make_unique<Listener>(*this, fd, frontend, acceptProxy, local, shared);
+                         bool shared, bool sockpair) {
+  auto l = std::make_unique<Listener>(*this, fd, frontend, acceptProxy, local, shared, sockpair);
   if (l->start()) {
     listeners_.push_back(std::move(l));
   }
@@ -162,7 +203,7 @@ std::future<void> Worker::replaceRuntime(std::shared_ptr<const runtime::Runtime>
         net::closeFd(fd);
         continue;
       }
-      addListener(l.fd, l.frontend, l.acceptProxy, l.local, l.shared);
+      addListener(l.fd, l.frontend, l.acceptProxy, l.local, l.shared, l.sockpair);
     }
     done->set_value();
   });

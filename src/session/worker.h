@@ -39,6 +39,7 @@ struct ListenerSpec {
   bool acceptProxy = false;
   core::Address local;   // the address accepted connections arrive on; invalid: ask the socket
   bool shared = false;   // one socket for all workers: woken one at a time (EPOLLEXCLUSIVE)
+  bool sockpair = false; // "sockpair@": connections arrive as descriptors over a UNIX socket
 };
 
 struct ProcessState {
@@ -67,7 +68,7 @@ class Worker {
   // Takes ownership of a listening fd that feeds `frontend`; `acceptProxy`
   // when its bind line says so.
   void addListener(int fd, runtime::Frontend* frontend, bool acceptProxy = false,
-                   const core::Address& local = {}, bool shared = false);
+                   const core::Address& local = {}, bool shared = false, bool sockpair = false);
 
   // Thread-safe: a reload. New connections go to `rt` through `listeners`
   // (which replace the current ones without closing a shared socket);

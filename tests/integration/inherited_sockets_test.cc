@@ -6,9 +6,13 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <cstring>
+#include <thread>
 
 #include "harness.h"
 
@@ -83,6 +87,64 @@ TEST(InheritedSockets, StatsSocketFd) {
   close(c);
   EXPECT_EQ(info.rfind("Name: sluice\n", 0), 0u) << info;
   EXPECT_EQ(askServerName(port), "inh");
+}
+
+}  // namespace
+}  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// Passes `fd` over the UNIX socket `channel` (one byte, SCM_RIGHTS), as a
+// process feeding "bind sockpair@N" does.
+bool passDescriptor(int channel, int fd) {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  return sendmsg(channel, &msg, 0) == 1;
+}
+
+// "bind sockpair@N": connections arrive as descriptors over a socketpair;
+// each is served as an accepted one, byte for byte.
+TEST(InheritedSockets, SockpairReceivesConnections) {
+  TestServer echo("echo", TestServer::Mode::Echo);
+  int channel[2];
+  // channel[1] goes to sluice; channel[0] stays here only (close-on-exec).
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, channel), 0);
+  fcntl(channel[1], F_SETFD, 0);
+  Sluice s(config("sockpair@" + std::to_string(channel[1]), echo.port()), {}, {}, 0, "127.0.0.1", {});
+  close(channel[1]);
+  ASSERT_TRUE(eventually([&] { return s.log().find("started") != std::string::npos || !s.process().running(); }))
+      << s.log();
+  for (int i = 0; i < 3; ++i) {
+    int pair[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+    ASSERT_TRUE(passDescriptor(channel[0], pair[1]));
+    close(pair[1]);
+    std::string data(100000 + i, 'x');
+    for (size_t k = 0; k < data.size(); ++k) data[k] = static_cast<char>(patternByte(k));
+    std::thread writer([&] {
+      sendAll(pair[0], data);
+      shutdown(pair[0], SHUT_WR);
+    });
+    std::string back = recvAll(pair[0], 5000);
+    writer.join();
+    close(pair[0]);
+    EXPECT_EQ(back.size(), data.size());
+    EXPECT_TRUE(back == data);
+  }
+  close(channel[0]);
+  EXPECT_TRUE(s.waitForLog("the sending side closed it")) << s.log();
 }
 
 }  // namespace
