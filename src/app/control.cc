@@ -97,6 +97,7 @@ bool Control::prepare(std::shared_ptr<const config::Config> cfg, std::shared_ptr
                       std::vector<session::ListenerSpec> statsListeners, std::string& errors) {
   cfg_ = std::move(cfg);
   rt_ = std::move(rt);
+  rt_->mailAlerts = &mail_;
   char host[256] = {0};
   if (gethostname(host, sizeof(host) - 1) == 0) hostname_ = host;
   endpoints_ = std::make_unique<admin::Endpoints>(loop_, *this);
@@ -262,6 +263,7 @@ bool Control::reload(const std::string& why, std::string& report) {
   std::shared_ptr<runtime::Runtime> rt;
   if (!diag.hasErrors()) rt = runtime::build(cfg, diag, rt_.get());
   if (!rt || diag.hasErrors()) return refuse(diag.render());
+  rt->mailAlerts = &mail_;
   if (cfg->global.zeroWarning && diag.warningCount() > 0) {
     return refuse(diag.render() + "warnings found and 'zero-warning' is set\n");
   }
@@ -337,6 +339,7 @@ void Control::softStop() {
 
 void Control::stopNow() {
   notify("STOPPING=1");
+  mail_.stop();
   retireChecker();
   if (endpoints_) {
     endpoints_->shutdown();

@@ -101,6 +101,7 @@ class Control final : public event::EventHandler, public event::Timer, public ad
   uint32_t reloads_ = 0;
   int stopSignal_ = 0;
   Programs programs_{[this](int level, const std::string& message) { log(level, message); }};
+  observe::MailAlerts mail_{loop_, [this](int level, const std::string& message) { log(level, message); }};
 };
 
 }  // namespace sluice::app

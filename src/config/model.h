@@ -339,6 +339,10 @@ struct ProxyConfig {
   std::string loadServerState;             // "load-server-state-from-file global|local|none"
   std::string persistRdpCookie;            // "persist rdp-cookie[(<name>)]": the cookie's name
   std::string externalCheckCommand;        // "external-check command <cmd>"
+  // "email-alert mailers|from|to|level|myhostname"
+  std::string emailMailers, emailFrom, emailTo, emailHostname;
+  int emailLevel = 1;                      // alert
+  SourceLocation emailWhere;
   std::string externalCheckPath;           // "external-check path <PATH>"
   std::string serverStateFileName;         // "server-state-file-name [<file>|use-backend-name]"
   DefaultsRules defaultsRules;             // a defaults section's rules (empty elsewhere)
@@ -377,6 +381,14 @@ struct ProxyConfig {
   }
 };
 
+// A "mailers" section: where email alerts go.
+struct MailersConfig {
+  SourceLocation where;
+  std::string name;
+  std::vector<std::pair<std::string, core::Address>> mailers;  // "mailer <name> <ip>:<port>"
+  uint32_t timeoutMs = 10000;                                  // "timeout mail"
+};
+
 // A "program" section: a command sluice starts beside itself, stops when it
 // stops, and restarts on reload unless "no option start-on-reload".
 struct ProgramConfig {
@@ -391,6 +403,7 @@ struct Config {
   GlobalConfig global;
   std::vector<ProxyConfig> proxies;        // frontends, listens and backends, in file order
   std::vector<ProgramConfig> programs;
+  std::vector<MailersConfig> mailers;
   std::vector<std::string> files;          // files read, for show info and messages
 
   const ProxyConfig* findProxy(const std::string& name, bool backend) const {

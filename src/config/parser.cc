@@ -188,7 +188,6 @@ const std::vector<Known> kProxyKnown = {
     {"max-keep-alive-queue", "ignored", "HTTP-only"},
     {"force-persist", "ignored", "HTTP-only"},
     {"ignore-persist", "ignored", "HTTP-only"},
-    {"email-alert", "ignored", "sluice sends no mail"},
     {"log-format-sd", "ignored", "RFC 5424 structured data is not emitted"},
     {"bind-process", "ignored", "sluice runs one process"},
     {"retry-on", "ignored", "in TCP mode sluice retries connection failures, as HAProxy does"},
@@ -516,7 +515,7 @@ class Parser {
   }
 
  private:
-  enum class Section { None, Global, Proxy, Program, Skipped };
+  enum class Section { None, Global, Proxy, Program, Mailers, Skipped };
 
   // -- helpers ---------------------------------------------------------------
 
@@ -593,6 +592,19 @@ class Parser {
       startSection(l);
       return;
     }
+    if (kw == "mailers") {
+      finishProxy();
+      section_ = Section::Mailers;
+      if (l.words.size() != 2) error(l, "'mailers' needs a name and nothing else", "syntax: mailers <name>");
+      MailersConfig m;
+      m.where = l.where;
+      m.name = l.words.size() > 1 ? l.words[1] : "<unnamed>";
+      for (const MailersConfig& other : config_.mailers) {
+        if (other.name == m.name) error(l, "mailers section '" + m.name + "' is defined twice");
+      }
+      config_.mailers.push_back(m);
+      return;
+    }
     if (kw == "program") {
       finishProxy();
       section_ = Section::Program;
@@ -609,7 +621,7 @@ class Parser {
       return;
     }
     static const std::set<std::string> kOtherSections = {
-        "userlist", "peers", "resolvers", "mailers", "http-errors", "ring",
+        "userlist", "peers", "resolvers", "http-errors", "ring",
         "cache", "fcgi-app", "crt-store", "traces", "log-forward"};
     if (kOtherSections.count(kw)) {
       finishProxy();
@@ -629,6 +641,9 @@ class Parser {
         return;
       case Section::Program:
         programLine(l);
+        return;
+      case Section::Mailers:
+        mailersLine(l);
         return;
       case Section::Global:
         globalLine(l);
@@ -747,6 +762,28 @@ class Parser {
       p.servers.clear();
     }
     config_.proxies.push_back(std::move(p));
+  }
+
+  // -- mailers ---------------------------------------------------------------
+
+  void mailersLine(const ConfigLine& l) {
+    MailersConfig& m = config_.mailers.back();
+    const std::string& kw = l.words[0];
+    if (kw == "mailer") {
+      if (!needArgs(l, 2, "<name> <ip>:<port>")) return;
+      auto a = core::Address::parse(l.words[2]);
+      if (!a || a->port() == 0) {
+        error(l, "invalid mailer address '" + l.words[2] + "'", "write an IP address and a port: 'mailer smtp1 192.0.2.1:25'");
+        return;
+      }
+      m.mailers.emplace_back(l.words[1], *a);
+    } else if (kw == "timeout" && l.words.size() >= 2 && l.words[1] == "mail") {
+      uint32_t v;
+      if (durationArg(l, 2, "timeout mail", v)) m.timeoutMs = std::max<uint32_t>(v, 1);
+    } else {
+      error(l, "unknown keyword '" + kw + "' in mailers section '" + m.name + "'",
+            "a mailers section takes 'mailer <name> <ip>:<port>' and 'timeout mail <time>'");
+    }
   }
 
   // -- program ---------------------------------------------------------------
@@ -1289,6 +1326,36 @@ class Parser {
     }
     if (kw == "default-server") {
       if (allowed(l, kDfBe, kw)) parseServer(l, /*isDefault=*/true);
+      return;
+    }
+    if (kw == "email-alert") {
+      if (!needArgs(l, 2, "mailers|from|to|level|myhostname <value>")) return;
+      const std::string& what = l.words[1];
+      const std::string& v = l.words[2];
+      if (what == "mailers") {
+        p.emailMailers = v;
+      } else if (what == "from") {
+        p.emailFrom = v;
+      } else if (what == "to") {
+        p.emailTo = v;
+      } else if (what == "myhostname") {
+        p.emailHostname = v;
+      } else if (what == "level") {
+        static const char* kLevels[] = {"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"};
+        int level = -1;
+        for (int i = 0; i < 8; ++i) {
+          if (v == kLevels[i]) level = i;
+        }
+        if (level < 0) {
+          error(l, "unknown email-alert level '" + v + "'", "use emerg, alert, crit, err, warning, notice, info or debug");
+          return;
+        }
+        p.emailLevel = level;
+      } else {
+        error(l, "unknown 'email-alert " + what + "'", "use mailers, from, to, level or myhostname");
+        return;
+      }
+      p.emailWhere = l.where;
       return;
     }
     if (kw == "external-check") {
@@ -2687,6 +2754,21 @@ class Parser {
   // -- checks over the whole file --------------------------------------------
 
   void validate() {
+    for (const ProxyConfig& p : config_.proxies) {
+      const bool any = !p.emailMailers.empty() || !p.emailFrom.empty() || !p.emailTo.empty();
+      if (!any) continue;
+      if (p.emailMailers.empty() || p.emailFrom.empty() || p.emailTo.empty()) {
+        diag_.warning(p.emailWhere, "email alerts of " + proxyLabel(p) +
+                                        " need 'email-alert mailers', 'from' and 'to'; none will be sent");
+        continue;
+      }
+      bool found = false;
+      for (const MailersConfig& m : config_.mailers) found = found || m.name == p.emailMailers;
+      if (!found) {
+        diag_.error(p.emailWhere, "no mailers section named '" + p.emailMailers + "' for the email alerts of " +
+                                      proxyLabel(p));
+      }
+    }
     for (const ProxyConfig& p : config_.proxies) {
       if (p.checkKind != ProxyConfig::CheckKind::External || !p.isBackend) continue;
       if (!config_.global.externalCheck) {

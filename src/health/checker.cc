@@ -1184,6 +1184,11 @@ void HealthChecker::passiveErrors(const balance::ServerLive* server, int lastErr
 
 void HealthChecker::logFor(const runtime::Backend& be, int level, const std::string& message) {
   emit(be.eventLog(rt_->globalLogger), level, message);
+  // Email alerts: a check's result counts as "info", a state change at its
+  // log level (HAProxy's email-alert level rules).
+  if (be.mail && rt_->mailAlerts) {
+    rt_->mailAlerts->send(*be.mail, message.starts_with("Health check for ") ? observe::kInfo : level, message);
+  }
 }
 
 void HealthChecker::log(int level, const std::string& message) { emit(rt_->globalLogger, level, message); }

@@ -418,6 +418,20 @@ class Builder {
 
     be->logHealthChecks = p.logHealthChecks;
     buildLogger(p, be->logger);
+    if (!p.emailMailers.empty() && !p.emailFrom.empty() && !p.emailTo.empty()) {
+      for (const config::MailersConfig& m : cfg_->mailers) {
+        if (m.name != p.emailMailers) continue;
+        auto recipe = std::make_shared<observe::MailRecipe>();
+        for (const auto& [name, address] : m.mailers) recipe->mailers.push_back(address);
+        recipe->timeoutMs = m.timeoutMs;
+        recipe->from = p.emailFrom;
+        recipe->to = p.emailTo;
+        recipe->hostname = p.emailHostname.empty() ? hostName() : p.emailHostname;
+        recipe->level = p.emailLevel;
+        recipe->proxy = p.name;
+        be->mail = std::move(recipe);
+      }
+    }
     bool anyCheck = std::any_of(p.servers.begin(), p.servers.end(),
                                 [](const config::ServerConfig& s) { return s.check; });
     std::shared_ptr<const health::CheckPlan> plan;
@@ -771,19 +785,23 @@ std::shared_ptr<Runtime> build(std::shared_ptr<const config::Config> cfg, core::
 // agent-check agent), said as HAProxy says it, in the backend's own log
 // (the global one when it has none).
 void logMaintenance(const Runtime& rt, const Backend& be, const balance::ServerState& s, bool entering) {
-  const observe::Logger& log = be.eventLog(rt.globalLogger);
   if (!entering) {
-    log.log(observe::kNotice, "Server " + be.name + "/" + s.name + " is " + (s.up.load() ? "UP" : "DOWN") + "/" +
-                                  (s.admin.load() == balance::AdminState::Drain ? "DRAIN" : "READY") +
-                                  " (leaving forced maintenance).");
+    be.event(rt, observe::kNotice, "Server " + be.name + "/" + s.name + " is " + (s.up.load() ? "UP" : "DOWN") + "/" +
+                                       (s.admin.load() == balance::AdminState::Drain ? "DRAIN" : "READY") +
+                                       " (leaving forced maintenance).");
     return;
   }
   auto [active, backup] = be.usableServers();
-  log.log(observe::kAlert, "Server " + be.name + "/" + s.name + " is going DOWN for maintenance. " +
-                               std::to_string(active) + " active and " + std::to_string(backup) +
-                               " backup servers left. " + std::to_string(s.currentConnections.load()) +
-                               " sessions active, 0 requeued, 0 remaining in queue.");
-  if (active == 0 && backup == 0) log.log(observe::kEmerg, "backend " + be.name + " has no server available!");
+  be.event(rt, observe::kAlert, "Server " + be.name + "/" + s.name + " is going DOWN for maintenance. " +
+                                    std::to_string(active) + " active and " + std::to_string(backup) +
+                                    " backup servers left. " + std::to_string(s.currentConnections.load()) +
+                                    " sessions active, 0 requeued, 0 remaining in queue.");
+  if (active == 0 && backup == 0) be.event(rt, observe::kEmerg, "backend " + be.name + " has no server available!");
+}
+
+void Backend::event(const Runtime& rt, int level, const std::string& message) const {
+  eventLog(rt.globalLogger).log(level, message);
+  if (mail && rt.mailAlerts) rt.mailAlerts->send(*mail, level, message);
 }
 
 // Sets a server's administrative state (runtime API, agent), says so when

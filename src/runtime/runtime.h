@@ -15,13 +15,14 @@
 #include <vector>
 
 #include "balance/balancer.h"
-#include "health/plan.h"
 #include "balance/server_state.h"
 #include "balance/wait_queue.h"
-#include "observe/counters.h"
 #include "config/model.h"
 #include "core/diagnostics.h"
+#include "health/plan.h"
+#include "observe/counters.h"
 #include "observe/log_sink.h"
+#include "observe/mail_alerts.h"
 #include "route/acl.h"
 #include "route/expression.h"
 #include "route/format.h"
@@ -108,6 +109,7 @@ struct StickRule {
 };
 
 struct Backend;
+struct Runtime;
 
 struct SwitchRule {
   core::SourceLocation where;
@@ -152,6 +154,9 @@ struct Backend {
   // "persist rdp-cookie": the RDP routing token that names a server.
   std::unique_ptr<route::SampleExpr> persistExpr;
   bool usesPayload = false;  // balancing or persistence reads the client's first bytes
+  std::shared_ptr<const observe::MailRecipe> mail;  // "email-alert": null when none
+  // Logs a server event to the backend's log and, when it asks for it, mails it.
+  void event(const Runtime& rt, int level, const std::string& message) const;
   std::vector<Rule> contentRules;
   // "tcp-response content": the server's first bytes wait for these
   // (at most tcp-response inspect-delay) before the client gets them.
@@ -247,6 +252,9 @@ struct Runtime {
   uint32_t pipeSize = 0;
   uint32_t maxAccept = 64;
   observe::Logger globalLogger;                  // process messages
+  // Email alerts are sent by the control thread's MailAlerts, set by the
+  // process before the runtime is published (null: none sent).
+  observe::MailAlerts* mailAlerts = nullptr;
   std::unique_ptr<route::MapRegistry> maps;
   stick::TableSet tables;                        // kept across reloads by name when unchanged
   std::vector<std::unique_ptr<Backend>> backends;

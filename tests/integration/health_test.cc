@@ -589,3 +589,127 @@ TEST(Health, ExternalCheckNeedsTheGlobalKeyword) {
 
 }  // namespace
 }  // namespace sluice::testing
+
+namespace sluice::testing {
+namespace {
+
+// An SMTP server that accepts every mail and keeps each session's transcript.
+class SmtpServer {
+ public:
+  SmtpServer() {
+    fd_ = listenLoopback(port_);
+    thread_ = std::thread([this] {
+      while (true) {
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        std::string transcript;
+        sendAll(c, "220 mail.test ESMTP\r\n");
+        std::string in;
+        bool data = false;
+        char buf[4096];
+        for (int guard = 0; guard < 1000; ++guard) {
+          ssize_t n = ::recv(c, buf, sizeof(buf), 0);
+          if (n <= 0) break;
+          in.append(buf, static_cast<size_t>(n));
+          size_t eol;
+          while ((eol = data ? in.find("\r\n.\r\n") : in.find("\r\n")) != std::string::npos) {
+            std::string line = in.substr(0, eol + (data ? 5 : 2));
+            in.erase(0, line.size());
+            transcript += line;
+            if (data) {
+              data = false;
+              sendAll(c, "250 queued\r\n");
+            } else if (line.starts_with("EHLO")) {
+              sendAll(c, "250-mail.test\r\n250 SIZE 1000000\r\n");
+            } else if (line.starts_with("DATA")) {
+              data = true;
+              sendAll(c, "354 go ahead\r\n");
+            } else if (line.starts_with("QUIT")) {
+              sendAll(c, "221 bye\r\n");
+            } else {
+              sendAll(c, "250 ok\r\n");
+            }
+          }
+        }
+        ::close(c);
+        std::lock_guard<std::mutex> lock(mutex_);
+        mails_.push_back(transcript);
+      }
+    });
+  }
+  ~SmtpServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+  std::vector<std::string> mails() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return mails_;
+  }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::vector<std::string> mails_;
+};
+
+// "email-alert": a server going DOWN (and, at level notice, coming back)
+// is mailed to every mailer, as HAProxy's mails say it.
+TEST(Health, EmailAlertsOnServerStateChanges) {
+  SmtpServer smtp;
+  int deadMailer = freePort();
+  int dead = freePort();
+  int port = freePort();
+  Sluice s("global\n  log stdout format raw local0\n"
+           "mailers m\n  mailer smtp1 127.0.0.1:" + std::to_string(smtp.port()) + "\n"
+           "  mailer smtp2 127.0.0.1:" + std::to_string(deadMailer) + "\n  timeout mail 2s\n"
+           "defaults\n  mode tcp\n  log global\n  timeout connect 500ms\n  timeout client 5s\n  timeout server 5s\n"
+           "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+           "  email-alert mailers m\n  email-alert from lb@example.com\n  email-alert to ops@example.com\n"
+           "  email-alert level notice\n  email-alert myhostname lb1.example.com\n"
+           "  server s 127.0.0.1:" + std::to_string(dead) + " check inter 100ms rise 1 fall 1\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  ASSERT_TRUE(eventually([&] { return !smtp.mails().empty(); })) << s.log();
+  std::string mail = smtp.mails()[0];
+  EXPECT_TRUE(mail.starts_with("EHLO lb1.example.com\r\nMAIL FROM:<lb@example.com>\r\nRCPT TO:<ops@example.com>\r\n"
+                               "DATA\r\nFrom: <lb@example.com>\r\nTo: <ops@example.com>\r\nDate: "))
+      << mail;
+  EXPECT_NE(mail.find("\r\nSubject: [HAproxy Alert] Server l/s is DOWN, reason: Layer4 connection problem"),
+            std::string::npos) << mail;
+  EXPECT_TRUE(mail.ends_with("\r\n.\r\nQUIT\r\n")) << mail;
+  EXPECT_TRUE(s.waitForLog("Email alert for proxy 'l' to mailer 127.0.0.1:" + std::to_string(deadMailer) +
+                           " was not delivered: Connection refused")) << s.log();
+  {
+    TestServer back("back", TestServer::Mode::Identify, nullptr, "127.0.0.1", dead);
+    ASSERT_TRUE(eventually([&] {
+      for (const std::string& m : smtp.mails()) {
+        if (m.find("Subject: [HAproxy Alert] Server l/s is UP") != std::string::npos) return true;
+      }
+      return false;
+    })) << s.log();
+  }
+}
+
+TEST(Health, EmailAlertConfiguration) {
+  std::string dir = makeTempDir("mailcfg");
+  auto check = [&](const std::string& text, std::string& out) {
+    writeFile(dir + "/c.cfg", text);
+    return runCommand(binaryPath() + " -c -f " + dir + "/c.cfg 2>&1", &out);
+  };
+  const std::string d = "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n";
+  std::string out;
+  EXPECT_NE(check(d + "backend b\n  email-alert mailers nope\n  email-alert from a@b\n  email-alert to c@d\n"
+                      "  server s 127.0.0.1:1\n", out), 0);
+  EXPECT_NE(out.find("no mailers section named 'nope'"), std::string::npos) << out;
+  EXPECT_EQ(check(d + "backend b\n  email-alert from a@b\n  server s 127.0.0.1:1\n", out), 0);
+  EXPECT_NE(out.find("need 'email-alert mailers', 'from' and 'to'"), std::string::npos) << out;
+  EXPECT_NE(check("mailers m\n  mailer x localhost\n" + d, out), 0);
+  EXPECT_NE(out.find("invalid mailer address 'localhost'"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace sluice::testing
