@@ -423,11 +423,6 @@ TEST(Admin, ReloadKeepsLiveStateAndReportsErrors) {
   EXPECT_EQ(spread(t.plain, 2)["s2"], 2) << "the old configuration still serves";
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 // "stats maxconn": idle runtime API clients cannot take the control thread
 // hostage; beyond the limit a connection is closed at once, and traffic
@@ -456,11 +451,6 @@ TEST(Admin, ConnectionLimitHoldsOffIdleClients) {
   EXPECT_EQ(answer, "admin\n\n") << "a slot freed is usable again";
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 // "show servers state" saved to a file before a restart is what the next
 // process starts from, with load-server-state-from-file: forced

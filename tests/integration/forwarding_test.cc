@@ -206,11 +206,6 @@ TEST(ForwardingReplay, RecordedHellosInOneByteSegments) {
   EXPECT_EQ(rec, sent);
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 // Small records are copied (one recv, one send), bulk data is spliced: the
 // counters of "show info" say which bytes went which way.
@@ -255,11 +250,6 @@ TEST(ForwardingModes, SmallRecordsCopiedBulkSpliced) {
   EXPECT_LT(counter("CopiedBytes"), 1600 + 1024 * 1024);
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 // One of sluice's sockets, taken with pidfd_getfd: the one whose peer is
 // `peerPort` on loopback (the client's accepted socket or the connection to

@@ -236,11 +236,6 @@ TEST(Health, ShutdownSessionsWhenMarkedDown) {
   EXPECT_TRUE(s.waitForLog(" DD ")) << s.log();
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 // slowstart: a server that comes back takes a growing share, not half at once.
 TEST(HealthSlowstart, WeightRampsUp) {
@@ -267,11 +262,6 @@ TEST(HealthSlowstart, WeightRampsUp) {
   EXPECT_LE(late["b"], 12);
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 using Clock = std::chrono::steady_clock;
 
@@ -321,11 +311,6 @@ TEST(HealthTiming, BlackHoleIsLayer4Timeout) {
   EXPECT_TRUE(s.waitForLog("Server l/bh is DOWN, reason: Layer4 timeout"));
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 // An agent-check agent on loopback: answers each connection with the line
 // currently set, after reading what sluice sends (agent-send).
@@ -418,20 +403,14 @@ TEST(Health, AgentCheckSetsWeightMaxconnStateAndHealth) {
   EXPECT_GE(n["a"], 1);
 }
 
+const char* const kDefaults = "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n";
+
 TEST(Health, AgentCheckNeedsItsPort) {
-  std::string dir = makeTempDir("agentcfg");
-  writeFile(dir + "/c.cfg", "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n"
-                            "backend b\n  server s 127.0.0.1:80 agent-check\n");
   std::string out;
-  EXPECT_NE(runCommand(binaryPath() + " -c -f " + dir + "/c.cfg 2>&1", &out), 0);
+  EXPECT_NE(checkConfig(std::string(kDefaults) + "backend b\n  server s 127.0.0.1:80 agent-check\n", out), 0);
   EXPECT_NE(out.find("c.cfg:7: error: server 's' has 'agent-check' but no 'agent-port'"), std::string::npos) << out;
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 // "track": a server takes the health and the maintenance of another one,
 // possibly in another backend, and says "via" in its log lines.
@@ -471,11 +450,8 @@ TEST(Health, TrackFollowsTheTrackedServer) {
 }
 
 TEST(Health, TrackConfigurationErrors) {
-  std::string dir = makeTempDir("trackcfg");
   auto check = [&](const std::string& servers, std::string& out) {
-    writeFile(dir + "/c.cfg", "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n"
-                              "backend b\n" + servers);
-    return runCommand(binaryPath() + " -c -f " + dir + "/c.cfg 2>&1", &out);
+    return checkConfig(std::string(kDefaults) + "backend b\n" + servers, out);
   };
   std::string out;
   EXPECT_NE(check("  server a 127.0.0.1:1 check\n  server t 127.0.0.1:2 track a check\n", out), 0);
@@ -491,11 +467,6 @@ TEST(Health, TrackConfigurationErrors) {
       << out;
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 // "observe layer4": failed connections to a server whose checks still pass
 // trigger "on-error" after "error-limit" in a row.
@@ -526,19 +497,13 @@ TEST(Health, ObserveLayer4MarksDownAfterTheErrorLimit) {
 }
 
 TEST(Health, ObserveOptionsAreChecked) {
-  std::string dir = makeTempDir("observe");
-  writeFile(dir + "/c.cfg", "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n"
-                            "backend b\n  server s 127.0.0.1:80 check observe layer4 on-error explode\n");
   std::string out;
-  EXPECT_NE(runCommand(binaryPath() + " -c -f " + dir + "/c.cfg 2>&1", &out), 0);
+  EXPECT_NE(checkConfig(std::string(kDefaults) + "backend b\n  server s 127.0.0.1:80 check observe layer4 on-error explode\n",
+                        out),
+            0);
   EXPECT_NE(out.find("c.cfg:7: error: unknown 'on-error explode'"), std::string::npos) << out;
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 // "option external-check": the command's exit status decides, with
 // HAProxy's arguments and HAPROXY_* variables; a command that hangs is
@@ -577,21 +542,15 @@ TEST(Health, ExternalCheckRunsTheCommand) {
 }
 
 TEST(Health, ExternalCheckNeedsTheGlobalKeyword) {
-  std::string dir = makeTempDir("extcfg");
-  writeFile(dir + "/c.cfg", "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n"
-                            "backend b\n  option external-check\n  external-check command /bin/true\n"
-                            "  server s 127.0.0.1:80 check\n");
   std::string out;
-  EXPECT_NE(runCommand(binaryPath() + " -c -f " + dir + "/c.cfg 2>&1", &out), 0);
+  EXPECT_NE(checkConfig(std::string(kDefaults) + "backend b\n  option external-check\n  external-check command /bin/true\n"
+                                                 "  server s 127.0.0.1:80 check\n",
+                        out),
+            0);
   EXPECT_NE(out.find("c.cfg:7: error: 'option external-check' in backend 'b' needs 'external-check' in the global section"),
             std::string::npos) << out;
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 // An SMTP server that accepts every mail and keeps each session's transcript.
 class SmtpServer {
@@ -695,12 +654,8 @@ TEST(Health, EmailAlertsOnServerStateChanges) {
 }
 
 TEST(Health, EmailAlertConfiguration) {
-  std::string dir = makeTempDir("mailcfg");
-  auto check = [&](const std::string& text, std::string& out) {
-    writeFile(dir + "/c.cfg", text);
-    return runCommand(binaryPath() + " -c -f " + dir + "/c.cfg 2>&1", &out);
-  };
-  const std::string d = "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n";
+  auto check = [](const std::string& text, std::string& out) { return checkConfig(text, out); };
+  const std::string d = kDefaults;
   std::string out;
   EXPECT_NE(check(d + "backend b\n  email-alert mailers nope\n  email-alert from a@b\n  email-alert to c@d\n"
                       "  server s 127.0.0.1:1\n", out), 0);

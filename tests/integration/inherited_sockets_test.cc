@@ -89,11 +89,6 @@ TEST(InheritedSockets, StatsSocketFd) {
   EXPECT_EQ(askServerName(port), "inh");
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 // Passes `fd` over the UNIX socket `channel` (one byte, SCM_RIGHTS), as a
 // process feeding "bind sockpair@N" does.

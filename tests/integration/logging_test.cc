@@ -202,11 +202,6 @@ TEST(Logging, LogAsap) {
   close(fd);
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 // Every variable operators put in a TCP log-format, with the SNI: each one
 // renders as HAProxy documents it (numbers where numbers are expected).
@@ -388,11 +383,6 @@ TEST(Logging, TcpCheckExpectsShareTheBufferAndMinRecvDecides) {
   server.join();
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 // tcp-request actions on the connection: "capture" fills %hr and
 // capture.req.hdr(), "set-src"/"set-src-port" change the client address the

@@ -334,11 +334,6 @@ TEST(Process, CheckConditionExitStatus) {
   }
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 // -v and -vv in HAProxy's layout: what HAProxy's run-regtests.sh reads (the
 // version as the third word of the first line, the "Feature list"), with
@@ -375,11 +370,6 @@ TEST(Process, VersionInHaproxysLayout) {
   EXPECT_NE(vv.find("\nAvailable services : prometheus-exporter"), std::string::npos);
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 bool processAlive(pid_t pid) { return kill(pid, 0) == 0 && readFile("/proc/" + std::to_string(pid) + "/stat").find(") Z ") == std::string::npos; }
 
@@ -446,20 +436,13 @@ TEST(Process, MasterCliAndPrograms) {
 }
 
 TEST(Process, ProgramSectionErrors) {
-  std::string dir = makeTempDir("prog");
-  writeFile(dir + "/c.cfg", "program p\n  user nobody\nprogram p\n  command true\n  restart always\n");
   std::string out;
-  EXPECT_NE(runCommand(binaryPath() + " -c -f " + dir + "/c.cfg 2>&1", &out), 0);
+  EXPECT_NE(checkConfig("program p\n  user nobody\nprogram p\n  command true\n  restart always\n", out), 0);
   EXPECT_NE(out.find("c.cfg:3: error: program 'p' is defined twice"), std::string::npos) << out;
   EXPECT_NE(out.find("c.cfg:5: error: unknown keyword 'restart' in program 'p'"), std::string::npos) << out;
   EXPECT_NE(out.find("c.cfg:1: error: program 'p' has no 'command'"), std::string::npos) << out;
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 // "zero-warning" makes a warning as fatal as an error; "node" and
 // "description" name the instance in "show info".

@@ -236,11 +236,6 @@ TEST_F(Routing, Ipv6BothSides) {
   EXPECT_TRUE(s.waitForLog("::1:"));
 }
 
-}  // namespace
-}  // namespace sluice::testing
-
-namespace sluice::testing {
-namespace {
 
 // An RDP client's first packet: TPKT, X.224 Connection Request, a cookie
 // line, and the RDP negotiation request (MS-RDPBCGR 2.2.1.1).

@@ -188,10 +188,8 @@ TEST(Socks4, ChecksGoThroughTheProxy) {
 }
 
 TEST(Socks4, ConfigurationErrors) {
-  std::string dir = makeTempDir("socks");
-  auto check = [&](const std::string& server, std::string& out) {
-    writeFile(dir + "/c.cfg", head() + "backend b\n  " + server + "\n");
-    return runCommand(binaryPath() + " -c -f " + dir + "/c.cfg 2>&1", &out);
+  auto check = [](const std::string& server, std::string& out) {
+    return checkConfig(head() + "backend b\n  " + server + "\n", out);
   };
   std::string out;
   EXPECT_NE(check("server s 127.0.0.1:80 socks4 [::1]:1080", out), 0);

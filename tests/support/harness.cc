@@ -865,6 +865,12 @@ TlsResult tlsRequest(const std::string& host, int port, const TlsClientOptions& 
   return res;
 }
 
+int checkConfig(const std::string& text, std::string& output) {
+  std::string dir = makeTempDir("check");
+  writeFile(dir + "/c.cfg", text);
+  return runCommand(binaryPath() + " -c -f " + dir + "/c.cfg 2>&1", &output);
+}
+
 int runCommand(const std::string& cmd, std::string* output) {
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return -1;

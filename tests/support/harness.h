@@ -248,6 +248,9 @@ bool eventually(const std::function<bool()>& condition, int timeoutMs = 5000);
 
 // Runs a shell command; returns its exit status and stdout.
 int runCommand(const std::string& cmd, std::string* output = nullptr);
+// "sluice -c" on a configuration text (written to c.cfg in a new temporary
+// directory, so messages say "c.cfg:LINE:"); its exit status and output.
+int checkConfig(const std::string& text, std::string& output);
 
 // Open descriptors of a process (/proc/PID/fd).
 int openFdCount(pid_t pid);
