@@ -1235,6 +1235,29 @@ class Parser {
     if (!kind) return;
     if (!p.defaultsRules.kinds) p.defaultsRules.where = l.where;
     p.defaultsRules.kinds |= kind;
+    // A defaults section has neither a stick table nor servers of its own:
+    // its rules must name them, as HAProxy requires.
+    for (size_t i = 1; i < l.words.size(); ++i) {
+      const std::string& w = l.words[i];
+      if (w.starts_with("track-sc") && (i + 2 >= l.words.size() || l.words[i + 2] != "table")) {
+        error(l, "'" + w + "' in a defaults section needs 'table <name>': the section has no stick table of its own",
+              "write '" + w + " <key> table <name>'");
+        return;
+      }
+      for (size_t at = w.find("srv_"); at != std::string::npos; at = w.find("srv_", at + 4)) {
+        size_t open = w.find('(', at);
+        size_t close = open == std::string::npos ? open : w.find(')', open);
+        if (open == std::string::npos || close == std::string::npos) break;
+        std::string_view name(w.data() + at, open - at);
+        bool plainName = name.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") == std::string_view::npos;
+        std::string_view arg(w.data() + open + 1, close - open - 1);
+        if (plainName && !arg.empty() && arg.find('/') == std::string_view::npos) {
+          error(l, "'" + std::string(name) + "(" + std::string(arg) + ")' in a defaults section must name the backend",
+                "write '" + std::string(name) + "(<backend>/" + std::string(arg) + ")': the section has no servers");
+          return;
+        }
+      }
+    }
   }
 
   // HAProxy's limits on defaults sections with rules: such a section must be

@@ -561,10 +561,10 @@ const ConverterDef kConverters[] = {
     {"ltrim", SampleType::Str, SampleType::Str, 1, 1, convLtrim},
     {"rtrim", SampleType::Str, SampleType::Str, 1, 1, convRtrim},
     {"cut_crlf", SampleType::Str, SampleType::Str, 0, 0, convCutCrlf},
-    {"fix_is_valid", SampleType::Bin, SampleType::Bool, 0, 0, convFixIsValid},
-    {"fix_tag_value", SampleType::Bin, SampleType::Str, 1, 1, convFixTagValue},
-    {"mqtt_is_valid", SampleType::Bin, SampleType::Bool, 0, 0, convMqttIsValid},
-    {"mqtt_field_value", SampleType::Bin, SampleType::Str, 2, 2, convMqttFieldValue},
+    {"fix_is_valid", SampleType::Bin, SampleType::Bool, 0, 0, convFixIsValid, nullptr, 0, true},
+    {"fix_tag_value", SampleType::Bin, SampleType::Str, 1, 1, convFixTagValue, nullptr, 0, true},
+    {"mqtt_is_valid", SampleType::Bin, SampleType::Bool, 0, 0, convMqttIsValid, nullptr, 0, true},
+    {"mqtt_field_value", SampleType::Bin, SampleType::Str, 2, 2, convMqttFieldValue, nullptr, 0, true},
 };
 
 // One entry stands for every map_* converter; the call carries the details.
@@ -959,8 +959,8 @@ bool SampleExpr::evaluate(const SessionView& view, size_t index, Sample& out) co
     SampleType input = c.def == &kMapConverter ? c.mapInput : c.def->input;
     const bool mayChange = out.mayChange;
     bool ok = castSample(out, input) && (c.def->withView ? c.def->withView(c, view, out) : c.def->fn(c, out));
+    if (!c.def->settles) out.mayChange = mayChange;
     if (!ok) return false;
-    if (!mayChange) out.mayChange = false;
   }
   return true;
 }

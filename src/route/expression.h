@@ -96,6 +96,10 @@ struct ConverterDef {
   // look keys up in stick tables) use this instead of `fn`.
   bool (*withView)(const ConverterCall&, const SessionView&, Sample&) = nullptr;
   uint16_t tag = 0;
+  // A converter that judges a whole message (fix_is_valid...) may say its
+  // answer will not change although its input still may; others keep the
+  // input's "may change".
+  bool settles = false;
 };
 
 struct Arg {

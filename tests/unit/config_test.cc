@@ -518,4 +518,45 @@ TEST(Config, StreamFiltersAreRefused) {
   EXPECT_TRUE(hasMessage(diag, "test.cfg:8: warning: 'filter compression' is accepted but ignored")) << diag.render();
 }
 
+// HAProxy 2.5's limits on defaults sections with rules, the cases of its
+// startup/default_rules test, each refused at its line.
+TEST(Parser, DefaultsWithRules) {
+  const std::string t = "  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n";
+  struct Case {
+    std::string text;
+    std::string message;  // empty: valid
+  } cases[] = {
+      {"defaults\n  tcp-request connection accept\n", "error: an anonymous defaults section cannot hold"},
+      {"defaults d\n  tcp-response content accept\ndefaults from d\n  mode tcp\n",
+       "error: a defaults section cannot inherit from defaults 'd'"},
+      {"defaults d\n  tcp-request content accept\nlisten li from d\n  bind :8000\n  server www 127.0.0.1:80\n",
+       "error: a listen section cannot inherit"},
+      {"defaults d\n  tcp-request content accept\nfrontend fe from d\n  bind :8000\n  default_backend be\n"
+       "backend be from d\n  server www 127.0.0.1:80\n",
+       "used by frontends and by backends"},
+      {"defaults d\n  tcp-request session accept\nbackend be from d\n  server www 127.0.0.1:80\n",
+       "backend cannot inherit the tcp-request connection/session rules"},
+      {"defaults d\n  tcp-response content accept\nfrontend fe from d\n  bind :8000\n",
+       "frontend cannot inherit the tcp-response rules"},
+      {"defaults d\n  tcp-request content track-sc0 src\nbackend be from d\n  server www 127.0.0.1:80\n",
+       "error: 'track-sc0' in a defaults section needs 'table <name>'"},
+      {"defaults d\n  mode http\n  http-request set-header x \"%[srv_conn(www)]\"\nbackend be from d\n  server www 127.0.0.1:80\n",
+       "error: 'srv_conn(www)' in a defaults section must name the backend"},
+      {"defaults d\n  tcp-response content accept\nbackend be from d\n  server www 127.0.0.1:80\n", ""},
+      {"defaults d\n  tcp-request content track-sc0 src table be\nbackend be from d\n"
+       "  stick-table type ip size 1k\n  server www 127.0.0.1:80\n", ""},
+  };
+  for (const Case& c : cases) {
+    core::Diagnostics diag;
+    std::string text = c.text;
+    text.insert(text.find('\n') + 1, t);
+    parse(text, diag);
+    if (c.message.empty()) {
+      EXPECT_FALSE(diag.hasErrors()) << text << diag.render();
+    } else {
+      EXPECT_TRUE(hasMessage(diag, c.message)) << text << diag.render();
+    }
+  }
+}
+
 }  // namespace sluice::config
