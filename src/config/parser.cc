@@ -2130,7 +2130,11 @@ class Parser {
         "sc-inc-gpc", "sc-set-gpt", "sc-add-gpc", "do-resolve", "use-service", "switch-mode",
         "send-spoe-group", "set-priority-class", "set-priority-offset", "set-bandwidth-limit",
         "expect-netscaler-cip", "attach-srv", "set-fc-mark", "set-fc-tos",
-        "set-retries"};
+        "set-retries", "close"};
+    if (base == "track-sc0" || base == "track-sc1" || base == "track-sc2") {
+      error(l, "rule action '" + base + "' is not allowed here", "supported here: " + joinViews(supported));
+      return false;
+    }
     if (core::startsWith(base, "track-sc")) {
       error(l, "'" + base + "': there are three tracked counters, track-sc0, track-sc1 and track-sc2");
       return false;
@@ -2214,6 +2218,14 @@ class Parser {
     if (l.words[1] == "content") {
       TcpRuleConfig r;
       splitRule(l, 2, r);
+      if (r.action.empty()) {
+        error(l, "'tcp-response content' needs an action", "e.g. 'tcp-response content accept'");
+        return;
+      }
+      if (!checkAction(l, r, {"accept", "reject", "silent-drop", "set-var", "unset-var", "sc-inc-gpc0",
+                              "sc-inc-gpc1", "sc-set-gpt0", "set-log-level", "set-mark", "set-tos", "set-nice"})) {
+        return;
+      }
       p.tcpResponseContent.push_back(r);
       return;
     }

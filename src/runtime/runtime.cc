@@ -484,11 +484,6 @@ class Builder {
     tracks_ = &be->tracks;
     buildRules(p.tcpRequestContent, *scope, be->contentRules, false, "backend " + p.name, be->stickTable);
     buildRules(p.tcpResponseContent, *scope, be->responseRules, false, "backend " + p.name, be->stickTable);
-    for (const Rule& r : be->responseRules) {
-      if (r.action == Rule::Action::TrackSc) {
-        diag_.error(r.where, "'track-sc' is not allowed in 'tcp-response content' rules (HAProxy refuses it too)");
-      }
-    }
     be->responseInspectDelay = p.tcpResponseInspectDelay.value_or(0);
     tracks_ = nullptr;
     for (const config::StickRuleConfig& r : p.stickRules) {

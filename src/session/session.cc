@@ -546,12 +546,25 @@ void Session::inspect() noexcept {
 // Runs tcp-request rules in order. Returns false if the session ended.
 // `waiting` is set when a condition cannot be decided yet.
 bool Session::runRules(const std::vector<runtime::Rule>& rules, bool& waiting) noexcept {
+  return evaluateRules(rules, windowOver_, /*response=*/false, waiting);
+}
+
+// Content rules in order until one decides: on the client's bytes, or on
+// the server's ("tcp-response content"). A rule that needs more data makes
+// them wait (`waiting`) until `final`. False when the session ended.
+bool Session::evaluateRules(const std::vector<runtime::Rule>& rules, bool final, bool response,
+                            bool& waiting) noexcept {
   waiting = false;
-  route::SessionView v = view(windowOver_);
+  auto makeView = [&] {
+    route::SessionView v = view(response ? true : final);
+    if (response) v.responseFinal = final;
+    return v;
+  };
+  route::SessionView v = makeView();
   for (const runtime::Rule& rule : rules) {
     route::Tri r = rule.condition ? rule.condition->evaluate(v) : route::Tri::Pass;
     if (r == route::Tri::Miss) {
-      if (!windowOver_) {
+      if (!final) {
         waiting = true;
         return true;
       }
@@ -563,9 +576,9 @@ bool Session::runRules(const std::vector<runtime::Rule>& rules, bool& waiting) n
         return true;
       case runtime::Rule::Action::Reject:
       case runtime::Rule::Action::SilentDrop:
-        fe_.counters->denied.fetch_add(1, std::memory_order_relaxed);
+        (response ? be_->counters->deniedResponses : fe_.counters->denied).fetch_add(1, std::memory_order_relaxed);
         if (rule.action == runtime::Rule::Action::SilentDrop) net::setLingerZero(clientFd_);
-        finish('P', 'R');
+        finish('P', response ? 'D' : 'R');
         return false;
       case runtime::Rule::Action::SetVar: {
         route::Sample s;
@@ -591,7 +604,7 @@ bool Session::runRules(const std::vector<runtime::Rule>& rules, bool& waiting) n
       case runtime::Rule::Action::SetTos:
       case runtime::Rule::Action::SetLogLevel:
         applyConnectionAction(rule, v);
-        v = view(windowOver_);
+        v = makeView();
         break;
       case runtime::Rule::Action::ExpectProxy:  // connection rules only
       case runtime::Rule::Action::NoOp:
@@ -1155,44 +1168,9 @@ bool Session::inspectResponse() noexcept {
   }
   const bool final = responseEof_ || responseBuffer_.size() >= cap || !responseDeadline_ ||
                      now() >= responseDeadline_;
-  route::SessionView v = view(true);
-  v.responseFinal = final;
-  for (const runtime::Rule& rule : be_->responseRules) {
-    route::Tri r = rule.condition ? rule.condition->evaluate(v) : route::Tri::Pass;
-    if (r == route::Tri::Miss) {
-      if (!final) return true;  // wait for more of the response
-      r = route::Tri::Fail;
-    }
-    if (r != route::Tri::Pass) continue;
-    bool decided = false;
-    switch (rule.action) {
-      case runtime::Rule::Action::Accept:
-        decided = true;
-        break;
-      case runtime::Rule::Action::Reject:
-      case runtime::Rule::Action::SilentDrop:
-        be_->counters->deniedResponses.fetch_add(1, std::memory_order_relaxed);
-        if (rule.action == runtime::Rule::Action::SilentDrop) net::setLingerZero(clientFd_);
-        finish('P', 'D');
-        return false;
-      case runtime::Rule::Action::SetVar: {
-        route::Sample smp;
-        if (rule.expr->evaluate(v, 0, smp)) vars_.set(rule.variable, smp);
-        break;
-      }
-      case runtime::Rule::Action::UnsetVar:
-        vars_.unset(rule.variable);
-        break;
-      case runtime::Rule::Action::IncGpc0:
-      case runtime::Rule::Action::IncGpc1:
-      case runtime::Rule::Action::SetGpt0:
-        runStickAction(rule, v, /*connectionLevel=*/false);
-        break;
-      default:
-        break;
-    }
-    if (decided) break;
-  }
+  bool waiting = false;
+  if (!evaluateRules(be_->responseRules, final, /*response=*/true, waiting)) return false;
+  if (waiting) return true;  // wait for more of the response
   // Accepted, or no rule stopped it: the client gets the response.
   responseInspecting_ = false;
   if (responseEof_) serverReadable_ = true;  // the pump meets the EOF itself

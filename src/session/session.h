@@ -105,6 +105,7 @@ class Session final : public event::EventHandler {
   void feedHello() noexcept;
   void prependProxyHeader() noexcept;
   bool runRules(const std::vector<runtime::Rule>& rules, bool& waiting) noexcept;
+  bool evaluateRules(const std::vector<runtime::Rule>& rules, bool final, bool response, bool& waiting) noexcept;
   // The stick-counter actions of a rule (track-sc*, sc-inc-gpc*, sc-set-gpt0).
   void runStickAction(const runtime::Rule& rule, const route::SessionView& v,
                       bool connectionLevel) noexcept;

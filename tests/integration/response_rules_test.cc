@@ -187,5 +187,16 @@ TEST(ResponseRules, DelayAndEarlyCloseDecide) {
   }
 }
 
+TEST(ResponseRules, ActionsAreChecked) {
+  std::string out;
+  const std::string base = "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n"
+                           "backend b\n  server s 127.0.0.1:80\n";
+  EXPECT_NE(checkConfig(base + "  tcp-response content track-sc0 src\n", out), 0);
+  EXPECT_NE(out.find("c.cfg:8: error: rule action 'track-sc0' is not allowed here"), std::string::npos) << out;
+  EXPECT_NE(checkConfig(base + "  tcp-response content close\n", out), 0);
+  EXPECT_NE(out.find("rule action 'close' is not supported by sluice yet"), std::string::npos) << out;
+  EXPECT_EQ(checkConfig(base + "  tcp-response content set-log-level silent if { res.len gt 0 }\n", out), 0) << out;
+}
+
 }  // namespace
 }  // namespace sluice::testing
