@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: Apache-2.0
+// The ClientHello inside a QUIC client's Initial packets, read without
+// terminating anything (issue 11, step 1). QUIC v1 (RFC 9000, RFC 9001) and
+// v2 (RFC 9369): the Initial keys come from the client's Destination
+// Connection ID and the version's salt (HKDF-SHA256, as TLS 1.3 labels
+// them), header protection is removed with AES-128-ECB and the payload
+// opened with AES-128-GCM (OpenSSL), the frames walked, the CRYPTO data
+// reassembled in any order across packets and datagrams, and the hello
+// handed to the ClientHello body parser.
+//
+//   QuicHelloReader r;
+//   for each datagram of the flow: switch (r.addDatagram(bytes)) { ... }
+//   r.info().sni ...
+//
+// Wire format (RFC 9000 §17.2, §17.2.2, §19):
+//   u8   first byte: 1 (long header), 1 (fixed), type (2 bits), 4 protected bits
+//   u32  version; u8 DCID length, DCID (<= 20); u8 SCID length, SCID (<= 20)
+//   varint token length, token; varint length (packet number + payload)
+//   1..4 packet number (protected), payload (AEAD, 16-byte tag)
+//   frames: PADDING 0x00, PING 0x01, ACK 0x02/0x03, CRYPTO 0x06 (offset,
+//   length, data), CONNECTION_CLOSE 0x1c
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "proto/client_hello.h"
+
+namespace sluice::proto {
+
+inline constexpr uint32_t kQuicV1 = 0x00000001;
+inline constexpr uint32_t kQuicV2 = 0x6b3343cf;
+// RFC 9000 §14.1: a client's datagrams carrying Initial packets are at
+// least this long; shorter ones are not from a real client.
+inline constexpr size_t kQuicMinInitialDatagram = 1200;
+// Most CRYPTO bytes gathered for one hello (the TLS reader's bound).
+inline constexpr size_t kQuicMaxCryptoBytes = kMaxClientHelloLength + 4;
+
+struct QuicInitialKeys {
+  uint8_t key[16];
+  uint8_t iv[12];
+  uint8_t hp[16];
+};
+
+// The client's Initial keys for `version` and its first Destination
+// Connection ID; false for a version sluice cannot open.
+bool deriveClientInitialKeys(uint32_t version, std::span<const uint8_t> dcid, QuicInitialKeys& out);
+
+// AES-128-ECB of the 16-byte `sample` with the header protection key: the
+// mask of RFC 9001 §5.4.3.
+bool headerProtectionMask(const uint8_t hp[16], const uint8_t sample[16], uint8_t mask[16]);
+
+// A client Initial packet (4-byte packet number, no token) carrying
+// `frames`, sealed and header-protected as a client does: what tests, the
+// fuzzer and health checks send.
+std::vector<uint8_t> sealClientInitial(uint32_t version, std::span<const uint8_t> dcid, uint32_t packetNumber,
+                                       std::vector<uint8_t> frames);
+
+enum class QuicStatus : uint8_t {
+  NeedMore,   // some of the hello; feed the flow's next datagram
+  Done,       // the whole ClientHello was read; info() is filled
+  NotQuic,    // not a client Initial of a version sluice reads
+  Malformed,  // an Initial that does not open or breaks the format
+  TooLarge,   // more CRYPTO data than a ClientHello may take
+};
+
+class QuicHelloReader {
+ public:
+  // One datagram from the client (possibly several coalesced packets). Once
+  // a final status is returned, further calls return it again.
+  QuicStatus addDatagram(std::span<const uint8_t> datagram);
+
+  QuicStatus status() const { return status_; }
+  const ClientHelloInfo& info() const { return info_; }
+  uint32_t version() const { return version_; }
+  // The client's first Destination Connection ID (it names the flow until
+  // the server picks its own).
+  const std::vector<uint8_t>& originalDcid() const { return dcid_; }
+  size_t datagrams() const { return datagrams_; }
+
+ private:
+  QuicStatus fail(QuicStatus s) { return status_ = s; }
+  QuicStatus readPacket(std::span<const uint8_t> packet, size_t& used);
+  QuicStatus addFrames(std::span<const uint8_t> payload);
+  QuicStatus addCrypto(uint64_t offset, std::span<const uint8_t> data);
+  QuicStatus tryHello();
+
+  QuicStatus status_ = QuicStatus::NeedMore;
+  ClientHelloInfo info_;
+  uint32_t version_ = 0;
+  std::vector<uint8_t> dcid_;
+  QuicInitialKeys keys_{};
+  bool keyed_ = false;
+  size_t datagrams_ = 0;
+  // CRYPTO stream: the bytes, and which of them arrived (offset, end) kept
+  // sorted and merged.
+  std::vector<uint8_t> crypto_;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges_;
+};
+
+}  // namespace sluice::proto
