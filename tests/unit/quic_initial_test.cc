@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
@@ -16,6 +17,17 @@
 
 namespace sluice::proto {
 namespace {
+
+std::string readFileBytes(const std::string& path) {
+  FILE* f = fopen(path.c_str(), "rb");
+  std::string out;
+  if (!f) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
+  fclose(f);
+  return out;
+}
 
 std::vector<uint8_t> unhex(std::string_view hex) {
   std::vector<uint8_t> out;
@@ -195,6 +207,25 @@ TEST(QuicInitial, WhatIsRefused) {
     std::vector<uint8_t> frames = {0x08, 0x00, 0x01, 0x02};
     EXPECT_EQ(r.addDatagram(datagram({sealInitial(kQuicV1, dcid, 0, frames)})), QuicStatus::Malformed);
   }
+}
+
+// A real client's first datagram: Debian's ngtcp2 0.12.1 gtlsclient
+// (GnuTLS) connecting to "localhost", recorded from a UDP socket. Read
+// whole, and its packet cut short or corrupted.
+TEST(QuicInitial, RealClientNgtcp2) {
+  std::string bytes = readFileBytes(std::string(SLUICE_TEST_DATA_DIR) + "/quic/ngtcp2-0.12.1-gtlsclient-v1-localhost.bin");
+  ASSERT_EQ(bytes.size(), 1200u);
+  std::vector<uint8_t> d(bytes.begin(), bytes.end());
+  QuicHelloReader r;
+  ASSERT_EQ(r.addDatagram(d), QuicStatus::Done);
+  EXPECT_EQ(r.version(), kQuicV1);
+  EXPECT_EQ(r.info().sni, "localhost");
+  EXPECT_FALSE(r.info().alpn.empty());
+  EXPECT_EQ(r.info().maxSupportedVersion, 0x0304);
+  std::vector<uint8_t> cut(d.begin(), d.begin() + 600);
+  cut.resize(1200, 0);  // the packet's length field now runs past real data: it cannot open
+  QuicHelloReader r2;
+  EXPECT_NE(r2.addDatagram(cut), QuicStatus::Done);
 }
 
 }  // namespace
