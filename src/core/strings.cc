@@ -140,6 +140,17 @@ std::string closestMatch(std::string_view word, const std::vector<std::string_vi
   return {};
 }
 
+std::string hexEncode(std::string_view bytes) {
+  static const char kDigits[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
+}
+
 std::string escapeForLog(std::string_view s) {
   static const char kHex[] = "0123456789ABCDEF";
   std::string out;

@@ -80,6 +80,9 @@ size_t editDistance(std::string_view a, std::string_view b);
 // The closest candidate within a small distance of `word`, or empty.
 std::string closestMatch(std::string_view word, const std::vector<std::string_view>& candidates);
 
+// Upper-case hexadecimal of every byte ("AB01"), the form HAProxy prints binary samples in.
+std::string hexEncode(std::string_view bytes);
+
 // Escapes bytes that must not reach a log line raw (HAProxy writes them as #XX).
 std::string escapeForLog(std::string_view s);
 

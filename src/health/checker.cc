@@ -472,6 +472,8 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       case CheckPlan::Kind::Steps:
         nextStep();
         return;
+      case CheckPlan::Kind::External:
+        return;  // an external check runs a program and never sends here
     }
   }
 
@@ -658,7 +660,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
             found = in_.find(s.pattern) != std::string::npos;
             break;
           case CheckStep::Match::RBinary:
-            found = s.regex->matches(hexUpper(in_));  // rbinary looks at the hexadecimal form
+            found = s.regex->matches(core::hexEncode(in_));  // rbinary looks at the hexadecimal form
             break;
           default:
             found = s.regex->matches(in_);
@@ -726,17 +728,6 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       if (eol - start < 4 || in[start + 3] != '-') return true;
       start = eol + 1;
     }
-  }
-
-  static std::string hexUpper(const std::string& bytes) {
-    static const char* kDigits = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (unsigned char c : bytes) {
-      out.push_back(kDigits[c >> 4]);
-      out.push_back(kDigits[c & 15]);
-    }
-    return out;
   }
 
   // Every step passed: the verdict of the last expect.

@@ -302,16 +302,6 @@ CheckStep customExpect(CheckStep::Custom custom) {
   return step;
 }
 
-std::string hexOf(std::string_view bytes) {
-  static const char* kDigits = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 15]);
-  }
-  return out;
-}
-
 void protocolPlan(const config::ProxyConfig& p, route::MapRegistry& maps, core::Diagnostics& diag,
                   CheckPlan& plan) {
   using CK = config::ProxyConfig::CheckKind;
@@ -353,7 +343,7 @@ void protocolPlan(const config::ProxyConfig& p, route::MapRegistry& maps, core::
       for (int i = 3; i >= 0; --i) startup.push_back(static_cast<char>((len >> (8 * i)) & 0xff));
       startup += std::string("\x00\x03\x00\x00", 4);  // protocol 3.0
       startup += std::string("user\0", 5) + user + std::string("\0\0", 2);
-      lines.push_back({"send-binary", hexOf(startup)});
+      lines.push_back({"send-binary", core::hexEncode(startup)});
       lines.push_back({"expect", "!rstring", "^E", "min-recv", "5", "error-status", "L7RSP", "on-error",
                        "%[res.payload(6,0)]"});
       // 'R' with an authentication request the server may make of anyone.
@@ -425,7 +415,7 @@ std::string CheckStep::describe() const {
           d += "string '" + pattern + "'";
           break;
         case Match::Binary:
-          d += "binary '" + hexOf(pattern) + "'";
+          d += "binary '" + core::hexEncode(pattern) + "'";
           break;
         case Match::RString:
           d += "rstring '" + pattern + "'";

@@ -134,16 +134,8 @@ std::string sampleToString(const Sample& s) {
       return std::to_string(s.integer);
     case SampleType::Str:
       return s.text;
-    case SampleType::Bin: {
-      static const char kHex[] = "0123456789ABCDEF";
-      std::string out;
-      for (char c : s.text) {
-        auto u = static_cast<unsigned char>(c);
-        out.push_back(kHex[u >> 4]);
-        out.push_back(kHex[u & 15]);
-      }
-      return out;
-    }
+    case SampleType::Bin:
+      return core::hexEncode(s.text);
     case SampleType::Ip:
       return s.ip.ipString();
     case SampleType::None:
