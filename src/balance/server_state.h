@@ -89,7 +89,6 @@ struct ServerState {
   // one follow it (a chain ends at a server with "check").
   ServerState* tracks = nullptr;
   std::vector<ServerState*> trackers;
-  std::string backendOfTracked;              // for "is DOWN via be/s"
   uint32_t configWeight = 1;
   std::atomic<uint32_t> maxconn{0};          // 0: unlimited; an agent-check agent may change it
   bool checked = false;                      // has "check"

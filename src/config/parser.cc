@@ -75,6 +75,12 @@ int indexOf(const std::vector<std::string_view>& list, std::string_view word) {
   return -1;
 }
 
+}  // namespace
+
+int syslogLevel(std::string_view name) { return indexOf(kLevels, name); }
+
+namespace {
+
 // ---------------------------------------------------------------------------
 // Keywords that are valid HAProxy but have no meaning for a passthrough
 // balancer, or that sluice does not implement yet. They are accepted with one
@@ -1364,11 +1370,7 @@ class Parser {
       } else if (what == "myhostname") {
         p.emailHostname = v;
       } else if (what == "level") {
-        static const char* kLevels[] = {"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"};
-        int level = -1;
-        for (int i = 0; i < 8; ++i) {
-          if (v == kLevels[i]) level = i;
-        }
+        const int level = syslogLevel(v);
         if (level < 0) {
           error(l, "unknown email-alert level '" + v + "'", "use emerg, alert, crit, err, warning, notice, info or debug");
           return;

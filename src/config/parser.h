@@ -24,6 +24,9 @@ bool parseDuration(std::string_view text, uint32_t& millis);
 // Parses "16384", "16k", "1m", "1g".
 bool parseSize(std::string_view text, uint64_t& bytes);
 
+// The number of a syslog level name ("emerg" 0 ... "debug" 7), or -1.
+int syslogLevel(std::string_view name);
+
 Config parseConfig(const std::vector<ConfigLine>& lines, core::Diagnostics& diag);
 
 // Reads the files (or directories) and parses them. Errors go to `diag`.

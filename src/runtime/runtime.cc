@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "config/parser.h"
 #include "core/strings.h"
 
 namespace sluice::runtime {
@@ -113,7 +114,6 @@ class Builder {
           continue;
         }
         be->servers[i]->tracks = target;
-        be->servers[i]->backendOfTracked = beName;
         target->trackers.push_back(be->servers[i].get());
       }
     }
@@ -309,12 +309,8 @@ class Builder {
         rule.value = static_cast<uint32_t>(*v);
       } else if (base == "set-log-level") {
         rule.action = Rule::Action::SetLogLevel;
-        static const char* kLevels[] = {"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"};
         const std::string level = r.actionArgs.empty() ? "" : r.actionArgs[0];
-        if (level == "silent") rule.logLevel = -2;
-        for (int i = 0; i < 8; ++i) {
-          if (level == kLevels[i]) rule.logLevel = i;
-        }
+        rule.logLevel = level == "silent" ? -2 : config::syslogLevel(level);
         if (rule.logLevel == -1 || r.actionArgs.size() != 1) {
           diag_.error(r.where, "'set-log-level' needs a level: silent, emerg, alert, crit, err, warning, notice, info or debug");
           continue;
