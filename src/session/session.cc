@@ -46,6 +46,31 @@ bool isResourceError(int err) {
          err == EPERM || err == EACCES || err == EADDRINUSE;
 }
 
+// Sends what is left of a held buffer (the replayed request, the inspected
+// response) and frees it once all went out. False: the peer failed the send.
+bool sendHeld(int fd, std::vector<uint8_t>& buf, size_t& sent, bool& writable, uint64_t& lastActivity,
+              uint64_t nowMs) noexcept {
+  while (sent < buf.size() && writable) {
+    ssize_t n = ::send(fd, buf.data() + sent, buf.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      lastActivity = nowMs;
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      writable = false;
+      break;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    return false;
+  }
+  if (sent >= buf.size() && !buf.empty()) {
+    std::vector<uint8_t>().swap(buf);  // give the memory back
+    sent = 0;
+  }
+  return true;
+}
+
 }  // namespace
 
 Session::Session(Worker& worker, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend& fe,
@@ -1111,27 +1136,9 @@ void Session::established() noexcept {
 // Forwarding
 
 bool Session::flushReplay() noexcept {
-  while (replayed_ < inspectBuffer_.size() && serverWritable_) {
-    ssize_t n = ::send(serverFd_, inspectBuffer_.data() + replayed_,
-                       inspectBuffer_.size() - replayed_, MSG_NOSIGNAL);
-    if (n > 0) {
-      replayed_ += static_cast<size_t>(n);
-      lastServerActivity_ = now();
-      continue;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      serverWritable_ = false;
-      break;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    finish('S', 'D');
-    return false;
-  }
-  if (replayed_ >= inspectBuffer_.size() && !inspectBuffer_.empty()) {
-    std::vector<uint8_t>().swap(inspectBuffer_);  // give the memory back
-    replayed_ = 0;
-  }
-  return true;
+  if (sendHeld(serverFd_, inspectBuffer_, replayed_, serverWritable_, lastServerActivity_, now())) return true;
+  finish('S', 'D');
+  return false;
 }
 
 bool Session::inspectResponse() noexcept {
@@ -1178,27 +1185,9 @@ bool Session::inspectResponse() noexcept {
 }
 
 bool Session::flushResponse() noexcept {
-  while (responseSent_ < responseBuffer_.size() && clientWritable_) {
-    ssize_t n = ::send(clientFd_, responseBuffer_.data() + responseSent_, responseBuffer_.size() - responseSent_,
-                       MSG_NOSIGNAL);
-    if (n > 0) {
-      responseSent_ += static_cast<size_t>(n);
-      lastClientActivity_ = now();
-      continue;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      clientWritable_ = false;
-      break;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    finish('C', 'D');
-    return false;
-  }
-  if (responseSent_ >= responseBuffer_.size() && !responseBuffer_.empty()) {
-    std::vector<uint8_t>().swap(responseBuffer_);
-    responseSent_ = 0;
-  }
-  return true;
+  if (sendHeld(clientFd_, responseBuffer_, responseSent_, clientWritable_, lastClientActivity_, now())) return true;
+  finish('C', 'D');
+  return false;
 }
 
 void Session::forward() noexcept {
