@@ -20,6 +20,7 @@
 #include "health/tls_probe.h"
 #include "net/socket.h"
 #include "proto/proxy_protocol.h"
+#include "proto/socks4.h"
 
 namespace sluice::health {
 
@@ -309,16 +310,8 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
   void connected() {
     if (spec_->timeout) deadline_ = hc_.loop_.now() + spec_->timeout;
     if (viaSocks_) {
-      // SOCKS4 CONNECT: version 4, command 1, port, IPv4 address, user id
-      // "HAProxy" (what HAProxy sends; SOCKS servers set up for it may
-      // match on it), NUL.
-      const sockaddr_in* sin = reinterpret_cast<const sockaddr_in*>(socksTarget_.sockaddrPtr());
-      out_.assign("\x04\x01", 2);
-      uint16_t port = socksTarget_.port();
-      out_.push_back(static_cast<char>(port >> 8));
-      out_.push_back(static_cast<char>(port & 0xff));
-      out_.append(reinterpret_cast<const char*>(&sin->sin_addr), 4);
-      out_.append("HAProxy", 8);
+      const auto req = proto::socks4Connect(socksTarget_);
+      out_.assign(reinterpret_cast<const char*>(req.data()), req.size());
       written_ = 0;
       phase_ = Phase::Socks;
       drive();
@@ -505,14 +498,14 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
           if (written_ < out_.size()) return;
           int r = readIn();
           if (r == -2) return;
-          if (in_.size() >= 8) {
-            if (static_cast<uint8_t>(in_[1]) != 0x5a) {
+          if (in_.size() >= proto::kSocks4ReplySize) {
+            if (static_cast<uint8_t>(in_[1]) != proto::kSocks4Granted) {
               char code[8];
               snprintf(code, sizeof(code), "0x%02x", static_cast<uint8_t>(in_[1]));
               failConnect("SOCKS4 proxy refused the connection (code " + std::string(code) + ")");
               return;
             }
-            in_.erase(0, 8);
+            in_.erase(0, proto::kSocks4ReplySize);
             transportReady();
             return;
           }

@@ -18,6 +18,7 @@
 #include "observe/tcplog.h"
 #include "proto/proxy_protocol.h"
 #include "proto/rdp.h"
+#include "proto/socks4.h"
 #include "session/worker.h"
 
 namespace sluice::session {
@@ -296,16 +297,10 @@ void Session::onServerEvents(uint32_t events) noexcept {
       // failure needs SO_ERROR for its reason.
       bool clean = (events & EPOLLOUT) && !(events & (EPOLLERR | EPOLLHUP));
       int err = clean ? 0 : net::socketError(serverFd_);
-      if (err == 0 && clean && server_->socks4 && !socksPending_) {
-        // SOCKS4 CONNECT: version 4, command 1, port, IPv4 address, user id
-        // "HAProxy" as HAProxy sends it (proxies set up for HAProxy may
-        // match on it). A new socket's send buffer takes these 16 bytes whole.
-        const auto* sin = reinterpret_cast<const sockaddr_in*>(socksTarget_.sockaddrPtr());
-        uint8_t req[16] = {4, 1, static_cast<uint8_t>(socksTarget_.port() >> 8),
-                           static_cast<uint8_t>(socksTarget_.port() & 0xff)};
-        std::memcpy(req + 4, &sin->sin_addr, 4);
-        std::memcpy(req + 8, "HAProxy", 8);
-        if (::send(serverFd_, req, sizeof(req), MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof(req))) {
+      if (err == 0 && clean && server_->socks4) {
+        // A new socket's send buffer takes the 16-byte request whole.
+        const auto req = proto::socks4Connect(socksTarget_);
+        if (::send(serverFd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
           connectFailed(errno ? errno : EIO, false);
           return;
         }
@@ -1019,7 +1014,7 @@ void Session::socksEvents(uint32_t events) noexcept {
     return;
   }
   socksPending_ = false;
-  if (socksReply_[1] != 0x5a) {
+  if (socksReply_[1] != proto::kSocks4Granted) {
     connectFailed(ECONNREFUSED, false);
     return;
   }

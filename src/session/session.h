@@ -23,6 +23,7 @@
 #include "net/pipe_pool.h"
 #include "net/pump.h"
 #include "proto/client_hello.h"
+#include "proto/socks4.h"
 #include "route/sample.h"
 #include "runtime/runtime.h"
 
@@ -208,7 +209,7 @@ class Session final : public event::EventHandler {
   // CONNECT request goes out and its 8-byte answer is awaited here.
   core::Address socksTarget_;
   bool socksPending_ = false;
-  uint8_t socksReply_[8] = {};
+  uint8_t socksReply_[proto::kSocks4ReplySize] = {};
   uint8_t socksGot_ = 0;
   uint64_t retryAt_ = 0;
   int lastConnectError_ = 0;
