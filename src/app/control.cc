@@ -206,7 +206,7 @@ bool Control::shutdownSession(uint64_t id) {
 }
 
 void Control::serverChanged(runtime::Backend& backend) {
-  if (backend.balancer) backend.balancer->refresh();
+  backend.refreshBalancers();
   // A server that became usable may take connections waiting for a slot.
   for (size_t i = 0, n = backend.queue->size(); i < n && i < 4096; ++i) backend.queue->wakeOne();
 }

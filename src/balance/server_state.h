@@ -82,6 +82,7 @@ struct ServerState {
   bool portFromClient = false;
   int portOffset = 0;
   bool backup = false;
+  bool quic = false;                         // "quic4@"/"quic6@": takes QUIC flows (UDP), never TCP
   std::optional<core::Address> socks4;       // "socks4": connections go through this SOCKS4 proxy
   uint32_t tcpUserTimeout = 0;               // "tcp-ut", ms
   uint32_t errorLimit = 0;                   // "observe layer4": errors in a row before on-error; 0: off

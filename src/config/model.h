@@ -98,6 +98,7 @@ struct BindConfig {
   std::vector<core::Address> addresses;    // one per address and port of the range
   std::vector<int> inheritedFds;           // "fd@N": listening sockets handed over by the parent
   std::vector<int> sockpairFds;            // "sockpair@N": connected UNIX sockets that pass connections
+  bool quic = false;                       // "quic4@"/"quic6@": QUIC passthrough on UDP
   bool v4v6 = false;
   bool v6only = false;
   bool acceptProxy = false;
@@ -129,6 +130,7 @@ struct ServerConfig {
   std::string addressSpec;                 // as written ("web1:443", "10.0.0.1")
   core::Address address;                   // resolved at load time
   bool portFromClient = false;             // no port, or +N/-N: derived from the destination port
+  bool quic = false;                       // "quic4@"/"quic6@": a QUIC server (UDP), for QUIC flows only
   int portOffset = 0;
   uint32_t id = 0;
   uint32_t weight = 1;

@@ -115,7 +115,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       if (!server_.live->weightSetLive.load()) server_.weight.store(server_.configWeight);
       server_.live->throttle.store(-1);
       rampUntil_ = 0;
-      be_.balancer->refresh();
+      be_.refreshBalancers();
     }
     if (fd_ >= 0 || phase_ == Phase::External) {
       if (phase_ == Phase::External) externalEnded();  // without a pidfd, looked at here
@@ -906,7 +906,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
     server_.live->throttle.store(static_cast<int32_t>(std::min<uint64_t>(100, elapsed * 100 / slowstart_)));
     if (w != server_.weight.load()) {
       server_.weight.store(w);
-      be_.balancer->refresh();
+      be_.refreshBalancers();
     }
   }
 
@@ -1046,7 +1046,7 @@ class AgentCheck final : public event::EventHandler, public event::Timer {
     if (r.weightPercent) {
       uint64_t w = (uint64_t{s.configWeight} * *r.weightPercent + 50) / 100;
       s.weight.store(static_cast<uint32_t>(std::min<uint64_t>(w, 256)));
-      be_.balancer->refresh();
+      be_.refreshBalancers();
     }
     if (r.maxconn) {
       s.maxconn.store(*r.maxconn);
@@ -1215,7 +1215,7 @@ void HealthChecker::setHealth(runtime::Backend& be, balance::ServerState& s, boo
   }
   s.lastChange.store(now);
   (up ? s.counters.wentUp : s.counters.wentDown).fetch_add(1, std::memory_order_relaxed);
-  be.balancer->refresh();
+  be.refreshBalancers();
   auto [active, backup] = be.usableServers();
   std::string code = r.statusCode ? ", code: " + std::to_string(r.statusCode) : "";
   std::string info = r.info.empty() ? "" : ", info: \"" + r.info + "\"";

@@ -382,6 +382,7 @@ class Builder {
 
     uint32_t nextId = 1;
     std::vector<balance::ServerState*> raw;
+    std::vector<balance::ServerState*> rawQuic;
     for (const config::ServerConfig& sc : p.servers) {
       const balance::ServerState* old = before ? before->findServer(sc.name) : nullptr;
       auto s = old ? std::make_shared<balance::ServerState>(old->live)
@@ -398,6 +399,7 @@ class Builder {
       s->tcpUserTimeout = sc.tcpUserTimeout.value_or(0);
       s->errorLimit = sc.observeLayer4 && sc.check ? sc.errorLimit : 0;
       s->backup = sc.backup;
+      s->quic = sc.quic;
       s->configWeight = sc.weight;
       s->maxconn = sc.maxconn;
       s->checked = sc.check;
@@ -407,7 +409,7 @@ class Builder {
         s->admin.store(s->configAdmin);
         s->lastChange.store(static_cast<uint64_t>(time(nullptr)));
       }
-      raw.push_back(s.get());
+      (sc.quic ? rawQuic : raw).push_back(s.get());
       be->servers.push_back(s);
       be->serverConfigs.push_back(&sc);
     }
@@ -455,6 +457,7 @@ class Builder {
     be->hashAvalanche = spec.avalanche;
     be->hashOnSource = spec.algorithm == "source";
     be->balancer = std::make_unique<balance::Backend>(spec, raw);
+    if (!rawQuic.empty()) be->quicBalancer = std::make_unique<balance::Backend>(spec, rawQuic);
 
     rt_->maps->setOwnTable(rt_->tables.find(p.name) != nullptr);
     auto scope = std::make_unique<route::AclScope>(*rt_->maps);
@@ -802,7 +805,7 @@ void setServerAdmin(const Runtime& rt, const Backend& be, balance::ServerState& 
                     bool inherited) {
   balance::AdminState before = s.admin.exchange(state);
   s.live->maintInherited.store(inherited && state == balance::AdminState::Maint);
-  if (be.balancer) be.balancer->refresh();
+  be.refreshBalancers();
   const bool wasMaint = before == balance::AdminState::Maint;
   const bool isMaint = state == balance::AdminState::Maint;
   if (wasMaint != isMaint) logMaintenance(rt, be, s, isMaint);
@@ -900,7 +903,7 @@ void loadServerStates(Runtime& rt, core::Diagnostics& diag) {
     }
   }
   for (const auto& be : rt.backends) {
-    if (be->balancer) be->balancer->refresh();
+    be->refreshBalancers();
   }
 }
 

@@ -146,7 +146,14 @@ struct Backend {
     }
     return n;
   }
+  // The backend's TCP servers and its QUIC servers are balanced apart: a
+  // connection only ever goes to a server of its own kind.
   std::unique_ptr<balance::Backend> balancer;
+  std::unique_ptr<balance::Backend> quicBalancer;   // null: no QUIC server
+  void refreshBalancers() const {
+    if (balancer) balancer->refresh();
+    if (quicBalancer) quicBalancer->refresh();
+  }
   std::unique_ptr<route::SampleExpr> hashExpr;   // "balance hash <expr>"
   std::string hashFunction = "sdbm";
   bool hashAvalanche = false;

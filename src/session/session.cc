@@ -80,10 +80,10 @@ Session::Session(Worker& worker, std::shared_ptr<const runtime::Runtime> rt, run
       rt_(std::move(rt)),
       fe_(fe),
       clientFd_(clientFd),
-      src_(src),
-      dst_(dst),
+      rc_(src, dst),
       expectProxy_(acceptProxy) {
   id_ = worker_.process().nextSessionId.fetch_add(1, std::memory_order_relaxed) + 1;
+  rc_.clientFd = clientFd_;
   acceptWallMicros_ = wallMicros();
   acceptMono_ = worker_.loop().now();
   lastClientActivity_ = acceptMono_;
@@ -91,7 +91,7 @@ Session::Session(Worker& worker, std::shared_ptr<const runtime::Runtime> rt, run
 }
 
 Session::~Session() {
-  untrack();
+  rc_.untrack();
   net::closeFd(clientFd_);
   net::closeFd(serverFd_);
 }
@@ -100,8 +100,8 @@ uint64_t Session::now() const noexcept { return worker_.loop().now(); }
 
 route::SessionView Session::view(bool final) noexcept {
   route::SessionView v;
-  v.src = src_;
-  v.dst = dst_;
+  v.src = rc_.src;
+  v.dst = rc_.dst;
   v.frontendName = fe_.name;
   if (be_) v.backendName = be_->name;
   v.hello = hello_ && hello_->status() == proto::HelloStatus::Done ? &hello_->info() : nullptr;
@@ -109,11 +109,11 @@ route::SessionView Session::view(bool final) noexcept {
   v.payload = std::span<const uint8_t>(inspectBuffer_.data(), inspectBuffer_.size());
   v.final = final;
   v.response = std::span<const uint8_t>(responseBuffer_.data(), responseBuffer_.size());
-  v.captures = &captures_;
-  v.vars = &vars_;
+  v.captures = &rc_.captures;
+  v.vars = &rc_.vars;
   v.tables = &rt_->tables;
   v.stickTable = be_ ? be_->stickTable : fe_.stickTable;
-  v.tracking = tracking_.get();
+  v.tracking = rc_.tracking.get();
   return v;
 }
 
@@ -141,43 +141,17 @@ void Session::start() noexcept {
 
   // tcp-request connection: before any byte is read. Rejected connections are
   // not sessions: they are counted as denied and not logged (as HAProxy).
-  if (!fe_.connectionRules.empty()) {
-    route::SessionView v = view(true);
-    for (const runtime::Rule& rule : fe_.connectionRules) {
-      route::Tri r = rule.condition ? rule.condition->evaluate(v) : route::Tri::Pass;
-      if (r != route::Tri::Pass) continue;
-      if (rule.action == runtime::Rule::Action::Accept) break;
-      if (rule.action == runtime::Rule::Action::Reject ||
-          rule.action == runtime::Rule::Action::SilentDrop) {
-        fe_.counters->deniedConnections.fetch_add(1, std::memory_order_relaxed);
-        if (rule.action == runtime::Rule::Action::SilentDrop) net::setLingerZero(clientFd_);
-        loggedEarly_ = true;  // not logged
-        finish('P', 'R');
-        return;
-      }
-      if (rule.action == runtime::Rule::Action::ExpectProxy) {
-        expectProxy_ = true;
-      } else if (rule.action == runtime::Rule::Action::SetVar) {
-        route::Sample s;
-        if (rule.expr->evaluate(v, 0, s)) vars_.set(rule.variable, s);
-      } else if (rule.action == runtime::Rule::Action::UnsetVar) {
-        vars_.unset(rule.variable);
-      } else if (applyConnectionAction(rule, v)) {
-        v = view(true);  // the addresses may have changed
-      } else {
-        runStickAction(rule, v, /*connectionLevel=*/true);
-        v.tracking = tracking_.get();
-      }
-    }
+  RuleVerdict verdict = rc_.connectionRules(fe_.connectionRules, [this] { return view(true); }, expectProxy_);
+  if (verdict == RuleVerdict::Reject || verdict == RuleVerdict::SilentDrop) {
+    fe_.counters->deniedConnections.fetch_add(1, std::memory_order_relaxed);
+    if (verdict == RuleVerdict::SilentDrop) net::setLingerZero(clientFd_);
+    loggedEarly_ = true;  // not logged
+    finish('P', 'R');
+    return;
   }
   // The connection is accepted: it is now a session for the counters it
   // tracks (sess_cnt, sess_rate).
-  if (tracking_) {
-    uint64_t nowMs = stick::monotonicMs();
-    for (stick::Tracked& t : tracking_->sc) {
-      if (t.entry) t.table->countSession(t.entry, nowMs);
-    }
-  }
+  rc_.countSession();
 
   if (!worker_.loop().add(clientFd_, kClientEvents, this)) {
     finish('R', 'R');
@@ -206,8 +180,8 @@ void Session::afterHandshake() noexcept {
   }
   if (!fe_.tcplog && !fe_.logFormat && !fe_.logger.empty()) {
     observe::LogRecord r;
-    r.client = src_;
-    r.frontendAddress = dst_;
+    r.client = rc_.src;
+    r.frontendAddress = rc_.dst;
     r.frontend = fe_.name;
     fe_.logger.log(observe::kInfo, observe::formatConnectLog(r));
   }
@@ -240,14 +214,14 @@ void Session::readProxyHeader() noexcept {
   if (st == proto::ProxyStatus::Invalid) {
     fe_.counters->badProxyHeaders.fetch_add(1, std::memory_order_relaxed);
     rt_->globalLogger.log(observe::kNotice,
-                          fe_.name + ": bad PROXY protocol header from " + src_.toString() + ": " +
+                          fe_.name + ": bad PROXY protocol header from " + rc_.src.toString() + ": " +
                               std::string(proto::toString(err)));
     finish('P', 'R');
     return;
   }
   if (!h.local) {
-    src_ = h.src;
-    dst_ = h.dst;
+    rc_.src = h.src;
+    rc_.dst = h.dst;
   }
   inspectBuffer_.erase(inspectBuffer_.begin(), inspectBuffer_.begin() + static_cast<std::ptrdiff_t>(h.length));
   c2s_.uncount(h.length);
@@ -574,244 +548,18 @@ bool Session::runRules(const std::vector<runtime::Rule>& rules, bool& waiting) n
 // them wait (`waiting`) until `final`. False when the session ended.
 bool Session::evaluateRules(const std::vector<runtime::Rule>& rules, bool final, bool response,
                             bool& waiting) noexcept {
-  waiting = false;
   auto makeView = [&] {
     route::SessionView v = view(response ? true : final);
     if (response) v.responseFinal = final;
     return v;
   };
-  route::SessionView v = makeView();
-  for (const runtime::Rule& rule : rules) {
-    route::Tri r = rule.condition ? rule.condition->evaluate(v) : route::Tri::Pass;
-    if (r == route::Tri::Miss) {
-      if (!final) {
-        waiting = true;
-        return true;
-      }
-      r = route::Tri::Fail;
-    }
-    if (r != route::Tri::Pass) continue;
-    switch (rule.action) {
-      case runtime::Rule::Action::Accept:
-        return true;
-      case runtime::Rule::Action::Reject:
-      case runtime::Rule::Action::SilentDrop:
-        (response ? be_->counters->deniedResponses : fe_.counters->denied).fetch_add(1, std::memory_order_relaxed);
-        if (rule.action == runtime::Rule::Action::SilentDrop) net::setLingerZero(clientFd_);
-        finish('P', response ? 'D' : 'R');
-        return false;
-      case runtime::Rule::Action::SetVar: {
-        route::Sample s;
-        if (rule.expr->evaluate(v, 0, s)) vars_.set(rule.variable, s);
-        break;
-      }
-      case runtime::Rule::Action::UnsetVar:
-        vars_.unset(rule.variable);
-        break;
-      case runtime::Rule::Action::TrackSc:
-      case runtime::Rule::Action::IncGpc0:
-      case runtime::Rule::Action::IncGpc1:
-      case runtime::Rule::Action::SetGpt0:
-        runStickAction(rule, v, /*connectionLevel=*/false);
-        v.tracking = tracking_.get();
-        break;
-      case runtime::Rule::Action::Capture:
-      case runtime::Rule::Action::SetSrc:
-      case runtime::Rule::Action::SetDst:
-      case runtime::Rule::Action::SetSrcPort:
-      case runtime::Rule::Action::SetDstPort:
-      case runtime::Rule::Action::SetMark:
-      case runtime::Rule::Action::SetTos:
-      case runtime::Rule::Action::SetLogLevel:
-        applyConnectionAction(rule, v);
-        v = makeView();
-        break;
-      case runtime::Rule::Action::ExpectProxy:  // connection rules only
-      case runtime::Rule::Action::NoOp:
-        break;
-    }
-  }
-  return true;
-}
-
-// Actions on the connection itself: captures for the log, the addresses
-// sluice reports and forwards (set-src/-dst and their ports), the client
-// packets' netfilter mark and TOS, the log line's level. False if `rule`
-// is none of them.
-bool Session::applyConnectionAction(const runtime::Rule& rule, const route::SessionView& v) noexcept {
-  using A = runtime::Rule::Action;
-  route::Sample smp;
-  switch (rule.action) {
-    case A::Capture: {
-      if (captures_.size() <= rule.counter) captures_.resize(rule.counter + 1u);
-      if (rule.expr->evaluate(v, 0, smp) && route::castSample(smp, route::SampleType::Str)) {
-        captures_[rule.counter] = smp.text.substr(0, rule.value);
-      }
-      return true;
-    }
-    case A::SetSrc:
-    case A::SetDst: {
-      core::Address& a = rule.action == A::SetSrc ? src_ : dst_;
-      if (!rule.expr->evaluate(v, 0, smp) || !route::castSample(smp, route::SampleType::Ip)) return true;
-      core::Address next = smp.ip;
-      // The port stays when the family does, as HAProxy keeps it.
-      next.setPort(next.family() == a.unmapped().family() ? a.port() : 0);
-      a = next;
-      return true;
-    }
-    case A::SetSrcPort:
-    case A::SetDstPort: {
-      core::Address& a = rule.action == A::SetSrcPort ? src_ : dst_;
-      if (rule.expr->evaluate(v, 0, smp) && route::castSample(smp, route::SampleType::Int) && smp.integer >= 0 &&
-          smp.integer <= 65535 && a.valid()) {
-        a.setPort(static_cast<uint16_t>(smp.integer));
-      }
-      return true;
-    }
-    case A::SetMark: {
-      int mark = static_cast<int>(rule.value);
-      setsockopt(clientFd_, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
-      return true;
-    }
-    case A::SetTos: {
-      int tos = static_cast<int>(rule.value);
-      if (src_.unmapped().isV4() && !src_.isV6()) {
-        setsockopt(clientFd_, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
-      } else {
-        setsockopt(clientFd_, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof(tos));
-        setsockopt(clientFd_, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));  // an IPv4-mapped client
-      }
-      return true;
-    }
-    case A::SetLogLevel:
-      logLevel_ = rule.logLevel;
-      return true;
-    default:
-      return false;
-  }
-}
-
-// The key a sample gives in `table`'s type.
-static std::optional<std::string> stickKey(const stick::Table& table, const route::Sample& s) {
-  switch (s.type) {
-    case route::SampleType::Ip: return table.keyFromAddress(s.ip);
-    case route::SampleType::Int:
-    case route::SampleType::Bool: return table.keyFromInt(s.integer);
-    case route::SampleType::Str:
-    case route::SampleType::Bin: return table.keyFromBytes(s.text);
-    case route::SampleType::None: break;
-  }
-  return std::nullopt;
-}
-
-void Session::runStickAction(const runtime::Rule& rule, const route::SessionView& v,
-                             bool connectionLevel) noexcept {
-  uint64_t nowMs = stick::monotonicMs();
-  if (rule.action == runtime::Rule::Action::TrackSc) {
-    // The first rule that tracks counter N wins; later ones are skipped.
-    if (tracking_ && tracking_->sc[rule.counter].entry) return;
-    route::Sample s;
-    if (!rule.expr->evaluate(v, 0, s)) return;
-    auto key = stickKey(*rule.table, s);
-    if (!key) return;
-    stick::Entry* e = rule.table->acquire(*key, nowMs);
-    if (!e) return;  // full of entries in use: not tracked, as HAProxy
-    if (!tracking_) tracking_ = std::make_unique<stick::Tracking>();
-    tracking_->sc[rule.counter] = {rule.table, e, connectionLevel};
-    rule.table->countConnection(e, nowMs);
-    if (!connectionLevel) rule.table->countSession(e, nowMs);
-    return;
-  }
-  if (!tracking_) return;
-  const stick::Tracked& t = tracking_->sc[rule.counter];
-  if (!t.entry) return;
-  switch (rule.action) {
-    case runtime::Rule::Action::IncGpc0:
-    case runtime::Rule::Action::IncGpc1: {
-      auto counter = rule.action == runtime::Rule::Action::IncGpc0 ? stick::DataType::Gpc0 : stick::DataType::Gpc1;
-      t.table->withEntry(t.entry, [&](stick::Entry& e) { t.table->incrementGpcLocked(e, counter, nowMs); });
-      break;
-    }
-    case runtime::Rule::Action::SetGpt0: {
-      route::Sample s;
-      if (rule.expr->evaluate(v, 0, s) && route::castSample(s, route::SampleType::Int)) {
-        t.table->set(t.entry, stick::DataType::Gpt0, s.integer, nowMs);
-      }
-      break;
-    }
-    default:
-      break;
-  }
-}
-
-void Session::untrack() noexcept {
-  if (!tracking_) return;
-  uint64_t nowMs = stick::monotonicMs();
-  for (stick::Tracked& t : tracking_->sc) {
-    if (!t.entry) continue;
-    t.table->connectionEnded(t.entry);
-    t.table->release(t.entry, nowMs);
-    t.entry = nullptr;
-  }
-}
-
-// The key a "stick" rule gives for this session, if its condition holds.
-static std::optional<std::string> stickRuleKey(const runtime::StickRule& rule, const route::SessionView& v) {
-  route::Tri r = rule.condition ? rule.condition->evaluate(v) : route::Tri::Pass;
-  if (r != route::Tri::Pass) return std::nullopt;
-  route::Sample s;
-  if (!rule.expr->evaluate(v, 0, s)) return std::nullopt;
-  return stickKey(*rule.table, s);
-}
-
-// "stick match": the server a key was stuck to, if it can take the session.
-balance::ServerState* Session::stuckServer(const route::SessionView& v) noexcept {
-  uint64_t nowMs = stick::monotonicMs();
-  for (const runtime::StickRule& rule : be_->stickRules) {
-    if (!rule.match) continue;
-    auto key = stickRuleKey(rule, v);
-    if (!key) continue;
-    auto id = rule.table->stuckServer(*key, nowMs);
-    if (!id) continue;
-    balance::ServerState* server = be_->findServerById(*id);
-    if (server && server->usable() && !be_->serverConfigs[server->position]->nonStick) return server;
-  }
-  return nullptr;
-}
-
-// "stick store-request": once connected, remember the server for the key
-// (the first rule per table only).
-void Session::storeStickiness() noexcept {
-  if (be_->stickRules.empty() || !server_ || be_->serverConfigs[server_->position]->nonStick) return;
-  route::SessionView v = view(true);
-  uint64_t nowMs = stick::monotonicMs();
-  std::vector<const stick::Table*> done;
-  for (const runtime::StickRule& rule : be_->stickRules) {
-    if (!rule.store) continue;
-    if (std::find(done.begin(), done.end(), rule.table) != done.end()) continue;
-    auto key = stickRuleKey(rule, v);
-    if (!key) continue;
-    rule.table->stick(*key, server_->id, nowMs);
-    done.push_back(rule.table);
-  }
-}
-
-runtime::Backend* Session::chooseBackend() noexcept {
-  route::SessionView v = view(true);
-  for (const runtime::SwitchRule& rule : fe_.switchRules) {
-    route::Tri r = rule.condition ? rule.condition->evaluate(v) : route::Tri::Pass;
-    if (r != route::Tri::Pass) continue;
-    if (rule.backend) return rule.backend;
-    // A dynamic name that names no backend ends the search: default_backend.
-    std::string name = rule.dynamic->renderSamples(v);
-    runtime::Backend* b = rt_->findBackend(name);
-    if (b) return b;
-    break;
-  }
-  // No rule chose: with switching rules present this is a routing miss (an
-  // SNI no map or ACL knows), worth a metric of its own.
-  if (!fe_.switchRules.empty()) fe_.counters->routeMisses.fetch_add(1, std::memory_order_relaxed);
-  return fe_.defaultBackend;
+  RuleVerdict verdict = rc_.contentRules(rules, makeView, final);
+  waiting = verdict == RuleVerdict::Wait;
+  if (verdict != RuleVerdict::Reject && verdict != RuleVerdict::SilentDrop) return true;
+  (response ? be_->counters->deniedResponses : fe_.counters->denied).fetch_add(1, std::memory_order_relaxed);
+  if (verdict == RuleVerdict::SilentDrop) net::setLingerZero(clientFd_);
+  finish('P', response ? 'D' : 'R');
+  return false;
 }
 
 void Session::decide() noexcept {
@@ -823,7 +571,7 @@ void Session::decide() noexcept {
     return;
   }
   windowOver_ = true;
-  be_ = chooseBackend();
+  be_ = rc_.chooseBackend(*rt_, fe_, view(true));
   if (!be_) {
     fe_.counters->noServer.fetch_add(1, std::memory_order_relaxed);
     finish('S', 'C');
@@ -837,56 +585,9 @@ void Session::decide() noexcept {
 
 void Session::assignServer() noexcept {
   route::SessionView v = view(true);
-  balance::ServerState* chosen = nullptr;
-  balance::PickContext ctx;
-  if (!redispatched_) {
-    for (const runtime::ServerRule& rule : be_->serverRules) {
-      route::Tri r = rule.condition ? rule.condition->evaluate(v) : route::Tri::Pass;
-      if (r != route::Tri::Pass) continue;
-      balance::ServerState* s = rule.server;
-      if (!s && rule.dynamic) s = be_->findServer(rule.dynamic->renderSamples(v));
-      if (s && s->usable()) {
-        chosen = s;
-        break;
-      }
-    }
-  }
-  if (!chosen && !redispatched_ && be_->persistExpr) {
-    // "persist rdp-cookie": the routing token names the server's address.
-    route::Sample token;
-    if (be_->persistExpr->evaluate(v, 0, token)) {
-      if (auto a = proto::decodeRdpRoutingToken(token.text)) {
-        for (const auto& s : be_->servers) {
-          if (s->address == *a && s->usable()) {
-            chosen = s.get();
-            break;
-          }
-        }
-      }
-    }
-  }
-  if (!chosen && !redispatched_ && !be_->stickRules.empty()) chosen = stuckServer(v);
-  if (!chosen) {
-    if (be_->hashOnSource) {
-      ctx.hash = balance::hashBytes(be_->hashFunction, src_.unmapped().rawBytes(), be_->hashAvalanche);
-      ctx.hasHash = true;
-    } else if (be_->hashExpr) {
-      route::Sample s;
-      if (be_->hashExpr->evaluate(v, 0, s)) {
-        std::string key = route::sampleToString(s);
-        ctx.hash = balance::hashBytes(be_->hashFunction, key, be_->hashAvalanche);
-        ctx.hasHash = true;
-      }
-    }
-    ctx.exclude = std::span<balance::ServerState* const>(tried_.data(), tried_.size());
-    chosen = be_->balancer->pick(ctx);
-    if (!chosen && !tried_.empty()) {
-      // Every server was tried already: any usable one will do.
-      ctx.exclude = {};
-      chosen = be_->balancer->pick(ctx);
-    }
-  }
-  if (!chosen && ctx.allFull) {
+  bool allFull = false;
+  balance::ServerState* chosen = rc_.pickServer(*be_, v, tried_, redispatched_, /*quic=*/false, allFull);
+  if (!chosen && allFull) {
     enqueue();
     return;
   }
@@ -942,7 +643,7 @@ void Session::dequeued() noexcept {
 void Session::connect() noexcept {
   core::Address target = server_->address;
   if (server_->portFromClient) {
-    int port = static_cast<int>(dst_.port()) + server_->portOffset;
+    int port = static_cast<int>(rc_.dst.port()) + server_->portOffset;
     target.setPort(static_cast<uint16_t>(std::clamp(port, 1, 65535)));
   }
   state_ = State::Connecting;
@@ -958,7 +659,7 @@ void Session::connect() noexcept {
       break;
     case config::SourceSpec::Usesrc::Client:
     case config::SourceSpec::Usesrc::ClientIp:
-      bindTo = src_.unmapped();
+      bindTo = rc_.src.unmapped();
       if (sourceSpec.usesrc == config::SourceSpec::Usesrc::ClientIp) bindTo.setPort(0);
       transparent = bindTo.family() == target.family();
       if (!transparent) bindTo = sourceSpec.address;  // a v6 client to a v4 server cannot be spoofed
@@ -1080,7 +781,7 @@ void Session::prependProxyHeader() noexcept {
   if (sc.sendProxy == config::ProxyProtocolOut::None) return;
   std::string header;
   if (sc.sendProxy == config::ProxyProtocolOut::V1) {
-    header = proto::encodeProxyV1(src_, dst_);
+    header = proto::encodeProxyV1(rc_.src, rc_.dst);
   } else {
     proto::ProxyV2Options o;
     for (const std::string& opt : sc.proxyV2Options) {
@@ -1089,7 +790,7 @@ void Session::prependProxyHeader() noexcept {
         o.authority = hello_->info().sni;
       }
     }
-    header = proto::encodeProxyV2(src_, dst_, o);
+    header = proto::encodeProxyV2(rc_.src, rc_.dst, o);
   }
   inspectBuffer_.insert(inspectBuffer_.begin() + static_cast<std::ptrdiff_t>(replayed_), header.begin(),
                         header.end());
@@ -1106,7 +807,7 @@ void Session::established() noexcept {
     responseInspecting_ = true;
     responseDeadline_ = be_->responseInspectDelay ? now() + be_->responseInspectDelay : 0;
   }
-  storeStickiness();
+  if (server_) rc_.storeStickiness(*be_, *server_, view(true));
   lastServerActivity_ = now();
   lastClientActivity_ = now();
   if (be_->srvtcpka) {
@@ -1281,9 +982,9 @@ void Session::accountBytes(bool final) noexcept {
   };
   add(fe_.counters->bytesIn, in);
   add(fe_.counters->bytesOut, out);
-  if (tracking_) {
+  if (rc_.tracking) {
     uint64_t nowMs = stick::monotonicMs();
-    for (stick::Tracked& t : tracking_->sc) {
+    for (stick::Tracked& t : rc_.tracking->sc) {
       if (t.entry) t.table->countBytes(t.entry, in, out, nowMs);
     }
   }
@@ -1315,15 +1016,15 @@ void Session::releaseServer() noexcept {
 }
 
 void Session::emitLog(bool early) noexcept {
-  if (fe_.logger.empty() || logLevel_ == -2) return;  // set-log-level silent
+  if (fe_.logger.empty() || rc_.logLevel == -2) return;  // set-log-level silent
   if (!fe_.tcplog && !fe_.logFormat) return;  // the "Connect from" line was sent at accept
   if (!early) {
     if (fe_.dontlognull && c2s_.bytes() == 0) return;
     if (fe_.dontlogNormal && termCause_ == '-' && termStage_ == '-') return;
   }
   observe::LogRecord r;
-  r.client = src_;
-  r.frontendAddress = dst_;
+  r.client = rc_.src;
+  r.frontendAddress = rc_.dst;
   if (serverFd_ >= 0) r.backendSource = net::localAddress(serverFd_);
   if (server_) r.serverAddress = server_->address;
   r.acceptWallMicros = acceptWallMicros_;
@@ -1347,12 +1048,12 @@ void Session::emitLog(bool early) noexcept {
   r.beQueue = backendQueuePosition_;
   route::SessionView v = view(true);
   r.view = &v;
-  r.captures = &captures_;
+  r.captures = &rc_.captures;
   std::string line = fe_.logFormat ? observe::formatCustomLog(*fe_.logFormat, r)
                                    : observe::formatTcpLog(r);
   bool error = !early && termCause_ != '-';
   int level = error && fe_.logSeparateErrors ? observe::kErr : observe::kInfo;
-  if (logLevel_ >= 0) level = logLevel_;  // set-log-level
+  if (rc_.logLevel >= 0) level = rc_.logLevel;  // set-log-level
   fe_.logger.log(level, line);
 }
 
@@ -1365,8 +1066,8 @@ SessionInfo Session::describe() const {
   i.frontend = fe_.name;
   if (be_) i.backend = be_->name;
   if (server_) i.server = server_->name;
-  i.source = src_.toString();
-  i.destination = dst_.toString();
+  i.source = rc_.src.toString();
+  i.destination = rc_.dst.toString();
   i.ageMs = worker_.loop().now() - acceptMono_;
   i.bytesIn = c2s_.bytes();
   i.bytesOut = s2c_.bytes();
@@ -1420,7 +1121,7 @@ void Session::finish(char cause, char stage) noexcept {
   // Counters first, so that whoever sees the connection close (a client, a
   // test, "show table") finds them already updated.
   accountBytes(/*final=*/true);
-  untrack();
+  rc_.untrack();
   // close() takes the sockets out of epoll (they are never duplicated), so
   // no EPOLL_CTL_DEL; an event of this batch still naming them finds the
   // session closed (it is freed after the batch).

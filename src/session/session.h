@@ -26,6 +26,7 @@
 #include "proto/socks4.h"
 #include "route/sample.h"
 #include "runtime/runtime.h"
+#include "session/rule_context.h"
 
 namespace sluice::session {
 
@@ -107,14 +108,7 @@ class Session final : public event::EventHandler {
   void prependProxyHeader() noexcept;
   bool runRules(const std::vector<runtime::Rule>& rules, bool& waiting) noexcept;
   bool evaluateRules(const std::vector<runtime::Rule>& rules, bool final, bool response, bool& waiting) noexcept;
-  // The stick-counter actions of a rule (track-sc*, sc-inc-gpc*, sc-set-gpt0).
-  void runStickAction(const runtime::Rule& rule, const route::SessionView& v,
-                      bool connectionLevel) noexcept;
-  void untrack() noexcept;
-  balance::ServerState* stuckServer(const route::SessionView& v) noexcept;
-  void storeStickiness() noexcept;
   void decide() noexcept;
-  runtime::Backend* chooseBackend() noexcept;
   void assignServer() noexcept;
   void enqueue() noexcept;
   void leaveQueue() noexcept;
@@ -122,7 +116,6 @@ class Session final : public event::EventHandler {
   void onConnectResult(int error) noexcept;
   void connectFailed(int error, bool timedOut) noexcept;
   void socksEvents(uint32_t events) noexcept;
-  bool applyConnectionAction(const runtime::Rule& rule, const route::SessionView& v) noexcept;
   void established() noexcept;
   void forward() noexcept;
   bool flushReplay() noexcept;
@@ -157,8 +150,8 @@ class Session final : public event::EventHandler {
 
   int clientFd_ = -1;
   int serverFd_ = -1;
-  core::Address src_;
-  core::Address dst_;
+  // Addresses, variables, captures, tracked counters: what the rules see.
+  RuleContext rc_;
   ServerSide serverSide_{*this};
   SessionTimer timer_{*this};
   State state_ = State::Inspecting;
@@ -175,8 +168,6 @@ class Session final : public event::EventHandler {
 
   // Inspection
   std::vector<uint8_t> inspectBuffer_;
-  std::vector<std::string> captures_;        // "capture" slots, for %hr and capture.req.hdr()
-  int logLevel_ = -1;                         // set-log-level; -2 silent
   bool responseInspecting_ = false;
   bool responseEof_ = false;
   uint64_t responseDeadline_ = 0;
@@ -189,8 +180,6 @@ class Session final : public event::EventHandler {
   bool windowOver_ = false;
   uint64_t inspectDeadline_ = 0;
   uint32_t reads_ = 0;
-  route::Variables vars_;
-  std::unique_ptr<stick::Tracking> tracking_;  // only once a rule tracks counters
 
   // Waiting for a server slot
   uint64_t id_ = 0;
