@@ -129,6 +129,15 @@ bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reu
         plan.perWorker[0].push_back(spec);
         plan.sockets[id] = {inherited};
       }
+      if (b.quic && fe->stats) {
+        error = b.where.toString() + ": error: the stats proxy '" + fe->name + "' cannot listen on QUIC";
+        abandon(plan);
+        return false;
+      }
+      if (b.quic) {
+        if (!prepareQuic(*fe, b, workers, reusePort, plan, seen, error)) return false;
+        continue;
+      }
       for (const core::Address& a : b.addresses) {
         net::ListenOptions lo = optionsFor(*fe, b, reusePort);
         std::string id = identity(a, lo);
@@ -184,6 +193,51 @@ bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reu
         plan.sockets[id] = std::move(fds);
       }
     }
+  }
+  return true;
+}
+
+// A QUIC bind: one UDP socket per worker (SO_REUSEPORT keeps each client
+// address on one socket, so on one worker and its flow table), or with
+// "noreuseport" one socket read by the first worker only, since a flow's
+// datagrams must all reach the thread that holds it.
+bool ListenerSet::prepareQuic(runtime::Frontend& fe, const config::BindConfig& b, uint32_t workers,
+                              bool reusePort, Plan& plan, std::map<std::string, size_t>& seen, std::string& error) {
+  for (const core::Address& a : b.addresses) {
+    net::ListenOptions lo = optionsFor(fe, b, reusePort);
+    std::string id = "quic " + identity(a, lo);
+    id += " #" + std::to_string(seen[id]++);
+    uint32_t copies = reusePort ? workers : 1;
+    auto existing = sockets_.find(id);
+    std::vector<int> fds;
+    if (existing != sockets_.end() && existing->second.size() == copies) {
+      fds = existing->second;
+    } else {
+      for (uint32_t t = 0; t < copies; ++t) {
+        std::string why;
+        int fd = net::openUdpListener(a, lo, why);
+        if (fd < 0) {
+          error = b.where.toString() + ": error: " + fe.config->kind + " '" + fe.name + "': " + why;
+          abandon(plan);
+          for (int f : fds) ::close(f);
+          return false;
+        }
+        fds.push_back(fd);
+      }
+      plan.opened.insert(plan.opened.end(), fds.begin(), fds.end());
+    }
+    for (uint32_t t = 0; t < copies; ++t) {
+      int dup = ::fcntl(fds[t], F_DUPFD_CLOEXEC, 0);
+      if (dup < 0) {
+        error = b.where.toString() + ": error: cannot duplicate a listening socket: " + std::strerror(errno);
+        abandon(plan);
+        return false;
+      }
+      session::ListenerSpec spec{dup, &fe, false, a, false};
+      spec.quic = true;
+      plan.perWorker[t].push_back(spec);
+    }
+    plan.sockets[id] = std::move(fds);
   }
   return true;
 }

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "net/socket.h"
+#include "net/udp.h"
 #include "runtime/runtime.h"
 #include "session/worker.h"
 
@@ -59,6 +60,8 @@ class ListenerSet {
   void takeActivatedSockets();
 
  private:
+  bool prepareQuic(runtime::Frontend& fe, const config::BindConfig& b, uint32_t workers, bool reusePort,
+                   Plan& plan, std::map<std::string, size_t>& seen, std::string& error);
   // An activated socket bound to `a` (and not taken yet), or -1.
   int takeActivated(const core::Address& a);
 

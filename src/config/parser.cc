@@ -382,8 +382,8 @@ const std::vector<ParamSpec> kBindParams = {
     {"group", 1, "ignored", "UNIX sockets are not served"},
     {"namespace", 1, "unsupported", "sluice does not switch network namespaces (feature NS is off); run it inside the namespace instead (ip netns exec)"},
     {"accept-netscaler-cip", 1, "unsupported", "the NetScaler client-IP protocol is not implemented"},
-    {"quic-cc-algo", 1, "unsupported", "QUIC is not supported"},
-    {"quic-force-retry", 0, "unsupported", "QUIC is not supported"},
+    {"quic-cc-algo", 1, "ignored", "sluice does not terminate QUIC: congestion control is the QUIC server's"},
+    {"quic-force-retry", 0, "ignored", "sluice does not terminate QUIC: address validation (Retry) is the QUIC server's"},
 };
 
 // Bind parameters that only make sense when the proxy terminates TLS. Their
@@ -2327,11 +2327,27 @@ class Parser {
         continue;
       }
       if (core::startsWith(s, "unix@") || core::startsWith(s, "abns@") || s[0] == '/' ||
-          core::startsWith(s, "quic4@") || core::startsWith(s, "quic6@") ||
-          core::startsWith(s, "udp@") || core::startsWith(s, "udp4@") ||
-          core::startsWith(s, "udp6@")) {
+          core::startsWith(s, "udp@") || core::startsWith(s, "udp4@") || core::startsWith(s, "udp6@")) {
         error(l, "bind address '" + s + "' is not supported",
-              "sluice listens on TCP over IPv4 and IPv6: use ADDR:PORT, [IPv6]:PORT or :PORT");
+              "sluice listens on TCP over IPv4 and IPv6 (ADDR:PORT, [IPv6]:PORT, :PORT), and on UDP "
+              "for QUIC (quic4@ADDR:PORT, quic6@ADDR:PORT)");
+        return;
+      }
+      // "quic4@"/"quic6@": QUIC on UDP. In mode tcp and without "ssl" this
+      // is passthrough: the flow is routed by the ClientHello inside the
+      // client's Initial packets and never terminated.
+      const bool quic = core::startsWith(s, "quic4@") || core::startsWith(s, "quic6@");
+      if (quic) {
+        if (!b.addresses.empty() && !b.quic) {
+          error(l, "bind line mixes QUIC and TCP addresses ('" + l.words[1] + "')",
+                "put the quic4@/quic6@ addresses on a bind line of their own");
+          return;
+        }
+        b.quic = true;
+        s = (s[4] == '6' ? "ipv6@" : "ipv4@") + s.substr(6);
+      } else if (b.quic) {
+        error(l, "bind line mixes QUIC and TCP addresses ('" + l.words[1] + "')",
+              "put the quic4@/quic6@ addresses on a bind line of their own");
         return;
       }
       if (core::startsWith(s, "tcp@") || core::startsWith(s, "tcp4@")) s = s.substr(s.find('@') + 1);
@@ -2357,6 +2373,7 @@ class Parser {
       first = static_cast<uint32_t>(*lo);
       last = static_cast<uint32_t>(*hi);
       auto addr = core::Address::parse(hostPart + ":" + std::to_string(first));
+      if (addr && quic && core::startsWith(hostPart, "ipv4@") && addr->isV6()) addr.reset();
       if (!addr) {
         // A host name: resolve it once, as HAProxy does.
         addr = resolveHost(hostPart, static_cast<uint16_t>(first));
@@ -2442,6 +2459,17 @@ class Parser {
         b.tcpUserTimeout = v;
       }
       i += static_cast<size_t>(ps.args);
+    }
+    if (b.quic && !terminatesTls) {
+      if (b.acceptProxy) {
+        error(l, "'accept-proxy' on QUIC bind '" + l.words[1] + "': the PROXY protocol has no form for QUIC",
+              "remove accept-proxy from this line");
+        return;
+      }
+      if (b.deferAccept || b.tfo || b.backlog || b.mss || b.tcpUserTimeout) {
+        diag_.warning(l.where, "TCP parameters (defer-accept, tfo, backlog, mss, tcp-ut) have no effect on "
+                               "QUIC bind '" + l.words[1] + "'");
+      }
     }
     if (terminatesTls) {
       // This listener terminates TLS: sluice cannot serve it. Remember the
@@ -2707,6 +2735,11 @@ class Parser {
       return false;
     }
     bool forceV6 = false;
+    if (core::startsWith(spec, "quic4@") || core::startsWith(spec, "quic6@")) {
+      // A QUIC server: QUIC flows of its backend go there (UDP), TCP never.
+      s.quic = true;
+      spec = (spec[4] == '6' ? "ipv6@" : "ipv4@") + spec.substr(6);
+    }
     for (const char* prefix : {"ipv4@", "tcp@", "tcp4@"}) {
       if (core::startsWith(spec, prefix)) spec = spec.substr(std::strlen(prefix));
     }
@@ -2949,8 +2982,93 @@ class Parser {
           if (s.checkViaSocks4 && s.socks4.empty()) {
             diag_.error(s.where, "server '" + s.name + "' has 'check-via-socks4' but no 'socks4 <address>'");
           }
+          if (s.quic) checkQuicServer(s);
         }
       }
+    }
+    checkQuicRouting();
+  }
+
+  // What a QUIC server cannot do: QUIC has no PROXY protocol and SOCKS4
+  // carries TCP only.
+  void checkQuicServer(const ServerConfig& s) {
+    if (s.sendProxy != ProxyProtocolOut::None) {
+      diag_.error(s.where, "QUIC server '" + s.name + "' has 'send-proxy': the PROXY protocol has no form for QUIC",
+                  "remove it; 'source 0.0.0.0 usesrc clientip' gives the server the client's address");
+    }
+    if (!s.socks4.empty()) {
+      diag_.error(s.where, "QUIC server '" + s.name + "' has 'socks4': SOCKS4 carries TCP only");
+    }
+    if (s.checkSsl || s.checkSendProxy || s.agentCheck || s.checkViaSocks4) {
+      diag_.warning(s.where, "QUIC server '" + s.name + "' is checked with a QUIC version probe; check-ssl, "
+                             "check-send-proxy, check-via-socks4 and agent-check do not apply to it");
+    }
+  }
+
+  // A frontend with quic4@/quic6@ binds needs QUIC servers behind the
+  // backends it routes to, and QUIC servers need such a frontend.
+  void checkQuicRouting() {
+    auto hasQuicServer = [](const ProxyConfig& be) {
+      return std::any_of(be.servers.begin(), be.servers.end(), [](const ServerConfig& s) { return s.quic; });
+    };
+    std::set<std::string> reachedByQuic;
+    for (const ProxyConfig& p : config_.proxies) {
+      if (p.disabled || !p.isFrontend) continue;
+      const BindConfig* quicBind = nullptr;
+      bool tcpBind = false;
+      for (const BindConfig& b : p.binds) {
+        if (b.quic) quicBind = &b;
+        else tcpBind = true;
+      }
+      std::vector<std::pair<std::string, SourceLocation>> targets;
+      if (!p.defaultBackend.empty()) targets.emplace_back(p.defaultBackend, p.defaultBackendWhere);
+      else if (p.isBackend) targets.emplace_back(p.name, p.where);
+      for (const UseBackendConfig& u : p.useBackends) {
+        if (u.backend.find("%[") == std::string::npos) targets.emplace_back(u.backend, u.where);
+      }
+      if (tcpBind) {
+        for (const auto& [name, where] : targets) {
+          const ProxyConfig* be = config_.findProxy(name, /*backend=*/true);
+          if (be && !be->servers.empty() &&
+              std::all_of(be->servers.begin(), be->servers.end(), [](const ServerConfig& s) { return s.quic; })) {
+            diag_.warning(where, "TCP connections of " + p.kind + " '" + p.name + "' routed to backend '" + name +
+                                     "' find only QUIC servers there and are refused",
+                          "add a TCP server to backend '" + name + "', or route only QUIC to it");
+          }
+        }
+      }
+      if (!quicBind) continue;
+      bool dynamic = std::any_of(p.useBackends.begin(), p.useBackends.end(), [](const UseBackendConfig& u) {
+        return u.backend.find("%[") != std::string::npos;
+      });
+      bool anyQuic = dynamic;
+      for (const auto& [name, where] : targets) {
+        const ProxyConfig* be = config_.findProxy(name, /*backend=*/true);
+        if (!be) continue;
+        reachedByQuic.insert(name);
+        if (hasQuicServer(*be)) {
+          anyQuic = true;
+        } else {
+          diag_.warning(where, "QUIC flows of " + p.kind + " '" + p.name + "' routed to backend '" + name +
+                                   "' find no QUIC server there and are dropped",
+                        "add a 'server NAME quic4@ADDR:PORT' line to backend '" + name + "'");
+        }
+      }
+      if (dynamic) {
+        for (const ProxyConfig& be : config_.proxies) {
+          if (be.isBackend) reachedByQuic.insert(be.name);
+        }
+      }
+      if (!anyQuic) {
+        diag_.error(quicBind->where, p.kind + " '" + p.name + "' listens for QUIC ('" + quicBind->spec +
+                                         "') but no backend it routes to has a QUIC server",
+                    "give a backend it uses a 'server NAME quic4@ADDR:PORT' line, or remove this bind");
+      }
+    }
+    for (const ProxyConfig& be : config_.proxies) {
+      if (be.disabled || !be.isBackend || !hasQuicServer(be) || reachedByQuic.count(be.name)) continue;
+      diag_.warning(be.where, "backend '" + be.name + "' has QUIC servers but no frontend with a "
+                              "quic4@/quic6@ bind routes to it; they only receive health checks");
     }
   }
 

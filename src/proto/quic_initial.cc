@@ -210,7 +210,10 @@ QuicStatus QuicHelloReader::readPacket(std::span<const uint8_t> packet, size_t& 
   if (!headerProtectionMask(keys_.hp, packet.data() + pnOffset + 4, mask)) return fail(QuicStatus::Malformed);
   std::vector<uint8_t> header(packet.begin(), packet.begin() + static_cast<std::ptrdiff_t>(pnOffset + 4));
   header[0] ^= mask[0] & 0x0f;
-  if (header[0] & 0x0c) return fail(QuicStatus::Malformed);  // reserved bits must be zero
+  // Once one packet of the flow opened, one that does not is dropped alone:
+  // an off-path sender who knows the client's address must not be able to
+  // spoil the flow's routing with garbage.
+  if (header[0] & 0x0c) return opened_ ? status_ : fail(QuicStatus::Malformed);  // reserved bits must be zero
   const size_t pnLen = (header[0] & 0x03) + 1u;
   uint64_t pn = 0;
   for (size_t i = 0; i < pnLen; ++i) {
@@ -221,8 +224,9 @@ QuicStatus QuicHelloReader::readPacket(std::span<const uint8_t> packet, size_t& 
   std::vector<uint8_t> plain;
   if (!openPayload(keys_, header, pn,
                    packet.subspan(pnOffset + pnLen, static_cast<size_t>(length) - pnLen), plain)) {
-    return fail(QuicStatus::Malformed);
+    return opened_ ? status_ : fail(QuicStatus::Malformed);
   }
+  ++opened_;
   return addFrames(plain);
 }
 

@@ -93,6 +93,7 @@ class QuicHelloReader {
   std::vector<uint8_t> dcid_;
   QuicInitialKeys keys_{};
   bool keyed_ = false;
+  size_t opened_ = 0;      // packets that decrypted
   size_t datagrams_ = 0;
   // CRYPTO stream: the bytes, and which of them arrived (offset, end) kept
   // sorted and merged.

@@ -798,6 +798,31 @@ void Backend::event(const Runtime& rt, int level, const std::string& message) co
   if (mail && rt.mailAlerts) rt.mailAlerts->send(*mail, level, message);
 }
 
+Backend::Origin Backend::originFor(const balance::ServerState& server, const core::Address& client,
+                                   const core::Address& target) const {
+  const config::SourceSpec& spec =
+      serverConfigs[server.position]->source.set ? serverConfigs[server.position]->source : source;
+  Origin o;
+  o.bindTo = spec.address;
+  o.interface = &spec.interface;
+  switch (spec.usesrc) {
+    case config::SourceSpec::Usesrc::None:
+      break;
+    case config::SourceSpec::Usesrc::Client:
+    case config::SourceSpec::Usesrc::ClientIp:
+      o.bindTo = client.unmapped();
+      if (spec.usesrc == config::SourceSpec::Usesrc::ClientIp) o.bindTo.setPort(0);
+      o.transparent = o.bindTo.family() == target.family();
+      if (!o.transparent) o.bindTo = spec.address;  // a v6 client to a v4 server cannot be spoofed
+      break;
+    case config::SourceSpec::Usesrc::Address:
+      o.bindTo = spec.usesrcAddress;
+      o.transparent = true;
+      break;
+  }
+  return o;
+}
+
 // Sets a server's administrative state (runtime API, agent), says so when
 // maintenance starts or ends, and carries maintenance to the servers that
 // track it (HAProxy's "inherited" maintenance).

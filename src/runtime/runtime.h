@@ -49,6 +49,18 @@ struct HelloCounters {
 
 // Counters of a frontend or backend; shared by name across reloads. The
 // names in comments are HAProxy's "show stat" columns they feed.
+// QUIC datagrams a frontend dropped (nothing is ever answered to them) and
+// what happened to its flows.
+struct QuicCounters {
+  std::atomic<uint64_t> notQuic{0};        // from an unknown client and no QUIC Initial of v1/v2
+  std::atomic<uint64_t> shortInitial{0};   // an Initial in a datagram under 1200 bytes
+  std::atomic<uint64_t> undecryptable{0};  // an Initial that did not open or broke the format
+  std::atomic<uint64_t> overLimit{0};      // a new flow beyond maxconn
+  std::atomic<uint64_t> heldDropped{0};    // a datagram beyond what a flow may hold while routing
+  std::atomic<uint64_t> sendErrors{0};     // a datagram the kernel refused to send
+  std::atomic<uint64_t> migrated{0};       // a flow found again by its connection ID at a new address
+};
+
 struct ProxyCounters {
   std::atomic<int32_t> current{0};         // scur
   std::atomic<uint32_t> max{0};            // smax
@@ -70,6 +82,7 @@ struct ProxyCounters {
   observe::SlidingAverage connectTime;     // ctime, ctime_max
   observe::SlidingAverage totalTime;       // ttime, ttime_max
   HelloCounters hello;                     // frontends only
+  QuicCounters quic;                       // frontends with quic4@/quic6@ binds
 
   void opened() {
     int32_t now = current.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -190,6 +203,17 @@ struct Backend {
   uint32_t timeoutQueue = 0;                     // "timeout queue" (default: timeout connect)
   uint32_t maxQueue = 0;                         // sum of the servers' "maxqueue"; 0 unlimited
   std::shared_ptr<ProxyCounters> counters = std::make_shared<ProxyCounters>();
+
+  // Where a connection to `server` leaves from: the server's "source", else
+  // the backend's; with "usesrc" the client's address (transparent, when
+  // the families match). `target` is the address connected to.
+  struct Origin {
+    core::Address bindTo;
+    bool transparent = false;
+    const std::string* interface = nullptr;
+  };
+  Origin originFor(const balance::ServerState& server, const core::Address& client,
+                   const core::Address& target) const;
 
   balance::ServerState* findServer(std::string_view n) const {
     for (const auto& s : servers) {

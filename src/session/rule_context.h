@@ -36,6 +36,9 @@ enum class RuleVerdict : uint8_t {
 class RuleContext {
  public:
   RuleContext(const core::Address& source, const core::Address& destination) : src(source), dst(destination) {}
+  ~RuleContext() { untrack(); }
+  RuleContext(RuleContext&&) = default;
+  RuleContext& operator=(RuleContext&&) = delete;
 
   // What the rules see and change.
   core::Address src;

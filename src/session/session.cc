@@ -649,32 +649,13 @@ void Session::connect() noexcept {
   state_ = State::Connecting;
   // "source": the server's own, else the backend's. With "usesrc", the
   // server sees the client's address (transparent proxying).
-  const config::SourceSpec& sourceSpec = be_->serverConfigs[server_->position]->source.set
-                                             ? be_->serverConfigs[server_->position]->source
-                                             : be_->source;
-  core::Address bindTo = sourceSpec.address;
-  bool transparent = false;
-  switch (sourceSpec.usesrc) {
-    case config::SourceSpec::Usesrc::None:
-      break;
-    case config::SourceSpec::Usesrc::Client:
-    case config::SourceSpec::Usesrc::ClientIp:
-      bindTo = rc_.src.unmapped();
-      if (sourceSpec.usesrc == config::SourceSpec::Usesrc::ClientIp) bindTo.setPort(0);
-      transparent = bindTo.family() == target.family();
-      if (!transparent) bindTo = sourceSpec.address;  // a v6 client to a v4 server cannot be spoofed
-      break;
-    case config::SourceSpec::Usesrc::Address:
-      bindTo = sourceSpec.usesrcAddress;
-      transparent = true;
-      break;
-  }
+  runtime::Backend::Origin origin = be_->originFor(*server_, rc_.src, target);
   socksPending_ = false;
   if (server_->socks4) {
     socksTarget_ = target;
     target = *server_->socks4;
   }
-  int fd = net::startConnect(target, bindTo, transparent, sourceSpec.interface);
+  int fd = net::startConnect(target, origin.bindTo, origin.transparent, *origin.interface);
   if (fd < 0) {
     int err = errno;
     if (isResourceError(err)) {

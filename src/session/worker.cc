@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "net/socket.h"
+#include "session/quic_flow.h"
 #include "session/session.h"
 
 namespace sluice::session {
@@ -177,6 +178,37 @@ Worker::Worker(unsigned index, ProcessState& process, std::shared_ptr<const runt
 Worker::~Worker() {
   killAll('K');
   listeners_.clear();
+  quicListeners_.clear();
+}
+
+void Worker::addQuicListener(int fd, runtime::Frontend* frontend, const core::Address& local) {
+  if (!quic_) quic_ = std::make_unique<QuicFlows>(*this);
+  auto endpoint = std::make_shared<UdpEndpoint>(fd, local.valid() ? local : net::localAddress(fd));
+  auto l = std::make_unique<QuicListener>(*this, *quic_, std::move(endpoint), frontend, runtime_);
+  if (l->start()) quicListeners_.push_back(std::move(l));
+}
+
+size_t Worker::flowCount() const { return quic_ ? quic_->count() : 0; }
+
+void Worker::flowClosed() {
+  // A listener kept only for the flows of a bind a reload removed goes
+  // with the last of them (the flows and it share the endpoint).
+  // This may run inside that listener's own read: it is retired (no more
+  // events) and freed after the loop's batch.
+  for (auto it = quicListeners_.begin(); it != quicListeners_.end();) {
+    if (!(*it)->accepting() && (*it)->endpoint().use_count() == 1) {
+      retireQuicListener(std::move(*it));
+      it = quicListeners_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (softStopped_) stopIfIdle();
+}
+
+void Worker::retireQuicListener(std::unique_ptr<QuicListener> l) {
+  l->close();
+  loop_.deferDelete(std::move(l));
 }
 
 void Worker::addListener(int fd, runtime::Frontend* frontend, bool acceptProxy, const core::Address& local,
@@ -197,13 +229,31 @@ std::future<void> Worker::replaceRuntime(std::shared_ptr<const runtime::Runtime>
     closeListeners();
     listeners_.clear();
     runtime_ = std::move(rt);
+    std::vector<std::unique_ptr<QuicListener>> oldQuic = std::move(quicListeners_);
+    quicListeners_.clear();
     for (const ListenerSpec& l : listeners) {
       if (softStopped_) {
         int fd = l.fd;
         net::closeFd(fd);
         continue;
       }
-      addListener(l.fd, l.frontend, l.acceptProxy, l.local, l.shared, l.sockpair);
+      if (l.quic) {
+        addQuicListener(l.fd, l.frontend, l.local);
+      } else {
+        addListener(l.fd, l.frontend, l.acceptProxy, l.local, l.shared, l.sockpair);
+      }
+    }
+    // A QUIC socket the new configuration still uses is read by its new
+    // listener (the flow table is the worker's, so flows carry on); one it
+    // dropped keeps a draining reader while flows still use it.
+    for (auto& old : oldQuic) {
+      bool kept = std::any_of(quicListeners_.begin(), quicListeners_.end(), [&](const auto& n) {
+        return n->endpoint()->inode == old->endpoint()->inode;
+      });
+      if (!kept && old->endpoint().use_count() > 1) {
+        old->stopAccepting();
+        quicListeners_.push_back(std::move(old));
+      }
     }
     done->set_value();
   });
@@ -215,6 +265,7 @@ void Worker::run() { loop_.run(); }
 void Worker::stop() {
   loop_.post([this] {
     closeListeners();
+    quicListeners_.clear();
     killAll('K');
     loop_.stop();
   });
@@ -225,12 +276,19 @@ void Worker::softStop() {
     softStopped_ = true;
     accepting_.store(false);
     closeListeners();
+    // A QUIC flow's client datagrams come through the listening socket:
+    // it stays open, for known flows only, until the last flow ends.
+    for (auto& l : quicListeners_) l->stopAccepting();
     stopIfIdle();
   });
 }
 
 void Worker::stopIfIdle() {
-  if (sessionCount_ == 0 && pendingHandOvers_.load() == 0) loop_.stop();
+  if (sessionCount_ == 0 && flowCount() == 0 && pendingHandOvers_.load() == 0) {
+    for (auto& l : quicListeners_) retireQuicListener(std::move(l));
+    quicListeners_.clear();
+    loop_.stop();
+  }
 }
 
 void Worker::startSession(int fd, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend& fe,
@@ -317,6 +375,7 @@ void Worker::killSessionsOn(const balance::ServerState* server, char cause) {
       if (s->server() && s->server()->live == server->live) s->kill(cause);
       s = next;
     }
+    if (quic_) quic_->killOn(server, cause);
   });
 }
 
@@ -325,6 +384,7 @@ void Worker::describeSessions(std::function<void(std::vector<SessionInfo>)> done
     std::vector<SessionInfo> out;
     out.reserve(sessionCount_);
     for (Session* s = sessions_; s; s = s->next) out.push_back(s->describe());
+    if (quic_) quic_->describe(out);
     done(std::move(out));
   });
 }
@@ -338,7 +398,7 @@ void Worker::shutdownSession(uint64_t id, std::function<void(bool)> done) {
         return;
       }
     }
-    done(false);
+    done(quic_ && quic_->shutdown(id));
   });
 }
 
@@ -347,6 +407,7 @@ void Worker::closeListeners() {
 }
 
 void Worker::killAll(char cause) {
+  if (quic_) quic_->killAll(cause);
   while (sessions_) {
     Session* s = sessions_;
     s->kill(cause);  // unlinks itself through sessionClosed

@@ -31,6 +31,8 @@ namespace sluice::session {
 
 class Session;
 struct SessionInfo;
+class QuicFlows;
+class QuicListener;
 
 // A listening socket handed to a worker, which owns the descriptor.
 struct ListenerSpec {
@@ -40,6 +42,7 @@ struct ListenerSpec {
   core::Address local;   // the address accepted connections arrive on; invalid: ask the socket
   bool shared = false;   // one socket for all workers: woken one at a time (EPOLLEXCLUSIVE)
   bool sockpair = false; // "sockpair@": connections arrive as descriptors over a UNIX socket
+  bool quic = false;     // "quic4@"/"quic6@": a UDP socket whose datagrams are QUIC flows
 };
 
 struct ProcessState {
@@ -70,6 +73,9 @@ class Worker {
   void addListener(int fd, runtime::Frontend* frontend, bool acceptProxy = false,
                    const core::Address& local = {}, bool shared = false, bool sockpair = false);
 
+  // Takes ownership of a UDP socket whose datagrams are QUIC flows for `frontend`.
+  void addQuicListener(int fd, runtime::Frontend* frontend, const core::Address& local);
+
   // Thread-safe: a reload. New connections go to `rt` through `listeners`
   // (which replace the current ones without closing a shared socket);
   // sessions already running keep the configuration they started with.
@@ -96,6 +102,9 @@ class Worker {
 
   // Called by a session when it ends.
   void sessionClosed(Session* s);
+  // Called by a QUIC flow when it ends.
+  void flowClosed();
+  size_t flowCount() const;
 
   // The other workers, for handing new connections over (set once, before
   // the threads run). A worker that accepts a connection while carrying
@@ -129,6 +138,7 @@ class Worker {
 
   void resumeListeners();
   void closeListeners();
+  void retireQuicListener(std::unique_ptr<QuicListener> l);
   void killAll(char cause);
   // Starts a session for an accepted connection on this worker's thread.
   void startSession(int fd, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend& fe,
@@ -144,6 +154,9 @@ class Worker {
   net::PipePool pipes_;
   std::unique_ptr<char[]> scratch_ = std::make_unique<char[]>(kScratchSize);
   std::vector<std::unique_ptr<Listener>> listeners_;
+  // QUIC: the flows first, so that listeners (declared after) go first.
+  std::unique_ptr<QuicFlows> quic_;
+  std::vector<std::unique_ptr<QuicListener>> quicListeners_;
   Session* sessions_ = nullptr;
   size_t sessionCount_ = 0;
   bool softStopped_ = false;

@@ -1,0 +1,800 @@
+// SPDX-License-Identifier: Apache-2.0
+// QUIC flows: routing by the Initial's ClientHello and forwarding of
+// datagrams both ways; see quic_flow.h.
+#include "session/quic_flow.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "net/socket.h"
+#include "observe/tcplog.h"
+#include "session/worker.h"
+
+namespace sluice::session {
+
+namespace {
+
+// What a flow may hold while its route is decided and its server has not
+// answered yet: a post-quantum hello takes 2-3 datagrams, 0-RTT a few more.
+constexpr size_t kMaxHeldDatagrams = 32;
+constexpr size_t kMaxHeldBytes = 64 * 1024;
+// Flow idleness when the file sets no timeout: QUIC has no visible close,
+// so a flow must end on silence.
+constexpr uint32_t kDefaultIdleMs = 30000;
+// How long a refused client's address stays known, so that the Initials it
+// retransmits are dropped quietly (a QUIC client gives up after a few).
+constexpr uint64_t kRefusedMemoryMs = 3000;
+// Batches of datagrams read in one event before yielding the thread.
+constexpr int kBatchesPerEvent = 8;
+constexpr size_t kMaxConnectionIds = 4;
+constexpr uint64_t kNoDeadline = UINT64_MAX;
+
+int64_t wallMicros() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
+}
+
+uint32_t readU32(std::span<const uint8_t> d, size_t at) {
+  return (uint32_t{d[at]} << 24) | (uint32_t{d[at + 1]} << 16) | (uint32_t{d[at + 2]} << 8) | d[at + 3];
+}
+
+// A client's Initial packet of a version sluice reads, by its first bytes.
+bool looksLikeInitial(std::span<const uint8_t> d) {
+  if (d.size() < 7 || !(d[0] & 0x80) || !(d[0] & 0x40)) return false;
+  const uint32_t version = readU32(d, 1);
+  const unsigned type = (d[0] >> 4) & 3;
+  return (version == proto::kQuicV1 && type == 0) || (version == proto::kQuicV2 && type == 1);
+}
+
+route::SessionView baseView(RuleContext& rc, runtime::Frontend& fe, const runtime::Runtime& rt) {
+  route::SessionView v;
+  v.src = rc.src;
+  v.dst = rc.dst;
+  v.frontendName = fe.name;
+  v.helloFinal = true;
+  v.final = true;
+  v.captures = &rc.captures;
+  v.vars = &rc.vars;
+  v.tables = &rt.tables;
+  v.stickTable = fe.stickTable;
+  v.tracking = rc.tracking.get();
+  return v;
+}
+
+}  // namespace
+
+UdpEndpoint::UdpEndpoint(int f, const core::Address& l) : fd(f), local(l) {
+  struct stat st{};
+  if (::fstat(fd, &st) == 0) inode = st.st_ino;
+}
+
+UdpEndpoint::~UdpEndpoint() { net::closeFd(fd); }
+
+// ---------------------------------------------------------------------------
+// QuicFlow
+
+QuicFlow::QuicFlow(Worker& worker, QuicFlows& flows, std::shared_ptr<const runtime::Runtime> rt,
+                   runtime::Frontend& fe, std::shared_ptr<UdpEndpoint> endpoint, RuleContext rc,
+                   std::unique_ptr<proto::QuicHelloReader> reader)
+    : worker_(worker),
+      flows_(flows),
+      rt_(std::move(rt)),
+      fe_(fe),
+      endpoint_(std::move(endpoint)),
+      rc_(std::move(rc)),
+      reader_(std::move(reader)) {
+  id_ = worker_.process().nextSessionId.fetch_add(1, std::memory_order_relaxed) + 1;
+  startWallMicros_ = wallMicros();
+  startMono_ = worker_.loop().now();
+  lastClient_ = startMono_;
+  lastServer_ = startMono_;
+  peer_ = rc_.src;
+  replyFrom_ = rc_.dst;
+}
+
+QuicFlow::~QuicFlow() {
+  if (armed()) worker_.loop().cancel(*this);
+  net::closeFd(serverFd_);
+}
+
+uint64_t QuicFlow::now() const noexcept { return worker_.loop().now(); }
+
+route::SessionView QuicFlow::view(bool final) noexcept {
+  route::SessionView v = baseView(rc_, fe_, *rt_);
+  if (be_) {
+    v.backendName = be_->name;
+    v.stickTable = be_->stickTable ? be_->stickTable : fe_.stickTable;
+  }
+  if (reader_ && reader_->status() == proto::QuicStatus::Done) v.hello = &reader_->info();
+  else if (hello_) v.hello = hello_.get();
+  v.helloFinal = helloFinal_ || !fe_.waitsForHello;
+  v.final = final;
+  return v;
+}
+
+char QuicFlow::stageLetter() const noexcept {
+  switch (state_) {
+    case State::Inspecting: return 'R';
+    case State::Connecting: return 'C';
+    case State::Forwarding: return 'D';
+    case State::Dropping:
+    case State::Closed: return '-';
+  }
+  return '-';
+}
+
+void QuicFlow::start(std::span<const uint8_t> first) noexcept {
+  counted_ = true;
+  fe_.counters->opened();
+  rc_.countSession();
+  bytesIn_ += first.size();
+  ++datagramsIn_;
+  held_.emplace_back(first.begin(), first.end());
+  heldBytes_ = first.size();
+  if (!fe_.sessionRules.empty()) {
+    RuleVerdict v = rc_.contentRules(fe_.sessionRules, [this] { return view(true); }, true);
+    if (v == RuleVerdict::Reject || v == RuleVerdict::SilentDrop) {
+      fe_.counters->denied.fetch_add(1, std::memory_order_relaxed);
+      refuse('P', 'R');
+      return;
+    }
+  }
+  if (fe_.inspects) {
+    if (fe_.inspectWindow > 0) {
+      inspectDeadline_ = startMono_ + fe_.inspectWindow;
+    } else {
+      windowOver_ = true;
+    }
+  }
+  evaluate();
+}
+
+void QuicFlow::evaluate() noexcept {
+  if (state_ != State::Inspecting) return;
+  if (!helloFinal_ && reader_ && reader_->status() != proto::QuicStatus::NeedMore) {
+    helloFinal_ = true;
+    runtime::HelloCounters& c = fe_.counters->hello;
+    switch (reader_->status()) {
+      case proto::QuicStatus::Done:
+        c.done.fetch_add(1, std::memory_order_relaxed);
+        if (reader_->info().hasSni) {
+          c.sniFound.fetch_add(1, std::memory_order_relaxed);
+          sni_ = reader_->info().sni;
+        }
+        if (reader_->datagrams() > 1) c.multiSegment.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case proto::QuicStatus::TooLarge: c.tooLarge.fetch_add(1, std::memory_order_relaxed); break;
+      default: c.malformed.fetch_add(1, std::memory_order_relaxed); break;
+    }
+  }
+  if (fe_.waitsForHello && !helloFinal_ && !windowOver_) {
+    rearmTimer();
+    return;
+  }
+  decide();
+}
+
+void QuicFlow::decide() noexcept {
+  // Nothing a rule could read comes later in a QUIC flow than the hello:
+  // the rules see a final state.
+  if (fe_.inspects) {
+    RuleVerdict v = rc_.contentRules(fe_.contentRules, [this] { return view(true); }, true);
+    if (v == RuleVerdict::Reject || v == RuleVerdict::SilentDrop) {
+      fe_.counters->denied.fetch_add(1, std::memory_order_relaxed);
+      refuse('P', 'R');
+      return;
+    }
+  }
+  be_ = rc_.chooseBackend(*rt_, fe_, view(true));
+  if (!be_) {
+    fe_.counters->noServer.fetch_add(1, std::memory_order_relaxed);
+    refuse('S', 'C');
+    return;
+  }
+  be_->counters->opened();
+  if (!be_->contentRules.empty()) {
+    RuleVerdict v = rc_.contentRules(be_->contentRules, [this] { return view(true); }, true);
+    if (v == RuleVerdict::Reject || v == RuleVerdict::SilentDrop) {
+      fe_.counters->denied.fetch_add(1, std::memory_order_relaxed);
+      refuse('P', 'R');
+      return;
+    }
+  }
+  // The hello is kept only when the log line prints from it.
+  if (reader_ && fe_.logFormat && reader_->status() == proto::QuicStatus::Done) {
+    hello_ = std::make_unique<proto::ClientHelloInfo>(reader_->info());
+  }
+  reader_.reset();
+  connect();
+}
+
+void QuicFlow::connect() noexcept {
+  bool allFull = false;
+  server_ = rc_.pickServer(*be_, view(true), tried_, redispatched_, /*quic=*/true, allFull);
+  if (!server_) {
+    // QUIC flows do not queue for a slot: at maxconn the flow is refused.
+    be_->counters->noServer.fetch_add(1, std::memory_order_relaxed);
+    refuse(lastError_ ? (timedOut_ ? 's' : 'S') : 'S', allFull ? 'Q' : 'C');
+    return;
+  }
+  server_->connectionOpened();
+  if (connectStart_ == 0) connectStart_ = now();
+  core::Address target = server_->address;
+  if (server_->portFromClient) {
+    int port = static_cast<int>(rc_.dst.port()) + server_->portOffset;
+    target.setPort(static_cast<uint16_t>(std::clamp(port, 1, 65535)));
+  }
+  runtime::Backend::Origin origin = be_->originFor(*server_, rc_.src, target);
+  serverFd_ = net::openUdpConnected(target, origin.bindTo, origin.transparent, *origin.interface);
+  if (serverFd_ < 0 || !worker_.loop().add(serverFd_, EPOLLIN, this)) {
+    connectFailed(errno ? errno : EIO, false);
+    return;
+  }
+  state_ = State::Connecting;
+  connectDeadline_ = be_->timeoutConnect ? now() + be_->timeoutConnect : 0;
+  for (const auto& d : held_) {
+    toServer(d);
+    if (state_ != State::Connecting) return;
+  }
+  rearmTimer();
+}
+
+void QuicFlow::connectFailed(int error, bool timedOut) noexcept {
+  lastError_ = error;
+  timedOut_ = timedOut;
+  if (server_) {
+    server_->counters.connectErrors.fetch_add(1, std::memory_order_relaxed);
+    be_->counters->errors.fetch_add(1, std::memory_order_relaxed);
+    tried_.push_back(server_);
+    server_->connectionClosed();
+    server_ = nullptr;
+  }
+  closeServerSide();
+  if (retries_ < be_->retries) {
+    ++retries_;
+    if (!tried_.empty()) tried_.back()->counters.retries.fetch_add(1, std::memory_order_relaxed);
+    if (be_->redispatch && retries_ == be_->retries) redispatched_ = true;
+    state_ = State::Inspecting;  // no server yet
+    connect();
+    return;
+  }
+  refuse(timedOut ? 's' : 'S', 'C');
+}
+
+void QuicFlow::toServer(std::span<const uint8_t> data) noexcept {
+  ssize_t n;
+  do {
+    n = ::send(serverFd_, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n >= 0) return;
+  int err = errno;
+  if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
+    // The socket's queue is full: a datagram may be lost, as on any link;
+    // QUIC retransmits.
+    fe_.counters->quic.sendErrors.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // An ICMP error from an earlier datagram (the port is closed, the host
+  // unreachable): before the server's first answer another server may take
+  // the flow; after it, the flow has lost its server.
+  if (state_ == State::Connecting) {
+    connectFailed(err, false);
+  } else {
+    finish('S', 'D');
+  }
+}
+
+void QuicFlow::fromClient(std::span<const uint8_t> data, const core::Address& peer,
+                          const core::Address& local) noexcept {
+  if (state_ == State::Closed) return;
+  lastClient_ = now();
+  if (state_ == State::Dropping) return;
+  if (!(peer == peer_)) {
+    peer_ = peer;  // NAT rebinding, found again by connection ID
+    if (local.valid()) replyFrom_ = local;
+  }
+  bytesIn_ += data.size();
+  ++datagramsIn_;
+  if (state_ == State::Forwarding) {
+    toServer(data);
+    return;
+  }
+  if (held_.size() >= kMaxHeldDatagrams || heldBytes_ + data.size() > kMaxHeldBytes) {
+    fe_.counters->quic.heldDropped.fetch_add(1, std::memory_order_relaxed);
+    if (state_ == State::Connecting) toServer(data);
+    return;
+  }
+  held_.emplace_back(data.begin(), data.end());
+  heldBytes_ += data.size();
+  if (state_ == State::Connecting) {
+    toServer(data);
+    return;
+  }
+  if (reader_ && reader_->status() == proto::QuicStatus::NeedMore) reader_->addDatagram(data);
+  evaluate();
+}
+
+void QuicFlow::onEvents(uint32_t events) noexcept {
+  if (state_ != State::Connecting && state_ != State::Forwarding) return;
+  net::DatagramBatch& batch = flows_.batch();
+  for (int round = 0; round < kBatchesPerEvent; ++round) {
+    int n = batch.receive(serverFd_, /*wantAddresses=*/false);
+    if (n < 0) {
+      int err = errno;
+      if (state_ == State::Connecting) {
+        connectFailed(err, false);
+      } else {
+        finish('S', 'D');
+      }
+      return;
+    }
+    for (int i = 0; i < n; ++i) {
+      fromServer(batch.data(i));
+      if (state_ != State::Connecting && state_ != State::Forwarding) return;
+    }
+    if (n < net::DatagramBatch::kBatch) {
+      accountBytes(false);
+      return;
+    }
+  }
+  // More may be queued: let the thread's other work run, then come back
+  // (the edge will not come again for data already there).
+  accountBytes(false);
+  resume_ = true;
+  worker_.loop().schedule(*this, now());
+  (void)events;
+}
+
+void QuicFlow::fromServer(std::span<const uint8_t> data) noexcept {
+  const uint64_t t = now();
+  if (state_ == State::Connecting) {
+    state_ = State::Forwarding;
+    connectMs_ = static_cast<int64_t>(t - connectStart_);
+    std::vector<std::vector<uint8_t>>().swap(held_);
+    heldBytes_ = 0;
+    rc_.storeStickiness(*be_, *server_, view(true));
+  }
+  lastServer_ = t;
+  bytesOut_ += data.size();
+  ++datagramsOut_;
+  learnConnectionId(data);
+  if (net::sendDatagram(endpoint_->fd, data, peer_, replyFrom_) < 0) {
+    fe_.counters->quic.sendErrors.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+// The server's long-header packets carry, in clear, the connection ID it
+// chose (their Source Connection ID): the client puts it in every
+// short-header packet, so it finds the flow again if the client's address
+// changes (NAT rebinding).
+void QuicFlow::learnConnectionId(std::span<const uint8_t> d) noexcept {
+  if (cids_.size() >= kMaxConnectionIds || d.size() < 7 || !(d[0] & 0x80)) return;
+  if (readU32(d, 1) == 0) return;  // Version Negotiation: echoes the client's IDs
+  size_t at = 5;
+  const size_t dcidLen = d[at++];
+  if (dcidLen > 20 || d.size() < at + dcidLen + 1) return;
+  at += dcidLen;
+  const size_t scidLen = d[at++];
+  if (scidLen == 0 || scidLen > 20 || d.size() < at + scidLen) return;
+  std::string cid(reinterpret_cast<const char*>(d.data() + at), scidLen);
+  if (std::find(cids_.begin(), cids_.end(), cid) != cids_.end()) return;
+  cids_.push_back(cid);
+  flows_.learned(this, cid);
+}
+
+void QuicFlow::onTimer() noexcept {
+  if (state_ == State::Closed) return;
+  const uint64_t t = now();
+  if (resume_) {
+    resume_ = false;
+    onEvents(EPOLLIN);
+    if (state_ == State::Closed || resume_) return;
+  }
+  if (state_ == State::Dropping) {
+    if (t >= dropUntil_) finish(termCause_, termStage_);
+    else rearmTimer();
+    return;
+  }
+  if (state_ == State::Inspecting && inspectDeadline_ && t >= inspectDeadline_ && !windowOver_) {
+    windowOver_ = true;
+    evaluate();
+    return;
+  }
+  if (state_ == State::Connecting && connectDeadline_ && t >= connectDeadline_) {
+    connectFailed(ETIMEDOUT, true);
+    return;
+  }
+  const uint32_t tunnel = be_ ? be_->timeoutTunnel : 0;
+  const uint32_t idleClient = tunnel ? tunnel : fe_.timeoutClient ? fe_.timeoutClient : kDefaultIdleMs;
+  const uint32_t idleServer = tunnel ? tunnel : be_ && be_->timeoutServer ? be_->timeoutServer : kDefaultIdleMs;
+  if (t - lastClient_ >= idleClient) {
+    // Silence is how a QUIC connection ends as seen from outside: its
+    // CONNECTION_CLOSE is encrypted. Before any answer, it is the client's
+    // timeout.
+    finish(state_ == State::Forwarding ? '-' : 'c', state_ == State::Forwarding ? '-' : stageLetter());
+    return;
+  }
+  if (state_ == State::Forwarding && t - lastServer_ >= idleServer) {
+    finish('-', '-');
+    return;
+  }
+  rearmTimer();
+}
+
+void QuicFlow::rearmTimer() noexcept {
+  if (state_ == State::Closed) return;
+  uint64_t next = kNoDeadline;
+  if (state_ == State::Dropping) {
+    next = dropUntil_;
+  } else {
+    const uint32_t tunnel = be_ ? be_->timeoutTunnel : 0;
+    const uint32_t idleClient = tunnel ? tunnel : fe_.timeoutClient ? fe_.timeoutClient : kDefaultIdleMs;
+    const uint32_t idleServer = tunnel ? tunnel : be_ && be_->timeoutServer ? be_->timeoutServer : kDefaultIdleMs;
+    next = lastClient_ + idleClient;
+    if (state_ == State::Forwarding) next = std::min(next, lastServer_ + idleServer);
+    if (state_ == State::Inspecting && inspectDeadline_ && !windowOver_) next = std::min(next, inspectDeadline_);
+    if (state_ == State::Connecting && connectDeadline_) next = std::min(next, connectDeadline_);
+  }
+  // Activity only moves deadlines later: a timer already due earlier fires,
+  // finds nothing to do and re-arms (no heap work per datagram).
+  if (armed() && deadline() <= next) return;
+  worker_.loop().schedule(*this, next);
+}
+
+void QuicFlow::closeServerSide() noexcept {
+  // close() takes the socket out of epoll; an event of this batch naming
+  // the flow finds it in another state.
+  net::closeFd(serverFd_);
+}
+
+void QuicFlow::accountBytes(bool final) noexcept {
+  const uint64_t in = bytesIn_ - accountedIn_;
+  const uint64_t out = bytesOut_ - accountedOut_;
+  if (!final && in + out < 256 * 1024) return;
+  accountedIn_ = bytesIn_;
+  accountedOut_ = bytesOut_;
+  auto add = [](std::atomic<uint64_t>& a, uint64_t v) {
+    if (v) a.fetch_add(v, std::memory_order_relaxed);
+  };
+  add(fe_.counters->bytesIn, in);
+  add(fe_.counters->bytesOut, out);
+  if (be_) {
+    add(be_->counters->bytesIn, in);
+    add(be_->counters->bytesOut, out);
+  }
+  if (server_) {
+    add(server_->counters.bytesIn, in);
+    add(server_->counters.bytesOut, out);
+  }
+  add(worker_.process().copiedBytes, in + out);
+}
+
+// Counters, the server slot, the frontend's place: given back once.
+void QuicFlow::release() noexcept {
+  if (released_) return;
+  released_ = true;
+  accountBytes(true);
+  rc_.untrack();
+  if (be_) {
+    const uint64_t total = now() - startMono_;
+    be_->counters->totalTime.add(total);
+    if (connectMs_ >= 0) be_->counters->connectTime.add(static_cast<uint64_t>(connectMs_));
+    if (server_) {
+      server_->counters.totalTime.add(total);
+      if (connectMs_ >= 0) server_->counters.connectTime.add(static_cast<uint64_t>(connectMs_));
+    }
+    be_->counters->closed();
+  }
+  if (server_) server_->connectionClosed();
+  if (counted_) fe_.counters->closed();
+  worker_.process().actconn.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void QuicFlow::refuse(char cause, char stage) noexcept {
+  termCause_ = cause;
+  termStage_ = stage;
+  emitLog();
+  logged_ = true;
+  closeServerSide();
+  release();
+  std::vector<std::vector<uint8_t>>().swap(held_);
+  heldBytes_ = 0;
+  reader_.reset();
+  state_ = State::Dropping;
+  dropUntil_ = now() + kRefusedMemoryMs;
+  worker_.loop().schedule(*this, dropUntil_);
+}
+
+void QuicFlow::finish(char cause, char stage) noexcept {
+  if (state_ == State::Closed) return;
+  termCause_ = cause;
+  termStage_ = stage;
+  if (!logged_) {
+    accountBytes(true);
+    emitLog();
+    logged_ = true;
+  }
+  worker_.loop().cancel(*this);
+  closeServerSide();
+  release();
+  state_ = State::Closed;
+  flows_.closed(this);
+}
+
+void QuicFlow::kill(char cause) noexcept { finish(cause, stageLetter()); }
+
+void QuicFlow::emitLog() noexcept {
+  if (fe_.logger.empty() || rc_.logLevel == -2) return;
+  if (!fe_.tcplog && !fe_.logFormat) return;
+  if (fe_.dontlogNormal && termCause_ == '-' && termStage_ == '-') return;
+  observe::LogRecord r;
+  r.client = peer_;
+  r.frontendAddress = replyFrom_.valid() ? replyFrom_ : rc_.dst;
+  if (server_) r.serverAddress = server_->address;
+  r.acceptWallMicros = startWallMicros_;
+  r.frontend = fe_.name;
+  r.backend = be_ ? std::string_view(be_->name) : std::string_view(fe_.name);
+  r.server = server_ ? std::string_view(server_->name) : std::string_view("<NOSRV>");
+  r.tw = be_ ? 0 : -1;
+  r.tc = connectMs_;
+  r.tt = static_cast<int64_t>(now() - startMono_);
+  r.bytesIn = bytesIn_;
+  r.bytesOut = bytesOut_;
+  r.term[0] = termCause_;
+  r.term[1] = termStage_;
+  r.actconn = worker_.process().actconn.load(std::memory_order_relaxed);
+  r.feconn = fe_.counters->current.load(std::memory_order_relaxed);
+  r.beconn = be_ ? be_->counters->current.load(std::memory_order_relaxed) : 0;
+  r.srvconn = server_ ? server_->currentConnections.load(std::memory_order_relaxed) : 0;
+  r.retries = retries_;
+  r.redispatched = redispatched_;
+  route::SessionView v = view(true);
+  r.view = &v;
+  r.captures = &rc_.captures;
+  std::string line = fe_.logFormat ? observe::formatCustomLog(*fe_.logFormat, r) : observe::formatTcpLog(r);
+  bool error = termCause_ != '-';
+  int level = error && fe_.logSeparateErrors ? observe::kErr : observe::kInfo;
+  if (rc_.logLevel >= 0) level = rc_.logLevel;
+  fe_.logger.log(level, line);
+}
+
+SessionInfo QuicFlow::describe() const {
+  SessionInfo i;
+  i.id = id_;
+  i.thread = worker_.index();
+  i.frontend = fe_.name;
+  if (be_) i.backend = be_->name;
+  if (server_) i.server = server_->name;
+  i.source = peer_.toString();
+  i.destination = (replyFrom_.valid() ? replyFrom_ : rc_.dst).toString();
+  i.ageMs = worker_.loop().now() - startMono_;
+  i.bytesIn = bytesIn_;
+  i.bytesOut = bytesOut_;
+  i.spliced = false;
+  static const char* kStates[] = {"quic-inspecting", "quic-connecting", "quic-forwarding", "quic-refused",
+                                  "closed"};
+  i.state = kStates[static_cast<int>(state_)];
+  i.sni = sni_;
+  return i;
+}
+
+// ---------------------------------------------------------------------------
+// QuicFlows
+
+QuicFlows::QuicFlows(Worker& worker) : worker_(worker) {}
+
+QuicFlows::~QuicFlows() { killAll('K'); }
+
+std::string QuicFlows::addressKey(const core::Address& local, const core::Address& peer) {
+  std::string k;
+  k.reserve(40);
+  k.append(local.rawBytes());
+  uint16_t lp = local.port();
+  k.append(reinterpret_cast<const char*>(&lp), sizeof(lp));
+  k.push_back('|');
+  k.append(peer.rawBytes());
+  uint16_t pp = peer.port();
+  k.append(reinterpret_cast<const char*>(&pp), sizeof(pp));
+  return k;
+}
+
+void QuicFlows::received(const std::shared_ptr<UdpEndpoint>& ep, const std::shared_ptr<const runtime::Runtime>& rt,
+                         runtime::Frontend& fe, bool accepting, std::span<const uint8_t> data,
+                         const core::Address& peer, const core::Address& localSeen) noexcept {
+  // The address the client sent to: the bound one, or on a wildcard the one
+  // the datagram says (with the bound port).
+  core::Address local = ep->local;
+  if (localSeen.valid() && (local.isAny() || !local.valid())) {
+    local = localSeen;
+    local.setPort(ep->local.port());
+  }
+  const std::string key = addressKey(local, peer);
+  if (auto it = byAddress_.find(key); it != byAddress_.end()) {
+    it->second->fromClient(data, peer, local);
+    return;
+  }
+  runtime::QuicCounters& qc = fe.counters->quic;
+  if (data.empty()) {
+    qc.notQuic.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (!(data[0] & 0x80)) {
+    // A short header from an address no flow has: a client whose NAT
+    // changed its address, if a server chose this connection ID.
+    if (QuicFlow* f = findByConnectionId(data)) {
+      qc.migrated.fetch_add(1, std::memory_order_relaxed);
+      rekey(f, local, peer);
+      f->fromClient(data, peer, local);
+      return;
+    }
+    qc.notQuic.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (!accepting) return;
+  if (!looksLikeInitial(data)) {
+    qc.notQuic.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (data.size() < proto::kQuicMinInitialDatagram) {
+    qc.shortInitial.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  ProcessState& ps = worker_.process();
+  if (static_cast<uint32_t>(ps.actconn.load(std::memory_order_relaxed)) >=
+          ps.maxconn.load(std::memory_order_relaxed) ||
+      (fe.maxconn &&
+       static_cast<uint32_t>(fe.counters->current.load(std::memory_order_relaxed)) >= fe.maxconn)) {
+    qc.overLimit.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // tcp-request connection rules come before any decryption: a client
+  // they refuse costs no AES.
+  RuleContext rc(peer, local);
+  bool expectProxy = false;
+  RuleVerdict verdict = rc.connectionRules(fe.connectionRules, [&] { return baseView(rc, fe, *rt); }, expectProxy);
+  if (verdict == RuleVerdict::Reject || verdict == RuleVerdict::SilentDrop) {
+    fe.counters->deniedConnections.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  auto reader = std::make_unique<proto::QuicHelloReader>();
+  proto::QuicStatus st = reader->addDatagram(data);
+  if (st == proto::QuicStatus::NotQuic) {
+    qc.notQuic.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (st == proto::QuicStatus::Malformed || st == proto::QuicStatus::TooLarge) {
+    qc.undecryptable.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  ps.actconn.fetch_add(1, std::memory_order_relaxed);
+  ps.accepted.fetch_add(1, std::memory_order_relaxed);
+  ps.connectionRate.add();
+  auto* f = new QuicFlow(worker_, *this, rt, fe, ep, std::move(rc), std::move(reader));
+  f->setKey(key);
+  f->next = flows_;
+  if (flows_) flows_->prev = f;
+  flows_ = f;
+  ++count_;
+  byAddress_[key] = f;
+  f->start(data);
+}
+
+QuicFlow* QuicFlows::findByConnectionId(std::span<const uint8_t> data) const {
+  for (size_t len : cidLengths_) {
+    if (data.size() < 1 + len) continue;
+    auto it = byCid_.find(std::string(reinterpret_cast<const char*>(data.data() + 1), len));
+    if (it != byCid_.end() && !it->second->closed()) return it->second;
+  }
+  return nullptr;
+}
+
+void QuicFlows::learned(QuicFlow* flow, const std::string& cid) {
+  byCid_[cid] = flow;
+  if (std::find(cidLengths_.begin(), cidLengths_.end(), cid.size()) == cidLengths_.end()) {
+    cidLengths_.push_back(cid.size());
+  }
+}
+
+void QuicFlows::rekey(QuicFlow* flow, const core::Address& local, const core::Address& peer) {
+  auto it = byAddress_.find(flow->key());
+  if (it != byAddress_.end() && it->second == flow) byAddress_.erase(it);
+  std::string key = addressKey(local, peer);
+  byAddress_[key] = flow;
+  flow->setKey(std::move(key));
+}
+
+void QuicFlows::closed(QuicFlow* flow) noexcept {
+  auto it = byAddress_.find(flow->key());
+  if (it != byAddress_.end() && it->second == flow) byAddress_.erase(it);
+  for (const std::string& cid : flow->connectionIds()) {
+    auto c = byCid_.find(cid);
+    if (c != byCid_.end() && c->second == flow) byCid_.erase(c);
+  }
+  if (flow->prev) flow->prev->next = flow->next;
+  if (flow->next) flow->next->prev = flow->prev;
+  if (flows_ == flow) flows_ = flow->next;
+  flow->prev = flow->next = nullptr;
+  --count_;
+  worker_.loop().deferDelete(std::unique_ptr<event::EventHandler>(flow));
+  worker_.flowClosed();
+}
+
+void QuicFlows::killAll(char cause) noexcept {
+  while (flows_) {
+    QuicFlow* f = flows_;
+    f->kill(cause);
+    if (flows_ == f) flows_ = f->next;  // should not happen; never loop forever
+  }
+}
+
+void QuicFlows::killOn(const balance::ServerState* server, char cause) noexcept {
+  for (QuicFlow* f = flows_; f;) {
+    QuicFlow* next = f->next;
+    if (f->server() && f->server()->live == server->live) f->kill(cause);
+    f = next;
+  }
+}
+
+void QuicFlows::describe(std::vector<SessionInfo>& out) const {
+  for (QuicFlow* f = flows_; f; f = f->next) out.push_back(f->describe());
+}
+
+bool QuicFlows::shutdown(uint64_t id) noexcept {
+  for (QuicFlow* f = flows_; f; f = f->next) {
+    if (f->id() == id) {
+      f->kill('K');
+      return true;
+    }
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------
+// QuicListener
+
+QuicListener::QuicListener(Worker& w, QuicFlows& flows, std::shared_ptr<UdpEndpoint> endpoint,
+                           runtime::Frontend* fe, std::shared_ptr<const runtime::Runtime> rt)
+    : w_(w), flows_(flows), endpoint_(std::move(endpoint)), fe_(fe), rt_(std::move(rt)) {}
+
+QuicListener::~QuicListener() { close(); }
+
+void QuicListener::close() {
+  if (armed()) w_.loop().cancel(*this);
+  if (registered_) w_.loop().remove(endpoint_->fd);
+  registered_ = false;
+  accepting_ = false;
+}
+
+bool QuicListener::start() {
+  registered_ = w_.loop().add(endpoint_->fd, EPOLLIN, static_cast<event::EventHandler*>(this));
+  if (registered_) readSome();  // datagrams queued while the socket had no reader
+  return registered_;
+}
+
+void QuicListener::onEvents(uint32_t) noexcept { readSome(); }
+
+void QuicListener::onTimer() noexcept { readSome(); }
+
+void QuicListener::readSome() noexcept {
+  if (!registered_) return;
+  net::DatagramBatch& batch = flows_.batch();
+  for (int round = 0; round < kBatchesPerEvent; ++round) {
+    int n = batch.receive(endpoint_->fd);
+    if (n <= 0) return;  // drained (or an error a UDP socket reports for a past send)
+    for (int i = 0; i < n; ++i) {
+      flows_.received(endpoint_, rt_, *fe_, accepting_, batch.data(i), batch.peer(i), batch.local(i));
+    }
+    if (n < net::DatagramBatch::kBatch) return;
+  }
+  w_.loop().schedule(*this, w_.loop().now());
+}
+
+}  // namespace sluice::session
