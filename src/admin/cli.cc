@@ -166,14 +166,16 @@ std::string hex(uint64_t v) {
 
 std::string sessionLine(const session::SessionInfo& s, bool detailed) {
   std::ostringstream o;
-  o << hex(s.id) << ": proto=tcp" << (s.source.find('[') == 0 ? "v6" : "v4") << " src=" << s.source
+  // HAProxy's names: tcpv4/tcpv6, and quic4/quic6 for QUIC.
+  const bool v6 = s.source.find('[') == 0;
+  o << hex(s.id) << ": proto=" << (s.quic ? (v6 ? "quic6" : "quic4") : (v6 ? "tcpv6" : "tcpv4")) << " src=" << s.source
     << " fe=" << s.frontend << " be=" << (s.backend.empty() ? "<NONE>" : s.backend)
     << " srv=" << (s.server.empty() ? "<none>" : s.server) << " age=" << s.ageMs / 1000 << "s"
     << " thread=" << s.thread << " state=" << s.state;
   if (!s.sni.empty()) o << " sni=" << s.sni;
   if (detailed) {
     o << "\n  dst=" << s.destination << " age_ms=" << s.ageMs << " bytes_in=" << s.bytesIn
-      << " bytes_out=" << s.bytesOut << " forward=" << (s.spliced ? "splice" : "copy");
+      << " bytes_out=" << s.bytesOut << " forward=" << (s.quic ? "datagram" : s.spliced ? "splice" : "copy");
   }
   o << "\n";
   return o.str();

@@ -294,6 +294,18 @@ void sluiceMetrics(const Snapshot& snap, Writer& w) {
     w.sample(hello, l + ",result=\"too_large\"", double(r.helloTooLarge));
     w.sample(hello, l + ",result=\"timed_out\"", double(r.helloTimedOut));
   }
+  std::string quic = "sluice_frontend_quic_dropped_datagrams_total";
+  w.family(quic, "counter", "QUIC datagrams dropped without a reply, by reason.");
+  for (const StatRow& r : snap.rows) {
+    if (r.type != RowType::Frontend || r.statsProxy) continue;
+    std::string l = labels(r);
+    w.sample(quic, l + ",reason=\"not_quic\"", double(r.quicNotQuic));
+    w.sample(quic, l + ",reason=\"short_initial\"", double(r.quicShortInitial));
+    w.sample(quic, l + ",reason=\"undecryptable\"", double(r.quicUndecryptable));
+    w.sample(quic, l + ",reason=\"over_limit\"", double(r.quicOverLimit));
+    w.sample(quic, l + ",reason=\"held_overflow\"", double(r.quicHeldDropped));
+    w.sample(quic, l + ",reason=\"send_error\"", double(r.quicSendErrors));
+  }
   struct Per {
     const char* name;
     const char* help;
@@ -309,6 +321,8 @@ void sluiceMetrics(const Snapshot& snap, Writer& w) {
        &StatRow::routeMisses},
       {"sluice_frontend_no_server_total", "Sessions that found no usable server.", &StatRow::noServer},
       {"sluice_frontend_bad_proxy_header_total", "Invalid PROXY protocol headers.", &StatRow::badProxyHeaders},
+      {"sluice_frontend_quic_migrated_total", "QUIC datagrams from a new client address matched to their flow "
+       "by connection ID.", &StatRow::quicMigrated},
   };
   for (const Per& m : kPer) {
     w.family(m.name, "counter", m.help);

@@ -143,6 +143,14 @@ StatRow frontendRow(const runtime::Frontend& fe, uint32_t iid, uint32_t maxconn,
   r.noServer = load(c.noServer);
   r.badProxyHeaders = load(c.badProxyHeaders);
   r.routeMisses = load(c.routeMisses);
+  const runtime::QuicCounters& q = c.quic;
+  r.quicNotQuic = load(q.notQuic);
+  r.quicShortInitial = load(q.shortInitial);
+  r.quicUndecryptable = load(q.undecryptable);
+  r.quicOverLimit = load(q.overLimit);
+  r.quicHeldDropped = load(q.heldDropped);
+  r.quicSendErrors = load(q.sendErrors);
+  r.quicMigrated = load(q.migrated);
   r.statsProxy = fe.stats != nullptr;
   return r;
 }

@@ -579,6 +579,7 @@ SessionInfo QuicFlow::describe() const {
   i.bytesIn = bytesIn_;
   i.bytesOut = bytesOut_;
   i.spliced = false;
+  i.quic = true;
   static const char* kStates[] = {"quic-inspecting", "quic-connecting", "quic-forwarding", "quic-refused",
                                   "closed"};
   i.state = kStates[static_cast<int>(state_)];
@@ -629,12 +630,7 @@ void QuicFlows::received(const std::shared_ptr<UdpEndpoint>& ep, const std::shar
   if (!(data[0] & 0x80)) {
     // A short header from an address no flow has: a client whose NAT
     // changed its address, if a server chose this connection ID.
-    if (QuicFlow* f = findByConnectionId(data)) {
-      qc.migrated.fetch_add(1, std::memory_order_relaxed);
-      rekey(f, local, peer);
-      f->fromClient(data, peer, local);
-      return;
-    }
+    if (migrate(fe, data, peer, local)) return;
     qc.notQuic.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -684,23 +680,39 @@ void QuicFlows::received(const std::shared_ptr<UdpEndpoint>& ep, const std::shar
   flows_ = f;
   ++count_;
   byAddress_[key] = f;
+  byId_[f->id()] = f;
   f->start(data);
 }
 
-QuicFlow* QuicFlows::findByConnectionId(std::span<const uint8_t> data) const {
-  for (size_t len : cidLengths_) {
-    if (data.size() < 1 + len) continue;
-    auto it = byCid_.find(std::string(reinterpret_cast<const char*>(data.data() + 1), len));
-    if (it != byCid_.end() && !it->second->closed()) return it->second;
+bool QuicFlows::migrate(runtime::Frontend& fe, std::span<const uint8_t> data, const core::Address& peer,
+                        const core::Address& local) noexcept {
+  auto owner = worker_.process().quicIds.find(data);
+  if (!owner) return false;
+  fe.counters->quic.migrated.fetch_add(1, std::memory_order_relaxed);
+  if (owner->worker == worker_.index()) {
+    deliverMigrated(owner->flow, data, peer, local);
+    return true;
   }
-  return nullptr;
+  // Another worker holds the flow: the datagram goes to its thread.
+  Worker* target = worker_.peer(owner->worker);
+  if (!target) return false;
+  std::vector<uint8_t> copy(data.begin(), data.end());
+  return target->loop().post([target, flow = owner->flow, copy = std::move(copy), peer, local] {
+    if (QuicFlows* q = target->quicFlows()) q->deliverMigrated(flow, copy, peer, local);
+  });
+}
+
+void QuicFlows::deliverMigrated(uint64_t id, std::span<const uint8_t> data, const core::Address& peer,
+                                const core::Address& local) noexcept {
+  auto it = byId_.find(id);
+  if (it == byId_.end() || it->second->closed()) return;
+  rekey(it->second, local, peer);
+  it->second->fromClient(data, peer, local);
 }
 
 void QuicFlows::learned(QuicFlow* flow, const std::string& cid) {
   byCid_[cid] = flow;
-  if (std::find(cidLengths_.begin(), cidLengths_.end(), cid.size()) == cidLengths_.end()) {
-    cidLengths_.push_back(cid.size());
-  }
+  worker_.process().quicIds.add(cid, {worker_.index(), flow->id()});
 }
 
 void QuicFlows::rekey(QuicFlow* flow, const core::Address& local, const core::Address& peer) {
@@ -717,7 +729,9 @@ void QuicFlows::closed(QuicFlow* flow) noexcept {
   for (const std::string& cid : flow->connectionIds()) {
     auto c = byCid_.find(cid);
     if (c != byCid_.end() && c->second == flow) byCid_.erase(c);
+    worker_.process().quicIds.remove(cid, flow->id());
   }
+  byId_.erase(flow->id());
   if (flow->prev) flow->prev->next = flow->next;
   if (flow->next) flow->next->prev = flow->prev;
   if (flows_ == flow) flows_ = flow->next;

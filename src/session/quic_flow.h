@@ -185,6 +185,11 @@ class QuicFlows {
   void describe(std::vector<SessionInfo>& out) const;
   bool shutdown(uint64_t id) noexcept;
 
+  // A datagram another worker received for flow `id` of this one (its
+  // client's address changed and the kernel hashed it there).
+  void deliverMigrated(uint64_t id, std::span<const uint8_t> data, const core::Address& peer,
+                       const core::Address& local) noexcept;
+
   // Called by flows.
   void learned(QuicFlow* flow, const std::string& cid);
   void rekey(QuicFlow* flow, const core::Address& local, const core::Address& peer);
@@ -193,15 +198,17 @@ class QuicFlows {
   static std::string addressKey(const core::Address& local, const core::Address& peer);
 
  private:
-  // A short-header datagram from an unknown address: the flow whose server
-  // chose its destination connection ID, if any.
-  QuicFlow* findByConnectionId(std::span<const uint8_t> data) const;
+  // A short-header datagram from an unknown address: passed to the flow
+  // whose server chose its destination connection ID, here or on another
+  // worker. False when no flow knows the ID.
+  bool migrate(runtime::Frontend& fe, std::span<const uint8_t> data, const core::Address& peer,
+               const core::Address& local) noexcept;
 
   Worker& worker_;
   net::DatagramBatch batch_;
   std::unordered_map<std::string, QuicFlow*> byAddress_;
   std::unordered_map<std::string, QuicFlow*> byCid_;
-  std::vector<size_t> cidLengths_;   // the lengths of the IDs learned
+  std::unordered_map<uint64_t, QuicFlow*> byId_;
   QuicFlow* flows_ = nullptr;
   size_t count_ = 0;
 };

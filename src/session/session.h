@@ -44,6 +44,7 @@ struct SessionInfo {
   uint64_t bytesIn = 0;
   uint64_t bytesOut = 0;
   bool spliced = true;
+  bool quic = false;   // a QUIC flow (UDP datagrams), not a TCP session
 };
 
 class Session final : public event::EventHandler {

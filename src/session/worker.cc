@@ -188,6 +188,15 @@ void Worker::addQuicListener(int fd, runtime::Frontend* frontend, const core::Ad
   if (l->start()) quicListeners_.push_back(std::move(l));
 }
 
+Worker* Worker::peer(unsigned index) const {
+  for (Worker* p : peers_) {
+    if (p->index() == index) return p;
+  }
+  return nullptr;
+}
+
+QuicFlows* Worker::quicFlows() { return quic_.get(); }
+
 size_t Worker::flowCount() const { return quic_ ? quic_->count() : 0; }
 
 void Worker::flowClosed() {

@@ -26,6 +26,7 @@
 #include "net/pipe_pool.h"
 #include "observe/counters.h"
 #include "runtime/runtime.h"
+#include "session/quic_ids.h"
 
 namespace sluice::session {
 
@@ -55,6 +56,7 @@ struct ProcessState {
   std::atomic<uint64_t> splicedBytes{0};   // forwarded with splice(), never copied
   std::atomic<uint64_t> copiedBytes{0};    // forwarded through a buffer
   std::atomic<uint32_t> maxconn{0};
+  QuicConnectionIds quicIds;                  // servers' QUIC connection IDs, for NAT rebinding
   // "observe layer4": a worker saw a server reach its error-limit. Set
   // before the workers start; runs on the worker's thread and only hands
   // the news to the control thread.
@@ -105,12 +107,15 @@ class Worker {
   // Called by a QUIC flow when it ends.
   void flowClosed();
   size_t flowCount() const;
+  QuicFlows* quicFlows();
 
   // The other workers, for handing new connections over (set once, before
   // the threads run). A worker that accepts a connection while carrying
   // clearly more sessions than another passes it to that one, as the kernel's
   // SO_REUSEPORT hash may put a few heavy connections on one thread.
   void setPeers(std::vector<Worker*> peers) { peers_ = std::move(peers); }
+  // The worker of that index (set by setPeers), or null.
+  Worker* peer(unsigned index) const;
   // Sessions running here plus connections handed over and not started yet.
   uint32_t load() const { return load_.load(std::memory_order_relaxed); }
 
