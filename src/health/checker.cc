@@ -19,7 +19,9 @@
 #include "health/protocols.h"
 #include "health/tls_probe.h"
 #include "net/socket.h"
+#include "net/udp.h"
 #include "proto/proxy_protocol.h"
+#include "proto/quic_initial.h"
 #include "proto/socks4.h"
 
 namespace sluice::health {
@@ -136,6 +138,10 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       externalEnded();
       return;
     }
+    if (phase_ == Phase::QuicProbe) {
+      quicProbeEvents();
+      return;
+    }
     if (phase_ == Phase::Connecting) {
       if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
       int err = net::socketError(fd_);
@@ -152,7 +158,8 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
  private:
   // Socks: the SOCKS4 request is out, its 8-byte answer awaited.
   // External: an "external-check command" runs; fd_ is its pidfd.
-  enum class Phase { Idle, Connecting, Socks, Handshake, Sending, Receiving, External };
+  // QuicProbe: a QUIC server's Version Negotiation awaited on a UDP socket.
+  enum class Phase { Idle, Connecting, Socks, Handshake, Sending, Receiving, External, QuicProbe };
 
   const CheckPlan& plan() const { return *spec_->plan; }
   bool stepped() const { return plan().kind == CheckPlan::Kind::Steps || plan().kind == CheckPlan::Kind::Http; }
@@ -164,11 +171,60 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
     info_.clear();
     lastExpect_ = nullptr;
     deadline_ = startedAt_ + spec_->inter;
+    if (server_.quic) {
+      startQuicProbe();
+      return;
+    }
     if (plan().kind == CheckPlan::Kind::External) {
       startExternal();
       return;
     }
     openConnection();
+  }
+
+  // A QUIC server is checked without TLS: a datagram of a reserved version
+  // must bring back Version Negotiation (RFC 9000 §6). A closed port shows
+  // as an ICMP refusal on the connected socket.
+  void startQuicProbe() {
+    closeConnection();
+    const config::SourceSpec& src = be_.serverConfigs[server_.position]->source.set
+                                        ? be_.serverConfigs[server_.position]->source
+                                        : be_.source;
+    fd_ = net::openUdpConnected(spec_->address, src.address, false, src.interface);
+    if (fd_ < 0) {
+      done({false, "L4CON", "General socket error (" + std::string(std::strerror(errno)) + ")", 0});
+      return;
+    }
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (auto* id : {&probeDcid_, &probeScid_}) {
+      id->resize(8);
+      for (uint8_t& b : *id) b = static_cast<uint8_t>(byte(probeRandom_));
+    }
+    std::vector<uint8_t> probe = proto::quicVersionProbe(probeDcid_, probeScid_);
+    phase_ = Phase::QuicProbe;
+    hc_.loop_.add(fd_, EPOLLIN, this);
+    if (::send(fd_, probe.data(), probe.size(), MSG_DONTWAIT) < 0) {
+      done({false, "L4CON", std::strerror(errno), 0});
+      return;
+    }
+    if (spec_->timeout) deadline_ = startedAt_ + std::min(spec_->timeout, spec_->inter);
+    rescheduleWhileRunning();
+  }
+
+  void quicProbeEvents() {
+    uint8_t buf[1500];
+    for (int i = 0; i < 16; ++i) {
+      ssize_t n = ::recv(fd_, buf, sizeof(buf), MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        done({false, "L4CON", errno == ECONNREFUSED ? "Connection refused" : std::strerror(errno), 0});
+        return;
+      }
+      if (proto::isVersionNegotiationFor({buf, static_cast<size_t>(n)}, probeDcid_, probeScid_)) {
+        done({true, "L6OK", "QUIC Version Negotiation", 0});
+        return;
+      }
+    }
   }
 
   // "option external-check": the command runs with HAProxy's arguments
@@ -811,7 +867,8 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       return;
     }
     std::string status = phase_ == Phase::Connecting || phase_ == Phase::Socks ? "L4TOUT"
-                         : plan().kind == CheckPlan::Kind::SslHello || phase_ == Phase::Handshake
+                         : plan().kind == CheckPlan::Kind::SslHello || phase_ == Phase::Handshake ||
+                                 phase_ == Phase::QuicProbe
                              ? "L6TOUT"
                              : "L7TOUT";
     std::string info;
@@ -936,6 +993,8 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
   std::shared_ptr<const ServerCheckSpec> spec_;
   uint32_t slowstart_;
   int fd_ = -1;
+  std::vector<uint8_t> probeDcid_, probeScid_;   // the QUIC probe's connection IDs
+  std::mt19937 probeRandom_{std::random_device{}()};
   Phase phase_ = Phase::Idle;
   std::unique_ptr<TlsClient> tls_;
   bool pendingTls_ = false;

@@ -306,4 +306,28 @@ QuicStatus QuicHelloReader::tryHello() {
   return status_ = QuicStatus::Done;
 }
 
+std::vector<uint8_t> quicVersionProbe(std::span<const uint8_t> dcid, std::span<const uint8_t> scid) {
+  std::vector<uint8_t> d = {0xc0, static_cast<uint8_t>(kQuicProbeVersion >> 24),
+                            static_cast<uint8_t>(kQuicProbeVersion >> 16), static_cast<uint8_t>(kQuicProbeVersion >> 8),
+                            static_cast<uint8_t>(kQuicProbeVersion), static_cast<uint8_t>(dcid.size())};
+  d.insert(d.end(), dcid.begin(), dcid.end());
+  d.push_back(static_cast<uint8_t>(scid.size()));
+  d.insert(d.end(), scid.begin(), scid.end());
+  d.resize(kQuicMinInitialDatagram, 0);
+  return d;
+}
+
+bool isVersionNegotiationFor(std::span<const uint8_t> d, std::span<const uint8_t> dcid,
+                             std::span<const uint8_t> scid) {
+  // first byte (long header), version 0, DCID = our SCID, SCID = our DCID,
+  // then at least one 4-byte version.
+  if (d.size() < 7 || !(d[0] & 0x80) || d[1] || d[2] || d[3] || d[4]) return false;
+  size_t at = 5;
+  if (d[at] != scid.size() || d.size() < at + 1 + scid.size() + 1) return false;
+  if (!std::equal(scid.begin(), scid.end(), d.begin() + static_cast<std::ptrdiff_t>(at + 1))) return false;
+  at += 1 + scid.size();
+  if (d[at] != dcid.size() || d.size() < at + 1 + dcid.size() + 4) return false;
+  return std::equal(dcid.begin(), dcid.end(), d.begin() + static_cast<std::ptrdiff_t>(at + 1));
+}
+
 }  // namespace sluice::proto

@@ -58,6 +58,15 @@ bool headerProtectionMask(const uint8_t hp[16], const uint8_t sample[16], uint8_
 std::vector<uint8_t> sealClientInitial(uint32_t version, std::span<const uint8_t> dcid, uint32_t packetNumber,
                                        std::vector<uint8_t> frames);
 
+// Health checks of QUIC servers without a TLS stack (RFC 9000 §6): a
+// long-header datagram of a reserved version (0x?a?a?a?a), padded to the
+// 1200 bytes a server answers, from connection IDs `dcid`/`scid`; a live
+// server answers with Version Negotiation, which echoes them swapped.
+inline constexpr uint32_t kQuicProbeVersion = 0x1a2a3a4a;
+std::vector<uint8_t> quicVersionProbe(std::span<const uint8_t> dcid, std::span<const uint8_t> scid);
+bool isVersionNegotiationFor(std::span<const uint8_t> datagram, std::span<const uint8_t> dcid,
+                             std::span<const uint8_t> scid);
+
 enum class QuicStatus : uint8_t {
   NeedMore,   // some of the hello; feed the flow's next datagram
   Done,       // the whole ClientHello was read; info() is filled

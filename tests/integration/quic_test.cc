@@ -206,6 +206,30 @@ TEST_F(RealQuic, RetryFromTheServerKeepsTheFlowOnIt) {
   EXPECT_EQ(fetch("app.example", port), "server=app\n");
 }
 
+// A QUIC server is checked without TLS: a datagram of a reserved version
+// brings back Version Negotiation while it runs; once it is gone the ICMP
+// refusal marks it down, and flows then go to the other server.
+TEST_F(RealQuic, HealthCheckedByVersionNegotiation) {
+  int pa = freePort(), pb = freePort(), port = freePort();
+  auto a = server("app", pa);
+  auto b = server("other", pb);
+  std::string cfg = head() + "frontend web\n  bind 127.0.0.1:" + std::to_string(port) +
+                    "\n  bind quic4@127.0.0.1:" + std::to_string(port) +
+                    "\n  tcp-request inspect-delay 5s\n  default_backend app\n"
+                    "backend app\n  balance first\n  option log-health-checks\n"
+                    "  default-server check inter 200 rise 1 fall 2\n"
+                    "  server a1q quic4@127.0.0.1:" + std::to_string(pa) +
+                    "\n  server a2q quic4@127.0.0.1:" + std::to_string(pb) + "\n";
+  Sluice s(cfg, {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  EXPECT_TRUE(s.waitForLog("Health check for server app/a1q succeeded, reason: Layer6 check passed", 5000)) << s.log();
+  EXPECT_EQ(fetch("app.example", port), "server=app\n");
+  a->stop();
+  EXPECT_TRUE(s.waitForLog("Server app/a1q is DOWN", 5000)) << s.log();
+  EXPECT_NE(s.log().find("Connection refused"), std::string::npos) << s.log();
+  EXPECT_EQ(fetch("app.example", port), "server=other\n");
+}
+
 // ---------------------------------------------------------------------------
 // Raw peers
 

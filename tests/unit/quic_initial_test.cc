@@ -172,6 +172,27 @@ TEST(QuicInitial, GarbageAfterTheFirstPacketIsIgnored) {
   EXPECT_EQ(r.info().sni, "late.example");
 }
 
+// The health probe: a reserved version padded to 1200 bytes, and only the
+// Version Negotiation that echoes its connection IDs counts as an answer.
+TEST(QuicInitial, VersionProbeAndItsAnswer) {
+  const std::vector<uint8_t> dcid = unhex("0102030405060708"), scid = unhex("a1a2a3a4a5a6a7a8");
+  std::vector<uint8_t> probe = quicVersionProbe(dcid, scid);
+  ASSERT_EQ(probe.size(), kQuicMinInitialDatagram);
+  EXPECT_EQ(hexOf(probe.data(), 6), "c01a2a3a4a08");
+  QuicHelloReader r;
+  EXPECT_EQ(r.addDatagram(probe), QuicStatus::NotQuic) << "a reserved version is not routed";
+  std::vector<uint8_t> vn = unhex("8000000000" "08a1a2a3a4a5a6a7a8" "080102030405060708" "00000001");
+  EXPECT_TRUE(isVersionNegotiationFor(vn, dcid, scid));
+  std::vector<uint8_t> other = vn;
+  other[7] ^= 1;  // another probe's IDs
+  EXPECT_FALSE(isVersionNegotiationFor(other, dcid, scid));
+  std::vector<uint8_t> noVersions(vn.begin(), vn.end() - 4);
+  EXPECT_FALSE(isVersionNegotiationFor(noVersions, dcid, scid));
+  std::vector<uint8_t> v1 = vn;
+  v1[4] = 1;  // not version 0: some other packet
+  EXPECT_FALSE(isVersionNegotiationFor(v1, dcid, scid));
+}
+
 // A real client's first datagram: Debian's ngtcp2 0.12.1 gtlsclient
 // (GnuTLS) connecting to "localhost", recorded from a UDP socket. Read
 // whole, and its packet cut short or corrupted.
