@@ -13,6 +13,12 @@
 
 namespace sluice::event {
 
+int64_t wallMicros() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
+}
+
 uint64_t monotonicMillis() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);

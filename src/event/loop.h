@@ -49,6 +49,8 @@ class Timer {
 
 // Monotonic milliseconds.
 uint64_t monotonicMillis();
+// Wall-clock microseconds since the epoch (log timestamps).
+int64_t wallMicros();
 
 class EventLoop {
  public:

@@ -36,12 +36,6 @@ constexpr int kBatchesPerEvent = 8;
 constexpr size_t kMaxConnectionIds = 4;
 constexpr uint64_t kNoDeadline = UINT64_MAX;
 
-int64_t wallMicros() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
-}
-
 uint32_t readU32(std::span<const uint8_t> d, size_t at) {
   return (uint32_t{d[at]} << 24) | (uint32_t{d[at + 1]} << 16) | (uint32_t{d[at + 2]} << 8) | d[at + 3];
 }
@@ -92,7 +86,7 @@ QuicFlow::QuicFlow(Worker& worker, QuicFlows& flows, std::shared_ptr<const runti
       rc_(std::move(rc)),
       reader_(std::move(reader)) {
   id_ = worker_.process().nextSessionId.fetch_add(1, std::memory_order_relaxed) + 1;
-  startWallMicros_ = wallMicros();
+  startWallMicros_ = event::wallMicros();
   startMono_ = worker_.loop().now();
   lastClient_ = startMono_;
   lastServer_ = startMono_;

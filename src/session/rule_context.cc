@@ -56,15 +56,8 @@ RuleVerdict RuleContext::connectionRules(const std::vector<runtime::Rule>& rules
       case runtime::Rule::Action::ExpectProxy:
         expectProxy = true;
         break;
-      case runtime::Rule::Action::SetVar: {
-        route::Sample s;
-        if (rule.expr->evaluate(v, 0, s)) vars.set(rule.variable, s);
-        break;
-      }
-      case runtime::Rule::Action::UnsetVar:
-        vars.unset(rule.variable);
-        break;
       default:
+        if (applyVariableAction(rule, v)) break;
         if (applyConnectionAction(rule, v)) {
           v = view();  // the addresses may have changed
         } else {
@@ -95,13 +88,9 @@ RuleVerdict RuleContext::contentRules(const std::vector<runtime::Rule>& rules, c
         return RuleVerdict::Reject;
       case runtime::Rule::Action::SilentDrop:
         return RuleVerdict::SilentDrop;
-      case runtime::Rule::Action::SetVar: {
-        route::Sample s;
-        if (rule.expr->evaluate(v, 0, s)) vars.set(rule.variable, s);
-        break;
-      }
+      case runtime::Rule::Action::SetVar:
       case runtime::Rule::Action::UnsetVar:
-        vars.unset(rule.variable);
+        applyVariableAction(rule, v);
         break;
       case runtime::Rule::Action::TrackSc:
       case runtime::Rule::Action::IncGpc0:
@@ -127,6 +116,19 @@ RuleVerdict RuleContext::contentRules(const std::vector<runtime::Rule>& rules, c
     }
   }
   return RuleVerdict::Continue;
+}
+
+bool RuleContext::applyVariableAction(const runtime::Rule& rule, const route::SessionView& v) noexcept {
+  if (rule.action == runtime::Rule::Action::SetVar) {
+    route::Sample s;
+    if (rule.expr->evaluate(v, 0, s)) vars.set(rule.variable, s);
+    return true;
+  }
+  if (rule.action == runtime::Rule::Action::UnsetVar) {
+    vars.unset(rule.variable);
+    return true;
+  }
+  return false;
 }
 
 bool RuleContext::applyConnectionAction(const runtime::Rule& rule, const route::SessionView& v) noexcept {

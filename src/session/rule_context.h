@@ -78,6 +78,8 @@ class RuleContext {
                        const route::SessionView& v) const noexcept;
 
  private:
+  // set-var / unset-var; false if `rule` is neither.
+  bool applyVariableAction(const runtime::Rule& rule, const route::SessionView& v) noexcept;
   // capture, set-src/-dst and ports, set-mark, set-tos, set-log-level;
   // false if `rule` is none of them.
   bool applyConnectionAction(const runtime::Rule& rule, const route::SessionView& v) noexcept;

@@ -36,12 +36,6 @@ constexpr uint64_t kAccountBytes = 256 * 1024;
 constexpr uint64_t kAccountMs = 500;
 constexpr uint64_t kNoDeadline = UINT64_MAX;
 
-int64_t wallMicros() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
-}
-
 bool isResourceError(int err) {
   return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM || err == EADDRNOTAVAIL ||
          err == EPERM || err == EACCES || err == EADDRINUSE;
@@ -84,7 +78,7 @@ Session::Session(Worker& worker, std::shared_ptr<const runtime::Runtime> rt, run
       expectProxy_(acceptProxy) {
   id_ = worker_.process().nextSessionId.fetch_add(1, std::memory_order_relaxed) + 1;
   rc_.clientFd = clientFd_;
-  acceptWallMicros_ = wallMicros();
+  acceptWallMicros_ = event::wallMicros();
   acceptMono_ = worker_.loop().now();
   lastClientActivity_ = acceptMono_;
   lastServerActivity_ = acceptMono_;
