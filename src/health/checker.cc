@@ -187,9 +187,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
   // as an ICMP refusal on the connected socket.
   void startQuicProbe() {
     closeConnection();
-    const config::SourceSpec& src = be_.serverConfigs[server_.position]->source.set
-                                        ? be_.serverConfigs[server_.position]->source
-                                        : be_.source;
+    const config::SourceSpec& src = be_.sourceFor(server_);
     fd_ = net::openUdpConnected(spec_->address, src.address, false, src.interface);
     if (fd_ < 0) {
       done({false, "L4CON", "General socket error (" + std::string(std::strerror(errno)) + ")", 0});
@@ -342,9 +340,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
     socksTarget_ = target;
     if (viaSocks_) target = *spec_->socks4;
     // Checks come from sluice's own address, never a client's ("usesrc").
-    const config::SourceSpec& src = be_.serverConfigs[server_.position]->source.set
-                                        ? be_.serverConfigs[server_.position]->source
-                                        : be_.source;
+    const config::SourceSpec& src = be_.sourceFor(server_);
     fd_ = net::startConnect(target, src.address, false, src.interface);
     if (fd_ < 0) {
       // connect() itself refused (no route, no address): HAProxy's words.

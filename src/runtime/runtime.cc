@@ -800,8 +800,7 @@ void Backend::event(const Runtime& rt, int level, const std::string& message) co
 
 Backend::Origin Backend::originFor(const balance::ServerState& server, const core::Address& client,
                                    const core::Address& target) const {
-  const config::SourceSpec& spec =
-      serverConfigs[server.position]->source.set ? serverConfigs[server.position]->source : source;
+  const config::SourceSpec& spec = sourceFor(server);
   Origin o;
   o.bindTo = spec.address;
   o.interface = &spec.interface;

@@ -207,6 +207,10 @@ struct Backend {
   // Where a connection to `server` leaves from: the server's "source", else
   // the backend's; with "usesrc" the client's address (transparent, when
   // the families match). `target` is the address connected to.
+  // The "source" line that applies to `server`: its own, else the backend's.
+  const config::SourceSpec& sourceFor(const balance::ServerState& server) const {
+    return serverConfigs[server.position]->source.set ? serverConfigs[server.position]->source : source;
+  }
   struct Origin {
     core::Address bindTo;
     bool transparent = false;

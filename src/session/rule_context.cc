@@ -41,37 +41,16 @@ std::optional<std::string> stickRuleKey(const runtime::StickRule& rule, const ro
 
 RuleVerdict RuleContext::connectionRules(const std::vector<runtime::Rule>& rules, const ViewMaker& view,
                                          bool& expectProxy) noexcept {
-  if (rules.empty()) return RuleVerdict::Continue;
-  route::SessionView v = view();
-  for (const runtime::Rule& rule : rules) {
-    route::Tri r = rule.condition ? rule.condition->evaluate(v) : route::Tri::Pass;
-    if (r != route::Tri::Pass) continue;
-    switch (rule.action) {
-      case runtime::Rule::Action::Accept:
-        return RuleVerdict::Continue;
-      case runtime::Rule::Action::Reject:
-        return RuleVerdict::Reject;
-      case runtime::Rule::Action::SilentDrop:
-        return RuleVerdict::SilentDrop;
-      case runtime::Rule::Action::ExpectProxy:
-        expectProxy = true;
-        break;
-      default:
-        if (applyVariableAction(rule, v)) break;
-        if (applyConnectionAction(rule, v)) {
-          v = view();  // the addresses may have changed
-        } else {
-          runStickAction(rule, v, /*connectionLevel=*/true);
-          v.tracking = tracking.get();
-        }
-        break;
-    }
-  }
-  return RuleVerdict::Continue;
+  return run(rules, view, /*final=*/true, /*connectionLevel=*/true, &expectProxy);
 }
 
 RuleVerdict RuleContext::contentRules(const std::vector<runtime::Rule>& rules, const ViewMaker& view,
                                       bool final) noexcept {
+  return run(rules, view, final, /*connectionLevel=*/false, nullptr);
+}
+
+RuleVerdict RuleContext::run(const std::vector<runtime::Rule>& rules, const ViewMaker& view, bool final,
+                             bool connectionLevel, bool* expectProxy) noexcept {
   if (rules.empty()) return RuleVerdict::Continue;
   route::SessionView v = view();
   for (const runtime::Rule& rule : rules) {
@@ -88,15 +67,19 @@ RuleVerdict RuleContext::contentRules(const std::vector<runtime::Rule>& rules, c
         return RuleVerdict::Reject;
       case runtime::Rule::Action::SilentDrop:
         return RuleVerdict::SilentDrop;
-      case runtime::Rule::Action::SetVar:
+      case runtime::Rule::Action::SetVar: {
+        route::Sample s;
+        if (rule.expr->evaluate(v, 0, s)) vars.set(rule.variable, s);
+        break;
+      }
       case runtime::Rule::Action::UnsetVar:
-        applyVariableAction(rule, v);
+        vars.unset(rule.variable);
         break;
       case runtime::Rule::Action::TrackSc:
       case runtime::Rule::Action::IncGpc0:
       case runtime::Rule::Action::IncGpc1:
       case runtime::Rule::Action::SetGpt0:
-        runStickAction(rule, v, /*connectionLevel=*/false);
+        runStickAction(rule, v, connectionLevel);
         v.tracking = tracking.get();
         break;
       case runtime::Rule::Action::Capture:
@@ -108,9 +91,11 @@ RuleVerdict RuleContext::contentRules(const std::vector<runtime::Rule>& rules, c
       case runtime::Rule::Action::SetTos:
       case runtime::Rule::Action::SetLogLevel:
         applyConnectionAction(rule, v);
-        v = view();
+        v = view();  // the addresses may have changed
         break;
       case runtime::Rule::Action::ExpectProxy:  // connection rules only
+        if (expectProxy) *expectProxy = true;
+        break;
       case runtime::Rule::Action::NoOp:
         break;
     }
@@ -118,20 +103,7 @@ RuleVerdict RuleContext::contentRules(const std::vector<runtime::Rule>& rules, c
   return RuleVerdict::Continue;
 }
 
-bool RuleContext::applyVariableAction(const runtime::Rule& rule, const route::SessionView& v) noexcept {
-  if (rule.action == runtime::Rule::Action::SetVar) {
-    route::Sample s;
-    if (rule.expr->evaluate(v, 0, s)) vars.set(rule.variable, s);
-    return true;
-  }
-  if (rule.action == runtime::Rule::Action::UnsetVar) {
-    vars.unset(rule.variable);
-    return true;
-  }
-  return false;
-}
-
-bool RuleContext::applyConnectionAction(const runtime::Rule& rule, const route::SessionView& v) noexcept {
+void RuleContext::applyConnectionAction(const runtime::Rule& rule, const route::SessionView& v) noexcept {
   using A = runtime::Rule::Action;
   route::Sample smp;
   switch (rule.action) {
@@ -140,17 +112,17 @@ bool RuleContext::applyConnectionAction(const runtime::Rule& rule, const route::
       if (rule.expr->evaluate(v, 0, smp) && route::castSample(smp, route::SampleType::Str)) {
         captures[rule.counter] = smp.text.substr(0, rule.value);
       }
-      return true;
+      return;
     }
     case A::SetSrc:
     case A::SetDst: {
       core::Address& a = rule.action == A::SetSrc ? src : dst;
-      if (!rule.expr->evaluate(v, 0, smp) || !route::castSample(smp, route::SampleType::Ip)) return true;
+      if (!rule.expr->evaluate(v, 0, smp) || !route::castSample(smp, route::SampleType::Ip)) return;
       core::Address next = smp.ip;
       // The port stays when the family does, as HAProxy keeps it.
       next.setPort(next.family() == a.unmapped().family() ? a.port() : 0);
       a = next;
-      return true;
+      return;
     }
     case A::SetSrcPort:
     case A::SetDstPort: {
@@ -159,29 +131,29 @@ bool RuleContext::applyConnectionAction(const runtime::Rule& rule, const route::
           smp.integer <= 65535 && a.valid()) {
         a.setPort(static_cast<uint16_t>(smp.integer));
       }
-      return true;
+      return;
     }
     case A::SetMark: {
       int mark = static_cast<int>(rule.value);
       if (clientFd >= 0) setsockopt(clientFd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
-      return true;
+      return;
     }
     case A::SetTos: {
       int tos = static_cast<int>(rule.value);
-      if (clientFd < 0) return true;
+      if (clientFd < 0) return;
       if (src.unmapped().isV4() && !src.isV6()) {
         setsockopt(clientFd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
       } else {
         setsockopt(clientFd, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof(tos));
         setsockopt(clientFd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));  // an IPv4-mapped client
       }
-      return true;
+      return;
     }
     case A::SetLogLevel:
       logLevel = rule.logLevel;
-      return true;
+      return;
     default:
-      return false;
+      return;
   }
 }
 

@@ -78,11 +78,12 @@ class RuleContext {
                        const route::SessionView& v) const noexcept;
 
  private:
-  // set-var / unset-var; false if `rule` is neither.
-  bool applyVariableAction(const runtime::Rule& rule, const route::SessionView& v) noexcept;
-  // capture, set-src/-dst and ports, set-mark, set-tos, set-log-level;
-  // false if `rule` is none of them.
-  bool applyConnectionAction(const runtime::Rule& rule, const route::SessionView& v) noexcept;
+  // The rules in order until one decides (connection rules: always final,
+  // stick counters tracked at connection level, expect-proxy honoured).
+  RuleVerdict run(const std::vector<runtime::Rule>& rules, const ViewMaker& view, bool final, bool connectionLevel,
+                  bool* expectProxy) noexcept;
+  // capture, set-src/-dst and ports, set-mark, set-tos, set-log-level.
+  void applyConnectionAction(const runtime::Rule& rule, const route::SessionView& v) noexcept;
   // track-sc*, sc-inc-gpc*, sc-set-gpt0.
   void runStickAction(const runtime::Rule& rule, const route::SessionView& v, bool connectionLevel) noexcept;
   balance::ServerState* stuckServer(runtime::Backend& be, const route::SessionView& v, bool quic) const noexcept;

@@ -113,9 +113,7 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
     if (fd_ < 0) return;
     ProcessState& ps = w_.process_;
     for (uint32_t i = 0; i < w_.runtime_->maxAccept; ++i) {
-      if (static_cast<uint32_t>(ps.actconn.load(std::memory_order_relaxed)) >= ps.maxconn.load(std::memory_order_relaxed) ||
-          (fe_->maxconn && static_cast<uint32_t>(fe_->counters->current.load(std::memory_order_relaxed)) >=
-                               fe_->maxconn)) {
+      if (ps.full(*fe_)) {
         pause(kFullRetryMs);
         return;
       }
@@ -144,9 +142,7 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
         pause(kNoFdRetryMs);
         return;
       }
-      ps.actconn.fetch_add(1, std::memory_order_relaxed);
-      ps.accepted.fetch_add(1, std::memory_order_relaxed);
-      ps.connectionRate.add();
+      ps.admitted();
       core::Address src = core::Address::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
       core::Address dst = local_.valid() ? local_ : net::localAddress(fd);
       if (Worker* peer = w_.lighterPeer()) {

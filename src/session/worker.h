@@ -57,6 +57,17 @@ struct ProcessState {
   std::atomic<uint64_t> copiedBytes{0};    // forwarded through a buffer
   std::atomic<uint32_t> maxconn{0};
   QuicConnectionIds quicIds;                  // servers' QUIC connection IDs, for NAT rebinding
+  // At the global maxconn, or `fe`'s: no new connection or QUIC flow now.
+  bool full(const runtime::Frontend& fe) const {
+    return static_cast<uint32_t>(actconn.load(std::memory_order_relaxed)) >= maxconn.load(std::memory_order_relaxed) ||
+           (fe.maxconn && static_cast<uint32_t>(fe.counters->current.load(std::memory_order_relaxed)) >= fe.maxconn);
+  }
+  // A connection (or QUIC flow) was taken in: it now counts against maxconn.
+  void admitted() {
+    actconn.fetch_add(1, std::memory_order_relaxed);
+    accepted.fetch_add(1, std::memory_order_relaxed);
+    connectionRate.add();
+  }
   // "observe layer4": a worker saw a server reach its error-limit. Set
   // before the workers start; runs on the worker's thread and only hands
   // the news to the control thread.
