@@ -77,21 +77,22 @@ UdpEndpoint::~UdpEndpoint() { net::closeFd(fd); }
 
 QuicFlow::QuicFlow(Worker& worker, QuicFlows& flows, std::shared_ptr<const runtime::Runtime> rt,
                    runtime::Frontend& fe, std::shared_ptr<UdpEndpoint> endpoint, RuleContext rc,
-                   std::unique_ptr<proto::QuicHelloReader> reader)
+                   std::unique_ptr<proto::QuicHelloReader> reader, const core::Address& peer,
+                   const core::Address& local)
     : worker_(worker),
       flows_(flows),
       rt_(std::move(rt)),
       fe_(fe),
       endpoint_(std::move(endpoint)),
       rc_(std::move(rc)),
+      peer_(peer),
+      replyFrom_(local),
       reader_(std::move(reader)) {
   id_ = worker_.process().nextSessionId.fetch_add(1, std::memory_order_relaxed) + 1;
   startWallMicros_ = event::wallMicros();
   startMono_ = worker_.loop().now();
   lastClient_ = startMono_;
   lastServer_ = startMono_;
-  peer_ = rc_.src;
-  replyFrom_ = rc_.dst;
 }
 
 QuicFlow::~QuicFlow() {
@@ -133,14 +134,7 @@ void QuicFlow::start(std::span<const uint8_t> first) noexcept {
   ++datagramsIn_;
   held_.emplace_back(first.begin(), first.end());
   heldBytes_ = first.size();
-  if (!fe_.sessionRules.empty()) {
-    RuleVerdict v = rc_.contentRules(fe_.sessionRules, [this] { return view(true); }, true);
-    if (v == RuleVerdict::Reject || v == RuleVerdict::SilentDrop) {
-      fe_.counters->denied.fetch_add(1, std::memory_order_relaxed);
-      refuse('P', 'R');
-      return;
-    }
-  }
+  if (!rulesAdmit(fe_.sessionRules)) return;
   if (fe_.inspects) {
     if (fe_.inspectWindow > 0) {
       inspectDeadline_ = startMono_ + fe_.inspectWindow;
@@ -179,14 +173,7 @@ void QuicFlow::evaluate() noexcept {
 void QuicFlow::decide() noexcept {
   // Nothing a rule could read comes later in a QUIC flow than the hello:
   // the rules see a final state.
-  if (fe_.inspects) {
-    RuleVerdict v = rc_.contentRules(fe_.contentRules, [this] { return view(true); }, true);
-    if (v == RuleVerdict::Reject || v == RuleVerdict::SilentDrop) {
-      fe_.counters->denied.fetch_add(1, std::memory_order_relaxed);
-      refuse('P', 'R');
-      return;
-    }
-  }
+  if (fe_.inspects && !rulesAdmit(fe_.contentRules)) return;
   be_ = rc_.chooseBackend(*rt_, fe_, view(true));
   if (!be_) {
     fe_.counters->noServer.fetch_add(1, std::memory_order_relaxed);
@@ -194,20 +181,21 @@ void QuicFlow::decide() noexcept {
     return;
   }
   be_->counters->opened();
-  if (!be_->contentRules.empty()) {
-    RuleVerdict v = rc_.contentRules(be_->contentRules, [this] { return view(true); }, true);
-    if (v == RuleVerdict::Reject || v == RuleVerdict::SilentDrop) {
-      fe_.counters->denied.fetch_add(1, std::memory_order_relaxed);
-      refuse('P', 'R');
-      return;
-    }
-  }
+  if (!rulesAdmit(be_->contentRules)) return;
   // The hello is kept only when the log line prints from it.
   if (reader_ && fe_.logFormat && reader_->status() == proto::QuicStatus::Done) {
     hello_ = std::make_unique<proto::ClientHelloInfo>(reader_->info());
   }
   reader_.reset();
   connect();
+}
+
+bool QuicFlow::rulesAdmit(const std::vector<runtime::Rule>& rules) noexcept {
+  RuleVerdict v = rc_.contentRules(rules, [this] { return view(true); }, true);
+  if (v != RuleVerdict::Reject && v != RuleVerdict::SilentDrop) return true;
+  fe_.counters->denied.fetch_add(1, std::memory_order_relaxed);
+  refuse('P', 'R');
+  return false;
 }
 
 void QuicFlow::connect() noexcept {
@@ -290,11 +278,11 @@ void QuicFlow::fromClient(std::span<const uint8_t> data, const core::Address& pe
                           const core::Address& local) noexcept {
   if (state_ == State::Closed) return;
   lastClient_ = now();
+  // NAT rebinding, found again by connection ID: the table already files
+  // the flow under the new addresses (QuicFlows::rekey), which key() derives.
+  peer_ = peer;
+  replyFrom_ = local;
   if (state_ == State::Dropping) return;
-  if (!(peer == peer_)) {
-    peer_ = peer;  // NAT rebinding, found again by connection ID
-    if (local.valid()) replyFrom_ = local;
-  }
   bytesIn_ += data.size();
   ++datagramsIn_;
   if (state_ == State::Forwarding) {
@@ -406,21 +394,26 @@ void QuicFlow::onTimer() noexcept {
     connectFailed(ETIMEDOUT, true);
     return;
   }
-  const uint32_t tunnel = be_ ? be_->timeoutTunnel : 0;
-  const uint32_t idleClient = tunnel ? tunnel : fe_.timeoutClient ? fe_.timeoutClient : kDefaultIdleMs;
-  const uint32_t idleServer = tunnel ? tunnel : be_ && be_->timeoutServer ? be_->timeoutServer : kDefaultIdleMs;
-  if (t - lastClient_ >= idleClient) {
+  const IdleLimits idle = idleLimits();
+  if (t - lastClient_ >= idle.client) {
     // Silence is how a QUIC connection ends as seen from outside: its
     // CONNECTION_CLOSE is encrypted. Before any answer, it is the client's
     // timeout.
     finish(state_ == State::Forwarding ? '-' : 'c', state_ == State::Forwarding ? '-' : stageLetter());
     return;
   }
-  if (state_ == State::Forwarding && t - lastServer_ >= idleServer) {
+  if (state_ == State::Forwarding && t - lastServer_ >= idle.server) {
     finish('-', '-');
     return;
   }
   rearmTimer();
+}
+
+QuicFlow::IdleLimits QuicFlow::idleLimits() const noexcept {
+  const uint32_t tunnel = be_ ? be_->timeoutTunnel : 0;
+  if (tunnel) return {tunnel, tunnel};
+  return {fe_.timeoutClient ? fe_.timeoutClient : kDefaultIdleMs,
+          be_ && be_->timeoutServer ? be_->timeoutServer : kDefaultIdleMs};
 }
 
 void QuicFlow::rearmTimer() noexcept {
@@ -429,11 +422,9 @@ void QuicFlow::rearmTimer() noexcept {
   if (state_ == State::Dropping) {
     next = dropUntil_;
   } else {
-    const uint32_t tunnel = be_ ? be_->timeoutTunnel : 0;
-    const uint32_t idleClient = tunnel ? tunnel : fe_.timeoutClient ? fe_.timeoutClient : kDefaultIdleMs;
-    const uint32_t idleServer = tunnel ? tunnel : be_ && be_->timeoutServer ? be_->timeoutServer : kDefaultIdleMs;
-    next = lastClient_ + idleClient;
-    if (state_ == State::Forwarding) next = std::min(next, lastServer_ + idleServer);
+    const IdleLimits idle = idleLimits();
+    next = lastClient_ + idle.client;
+    if (state_ == State::Forwarding) next = std::min(next, lastServer_ + idle.server);
     if (state_ == State::Inspecting && inspectDeadline_ && !windowOver_) next = std::min(next, inspectDeadline_);
     if (state_ == State::Connecting && connectDeadline_) next = std::min(next, connectDeadline_);
   }
@@ -530,8 +521,8 @@ void QuicFlow::emitLog() noexcept {
   if (!fe_.tcplog && !fe_.logFormat) return;
   if (fe_.dontlogNormal && termCause_ == '-' && termStage_ == '-') return;
   observe::LogRecord r;
-  r.client = peer_;
-  r.frontendAddress = replyFrom_.valid() ? replyFrom_ : rc_.dst;
+  r.client = rc_.src;  // as the rules report it (set-src), as TCP logs it
+  r.frontendAddress = rc_.dst;
   if (server_) r.serverAddress = server_->address;
   r.acceptWallMicros = startWallMicros_;
   r.frontend = fe_.name;
@@ -567,8 +558,8 @@ SessionInfo QuicFlow::describe() const {
   i.frontend = fe_.name;
   if (be_) i.backend = be_->name;
   if (server_) i.server = server_->name;
-  i.source = peer_.toString();
-  i.destination = (replyFrom_.valid() ? replyFrom_ : rc_.dst).toString();
+  i.source = rc_.src.toString();
+  i.destination = rc_.dst.toString();
   i.ageMs = worker_.loop().now() - startMono_;
   i.bytesIn = bytesIn_;
   i.bytesOut = bytesOut_;
@@ -588,17 +579,16 @@ QuicFlows::QuicFlows(Worker& worker) : worker_(worker) {}
 
 QuicFlows::~QuicFlows() { killAll('K'); }
 
-std::string QuicFlows::addressKey(const core::Address& local, const core::Address& peer) {
-  std::string k;
-  k.reserve(40);
-  k.append(local.rawBytes());
-  uint16_t lp = local.port();
-  k.append(reinterpret_cast<const char*>(&lp), sizeof(lp));
-  k.push_back('|');
-  k.append(peer.rawBytes());
-  uint16_t pp = peer.port();
-  k.append(reinterpret_cast<const char*>(&pp), sizeof(pp));
-  return k;
+FlowKey::FlowKey(const core::Address& local, const core::Address& peer) {
+  for (const core::Address* a : {&local, &peer}) {
+    std::string_view raw = a->rawBytes();
+    const uint16_t port = a->port();
+    bytes[size++] = static_cast<char>(raw.size());
+    std::copy(raw.begin(), raw.end(), bytes.begin() + size);
+    size = static_cast<uint8_t>(size + raw.size());
+    std::memcpy(bytes.data() + size, &port, sizeof(port));
+    size = static_cast<uint8_t>(size + sizeof(port));
+  }
 }
 
 void QuicFlows::received(const std::shared_ptr<UdpEndpoint>& ep, const std::shared_ptr<const runtime::Runtime>& rt,
@@ -611,7 +601,7 @@ void QuicFlows::received(const std::shared_ptr<UdpEndpoint>& ep, const std::shar
     local = localSeen;
     local.setPort(ep->local.port());
   }
-  const std::string key = addressKey(local, peer);
+  const FlowKey key(local, peer);
   if (auto it = byAddress_.find(key); it != byAddress_.end()) {
     it->second->fromClient(data, peer, local);
     return;
@@ -638,10 +628,7 @@ void QuicFlows::received(const std::shared_ptr<UdpEndpoint>& ep, const std::shar
     return;
   }
   ProcessState& ps = worker_.process();
-  if (static_cast<uint32_t>(ps.actconn.load(std::memory_order_relaxed)) >=
-          ps.maxconn.load(std::memory_order_relaxed) ||
-      (fe.maxconn &&
-       static_cast<uint32_t>(fe.counters->current.load(std::memory_order_relaxed)) >= fe.maxconn)) {
+  if (ps.full(fe)) {
     qc.overLimit.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -664,11 +651,8 @@ void QuicFlows::received(const std::shared_ptr<UdpEndpoint>& ep, const std::shar
     qc.undecryptable.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  ps.actconn.fetch_add(1, std::memory_order_relaxed);
-  ps.accepted.fetch_add(1, std::memory_order_relaxed);
-  ps.connectionRate.add();
-  auto* f = new QuicFlow(worker_, *this, rt, fe, ep, std::move(rc), std::move(reader));
-  f->setKey(key);
+  ps.admitted();
+  auto* f = new QuicFlow(worker_, *this, rt, fe, ep, std::move(rc), std::move(reader), peer, local);
   f->next = flows_;
   if (flows_) flows_->prev = f;
   flows_ = f;
@@ -705,26 +689,19 @@ void QuicFlows::deliverMigrated(uint64_t id, std::span<const uint8_t> data, cons
 }
 
 void QuicFlows::learned(QuicFlow* flow, const std::string& cid) {
-  byCid_[cid] = flow;
   worker_.process().quicIds.add(cid, {worker_.index(), flow->id()});
 }
 
 void QuicFlows::rekey(QuicFlow* flow, const core::Address& local, const core::Address& peer) {
   auto it = byAddress_.find(flow->key());
   if (it != byAddress_.end() && it->second == flow) byAddress_.erase(it);
-  std::string key = addressKey(local, peer);
-  byAddress_[key] = flow;
-  flow->setKey(std::move(key));
+  byAddress_[FlowKey(local, peer)] = flow;
 }
 
 void QuicFlows::closed(QuicFlow* flow) noexcept {
   auto it = byAddress_.find(flow->key());
   if (it != byAddress_.end() && it->second == flow) byAddress_.erase(it);
-  for (const std::string& cid : flow->connectionIds()) {
-    auto c = byCid_.find(cid);
-    if (c != byCid_.end() && c->second == flow) byCid_.erase(c);
-    worker_.process().quicIds.remove(cid, flow->id());
-  }
+  for (const std::string& cid : flow->connectionIds()) worker_.process().quicIds.remove(cid, flow->id());
   byId_.erase(flow->id());
   if (flow->prev) flow->prev->next = flow->next;
   if (flow->next) flow->next->prev = flow->prev;

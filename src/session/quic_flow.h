@@ -22,10 +22,13 @@
 // replaces listeners while flows keep going on the same sockets.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -54,10 +57,28 @@ struct UdpEndpoint {
   uint64_t inode = 0;    // the socket itself: duplicates share it
 };
 
+// A flow's place in its worker's table: the local address the client sends
+// to and the client's address, as bytes (family length, address, port) in
+// a fixed array, so that finding the flow of a datagram allocates nothing.
+struct FlowKey {
+  FlowKey(const core::Address& local, const core::Address& peer);
+  std::array<char, 2 * (1 + 16 + 2)> bytes{};
+  uint8_t size = 0;
+  bool operator==(const FlowKey& o) const {
+    return size == o.size && std::equal(bytes.begin(), bytes.begin() + size, o.bytes.begin());
+  }
+};
+struct FlowKeyHash {
+  size_t operator()(const FlowKey& k) const { return std::hash<std::string_view>{}({k.bytes.data(), k.size}); }
+};
+
 class QuicFlow final : public event::EventHandler, public event::Timer {
  public:
+  // `peer` and `local` are the addresses on the wire (the rules' `rc` may
+  // already report others, after set-src / set-dst).
   QuicFlow(Worker& worker, QuicFlows& flows, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend& fe,
-           std::shared_ptr<UdpEndpoint> endpoint, RuleContext rc, std::unique_ptr<proto::QuicHelloReader> reader);
+           std::shared_ptr<UdpEndpoint> endpoint, RuleContext rc, std::unique_ptr<proto::QuicHelloReader> reader,
+           const core::Address& peer, const core::Address& local);
   ~QuicFlow() override;
 
   // The datagram that opened the flow: held, then the rules run.
@@ -73,8 +94,7 @@ class QuicFlow final : public event::EventHandler, public event::Timer {
   uint64_t id() const { return id_; }
   const balance::ServerState* server() const { return server_; }
   SessionInfo describe() const;
-  const std::string& key() const { return key_; }
-  void setKey(std::string k) { key_ = std::move(k); }
+  FlowKey key() const { return {replyFrom_, peer_}; }
   const std::vector<std::string>& connectionIds() const { return cids_; }
 
   QuicFlow* prev = nullptr;
@@ -92,6 +112,15 @@ class QuicFlow final : public event::EventHandler, public event::Timer {
   void toServer(std::span<const uint8_t> data) noexcept;
   void fromServer(std::span<const uint8_t> data) noexcept;
   void learnConnectionId(std::span<const uint8_t> datagram) noexcept;
+  // The frontend's or backend's rules, decided at once; false when they
+  // refused the flow (counted, logged, remembered).
+  bool rulesAdmit(const std::vector<runtime::Rule>& rules) noexcept;
+  // How long each side may stay silent before the flow ends.
+  struct IdleLimits {
+    uint32_t client;
+    uint32_t server;
+  };
+  IdleLimits idleLimits() const noexcept;
   void rearmTimer() noexcept;
   // Stops forwarding but keeps the client's address in the table for a
   // while, so its retransmitted Initials are dropped quietly instead of
@@ -115,7 +144,6 @@ class QuicFlow final : public event::EventHandler, public event::Timer {
   core::Address replyFrom_;   // the local address the client sends to
   std::unique_ptr<proto::QuicHelloReader> reader_;   // until the route is chosen
   std::unique_ptr<proto::ClientHelloInfo> hello_;    // kept when the log line prints from it
-  std::string key_;
   std::string sni_;
   std::vector<std::string> cids_;   // the server's connection IDs, as learned
 
@@ -192,10 +220,9 @@ class QuicFlows {
 
   // Called by flows.
   void learned(QuicFlow* flow, const std::string& cid);
+  // Before a flow takes its client's new address: files it under that one.
   void rekey(QuicFlow* flow, const core::Address& local, const core::Address& peer);
   void closed(QuicFlow* flow) noexcept;
-
-  static std::string addressKey(const core::Address& local, const core::Address& peer);
 
  private:
   // A short-header datagram from an unknown address: passed to the flow
@@ -206,8 +233,7 @@ class QuicFlows {
 
   Worker& worker_;
   net::DatagramBatch batch_;
-  std::unordered_map<std::string, QuicFlow*> byAddress_;
-  std::unordered_map<std::string, QuicFlow*> byCid_;
+  std::unordered_map<FlowKey, QuicFlow*, FlowKeyHash> byAddress_;
   std::unordered_map<uint64_t, QuicFlow*> byId_;
   QuicFlow* flows_ = nullptr;
   size_t count_ = 0;

@@ -432,6 +432,33 @@ TEST_F(Quic, MaxconnRulesAndTrackingArePerFlow) {
   EXPECT_NE(sess.find("state=quic-connecting sni=a.example"), std::string::npos) << sess;
 }
 
+// set-src / set-dst change what the rules and the log report, never where
+// the flow's datagrams go: the answer still reaches the real client.
+TEST_F(Quic, SetSrcChangesTheReportNotTheWire) {
+  UdpPeer a, b, client;
+  int port = freePort();
+  Sluice s(config(port, a.port(), b.port(),
+                  "  tcp-request connection set-src str(127.0.0.9)\n"
+                  "  tcp-request connection set-dst str(127.0.0.8)\n"),
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  // The whole hello in one datagram: the answer comes before the client
+  // sends anything else.
+  const Bytes dcid = {9, 9, 9, 9, 9, 9, 9, 9};
+  Bytes hello = clientHello("a.example", 0);
+  ASSERT_TRUE(client.sendTo(port, datagram({sealInitial(proto::kQuicV1, dcid, 0, cryptoFrame(hello, 0, hello.size()))})));
+  auto got = a.receive(3000);
+  ASSERT_TRUE(got) << s.log();
+  Bytes reply = serverLongHeader(dcid, {1, 2, 3, 4, 5, 6, 7, 8});
+  ASSERT_TRUE(a.sendTo(got->second, reply));
+  auto back = client.receive(3000);
+  ASSERT_TRUE(back) << "the answer went to the address the rules reported\n" << s.log();
+  EXPECT_EQ(back->first, reply);
+  EXPECT_EQ(back->second, port);
+  ASSERT_TRUE(eventually([&] { return !s.logLines("127.0.0.9:").empty(); }, 8000)) << s.log();
+  EXPECT_NE(s.logLines("127.0.0.9:")[0].find(" bk_a/a "), std::string::npos) << s.log();
+}
+
 // A reload keeps flows going on the same sockets, and new flows start on
 // the new configuration.
 TEST_F(Quic, FlowsSurviveAReload) {
