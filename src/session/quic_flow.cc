@@ -127,11 +127,9 @@ char QuicFlow::stageLetter() const noexcept {
 }
 
 void QuicFlow::start(std::span<const uint8_t> first) noexcept {
-  counted_ = true;
   fe_.counters->opened();
   rc_.countSession();
   bytesIn_ += first.size();
-  ++datagramsIn_;
   held_.emplace_back(first.begin(), first.end());
   heldBytes_ = first.size();
   if (!rulesAdmit(fe_.sessionRules)) return;
@@ -284,7 +282,6 @@ void QuicFlow::fromClient(std::span<const uint8_t> data, const core::Address& pe
   replyFrom_ = local;
   if (state_ == State::Dropping) return;
   bytesIn_ += data.size();
-  ++datagramsIn_;
   if (state_ == State::Forwarding) {
     toServer(data);
     return;
@@ -346,7 +343,6 @@ void QuicFlow::fromServer(std::span<const uint8_t> data) noexcept {
   }
   lastServer_ = t;
   bytesOut_ += data.size();
-  ++datagramsOut_;
   learnConnectionId(data);
   if (net::sendDatagram(endpoint_->fd, data, peer_, replyFrom_) < 0) {
     fe_.counters->quic.sendErrors.fetch_add(1, std::memory_order_relaxed);
@@ -479,7 +475,7 @@ void QuicFlow::release() noexcept {
     be_->counters->closed();
   }
   if (server_) server_->connectionClosed();
-  if (counted_) fe_.counters->closed();
+  fe_.counters->closed();  // opened in start(), which every flow runs first
   worker_.process().actconn.fetch_sub(1, std::memory_order_relaxed);
 }
 

@@ -154,7 +154,6 @@ class QuicFlow final : public event::EventHandler, public event::Timer {
   bool helloFinal_ = false;
   bool windowOver_ = false;
   bool logged_ = false;
-  bool counted_ = false;    // in the frontend's counters
   bool released_ = false;   // counters and server slot given back
   bool resume_ = false;     // a read yielded with datagrams left
   uint64_t id_ = 0;
@@ -184,8 +183,6 @@ class QuicFlow final : public event::EventHandler, public event::Timer {
 
   uint64_t bytesIn_ = 0;
   uint64_t bytesOut_ = 0;
-  uint64_t datagramsIn_ = 0;
-  uint64_t datagramsOut_ = 0;
   uint64_t accountedIn_ = 0;
   uint64_t accountedOut_ = 0;
 };
