@@ -148,7 +148,7 @@ QuicStatus QuicHelloReader::addDatagram(std::span<const uint8_t> datagram) {
   ++datagrams_;
   // A client's Initial datagrams are padded to 1200 bytes (RFC 9000 §14.1):
   // a shorter one is no client's first flight, and is dropped.
-  if (datagram.size() < kQuicMinInitialDatagram) return keyed_ ? status_ : fail(QuicStatus::NotQuic);
+  if (datagram.size() < kQuicMinInitialDatagram) return refuse(QuicStatus::NotQuic);
   size_t at = 0;
   while (at < datagram.size()) {
     size_t used = 0;
@@ -163,30 +163,30 @@ QuicStatus QuicHelloReader::addDatagram(std::span<const uint8_t> datagram) {
 // One long-header packet at the start of `packet`; `used` its length.
 QuicStatus QuicHelloReader::readPacket(std::span<const uint8_t> packet, size_t& used) {
   used = 0;
-  if (packet.size() < 7 || !(packet[0] & 0x80)) return keyed_ ? status_ : fail(QuicStatus::NotQuic);
+  if (packet.size() < 7 || !(packet[0] & 0x80)) return refuse(QuicStatus::NotQuic);
   const uint32_t version = (uint32_t{packet[1]} << 24) | (uint32_t{packet[2]} << 16) |
                            (uint32_t{packet[3]} << 8) | packet[4];
-  if (version != kQuicV1 && version != kQuicV2) return keyed_ ? status_ : fail(QuicStatus::NotQuic);
-  if (!(packet[0] & 0x40)) return keyed_ ? status_ : fail(QuicStatus::NotQuic);  // fixed bit
+  if (version != kQuicV1 && version != kQuicV2) return refuse(QuicStatus::NotQuic);
+  if (!(packet[0] & 0x40)) return refuse(QuicStatus::NotQuic);  // fixed bit
   const unsigned type = (packet[0] >> 4) & 3;
   const bool initial = version == kQuicV1 ? type == 0 : type == 1;
   const bool retry = version == kQuicV1 ? type == 3 : type == 0;
-  if (retry) return keyed_ ? status_ : fail(QuicStatus::NotQuic);  // a server's packet
+  if (retry) return refuse(QuicStatus::NotQuic);  // a server's packet
   size_t at = 5;
   const size_t dcidLen = packet[at++];
-  if (dcidLen > 20 || packet.size() - at < dcidLen + 1) return fail(QuicStatus::Malformed);
+  if (dcidLen > 20 || packet.size() - at < dcidLen + 1) return refuse(QuicStatus::Malformed);
   std::span<const uint8_t> dcid = packet.subspan(at, dcidLen);
   at += dcidLen;
   const size_t scidLen = packet[at++];
-  if (scidLen > 20 || packet.size() - at < scidLen) return fail(QuicStatus::Malformed);
+  if (scidLen > 20 || packet.size() - at < scidLen) return refuse(QuicStatus::Malformed);
   at += scidLen;
   uint64_t tokenLen = 0;
   if (initial && (!readVarint(packet, at, tokenLen) || packet.size() - at < tokenLen)) {
-    return fail(QuicStatus::Malformed);
+    return refuse(QuicStatus::Malformed);
   }
   at += static_cast<size_t>(tokenLen);
   uint64_t length = 0;
-  if (!readVarint(packet, at, length) || packet.size() - at < length) return fail(QuicStatus::Malformed);
+  if (!readVarint(packet, at, length) || packet.size() - at < length) return refuse(QuicStatus::Malformed);
   const size_t pnOffset = at;
   used = pnOffset + static_cast<size_t>(length);
   if (!initial) {
@@ -195,7 +195,7 @@ QuicStatus QuicHelloReader::readPacket(std::span<const uint8_t> packet, size_t& 
     return status_;
   }
   if (!keyed_) {
-    if (dcidLen < 8) return fail(QuicStatus::Malformed);  // RFC 9000 §7.2: at least 8 bytes
+    if (dcidLen < 8) return refuse(QuicStatus::Malformed);  // RFC 9000 §7.2: at least 8 bytes
     if (!deriveClientInitialKeys(version, dcid, keys_)) return fail(QuicStatus::NotQuic);
     dcid_.assign(dcid.begin(), dcid.end());
     version_ = version;
@@ -205,15 +205,12 @@ QuicStatus QuicHelloReader::readPacket(std::span<const uint8_t> packet, size_t& 
   }
   // Header protection (RFC 9001 §5.4): the sample starts 4 bytes after the
   // packet number's offset.
-  if (length < 4 + 16) return fail(QuicStatus::Malformed);
+  if (length < 4 + 16) return refuse(QuicStatus::Malformed);
   uint8_t mask[16];
-  if (!headerProtectionMask(keys_.hp, packet.data() + pnOffset + 4, mask)) return fail(QuicStatus::Malformed);
+  if (!headerProtectionMask(keys_.hp, packet.data() + pnOffset + 4, mask)) return refuse(QuicStatus::Malformed);
   std::vector<uint8_t> header(packet.begin(), packet.begin() + static_cast<std::ptrdiff_t>(pnOffset + 4));
   header[0] ^= mask[0] & 0x0f;
-  // Once one packet of the flow opened, one that does not is dropped alone:
-  // an off-path sender who knows the client's address must not be able to
-  // spoil the flow's routing with garbage.
-  if (header[0] & 0x0c) return opened_ ? status_ : fail(QuicStatus::Malformed);  // reserved bits must be zero
+  if (header[0] & 0x0c) return refuse(QuicStatus::Malformed);  // reserved bits must be zero
   const size_t pnLen = (header[0] & 0x03) + 1u;
   uint64_t pn = 0;
   for (size_t i = 0; i < pnLen; ++i) {
@@ -224,7 +221,7 @@ QuicStatus QuicHelloReader::readPacket(std::span<const uint8_t> packet, size_t& 
   std::vector<uint8_t> plain;
   if (!openPayload(keys_, header, pn,
                    packet.subspan(pnOffset + pnLen, static_cast<size_t>(length) - pnLen), plain)) {
-    return opened_ ? status_ : fail(QuicStatus::Malformed);
+    return refuse(QuicStatus::Malformed);
   }
   ++opened_;
   return addFrames(plain);

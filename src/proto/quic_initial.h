@@ -88,9 +88,20 @@ class QuicHelloReader {
   // the server picks its own).
   const std::vector<uint8_t>& originalDcid() const { return dcid_; }
   size_t datagrams() const { return datagrams_; }
+  // The ClientHello handshake message as reassembled (its 4-byte header
+  // included), once Done; empty before.
+  std::span<const uint8_t> hello() const {
+    if (status_ != QuicStatus::Done) return {};
+    return {crypto_.data(), 4 + size_t{info_.helloLength}};
+  }
 
  private:
   QuicStatus fail(QuicStatus s) { return status_ = s; }
+  // A packet that cannot be authenticated (cut short, bad format, does not
+  // open): fatal before the flow's first packet opened; after it, dropped
+  // alone, so that an off-path sender who knows the client's address
+  // cannot spoil the flow's routing with garbage.
+  QuicStatus refuse(QuicStatus s) { return opened_ ? status_ : fail(s); }
   QuicStatus readPacket(std::span<const uint8_t> packet, size_t& used);
   QuicStatus addFrames(std::span<const uint8_t> payload);
   QuicStatus addCrypto(uint64_t offset, std::span<const uint8_t> data);

@@ -269,7 +269,9 @@ TEST_F(Quic, HelloAcrossDatagramsOutOfOrderIsHeldAndReplayedInOrder) {
     auto got = a.receive(3000);
     ASSERT_TRUE(got) << s.log();
     EXPECT_EQ(got->first, expected);
-    if (sluiceSide) EXPECT_EQ(got->second, sluiceSide) << "one socket per flow";
+    if (sluiceSide) {
+      EXPECT_EQ(got->second, sluiceSide) << "one socket per flow";
+    }
     sluiceSide = got->second;
   }
   EXPECT_FALSE(b.receive(100));

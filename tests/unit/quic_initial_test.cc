@@ -212,5 +212,105 @@ TEST(QuicInitial, RealClientNgtcp2) {
   EXPECT_NE(r2.addDatagram(cut), QuicStatus::Done);
 }
 
+// Chromium's first flight: the datagrams of a recorded file (2-byte length,
+// bytes; see tests/data/quic/capture.py).
+std::vector<std::vector<uint8_t>> readDatagrams(const std::string& name) {
+  std::string bytes = readFileBytes(std::string(SLUICE_TEST_DATA_DIR) + "/quic/" + name);
+  std::vector<std::vector<uint8_t>> out;
+  for (size_t i = 0; i + 2 <= bytes.size();) {
+    size_t n = (size_t{static_cast<uint8_t>(bytes[i])} << 8) | static_cast<uint8_t>(bytes[i + 1]);
+    if (i + 2 + n > bytes.size()) break;
+    out.emplace_back(bytes.begin() + static_cast<std::ptrdiff_t>(i + 2),
+                     bytes.begin() + static_cast<std::ptrdiff_t>(i + 2 + n));
+    i += 2 + n;
+  }
+  return out;
+}
+
+void expectChromiumHello(const QuicHelloReader& r) {
+  EXPECT_EQ(r.version(), kQuicV1);
+  EXPECT_EQ(r.info().sni, "chromium.example");
+  ASSERT_EQ(r.info().alpn.size(), 1u);
+  EXPECT_EQ(r.info().alpn[0], "h3");
+  EXPECT_EQ(r.info().maxSupportedVersion, 0x0304);
+  EXPECT_GT(r.info().helloLength, 1200u) << "the post-quantum hello is larger than one datagram";
+}
+
+// Chromium 156 (BoringSSL) over QUIC v1 with its X25519MLKEM768 key share:
+// the hello spans two Initial packets in two datagrams, which is what
+// tools reading only the first datagram misroute. Read in order, in
+// reverse, with each datagram duplicated; and never from the first alone.
+TEST(QuicInitial, RealClientChromiumPostQuantumSpansTwoDatagrams) {
+  auto flight = readDatagrams("chromium-156-v1-mlkem.dgrams");
+  ASSERT_EQ(flight.size(), 2u);
+  for (const auto& d : flight) EXPECT_GE(d.size(), kQuicMinInitialDatagram);
+  {
+    QuicHelloReader r;
+    EXPECT_EQ(r.addDatagram(flight[0]), QuicStatus::NeedMore) << "the first datagram holds only part of the hello";
+    EXPECT_EQ(r.addDatagram(flight[1]), QuicStatus::Done);
+    expectChromiumHello(r);
+  }
+  {
+    QuicHelloReader r;
+    EXPECT_EQ(r.addDatagram(flight[1]), QuicStatus::NeedMore);
+    EXPECT_EQ(r.addDatagram(flight[1]), QuicStatus::NeedMore) << "a duplicate changes nothing";
+    EXPECT_EQ(r.addDatagram(flight[0]), QuicStatus::Done);
+    expectChromiumHello(r);
+  }
+  {
+    QuicHelloReader r;  // the first datagram twice, then the rest
+    EXPECT_EQ(r.addDatagram(flight[0]), QuicStatus::NeedMore);
+    EXPECT_EQ(r.addDatagram(flight[0]), QuicStatus::NeedMore);
+    EXPECT_EQ(r.addDatagram(flight[1]), QuicStatus::Done);
+    expectChromiumHello(r);
+  }
+  {
+    QuicHelloReader r;  // the second datagram cut short: it cannot open, the hello waits
+    std::vector<uint8_t> cut(flight[1].begin(), flight[1].begin() + 700);
+    cut.resize(kQuicMinInitialDatagram, 0);
+    EXPECT_EQ(r.addDatagram(flight[0]), QuicStatus::NeedMore);
+    EXPECT_EQ(r.addDatagram(cut), QuicStatus::NeedMore);
+    EXPECT_EQ(r.addDatagram(flight[1]), QuicStatus::Done);
+    expectChromiumHello(r);
+  }
+}
+
+// The same hello cut differently than Chromium cut it: its CRYPTO bytes,
+// as the reader reassembled them, re-sealed under Chromium's connection
+// ID into five packets of uneven sizes, two coalesced, delivered shuffled
+// with duplicates. Every order reads the same hello.
+TEST(QuicInitial, RealClientChromiumHelloResplitAndShuffled) {
+  auto flight = readDatagrams("chromium-156-v1-mlkem.dgrams");
+  ASSERT_EQ(flight.size(), 2u);
+  QuicHelloReader whole;
+  whole.addDatagram(flight[0]);
+  ASSERT_EQ(whole.addDatagram(flight[1]), QuicStatus::Done);
+  const std::vector<uint8_t> hello(whole.hello().begin(), whole.hello().end());
+  ASSERT_EQ(hello.size(), 4 + size_t{whole.info().helloLength});
+  const std::vector<uint8_t> dcid = whole.originalDcid();
+  const size_t cuts[] = {0, 90, 700, 1300, 1310, hello.size()};
+  std::vector<std::vector<uint8_t>> packets;
+  for (size_t i = 0; i + 1 < std::size(cuts); ++i) {
+    packets.push_back(sealInitial(kQuicV1, dcid, static_cast<uint32_t>(i),
+                                  cryptoFrame(hello, cuts[i], cuts[i + 1] - cuts[i])));
+  }
+  std::vector<std::vector<uint8_t>> datagrams = {datagram({packets[0], packets[3]}), datagram({packets[1]}),
+                                                 datagram({packets[2]}), datagram({packets[4]})};
+  std::mt19937 rng(11);
+  for (int round = 0; round < 50; ++round) {
+    std::vector<std::vector<uint8_t>> order = datagrams;
+    order.push_back(datagrams[rng() % datagrams.size()]);  // a duplicate somewhere
+    std::shuffle(order.begin(), order.end(), rng);
+    QuicHelloReader r;
+    QuicStatus s = QuicStatus::NeedMore;
+    for (const auto& d : order) {
+      if (s == QuicStatus::Done) break;
+      s = r.addDatagram(d);
+    }
+    ASSERT_EQ(s, QuicStatus::Done) << "round " << round;
+    expectChromiumHello(r);
+  }
+}
+
 }  // namespace
 }  // namespace sluice::proto
