@@ -41,7 +41,7 @@ if ! ip netns exec $L nft -f - 2>"$dir/err" <<'NFT'
 table ip sluice_tproxy {
   chain prerouting {
     type filter hook prerouting priority mangle;
-    meta l4proto tcp socket transparent 1 meta mark set 1
+    meta l4proto { tcp, udp } socket transparent 1 meta mark set 1
   }
 }
 NFT
@@ -60,6 +60,16 @@ while True:
     c, a = s.accept(); c.recv(100); c.sendall(("peer=%s\n" % a[0]).encode()); c.close()
 ' >"$dir/server.out" 2>&1 &
 pids+=($!)
+# The QUIC server: answers each datagram with a long-header packet (so
+# that it passes for a server's) carrying the address it came from.
+ip netns exec $S python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.77.2.2", 9443))
+while True:
+    d, a = s.recvfrom(65536)
+    s.sendto(bytes([0xc0, 0, 0, 0, 1, 0, 8]) + b"srvcid01" + ("peer=%s\n" % a[0]).encode(), a)
+' >"$dir/quic-server.out" 2>&1 &
+pids+=($!)
 
 cat > "$dir/sluice.cfg" <<CFG
 global
@@ -73,10 +83,13 @@ defaults
     timeout server 5s
 frontend fe
     bind 10.77.1.1:8080
+    bind quic4@10.77.1.1:8443
+    tcp-request inspect-delay 2s
     default_backend transparent
 backend transparent
     source 0.0.0.0 usesrc clientip
     server s1 10.77.2.2:9000
+    server q1 quic4@10.77.2.2:9443
 CFG
 ip netns exec $L "$SLUICE" -db -f "$dir/sluice.cfg" >"$dir/sluice.out" 2>&1 &
 spid=$!
@@ -90,5 +103,21 @@ s = socket.create_connection(("10.77.1.1", 8080), timeout=5); s.sendall(b"hello\
 echo "client got: $out"
 [ "$out" = "peer=10.77.1.2" ] || fail "the server saw '$out', not the client's address 10.77.1.2"
 grep -q "10.77.1.2:[0-9]* \[.*fe transparent/s1 " "$dir/sluice.out" || { sleep 0.3; grep -q "fe transparent/s1" "$dir/sluice.out" || fail "no log line"; }
+
+data=$(cd "$(dirname "$0")/../data/quic" && pwd)/chromium-156-v1-mlkem.dgrams
+out=$(ip netns exec $C python3 -c '
+import socket, sys
+d = open(sys.argv[1], "rb").read()
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
+i = 0
+while i < len(d):
+    n = int.from_bytes(d[i:i + 2], "big"); s.sendto(d[i + 2:i + 2 + n], ("10.77.1.1", 8443)); i += 2 + n
+r, a = s.recvfrom(65536)
+print(r[15:].decode().strip(), "from %s:%d" % a)
+' "$data" 2>&1) || fail "QUIC client: $out"
+echo "QUIC client got: $out"
+[ "$out" = "peer=10.77.1.2 from 10.77.1.1:8443" ] || fail "over QUIC the server saw '$out', not the client's address 10.77.1.2 (answered from sluice's address)"
+for _ in $(seq 50); do grep -q "fe transparent/q1 " "$dir/sluice.out" && break; sleep 0.1; done
 stop_sluice "$spid" "$dir/sluice.out"
-echo "PASS: with usesrc clientip the server saw the client's own address"
+grep -q "fe transparent/q1 " "$dir/sluice.out" || fail "no log line for the QUIC flow"
+echo "PASS: with usesrc clientip the servers saw the client's own address, over TCP and QUIC"
