@@ -331,7 +331,7 @@ bool Lab::setupLink(const Netns& a, const std::string& devA, const std::string& 
   if (spec.lossPermille > 0) {
     std::string file = dir_ + "/loss-" + devB + ".nft";
     writeFile(file, "table inet lab_" + devB + " {\n  chain in {\n    type filter hook input priority 0; policy accept;\n"
-                    "    iifname \"" + devB + "\" meta l4proto tcp numgen random mod 1000 < " +
+                    "    iifname \"" + devB + "\" meta l4proto { tcp, udp } numgen random mod 1000 < " +
                     std::to_string(spec.lossPermille) + " counter drop\n  }\n}\n");
     if (b.run("nft -f " + file + " 2>&1", &out) != 0) return fail("nftables refused the loss rule: " + out);
     lossTables_.push_back("lab_" + devB);
