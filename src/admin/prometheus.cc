@@ -306,6 +306,14 @@ void sluiceMetrics(const Snapshot& snap, Writer& w) {
     w.sample(quic, l + ",reason=\"held_overflow\"", double(r.quicHeldDropped));
     w.sample(quic, l + ",reason=\"send_error\"", double(r.quicSendErrors));
   }
+  std::string offload = "sluice_frontend_quic_offloaded_datagrams_total";
+  w.family(offload, "counter", "QUIC datagrams received coalesced (way=gro) or sent coalesced (way=gso).");
+  for (const StatRow& r : snap.rows) {
+    if (r.type != RowType::Frontend || r.statsProxy) continue;
+    std::string l = labels(r);
+    w.sample(offload, l + ",way=\"gro\"", double(r.quicGro));
+    w.sample(offload, l + ",way=\"gso\"", double(r.quicGso));
+  }
   struct Per {
     const char* name;
     const char* help;

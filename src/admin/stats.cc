@@ -151,6 +151,8 @@ StatRow frontendRow(const runtime::Frontend& fe, uint32_t iid, uint32_t maxconn,
   r.quicHeldDropped = load(q.heldDropped);
   r.quicSendErrors = load(q.sendErrors);
   r.quicMigrated = load(q.migrated);
+  r.quicGro = load(q.groDatagrams);
+  r.quicGso = load(q.gsoDatagrams);
   r.statsProxy = fe.stats != nullptr;
   return r;
 }

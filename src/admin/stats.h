@@ -60,7 +60,8 @@ struct StatRow {
            badProxyHeaders = 0, routeMisses = 0;
   // QUIC datagrams dropped, by reason, and flows found again at a new address.
   uint64_t quicNotQuic = 0, quicShortInitial = 0, quicUndecryptable = 0, quicOverLimit = 0,
-           quicHeldDropped = 0, quicSendErrors = 0, quicMigrated = 0;
+           quicHeldDropped = 0, quicSendErrors = 0, quicMigrated = 0,
+           quicGro = 0, quicGso = 0;
   bool statsProxy = false;  // served by admin/ (mode http)
 };
 

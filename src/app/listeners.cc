@@ -62,6 +62,9 @@ void retune(int fd, const net::ListenOptions& lo) {
 bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reusePort, Plan& plan,
                           std::string& error) {
   plan.perWorker.assign(workers, {});
+  // QUIC sockets opened from now on (listeners, flows' server sockets) and
+  // every send from now on follow this configuration's offload switches.
+  net::setUdpOffloads(rt.quicGro, rt.quicGso);
   std::map<std::string, size_t> seen;  // the same address bound twice gets two sockets
   for (const auto& fe : rt.frontends) {
     for (const config::BindConfig& b : fe->config->binds) {

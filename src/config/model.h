@@ -82,6 +82,8 @@ struct GlobalConfig {
   std::optional<uint32_t> hardStopAfter;
   std::optional<uint32_t> pipeSize;        // tune.pipesize
   std::optional<uint32_t> maxAccept;       // tune.maxaccept
+  bool quicNoGso = false;                  // tune.quic.disable-udp-gso: coalesced datagrams sent one by one
+  bool quicNoGro = false;                  // tune.quic.disable-udp-gro (sluice's own): no coalesced receives
   std::vector<StatsSocketConfig> statsSockets;
   std::optional<uint32_t> statsTimeout;
   std::optional<uint32_t> statsMaxconn;    // runtime API connections at once (default 10)

@@ -925,6 +925,14 @@ class Parser {
         } else {
           g.maxAccept = *v == -1 ? UINT32_MAX : std::max<uint32_t>(1, static_cast<uint32_t>(*v));
         }
+      } else if (kw == "tune.quic.disable-udp-gso" || kw == "tune.quic.disable-udp-gro") {
+        // HAProxy 3.1's switch for GSO, and sluice's own for GRO: both for
+        // a kernel or NIC whose UDP offloads misbehave.
+        if (l.words.size() > 1) {
+          error(l, "'" + kw + "' takes no argument");
+        } else {
+          (kw == "tune.quic.disable-udp-gso" ? g.quicNoGso : g.quicNoGro) = true;
+        }
       } else if (kw == "tune.bufsize" || kw == "tune.maxrewrite" || kw == "tune.recv_enough") {
         diag_.warnOnce("kw:" + kw, l.where,
                        "'" + kw + "' is accepted but ignored: sluice sizes its own buffers "
@@ -949,7 +957,7 @@ class Parser {
         "log", "log-tag", "log-send-hostname", "maxconn", "nbthread", "daemon", "master-worker",
         "pidfile", "chroot", "user", "group", "uid", "gid", "nosplice", "noreuseport",
         "ulimit-n", "hard-stop-after", "quiet", "strict-limits", "set-dumpable", "stats", "tune.pipesize",
-        "tune.maxaccept", "tune.bufsize", "setenv", "presetenv", "unsetenv", "resetenv",
+        "tune.maxaccept", "tune.bufsize", "tune.quic.disable-udp-gso", "tune.quic.disable-udp-gro", "setenv", "presetenv", "unsetenv", "resetenv",
         "default-path"};
     for (const Known& k : kGlobalKnown) out.push_back(k.name);
     return out;

@@ -4,13 +4,46 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
 namespace sluice::net {
+
+namespace {
+
+std::atomic<bool> groWanted{true};
+std::atomic<bool> gsoWanted{true};
+// Cleared for the process's life when the kernel refuses a GSO send with
+// EIO (the route's device cannot checksum it).
+std::atomic<bool> gsoWorks{true};
+
+// Asks for coalesced receives; a kernel without UDP GRO says no, harmlessly.
+void askForGro(int fd) {
+  if (!groWanted.load(std::memory_order_relaxed)) return;
+  int one = 1;
+  setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
+}
+
+}  // namespace
+
+void setUdpOffloads(bool gro, bool gso) {
+  groWanted.store(gro, std::memory_order_relaxed);
+  gsoWanted.store(gso, std::memory_order_relaxed);
+}
+
+bool udpGsoEnabled() { return gsoWanted.load(std::memory_order_relaxed) && gsoWorks.load(std::memory_order_relaxed); }
 
 int openUdpListener(const core::Address& address, const ListenOptions& o, std::string& error) {
   int fd = ::socket(address.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
@@ -49,6 +82,7 @@ int openUdpListener(const core::Address& address, const ListenOptions& o, std::s
   if (::bind(fd, address.sockaddrPtr(), address.length()) != 0) {
     return fail("cannot bind " + address.toString() + " (udp)");
   }
+  askForGro(fd);
   return fd;
 }
 
@@ -76,6 +110,7 @@ int openUdpConnected(const core::Address& target, const core::Address& source, b
     if (::bind(fd, source.sockaddrPtr(), source.length()) != 0) return fail();
   }
   if (::connect(fd, target.sockaddrPtr(), target.length()) != 0) return fail();
+  askForGro(fd);
   return fd;
 }
 
@@ -85,10 +120,11 @@ struct DatagramBatch::Slot {
   iovec iov[kBatch];
   sockaddr_storage peerStorage[kBatch];
   struct alignas(cmsghdr) Control {
-    char bytes[CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(in_pktinfo))];
+    char bytes[CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(in_pktinfo)) + CMSG_SPACE(sizeof(int))];
   } control[kBatch];
   core::Address peer[kBatch];
   core::Address local[kBatch];
+  uint16_t segment[kBatch];
 };
 
 DatagramBatch::DatagramBatch()
@@ -97,6 +133,18 @@ DatagramBatch::DatagramBatch()
 DatagramBatch::~DatagramBatch() = default;
 
 namespace {
+
+// The GRO segment size of a received buffer; 0 when it is one datagram.
+uint16_t segmentFromControl(msghdr& m) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+      int size = 0;
+      std::memcpy(&size, CMSG_DATA(c), sizeof(size));
+      return size > 0 && size < 65536 ? static_cast<uint16_t>(size) : 0;
+    }
+  }
+  return 0;
+}
 
 // The destination address of a received datagram, from IP_PKTINFO or
 // IPV6_PKTINFO; invalid when neither came.
@@ -137,17 +185,19 @@ int DatagramBatch::receive(int fd, bool wantAddresses) {
     if (wantAddresses) {
       m.msg_name = &s.peerStorage[i];
       m.msg_namelen = sizeof(s.peerStorage[i]);
-      m.msg_control = s.control[i].bytes;
-      m.msg_controllen = sizeof(s.control[i].bytes);
     }
+    m.msg_control = s.control[i].bytes;  // the GRO segment size, and the local address
+    m.msg_controllen = sizeof(s.control[i].bytes);
   }
   int n;
   do {
     n = ::recvmmsg(fd, s.headers, kBatch, MSG_DONTWAIT, nullptr);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-  for (int i = 0; i < n && wantAddresses; ++i) {
+  for (int i = 0; i < n; ++i) {
     msghdr& m = s.headers[i].msg_hdr;
+    s.segment[i] = segmentFromControl(m);
+    if (!wantAddresses) continue;
     s.peer[i] = core::Address::fromSockaddr(reinterpret_cast<sockaddr*>(&s.peerStorage[i]), m.msg_namelen);
     s.local[i] = localFromControl(m, 0);
   }
@@ -159,22 +209,27 @@ std::span<const uint8_t> DatagramBatch::data(int i) const {
   return {static_cast<const uint8_t*>(s.iov[i].iov_base), s.headers[i].msg_len};
 }
 
+uint16_t DatagramBatch::segment(int i) const { return slots_[0].segment[i]; }
 const core::Address& DatagramBatch::peer(int i) const { return slots_[0].peer[i]; }
 const core::Address& DatagramBatch::local(int i) const { return slots_[0].local[i]; }
 
-ssize_t sendDatagram(int fd, std::span<const uint8_t> data, const core::Address& peer, const core::Address& local) {
-  iovec iov{const_cast<uint8_t*>(data.data()), data.size()};
-  msghdr msg{};
-  msg.msg_name = const_cast<sockaddr*>(peer.sockaddrPtr());
-  msg.msg_namelen = peer.length();
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in6_pktinfo))] = {};
+namespace {
+
+// Room for a source address and a GSO segment size.
+constexpr size_t kSendControl = CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(uint16_t));
+
+// Writes the control messages of one send into `control`: the source
+// address when `local` is valid, the GSO segment size when non-zero.
+// Returns their length.
+size_t sendControl(char* control, bool peerIsV6, const core::Address& local, uint16_t segment) {
+  msghdr m{};
+  m.msg_control = control;
+  m.msg_controllen = kSendControl;
+  std::memset(control, 0, kSendControl);
+  cmsghdr* c = CMSG_FIRSTHDR(&m);
+  size_t used = 0;
   if (local.valid()) {
-    msg.msg_control = control;
-    cmsghdr* c = reinterpret_cast<cmsghdr*>(control);
-    if (peer.isV6()) {
-      msg.msg_controllen = CMSG_SPACE(sizeof(in6_pktinfo));
+    if (peerIsV6) {
       c->cmsg_level = IPPROTO_IPV6;
       c->cmsg_type = IPV6_PKTINFO;
       c->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
@@ -187,8 +242,8 @@ ssize_t sendDatagram(int fd, std::span<const uint8_t> data, const core::Address&
         std::memcpy(&info.ipi6_addr.s6_addr[12], &reinterpret_cast<const sockaddr_in*>(local.sockaddrPtr())->sin_addr, 4);
       }
       std::memcpy(CMSG_DATA(c), &info, sizeof(info));
+      used += CMSG_SPACE(sizeof(in6_pktinfo));
     } else {
-      msg.msg_controllen = CMSG_SPACE(sizeof(in_pktinfo));
       c->cmsg_level = IPPROTO_IP;
       c->cmsg_type = IP_PKTINFO;
       c->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
@@ -196,13 +251,133 @@ ssize_t sendDatagram(int fd, std::span<const uint8_t> data, const core::Address&
       core::Address l4 = local.unmapped();
       info.ipi_spec_dst = reinterpret_cast<const sockaddr_in*>(l4.sockaddrPtr())->sin_addr;
       std::memcpy(CMSG_DATA(c), &info, sizeof(info));
+      used += CMSG_SPACE(sizeof(in_pktinfo));
     }
+    m.msg_controllen = used;
+    c = reinterpret_cast<cmsghdr*>(control + used);
   }
+  if (segment) {
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    std::memcpy(CMSG_DATA(c), &segment, sizeof(segment));
+    used += CMSG_SPACE(sizeof(uint16_t));
+  }
+  return used;
+}
+
+ssize_t sendOne(int fd, std::span<const uint8_t> data, const core::Address* peer, const core::Address& local,
+                uint16_t segment) {
+  iovec iov{const_cast<uint8_t*>(data.data()), data.size()};
+  msghdr msg{};
+  if (peer) {
+    msg.msg_name = const_cast<sockaddr*>(peer->sockaddrPtr());
+    msg.msg_namelen = peer->length();
+  }
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[kSendControl];
+  msg.msg_controllen = sendControl(control, peer && peer->isV6(), local, segment);
+  if (msg.msg_controllen) msg.msg_control = control;
   ssize_t n;
   do {
     n = ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
   } while (n < 0 && errno == EINTR);
   return n;
+}
+
+bool queueFull(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS; }
+
+}  // namespace
+
+ssize_t sendDatagram(int fd, std::span<const uint8_t> data, const core::Address& peer, const core::Address& local) {
+  return sendOne(fd, data, &peer, local, 0);
+}
+
+SendResult sendDatagrams(int fd, std::span<const OutDatagram> list, const core::Address* peer,
+                         const core::Address& local) {
+  SendResult r;
+  size_t& lost = r.lost;
+  int& error = r.error;
+  const bool gso = udpGsoEnabled();
+  // What one sendmmsg() takes: coalesced buffers whole with GSO, else cut
+  // into their datagrams.
+  constexpr size_t kMax = 64;
+  mmsghdr headers[kMax];
+  iovec iov[kMax];
+  uint16_t segments[kMax];
+  struct alignas(cmsghdr) Control {
+    char bytes[kSendControl];
+  } control[kMax];
+  size_t count = 0;
+
+  auto countDatagrams = [](const OutDatagram& d) {
+    return d.segment && d.data.size() > d.segment ? (d.data.size() + d.segment - 1) / d.segment : size_t{1};
+  };
+  // Sends what is queued; a buffer GSO could not take goes again cut up.
+  auto flush = [&]() {
+    size_t at = 0;
+    while (at < count) {
+      int n;
+      do {
+        n = ::sendmmsg(fd, headers + at, static_cast<unsigned>(count - at), MSG_DONTWAIT | MSG_NOSIGNAL);
+      } while (n < 0 && errno == EINTR);
+      if (n > 0) {
+        for (size_t i = at; i < at + static_cast<size_t>(n); ++i) {
+          if (segments[i]) r.coalesced += (iov[i].iov_len + segments[i] - 1) / segments[i];
+        }
+        at += static_cast<size_t>(n);
+        continue;
+      }
+      const int err = errno;
+      const uint16_t seg = segments[at];
+      std::span<const uint8_t> data(static_cast<const uint8_t*>(iov[at].iov_base), iov[at].iov_len);
+      if (seg && (err == EIO || err == EINVAL || err == EMSGSIZE)) {
+        // EIO: the device cannot checksum a GSO send, never will; EINVAL:
+        // this route's MTU is below the segment size (the datagrams go
+        // out alone, fragmented as they would have been without GSO).
+        if (err == EIO) gsoWorks.store(false, std::memory_order_relaxed);
+        forEachDatagram(data, seg, [&](std::span<const uint8_t> one) {
+          if (sendOne(fd, one, peer, local, 0) < 0) {
+            ++lost;
+            if (!queueFull(errno) && !error) error = errno;
+          }
+        });
+      } else {
+        lost += seg && data.size() > seg ? (data.size() + seg - 1) / seg : 1;
+        if (!queueFull(err) && !error) error = err;
+      }
+      ++at;
+    }
+    count = 0;
+  };
+  auto queue = [&](std::span<const uint8_t> data, uint16_t segment) {
+    if (count == kMax) flush();
+    iov[count] = {const_cast<uint8_t*>(data.data()), data.size()};
+    segments[count] = segment;
+    msghdr& m = headers[count].msg_hdr;
+    m = {};
+    if (peer) {
+      m.msg_name = const_cast<sockaddr*>(peer->sockaddrPtr());
+      m.msg_namelen = peer->length();
+    }
+    m.msg_iov = &iov[count];
+    m.msg_iovlen = 1;
+    m.msg_controllen = sendControl(control[count].bytes, peer && peer->isV6(), local, segment);
+    m.msg_control = m.msg_controllen ? control[count].bytes : nullptr;
+    ++count;
+  };
+  for (const OutDatagram& d : list) {
+    if (countDatagrams(d) == 1) {
+      queue(d.data, 0);
+    } else if (gso) {
+      queue(d.data, d.segment);
+    } else {
+      forEachDatagram(d.data, d.segment, [&](std::span<const uint8_t> one) { queue(one, 0); });
+    }
+  }
+  flush();
+  return r;
 }
 
 }  // namespace sluice::net

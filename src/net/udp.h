@@ -6,15 +6,23 @@
 // that replies leave from it even on a wildcard bind (IP_PKTINFO). No
 // protocol knowledge here.
 //
+// Offloads (Linux): with UDP GRO a socket may hand over several datagrams
+// of one sender in one buffer, all `segment` bytes long but the last; with
+// UDP GSO such a buffer goes out in one send and the kernel cuts it again.
+// A proxy can forward a coalesced buffer as it came, so a burst costs one
+// system call per direction instead of one per datagram.
+//
 //   int fd = openUdpListener(addr, options, error);
 //   DatagramBatch batch;
-//   int n = batch.receive(fd);            // 0..kBatch datagrams, -1 with errno
-//   for (int i = 0; i < n; ++i) use(batch.data(i), batch.peer(i), batch.local(i));
+//   int n = batch.receive(fd);            // 0..kBatch buffers, -1 with errno
+//   for (int i = 0; i < n; ++i) use(batch.data(i), batch.segment(i), batch.peer(i), batch.local(i));
 //   sendDatagram(fd, bytes, peer, local);  // from `local` when it is set
+//   sendDatagrams(fd, list, &peer, local); // many at once (sendmmsg, GSO)
 #pragma once
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -24,6 +32,24 @@
 #include "net/socket.h"
 
 namespace sluice::net {
+
+// Process-wide: whether sockets opened from now on ask for UDP GRO, and
+// whether coalesced buffers are sent with UDP GSO (tune.quic.disable-udp-gro,
+// tune.quic.disable-udp-gso). GSO also turns itself off for good when the
+// kernel refuses it (a device without checksum offload).
+void setUdpOffloads(bool gro, bool gso);
+bool udpGsoEnabled();
+
+// The datagrams in a buffer received with GRO: `segment` bytes each, the
+// last possibly shorter; the whole buffer when `segment` is 0 or covers it.
+template <typename F>
+void forEachDatagram(std::span<const uint8_t> buffer, size_t segment, F&& f) {
+  if (segment == 0 || buffer.size() <= segment) {
+    f(buffer);
+    return;
+  }
+  for (size_t at = 0; at < buffer.size(); at += segment) f(buffer.subspan(at, std::min(segment, buffer.size() - at)));
+}
 
 // Binds a UDP socket with the options of a bind line that apply to UDP
 // (reuseport, v4v6/v6only, transparent, interface) and asks for each
@@ -37,8 +63,9 @@ int openUdpListener(const core::Address& address, const ListenOptions& options, 
 int openUdpConnected(const core::Address& target, const core::Address& source, bool transparent,
                      const std::string& interface);
 
-// Receives up to kBatch datagrams with one recvmmsg(). The buffers belong to
-// the batch and stay valid until the next receive().
+// Receives up to kBatch buffers with one recvmmsg(), each one datagram or,
+// with GRO, several of one sender. The buffers belong to the batch and stay
+// valid until the next receive().
 class DatagramBatch {
  public:
   static constexpr int kBatch = 32;
@@ -54,6 +81,8 @@ class DatagramBatch {
   // Datagrams received (0 when none was waiting), or -1 with errno set.
   int receive(int fd, bool wantAddresses = true);
   std::span<const uint8_t> data(int i) const;
+  // The size of each datagram coalesced in data(i) by GRO; 0: one datagram.
+  uint16_t segment(int i) const;
   const core::Address& peer(int i) const;
   // The address the datagram was sent to (invalid when unknown).
   const core::Address& local(int i) const;
@@ -67,5 +96,24 @@ class DatagramBatch {
 // Sends one datagram to `peer`, from `local` when it is valid (a wildcard
 // socket otherwise picks its source by route). Returns sendmsg()'s result.
 ssize_t sendDatagram(int fd, std::span<const uint8_t> data, const core::Address& peer, const core::Address& local);
+
+// One buffer to send: a datagram, or `segment`-sized datagrams back to back.
+struct OutDatagram {
+  std::span<const uint8_t> data;
+  uint16_t segment = 0;
+};
+
+struct SendResult {
+  size_t lost = 0;       // datagrams not sent
+  size_t coalesced = 0;  // datagrams sent within GSO buffers
+  int error = 0;         // the first error other than a full queue, 0 if none
+};
+
+// Sends `list` in order with sendmmsg(), to `peer` (nullptr on a connected
+// socket) from `local` when it is valid; a coalesced buffer goes out with
+// GSO when enabled, else datagram by datagram. A full queue drops what does
+// not fit, as a link would (QUIC retransmits).
+SendResult sendDatagrams(int fd, std::span<const OutDatagram> list, const core::Address* peer,
+                         const core::Address& local);
 
 }  // namespace sluice::net

@@ -4,8 +4,9 @@
 // and HKDF-Expand-Label (RFC 8446 §7.1) with HMAC-SHA256 from OpenSSL.
 #include "proto/quic_initial.h"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include <algorithm>
 #include <cstring>
@@ -19,25 +20,64 @@ constexpr uint8_t kSaltV1[20] = {0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3,
 constexpr uint8_t kSaltV2[20] = {0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93,
                                  0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb, 0xf9, 0xbd, 0x2e, 0xd9};
 
+// OpenSSL's algorithms fetched once per thread, with contexts reused: the
+// one-shot HMAC() and EVP_aes_*() fetch their implementation on every call,
+// which cost most of the time spent on a garbage Initial (bench/run Q3).
+struct Crypto {
+  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  EVP_MAC_CTX* hmac = mac ? EVP_MAC_CTX_new(mac) : nullptr;
+  EVP_CIPHER* gcm = EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr);
+  EVP_CIPHER* ecb = EVP_CIPHER_fetch(nullptr, "AES-128-ECB", nullptr);
+  EVP_CIPHER_CTX* gcmCtx = EVP_CIPHER_CTX_new();
+  EVP_CIPHER_CTX* ecbCtx = EVP_CIPHER_CTX_new();
+  // The digest is named once: naming it on each init looks it up again.
+  bool sha256 = hmac && [this] {
+    char digest[] = "SHA256";
+    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                                 OSSL_PARAM_construct_end()};
+    return EVP_MAC_CTX_set_params(hmac, params) == 1;
+  }();
+  bool ok() const { return sha256 && gcm && ecb && gcmCtx && ecbCtx; }
+  ~Crypto() {
+    EVP_CIPHER_CTX_free(ecbCtx);
+    EVP_CIPHER_CTX_free(gcmCtx);
+    EVP_CIPHER_free(ecb);
+    EVP_CIPHER_free(gcm);
+    EVP_MAC_CTX_free(hmac);
+    EVP_MAC_free(mac);
+  }
+};
+
+Crypto& crypto() {
+  thread_local Crypto c;
+  return c;
+}
+
 bool hmacSha256(std::span<const uint8_t> key, std::span<const uint8_t> data, uint8_t out[32]) {
-  unsigned int len = 0;
-  return HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data.data(), data.size(), out, &len) &&
+  Crypto& c = crypto();
+  if (!c.ok()) return false;
+  size_t len = 0;
+  return EVP_MAC_init(c.hmac, key.data(), key.size(), nullptr) == 1 &&
+         EVP_MAC_update(c.hmac, data.data(), data.size()) == 1 && EVP_MAC_final(c.hmac, out, &len, 32) == 1 &&
          len == 32;
 }
 
 // HKDF-Expand-Label(secret, label, "", length) for length <= 32: one HMAC
 // block, T(1) = HMAC(secret, HkdfLabel || 0x01).
 bool expandLabel(const uint8_t secret[32], std::string_view label, uint8_t* out, size_t length) {
-  std::vector<uint8_t> info;
-  info.push_back(0);
-  info.push_back(static_cast<uint8_t>(length));
-  const std::string full = "tls13 " + std::string(label);
-  info.push_back(static_cast<uint8_t>(full.size()));
-  info.insert(info.end(), full.begin(), full.end());
-  info.push_back(0);  // empty context
-  info.push_back(1);  // block counter
+  constexpr std::string_view kPrefix = "tls13 ";
+  uint8_t info[2 + 1 + 32 + 2];
+  if (kPrefix.size() + label.size() > 32) return false;
+  size_t n = 0;
+  info[n++] = 0;
+  info[n++] = static_cast<uint8_t>(length);
+  info[n++] = static_cast<uint8_t>(kPrefix.size() + label.size());
+  n = static_cast<size_t>(std::copy(kPrefix.begin(), kPrefix.end(), info + n) - info);
+  n = static_cast<size_t>(std::copy(label.begin(), label.end(), info + n) - info);
+  info[n++] = 0;  // empty context
+  info[n++] = 1;  // block counter
   uint8_t block[32];
-  if (!hmacSha256({secret, 32}, info, block)) return false;
+  if (!hmacSha256({secret, 32}, {info, n}, block)) return false;
   std::memcpy(out, block, length);
   return true;
 }
@@ -61,18 +101,17 @@ bool openPayload(const QuicInitialKeys& k, std::span<const uint8_t> aad, uint64_
   for (int i = 0; i < 8; ++i) nonce[11 - i] ^= static_cast<uint8_t>(pn >> (8 * i));
   const size_t textLen = sealed.size() - 16;
   plain.resize(textLen);
-  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-  if (!ctx) return false;
+  Crypto& c = crypto();
+  if (!c.ok()) return false;
+  EVP_CIPHER_CTX* ctx = c.gcmCtx;
   int len = 0;
-  bool ok = EVP_DecryptInit_ex(ctx, EVP_aes_128_gcm(), nullptr, nullptr, nullptr) == 1 &&
-            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, 12, nullptr) == 1 &&
-            EVP_DecryptInit_ex(ctx, nullptr, nullptr, k.key, nonce) == 1 &&
+  // The nonce is 12 bytes, GCM's default IV length.
+  bool ok = EVP_DecryptInit_ex2(ctx, c.gcm, k.key, nonce, nullptr) == 1 &&
             EVP_DecryptUpdate(ctx, nullptr, &len, aad.data(), static_cast<int>(aad.size())) == 1 &&
             EVP_DecryptUpdate(ctx, plain.data(), &len, sealed.data(), static_cast<int>(textLen)) == 1 &&
             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16,
                                 const_cast<uint8_t*>(sealed.data() + textLen)) == 1 &&
             EVP_DecryptFinal_ex(ctx, plain.data() + len, &len) == 1;
-  EVP_CIPHER_CTX_free(ctx);
   return ok;
 }
 
@@ -92,14 +131,12 @@ bool deriveClientInitialKeys(uint32_t version, std::span<const uint8_t> dcid, Qu
 }
 
 bool headerProtectionMask(const uint8_t hp[16], const uint8_t sample[16], uint8_t mask[16]) {
-  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-  if (!ctx) return false;
+  Crypto& c = crypto();
+  if (!c.ok()) return false;
   int len = 0;
-  bool ok = EVP_EncryptInit_ex(ctx, EVP_aes_128_ecb(), nullptr, hp, nullptr) == 1 &&
-            EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 && EVP_EncryptUpdate(ctx, mask, &len, sample, 16) == 1 &&
-            len == 16;
-  EVP_CIPHER_CTX_free(ctx);
-  return ok;
+  return EVP_EncryptInit_ex2(c.ecbCtx, c.ecb, hp, nullptr, nullptr) == 1 &&
+         EVP_CIPHER_CTX_set_padding(c.ecbCtx, 0) == 1 && EVP_EncryptUpdate(c.ecbCtx, mask, &len, sample, 16) == 1 &&
+         len == 16;
 }
 
 std::vector<uint8_t> sealClientInitial(uint32_t version, std::span<const uint8_t> dcid, uint32_t packetNumber,

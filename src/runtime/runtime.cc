@@ -51,6 +51,8 @@ class Builder {
     rt->maxconn = g.maxconn ? *g.maxconn : defaultMaxconn();
     rt->splice = !g.noSplice;
     rt->pipeSize = g.pipeSize ? *g.pipeSize : 0;
+    rt->quicGro = !g.quicNoGro;
+    rt->quicGso = !g.quicNoGso;
     rt->maxAccept = g.maxAccept ? *g.maxAccept : 64;
     hostname_ = g.logSendHostname ? (g.logSendHostname->empty() ? hostName() : *g.logSendHostname)
                                   : std::string();

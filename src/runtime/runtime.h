@@ -59,6 +59,8 @@ struct QuicCounters {
   std::atomic<uint64_t> heldDropped{0};    // a datagram beyond what a flow may hold while routing
   std::atomic<uint64_t> sendErrors{0};     // a datagram the kernel refused to send
   std::atomic<uint64_t> migrated{0};       // a flow found again by its connection ID at a new address
+  std::atomic<uint64_t> groDatagrams{0};   // datagrams that arrived coalesced by GRO
+  std::atomic<uint64_t> gsoDatagrams{0};   // datagrams sent coalesced with GSO
 };
 
 struct ProxyCounters {
@@ -285,6 +287,8 @@ struct Runtime {
   uint32_t nbthread = 1;
   bool splice = true;
   uint32_t pipeSize = 0;
+  bool quicGro = true;   // QUIC sockets ask for UDP GRO (tune.quic.disable-udp-gro)
+  bool quicGso = true;   // and send coalesced buffers with GSO (tune.quic.disable-udp-gso)
   uint32_t maxAccept = 64;
   observe::Logger globalLogger;                  // process messages
   // Email alerts are sent by the control thread's MailAlerts, set by the

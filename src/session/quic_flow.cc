@@ -249,19 +249,13 @@ void QuicFlow::connectFailed(int error, bool timedOut) noexcept {
   refuse(timedOut ? 's' : 'S', 'C');
 }
 
-void QuicFlow::toServer(std::span<const uint8_t> data) noexcept {
-  ssize_t n;
-  do {
-    n = ::send(serverFd_, data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  if (n >= 0) return;
-  int err = errno;
-  if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
-    // The socket's queue is full: a datagram may be lost, as on any link;
-    // QUIC retransmits.
-    fe_.counters->quic.sendErrors.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
+void QuicFlow::toServer(std::span<const uint8_t> data, uint16_t segment) noexcept {
+  const net::OutDatagram out{data, segment};
+  // A full queue loses datagrams, as any link may; QUIC retransmits.
+  const net::SendResult sent = net::sendDatagrams(serverFd_, {&out, 1}, nullptr, {});
+  countSent(sent);
+  const int err = sent.error;
+  if (!err) return;
   // An ICMP error from an earlier datagram (the port is closed, the host
   // unreachable): before the server's first answer another server may take
   // the flow; after it, the flow has lost its server.
@@ -272,9 +266,14 @@ void QuicFlow::toServer(std::span<const uint8_t> data) noexcept {
   }
 }
 
-void QuicFlow::fromClient(std::span<const uint8_t> data, const core::Address& peer,
-                          const core::Address& local) noexcept {
+void QuicFlow::fromClient(std::span<const uint8_t> data, const core::Address& peer, const core::Address& local,
+                          uint16_t segment) noexcept {
   if (state_ == State::Closed) return;
+  if (segment && data.size() > segment && state_ != State::Forwarding) {
+    // Held, read and replayed one datagram at a time until forwarding.
+    net::forEachDatagram(data, segment, [&](std::span<const uint8_t> one) { fromClient(one, peer, local); });
+    return;
+  }
   lastClient_ = now();
   // NAT rebinding, found again by connection ID: the table already files
   // the flow under the new addresses (QuicFlows::rekey), which key() derives.
@@ -283,7 +282,7 @@ void QuicFlow::fromClient(std::span<const uint8_t> data, const core::Address& pe
   if (state_ == State::Dropping) return;
   bytesIn_ += data.size();
   if (state_ == State::Forwarding) {
-    toServer(data);
+    toServer(data, segment);
     return;
   }
   if (held_.size() >= kMaxHeldDatagrams || heldBytes_ + data.size() > kMaxHeldBytes) {
@@ -315,10 +314,8 @@ void QuicFlow::onEvents(uint32_t events) noexcept {
       }
       return;
     }
-    for (int i = 0; i < n; ++i) {
-      fromServer(batch.data(i));
-      if (state_ != State::Connecting && state_ != State::Forwarding) return;
-    }
+    if (n > 0) fromServer(batch, n);
+    if (state_ != State::Connecting && state_ != State::Forwarding) return;
     if (n < net::DatagramBatch::kBatch) {
       accountBytes(false);
       return;
@@ -332,7 +329,7 @@ void QuicFlow::onEvents(uint32_t events) noexcept {
   (void)events;
 }
 
-void QuicFlow::fromServer(std::span<const uint8_t> data) noexcept {
+void QuicFlow::fromServer(const net::DatagramBatch& batch, int count) noexcept {
   const uint64_t t = now();
   if (state_ == State::Connecting) {
     state_ = State::Forwarding;
@@ -342,11 +339,27 @@ void QuicFlow::fromServer(std::span<const uint8_t> data) noexcept {
     rc_.storeStickiness(*be_, *server_, view(true));
   }
   lastServer_ = t;
-  bytesOut_ += data.size();
-  learnConnectionId(data);
-  if (net::sendDatagram(endpoint_->fd, data, peer_, replyFrom_) < 0) {
-    fe_.counters->quic.sendErrors.fetch_add(1, std::memory_order_relaxed);
+  std::array<net::OutDatagram, net::DatagramBatch::kBatch> out;
+  uint64_t coalesced = 0;
+  for (int i = 0; i < count; ++i) {
+    out[static_cast<size_t>(i)] = {batch.data(i), batch.segment(i)};
+    bytesOut_ += batch.data(i).size();
+    size_t datagrams = 0;
+    net::forEachDatagram(batch.data(i), batch.segment(i), [&](std::span<const uint8_t> d) {
+      learnConnectionId(d);
+      ++datagrams;
+    });
+    if (datagrams > 1) coalesced += datagrams;
   }
+  if (coalesced) fe_.counters->quic.groDatagrams.fetch_add(coalesced, std::memory_order_relaxed);
+  // One sendmmsg() for the batch; coalesced buffers leave whole (GSO).
+  countSent(net::sendDatagrams(endpoint_->fd, {out.data(), static_cast<size_t>(count)}, &peer_, replyFrom_));
+}
+
+void QuicFlow::countSent(const net::SendResult& sent) noexcept {
+  runtime::QuicCounters& q = fe_.counters->quic;
+  if (sent.lost) q.sendErrors.fetch_add(sent.lost, std::memory_order_relaxed);
+  if (sent.coalesced) q.gsoDatagrams.fetch_add(sent.coalesced, std::memory_order_relaxed);
 }
 
 // The server's long-header packets carry, in clear, the connection ID it
@@ -588,7 +601,7 @@ FlowKey::FlowKey(const core::Address& local, const core::Address& peer) {
 }
 
 void QuicFlows::received(const std::shared_ptr<UdpEndpoint>& ep, const std::shared_ptr<const runtime::Runtime>& rt,
-                         runtime::Frontend& fe, bool accepting, std::span<const uint8_t> data,
+                         runtime::Frontend& fe, bool accepting, std::span<const uint8_t> data, uint16_t segment,
                          const core::Address& peer, const core::Address& localSeen) noexcept {
   // The address the client sent to: the bound one, or on a wildcard the one
   // the datagram says (with the bound port).
@@ -597,9 +610,20 @@ void QuicFlows::received(const std::shared_ptr<UdpEndpoint>& ep, const std::shar
     local = localSeen;
     local.setPort(ep->local.port());
   }
+  if (segment && data.size() > segment) {
+    fe.counters->quic.groDatagrams.fetch_add((data.size() + segment - 1) / segment, std::memory_order_relaxed);
+  }
   const FlowKey key(local, peer);
   if (auto it = byAddress_.find(key); it != byAddress_.end()) {
-    it->second->fromClient(data, peer, local);
+    it->second->fromClient(data, peer, local, segment);
+    return;
+  }
+  if (segment && data.size() > segment) {
+    // Several datagrams of a client sluice does not know yet: each on its
+    // own (the first may open the flow the others then belong to).
+    net::forEachDatagram(data, segment, [&](std::span<const uint8_t> one) {
+      received(ep, rt, fe, accepting, one, 0, peer, localSeen);
+    });
     return;
   }
   runtime::QuicCounters& qc = fe.counters->quic;
@@ -771,7 +795,8 @@ void QuicListener::readSome() noexcept {
     int n = batch.receive(endpoint_->fd);
     if (n <= 0) return;  // drained (or an error a UDP socket reports for a past send)
     for (int i = 0; i < n; ++i) {
-      flows_.received(endpoint_, rt_, *fe_, accepting_, batch.data(i), batch.peer(i), batch.local(i));
+      flows_.received(endpoint_, rt_, *fe_, accepting_, batch.data(i), batch.segment(i), batch.peer(i),
+                      batch.local(i));
     }
     if (n < net::DatagramBatch::kBatch) return;
   }

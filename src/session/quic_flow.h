@@ -83,8 +83,10 @@ class QuicFlow final : public event::EventHandler, public event::Timer {
 
   // The datagram that opened the flow: held, then the rules run.
   void start(std::span<const uint8_t> first) noexcept;
-  // A later datagram of the client (`peer`: where it came from now).
-  void fromClient(std::span<const uint8_t> data, const core::Address& peer, const core::Address& local) noexcept;
+  // A later datagram of the client (`peer`: where it came from now), or with
+  // `segment` set several of them coalesced by GRO.
+  void fromClient(std::span<const uint8_t> data, const core::Address& peer, const core::Address& local,
+                  uint16_t segment = 0) noexcept;
   // The server socket is readable (or failed).
   void onEvents(uint32_t events) noexcept override;
   void onTimer() noexcept override;
@@ -109,8 +111,11 @@ class QuicFlow final : public event::EventHandler, public event::Timer {
   void connect() noexcept;
   void connectFailed(int error, bool timedOut) noexcept;
   void replayHeld() noexcept;
-  void toServer(std::span<const uint8_t> data) noexcept;
-  void fromServer(std::span<const uint8_t> data) noexcept;
+  void toServer(std::span<const uint8_t> data, uint16_t segment = 0) noexcept;
+  // What a send lost or coalesced, into the frontend's counters.
+  void countSent(const net::SendResult& sent) noexcept;
+  // A batch of the server's buffers, sent on to the client at once.
+  void fromServer(const net::DatagramBatch& batch, int count) noexcept;
   void learnConnectionId(std::span<const uint8_t> datagram) noexcept;
   // The frontend's or backend's rules, decided at once; false when they
   // refused the flow (counted, logged, remembered).
@@ -197,11 +202,12 @@ class QuicFlows {
   QuicFlows(const QuicFlows&) = delete;
   QuicFlows& operator=(const QuicFlows&) = delete;
 
-  // One datagram received on `ep` for `fe`; `accepting` is false while the
-  // worker drains (then only known flows get datagrams).
+  // One datagram received on `ep` for `fe` (or, with `segment` set, several
+  // of one client coalesced by GRO); `accepting` is false while the worker
+  // drains (then only known flows get datagrams).
   void received(const std::shared_ptr<UdpEndpoint>& ep, const std::shared_ptr<const runtime::Runtime>& rt,
-                runtime::Frontend& fe, bool accepting, std::span<const uint8_t> data, const core::Address& peer,
-                const core::Address& local) noexcept;
+                runtime::Frontend& fe, bool accepting, std::span<const uint8_t> data, uint16_t segment,
+                const core::Address& peer, const core::Address& local) noexcept;
 
   net::DatagramBatch& batch() { return batch_; }
   size_t count() const { return count_; }

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -50,6 +51,29 @@ class UdpPeer {
     inet_pton(AF_INET, host.c_str(), &a.sin_addr);
     return ::sendto(fd_, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof(a)) ==
            static_cast<ssize_t>(d.size());
+  }
+  // Datagrams of `segment` bytes (the last possibly shorter) in one send
+  // with UDP GSO, as QUIC stacks send bursts: the kernel cuts them.
+  bool sendCoalesced(int port, const Bytes& all, uint16_t segment) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    iovec iov{const_cast<uint8_t*>(all.data()), all.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(uint16_t))] = {};
+    msghdr m{};
+    m.msg_name = &a;
+    m.msg_namelen = sizeof(a);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = IPPROTO_UDP;
+    c->cmsg_type = 103;  // UDP_SEGMENT
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    std::memcpy(CMSG_DATA(c), &segment, sizeof(segment));
+    return ::sendmsg(fd_, &m, 0) == static_cast<ssize_t>(all.size());
   }
   // The next datagram and the port it came from, within `timeoutMs`.
   std::optional<std::pair<Bytes, int>> receive(int timeoutMs) {
@@ -375,6 +399,87 @@ TEST_F(Quic, GarbageIsDroppedWithoutAReplyAndCounted) {
   for (const Bytes& d : firstFlight("a.example", dcid)) ASSERT_TRUE(client.sendTo(port, d));
   EXPECT_TRUE(a.receive(3000)) << s.log();
 }
+
+// Bursts sent with UDP GSO, as QUIC stacks send them, both ways: sluice
+// takes each burst as one coalesced buffer (GRO) and forwards it as one
+// (GSO), or cut into its datagrams with tune.quic.disable-udp-gso; either
+// way every datagram arrives whole and in order, the client's first
+// flight coalesced too, and the offload counters say what happened.
+class QuicOffloads : public Quic, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(QuicOffloads, CoalescedBurstsArriveWholeAndInOrder) {
+  const bool gso = GetParam();
+  UdpPeer a, b, client;
+  int port = freePort(), stats = freePort();
+  std::string cfg = config(port, a.port(), b.port(), "", gso ? "" : "  tune.quic.disable-udp-gso\n") +
+                    "frontend stats\n  mode http\n  bind 127.0.0.1:" + std::to_string(stats) +
+                    "\n  http-request use-service prometheus-exporter if { path /metrics }\n";
+  Sluice s(cfg, {port, stats});
+  ASSERT_TRUE(s.started()) << s.log();
+  const Bytes dcid = {4, 4, 4, 4, 4, 4, 4, 4, 4};
+  std::vector<Bytes> flight = firstFlight("a.example", dcid);
+  const size_t size = std::max(flight[0].size(), flight[1].size());
+  for (Bytes& d : flight) d.resize(size, 0);  // padded alike: one GSO send takes both
+  Bytes both = flight[0];
+  both.insert(both.end(), flight[1].begin(), flight[1].end());
+  ASSERT_TRUE(client.sendCoalesced(port, both, static_cast<uint16_t>(size)));
+  auto first = a.receive(3000);
+  ASSERT_TRUE(first) << s.log();
+  EXPECT_EQ(first->first, flight[0]);
+  auto second = a.receive(3000);
+  ASSERT_TRUE(second) << s.log();
+  EXPECT_EQ(second->first, flight[1]);
+  const int sluiceSide = first->second;
+
+  const Bytes serverCid = {0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68};
+  ASSERT_TRUE(a.sendTo(sluiceSide, serverLongHeader(dcid, serverCid)));
+  ASSERT_TRUE(client.receive(3000));
+  // Server -> client: ten 1000-byte datagrams and a shorter last one.
+  Bytes burst;
+  std::vector<Bytes> sent;
+  for (uint8_t i = 0; i < 11; ++i) {
+    Bytes d = shortHeader({9, 9, 9, 9}, i);
+    d.resize(i == 10 ? 333 : 1000, static_cast<uint8_t>(0x80 + i));
+    sent.push_back(d);
+    burst.insert(burst.end(), d.begin(), d.end());
+  }
+  ASSERT_TRUE(a.sendCoalesced(sluiceSide, burst, 1000));
+  for (size_t i = 0; i < sent.size(); ++i) {
+    auto r = client.receive(3000);
+    ASSERT_TRUE(r) << "datagram " << i << " of the server's burst\n" << s.log();
+    EXPECT_EQ(r->first, sent[i]) << "datagram " << i;
+    EXPECT_EQ(r->second, port);
+  }
+  // Client -> server: the same, once the flow forwards.
+  burst.clear();
+  sent.clear();
+  for (uint8_t i = 0; i < 11; ++i) {
+    Bytes d = shortHeader(serverCid, i);
+    d.resize(i == 10 ? 77 : 900, static_cast<uint8_t>(0x40 + i));
+    sent.push_back(d);
+    burst.insert(burst.end(), d.begin(), d.end());
+  }
+  ASSERT_TRUE(client.sendCoalesced(port, burst, 900));
+  for (size_t i = 0; i < sent.size(); ++i) {
+    auto r = a.receive(3000);
+    ASSERT_TRUE(r) << "datagram " << i << " of the client's burst\n" << s.log();
+    EXPECT_EQ(r->first, sent[i]) << "datagram " << i;
+    EXPECT_EQ(r->second, sluiceSide);
+  }
+  EXPECT_FALSE(b.receive(50));
+  std::string metrics = httpBody(httpRequest(stats, "GET", "/metrics"));
+  auto count = [&](const std::string& way) {
+    std::string key = "sluice_frontend_quic_offloaded_datagrams_total{proxy=\"web\",way=\"" + way + "\"} ";
+    size_t at = metrics.find(key);
+    return at == std::string::npos ? -1 : std::stoll(metrics.substr(at + key.size()));
+  };
+  // Loopback hands a GSO send whole to a socket that asked for GRO.
+  EXPECT_EQ(count("gro"), 2 + 11 + 11) << metrics;
+  EXPECT_EQ(count("gso"), gso ? 22 : 0) << metrics;
+}
+
+INSTANTIATE_TEST_SUITE_P(Gso, QuicOffloads, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "GsoOn" : "GsoOff"; });
 
 // A server port that refuses (ICMP port unreachable) before answering
 // sends the flow, held datagrams and all, to the next server.
