@@ -143,6 +143,9 @@ StatRow frontendRow(const runtime::Frontend& fe, uint32_t iid, uint32_t maxconn,
   r.noServer = load(c.noServer);
   r.badProxyHeaders = load(c.badProxyHeaders);
   r.routeMisses = load(c.routeMisses);
+  if (fe.config) {
+    for (const config::BindConfig& b : fe.config->binds) r.quic = r.quic || b.quic;
+  }
   const runtime::QuicCounters& q = c.quic;
   r.quicNotQuic = load(q.notQuic);
   r.quicShortInitial = load(q.shortInitial);
@@ -209,6 +212,8 @@ StatRow serverRow(const runtime::Backend& be, const balance::ServerState& s, uin
   }
   timesAndAborts(c, r);
   r.address = s.portFromClient ? s.address.ipString() : s.address.toString();
+  r.quic = s.quic;
+  if (s.quic) r.prefix = s.address.isV6() ? "quic6@" : "quic4@";
   return r;
 }
 

@@ -49,6 +49,8 @@ struct StatRow {
   uint64_t qtime = 0, ctime = 0, ttime = 0, qtimeMax = 0, ctimeMax = 0, ttimeMax = 0;
   uint64_t cliAbrt = 0, srvAbrt = 0;
   std::string address;      // servers: ip:port
+  bool quic = false;        // a QUIC server, or a frontend with a QUIC bind
+  std::string prefix;       // servers: "quic4@"/"quic6@" as the file names a QUIC server
   std::string algo;         // backends
   uint64_t connRate = 0, connRateMax = 0, connTot = 0;  // frontends
   bool backup = false;

@@ -140,8 +140,11 @@ std::string row(const StatRow& r, bool admin) {
   }
   std::string label = r.type == RowType::Server ? htmlEscape(r.name) : "<b>" + htmlEscape(r.name) + "</b>";
   if (r.type == RowType::Server && !r.address.empty()) {
-    label += " <span class=\"addr\">" + htmlEscape(r.address) + "</span>";
+    // QUIC servers as the file names them: the same address may also be a
+    // TCP server of the backend.
+    label += " <span class=\"addr\">" + htmlEscape(r.prefix + r.address) + "</span>";
   }
+  if (r.type == RowType::Frontend && r.quic) label += " <span class=\"tag\">QUIC</span>";
   out += cell("name", label, "name");
   out += cell("status", htmlEscape(r.status), "status " + statusClass(r));
   bool hasLb = r.type != RowType::Frontend;
@@ -166,7 +169,17 @@ std::string row(const StatRow& r, bool admin) {
   out += cell("total", num(r.stot));
   out += cell("bin", humanBytes(r.bin), "", num(r.bin) + " bytes");
   out += cell("bout", humanBytes(r.bout), "", num(r.bout) + " bytes");
-  out += cell("errors", r.type == RowType::Frontend ? num(r.ereq) : pair(r.econ, r.eresp));
+  // A QUIC frontend's dropped datagrams are no request errors (nothing was
+  // answered); the cell's title tells them.
+  std::string quicDrops;
+  if (r.type == RowType::Frontend && r.quic) {
+    quicDrops = "QUIC datagrams dropped: " + num(r.quicNotQuic) + " not QUIC, " + num(r.quicShortInitial) +
+                " short Initials, " + num(r.quicUndecryptable) + " undecryptable, " + num(r.quicOverLimit) +
+                " over maxconn, " + num(r.quicHeldDropped) + " beyond what a flow holds, " + num(r.quicSendErrors) +
+                " not sent; " + num(r.quicMigrated) + " found at a new address; " + num(r.quicGro) +
+                " received and " + num(r.quicGso) + " sent coalesced";
+  }
+  out += cell("errors", r.type == RowType::Frontend ? num(r.ereq) : pair(r.econ, r.eresp), "", quicDrops);
   out += cell("warnings", hasLb ? pair(r.wretr, r.wredis) : "");
   out += cell("downtime", hasLb && (r.type == RowType::Backend || r.checked) ? humanDuration(r.downtime) : "");
   out += cell("throttle", r.throttle >= 0 ? num(static_cast<uint64_t>(r.throttle)) + "%" : "");
@@ -277,6 +290,7 @@ td{padding:4px 8px;border-bottom:1px solid #eef0f3;white-space:nowrap;font-varia
 tr.frontend td,tr.backend td{background:#f8fafc}
 tr.backup .name{font-style:italic}
 .addr,.dim{color:#7a8694;font-size:11.5px}
+.tag{font-size:10.5px;font-weight:600;color:#5b21b6;background:#ede9fe;border-radius:3px;padding:0 4px}
 .status{font-weight:600;border-radius:3px}
 .status.up{color:#116329;background:#dcf5e3}
 .status.down{color:#a1120d;background:#fde2e1}
@@ -386,7 +400,8 @@ std::string renderStatsJson(const Snapshot& snap, const History& history, const 
            num(static_cast<uint64_t>(r.type)) + ",\"status\":\"" + jsonEscape(r.status) + "\",\"scur\":" +
            num(r.scur) + ",\"smax\":" + num(r.smax) + ",\"stot\":" + num(r.stot) + ",\"rate\":" + num(r.rate) +
            ",\"bin\":" + num(r.bin) + ",\"bout\":" + num(r.bout) + ",\"weight\":" + num(r.weight) +
-           ",\"check_status\":\"" + jsonEscape(r.checkStatus) + "\",\"lastchg\":" + num(r.lastchg) + "}";
+           ",\"check_status\":\"" + jsonEscape(r.checkStatus) + "\",\"lastchg\":" + num(r.lastchg) +
+           ",\"quic\":" + (r.quic ? "true" : "false") + "}";
   }
   out += "],\"history\":" + historyJson(history);
   out += ",\"info\":\"" + jsonEscape(infoLine(snap, o)) + "\"";

@@ -526,17 +526,9 @@ void QuicFlow::finish(char cause, char stage) noexcept {
 void QuicFlow::kill(char cause) noexcept { finish(cause, stageLetter()); }
 
 void QuicFlow::emitLog() noexcept {
-  if (fe_.logger.empty() || rc_.logLevel == -2) return;
-  if (!fe_.tcplog && !fe_.logFormat) return;
-  if (fe_.dontlogNormal && termCause_ == '-' && termStage_ == '-') return;
+  if (!rc_.logWanted(fe_, termCause_ == '-' && termStage_ == '-')) return;
   observe::LogRecord r;
-  r.client = rc_.src;  // as the rules report it (set-src), as TCP logs it
-  r.frontendAddress = rc_.dst;
-  if (server_) r.serverAddress = server_->address;
   r.acceptWallMicros = startWallMicros_;
-  r.frontend = fe_.name;
-  r.backend = be_ ? std::string_view(be_->name) : std::string_view(fe_.name);
-  r.server = server_ ? std::string_view(server_->name) : std::string_view("<NOSRV>");
   r.tw = be_ ? 0 : -1;
   r.tc = connectMs_;
   r.tt = static_cast<int64_t>(now() - startMono_);
@@ -544,20 +536,11 @@ void QuicFlow::emitLog() noexcept {
   r.bytesOut = bytesOut_;
   r.term[0] = termCause_;
   r.term[1] = termStage_;
-  r.actconn = worker_.process().actconn.load(std::memory_order_relaxed);
-  r.feconn = fe_.counters->current.load(std::memory_order_relaxed);
-  r.beconn = be_ ? be_->counters->current.load(std::memory_order_relaxed) : 0;
-  r.srvconn = server_ ? server_->currentConnections.load(std::memory_order_relaxed) : 0;
   r.retries = retries_;
   r.redispatched = redispatched_;
   route::SessionView v = view(true);
   r.view = &v;
-  r.captures = &rc_.captures;
-  std::string line = fe_.logFormat ? observe::formatCustomLog(*fe_.logFormat, r) : observe::formatTcpLog(r);
-  bool error = termCause_ != '-';
-  int level = error && fe_.logSeparateErrors ? observe::kErr : observe::kInfo;
-  if (rc_.logLevel >= 0) level = rc_.logLevel;
-  fe_.logger.log(level, line);
+  rc_.log(fe_, be_, server_, worker_.process().actconn.load(std::memory_order_relaxed), r, termCause_ != '-');
 }
 
 SessionInfo QuicFlow::describe() const {

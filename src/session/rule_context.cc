@@ -319,4 +319,29 @@ balance::ServerState* RuleContext::pickServer(runtime::Backend& be, const route:
   return chosen;
 }
 
+bool RuleContext::logWanted(const runtime::Frontend& fe, bool cleanEnd) const noexcept {
+  if (fe.logger.empty() || logLevel == -2) return false;  // set-log-level silent
+  if (!fe.tcplog && !fe.logFormat) return false;          // the "Connect from" line was sent at accept
+  return !(cleanEnd && fe.dontlogNormal);
+}
+
+void RuleContext::log(runtime::Frontend& fe, const runtime::Backend* be, const balance::ServerState* server,
+                      int actconn, observe::LogRecord& r, bool error) const noexcept {
+  r.client = src;  // as the rules report it (set-src)
+  r.frontendAddress = dst;
+  if (server) r.serverAddress = server->address;
+  r.frontend = fe.name;
+  r.backend = be ? std::string_view(be->name) : std::string_view(fe.name);
+  r.server = server ? std::string_view(server->name) : std::string_view("<NOSRV>");
+  r.actconn = actconn;
+  r.feconn = fe.counters->current.load(std::memory_order_relaxed);
+  r.beconn = be ? be->counters->current.load(std::memory_order_relaxed) : 0;
+  r.srvconn = server ? server->currentConnections.load(std::memory_order_relaxed) : 0;
+  r.captures = &captures;
+  std::string line = fe.logFormat ? observe::formatCustomLog(*fe.logFormat, r) : observe::formatTcpLog(r);
+  int level = error && fe.logSeparateErrors ? observe::kErr : observe::kInfo;
+  if (logLevel >= 0) level = logLevel;  // set-log-level
+  fe.logger.log(level, line);
+}
+
 }  // namespace sluice::session

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/address.h"
+#include "observe/tcplog.h"
 #include "route/sample.h"
 #include "runtime/runtime.h"
 
@@ -76,6 +77,16 @@ class RuleContext {
   // "stick store-request": remembers `server` for the keys of the rules.
   void storeStickiness(runtime::Backend& be, const balance::ServerState& server,
                        const route::SessionView& v) const noexcept;
+
+  // Whether the connection's end gets a log line (a log target, a format,
+  // no "set-log-level silent", no "option dontlog-normal" for a clean end).
+  bool logWanted(const runtime::Frontend& fe, bool cleanEnd) const noexcept;
+  // The end's log line: `r` holds what only the caller knows (timings,
+  // bytes, termination state, the sample view); the addresses as the rules
+  // report them, names, connection counts and captures are filled here,
+  // then the line is formatted and sent at the level the rules chose.
+  void log(runtime::Frontend& fe, const runtime::Backend* be, const balance::ServerState* server, int actconn,
+           observe::LogRecord& r, bool error) const noexcept;
 
  private:
   // The rules in order until one decides (connection rules: always final,

@@ -991,21 +991,11 @@ void Session::releaseServer() noexcept {
 }
 
 void Session::emitLog(bool early) noexcept {
-  if (fe_.logger.empty() || rc_.logLevel == -2) return;  // set-log-level silent
-  if (!fe_.tcplog && !fe_.logFormat) return;  // the "Connect from" line was sent at accept
-  if (!early) {
-    if (fe_.dontlognull && c2s_.bytes() == 0) return;
-    if (fe_.dontlogNormal && termCause_ == '-' && termStage_ == '-') return;
-  }
+  if (!rc_.logWanted(fe_, !early && termCause_ == '-' && termStage_ == '-')) return;
+  if (!early && fe_.dontlognull && c2s_.bytes() == 0) return;
   observe::LogRecord r;
-  r.client = rc_.src;
-  r.frontendAddress = rc_.dst;
   if (serverFd_ >= 0) r.backendSource = net::localAddress(serverFd_);
-  if (server_) r.serverAddress = server_->address;
   r.acceptWallMicros = acceptWallMicros_;
-  r.frontend = fe_.name;
-  r.backend = be_ ? std::string_view(be_->name) : std::string_view(fe_.name);
-  r.server = server_ ? std::string_view(server_->name) : std::string_view("<NOSRV>");
   r.tw = queueMs_;
   r.tc = connectMs_;
   r.tt = static_cast<int64_t>(now() - acceptMono_);
@@ -1014,22 +1004,13 @@ void Session::emitLog(bool early) noexcept {
   r.bytesOut = s2c_.bytes();
   r.term[0] = early ? '-' : termCause_;
   r.term[1] = early ? '-' : termStage_;
-  r.actconn = worker_.process().actconn.load(std::memory_order_relaxed);
-  r.feconn = fe_.counters->current.load(std::memory_order_relaxed);
-  r.beconn = be_ ? be_->counters->current.load(std::memory_order_relaxed) : 0;
-  r.srvconn = server_ ? server_->currentConnections.load(std::memory_order_relaxed) : 0;
   r.retries = retries_;
   r.redispatched = redispatched_;
   r.beQueue = backendQueuePosition_;
   route::SessionView v = view(true);
   r.view = &v;
-  r.captures = &rc_.captures;
-  std::string line = fe_.logFormat ? observe::formatCustomLog(*fe_.logFormat, r)
-                                   : observe::formatTcpLog(r);
-  bool error = !early && termCause_ != '-';
-  int level = error && fe_.logSeparateErrors ? observe::kErr : observe::kInfo;
-  if (rc_.logLevel >= 0) level = rc_.logLevel;  // set-log-level
-  fe_.logger.log(level, line);
+  rc_.log(fe_, be_, server_, worker_.process().actconn.load(std::memory_order_relaxed), r,
+          !early && termCause_ != '-');
 }
 
 void Session::kill(char cause) noexcept { finish(cause, stageLetter()); }

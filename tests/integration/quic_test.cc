@@ -15,6 +15,7 @@
 
 #include <cstring>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -480,6 +481,48 @@ TEST_P(QuicOffloads, CoalescedBurstsArriveWholeAndInOrder) {
 
 INSTANTIATE_TEST_SUITE_P(Gso, QuicOffloads, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "GsoOn" : "GsoOff"; });
+
+// QUIC on the stats page and in show stat: the frontend is tagged QUIC and
+// its dropped datagrams are told in its errors cell; QUIC servers are
+// listed as the file names them; a flow counts in the server's sessions.
+TEST_F(Quic, StatsShowQuicFrontendsAndServers) {
+  UdpPeer a, b, client;
+  int port = freePort(), stats = freePort();
+  const std::string sock = makeTempDir("quicstats") + "/admin.sock";
+  std::string cfg = config(port, a.port(), b.port(), "", "  stats socket " + sock + " level admin\n") +
+                    "listen stats\n  mode http\n  bind 127.0.0.1:" + std::to_string(stats) +
+                    "\n  stats enable\n  stats uri /stats\n";
+  Sluice s(cfg, {port, stats});
+  ASSERT_TRUE(s.started()) << s.log();
+  ASSERT_TRUE(client.sendTo(port, Bytes(1300, 0xc3)));  // garbage: counted, not answered
+  const Bytes dcid = {5, 5, 5, 5, 5, 5, 5, 5};
+  for (const Bytes& d : firstFlight("a.example", dcid)) ASSERT_TRUE(client.sendTo(port, d));
+  ASSERT_TRUE(a.receive(3000)) << s.log();
+
+  std::string page = httpBody(httpRequest(stats, "GET", "/stats"));
+  EXPECT_NE(page.find("<b>FRONTEND</b> <span class=\"tag\">QUIC</span>"), std::string::npos) << page;
+  EXPECT_NE(page.find("quic4@127.0.0.1:" + std::to_string(a.port()) + "</span>"), std::string::npos) << page;
+  EXPECT_NE(page.find("QUIC datagrams dropped: 1 not QUIC, 0 short Initials, 0 undecryptable"), std::string::npos)
+      << page;
+  std::string json = httpBody(httpRequest(stats, "GET", "/stats;json"));
+  EXPECT_NE(json.find("\"proxy\":\"bk_a\",\"name\":\"a\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"quic\":true"), std::string::npos) << json;
+  // show stat: the flow is a session of frontend, backend and server.
+  std::string csv = cliRequest(sock, "show stat\n");
+  auto field = [&](const std::string& prefix, int column) {
+    size_t at = csv.find("\n" + prefix);
+    if (at == std::string::npos) return std::string("missing");
+    std::string line = csv.substr(at + 1, csv.find('\n', at + 1) - at - 1);
+    std::stringstream ss(line);
+    std::string f;
+    for (int i = 0; i <= column && std::getline(ss, f, ','); ++i) {
+    }
+    return f;
+  };
+  EXPECT_EQ(field("bk_a,a,", 4), "1") << csv;   // scur
+  EXPECT_EQ(field("bk_a,a,", 7), "1") << csv;   // stot
+  EXPECT_EQ(field("web,FRONTEND,", 7), "1") << csv;
+}
 
 // A server port that refuses (ICMP port unreachable) before answering
 // sends the flow, held datagrams and all, to the next server.
