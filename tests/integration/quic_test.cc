@@ -17,6 +17,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "harness.h"
@@ -27,44 +28,40 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-// A UDP socket on a loopback address: the test's raw client or fake server.
+// A UDP socket on a loopback address (IPv4 or IPv6): the test's raw client
+// or fake server.
 class UdpPeer {
  public:
-  explicit UdpPeer(const std::string& host = "127.0.0.1", int port = 0) {
-    fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    inet_pton(AF_INET, host.c_str(), &a.sin_addr);
-    ok_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-    socklen_t len = sizeof(a);
+  explicit UdpPeer(const std::string& host = "127.0.0.1", int port = 0) : v6_(host.find(':') != std::string::npos) {
+    fd_ = ::socket(v6_ ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    socklen_t len = 0;
+    sockaddr_storage a = address(host, port, len);
+    ok_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&a), len) == 0;
+    len = sizeof(a);
     getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    port_ = portOf(a);
   }
   ~UdpPeer() { ::close(fd_); }
   bool ok() const { return ok_; }
   int port() const { return port_; }
 
-  bool sendTo(int port, const Bytes& d, const std::string& host = "127.0.0.1") {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    inet_pton(AF_INET, host.c_str(), &a.sin_addr);
-    return ::sendto(fd_, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof(a)) ==
+  // To `port` on 127.0.0.1, or on ::1 for an IPv6 peer, unless `host` says.
+  bool sendTo(int port, const Bytes& d, const std::string& host = "") {
+    socklen_t len = 0;
+    sockaddr_storage a = address(host.empty() ? (v6_ ? "::1" : "127.0.0.1") : host, port, len);
+    return ::sendto(fd_, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&a), len) ==
            static_cast<ssize_t>(d.size());
   }
   // Datagrams of `segment` bytes (the last possibly shorter) in one send
   // with UDP GSO, as QUIC stacks send bursts: the kernel cuts them.
   bool sendCoalesced(int port, const Bytes& all, uint16_t segment) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    socklen_t len = 0;
+    sockaddr_storage a = address(v6_ ? "::1" : "127.0.0.1", port, len);
     iovec iov{const_cast<uint8_t*>(all.data()), all.size()};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(uint16_t))] = {};
     msghdr m{};
     m.msg_name = &a;
-    m.msg_namelen = sizeof(a);
+    m.msg_namelen = len;
     m.msg_iov = &iov;
     m.msg_iovlen = 1;
     m.msg_control = control;
@@ -81,15 +78,38 @@ class UdpPeer {
     pollfd p{fd_, POLLIN, 0};
     if (::poll(&p, 1, scaled(timeoutMs)) <= 0) return std::nullopt;
     Bytes buf(65536);
-    sockaddr_in from{};
+    sockaddr_storage from{};
     socklen_t len = sizeof(from);
     ssize_t n = ::recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
     if (n < 0) return std::nullopt;
     buf.resize(static_cast<size_t>(n));
-    return std::make_pair(buf, static_cast<int>(ntohs(from.sin_port)));
+    return std::make_pair(buf, portOf(from));
   }
 
  private:
+  static sockaddr_storage address(const std::string& host, int port, socklen_t& len) {
+    sockaddr_storage s{};
+    if (host.find(':') != std::string::npos) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&s);
+      a->sin6_family = AF_INET6;
+      a->sin6_port = htons(static_cast<uint16_t>(port));
+      inet_pton(AF_INET6, host.c_str(), &a->sin6_addr);
+      len = sizeof(sockaddr_in6);
+    } else {
+      auto* a = reinterpret_cast<sockaddr_in*>(&s);
+      a->sin_family = AF_INET;
+      a->sin_port = htons(static_cast<uint16_t>(port));
+      inet_pton(AF_INET, host.c_str(), &a->sin_addr);
+      len = sizeof(sockaddr_in);
+    }
+    return s;
+  }
+  static int portOf(const sockaddr_storage& s) {
+    return ntohs(s.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(&s)->sin6_port
+                                         : reinterpret_cast<const sockaddr_in*>(&s)->sin_port);
+  }
+
+  bool v6_ = false;
   int fd_ = -1;
   int port_ = 0;
   bool ok_ = false;
@@ -481,6 +501,44 @@ TEST_P(QuicOffloads, CoalescedBurstsArriveWholeAndInOrder) {
 
 INSTANTIATE_TEST_SUITE_P(Gso, QuicOffloads, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "GsoOn" : "GsoOff"; });
+
+// QUIC over IPv6: a quic6@ bind on ::1 routes to a quic6@ server, and a
+// dual-stack wildcard bind (quic6@:::port v4v6) answers an IPv4 client from
+// the IPv4 address it sent to (its v4-mapped form on the IPv6 socket).
+TEST_F(Quic, Ipv6AndDualStackBinds) {
+  UdpPeer a6("::1"), client6("::1"), a4, client4;
+  ASSERT_TRUE(a6.ok() && client6.ok()) << "no IPv6 on loopback";
+  int port = freePort(), wild = freePort();
+  std::string cfg = head() + "frontend v6\n  bind quic6@[::1]:" + std::to_string(port) +
+                    "\n  bind [::1]:" + std::to_string(port) + "\n  tcp-request inspect-delay 3s\n"
+                    "  default_backend six\n"
+                    "frontend dual\n  bind quic6@:::" + std::to_string(wild) + " v4v6\n"
+                    "  bind 127.0.0.1:" + std::to_string(wild) + "\n  tcp-request inspect-delay 3s\n"
+                    "  default_backend four\n"
+                    "backend six\n  server s6 quic6@[::1]:" + std::to_string(a6.port()) + "\n"
+                    "backend four\n  server s4 quic4@127.0.0.1:" + std::to_string(a4.port()) + "\n";
+  Sluice s(cfg, {wild}, {}, 0, "127.0.0.1");
+  ASSERT_TRUE(s.started()) << s.log();
+  const Bytes dcid = {6, 6, 6, 6, 6, 6, 6, 6};
+  const Bytes serverCid = {0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66};
+  for (auto [client, server, p] : {std::tuple{&client6, &a6, port}, std::tuple{&client4, &a4, wild}}) {
+    std::vector<Bytes> flight = firstFlight("six.example", dcid);
+    for (const Bytes& d : flight) ASSERT_TRUE(client->sendTo(p, d));
+    auto got = server->receive(3000);
+    ASSERT_TRUE(got) << s.log();
+    EXPECT_EQ(got->first, flight[0]);
+    ASSERT_TRUE(server->receive(3000));
+    Bytes answer = serverLongHeader(dcid, serverCid);
+    ASSERT_TRUE(server->sendTo(got->second, answer));
+    auto back = client->receive(3000);
+    ASSERT_TRUE(back) << "port " << p << "\n" << s.log();
+    EXPECT_EQ(back->first, answer);
+    EXPECT_EQ(back->second, p);
+  }
+  EXPECT_TRUE(eventually([&] { return s.logLines("six/s6 ").size() == 1 && s.logLines("four/s4 ").size() == 1; },
+                         8000))
+      << s.log();
+}
 
 // QUIC on the stats page and in show stat: the frontend is tagged QUIC and
 // its dropped datagrams are told in its errors cell; QUIC servers are
