@@ -29,10 +29,13 @@ std::atomic<bool> gsoWanted{true};
 // EIO (the route's device cannot checksum it).
 std::atomic<bool> gsoWorks{true};
 
-// Asks for coalesced receives; a kernel without UDP GRO says no, harmlessly.
-void askForGro(int fd) {
-  if (!groWanted.load(std::memory_order_relaxed)) return;
+// Asks for each buffer's ECN bits and, unless turned off, for coalesced
+// receives; a kernel without UDP GRO says no, harmlessly.
+void askForMeta(int fd, bool v6) {
   int one = 1;
+  setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &one, sizeof(one));  // also IPv4 on a dual-stack socket
+  if (v6) setsockopt(fd, IPPROTO_IPV6, IPV6_RECVTCLASS, &one, sizeof(one));
+  if (!groWanted.load(std::memory_order_relaxed)) return;
   setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
 }
 
@@ -82,7 +85,7 @@ int openUdpListener(const core::Address& address, const ListenOptions& o, std::s
   if (::bind(fd, address.sockaddrPtr(), address.length()) != 0) {
     return fail("cannot bind " + address.toString() + " (udp)");
   }
-  askForGro(fd);
+  askForMeta(fd, address.isV6());
   return fd;
 }
 
@@ -110,7 +113,7 @@ int openUdpConnected(const core::Address& target, const core::Address& source, b
     if (::bind(fd, source.sockaddrPtr(), source.length()) != 0) return fail();
   }
   if (::connect(fd, target.sockaddrPtr(), target.length()) != 0) return fail();
-  askForGro(fd);
+  askForMeta(fd, target.isV6());
   return fd;
 }
 
@@ -120,11 +123,11 @@ struct DatagramBatch::Slot {
   iovec iov[kBatch];
   sockaddr_storage peerStorage[kBatch];
   struct alignas(cmsghdr) Control {
-    char bytes[CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(in_pktinfo)) + CMSG_SPACE(sizeof(int))];
+    char bytes[CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(in_pktinfo)) + 3 * CMSG_SPACE(sizeof(int))];
   } control[kBatch];
   core::Address peer[kBatch];
   core::Address local[kBatch];
-  uint16_t segment[kBatch];
+  DatagramMeta meta[kBatch];
 };
 
 DatagramBatch::DatagramBatch()
@@ -134,16 +137,24 @@ DatagramBatch::~DatagramBatch() = default;
 
 namespace {
 
-// The GRO segment size of a received buffer; 0 when it is one datagram.
-uint16_t segmentFromControl(msghdr& m) {
+// The GRO segment size of a received buffer (0 when it is one datagram)
+// and its ECN bits.
+DatagramMeta metaFromControl(msghdr& m) {
+  DatagramMeta meta;
   for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
     if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
       int size = 0;
       std::memcpy(&size, CMSG_DATA(c), sizeof(size));
-      return size > 0 && size < 65536 ? static_cast<uint16_t>(size) : 0;
+      meta.segment = size > 0 && size < 65536 ? static_cast<uint16_t>(size) : 0;
+    } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS && c->cmsg_len >= CMSG_LEN(1)) {
+      meta.ecn = *CMSG_DATA(c) & 3;
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_TCLASS && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      int tclass = 0;
+      std::memcpy(&tclass, CMSG_DATA(c), sizeof(tclass));
+      meta.ecn = static_cast<uint8_t>(tclass & 3);
     }
   }
-  return 0;
+  return meta;
 }
 
 // The destination address of a received datagram, from IP_PKTINFO or
@@ -196,7 +207,7 @@ int DatagramBatch::receive(int fd, bool wantAddresses) {
   if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
   for (int i = 0; i < n; ++i) {
     msghdr& m = s.headers[i].msg_hdr;
-    s.segment[i] = segmentFromControl(m);
+    s.meta[i] = metaFromControl(m);
     if (!wantAddresses) continue;
     s.peer[i] = core::Address::fromSockaddr(reinterpret_cast<sockaddr*>(&s.peerStorage[i]), m.msg_namelen);
     s.local[i] = localFromControl(m, 0);
@@ -209,19 +220,23 @@ std::span<const uint8_t> DatagramBatch::data(int i) const {
   return {static_cast<const uint8_t*>(s.iov[i].iov_base), s.headers[i].msg_len};
 }
 
-uint16_t DatagramBatch::segment(int i) const { return slots_[0].segment[i]; }
+const DatagramMeta& DatagramBatch::meta(int i) const { return slots_[0].meta[i]; }
 const core::Address& DatagramBatch::peer(int i) const { return slots_[0].peer[i]; }
 const core::Address& DatagramBatch::local(int i) const { return slots_[0].local[i]; }
 
 namespace {
 
-// Room for a source address and a GSO segment size.
-constexpr size_t kSendControl = CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(uint16_t));
+// Room for a source address, a GSO segment size and the ECN bits.
+constexpr size_t kSendControl =
+    CMSG_SPACE(sizeof(in6_pktinfo)) + CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(int));
 
 // Writes the control messages of one send into `control`: the source
-// address when `local` is valid, the GSO segment size when non-zero.
+// address when `local` is valid, the GSO segment size and the ECN bits
+// when non-zero. `peer` is null on a connected socket of `family`.
 // Returns their length.
-size_t sendControl(char* control, bool peerIsV6, const core::Address& local, uint16_t segment) {
+size_t sendControl(char* control, const core::Address* peer, int family, const core::Address& local,
+                   uint16_t segment, uint8_t ecn) {
+  const bool peerIsV6 = peer ? peer->isV6() : family == AF_INET6;
   msghdr m{};
   m.msg_control = control;
   m.msg_controllen = kSendControl;
@@ -262,12 +277,24 @@ size_t sendControl(char* control, bool peerIsV6, const core::Address& local, uin
     c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
     std::memcpy(CMSG_DATA(c), &segment, sizeof(segment));
     used += CMSG_SPACE(sizeof(uint16_t));
+    c = reinterpret_cast<cmsghdr*>(control + used);
+  }
+  if (ecn) {
+    // An IPv4 peer (also v4-mapped, which the kernel sends as IPv4) takes
+    // IP_TOS; an IPv6 one IPV6_TCLASS. DSCP stays 0, as without the mark.
+    const bool v4 = !peerIsV6 || (peer && peer->unmapped().isV4());
+    c->cmsg_level = v4 ? IPPROTO_IP : IPPROTO_IPV6;
+    c->cmsg_type = v4 ? IP_TOS : IPV6_TCLASS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    const int value = ecn & 3;
+    std::memcpy(CMSG_DATA(c), &value, sizeof(value));
+    used += CMSG_SPACE(sizeof(int));
   }
   return used;
 }
 
-ssize_t sendOne(int fd, std::span<const uint8_t> data, const core::Address* peer, const core::Address& local,
-                uint16_t segment) {
+ssize_t sendOne(int fd, std::span<const uint8_t> data, const core::Address* peer, int family,
+                const core::Address& local, uint16_t segment, uint8_t ecn) {
   iovec iov{const_cast<uint8_t*>(data.data()), data.size()};
   msghdr msg{};
   if (peer) {
@@ -277,7 +304,7 @@ ssize_t sendOne(int fd, std::span<const uint8_t> data, const core::Address* peer
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   alignas(cmsghdr) char control[kSendControl];
-  msg.msg_controllen = sendControl(control, peer && peer->isV6(), local, segment);
+  msg.msg_controllen = sendControl(control, peer, family, local, segment, ecn);
   if (msg.msg_controllen) msg.msg_control = control;
   ssize_t n;
   do {
@@ -291,7 +318,7 @@ bool queueFull(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == E
 }  // namespace
 
 ssize_t sendDatagram(int fd, std::span<const uint8_t> data, const core::Address& peer, const core::Address& local) {
-  return sendOne(fd, data, &peer, local, 0);
+  return sendOne(fd, data, &peer, peer.family(), local, 0, 0);
 }
 
 SendResult sendDatagrams(int fd, std::span<const OutDatagram> list, const core::Address* peer,
@@ -299,6 +326,12 @@ SendResult sendDatagrams(int fd, std::span<const OutDatagram> list, const core::
   SendResult r;
   size_t& lost = r.lost;
   int& error = r.error;
+  int family = AF_INET;
+  if (!peer) {  // a connected socket: the family its messages take
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) family = ss.ss_family;
+  }
   const bool gso = udpGsoEnabled();
   // What one sendmmsg() takes: coalesced buffers whole with GSO, else cut
   // into their datagrams.
@@ -306,6 +339,7 @@ SendResult sendDatagrams(int fd, std::span<const OutDatagram> list, const core::
   mmsghdr headers[kMax];
   iovec iov[kMax];
   uint16_t segments[kMax];
+  uint8_t ecns[kMax];
   struct alignas(cmsghdr) Control {
     char bytes[kSendControl];
   } control[kMax];
@@ -338,7 +372,7 @@ SendResult sendDatagrams(int fd, std::span<const OutDatagram> list, const core::
         // out alone, fragmented as they would have been without GSO).
         if (err == EIO) gsoWorks.store(false, std::memory_order_relaxed);
         forEachDatagram(data, seg, [&](std::span<const uint8_t> one) {
-          if (sendOne(fd, one, peer, local, 0) < 0) {
+          if (sendOne(fd, one, peer, family, local, 0, ecns[at]) < 0) {
             ++lost;
             if (!queueFull(errno) && !error) error = errno;
           }
@@ -351,10 +385,11 @@ SendResult sendDatagrams(int fd, std::span<const OutDatagram> list, const core::
     }
     count = 0;
   };
-  auto queue = [&](std::span<const uint8_t> data, uint16_t segment) {
+  auto queue = [&](std::span<const uint8_t> data, uint16_t segment, uint8_t ecn) {
     if (count == kMax) flush();
     iov[count] = {const_cast<uint8_t*>(data.data()), data.size()};
     segments[count] = segment;
+    ecns[count] = ecn;
     msghdr& m = headers[count].msg_hdr;
     m = {};
     if (peer) {
@@ -363,17 +398,17 @@ SendResult sendDatagrams(int fd, std::span<const OutDatagram> list, const core::
     }
     m.msg_iov = &iov[count];
     m.msg_iovlen = 1;
-    m.msg_controllen = sendControl(control[count].bytes, peer && peer->isV6(), local, segment);
+    m.msg_controllen = sendControl(control[count].bytes, peer, family, local, segment, ecn);
     m.msg_control = m.msg_controllen ? control[count].bytes : nullptr;
     ++count;
   };
   for (const OutDatagram& d : list) {
     if (countDatagrams(d) == 1) {
-      queue(d.data, 0);
+      queue(d.data, 0, d.ecn);
     } else if (gso) {
-      queue(d.data, d.segment);
+      queue(d.data, d.segment, d.ecn);
     } else {
-      forEachDatagram(d.data, d.segment, [&](std::span<const uint8_t> one) { queue(one, 0); });
+      forEachDatagram(d.data, d.segment, [&](std::span<const uint8_t> one) { queue(one, 0, d.ecn); });
     }
   }
   flush();

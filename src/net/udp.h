@@ -12,10 +12,14 @@
 // A proxy can forward a coalesced buffer as it came, so a burst costs one
 // system call per direction instead of one per datagram.
 //
+// ECN (RFC 3168, RFC 9000 §13.4): the two ECN bits of each datagram's IP
+// header are read (IP_RECVTOS / IPV6_RECVTCLASS) and set again on the way
+// out, so congestion marks and the endpoints' ECN validation cross the proxy.
+//
 //   int fd = openUdpListener(addr, options, error);
 //   DatagramBatch batch;
 //   int n = batch.receive(fd);            // 0..kBatch buffers, -1 with errno
-//   for (int i = 0; i < n; ++i) use(batch.data(i), batch.segment(i), batch.peer(i), batch.local(i));
+//   for (int i = 0; i < n; ++i) use(batch.data(i), batch.meta(i), batch.peer(i), batch.local(i));
 //   sendDatagram(fd, bytes, peer, local);  // from `local` when it is set
 //   sendDatagrams(fd, list, &peer, local); // many at once (sendmmsg, GSO)
 #pragma once
@@ -51,6 +55,12 @@ void forEachDatagram(std::span<const uint8_t> buffer, size_t segment, F&& f) {
   for (size_t at = 0; at < buffer.size(); at += segment) f(buffer.subspan(at, std::min(segment, buffer.size() - at)));
 }
 
+// What the kernel said of a received buffer besides its bytes.
+struct DatagramMeta {
+  uint16_t segment = 0;  // GRO: the size of each datagram in the buffer; 0: one datagram
+  uint8_t ecn = 0;       // the ECN codepoint of its IP header (0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE)
+};
+
 // Binds a UDP socket with the options of a bind line that apply to UDP
 // (reuseport, v4v6/v6only, transparent, interface) and asks for each
 // datagram's local address. Returns the fd or -1 with `error`.
@@ -81,8 +91,9 @@ class DatagramBatch {
   // Datagrams received (0 when none was waiting), or -1 with errno set.
   int receive(int fd, bool wantAddresses = true);
   std::span<const uint8_t> data(int i) const;
-  // The size of each datagram coalesced in data(i) by GRO; 0: one datagram.
-  uint16_t segment(int i) const;
+  // The size of each datagram coalesced in data(i) by GRO (0: one
+  // datagram) and their ECN codepoint (GRO coalesces only alike headers).
+  const DatagramMeta& meta(int i) const;
   const core::Address& peer(int i) const;
   // The address the datagram was sent to (invalid when unknown).
   const core::Address& local(int i) const;
@@ -101,6 +112,7 @@ ssize_t sendDatagram(int fd, std::span<const uint8_t> data, const core::Address&
 struct OutDatagram {
   std::span<const uint8_t> data;
   uint16_t segment = 0;
+  uint8_t ecn = 0;  // the ECN codepoint to send with
 };
 
 struct SendResult {

@@ -126,11 +126,11 @@ char QuicFlow::stageLetter() const noexcept {
   return '-';
 }
 
-void QuicFlow::start(std::span<const uint8_t> first) noexcept {
+void QuicFlow::start(std::span<const uint8_t> first, uint8_t ecn) noexcept {
   fe_.counters->opened();
   rc_.countSession();
   bytesIn_ += first.size();
-  held_.emplace_back(first.begin(), first.end());
+  held_.push_back({std::vector<uint8_t>(first.begin(), first.end()), ecn});
   heldBytes_ = first.size();
   if (!rulesAdmit(fe_.sessionRules)) return;
   if (fe_.inspects) {
@@ -220,8 +220,8 @@ void QuicFlow::connect() noexcept {
   }
   state_ = State::Connecting;
   connectDeadline_ = be_->timeoutConnect ? now() + be_->timeoutConnect : 0;
-  for (const auto& d : held_) {
-    toServer(d);
+  for (const Held& d : held_) {
+    toServer(d.bytes, {0, d.ecn});
     if (state_ != State::Connecting) return;
   }
   rearmTimer();
@@ -249,8 +249,8 @@ void QuicFlow::connectFailed(int error, bool timedOut) noexcept {
   refuse(timedOut ? 's' : 'S', 'C');
 }
 
-void QuicFlow::toServer(std::span<const uint8_t> data, uint16_t segment) noexcept {
-  const net::OutDatagram out{data, segment};
+void QuicFlow::toServer(std::span<const uint8_t> data, net::DatagramMeta meta) noexcept {
+  const net::OutDatagram out{data, meta.segment, meta.ecn};
   // A full queue loses datagrams, as any link may; QUIC retransmits.
   const net::SendResult sent = net::sendDatagrams(serverFd_, {&out, 1}, nullptr, {});
   countSent(sent);
@@ -267,11 +267,12 @@ void QuicFlow::toServer(std::span<const uint8_t> data, uint16_t segment) noexcep
 }
 
 void QuicFlow::fromClient(std::span<const uint8_t> data, const core::Address& peer, const core::Address& local,
-                          uint16_t segment) noexcept {
+                          net::DatagramMeta meta) noexcept {
   if (state_ == State::Closed) return;
-  if (segment && data.size() > segment && state_ != State::Forwarding) {
+  if (meta.segment && data.size() > meta.segment && state_ != State::Forwarding) {
     // Held, read and replayed one datagram at a time until forwarding.
-    net::forEachDatagram(data, segment, [&](std::span<const uint8_t> one) { fromClient(one, peer, local); });
+    net::forEachDatagram(data, meta.segment,
+                         [&](std::span<const uint8_t> one) { fromClient(one, peer, local, {0, meta.ecn}); });
     return;
   }
   lastClient_ = now();
@@ -282,18 +283,18 @@ void QuicFlow::fromClient(std::span<const uint8_t> data, const core::Address& pe
   if (state_ == State::Dropping) return;
   bytesIn_ += data.size();
   if (state_ == State::Forwarding) {
-    toServer(data, segment);
+    toServer(data, meta);
     return;
   }
   if (held_.size() >= kMaxHeldDatagrams || heldBytes_ + data.size() > kMaxHeldBytes) {
     fe_.counters->quic.heldDropped.fetch_add(1, std::memory_order_relaxed);
-    if (state_ == State::Connecting) toServer(data);
+    if (state_ == State::Connecting) toServer(data, meta);
     return;
   }
-  held_.emplace_back(data.begin(), data.end());
+  held_.push_back({std::vector<uint8_t>(data.begin(), data.end()), meta.ecn});
   heldBytes_ += data.size();
   if (state_ == State::Connecting) {
-    toServer(data);
+    toServer(data, meta);
     return;
   }
   if (reader_ && reader_->status() == proto::QuicStatus::NeedMore) reader_->addDatagram(data);
@@ -334,7 +335,7 @@ void QuicFlow::fromServer(const net::DatagramBatch& batch, int count) noexcept {
   if (state_ == State::Connecting) {
     state_ = State::Forwarding;
     connectMs_ = static_cast<int64_t>(t - connectStart_);
-    std::vector<std::vector<uint8_t>>().swap(held_);
+    std::vector<Held>().swap(held_);
     heldBytes_ = 0;
     rc_.storeStickiness(*be_, *server_, view(true));
   }
@@ -342,10 +343,11 @@ void QuicFlow::fromServer(const net::DatagramBatch& batch, int count) noexcept {
   std::array<net::OutDatagram, net::DatagramBatch::kBatch> out;
   uint64_t coalesced = 0;
   for (int i = 0; i < count; ++i) {
-    out[static_cast<size_t>(i)] = {batch.data(i), batch.segment(i)};
+    const net::DatagramMeta& meta = batch.meta(i);
+    out[static_cast<size_t>(i)] = {batch.data(i), meta.segment, meta.ecn};
     bytesOut_ += batch.data(i).size();
     size_t datagrams = 0;
-    net::forEachDatagram(batch.data(i), batch.segment(i), [&](std::span<const uint8_t> d) {
+    net::forEachDatagram(batch.data(i), meta.segment, [&](std::span<const uint8_t> d) {
       learnConnectionId(d);
       ++datagrams;
     });
@@ -499,7 +501,7 @@ void QuicFlow::refuse(char cause, char stage) noexcept {
   logged_ = true;
   closeServerSide();
   release();
-  std::vector<std::vector<uint8_t>>().swap(held_);
+  std::vector<Held>().swap(held_);
   heldBytes_ = 0;
   reader_.reset();
   state_ = State::Dropping;
@@ -584,7 +586,7 @@ FlowKey::FlowKey(const core::Address& local, const core::Address& peer) {
 }
 
 void QuicFlows::received(const std::shared_ptr<UdpEndpoint>& ep, const std::shared_ptr<const runtime::Runtime>& rt,
-                         runtime::Frontend& fe, bool accepting, std::span<const uint8_t> data, uint16_t segment,
+                         runtime::Frontend& fe, bool accepting, std::span<const uint8_t> data, net::DatagramMeta meta,
                          const core::Address& peer, const core::Address& localSeen) noexcept {
   // The address the client sent to: the bound one, or on a wildcard the one
   // the datagram says (with the bound port).
@@ -593,19 +595,20 @@ void QuicFlows::received(const std::shared_ptr<UdpEndpoint>& ep, const std::shar
     local = localSeen;
     local.setPort(ep->local.port());
   }
+  const uint16_t segment = meta.segment;
   if (segment && data.size() > segment) {
     fe.counters->quic.groDatagrams.fetch_add((data.size() + segment - 1) / segment, std::memory_order_relaxed);
   }
   const FlowKey key(local, peer);
   if (auto it = byAddress_.find(key); it != byAddress_.end()) {
-    it->second->fromClient(data, peer, local, segment);
+    it->second->fromClient(data, peer, local, meta);
     return;
   }
   if (segment && data.size() > segment) {
     // Several datagrams of a client sluice does not know yet: each on its
     // own (the first may open the flow the others then belong to).
     net::forEachDatagram(data, segment, [&](std::span<const uint8_t> one) {
-      received(ep, rt, fe, accepting, one, 0, peer, localSeen);
+      received(ep, rt, fe, accepting, one, {0, meta.ecn}, peer, localSeen);
     });
     return;
   }
@@ -617,7 +620,7 @@ void QuicFlows::received(const std::shared_ptr<UdpEndpoint>& ep, const std::shar
   if (!(data[0] & 0x80)) {
     // A short header from an address no flow has: a client whose NAT
     // changed its address, if a server chose this connection ID.
-    if (migrate(fe, data, peer, local)) return;
+    if (migrate(fe, data, meta.ecn, peer, local)) return;
     qc.notQuic.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -662,33 +665,33 @@ void QuicFlows::received(const std::shared_ptr<UdpEndpoint>& ep, const std::shar
   ++count_;
   byAddress_[key] = f;
   byId_[f->id()] = f;
-  f->start(data);
+  f->start(data, meta.ecn);
 }
 
-bool QuicFlows::migrate(runtime::Frontend& fe, std::span<const uint8_t> data, const core::Address& peer,
-                        const core::Address& local) noexcept {
+bool QuicFlows::migrate(runtime::Frontend& fe, std::span<const uint8_t> data, uint8_t ecn,
+                        const core::Address& peer, const core::Address& local) noexcept {
   auto owner = worker_.process().quicIds.find(data);
   if (!owner) return false;
   fe.counters->quic.migrated.fetch_add(1, std::memory_order_relaxed);
   if (owner->worker == worker_.index()) {
-    deliverMigrated(owner->flow, data, peer, local);
+    deliverMigrated(owner->flow, data, peer, local, {0, ecn});
     return true;
   }
   // Another worker holds the flow: the datagram goes to its thread.
   Worker* target = worker_.peer(owner->worker);
   if (!target) return false;
   std::vector<uint8_t> copy(data.begin(), data.end());
-  return target->loop().post([target, flow = owner->flow, copy = std::move(copy), peer, local] {
-    if (QuicFlows* q = target->quicFlows()) q->deliverMigrated(flow, copy, peer, local);
+  return target->loop().post([target, flow = owner->flow, copy = std::move(copy), peer, local, ecn] {
+    if (QuicFlows* q = target->quicFlows()) q->deliverMigrated(flow, copy, peer, local, {0, ecn});
   });
 }
 
 void QuicFlows::deliverMigrated(uint64_t id, std::span<const uint8_t> data, const core::Address& peer,
-                                const core::Address& local) noexcept {
+                                const core::Address& local, net::DatagramMeta meta) noexcept {
   auto it = byId_.find(id);
   if (it == byId_.end() || it->second->closed()) return;
   rekey(it->second, local, peer);
-  it->second->fromClient(data, peer, local);
+  it->second->fromClient(data, peer, local, meta);
 }
 
 void QuicFlows::learned(QuicFlow* flow, const std::string& cid) {
@@ -778,7 +781,7 @@ void QuicListener::readSome() noexcept {
     int n = batch.receive(endpoint_->fd);
     if (n <= 0) return;  // drained (or an error a UDP socket reports for a past send)
     for (int i = 0; i < n; ++i) {
-      flows_.received(endpoint_, rt_, *fe_, accepting_, batch.data(i), batch.segment(i), batch.peer(i),
+      flows_.received(endpoint_, rt_, *fe_, accepting_, batch.data(i), batch.meta(i), batch.peer(i),
                       batch.local(i));
     }
     if (n < net::DatagramBatch::kBatch) return;

@@ -82,11 +82,11 @@ class QuicFlow final : public event::EventHandler, public event::Timer {
   ~QuicFlow() override;
 
   // The datagram that opened the flow: held, then the rules run.
-  void start(std::span<const uint8_t> first) noexcept;
+  void start(std::span<const uint8_t> first, uint8_t ecn) noexcept;
   // A later datagram of the client (`peer`: where it came from now), or with
-  // `segment` set several of them coalesced by GRO.
+  // `meta.segment` set several of them coalesced by GRO.
   void fromClient(std::span<const uint8_t> data, const core::Address& peer, const core::Address& local,
-                  uint16_t segment = 0) noexcept;
+                  net::DatagramMeta meta = {}) noexcept;
   // The server socket is readable (or failed).
   void onEvents(uint32_t events) noexcept override;
   void onTimer() noexcept override;
@@ -111,7 +111,7 @@ class QuicFlow final : public event::EventHandler, public event::Timer {
   void connect() noexcept;
   void connectFailed(int error, bool timedOut) noexcept;
   void replayHeld() noexcept;
-  void toServer(std::span<const uint8_t> data, uint16_t segment = 0) noexcept;
+  void toServer(std::span<const uint8_t> data, net::DatagramMeta meta) noexcept;
   // What a send lost or coalesced, into the frontend's counters.
   void countSent(const net::SendResult& sent) noexcept;
   // A batch of the server's buffers, sent on to the client at once.
@@ -165,7 +165,12 @@ class QuicFlow final : public event::EventHandler, public event::Timer {
 
   // Datagrams held while inspecting and until the server first answers
   // (replayed to another server if this one refuses).
-  std::vector<std::vector<uint8_t>> held_;
+  // Datagrams held while the hello is read, with their ECN bits.
+  struct Held {
+    std::vector<uint8_t> bytes;
+    uint8_t ecn = 0;
+  };
+  std::vector<Held> held_;
   size_t heldBytes_ = 0;
 
   std::vector<balance::ServerState*> tried_;
@@ -202,11 +207,11 @@ class QuicFlows {
   QuicFlows(const QuicFlows&) = delete;
   QuicFlows& operator=(const QuicFlows&) = delete;
 
-  // One datagram received on `ep` for `fe` (or, with `segment` set, several
+  // One datagram received on `ep` for `fe` (or, with `meta.segment` set, several
   // of one client coalesced by GRO); `accepting` is false while the worker
   // drains (then only known flows get datagrams).
   void received(const std::shared_ptr<UdpEndpoint>& ep, const std::shared_ptr<const runtime::Runtime>& rt,
-                runtime::Frontend& fe, bool accepting, std::span<const uint8_t> data, uint16_t segment,
+                runtime::Frontend& fe, bool accepting, std::span<const uint8_t> data, net::DatagramMeta meta,
                 const core::Address& peer, const core::Address& local) noexcept;
 
   net::DatagramBatch& batch() { return batch_; }
@@ -219,7 +224,7 @@ class QuicFlows {
   // A datagram another worker received for flow `id` of this one (its
   // client's address changed and the kernel hashed it there).
   void deliverMigrated(uint64_t id, std::span<const uint8_t> data, const core::Address& peer,
-                       const core::Address& local) noexcept;
+                       const core::Address& local, net::DatagramMeta meta) noexcept;
 
   // Called by flows.
   void learned(QuicFlow* flow, const std::string& cid);
@@ -231,7 +236,7 @@ class QuicFlows {
   // A short-header datagram from an unknown address: passed to the flow
   // whose server chose its destination connection ID, here or on another
   // worker. False when no flow knows the ID.
-  bool migrate(runtime::Frontend& fe, std::span<const uint8_t> data, const core::Address& peer,
+  bool migrate(runtime::Frontend& fe, std::span<const uint8_t> data, uint8_t ecn, const core::Address& peer,
                const core::Address& local) noexcept;
 
   Worker& worker_;

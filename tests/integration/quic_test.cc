@@ -37,6 +37,9 @@ class UdpPeer {
     socklen_t len = 0;
     sockaddr_storage a = address(host, port, len);
     ok_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&a), len) == 0;
+    int one = 1;  // report each datagram's ECN bits
+    setsockopt(fd_, IPPROTO_IP, IP_RECVTOS, &one, sizeof(one));
+    if (v6_) setsockopt(fd_, IPPROTO_IPV6, IPV6_RECVTCLASS, &one, sizeof(one));
     len = sizeof(a);
     getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
     port_ = portOf(a);
@@ -44,6 +47,13 @@ class UdpPeer {
   ~UdpPeer() { ::close(fd_); }
   bool ok() const { return ok_; }
   int port() const { return port_; }
+
+  // The ECN codepoint of what this peer sends from now on.
+  void setEcn(int ecn) {
+    setsockopt(fd_, v6_ ? IPPROTO_IPV6 : IPPROTO_IP, v6_ ? IPV6_TCLASS : IP_TOS, &ecn, sizeof(ecn));
+  }
+  // The ECN codepoint of the last datagram received.
+  int lastEcn() const { return lastEcn_; }
 
   // To `port` on 127.0.0.1, or on ::1 for an IPv6 peer, unless `host` says.
   bool sendTo(int port, const Bytes& d, const std::string& host = "") {
@@ -79,9 +89,26 @@ class UdpPeer {
     if (::poll(&p, 1, scaled(timeoutMs)) <= 0) return std::nullopt;
     Bytes buf(65536);
     sockaddr_storage from{};
-    socklen_t len = sizeof(from);
-    ssize_t n = ::recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &len);
+    iovec iov{buf.data(), buf.size()};
+    alignas(cmsghdr) char control[256];
+    msghdr m{};
+    m.msg_name = &from;
+    m.msg_namelen = sizeof(from);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof(control);
+    ssize_t n = ::recvmsg(fd_, &m, 0);
     if (n < 0) return std::nullopt;
+    lastEcn_ = -1;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+      if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) lastEcn_ = *CMSG_DATA(c) & 3;
+      if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_TCLASS) {
+        int tclass = 0;
+        std::memcpy(&tclass, CMSG_DATA(c), sizeof(tclass));
+        lastEcn_ = tclass & 3;
+      }
+    }
     buf.resize(static_cast<size_t>(n));
     return std::make_pair(buf, portOf(from));
   }
@@ -110,6 +137,7 @@ class UdpPeer {
   }
 
   bool v6_ = false;
+  int lastEcn_ = -1;
   int fd_ = -1;
   int port_ = 0;
   bool ok_ = false;
@@ -502,6 +530,39 @@ TEST_P(QuicOffloads, CoalescedBurstsArriveWholeAndInOrder) {
 INSTANTIATE_TEST_SUITE_P(Gso, QuicOffloads, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "GsoOn" : "GsoOff"; });
 
+// ECN marks cross sluice both ways, as each datagram carried them: the
+// held first flight replayed, the server's answers, later datagrams with
+// each codepoint (RFC 9000 §13.4: the endpoints validate ECN by counting
+// the marks that arrive; a proxy that dropped them would turn ECN off).
+TEST_F(Quic, EcnMarksCrossBothWays) {
+  UdpPeer a, b, client;
+  int port = freePort();
+  Sluice s(config(port, a.port(), b.port()), {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  const Bytes dcid = {8, 8, 8, 8, 8, 8, 8, 8};
+  client.setEcn(2);  // ECT(0)
+  std::vector<Bytes> flight = firstFlight("a.example", dcid);
+  for (const Bytes& d : flight) ASSERT_TRUE(client.sendTo(port, d));
+  int sluiceSide = 0;
+  for (int i = 0; i < 2; ++i) {
+    auto got = a.receive(3000);
+    ASSERT_TRUE(got) << s.log();
+    EXPECT_EQ(a.lastEcn(), 2) << "held datagram " << i;
+    sluiceSide = got->second;
+  }
+  const Bytes serverCid = {0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78};
+  for (int ecn : {3, 1, 0, 2}) {
+    a.setEcn(ecn);
+    ASSERT_TRUE(a.sendTo(sluiceSide, serverLongHeader(dcid, serverCid)));
+    ASSERT_TRUE(client.receive(3000)) << s.log();
+    EXPECT_EQ(client.lastEcn(), ecn) << "server to client";
+    client.setEcn(ecn);
+    ASSERT_TRUE(client.sendTo(port, shortHeader(serverCid, static_cast<uint8_t>(ecn))));
+    ASSERT_TRUE(a.receive(3000)) << s.log();
+    EXPECT_EQ(a.lastEcn(), ecn) << "client to server";
+  }
+}
+
 // QUIC over IPv6: a quic6@ bind on ::1 routes to a quic6@ server, and a
 // dual-stack wildcard bind (quic6@:::port v4v6) answers an IPv4 client from
 // the IPv4 address it sent to (its v4-mapped form on the IPv6 socket).
@@ -523,17 +584,21 @@ TEST_F(Quic, Ipv6AndDualStackBinds) {
   const Bytes serverCid = {0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66};
   for (auto [client, server, p] : {std::tuple{&client6, &a6, port}, std::tuple{&client4, &a4, wild}}) {
     std::vector<Bytes> flight = firstFlight("six.example", dcid);
+    client->setEcn(2);  // ECT(0): the ECN bits cross as IPV6_TCLASS, or IP_TOS for the v4-mapped client
     for (const Bytes& d : flight) ASSERT_TRUE(client->sendTo(p, d));
     auto got = server->receive(3000);
     ASSERT_TRUE(got) << s.log();
     EXPECT_EQ(got->first, flight[0]);
+    EXPECT_EQ(server->lastEcn(), 2) << "port " << p;
     ASSERT_TRUE(server->receive(3000));
     Bytes answer = serverLongHeader(dcid, serverCid);
+    server->setEcn(3);  // CE
     ASSERT_TRUE(server->sendTo(got->second, answer));
     auto back = client->receive(3000);
     ASSERT_TRUE(back) << "port " << p << "\n" << s.log();
     EXPECT_EQ(back->first, answer);
     EXPECT_EQ(back->second, p);
+    EXPECT_EQ(client->lastEcn(), 3) << "port " << p;
   }
   EXPECT_TRUE(eventually([&] { return s.logLines("six/s6 ").size() == 1 && s.logLines("four/s4 ").size() == 1; },
                          8000))
