@@ -483,38 +483,29 @@ TEST_P(QuicOffloads, CoalescedBurstsArriveWholeAndInOrder) {
   const Bytes serverCid = {0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68};
   ASSERT_TRUE(a.sendTo(sluiceSide, serverLongHeader(dcid, serverCid)));
   ASSERT_TRUE(client.receive(3000));
-  // Server -> client: ten 1000-byte datagrams and a shorter last one.
-  Bytes burst;
-  std::vector<Bytes> sent;
-  for (uint8_t i = 0; i < 11; ++i) {
-    Bytes d = shortHeader({9, 9, 9, 9}, i);
-    d.resize(i == 10 ? 333 : 1000, static_cast<uint8_t>(0x80 + i));
-    sent.push_back(d);
-    burst.insert(burst.end(), d.begin(), d.end());
-  }
-  ASSERT_TRUE(a.sendCoalesced(sluiceSide, burst, 1000));
-  for (size_t i = 0; i < sent.size(); ++i) {
-    auto r = client.receive(3000);
-    ASSERT_TRUE(r) << "datagram " << i << " of the server's burst\n" << s.log();
-    EXPECT_EQ(r->first, sent[i]) << "datagram " << i;
-    EXPECT_EQ(r->second, port);
-  }
-  // Client -> server: the same, once the flow forwards.
-  burst.clear();
-  sent.clear();
-  for (uint8_t i = 0; i < 11; ++i) {
-    Bytes d = shortHeader(serverCid, i);
-    d.resize(i == 10 ? 77 : 900, static_cast<uint8_t>(0x40 + i));
-    sent.push_back(d);
-    burst.insert(burst.end(), d.begin(), d.end());
-  }
-  ASSERT_TRUE(client.sendCoalesced(port, burst, 900));
-  for (size_t i = 0; i < sent.size(); ++i) {
-    auto r = a.receive(3000);
-    ASSERT_TRUE(r) << "datagram " << i << " of the client's burst\n" << s.log();
-    EXPECT_EQ(r->first, sent[i]) << "datagram " << i;
-    EXPECT_EQ(r->second, sluiceSide);
-  }
+  // Ten datagrams of `size` bytes and a shorter last one in one GSO send
+  // from `from` to `toPort`; `to` must get each, whole, in order, from
+  // `expectFrom`.
+  auto burst = [&](UdpPeer& from, int toPort, UdpPeer& to, int expectFrom, const Bytes& cid, uint16_t size,
+                   size_t last, uint8_t fill, const char* what) {
+    Bytes all;
+    std::vector<Bytes> sent;
+    for (uint8_t i = 0; i < 11; ++i) {
+      Bytes d = shortHeader(cid, i);
+      d.resize(i == 10 ? last : size, static_cast<uint8_t>(fill + i));
+      sent.push_back(d);
+      all.insert(all.end(), d.begin(), d.end());
+    }
+    ASSERT_TRUE(from.sendCoalesced(toPort, all, size));
+    for (size_t i = 0; i < sent.size(); ++i) {
+      auto r = to.receive(3000);
+      ASSERT_TRUE(r) << "datagram " << i << " of the " << what << "'s burst\n" << s.log();
+      EXPECT_EQ(r->first, sent[i]) << what << ", datagram " << i;
+      EXPECT_EQ(r->second, expectFrom);
+    }
+  };
+  burst(a, sluiceSide, client, port, {9, 9, 9, 9}, 1000, 333, 0x80, "server");
+  burst(client, port, a, sluiceSide, serverCid, 900, 77, 0x40, "client");  // once the flow forwards
   EXPECT_FALSE(b.receive(50));
   std::string metrics = httpBody(httpRequest(stats, "GET", "/metrics"));
   auto count = [&](const std::string& way) {
