@@ -146,9 +146,14 @@ int run(const Options& o) {
     ListenerSet::Plan plan;
     std::string error;
     if (!listeners.prepare(*rt, rt->nbthread, !cfg->global.noReusePort, plan, error)) {
+      const bool outOfDescriptors = error.find(std::strerror(EMFILE)) != std::string::npos ||
+                                    error.find(std::strerror(ENFILE)) != std::string::npos;
       std::cerr << error << "\n"
                 << (error.find(": fd@") != std::string::npos
                         ? "  hint: fd@N names a TCP socket the parent process left open for sluice\n"
+                    : outOfDescriptors
+                        ? "  hint: each bind line takes one socket per thread (nbthread) besides the "
+                          "connections: raise 'ulimit-n' in the global section or the service's LimitNOFILE\n"
                         : "  hint: is another process listening there, or is the port privileged?\n");
       return 1;
     }
