@@ -5,7 +5,7 @@
 // proportion to its weight, interleaved rather than in bursts. roundrobin
 // reads the live weight (so "set weight" and slow start apply at once);
 // static-rr reads the configured weight.
-#include <unordered_map>
+#include <vector>
 
 #include "balance/balancer.h"
 
@@ -24,7 +24,10 @@ class RoundRobin final : public Algorithm {
     for (ServerState* s : candidates) {
       int64_t w = dynamic_ ? s->weight.load(std::memory_order_relaxed) : s->configWeight;
       if (w <= 0) w = 1;
-      int64_t& credit = credit_[s];
+      // Credit by the server's position in its backend: a vector, not a
+      // hash map, since this runs for every candidate on every pick.
+      if (s->position >= credit_.size()) credit_.resize(s->position + 1, 0);
+      int64_t& credit = credit_[s->position];
       credit += w;
       total += w;
       if (!best || credit > bestCredit) {
@@ -33,16 +36,16 @@ class RoundRobin final : public Algorithm {
       }
     }
     if (best) {
-      credit_[best] -= total;
+      credit_[best->position] -= total;
     }
     return best;
   }
 
-  void onChange(std::span<ServerState* const>) override { credit_.clear(); }
+  void onChange(std::span<ServerState* const>) override { credit_.assign(credit_.size(), 0); }
 
  private:
   bool dynamic_;
-  std::unordered_map<const ServerState*, int64_t> credit_;
+  std::vector<int64_t> credit_;
 };
 
 }  // namespace
