@@ -317,21 +317,12 @@ bool queueFull(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == E
 
 }  // namespace
 
-ssize_t sendDatagram(int fd, std::span<const uint8_t> data, const core::Address& peer, const core::Address& local) {
-  return sendOne(fd, data, &peer, peer.family(), local, 0, 0);
-}
-
 SendResult sendDatagrams(int fd, std::span<const OutDatagram> list, const core::Address* peer,
-                         const core::Address& local) {
+                         const core::Address& local, int connectedFamily) {
   SendResult r;
   size_t& lost = r.lost;
   int& error = r.error;
-  int family = AF_INET;
-  if (!peer) {  // a connected socket: the family its messages take
-    sockaddr_storage ss{};
-    socklen_t len = sizeof(ss);
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) family = ss.ss_family;
-  }
+  const int family = peer ? peer->family() : connectedFamily;
   const bool gso = udpGsoEnabled();
   // What one sendmmsg() takes: coalesced buffers whole with GSO, else cut
   // into their datagrams.

@@ -20,8 +20,7 @@
 //   DatagramBatch batch;
 //   int n = batch.receive(fd);            // 0..kBatch buffers, -1 with errno
 //   for (int i = 0; i < n; ++i) use(batch.data(i), batch.meta(i), batch.peer(i), batch.local(i));
-//   sendDatagram(fd, bytes, peer, local);  // from `local` when it is set
-//   sendDatagrams(fd, list, &peer, local); // many at once (sendmmsg, GSO)
+//   sendDatagrams(fd, list, &peer, local);  // from `local` when it is set; sendmmsg, GSO
 #pragma once
 
 #include <sys/socket.h>
@@ -104,10 +103,6 @@ class DatagramBatch {
   std::unique_ptr<uint8_t[]> buffer_;
 };
 
-// Sends one datagram to `peer`, from `local` when it is valid (a wildcard
-// socket otherwise picks its source by route). Returns sendmsg()'s result.
-ssize_t sendDatagram(int fd, std::span<const uint8_t> data, const core::Address& peer, const core::Address& local);
-
 // One buffer to send: a datagram, or `segment`-sized datagrams back to back.
 struct OutDatagram {
   std::span<const uint8_t> data;
@@ -121,11 +116,13 @@ struct SendResult {
   int error = 0;         // the first error other than a full queue, 0 if none
 };
 
-// Sends `list` in order with sendmmsg(), to `peer` (nullptr on a connected
-// socket) from `local` when it is valid; a coalesced buffer goes out with
-// GSO when enabled, else datagram by datagram. A full queue drops what does
-// not fit, as a link would (QUIC retransmits).
+// Sends `list` in order with sendmmsg(), to `peer` from `local` when it is
+// valid; on a connected socket `peer` is null and `connectedFamily` is its
+// peer's family (it chooses how the ECN bits are set; the caller knows it,
+// asking the kernel would cost a call per send). A coalesced buffer goes
+// out with GSO when enabled, else datagram by datagram. A full queue drops
+// what does not fit, as a link would (QUIC retransmits).
 SendResult sendDatagrams(int fd, std::span<const OutDatagram> list, const core::Address* peer,
-                         const core::Address& local);
+                         const core::Address& local, int connectedFamily = AF_INET);
 
 }  // namespace sluice::net

@@ -214,6 +214,7 @@ void QuicFlow::connect() noexcept {
   }
   runtime::Backend::Origin origin = be_->originFor(*server_, rc_.src, target);
   serverFd_ = net::openUdpConnected(target, origin.bindTo, origin.transparent, *origin.interface);
+  serverFamily_ = target.family();
   if (serverFd_ < 0 || !worker_.loop().add(serverFd_, EPOLLIN, this)) {
     connectFailed(errno ? errno : EIO, false);
     return;
@@ -252,7 +253,7 @@ void QuicFlow::connectFailed(int error, bool timedOut) noexcept {
 void QuicFlow::toServer(std::span<const uint8_t> data, net::DatagramMeta meta) noexcept {
   const net::OutDatagram out{data, meta.segment, meta.ecn};
   // A full queue loses datagrams, as any link may; QUIC retransmits.
-  const net::SendResult sent = net::sendDatagrams(serverFd_, {&out, 1}, nullptr, {});
+  const net::SendResult sent = net::sendDatagrams(serverFd_, {&out, 1}, nullptr, {}, serverFamily_);
   countSent(sent);
   const int err = sent.error;
   if (!err) return;

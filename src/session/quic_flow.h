@@ -155,6 +155,7 @@ class QuicFlow final : public event::EventHandler, public event::Timer {
   runtime::Backend* be_ = nullptr;
   balance::ServerState* server_ = nullptr;
   int serverFd_ = -1;
+  int serverFamily_ = AF_INET;  // of the server the socket is connected to (how ECN is set)
   State state_ = State::Inspecting;
   bool helloFinal_ = false;
   bool windowOver_ = false;
