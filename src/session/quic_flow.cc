@@ -547,14 +547,7 @@ void QuicFlow::emitLog() noexcept {
 }
 
 SessionInfo QuicFlow::describe() const {
-  SessionInfo i;
-  i.id = id_;
-  i.thread = worker_.index();
-  i.frontend = fe_.name;
-  if (be_) i.backend = be_->name;
-  if (server_) i.server = server_->name;
-  i.source = rc_.src.toString();
-  i.destination = rc_.dst.toString();
+  SessionInfo i = SessionInfo::of(id_, worker_.index(), rc_, fe_, be_, server_);
   i.ageMs = worker_.loop().now() - startMono_;
   i.bytesIn = bytesIn_;
   i.bytesOut = bytesOut_;

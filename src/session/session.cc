@@ -1016,14 +1016,7 @@ void Session::emitLog(bool early) noexcept {
 void Session::kill(char cause) noexcept { finish(cause, stageLetter()); }
 
 SessionInfo Session::describe() const {
-  SessionInfo i;
-  i.id = id_;
-  i.thread = worker_.index();
-  i.frontend = fe_.name;
-  if (be_) i.backend = be_->name;
-  if (server_) i.server = server_->name;
-  i.source = rc_.src.toString();
-  i.destination = rc_.dst.toString();
+  SessionInfo i = SessionInfo::of(id_, worker_.index(), rc_, fe_, be_, server_);
   i.ageMs = worker_.loop().now() - acceptMono_;
   i.bytesIn = c2s_.bytes();
   i.bytesOut = s2c_.bytes();

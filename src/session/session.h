@@ -45,6 +45,21 @@ struct SessionInfo {
   uint64_t bytesOut = 0;
   bool spliced = true;
   bool quic = false;   // a QUIC flow (UDP datagrams), not a TCP session
+
+  // Who and where, as a TCP session and a QUIC flow both report it: the
+  // addresses as the rules see them, the proxy and server names.
+  static SessionInfo of(uint64_t id, unsigned thread, const RuleContext& rc, const runtime::Frontend& fe,
+                        const runtime::Backend* be, const balance::ServerState* server) {
+    SessionInfo i;
+    i.id = id;
+    i.thread = thread;
+    i.frontend = fe.name;
+    if (be) i.backend = be->name;
+    if (server) i.server = server->name;
+    i.source = rc.src.toString();
+    i.destination = rc.dst.toString();
+    return i;
+  }
 };
 
 class Session final : public event::EventHandler {
