@@ -479,10 +479,13 @@ TEST(Health, ObserveLayer4MarksDownAfterTheErrorLimit) {
            "  timeout connect 500ms\n  timeout client 5s\n  timeout server 5s\n  retries 0\n"
            "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n  balance first\n  option log-health-checks\n"
            "  server bad 127.0.0.1:" + std::to_string(dead) + " check port " + std::to_string(checkPort.port()) +
-               " inter 20s rise 1 fall 2 observe layer4 error-limit 3 on-error mark-down\n"
+               " inter 20s rise 2 fall 2 observe layer4 error-limit 3 on-error mark-down\n"
            "  server good 127.0.0.1:" + std::to_string(good.port()) + "\n",
            {port});
   ASSERT_TRUE(s.started()) << s.log();
+  // "rise 2": the first regular check comes at a random time within inter/4
+  // (its port accepts); with "rise 1" one landing between the mark-down
+  // and the last connection below revived "bad" at once (seen in CI).
   // "first" sends everything to "bad" while it is up: three refusals.
   for (int i = 0; i < 3; ++i) {
     int fd = connectTcp("127.0.0.1", port);
