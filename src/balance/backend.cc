@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// What every algorithm shares: candidate selection (usable, not excluded,
-// not full), the backup tier, and the per-backend lock. See balancer.h.
-#include <algorithm>
-
+// What every algorithm shares: the lists of usable servers (rebuilt when a
+// state or weight changed), the backup tier, eligibility (not already tried,
+// not full) and the per-backend lock. See balancer.h.
 #include "balance/balancer.h"
 
 namespace sluice::balance {
@@ -10,82 +9,77 @@ namespace sluice::balance {
 Backend::Backend(const BalanceSpec& spec, std::vector<ServerState*> servers)
     : spec_(spec),
       servers_(std::move(servers)),
-      active_(makeAlgorithm(spec)),
-      backup_(makeAlgorithm(spec)) {
-  refresh();
+      activeAlgorithm_(makeAlgorithm(spec)),
+      backupAlgorithm_(makeAlgorithm(spec)) {
+  for (ServerState* s : servers_) {
+    (s->backup ? backupTier_ : activeTier_).push_back(s);
+    if (activeAlgorithm_->watchesLoad()) s->loadWatcher = this;
+  }
+}
+
+Backend::~Backend() {
+  for (ServerState* s : servers_) {
+    if (s->loadWatcher == this) s->loadWatcher = nullptr;
+  }
 }
 
 void Backend::refresh() {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<ServerState*> active;
-  std::vector<ServerState*> backups;
-  for (ServerState* s : servers_) {
-    (s->backup ? backups : active).push_back(s);
-  }
-  active_->onChange(active);
-  backup_->onChange(backups);
+  stale_ = true;
 }
 
-size_t Backend::usableCount() const {
-  return static_cast<size_t>(std::count_if(servers_.begin(), servers_.end(),
-                                           [](const ServerState* s) { return s->usable(); }));
+// Called with the lock held. The version is read before the servers, so a
+// change made while this runs moves it again and the next pick rebuilds.
+void Backend::rebuildIfChanged() {
+  uint64_t version = stateVersion().load(std::memory_order_acquire);
+  if (!stale_ && version == seen_) return;
+  stale_ = false;
+  seen_ = version;
+  ++rebuilds_;
+  active_.clear();
+  backups_.clear();
+  for (ServerState* s : servers_) {
+    if (s->usable()) (s->backup ? backups_ : active_).push_back(s);
+  }
+  if (!active_.empty()) activeAlgorithm_->rebuild(activeTier_, active_);
+  if (!backups_.empty()) backupAlgorithm_->rebuild(backupTier_, backups_);
+}
+
+size_t Backend::usableCount() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  rebuildIfChanged();
+  return active_.size() + backups_.size();
+}
+
+void Backend::loadChanged(ServerState& s) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  (s.backup ? backupAlgorithm_ : activeAlgorithm_)->loadChanged(s);
 }
 
 ServerState* Backend::pick(const PickContext& ctx) {
-  auto excluded = [&](const ServerState* s) {
-    return std::find(ctx.exclude.begin(), ctx.exclude.end(), s) != ctx.exclude.end();
-  };
-  // The thread's scratch lists, reused: allocating room for every server on
-  // each pick cost more than the pick itself in a backend of 10,000.
-  thread_local std::vector<ServerState*> active;
-  thread_local std::vector<ServerState*> backups;
-  active.clear();
-  backups.clear();
-  bool anyActiveUsable = false;
-  bool activeFull = false;
-  bool backupFull = false;
   ctx.allFull = false;
-  for (ServerState* s : servers_) {
-    if (!s->usable()) continue;
-    if (!s->backup) anyActiveUsable = true;
-    if (excluded(s)) continue;
-    if (s->full()) {
-      (s->backup ? backupFull : activeFull) = true;
-      continue;
-    }
-    (s->backup ? backups : active).push_back(s);
-  }
+  ctx.examined = 0;
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!active.empty()) {
-    return active_->pick(active, ctx);
-  }
-  if (anyActiveUsable) {
-    // Active servers exist but are all full or already tried: backups do not
+  rebuildIfChanged();
+  Eligible ok(ctx);
+  if (!active_.empty()) {
+    // Active servers exist: if all are full or already tried, backups do not
     // take over for that (HAProxy queues instead).
-    ctx.allFull = activeFull;
-    return nullptr;
+    ServerState* s = activeAlgorithm_->pick(ctx, ok);
+    if (!s) ctx.allFull = ok.sawFull();
+    return s;
   }
-  if (backups.empty()) {
-    ctx.allFull = backupFull;
-    return nullptr;
-  }
+  if (backups_.empty()) return nullptr;
   if (!spec_.allBackups) {
     // Only the first usable backup server, in declaration order.
-    ServerState* first = nullptr;
-    for (ServerState* s : servers_) {
-      if (s->backup && s->usable()) {
-        first = s;
-        break;
-      }
-    }
-    if (!first || excluded(first)) return nullptr;
-    if (first->full()) {
-      ctx.allFull = true;
-      return nullptr;
-    }
-    return first;
+    ServerState* first = backups_.front();
+    if (ok(first)) return first;
+    ctx.allFull = ok.sawFull();
+    return nullptr;
   }
-  return backup_->pick(backups, ctx);
+  ServerState* s = backupAlgorithm_->pick(ctx, ok);
+  if (!s) ctx.allFull = ok.sawFull();
+  return s;
 }
 
 }  // namespace sluice::balance

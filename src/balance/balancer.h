@@ -1,12 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // Server selection. One small interface, one file per algorithm, one factory
-// (makeBalancer). The Backend wrapper below applies what every algorithm
+// (makeAlgorithm). The Backend wrapper below applies what every algorithm
 // shares: only usable servers are candidates, servers already tried by this
 // connection are skipped, and backup servers take over only when no active
 // server is usable (all of them with "option allbackups", else the first).
 //
-//   auto lb = makeBalancer(spec, servers);
-//   ServerState* s = lb->pick(ctx);   // nullptr: no server available
+//   Backend lb(spec, servers);
+//   ServerState* s = lb.pick(ctx);   // nullptr: no server available
+//
+// A pick does not look at every server: the Backend keeps the usable ones in
+// lists rebuilt only when stateVersion() moved (a server went up or down,
+// changed weight or state), and each algorithm keeps an ordered structure
+// over them, so that choosing among 10,000 servers costs about what choosing
+// among 10 does. PickContext::examined counts the servers a pick looked at;
+// tests hold it to a bound.
 #pragma once
 
 #include <cstdint>
@@ -25,16 +32,49 @@ struct PickContext {
   bool hasHash = false;         // false: the key was missing (HAProxy then round-robins)
   std::span<ServerState* const> exclude;  // servers this connection already failed on
   mutable bool allFull = false;           // out: nothing picked because servers are at maxconn
+  mutable size_t examined = 0;            // out: servers looked at (the cost of the pick)
 };
 
-// An algorithm over a candidate list prepared by Backend::pick. Implementations
-// are called with the backend's lock held, so they may keep plain state.
+// May a server take this connection now? Usable servers only ever reach an
+// algorithm; this adds what changes with every connection: not already tried
+// by it, and not at its maxconn. Counts what it looks at in ctx.examined.
+class Eligible {
+ public:
+  explicit Eligible(const PickContext& ctx) : ctx_(ctx) {}
+  bool operator()(const ServerState* s) const {
+    ++ctx_.examined;
+    for (const ServerState* t : ctx_.exclude) {
+      if (t == s) return false;
+    }
+    if (s->full()) {
+      sawFull_ = true;
+      return false;
+    }
+    return true;
+  }
+  bool sawFull() const { return sawFull_; }
+  const PickContext& context() const { return ctx_; }
+
+ private:
+  const PickContext& ctx_;
+  mutable bool sawFull_ = false;
+};
+
+// An algorithm over one tier (active or backup servers) of a backend. Called
+// with the backend's lock held, so it may keep plain state.
 class Algorithm {
  public:
   virtual ~Algorithm() = default;
-  virtual ServerState* pick(std::span<ServerState* const> candidates, const PickContext& ctx) = 0;
-  // Candidates and weights may have changed (health, "set weight").
-  virtual void onChange(std::span<ServerState* const> all) {}
+  // The tier's servers changed state or weight: `tier` is all of them in
+  // declaration order, `usable` those usable now (never empty when pick is
+  // called).
+  virtual void rebuild(std::span<ServerState* const> tier, std::span<ServerState* const> usable) = 0;
+  // A usable server for which ok() holds, or nullptr when none does (then
+  // every usable server was offered to ok()).
+  virtual ServerState* pick(const PickContext& ctx, const Eligible& ok) = 0;
+  // Asks to be told of each connection opened and closed (leastconn).
+  virtual bool watchesLoad() const { return false; }
+  virtual void loadChanged(ServerState&) {}
 };
 
 struct BalanceSpec {
@@ -46,24 +86,41 @@ struct BalanceSpec {
   bool allBackups = false;
 };
 
-class Backend {
+// A server belongs to one Backend (leastconn tells it of its load).
+class Backend final : public LoadWatcher {
  public:
   Backend(const BalanceSpec& spec, std::vector<ServerState*> servers);
+  ~Backend();
+  Backend(const Backend&) = delete;
+  Backend& operator=(const Backend&) = delete;
 
   // Chooses a server for a new connection, or nullptr when none is usable.
   ServerState* pick(const PickContext& ctx);
-  // Tells the algorithm that states or weights changed.
+  // Rebuilds the lists on the next pick even if stateVersion() did not move.
   void refresh();
 
-  size_t usableCount() const;
+  size_t usableCount();
   const std::vector<ServerState*>& servers() const { return servers_; }
   const BalanceSpec& spec() const { return spec_; }
+  // Times the usable lists were rebuilt (each costs one pass over the servers).
+  uint64_t rebuilds() const { return rebuilds_; }
+
+  void loadChanged(ServerState& s) override;
 
  private:
+  void rebuildIfChanged();
+
   BalanceSpec spec_;
   std::vector<ServerState*> servers_;
-  std::unique_ptr<Algorithm> active_;
-  std::unique_ptr<Algorithm> backup_;
+  std::vector<ServerState*> activeTier_;
+  std::vector<ServerState*> backupTier_;
+  std::vector<ServerState*> active_;    // usable at the last rebuild
+  std::vector<ServerState*> backups_;
+  std::unique_ptr<Algorithm> activeAlgorithm_;
+  std::unique_ptr<Algorithm> backupAlgorithm_;
+  uint64_t seen_ = 0;
+  bool stale_ = true;
+  uint64_t rebuilds_ = 0;
   std::mutex mutex_;
 };
 

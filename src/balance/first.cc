@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // first: the lowest-id server that still has a free slot takes the
-// connection; weights are ignored. Full servers were already removed from the
-// candidates, so the first candidate by id is the answer.
+// connection; weights are ignored. The usable servers are kept sorted by id,
+// so a pick looks only at the servers already full before the answer.
+#include <algorithm>
+#include <vector>
+
 #include "balance/balancer.h"
 
 namespace sluice::balance {
@@ -10,13 +13,20 @@ namespace {
 
 class First final : public Algorithm {
  public:
-  ServerState* pick(std::span<ServerState* const> candidates, const PickContext&) override {
-    ServerState* best = nullptr;
-    for (ServerState* s : candidates) {
-      if (!best || s->id < best->id) best = s;
-    }
-    return best;
+  void rebuild(std::span<ServerState* const>, std::span<ServerState* const> usable) override {
+    byId_.assign(usable.begin(), usable.end());
+    std::sort(byId_.begin(), byId_.end(), [](const ServerState* a, const ServerState* b) { return a->id < b->id; });
   }
+
+  ServerState* pick(const PickContext&, const Eligible& ok) override {
+    for (ServerState* s : byId_) {
+      if (ok(s)) return s;
+    }
+    return nullptr;
+  }
+
+ private:
+  std::vector<ServerState*> byId_;
 };
 
 }  // namespace

@@ -1,13 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // source and hash: the key's hash chooses the server.
-//   map-based (default): hash modulo the total weight of the candidates; the
-//     same key always lands on the same server while the set is unchanged.
-//   consistent: a ring of points (weight x kPointsPerWeight per server); a key
-//     goes to the first point clockwise whose server is a candidate, so adding
-//     or removing one server of N moves only about 1/N of the keys.
-// A missing key (no SNI for "balance hash req.ssl_sni") falls back to round
-// robin, as in HAProxy.
+//   map-based (default): hash modulo the total weight of the usable servers;
+//     the same key always lands on the same server while that set is
+//     unchanged. A binary search in the running sum of their weights.
+//   consistent: a ring of points (weight x kPointsPerWeight per server of the
+//     tier); a key goes to the first point clockwise whose server is usable,
+//     so adding or removing one server of N moves only about 1/N of the keys.
+//     The ring is rebuilt only when a weight changed, not when a server goes
+//     up or down.
+// When the chosen server is already tried by this connection or full, the
+// key is mapped again over the servers that can take it. A missing key (no
+// SNI for "balance hash req.ssl_sni") falls back to round robin, as in
+// HAProxy.
 #include <algorithm>
+#include <vector>
 
 #include "balance/balancer.h"
 
@@ -23,40 +29,28 @@ class Hash final : public Algorithm {
  public:
   explicit Hash(bool consistent) : consistent_(consistent), fallback_(makeRoundRobin(true)) {}
 
-  ServerState* pick(std::span<ServerState* const> candidates, const PickContext& ctx) override {
-    if (!ctx.hasHash) {
-      return fallback_->pick(candidates, ctx);
+  void rebuild(std::span<ServerState* const> tier, std::span<ServerState* const> usable) override {
+    fallback_->rebuild(tier, usable);
+    servers_.assign(usable.begin(), usable.end());
+    runningWeight_.clear();
+    uint64_t sum = 0;
+    for (ServerState* s : servers_) {
+      sum += s->configWeight;
+      runningWeight_.push_back(sum);
     }
-    if (!consistent_) {
-      uint64_t total = 0;
-      for (ServerState* s : candidates) total += s->configWeight ? s->configWeight : 0;
-      if (total == 0) {
-        return candidates.empty() ? nullptr : candidates[ctx.hash % candidates.size()];
-      }
-      uint64_t r = ctx.hash % total;
-      for (ServerState* s : candidates) {
-        if (r < s->configWeight) return s;
-        r -= s->configWeight;
-      }
-      return nullptr;
+    if (!consistent_) return;
+    usableNow_.assign(usableNow_.size(), false);
+    for (ServerState* s : usable) {
+      if (s->position >= usableNow_.size()) usableNow_.resize(s->position + 1, false);
+      usableNow_[s->position] = true;
     }
-    if (ring_.empty()) return nullptr;
-    auto key = static_cast<uint32_t>(ctx.hash);
-    auto it = std::lower_bound(ring_.begin(), ring_.end(), std::make_pair(key, static_cast<ServerState*>(nullptr)));
-    for (size_t k = 0; k < ring_.size(); ++k, ++it) {
-      if (it == ring_.end()) it = ring_.begin();
-      if (std::find(candidates.begin(), candidates.end(), it->second) != candidates.end()) {
-        return it->second;
-      }
-    }
-    return nullptr;
-  }
-
-  void onChange(std::span<ServerState* const> all) override {
-    fallback_->onChange(all);
+    std::vector<std::pair<ServerState*, uint32_t>> weights;
+    weights.reserve(tier.size());
+    for (ServerState* s : tier) weights.emplace_back(s, s->weight.load(std::memory_order_relaxed));
+    if (weights == ringWeights_) return;
+    ringWeights_ = std::move(weights);
     ring_.clear();
-    for (ServerState* s : all) {
-      uint32_t w = s->weight.load(std::memory_order_relaxed);
+    for (auto [s, w] : ringWeights_) {
       for (uint32_t i = 0; i < w * kPointsPerWeight; ++i) {
         std::string label = s->name + "#" + std::to_string(s->id) + "-" + std::to_string(i);
         ring_.emplace_back(hashBytes("sdbm", label, /*avalanche=*/true), s);
@@ -65,10 +59,64 @@ class Hash final : public Algorithm {
     std::sort(ring_.begin(), ring_.end());
   }
 
+  ServerState* pick(const PickContext& ctx, const Eligible& ok) override {
+    if (!ctx.hasHash) return fallback_->pick(ctx, ok);
+    if (consistent_) return onRing(ctx, ok);
+    if (ServerState* s = mapped(servers_, runningWeight_, ctx.hash); s && ok(s)) return s;
+    eligible_.clear();
+    eligibleRunning_.clear();
+    uint64_t sum = 0;
+    for (ServerState* s : servers_) {
+      if (!ok(s)) continue;
+      eligible_.push_back(s);
+      sum += s->configWeight;
+      eligibleRunning_.push_back(sum);
+    }
+    return mapped(eligible_, eligibleRunning_, ctx.hash);
+  }
+
  private:
+  static ServerState* mapped(const std::vector<ServerState*>& servers, const std::vector<uint64_t>& running,
+                             uint64_t hash) {
+    if (servers.empty()) return nullptr;
+    if (running.back() == 0) return servers[hash % servers.size()];  // all of weight 0
+    uint64_t r = hash % running.back();
+    auto it = std::upper_bound(running.begin(), running.end(), r);
+    return servers[static_cast<size_t>(it - running.begin())];
+  }
+
+  ServerState* onRing(const PickContext& ctx, const Eligible& ok) {
+    if (ring_.empty()) return nullptr;
+    auto key = static_cast<uint32_t>(ctx.hash);
+    auto it = std::lower_bound(ring_.begin(), ring_.end(), std::make_pair(key, static_cast<ServerState*>(nullptr)));
+    // Each server is offered once: a walk past an ineligible server's other
+    // points costs a comparison, not another look at it.
+    if (offered_.size() < usableNow_.size()) offered_.resize(usableNow_.size(), 0);
+    ++walk_;
+    size_t refused = 0;
+    for (size_t k = 0; k < ring_.size(); ++k, ++it) {
+      if (it == ring_.end()) it = ring_.begin();
+      ServerState* s = it->second;
+      if (s->position >= usableNow_.size() || !usableNow_[s->position]) continue;
+      if (offered_[s->position] == walk_) continue;
+      if (ok(s)) return s;
+      offered_[s->position] = walk_;
+      if (++refused == servers_.size()) break;
+    }
+    return nullptr;
+  }
+
   bool consistent_;
   std::unique_ptr<Algorithm> fallback_;
+  std::vector<ServerState*> servers_;          // usable now, declaration order
+  std::vector<uint64_t> runningWeight_;
+  std::vector<ServerState*> eligible_;
+  std::vector<uint64_t> eligibleRunning_;
+  std::vector<bool> usableNow_;                // by position (consistent)
+  std::vector<std::pair<ServerState*, uint32_t>> ringWeights_;
   std::vector<std::pair<uint32_t, ServerState*>> ring_;
+  std::vector<uint64_t> offered_;              // by position: the walk that offered it
+  uint64_t walk_ = 0;
 };
 
 }  // namespace

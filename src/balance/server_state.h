@@ -20,6 +20,51 @@ namespace sluice::balance {
 
 enum class AdminState : uint8_t { Ready, Drain, Maint };
 
+// Raised whenever any server's health, administrative state or weight
+// changes. A balancer compares it on each pick and rebuilds its lists of
+// usable servers only when it moved, so that a pick costs the same with 10
+// servers as with 10,000 instead of looking at every one of them.
+inline std::atomic<uint64_t>& stateVersion() {
+  static std::atomic<uint64_t> version{0};
+  return version;
+}
+
+// An atomic whose changes raise stateVersion(): every writer (health checks,
+// agents, slow start, the runtime API, server-state files, a reload) is seen
+// by the balancers without having to tell them.
+template <class T>
+class Watched {
+ public:
+  explicit Watched(T v) : value_(v) {}
+  T load(std::memory_order order = std::memory_order_seq_cst) const { return value_.load(order); }
+  void store(T v, std::memory_order order = std::memory_order_seq_cst) { exchange(v, order); }
+  T exchange(T v, std::memory_order order = std::memory_order_seq_cst) {
+    T old = value_.exchange(v, order);
+    if (old != v) stateVersion().fetch_add(1, std::memory_order_release);
+    return old;
+  }
+  Watched& operator=(T v) {
+    store(v);
+    return *this;
+  }
+  operator T() const { return load(); }
+
+ private:
+  std::atomic<T> value_;
+};
+
+struct ServerState;
+
+// Told when a server's connection count changes (leastconn keeps its
+// servers ordered by load instead of comparing all of them on each pick).
+class LoadWatcher {
+ public:
+  virtual void loadChanged(ServerState& s) = 0;
+
+ protected:
+  ~LoadWatcher() = default;
+};
+
 struct ServerCounters {
   std::atomic<uint64_t> connections{0};      // connections sent to this server (stot, lbtot)
   std::atomic<uint64_t> connectErrors{0};    // econ
@@ -45,9 +90,9 @@ struct ServerCounters {
 // connection count (sessions started before the reload still hold slots) and
 // counters carry over.
 struct ServerLive {
-  std::atomic<bool> up{true};
-  std::atomic<AdminState> admin{AdminState::Ready};
-  std::atomic<uint32_t> weight{1};           // effective weight
+  Watched<bool> up{true};
+  Watched<AdminState> admin{AdminState::Ready};
+  Watched<uint32_t> weight{1};               // effective weight
   std::atomic<bool> weightSetLive{false};    // "set server weight" overrides the file
   std::atomic<bool> maintInherited{false};   // in maintenance because the server it tracks is
   std::atomic<uint32_t> consecutiveErrors{0};  // "observe layer4": failed connects in a row
@@ -93,13 +138,16 @@ struct ServerState {
   uint32_t configWeight = 1;
   std::atomic<uint32_t> maxconn{0};          // 0: unlimited; an agent-check agent may change it
   bool checked = false;                      // has "check"
+  // The balancer that orders this server by load (leastconn), told of each
+  // connection opened and closed; set by the Backend that holds the server.
+  LoadWatcher* loadWatcher = nullptr;
   AdminState configAdmin = AdminState::Ready;  // Maint when the file says "disabled"
 
   // Changed at run time, shared across reloads.
   std::shared_ptr<ServerLive> live;
-  std::atomic<bool>& up{live->up};
-  std::atomic<AdminState>& admin{live->admin};
-  std::atomic<uint32_t>& weight{live->weight};
+  Watched<bool>& up{live->up};
+  Watched<AdminState>& admin{live->admin};
+  Watched<uint32_t>& weight{live->weight};
   std::atomic<int32_t>& currentConnections{live->currentConnections};
   std::atomic<uint64_t>& lastChange{live->lastChange};
   ServerCounters& counters{live->counters};
@@ -122,8 +170,12 @@ struct ServerState {
     uint64_t sec = observe::monotonicSeconds();
     counters.sessionRate.add(sec);
     counters.lastSession.store(sec, std::memory_order_relaxed);
+    if (loadWatcher) loadWatcher->loadChanged(*this);
   }
-  void connectionClosed() { currentConnections.fetch_sub(1, std::memory_order_relaxed); }
+  void connectionClosed() {
+    currentConnections.fetch_sub(1, std::memory_order_relaxed);
+    if (loadWatcher) loadWatcher->loadChanged(*this);
+  }
 };
 
 }  // namespace sluice::balance

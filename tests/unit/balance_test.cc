@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// Unit tests of the balancing algorithms: smooth weighted round robin,
-// leastconn, first, random, source/hash (map-based and consistent, with the
-// share of keys that move when a server is added measured), and the backup
-// and exclusion rules every algorithm shares.
+// Unit tests of the balancing algorithms: weighted round robin, leastconn,
+// first, random, source/hash (map-based and consistent, with the share of
+// keys that move when a server is added measured), the backup and exclusion
+// rules every algorithm shares, and the cost of a pick: the number of
+// servers it looks at does not grow with the number of servers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "balance/balancer.h"
@@ -38,16 +40,69 @@ std::string run(Backend& b, int n) {
   return out;
 }
 
-// Smooth weighted round robin spreads a heavy server's turns (5,1,1).
-TEST(Balancers, SmoothWeightedRoundRobin) {
+// Weighted round robin spreads a heavy server's turns (5,1,1): every seven
+// picks in a row hold five a, one b and one c, from the first pick on.
+TEST(Balancers, WeightedRoundRobinInterleaves) {
   Farm f;
   f.add("a", 5);
   f.add("b", 1);
   f.add("c", 1);
   BalanceSpec spec;
   Backend b(spec, f.ptrs);
-  EXPECT_EQ(run(b, 7), "aabacaa");
-  EXPECT_EQ(run(b, 7), "aabacaa");
+  std::string picks = run(b, 70);
+  for (size_t i = 0; i + 7 <= picks.size(); ++i) {
+    std::string window = picks.substr(i, 7);
+    EXPECT_EQ(std::count(window.begin(), window.end(), 'a'), 5) << picks << " at " << i;
+    EXPECT_EQ(std::count(window.begin(), window.end(), 'b'), 1) << picks << " at " << i;
+  }
+}
+
+// Shares stay exact over many cycles, whatever the weights (no rounding
+// drift in the virtual clock).
+TEST(Balancers, RoundRobinSharesAreExact) {
+  Farm f;
+  const std::vector<uint32_t> weights = {3, 2, 7, 256, 1, 255};
+  for (size_t i = 0; i < weights.size(); ++i) f.add(std::string(1, static_cast<char>('a' + i)), weights[i]);
+  Backend b(BalanceSpec{}, f.ptrs);
+  uint32_t total = 0;
+  for (uint32_t w : weights) total += w;
+  const int cycles = 200;
+  std::string picks = run(b, static_cast<int>(total) * cycles);
+  for (size_t i = 0; i < weights.size(); ++i) {
+    EXPECT_EQ(std::count(picks.begin(), picks.end(), static_cast<char>('a' + i)), weights[i] * cycles)
+        << "weight " << weights[i];
+  }
+}
+
+// A server back from down takes its share from then on; it does not get the
+// turns it missed in a burst.
+TEST(Balancers, ServerBackFromDownDoesNotCatchUp) {
+  Farm f;
+  f.add("a");
+  f.add("b");
+  Backend b(BalanceSpec{}, f.ptrs);
+  EXPECT_EQ(run(b, 4), "abab");
+  f.ptrs[1]->up = false;
+  EXPECT_EQ(run(b, 100), std::string(100, 'a'));
+  f.ptrs[1]->up = true;
+  std::string after = run(b, 20);
+  EXPECT_EQ(std::count(after.begin(), after.end(), 'b'), 10) << after;
+  EXPECT_EQ(after.find("bb"), std::string::npos) << after;
+}
+
+// A weight raised (slow start's last step, "set weight") applies from the
+// next pick: the server does not first wait out a turn spaced for its old,
+// small weight.
+TEST(Balancers, RaisedWeightAppliesAtOnce) {
+  Farm f;
+  f.add("a", 10);
+  f.add("b", 1);
+  Backend b(BalanceSpec{}, f.ptrs);
+  std::string early = run(b, 22);
+  EXPECT_EQ(std::count(early.begin(), early.end(), 'b'), 2) << early;
+  f.ptrs[1]->weight = 10;
+  std::string late = run(b, 20);
+  EXPECT_EQ(std::count(late.begin(), late.end(), 'b'), 10) << late;
 }
 
 // roundrobin reads live weights; static-rr keeps the configured ones.
@@ -82,6 +137,11 @@ TEST(Balancers, UnusableServersAreSkipped) {
   EXPECT_EQ(run(b, 2), "aa");
 }
 
+// Opens n connections on a server the way a session does.
+void open(ServerState* s, int n) {
+  for (int i = 0; i < n; ++i) s->connectionOpened();
+}
+
 // leastconn: fewest connections per weight; equals rotate.
 TEST(Balancers, LeastConn) {
   Farm f;
@@ -91,14 +151,63 @@ TEST(Balancers, LeastConn) {
   BalanceSpec spec;
   spec.algorithm = "leastconn";
   Backend b(spec, f.ptrs);
-  f.ptrs[0]->currentConnections = 3;
-  f.ptrs[1]->currentConnections = 1;
-  f.ptrs[2]->currentConnections = 3;  // 4/2 = 2 per weight, b has 2/1
+  open(f.ptrs[0], 3);
+  open(f.ptrs[1], 1);
+  open(f.ptrs[2], 3);  // 4/2 = 2 per weight, b has 2/1
   ServerState* s = b.pick({});
   // b: (1+1)/1 = 2, c: (3+1)/2 = 2: a tie between b and c; a is never chosen.
   EXPECT_NE(s->name, "a");
-  f.ptrs[1]->currentConnections = 0;
+  EXPECT_NE(b.pick({}), s) << "equal loads rotate";
+  f.ptrs[1]->connectionClosed();
   EXPECT_EQ(b.pick({})->name, "b");
+}
+
+// leastconn follows connections as they open and close: a server whose
+// connections end is the next one chosen.
+TEST(Balancers, LeastConnFollowsClosedConnections) {
+  Farm f;
+  for (int i = 0; i < 50; ++i) f.add("s" + std::to_string(i));
+  BalanceSpec spec;
+  spec.algorithm = "leastconn";
+  Backend b(spec, f.ptrs);
+  for (int i = 0; i < 500; ++i) b.pick({})->connectionOpened();
+  for (ServerState* s : f.ptrs) EXPECT_EQ(s->currentConnections.load(), 10) << s->name;
+  for (int i = 0; i < 4; ++i) f.ptrs[37]->connectionClosed();
+  for (int i = 0; i < 4; ++i) {
+    ServerState* s = b.pick({});
+    EXPECT_EQ(s, f.ptrs[37]);
+    s->connectionOpened();
+  }
+  EXPECT_NE(b.pick({}), f.ptrs[37]) << "back to 10 like the others";
+}
+
+// After a reload the servers carry their counts over, and sessions of the
+// old configuration close on the old server objects (told to the old
+// balancer). The new balancer still learns of it within one round of picks.
+TEST(Balancers, LeastConnLearnsOfClosesFromBeforeAReload) {
+  Farm before;
+  for (int i = 0; i < 8; ++i) before.add("s" + std::to_string(i));
+  BalanceSpec spec;
+  spec.algorithm = "leastconn";
+  Backend old(spec, before.ptrs);
+  for (int i = 0; i < 80; ++i) old.pick({})->connectionOpened();
+
+  std::vector<std::unique_ptr<ServerState>> owned;
+  std::vector<ServerState*> after;
+  for (ServerState* o : before.ptrs) {
+    auto s = std::make_unique<ServerState>(o->live);  // same backend and name: the live state continues
+    s->name = o->name;
+    s->id = o->id;
+    s->position = o->position;
+    after.push_back(s.get());
+    owned.push_back(std::move(s));
+  }
+  Backend reloaded(spec, after);
+  EXPECT_NE(reloaded.pick({}), nullptr);
+  for (int i = 0; i < 10; ++i) before.ptrs[5]->connectionClosed();  // old sessions of s5 end
+  int picks = 0;
+  while (picks < 16 && reloaded.pick({}) != after[5]) ++picks;
+  EXPECT_LT(picks, 16) << "s5 has no connection left and must be chosen";
 }
 
 // first: lowest id with room; maxconn makes it move on.
@@ -111,10 +220,12 @@ TEST(Balancers, FirstByIdUntilFull) {
   spec.algorithm = "first";
   Backend b(spec, f.ptrs);
   EXPECT_EQ(b.pick({})->name, "b");
-  f.ptrs[1]->currentConnections = 2;
+  open(f.ptrs[1], 2);
   EXPECT_EQ(b.pick({})->name, "a");
-  f.ptrs[0]->currentConnections = 2;
-  EXPECT_EQ(b.pick({}), nullptr);
+  open(f.ptrs[0], 2);
+  PickContext ctx;
+  EXPECT_EQ(b.pick(ctx), nullptr);
+  EXPECT_TRUE(ctx.allFull);
 }
 
 // random(2): weighted draws; every server gets a share.
@@ -207,6 +318,114 @@ TEST(Balancers, ConsistentHashMovesFewKeys) {
   EXPECT_GT(consistent, 0.10);
   EXPECT_LT(consistent, 0.30) << "ideal is 1/5 = 0.20";
   EXPECT_GT(mapBased, 0.5);
+}
+
+// Consistent hashing: when a server goes down only its keys move, and they
+// come back when it does.
+TEST(Balancers, ConsistentHashMovesOnlyTheKeysOfADownServer) {
+  Farm f;
+  for (int i = 0; i < 10; ++i) f.add("s" + std::to_string(i));
+  BalanceSpec spec;
+  spec.algorithm = "hash";
+  spec.consistent = true;
+  Backend b(spec, f.ptrs);
+  auto assign = [&] {
+    std::vector<ServerState*> out;
+    for (int k = 0; k < 5000; ++k) {
+      PickContext ctx;
+      ctx.hasHash = true;
+      ctx.hash = hashBytes("sdbm", "client-" + std::to_string(k), true);
+      out.push_back(b.pick(ctx));
+    }
+    return out;
+  };
+  auto before = assign();
+  f.ptrs[3]->up = false;
+  auto during = assign();
+  size_t ofS3 = 0;
+  for (size_t k = 0; k < before.size(); ++k) {
+    if (before[k] == f.ptrs[3]) {
+      ++ofS3;
+      EXPECT_NE(during[k], f.ptrs[3]);
+    } else {
+      EXPECT_EQ(during[k], before[k]) << "key " << k << " moved though its server stayed up";
+    }
+  }
+  EXPECT_GT(ofS3, 250u);
+  f.ptrs[3]->up = true;
+  EXPECT_EQ(assign(), before);
+}
+
+// The cost of a pick, as the number of servers it looks at, is the same with
+// 10,000 servers as with 10 for every algorithm; the lists of usable servers
+// are rebuilt once per change of state, not per pick.
+TEST(Balancers, PickCostDoesNotGrowWithServers) {
+  struct Algo {
+    const char* name;
+    bool consistent;
+    bool hashed;
+  };
+  const Algo algos[] = {{"roundrobin", false, false}, {"static-rr", false, false}, {"leastconn", false, false},
+                        {"first", false, false},      {"random", false, false},    {"source", false, true},
+                        {"source", true, true}};
+  for (const Algo& a : algos) {
+    for (int n : {10, 10000}) {
+      Farm f;
+      for (int i = 0; i < n; ++i) f.add("s" + std::to_string(i), 1 + static_cast<uint32_t>(i % 7));
+      BalanceSpec spec;
+      spec.algorithm = a.name;
+      spec.consistent = a.consistent;
+      Backend b(spec, f.ptrs);
+      std::vector<ServerState*> opened;
+      size_t most = 0;
+      for (int i = 0; i < 2000; ++i) {
+        PickContext ctx;
+        ctx.hasHash = a.hashed;
+        ctx.hash = hashBytes("sdbm", "key-" + std::to_string(i), true);
+        ServerState* s = b.pick(ctx);
+        ASSERT_NE(s, nullptr);
+        most = std::max(most, ctx.examined);
+        // Connections open and some close, as under traffic (leastconn moves).
+        s->connectionOpened();
+        opened.push_back(s);
+        if (i % 3 == 0) {
+          opened.front()->connectionClosed();
+          opened.erase(opened.begin());
+        }
+      }
+      std::string what = std::string(a.name) + (a.consistent ? " consistent" : "") + " over " + std::to_string(n);
+      EXPECT_LE(most, 2u) << what;
+      EXPECT_EQ(b.rebuilds(), 1u) << what;
+      f.ptrs[static_cast<size_t>(n / 2)]->up = false;
+      for (int i = 0; i < 10; ++i) EXPECT_NE(b.pick({}), f.ptrs[static_cast<size_t>(n / 2)]) << what;
+      EXPECT_EQ(b.rebuilds(), 2u) << what << ": one rebuild for one change";
+      for (ServerState* s : opened) s->connectionClosed();
+    }
+  }
+}
+
+// With maxconn, servers at their limit are passed over; the pick looks at
+// the full ones, never at all servers.
+TEST(Balancers, FullServersArePassedOver) {
+  for (const char* algo : {"roundrobin", "leastconn", "random", "first"}) {
+    Farm f;
+    for (int i = 0; i < 1000; ++i) f.add("s" + std::to_string(i))->maxconn = 1;
+    BalanceSpec spec;
+    spec.algorithm = algo;
+    Backend b(spec, f.ptrs);
+    for (int i = 0; i < 1000; ++i) {
+      PickContext ctx;
+      ServerState* s = b.pick(ctx);
+      ASSERT_NE(s, nullptr) << algo << " pick " << i;
+      ASSERT_FALSE(s->full()) << algo;
+      s->connectionOpened();
+    }
+    PickContext ctx;
+    EXPECT_EQ(b.pick(ctx), nullptr) << algo;
+    EXPECT_TRUE(ctx.allFull) << algo;
+    f.ptrs[600]->connectionClosed();
+    EXPECT_EQ(b.pick({}), f.ptrs[600]) << algo;
+  }
 }
 
 }  // namespace
