@@ -10,6 +10,7 @@
 #include <cstring>
 #include <functional>
 #include <set>
+#include <unordered_map>
 
 #include "core/strings.h"
 
@@ -731,6 +732,7 @@ class Parser {
       }
     }
     current_ = std::move(p);
+    serverNames_.clear();
     inProxy_ = true;
   }
 
@@ -2720,13 +2722,12 @@ class Parser {
       p.defaultServer = s;
       return;
     }
-    for (const ServerConfig& other : p.servers) {
-      if (other.name == s.name) {
-        error(l, "server '" + s.name + "' is already defined in " + proxyLabel(p) + " at " +
-                     other.where.toString(),
-              "server names must be unique within a backend");
-        return;
-      }
+    auto [known, added] = serverNames_.try_emplace(s.name, p.servers.size());
+    if (!added) {
+      error(l, "server '" + s.name + "' is already defined in " + proxyLabel(p) + " at " +
+                   p.servers[known->second].where.toString(),
+            "server names must be unique within a backend");
+      return;
     }
     if (s.weight == 0 && !s.backup) {
       // weight 0 is legal: the server takes no new load-balanced traffic.
@@ -3085,6 +3086,9 @@ class Parser {
   Section section_ = Section::None;
   bool inProxy_ = false;
   ProxyConfig current_;
+  // current_'s server names, each with its index: a backend of 10,000
+  // servers is checked for duplicates without comparing every pair.
+  std::unordered_map<std::string, size_t> serverNames_;
   ProxyConfig defaults_;
   std::map<std::string, ProxyConfig> namedDefaults_;
   std::map<std::string, unsigned> defaultsUsers_;  // named defaults with rules: 1 frontends, 2 backends

@@ -412,8 +412,7 @@ class Builder {
         s->lastChange.store(static_cast<uint64_t>(time(nullptr)));
       }
       (sc.quic ? rawQuic : raw).push_back(s.get());
-      be->servers.push_back(s);
-      be->serverConfigs.push_back(&sc);
+      be->addServer(s, &sc);
     }
 
     be->logHealthChecks = p.logHealthChecks;
@@ -542,7 +541,7 @@ class Builder {
       be->serverRules.push_back(std::move(rule));
     }
     scopes_.push_back(std::move(scope));
-    rt_->backends.push_back(std::move(be));
+    rt_->addBackend(std::move(be));
   }
 
   void buildStats(const config::ProxyConfig& p, route::AclScope& scope, Frontend& fe) {
@@ -700,7 +699,7 @@ class Builder {
     }
     fe->inspects = fe->waitsForHello || !fe->contentRules.empty() || usesPayload;
     scopes_.push_back(std::move(scope));
-    rt_->frontends.push_back(std::move(fe));
+    rt_->addFrontend(std::move(fe));
   }
 
   static bool knownLogVariable(const std::string& v) {

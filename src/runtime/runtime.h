@@ -11,6 +11,8 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -144,7 +146,7 @@ struct Backend {
   std::string name;
   const config::ProxyConfig* config = nullptr;
   config::ProxyConfig::CheckKind checkKind = config::ProxyConfig::CheckKind::Tcp;
-  std::vector<std::shared_ptr<balance::ServerState>> servers;
+  std::vector<std::shared_ptr<balance::ServerState>> servers;   // add with addServer()
   std::vector<const config::ServerConfig*> serverConfigs;  // same order as servers
   std::vector<std::shared_ptr<const health::ServerCheckSpec>> checks;  // null: not checked
   bool logHealthChecks = false;
@@ -221,11 +223,16 @@ struct Backend {
   Origin originFor(const balance::ServerState& server, const core::Address& client,
                    const core::Address& target) const;
 
+  void addServer(std::shared_ptr<balance::ServerState> s, const config::ServerConfig* sc) {
+    serversByName_.emplace(s->name, s.get());
+    servers.push_back(std::move(s));
+    serverConfigs.push_back(sc);
+  }
+  // By name through an index: a reload of a backend of 10,000 servers looks
+  // each one up in the previous configuration.
   balance::ServerState* findServer(std::string_view n) const {
-    for (const auto& s : servers) {
-      if (s->name == n) return s.get();
-    }
-    return nullptr;
+    auto it = serversByName_.find(n);
+    return it == serversByName_.end() ? nullptr : it->second;
   }
   balance::ServerState* findServerById(int64_t id) const {
     for (const auto& s : servers) {
@@ -233,6 +240,9 @@ struct Backend {
     }
     return nullptr;
   }
+
+ private:
+  std::unordered_map<std::string_view, balance::ServerState*> serversByName_;  // views of ServerState::name
 };
 
 // A "mode http" proxy that serves the stats page and metrics (admin/).
@@ -296,21 +306,30 @@ struct Runtime {
   observe::MailAlerts* mailAlerts = nullptr;
   std::unique_ptr<route::MapRegistry> maps;
   stick::TableSet tables;                        // kept across reloads by name when unchanged
-  std::vector<std::unique_ptr<Backend>> backends;
-  std::vector<std::unique_ptr<Frontend>> frontends;
+  std::vector<std::unique_ptr<Backend>> backends;     // add with addBackend()
+  std::vector<std::unique_ptr<Frontend>> frontends;   // add with addFrontend()
 
+  void addBackend(std::unique_ptr<Backend> b) {
+    backendsByName_.emplace(b->name, b.get());
+    backends.push_back(std::move(b));
+  }
+  void addFrontend(std::unique_ptr<Frontend> f) {
+    frontendsByName_.emplace(f->name, f.get());
+    frontends.push_back(std::move(f));
+  }
+  // By name through an index (rules name backends; a file may hold thousands).
   Frontend* findFrontend(std::string_view name) const {
-    for (const auto& f : frontends) {
-      if (f->name == name) return f.get();
-    }
-    return nullptr;
+    auto it = frontendsByName_.find(name);
+    return it == frontendsByName_.end() ? nullptr : it->second;
   }
   Backend* findBackend(std::string_view name) const {
-    for (const auto& b : backends) {
-      if (b->name == name) return b.get();
-    }
-    return nullptr;
+    auto it = backendsByName_.find(name);
+    return it == backendsByName_.end() ? nullptr : it->second;
   }
+
+ private:
+  std::unordered_map<std::string_view, Frontend*> frontendsByName_;
+  std::unordered_map<std::string_view, Backend*> backendsByName_;
 };
 
 // Compiles a parsed configuration. Errors (bad ACLs, unreadable maps, log
