@@ -16,6 +16,7 @@
 // tests hold it to a bound.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -75,6 +76,38 @@ class Algorithm {
   // Asks to be told of each connection opened and closed (leastconn).
   virtual bool watchesLoad() const { return false; }
   virtual void loadChanged(ServerState&) {}
+};
+
+// Servers with the running sum of their weights: a weighted draw or a hash
+// mapped over weights is a binary search (random, map-based hash).
+class WeightedList {
+ public:
+  // Keeps the servers for which keep(s) holds, each weighing weight(s).
+  template <class Weight, class Keep>
+  void assign(std::span<ServerState* const> from, Weight weight, Keep keep) {
+    servers_.clear();
+    running_.clear();
+    uint64_t sum = 0;
+    for (ServerState* s : from) {
+      if (!keep(s)) continue;
+      servers_.push_back(s);
+      sum += weight(s);
+      running_.push_back(sum);
+    }
+  }
+  bool empty() const { return servers_.empty(); }
+  size_t size() const { return servers_.size(); }
+  uint64_t total() const { return running_.empty() ? 0 : running_.back(); }
+  std::span<ServerState* const> servers() const { return servers_; }
+  // The server whose share of the total holds r (r < total()).
+  ServerState* at(uint64_t r) const {
+    auto it = std::upper_bound(running_.begin(), running_.end(), r);
+    return servers_[static_cast<size_t>(it - running_.begin())];
+  }
+
+ private:
+  std::vector<ServerState*> servers_;
+  std::vector<uint64_t> running_;
 };
 
 struct BalanceSpec {

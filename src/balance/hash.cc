@@ -31,13 +31,7 @@ class Hash final : public Algorithm {
 
   void rebuild(std::span<ServerState* const> tier, std::span<ServerState* const> usable) override {
     fallback_->rebuild(tier, usable);
-    servers_.assign(usable.begin(), usable.end());
-    runningWeight_.clear();
-    uint64_t sum = 0;
-    for (ServerState* s : servers_) {
-      sum += s->configWeight;
-      runningWeight_.push_back(sum);
-    }
+    usable_.assign(usable, weightOf, [](const ServerState*) { return true; });
     if (!consistent_) return;
     usableNow_.assign(usableNow_.size(), false);
     for (ServerState* s : usable) {
@@ -62,27 +56,18 @@ class Hash final : public Algorithm {
   ServerState* pick(const PickContext& ctx, const Eligible& ok) override {
     if (!ctx.hasHash) return fallback_->pick(ctx, ok);
     if (consistent_) return onRing(ctx, ok);
-    if (ServerState* s = mapped(servers_, runningWeight_, ctx.hash); s && ok(s)) return s;
-    eligible_.clear();
-    eligibleRunning_.clear();
-    uint64_t sum = 0;
-    for (ServerState* s : servers_) {
-      if (!ok(s)) continue;
-      eligible_.push_back(s);
-      sum += s->configWeight;
-      eligibleRunning_.push_back(sum);
-    }
-    return mapped(eligible_, eligibleRunning_, ctx.hash);
+    if (ServerState* s = mapped(usable_, ctx.hash); s && ok(s)) return s;
+    eligible_.assign(usable_.servers(), weightOf, ok);
+    return mapped(eligible_, ctx.hash);
   }
 
  private:
-  static ServerState* mapped(const std::vector<ServerState*>& servers, const std::vector<uint64_t>& running,
-                             uint64_t hash) {
-    if (servers.empty()) return nullptr;
-    if (running.back() == 0) return servers[hash % servers.size()];  // all of weight 0
-    uint64_t r = hash % running.back();
-    auto it = std::upper_bound(running.begin(), running.end(), r);
-    return servers[static_cast<size_t>(it - running.begin())];
+  static uint64_t weightOf(const ServerState* s) { return s->configWeight; }
+
+  static ServerState* mapped(const WeightedList& list, uint64_t hash) {
+    if (list.empty()) return nullptr;
+    if (list.total() == 0) return list.servers()[hash % list.size()];  // all of weight 0
+    return list.at(hash % list.total());
   }
 
   ServerState* onRing(const PickContext& ctx, const Eligible& ok) {
@@ -101,17 +86,15 @@ class Hash final : public Algorithm {
       if (offered_[s->position] == walk_) continue;
       if (ok(s)) return s;
       offered_[s->position] = walk_;
-      if (++refused == servers_.size()) break;
+      if (++refused == usable_.size()) break;
     }
     return nullptr;
   }
 
   bool consistent_;
   std::unique_ptr<Algorithm> fallback_;
-  std::vector<ServerState*> servers_;          // usable now, declaration order
-  std::vector<uint64_t> runningWeight_;
-  std::vector<ServerState*> eligible_;
-  std::vector<uint64_t> eligibleRunning_;
+  WeightedList usable_;                        // declaration order
+  WeightedList eligible_;
   std::vector<bool> usableNow_;                // by position (consistent)
   std::vector<std::pair<ServerState*, uint32_t>> ringWeights_;
   std::vector<std::pair<uint32_t, ServerState*>> ring_;

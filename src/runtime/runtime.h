@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -225,6 +226,7 @@ struct Backend {
 
   void addServer(std::shared_ptr<balance::ServerState> s, const config::ServerConfig* sc) {
     serversByName_.emplace(s->name, s.get());
+    serversById_.emplace(s->id, s.get());
     servers.push_back(std::move(s));
     serverConfigs.push_back(sc);
   }
@@ -234,15 +236,16 @@ struct Backend {
     auto it = serversByName_.find(n);
     return it == serversByName_.end() ? nullptr : it->second;
   }
+  // By id (a stick table's entry names its server so, on every connection).
   balance::ServerState* findServerById(int64_t id) const {
-    for (const auto& s : servers) {
-      if (s->id == id) return s.get();
-    }
-    return nullptr;
+    if (id < 0 || id > UINT32_MAX) return nullptr;
+    auto it = serversById_.find(static_cast<uint32_t>(id));
+    return it == serversById_.end() ? nullptr : it->second;
   }
 
  private:
   std::unordered_map<std::string_view, balance::ServerState*> serversByName_;  // views of ServerState::name
+  std::unordered_map<uint32_t, balance::ServerState*> serversById_;
 };
 
 // A "mode http" proxy that serves the stats page and metrics (admin/).
