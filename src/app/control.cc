@@ -276,6 +276,17 @@ bool Control::reload(const std::string& why, std::string& report) {
     report += "warning: " + msg + "\n";
     rt->nbthread = static_cast<uint32_t>(workers_.size());
   }
+  auto cpuMapOf = [](const config::Config& c) {
+    std::vector<std::pair<bool, std::pair<std::vector<uint32_t>, std::vector<uint32_t>>>> out;
+    for (const config::CpuMapLine& m : c.global.cpuMap) out.push_back({m.automatic, {m.threads, m.cpus}});
+    return std::make_pair(out, c.global.cpuSteering);
+  };
+  if (cpuMapOf(*cfg) != cpuMapOf(*cfg_)) {
+    // Threads keep their binding, and the listening sockets their steering.
+    std::string msg = "changes to cpu-map and tune.listener.cpu-steering take effect at the next restart";
+    log(observe::kWarning, "sluice: " + msg);
+    report += "warning: " + msg + "\n";
+  }
   if (cfg->global.chroot != cfg_->global.chroot || cfg->global.user != cfg_->global.user ||
       cfg->global.uid != cfg_->global.uid || cfg->global.group != cfg_->global.group ||
       cfg->global.gid != cfg_->global.gid) {

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "app/cpu_map.h"
 namespace sluice::app {
 
 namespace {
@@ -174,6 +175,16 @@ bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reu
             fds.push_back(fd);
           }
           plan.opened.insert(plan.opened.end(), fds.begin(), fds.end());
+          if (!steering_.empty() && copies == steering_.size() && copies > 1) {
+            // The group's sockets were bound in thread order: socket i is
+            // thread i's. Without the program the kernel hashes, which is
+            // only slower, so a refusal is not an error.
+            std::vector<sock_filter> code = steeringProgram(steering_);
+            sock_fprog prog{static_cast<unsigned short>(code.size()), code.data()};
+            if (::setsockopt(fds[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) == 0) {
+              ++steeredGroups_;
+            }
+          }
         }
         // One socket per worker (SO_REUSEPORT: the kernel spreads
         // connections by a hash of their addresses), or one socket that

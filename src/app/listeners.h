@@ -53,6 +53,13 @@ class ListenerSet {
   void closeAll();
 
   size_t socketCount() const;
+  // Threads bound one per CPU (cpu-map): the CPU of each thread, and each
+  // TCP group of sockets opened from now on steers a new connection to the
+  // thread of the CPU that received it (see cpu_map.h). Empty: the kernel's
+  // hash spreads them.
+  void steerByCpu(std::vector<uint32_t> cpuOfThread) { steering_ = std::move(cpuOfThread); }
+  // Groups that got the steering program (for the log and tests).
+  size_t steeredGroups() const { return steeredGroups_; }
 
   // systemd socket activation (LISTEN_PID/LISTEN_FDS, sd_listen_fds): the
   // listening sockets systemd passed, matched later to the bind lines by
@@ -60,6 +67,8 @@ class ListenerSet {
   void takeActivatedSockets();
 
  private:
+  std::vector<uint32_t> steering_;
+  size_t steeredGroups_ = 0;
   bool prepareQuic(runtime::Frontend& fe, const config::BindConfig& b, uint32_t workers, bool reusePort,
                    Plan& plan, std::map<std::string, size_t>& seen, std::string& error);
   // An activated socket bound to `a` (and not taken yet), or -1.

@@ -17,6 +17,7 @@
 
 
 #include "app/control.h"
+#include "app/cpu_map.h"
 #include "app/listeners.h"
 #include "app/privileges.h"
 #include "app/version.h"
@@ -138,8 +139,13 @@ int run(const Options& o) {
   for (auto& w : workers) peers.push_back(w.get());
   for (auto& w : workers) w->setPeers(peers);
 
+  // cpu-map: the CPUs of each thread, bound when it starts; one CPU each
+  // lets the listeners steer connections to the thread of their CPU.
+  const std::vector<std::vector<uint32_t>> cpusOfThread = threadCpus(cfg->global.cpuMap, rt->nbthread, allowedCpus());
+
   // Bind everything before giving up privileges (ports below 1024).
   ListenerSet listeners;
+  if (cfg->global.cpuSteering) listeners.steerByCpu(steeringCpus(cpusOfThread));
   listeners.takeActivatedSockets();  // systemd socket activation, if any
   std::vector<session::ListenerSpec> statsListeners;
   {
@@ -246,16 +252,28 @@ int run(const Options& o) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   std::vector<std::thread> threads;
-  for (auto& w : workers) {
-    session::Worker* wp = w.get();
+  for (size_t i = 0; i < workers.size(); ++i) {
+    session::Worker* wp = workers[i].get();
+    const std::vector<uint32_t>& cpus = cpusOfThread[i];
+    if (!cpus.empty()) {
+      std::string list;
+      for (uint32_t c : cpus) list += (list.empty() ? "" : ",") + std::to_string(c);
+      rt->globalLogger.log(6, "thread " + std::to_string(i + 1) + " bound to CPU " + list);
+    }
     threads.emplace_back([wp] { wp->run(); });
+    if (!cpus.empty() && !bindThread(threads.back().native_handle(), cpus)) {
+      rt->globalLogger.log(4, "cpu-map: cannot bind thread " + std::to_string(i + 1) + ": " + std::strerror(errno));
+    }
+  }
+  if (listeners.steeredGroups() > 0) {
+    rt->globalLogger.log(6, "cpu-map: new connections go to the thread of the CPU that received them (" +
+                                std::to_string(listeners.steeredGroups()) + " listening addresses)");
   }
   for (const auto& fe : rt->frontends) {
     rt->globalLogger.log(5, "Proxy " + fe->name + " started.");
   }
   for (const auto& be : rt->backends) {
-    if (std::find_if(rt->frontends.begin(), rt->frontends.end(),
-                     [&](const auto& f) { return f->name == be->name; }) == rt->frontends.end()) {
+    if (!rt->findFrontend(be->name)) {
       rt->globalLogger.log(5, "Proxy " + be->name + " started.");
     }
   }

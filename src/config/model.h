@@ -44,6 +44,16 @@ struct LogSettings {
   std::vector<LogTarget> targets;
 };
 
+// One "cpu-map" line: the threads (1-based ids) it names and the CPUs,
+// both sorted. automatic ("auto:"): the i-th thread gets the i-th CPU;
+// otherwise each thread may run on all of the CPUs.
+struct CpuMapLine {
+  SourceLocation where;
+  bool automatic = false;
+  std::vector<uint32_t> threads;
+  std::vector<uint32_t> cpus;
+};
+
 struct StatsSocketConfig {
   SourceLocation where;
   std::string address;          // path or ipv4@host:port
@@ -84,6 +94,8 @@ struct GlobalConfig {
   std::optional<uint32_t> maxAccept;       // tune.maxaccept
   bool quicNoGso = false;                  // tune.quic.disable-udp-gso: coalesced datagrams sent one by one
   bool quicNoGro = false;                  // tune.quic.disable-udp-gro (sluice's own): no coalesced receives
+  std::vector<CpuMapLine> cpuMap;          // "cpu-map", in file order (later lines win)
+  bool cpuSteering = true;                 // tune.listener.cpu-steering (sluice's own)
   std::vector<StatsSocketConfig> statsSockets;
   std::optional<uint32_t> statsTimeout;
   std::optional<uint32_t> statsMaxconn;    // runtime API connections at once (default 10)

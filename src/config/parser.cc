@@ -119,7 +119,6 @@ const std::vector<Known> kGlobalKnown = {
     {"issuers-chain-path", "ignored", "sluice never terminates TLS"},
     {"maxsslconn", "ignored", "sluice never terminates TLS"},
     {"maxsslrate", "ignored", "sluice never terminates TLS"},
-    {"cpu-map", "ignored", "threads are not pinned; the kernel schedules them"},
     {"numa-cpu-mapping", "ignored", "threads are not pinned"},
     {"thread-groups", "ignored", "sluice runs one group of nbthread threads"},
     {"thread-group", "ignored", "sluice runs one group of nbthread threads"},
@@ -838,6 +837,8 @@ class Parser {
           g.nbthread = v;
         }
       }
+    } else if (kw == "cpu-map") {
+      parseCpuMap(l);
     } else if (kw == "nbproc") {
       error(l, "'nbproc' was removed from HAProxy 2.5 and is not supported",
             "use 'nbthread' instead");
@@ -927,6 +928,14 @@ class Parser {
         } else {
           g.maxAccept = *v == -1 ? UINT32_MAX : std::max<uint32_t>(1, static_cast<uint32_t>(*v));
         }
+      } else if (kw == "tune.listener.cpu-steering") {
+        // sluice's own: with every thread bound to one CPU by cpu-map, a
+        // new connection goes to the thread of the CPU that received it.
+        if (l.words.size() != 2 || (l.words[1] != "on" && l.words[1] != "off")) {
+          error(l, "'tune.listener.cpu-steering' expects 'on' or 'off'");
+        } else {
+          g.cpuSteering = l.words[1] == "on";
+        }
       } else if (kw == "tune.quic.disable-udp-gso" || kw == "tune.quic.disable-udp-gro") {
         // HAProxy 3.1's switch for GSO, and sluice's own for GRO: both for
         // a kernel or NIC whose UDP offloads misbehave.
@@ -960,9 +969,81 @@ class Parser {
         "pidfile", "chroot", "user", "group", "uid", "gid", "nosplice", "noreuseport",
         "ulimit-n", "hard-stop-after", "quiet", "strict-limits", "set-dumpable", "stats", "tune.pipesize",
         "tune.maxaccept", "tune.bufsize", "tune.quic.disable-udp-gso", "tune.quic.disable-udp-gro", "setenv", "presetenv", "unsetenv", "resetenv",
-        "default-path"};
+        "default-path", "cpu-map", "tune.listener.cpu-steering"};
     for (const Known& k : kGlobalKnown) out.push_back(k.name);
     return out;
+  }
+
+  // A set of ids as cpu-map writes them: "all", "odd", "even", or numbers
+  // and ranges ("3", "1-4", "2-": up to `max`), several joined by commas.
+  // Ids from `min` to `max`; false (and `bad` set) on a malformed one.
+  static bool parseIdSet(std::string_view text, uint32_t min, uint32_t max, bool words, std::vector<uint32_t>& out,
+                         std::string& bad) {
+    for (std::string_view part : core::split(text, ',')) {
+      if (words && (part == "all" || part == "odd" || part == "even")) {
+        for (uint32_t i = min; i <= max; ++i) {
+          if (part == "all" || (part == "odd") == (i % 2 == 1)) out.push_back(i);
+        }
+        continue;
+      }
+      size_t dash = part.find('-');
+      auto lo = core::parseInt(part.substr(0, dash));
+      std::optional<int64_t> hi = lo;
+      if (dash != std::string_view::npos) {
+        hi = dash + 1 == part.size() ? std::optional<int64_t>(max) : core::parseInt(part.substr(dash + 1));
+      }
+      if (!lo || !hi || *lo < min || *hi > max || *lo > *hi) {
+        bad = std::string(part);
+        return false;
+      }
+      for (int64_t i = *lo; i <= *hi; ++i) out.push_back(static_cast<uint32_t>(i));
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return !out.empty();
+  }
+
+  // cpu-map [auto:]<thread-group>[/<thread-set>] <cpu-set>...
+  void parseCpuMap(const ConfigLine& l) {
+    constexpr uint32_t kMaxThreads = 256, kMaxCpu = 1023;
+    if (!needArgs(l, 2, "[auto:]<thread-group>[/<thread-set>] <cpu-set>...")) return;
+    CpuMapLine m;
+    m.where = l.where;
+    std::string_view first = l.words[1];
+    if (core::startsWith(first, "auto:")) {
+      m.automatic = true;
+      first.remove_prefix(5);
+    }
+    size_t slash = first.find('/');
+    std::vector<uint32_t> groups;
+    std::string bad;
+    if (!parseIdSet(first.substr(0, slash), 1, kMaxThreads, true, groups, bad)) {
+      error(l, "cpu-map: invalid thread group '" + bad + "'", "write 1, or 1/<threads> such as 1/1-4 or 1/all");
+      return;
+    }
+    if (slash == std::string_view::npos) {
+      // A lone number is the (only) process, i.e. all of its threads.
+      for (uint32_t i = 1; i <= kMaxThreads; ++i) m.threads.push_back(i);
+    } else if (!parseIdSet(first.substr(slash + 1), 1, kMaxThreads, true, m.threads, bad)) {
+      error(l, "cpu-map: invalid thread set '" + bad + "'", "threads are numbered from 1 to " +
+                                                                  std::to_string(kMaxThreads));
+      return;
+    }
+    for (size_t i = 2; i < l.words.size(); ++i) {
+      if (!parseIdSet(l.words[i], 0, kMaxCpu, false, m.cpus, bad)) {
+        error(l, "cpu-map: invalid CPU set '" + bad + "'", "supports CPU numbers from 0 to 1023, as N or N-M");
+        return;
+      }
+    }
+    std::sort(m.cpus.begin(), m.cpus.end());
+    m.cpus.erase(std::unique(m.cpus.begin(), m.cpus.end()), m.cpus.end());
+    if (groups.front() != 1) {
+      diag_.warning(l.where, "cpu-map for thread group " + std::to_string(groups.front()) +
+                                 " ignored: sluice runs one group of threads",
+                    "write 1/<threads>");
+      return;
+    }
+    config_.global.cpuMap.push_back(std::move(m));
   }
 
   void parseGlobalStats(const ConfigLine& l) {

@@ -6,6 +6,8 @@
 // a reload can bind a port below 1024 after privileges were dropped.
 #include <gtest/gtest.h>
 
+#include <dirent.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -291,6 +293,73 @@ TEST(Process, ConcurrentConnectionsSpreadOverThreads) {
     EXPECT_TRUE(t0 && t1) << "trial " << trial << ":\n" << sess;
     close(a);
     close(b);
+    for (int i = 0; i < 50 && cliRequest(sock, "show sess\n").find("thread=") != std::string::npos; ++i) {
+      usleep(20 * 1000);
+    }
+  }
+}
+
+// cpu-map auto:1/1-2 0-1 binds thread 1 to CPU 0 and thread 2 to CPU 1, and
+// then a connection goes to the thread of the CPU that received it: a client
+// pinned to one CPU is served by that CPU's thread (on loopback the SYN is
+// handled on the sender's CPU), every time, whatever the kernel's hash says.
+TEST(Process, CpuMapBindsThreadsAndSteersConnections) {
+  std::vector<uint32_t> cpus;
+  {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+    for (uint32_t c = 0; c < CPU_SETSIZE && cpus.size() < 2; ++c) {
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+    }
+  }
+  if (cpus.size() < 2) {
+    if (std::getenv("CI")) FAIL() << "this test needs two CPUs to bind two threads to";
+    GTEST_SKIP() << "needs two CPUs";
+  }
+  TestServer echo("echo", TestServer::Mode::Echo);
+  int port = freePort();
+  std::string dir = makeTempDir("cpumap");
+  std::string sock = dir + "/admin.sock";
+  std::string a = std::to_string(cpus[0]), b = std::to_string(cpus[1]);
+  Sluice s(config(port, echo.port(), "  cpu-map auto:1/1-2 " + a + "," + b + "\n  stats socket " + sock +
+                                         " level admin\n"),
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  EXPECT_TRUE(s.waitForLog("thread 1 bound to CPU " + a)) << s.log();
+  EXPECT_TRUE(s.waitForLog("thread 2 bound to CPU " + b)) << s.log();
+  EXPECT_TRUE(s.waitForLog("new connections go to the thread of the CPU that received them")) << s.log();
+
+  // The workers' own affinity, from /proc: one thread on each CPU.
+  std::string lists;
+  std::string tasks = "/proc/" + std::to_string(s.process().pid()) + "/task";
+  DIR* taskDir = opendir(tasks.c_str());
+  ASSERT_NE(taskDir, nullptr);
+  while (dirent* e = readdir(taskDir)) {
+    if (e->d_name[0] == '.') continue;
+    std::string status = readFile(tasks + "/" + e->d_name + "/status");
+    size_t at = status.find("Cpus_allowed_list:");
+    if (at != std::string::npos) lists += status.substr(at + 18, status.find('\n', at) - at - 18) + ";";
+  }
+  closedir(taskDir);
+  EXPECT_NE(lists.find("\t" + a + ";"), std::string::npos) << lists;
+  EXPECT_NE(lists.find("\t" + b + ";"), std::string::npos) << lists;
+
+  cpu_set_t saved;
+  ASSERT_EQ(sched_getaffinity(0, sizeof saved, &saved), 0);
+  for (int trial = 0; trial < 8; ++trial) {
+    int thread = trial % 2;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpus[static_cast<size_t>(thread)], &one);
+    ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);  // this thread only (the caller's tid)
+    int fd = connectTcp("127.0.0.1", port);
+    sched_setaffinity(0, sizeof saved, &saved);
+    ASSERT_TRUE(echoes(fd, "x"));
+    std::string sess = cliRequest(sock, "show sess\n");
+    EXPECT_NE(sess.find("thread=" + std::to_string(thread)), std::string::npos)
+        << "client on CPU " << cpus[static_cast<size_t>(thread)] << ":\n" << sess;
+    close(fd);
     for (int i = 0; i < 50 && cliRequest(sock, "show sess\n").find("thread=") != std::string::npos; ++i) {
       usleep(20 * 1000);
     }

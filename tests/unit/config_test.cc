@@ -403,6 +403,36 @@ TEST(Parser, DirectoryOfFiles) {
   EXPECT_TRUE(hasMessage(missing, "/no/such/file.cfg: error: cannot open configuration file"));
 }
 
+// cpu-map as HAProxy writes it: auto: and fixed mappings, thread sets
+// (all/odd/even/ranges), CPU sets (numbers, ranges, open ranges, commas);
+// a thread group other than 1 is ignored with a warning; malformed sets and
+// CPUs past 1023 are errors naming the line.
+TEST(Config, CpuMap) {
+  core::Diagnostics d;
+  Config c = parse("global\n  nbthread 4\n  cpu-map auto:1/1-4 0-3\n  cpu-map 1/odd 6,8-9\n  cpu-map 1 2-\n"
+                   "  cpu-map 2/1 0\n  tune.listener.cpu-steering off\n" + kMinimal, d);
+  EXPECT_FALSE(d.hasErrors()) << d.render();
+  ASSERT_EQ(c.global.cpuMap.size(), 3u);
+  EXPECT_TRUE(c.global.cpuMap[0].automatic);
+  EXPECT_EQ(c.global.cpuMap[0].threads, (std::vector<uint32_t>{1, 2, 3, 4}));
+  EXPECT_EQ(c.global.cpuMap[0].cpus, (std::vector<uint32_t>{0, 1, 2, 3}));
+  EXPECT_FALSE(c.global.cpuMap[1].automatic);
+  EXPECT_EQ(c.global.cpuMap[1].threads.front(), 1u);
+  EXPECT_EQ(c.global.cpuMap[1].threads[1], 3u);
+  EXPECT_EQ(c.global.cpuMap[1].cpus, (std::vector<uint32_t>{6, 8, 9}));
+  EXPECT_EQ(c.global.cpuMap[2].threads.size(), 256u) << "a lone group number is all its threads";
+  EXPECT_EQ(c.global.cpuMap[2].cpus.size(), 1022u) << "2- runs to CPU 1023";
+  EXPECT_TRUE(hasMessage(d, "test.cfg:6: warning: cpu-map for thread group 2 ignored")) << d.render();
+  EXPECT_FALSE(c.global.cpuSteering);
+
+  for (const char* bad : {"cpu-map 1/1 1024", "cpu-map 1/0 1", "cpu-map 1/x 1", "cpu-map 1/1 3-1", "cpu-map 1/1"}) {
+    core::Diagnostics e;
+    parse(std::string("global\n  ") + bad + "\n" + kMinimal, e);
+    EXPECT_TRUE(e.hasErrors()) << bad;
+    EXPECT_TRUE(hasMessage(e, "test.cfg:2: error:")) << bad << ": " << e.render();
+  }
+}
+
 }  // namespace
 }  // namespace sluice::config
 
