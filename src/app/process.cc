@@ -140,7 +140,8 @@ int run(const Options& o) {
   for (auto& w : workers) w->setPeers(peers);
 
   // cpu-map: the CPUs of each thread, bound when it starts; one CPU each
-  // lets the listeners steer connections to the thread of their CPU.
+  // lets the listeners steer connections to the thread of their CPU when
+  // tune.listener.cpu-steering asks for it.
   const std::vector<std::vector<uint32_t>> cpusOfThread = threadCpus(cfg->global.cpuMap, rt->nbthread, allowedCpus());
 
   // Bind everything before giving up privileges (ports below 1024).

@@ -95,7 +95,7 @@ struct GlobalConfig {
   bool quicNoGso = false;                  // tune.quic.disable-udp-gso: coalesced datagrams sent one by one
   bool quicNoGro = false;                  // tune.quic.disable-udp-gro (sluice's own): no coalesced receives
   std::vector<CpuMapLine> cpuMap;          // "cpu-map", in file order (later lines win)
-  bool cpuSteering = true;                 // tune.listener.cpu-steering (sluice's own)
+  bool cpuSteering = false;                // tune.listener.cpu-steering on (sluice's own)
   std::vector<StatsSocketConfig> statsSockets;
   std::optional<uint32_t> statsTimeout;
   std::optional<uint32_t> statsMaxconn;    // runtime API connections at once (default 10)

@@ -930,7 +930,8 @@ class Parser {
         }
       } else if (kw == "tune.listener.cpu-steering") {
         // sluice's own: with every thread bound to one CPU by cpu-map, a
-        // new connection goes to the thread of the CPU that received it.
+        // new connection goes to the thread of the CPU that received it
+        // (off by default: it needs SYNs spread over CPUs, docs/performance.md).
         if (l.words.size() != 2 || (l.words[1] != "on" && l.words[1] != "off")) {
           error(l, "'tune.listener.cpu-steering' expects 'on' or 'off'");
         } else {

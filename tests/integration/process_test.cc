@@ -300,7 +300,8 @@ TEST(Process, ConcurrentConnectionsSpreadOverThreads) {
 }
 
 // cpu-map auto:1/1-2 0-1 binds thread 1 to CPU 0 and thread 2 to CPU 1, and
-// then a connection goes to the thread of the CPU that received it: a client
+// with tune.listener.cpu-steering on a connection goes to the thread of the
+// CPU that received it: a client
 // pinned to one CPU is served by that CPU's thread (on loopback the SYN is
 // handled on the sender's CPU), every time, whatever the kernel's hash says.
 TEST(Process, CpuMapBindsThreadsAndSteersConnections) {
@@ -322,7 +323,7 @@ TEST(Process, CpuMapBindsThreadsAndSteersConnections) {
   std::string dir = makeTempDir("cpumap");
   std::string sock = dir + "/admin.sock";
   std::string a = std::to_string(cpus[0]), b = std::to_string(cpus[1]);
-  Sluice s(config(port, echo.port(), "  cpu-map auto:1/1-2 " + a + "," + b + "\n  stats socket " + sock +
+  Sluice s(config(port, echo.port(), "  cpu-map auto:1/1-2 " + a + "," + b + "\n  tune.listener.cpu-steering on\n  stats socket " + sock +
                                          " level admin\n"),
            {port});
   ASSERT_TRUE(s.started()) << s.log();

@@ -410,7 +410,7 @@ TEST(Parser, DirectoryOfFiles) {
 TEST(Config, CpuMap) {
   core::Diagnostics d;
   Config c = parse("global\n  nbthread 4\n  cpu-map auto:1/1-4 0-3\n  cpu-map 1/odd 6,8-9\n  cpu-map 1 2-\n"
-                   "  cpu-map 2/1 0\n  tune.listener.cpu-steering off\n" + kMinimal, d);
+                   "  cpu-map 2/1 0\n  tune.listener.cpu-steering on\n" + kMinimal, d);
   EXPECT_FALSE(d.hasErrors()) << d.render();
   ASSERT_EQ(c.global.cpuMap.size(), 3u);
   EXPECT_TRUE(c.global.cpuMap[0].automatic);
@@ -423,7 +423,9 @@ TEST(Config, CpuMap) {
   EXPECT_EQ(c.global.cpuMap[2].threads.size(), 256u) << "a lone group number is all its threads";
   EXPECT_EQ(c.global.cpuMap[2].cpus.size(), 1022u) << "2- runs to CPU 1023";
   EXPECT_TRUE(hasMessage(d, "test.cfg:6: warning: cpu-map for thread group 2 ignored")) << d.render();
-  EXPECT_FALSE(c.global.cpuSteering);
+  EXPECT_TRUE(c.global.cpuSteering);
+  core::Diagnostics d2;
+  EXPECT_FALSE(parse("global\n  cpu-map auto:1/1-2 0-1\n" + kMinimal, d2).global.cpuSteering) << "off unless asked";
 
   for (const char* bad : {"cpu-map 1/1 1024", "cpu-map 1/0 1", "cpu-map 1/x 1", "cpu-map 1/1 3-1", "cpu-map 1/1"}) {
     core::Diagnostics e;
