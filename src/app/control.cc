@@ -206,7 +206,6 @@ bool Control::shutdownSession(uint64_t id) {
 }
 
 void Control::serverChanged(runtime::Backend& backend) {
-  backend.refreshBalancers();
   // A server that became usable may take connections waiting for a slot.
   for (size_t i = 0, n = backend.queue->size(); i < n && i < 4096; ++i) backend.queue->wakeOne();
 }
@@ -276,12 +275,7 @@ bool Control::reload(const std::string& why, std::string& report) {
     report += "warning: " + msg + "\n";
     rt->nbthread = static_cast<uint32_t>(workers_.size());
   }
-  auto cpuMapOf = [](const config::Config& c) {
-    std::vector<std::pair<bool, std::pair<std::vector<uint32_t>, std::vector<uint32_t>>>> out;
-    for (const config::CpuMapLine& m : c.global.cpuMap) out.push_back({m.automatic, {m.threads, m.cpus}});
-    return std::make_pair(out, c.global.cpuSteering);
-  };
-  if (cpuMapOf(*cfg) != cpuMapOf(*cfg_)) {
+  if (cfg->global.cpuMap != cfg_->global.cpuMap || cfg->global.cpuSteering != cfg_->global.cpuSteering) {
     // Threads keep their binding, and the listening sockets their steering.
     std::string msg = "changes to cpu-map and tune.listener.cpu-steering take effect at the next restart";
     log(observe::kWarning, "sluice: " + msg);

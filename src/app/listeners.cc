@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "app/cpu_map.h"
+
 namespace sluice::app {
 
 namespace {

@@ -23,17 +23,11 @@ Backend::~Backend() {
   }
 }
 
-void Backend::refresh() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  stale_ = true;
-}
-
 // Called with the lock held. The version is read before the servers, so a
 // change made while this runs moves it again and the next pick rebuilds.
 void Backend::rebuildIfChanged() {
   uint64_t version = stateVersion().load(std::memory_order_acquire);
-  if (!stale_ && version == seen_) return;
-  stale_ = false;
+  if (version == seen_) return;
   seen_ = version;
   ++rebuilds_;
   active_.clear();

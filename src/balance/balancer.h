@@ -129,9 +129,6 @@ class Backend final : public LoadWatcher {
 
   // Chooses a server for a new connection, or nullptr when none is usable.
   ServerState* pick(const PickContext& ctx);
-  // Rebuilds the lists on the next pick even if stateVersion() did not move.
-  void refresh();
-
   size_t usableCount();
   const std::vector<ServerState*>& servers() const { return servers_; }
   const BalanceSpec& spec() const { return spec_; }
@@ -151,8 +148,7 @@ class Backend final : public LoadWatcher {
   std::vector<ServerState*> backups_;
   std::unique_ptr<Algorithm> activeAlgorithm_;
   std::unique_ptr<Algorithm> backupAlgorithm_;
-  uint64_t seen_ = 0;
-  bool stale_ = true;
+  uint64_t seen_ = ~uint64_t{0};  // stateVersion() at the last rebuild; none yet
   uint64_t rebuilds_ = 0;
   std::mutex mutex_;
 };

@@ -52,6 +52,10 @@ struct CpuMapLine {
   bool automatic = false;
   std::vector<uint32_t> threads;
   std::vector<uint32_t> cpus;
+  // The same binding, wherever it is written.
+  bool operator==(const CpuMapLine& o) const {
+    return automatic == o.automatic && threads == o.threads && cpus == o.cpus;
+  }
 };
 
 struct StatsSocketConfig {

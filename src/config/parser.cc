@@ -977,7 +977,8 @@ class Parser {
 
   // A set of ids as cpu-map writes them: "all", "odd", "even", or numbers
   // and ranges ("3", "1-4", "2-": up to `max`), several joined by commas.
-  // Ids from `min` to `max`; false (and `bad` set) on a malformed one.
+  // Ids from `min` to `max`, added to `out`, which is left sorted without
+  // duplicates; false (and `bad` set) on a malformed one.
   static bool parseIdSet(std::string_view text, uint32_t min, uint32_t max, bool words, std::vector<uint32_t>& out,
                          std::string& bad) {
     for (std::string_view part : core::split(text, ',')) {
@@ -1036,8 +1037,6 @@ class Parser {
         return;
       }
     }
-    std::sort(m.cpus.begin(), m.cpus.end());
-    m.cpus.erase(std::unique(m.cpus.begin(), m.cpus.end()), m.cpus.end());
     if (groups.front() != 1) {
       diag_.warning(l.where, "cpu-map for thread group " + std::to_string(groups.front()) +
                                  " ignored: sluice runs one group of threads",

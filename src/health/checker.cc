@@ -117,7 +117,6 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       if (!server_.live->weightSetLive.load()) server_.weight.store(server_.configWeight);
       server_.live->throttle.store(-1);
       rampUntil_ = 0;
-      be_.refreshBalancers();
     }
     if (fd_ >= 0 || phase_ == Phase::External) {
       if (phase_ == Phase::External) externalEnded();  // without a pidfd, looked at here
@@ -957,10 +956,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
     uint32_t w = static_cast<uint32_t>((uint64_t{server_.configWeight} * elapsed + slowstart_ - 1) / slowstart_);
     w = std::max<uint32_t>(1, std::min(w, server_.configWeight));
     server_.live->throttle.store(static_cast<int32_t>(std::min<uint64_t>(100, elapsed * 100 / slowstart_)));
-    if (w != server_.weight.load()) {
-      server_.weight.store(w);
-      be_.refreshBalancers();
-    }
+    server_.weight.store(w);  // the balancers see a change (Watched)
   }
 
   void rescheduleIdle() {
@@ -1101,7 +1097,6 @@ class AgentCheck final : public event::EventHandler, public event::Timer {
     if (r.weightPercent) {
       uint64_t w = (uint64_t{s.configWeight} * *r.weightPercent + 50) / 100;
       s.weight.store(static_cast<uint32_t>(std::min<uint64_t>(w, 256)));
-      be_.refreshBalancers();
     }
     if (r.maxconn) {
       s.maxconn.store(*r.maxconn);
@@ -1270,7 +1265,6 @@ void HealthChecker::setHealth(runtime::Backend& be, balance::ServerState& s, boo
   }
   s.lastChange.store(now);
   (up ? s.counters.wentUp : s.counters.wentDown).fetch_add(1, std::memory_order_relaxed);
-  be.refreshBalancers();
   auto [active, backup] = be.usableServers();
   std::string code = r.statusCode ? ", code: " + std::to_string(r.statusCode) : "";
   std::string info = r.info.empty() ? "" : ", info: \"" + r.info + "\"";

@@ -830,7 +830,6 @@ void setServerAdmin(const Runtime& rt, const Backend& be, balance::ServerState& 
                     bool inherited) {
   balance::AdminState before = s.admin.exchange(state);
   s.live->maintInherited.store(inherited && state == balance::AdminState::Maint);
-  be.refreshBalancers();
   const bool wasMaint = before == balance::AdminState::Maint;
   const bool isMaint = state == balance::AdminState::Maint;
   if (wasMaint != isMaint) logMaintenance(rt, be, s, isMaint);
@@ -926,9 +925,6 @@ void loadServerStates(Runtime& rt, core::Diagnostics& diag) {
         s->live->checkHealth = static_cast<uint32_t>(health);
       }
     }
-  }
-  for (const auto& be : rt.backends) {
-    be->refreshBalancers();
   }
 }
 

@@ -168,10 +168,6 @@ struct Backend {
   // connection only ever goes to a server of its own kind.
   std::unique_ptr<balance::Backend> balancer;
   std::unique_ptr<balance::Backend> quicBalancer;   // null: no QUIC server
-  void refreshBalancers() const {
-    if (balancer) balancer->refresh();
-    if (quicBalancer) quicBalancer->refresh();
-  }
   std::unique_ptr<route::SampleExpr> hashExpr;   // "balance hash <expr>"
   std::string hashFunction = "sdbm";
   bool hashAvalanche = false;
