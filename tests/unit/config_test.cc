@@ -4,6 +4,8 @@
 // file:line and hint, and Debian's stock file with the tutorial appended.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -191,6 +193,40 @@ TEST(Parser, TyposAreErrorsWithSuggestions) {
   EXPECT_NE(out.find("test.cfg:10: error: unknown balance algorithm 'roundrobn'"), std::string::npos) << out;
   EXPECT_NE(out.find("test.cfg:11: error: unknown server parameter 'wieght'"), std::string::npos) << out;
   EXPECT_NE(out.find("did you mean 'weight'?"), std::string::npos) << out;
+}
+
+// One table per kind of section dispatches, suggests and documents: every
+// keyword it names is found by "did you mean" (not only a hand-kept list),
+// families ("tune.", "ssl-") and removed keywords answer from the same
+// table, and no name is listed twice (a second entry would never be read).
+TEST(Parser, KeywordTablesDriveDispatchAndSuggestions) {
+  core::Diagnostics diag;
+  parse("global\n  tune.listener.cpu-steerin on\n  tune.foo 3\n  ssl-foo bar\n  server-state-fil /x\n"
+        "frontend fe\n  bind :443\n  email-alertt to x@y\n  clitimeout 5s\n  clitcpka-idl 30\n"
+        "  default_backend be\nbackend be\n  load-server-state-from-fil local\n  server s 127.0.0.1:1\n",
+        diag);
+  std::string out = diag.render();
+  // HAProxy has tune.* knobs sluice does not read: ignored, but a near miss
+  // of one it reads is pointed out.
+  EXPECT_NE(out.find("test.cfg:2: warning: 'tune.listener.cpu-steerin' is accepted but ignored"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("did you mean 'tune.listener.cpu-steering'?"), std::string::npos) << out;
+  EXPECT_NE(out.find("test.cfg:3: warning: 'tune.foo' is accepted but ignored: tuning knob with no equivalent"),
+            std::string::npos) << out;
+  EXPECT_NE(out.find("test.cfg:4: warning: 'ssl-foo' is accepted but ignored: no meaning for a TLS passthrough"),
+            std::string::npos) << out;
+  EXPECT_NE(out.find("did you mean 'server-state-file'?"), std::string::npos) << out;
+  EXPECT_NE(out.find("did you mean 'email-alert'?"), std::string::npos) << out;
+  EXPECT_NE(out.find("test.cfg:9: error: 'clitimeout' was removed from HAProxy and is not supported"),
+            std::string::npos) << out;
+  EXPECT_NE(out.find("use 'timeout client' instead"), std::string::npos) << out;
+  EXPECT_NE(out.find("did you mean 'clitcpka-idle'?"), std::string::npos) << out;
+  EXPECT_NE(out.find("did you mean 'load-server-state-from-file'?"), std::string::npos) << out;
+
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const KeywordInfo& k : knownKeywords()) {
+    EXPECT_TRUE(seen.insert({k.section, k.name}).second) << k.section << " keyword '" << k.name << "' listed twice";
+  }
 }
 
 // Keywords in the wrong section, and values of the wrong shape.

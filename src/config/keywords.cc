@@ -1,0 +1,529 @@
+// SPDX-License-Identifier: Apache-2.0
+// Every keyword the configuration parser knows, by kind of section, with its
+// treatment and the Parser member that reads it (keywords.h). The notes of
+// ignored and unsupported keywords are what the warnings and errors say.
+#include "config/keywords.h"
+
+#include "config/parser_impl.h"
+
+namespace sluice::config::detail {
+
+KeywordTable::KeywordTable(std::vector<Keyword> entries) : entries_(std::move(entries)) {
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    const Keyword& k = entries_[i];
+    if (k.prefix) {
+      prefixes_.push_back(i);
+      continue;
+    }
+    byName_.emplace(k.name, i);
+    if (!k.removed) suggestions_.push_back(k.name);
+  }
+}
+
+const Keyword* KeywordTable::find(std::string_view word) const {
+  auto it = byName_.find(word);
+  if (it != byName_.end()) return &entries_[it->second];
+  const Keyword* best = nullptr;
+  for (size_t i : prefixes_) {
+    const Keyword& k = entries_[i];
+    if (word.starts_with(k.name) && (!best || k.name.size() > best->name.size())) best = &k;
+  }
+  return best;
+}
+
+// ---------------------------------------------------------------------------
+// global
+
+const KeywordTable& globalKeywordTable() {
+  using P = Parser;
+  static const KeywordTable table({
+      {"log", kAll, "supported", "", &P::globalLog},
+      {"log-tag", kAll, "supported", "", &P::globalLogTag},
+      {"log-send-hostname", kAll, "supported", "", &P::globalLogSendHostname},
+      {"maxconn", kAll, "supported", "", &P::globalMaxconn},
+      {"nbthread", kAll, "supported", "", &P::globalNbthread},
+      {"cpu-map", kAll, "supported", "", &P::parseCpuMap},
+      {"nbproc", kAll, "unsupported", "removed from HAProxy 2.5; use 'nbthread'", &P::globalNbproc},
+      {"daemon", kAll, "supported", "", &P::globalDaemon},
+      {"master-worker", kAll, "supported", "", &P::globalMasterWorker},
+      {"pidfile", kAll, "supported", "", &P::globalPidfile},
+      {"chroot", kAll, "supported", "", &P::globalChroot},
+      {"user", kAll, "supported", "", &P::globalUserGroup},
+      {"group", kAll, "supported", "", &P::globalUserGroup},
+      {"uid", kAll, "supported", "", &P::globalUidGid},
+      {"gid", kAll, "supported", "", &P::globalUidGid},
+      {"node", kAll, "supported", "", &P::globalNode},
+      {"description", kAll, "supported", "", &P::globalDescription},
+      {"zero-warning", kAll, "supported", "", &P::globalZeroWarning},
+      {"external-check", kAll, "supported", "", &P::globalExternalCheck},
+      {"server-state-base", kAll, "supported", "", &P::globalServerState},
+      {"server-state-file", kAll, "supported", "", &P::globalServerState},
+      {"pp2-never-send-local", kAll, "supported", "", &P::globalPp2NeverSendLocal},
+      {"nosplice", kAll, "supported", "", &P::globalNoSplice},
+      {"noreuseport", kAll, "supported", "", &P::globalNoReusePort},
+      {"ulimit-n", kAll, "supported", "", &P::globalUlimitN},
+      {"hard-stop-after", kAll, "supported", "", &P::globalHardStopAfter},
+      {"quiet", kAll, "supported", "", &P::globalQuiet},
+      {"strict-limits", kAll, "supported", "", &P::globalStrictLimits},
+      {"set-dumpable", kAll, "supported", "", &P::globalSetDumpable},
+      {"default-path", kAll, "supported", "", &P::globalDefaultPath},
+      {"setenv", kAll, "supported", "", &P::globalEnvironment},
+      {"presetenv", kAll, "supported", "", &P::globalEnvironment},
+      {"unsetenv", kAll, "supported", "", &P::globalEnvironment},
+      {"resetenv", kAll, "supported", "", &P::globalEnvironment},
+      {"stats", kAll, "supported", "", &P::parseGlobalStats},
+      {"tune.pipesize", kAll, "supported", "", &P::tunePipeSize},
+      {"tune.maxaccept", kAll, "supported", "", &P::tuneMaxAccept},
+      {"tune.listener.cpu-steering", kAll, "sluice's own", "", &P::tuneCpuSteering},
+      {"tune.quic.disable-udp-gso", kAll, "supported", "", &P::tuneQuicOffload},
+      {"tune.quic.disable-udp-gro", kAll, "sluice's own", "", &P::tuneQuicOffload},
+      {"tune.bufsize", kAll, "ignored", "sluice sizes its own buffers (ClientHello up to 16 KB, splice pipes)"},
+      {"tune.maxrewrite", kAll, "ignored", "sluice sizes its own buffers (ClientHello up to 16 KB, splice pipes)"},
+      {"tune.recv_enough", kAll, "ignored", "sluice sizes its own buffers (ClientHello up to 16 KB, splice pipes)"},
+      {"tune.", kAll, "ignored", "tuning knob with no equivalent in sluice", nullptr, true},
+      {"ca-base", kAll, "ignored", "sluice never terminates TLS, so it loads no certificates"},
+      {"crt-base", kAll, "ignored", "sluice never terminates TLS, so it loads no certificates"},
+      {"ssl-default-bind-ciphers", kAll, "ignored", "sluice never terminates TLS"},
+      {"ssl-default-bind-ciphersuites", kAll, "ignored", "sluice never terminates TLS"},
+      {"ssl-default-bind-curves", kAll, "ignored", "sluice never terminates TLS"},
+      {"ssl-default-bind-options", kAll, "ignored", "sluice never terminates TLS"},
+      {"ssl-default-bind-sigalgs", kAll, "ignored", "sluice never terminates TLS"},
+      {"ssl-default-bind-client-sigalgs", kAll, "ignored", "sluice never terminates TLS"},
+      {"ssl-default-server-ciphers", kAll, "ignored", "sluice never originates TLS to servers"},
+      {"ssl-default-server-ciphersuites", kAll, "ignored", "sluice never originates TLS to servers"},
+      {"ssl-default-server-options", kAll, "ignored", "sluice never originates TLS to servers"},
+      {"ssl-default-server-curves", kAll, "ignored", "sluice never originates TLS to servers"},
+      {"ssl-dh-param-file", kAll, "ignored", "sluice never terminates TLS"},
+      {"ssl-server-verify", kAll, "ignored", "sluice never originates TLS to servers"},
+      {"ssl-engine", kAll, "ignored", "sluice never terminates TLS"},
+      {"ssl-mode-async", kAll, "ignored", "sluice never terminates TLS"},
+      {"ssl-propquery", kAll, "ignored", "sluice never terminates TLS"},
+      {"ssl-provider", kAll, "ignored", "sluice never terminates TLS"},
+      {"ssl-provider-path", kAll, "ignored", "sluice never terminates TLS"},
+      {"ssl-skip-self-issued-ca", kAll, "ignored", "sluice never terminates TLS"},
+      {"ssl-load-extra-files", kAll, "ignored", "sluice never terminates TLS"},
+      {"ssl-load-extra-del-ext", kAll, "ignored", "sluice never terminates TLS"},
+      {"issuers-chain-path", kAll, "ignored", "sluice never terminates TLS"},
+      {"maxsslconn", kAll, "ignored", "sluice never terminates TLS"},
+      {"maxsslrate", kAll, "ignored", "sluice never terminates TLS"},
+      {"numa-cpu-mapping", kAll, "ignored", "threads are not pinned"},
+      {"thread-groups", kAll, "ignored", "sluice runs one group of nbthread threads"},
+      {"thread-group", kAll, "ignored", "sluice runs one group of nbthread threads"},
+      {"busy-polling", kAll, "ignored", "sluice always sleeps in epoll_wait"},
+      {"spread-checks", kAll, "ignored", "first checks are spread over a quarter of 'inter'"},
+      {"max-spread-checks", kAll, "ignored", "first checks are spread over a quarter of 'inter'"},
+      {"maxpipes", kAll, "ignored", "pipes come from a per-thread pool sized by sluice"},
+      {"maxcomprate", kAll, "ignored", "HTTP compression has no meaning in passthrough"},
+      {"maxcompcpuusage", kAll, "ignored", "HTTP compression has no meaning in passthrough"},
+      {"maxzlibmem", kAll, "ignored", "HTTP compression has no meaning in passthrough"},
+      {"noepoll", kAll, "ignored", "sluice always uses epoll"},
+      {"nopoll", kAll, "ignored", "sluice always uses epoll"},
+      {"nokqueue", kAll, "ignored", "sluice always uses epoll"},
+      {"noevports", kAll, "ignored", "sluice always uses epoll"},
+      {"nogetaddrinfo", kAll, "ignored", "names are resolved once at start through libc"},
+      {"no-memory-trimming", kAll, "ignored", "no equivalent"},
+      {"grace", kAll, "ignored", "no equivalent"},
+      {"insecure-fork-wanted", kAll, "ignored", "sluice never forks helpers"},
+      {"insecure-setuid-wanted", kAll, "ignored", "sluice never runs setuid helpers"},
+      {"unix-bind", kAll, "ignored", "sluice binds TCP sockets only"},
+      {"h1-case-adjust", kAll, "ignored", "HTTP-only"},
+      {"h1-case-adjust-file", kAll, "ignored", "HTTP-only"},
+      {"h1-accept-payload-with-any-method", kAll, "ignored", "HTTP-only"},
+      {"h2-workaround-bogus-websocket-clients", kAll, "ignored", "HTTP-only"},
+      {"httpclient.resolvers.id", kAll, "ignored", "sluice has no HTTP client"},
+      {"httpclient.resolvers.prefer", kAll, "ignored", "sluice has no HTTP client"},
+      {"httpclient.ssl.ca-file", kAll, "ignored", "sluice has no HTTP client"},
+      {"httpclient.ssl.verify", kAll, "ignored", "sluice has no HTTP client"},
+      {"localpeer", kAll, "ignored", "peers sections are not used"},
+      {"cluster-secret", kAll, "ignored", "no QUIC in sluice"},
+      {"expose-experimental-directives", kAll, "ignored", "no experimental directives"},
+      {"mworker-max-reloads", kAll, "ignored", "no equivalent"},
+      {"fd-hard-limit", kAll, "ignored", "descriptors are sized from maxconn"},
+      {"close-spread-time", kAll, "ignored", "no equivalent yet"},
+      {"profiling.tasks", kAll, "ignored", "no equivalent"},
+      {"profiling.memory", kAll, "ignored", "no equivalent"},
+      {"maxconnrate", kAll, "unsupported", "connection rate limits are not implemented yet"},
+      {"maxsessrate", kAll, "unsupported", "session rate limits are not implemented yet"},
+      {"lua-load", kAll, "unsupported", "sluice has no Lua engine"},
+      {"lua-load-per-thread", kAll, "unsupported", "sluice has no Lua engine"},
+      {"lua-prepend-path", kAll, "unsupported", "sluice has no Lua engine"},
+      {"set-var", kAll, "unsupported", "process-wide variables are not implemented"},
+      {"wurfl-data-file", kAll, "ignored", "device detection is HTTP-only"},
+      {"51degrees-data-file", kAll, "ignored", "device detection is HTTP-only"},
+      {"deviceatlas-json-file", kAll, "ignored", "device detection is HTTP-only"},
+      {"51degrees-", kAll, "ignored", "no meaning for a TLS passthrough balancer", nullptr, true},
+      {"deviceatlas-", kAll, "ignored", "no meaning for a TLS passthrough balancer", nullptr, true},
+      {"wurfl-", kAll, "ignored", "no meaning for a TLS passthrough balancer", nullptr, true},
+      {"ssl-", kAll, "ignored", "no meaning for a TLS passthrough balancer", nullptr, true},
+  });
+  return table;
+}
+
+// ---------------------------------------------------------------------------
+// defaults, frontend, listen, backend
+
+const KeywordTable& proxyKeywordTable() {
+  using P = Parser;
+  static const KeywordTable table({
+      {"no", kAll, "supported", "", &P::proxyNegation},
+      {"default", kAll, "supported", "", &P::proxyNegation},
+      {"option", kAll, "supported", "", &P::proxyOption},
+      {"timeout", kAll, "supported", "", &P::parseTimeout},
+      {"mode", kAll, "supported", "", &P::proxyMode},
+      {"bind", kFe, "supported", "", &P::parseBind},
+      {"server", kBe, "supported", "", &P::proxyServer},
+      {"default-server", kDfBe, "supported", "", &P::proxyDefaultServer},
+      {"email-alert", kAll, "supported", "", &P::proxyEmailAlert},
+      {"external-check", kDfBe, "supported", "", &P::proxyExternalCheck},
+      {"persist", kDfBe, "supported", "", &P::proxyPersist},
+      {"load-server-state-from-file", kDfBe, "supported", "", &P::proxyLoadServerState},
+      {"server-state-file-name", kDfBe, "supported", "", &P::proxyServerStateFileName},
+      {"dispatch", kBe, "supported", "", &P::proxyDispatch},
+      {"acl", kAll, "supported", "", &P::proxyAcl},
+      {"use_backend", kFe, "supported", "", &P::proxyUseBackend},
+      {"default_backend", kDfFe, "supported", "", &P::proxyDefaultBackend},
+      {"use-server", kBe, "supported", "", &P::proxyUseServer},
+      {"balance", kDfBe, "supported", "", &P::proxyBalance},
+      {"hash-type", kDfBe, "supported", "", &P::proxyHashType},
+      {"stick-table", kFe | kBackend, "supported", "", &P::proxyStickTable},
+      {"stick", kAll, "supported", "", &P::parseStick},
+      {"retries", kDfBe, "supported", "", &P::proxyRetries},
+      {"maxconn", kDfFe, "supported", "", &P::proxyMaxconn},
+      {"backlog", kDfFe, "supported", "", &P::proxyBacklog},
+      {"fullconn", kDfBe, "supported", "", &P::proxyFullconn},
+      {"log", kAll, "supported", "", &P::proxyLog},
+      {"log-format", kDfFe, "supported", "", &P::proxyLogFormat},
+      {"log-tag", kAll, "supported", "", &P::proxyLogTag},
+      {"tcp-request", kAll, "supported", "", &P::parseTcpRequest},
+      {"tcp-response", kAll, "supported", "", &P::parseTcpResponse},
+      {"tcp-check", kDfBe, "supported", "", &P::proxyTcpCheck},
+      {"http-check", kDfBe, "supported", "", &P::proxyHttpCheck},
+      {"http-request", kAll, "supported", "", &P::proxyHttpRequest},
+      {"source", kDfBe, "supported", "", &P::proxySource},
+      {"id", kFe | kBackend, "supported", "", &P::proxyId},
+      {"description", kFe | kBackend, "supported", "", &P::proxyDescription},
+      {"disabled", kAll, "supported", "", &P::proxyDisabled},
+      {"enabled", kAll, "supported", "", &P::proxyEnabled},
+      {"stats", kAll, "supported", "", &P::proxyStats},
+      {"clitcpka-cnt", kDfFe, "supported", "", &P::proxyKeepAlive},
+      {"clitcpka-idle", kDfFe, "supported", "", &P::proxyKeepAlive},
+      {"clitcpka-intvl", kDfFe, "supported", "", &P::proxyKeepAlive},
+      {"srvtcpka-cnt", kDfBe, "supported", "", &P::proxyKeepAlive},
+      {"srvtcpka-idle", kDfBe, "supported", "", &P::proxyKeepAlive},
+      {"srvtcpka-intvl", kDfBe, "supported", "", &P::proxyKeepAlive},
+      {"filter", kAll, "ignored", "HTTP-only", &P::proxyFilter},
+      {"transparent", kAll, "unsupported", "deprecated in HAProxy, no meaning here", &P::proxyTransparent},
+      {"capture", kAll, "ignored", "HTTP-only"},
+      {"compression", kAll, "ignored", "HTTP-only"},
+      {"cookie", kAll, "ignored", "HTTP-only persistence"},
+      {"declare", kAll, "ignored", "captures are not logged yet"},
+      {"errorfile", kAll, "ignored", "HTTP error pages are never sent by a passthrough balancer"},
+      {"errorfiles", kAll, "ignored", "HTTP error pages are never sent by a passthrough balancer"},
+      {"errorloc", kAll, "ignored", "HTTP-only"},
+      {"errorloc302", kAll, "ignored", "HTTP-only"},
+      {"errorloc303", kAll, "ignored", "HTTP-only"},
+      {"error-log-format", kAll, "ignored", "sluice logs every connection in the TCP format"},
+      {"http-after-response", kAll, "ignored", "HTTP-only"},
+      {"http-error", kAll, "ignored", "HTTP-only"},
+      {"http-response", kAll, "ignored", "HTTP-only"},
+      {"http-reuse", kAll, "ignored", "HTTP-only"},
+      {"http-send-name-header", kAll, "ignored", "HTTP-only"},
+      {"monitor", kAll, "ignored", "HTTP-only"},
+      {"monitor-uri", kAll, "ignored", "HTTP-only"},
+      {"monitor-net", kAll, "ignored", "removed from HAProxy"},
+      {"redirect", kAll, "ignored", "HTTP-only"},
+      {"unique-id-format", kAll, "ignored", "HTTP-only"},
+      {"unique-id-header", kAll, "ignored", "HTTP-only"},
+      {"use-fcgi-app", kAll, "ignored", "HTTP-only"},
+      {"max-keep-alive-queue", kAll, "ignored", "HTTP-only"},
+      {"force-persist", kAll, "ignored", "HTTP-only"},
+      {"ignore-persist", kAll, "ignored", "HTTP-only"},
+      {"log-format-sd", kAll, "ignored", "RFC 5424 structured data is not emitted"},
+      {"bind-process", kAll, "ignored", "sluice runs one process"},
+      {"retry-on", kAll, "ignored", "in TCP mode sluice retries connection failures, as HAProxy does"},
+      {"rate-limit", kAll, "unsupported", "session rate limits are not implemented yet"},
+      {"server-template", kAll, "unsupported", "DNS-discovered servers are not implemented yet"},
+      {"userlist", kAll, "ignored", "used by HTTP authentication only"},
+      // Removed from HAProxy long ago: the error names what replaced them.
+      {"clitimeout", kAll, "unsupported", "timeout client", nullptr, false, true},
+      {"srvtimeout", kAll, "unsupported", "timeout server", nullptr, false, true},
+      {"contimeout", kAll, "unsupported", "timeout connect", nullptr, false, true},
+      {"redispatch", kAll, "unsupported", "option redispatch", nullptr, false, true},
+      {"reqadd", kAll, "unsupported", "http-request add-header", nullptr, false, true},
+      {"reqrep", kAll, "unsupported", "http-request replace-header", nullptr, false, true},
+      {"rspadd", kAll, "unsupported", "http-response add-header", nullptr, false, true},
+      {"block", kAll, "unsupported", "http-request deny", nullptr, false, true},
+      {"reqdeny", kAll, "unsupported", "http-request deny", nullptr, false, true},
+  });
+  return table;
+}
+
+// ---------------------------------------------------------------------------
+// Options and their treatment: supported ones set a flag; HTTP-only ones are
+// ignored with a warning.
+
+const std::vector<Known> kHttpOptions = {
+    {"forwardfor", "ignored", "HTTP-only"},
+    {"originalto", "ignored", "HTTP-only"},
+    {"http-keep-alive", "ignored", "HTTP-only"},
+    {"http-server-close", "ignored", "HTTP-only"},
+    {"httpclose", "ignored", "HTTP-only"},
+    {"http-buffer-request", "ignored", "HTTP-only"},
+    {"http-ignore-probes", "ignored", "HTTP-only"},
+    {"http-no-delay", "ignored", "HTTP-only"},
+    {"http-pretend-keepalive", "ignored", "HTTP-only"},
+    {"http-use-proxy-header", "ignored", "HTTP-only"},
+    {"http-restrict-req-hdr-names", "ignored", "HTTP-only"},
+    {"http-use-htx", "ignored", "HTTP-only"},
+    {"httpslog", "ignored", "HTTP-only"},
+    {"accept-invalid-http-request", "ignored", "HTTP-only"},
+    {"accept-invalid-http-response", "ignored", "HTTP-only"},
+    {"checkcache", "ignored", "HTTP-only"},
+    {"h1-case-adjust-bogus-client", "ignored", "HTTP-only"},
+    {"h1-case-adjust-bogus-server", "ignored", "HTTP-only"},
+    {"disable-h2-upgrade", "ignored", "HTTP-only"},
+    {"idle-close-on-response", "ignored", "HTTP-only"},
+    {"contstats", "ignored", "counters are always continuous"},
+    {"socket-stats", "ignored", "no per-socket counters"},
+    {"independent-streams", "ignored", "each direction has its own inactivity timer already"},
+    {"prefer-last-server", "ignored", "HTTP-only"},
+    {"persist", "ignored", "cookie persistence is HTTP-only"},
+    {"tcp-smart-accept", "ignored", "sluice decides this itself"},
+    {"tcp-smart-connect", "ignored", "sluice decides this itself"},
+    {"splice-auto", "ignored",
+     "sluice decides by itself: small records are copied, bulk data spliced (global 'nosplice' turns splicing off)"},
+    {"splice-request", "ignored",
+     "sluice decides by itself: small records are copied, bulk data spliced (global 'nosplice' turns splicing off)"},
+    {"splice-response", "ignored",
+     "sluice decides by itself: small records are copied, bulk data spliced (global 'nosplice' turns splicing off)"},
+    {"transparent", "unsupported", "use 'source 0.0.0.0 usesrc clientip' when available"},
+};
+
+const std::vector<std::string_view> kSupportedOptions = {"tcplog",
+                                                         "httplog",
+                                                         "dontlognull",
+                                                         "dontlog-normal",
+                                                         "logasap",
+                                                         "log-separate-errors",
+                                                         "log-health-checks",
+                                                         "redispatch",
+                                                         "allbackups",
+                                                         "tcpka",
+                                                         "clitcpka",
+                                                         "srvtcpka",
+                                                         "nolinger",
+                                                         "abortonclose",
+                                                         "ssl-hello-chk",
+                                                         "tcp-check",
+                                                         "httpchk",
+                                                         "redis-check",
+                                                         "mysql-check",
+                                                         "pgsql-check",
+                                                         "ldap-check",
+                                                         "smtpchk",
+                                                         "spop-check",
+                                                         "external-check"};
+
+// The check an "option" selects, or nullopt when it selects none.
+std::optional<ProxyConfig::CheckKind> checkOption(std::string_view name) {
+  using CK = ProxyConfig::CheckKind;
+  static const std::pair<std::string_view, CK> kChecks[] = {
+      {"ssl-hello-chk", CK::SslHello}, {"tcp-check", CK::TcpCheck}, {"httpchk", CK::HttpCheck},
+      {"redis-check", CK::Redis},      {"mysql-check", CK::Mysql},  {"pgsql-check", CK::Pgsql},
+      {"ldap-check", CK::Ldap},        {"smtpchk", CK::Smtp},       {"spop-check", CK::Spop},
+      {"external-check", CK::External}};
+  for (const auto& [n, k] : kChecks) {
+    if (n == name) return k;
+  }
+  return std::nullopt;
+}
+
+const Known* findKnown(const std::vector<Known>& list, std::string_view name) {
+  for (const Known& k : list) {
+    if (k.name == name) return &k;
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------
+// Server and bind parameters
+
+const std::vector<ParamSpec> kServerParams = {
+    {"weight", 1, "supported", ""},
+    {"maxconn", 1, "supported", ""},
+    {"maxqueue", 1, "supported", ""},
+    {"minconn", 1, "supported", ""},
+    {"backup", 0, "supported", ""},
+    {"disabled", 0, "supported", ""},
+    {"enabled", 0, "supported", ""},
+    {"check", 0, "supported", ""},
+    {"no-check", 0, "supported", ""},
+    {"inter", 1, "supported", ""},
+    {"fastinter", 1, "supported", ""},
+    {"downinter", 1, "supported", ""},
+    {"rise", 1, "supported", ""},
+    {"fall", 1, "supported", ""},
+    {"port", 1, "supported", ""},
+    {"addr", 1, "supported", ""},
+    {"check-ssl", 0, "supported", ""},
+    {"no-check-ssl", 0, "supported", ""},
+    {"check-sni", 1, "supported", ""},
+    {"check-alpn", 1, "supported", ""},
+    {"check-send-proxy", 0, "supported", ""},
+    {"no-check-send-proxy", 0, "supported", ""},
+    {"send-proxy", 0, "supported", ""},
+    {"send-proxy-v2", 0, "supported", ""},
+    {"no-send-proxy", 0, "supported", ""},
+    {"no-send-proxy-v2", 0, "supported", ""},
+    {"proxy-v2-options", 1, "supported", ""},
+    {"slowstart", 1, "supported", ""},
+    {"on-marked-down", 1, "supported", ""},
+    {"on-marked-up", 1, "supported", ""},
+    {"id", 1, "supported", ""},
+    {"source", 1, "supported", ""},
+    {"verify", 1, "supported", ""},
+    {"init-addr", 1, "parsed", "names are resolved once at start; failure is an error"},
+    {"agent-check", 0, "supported", ""},
+    {"no-agent-check", 0, "supported", ""},
+    {"agent-port", 1, "supported", ""},
+    {"agent-inter", 1, "supported", ""},
+    {"agent-addr", 1, "supported", ""},
+    {"agent-send", 1, "supported", ""},
+    {"observe", 1, "supported", ""},
+    {"on-error", 1, "supported", ""},
+    {"error-limit", 1, "supported", ""},
+    {"cookie", 1, "ignored", "HTTP-only"},
+    {"redir", 1, "ignored", "HTTP-only"},
+    {"track", 1, "supported", ""},
+    {"resolvers", 1, "ignored", "names are resolved once at start through libc"},
+    {"resolve-prefer", 1, "ignored", "names are resolved once at start through libc"},
+    {"resolve-net", 1, "ignored", "names are resolved once at start through libc"},
+    {"resolve-opts", 1, "ignored", "names are resolved once at start through libc"},
+    {"ca-file", 1, "supported", ""},
+    {"crl-file", 1, "ignored", "sluice never originates TLS to servers"},
+    {"crt", 1, "ignored", "sluice never originates TLS to servers"},
+    {"sni", 1, "ignored", "sluice forwards the client's own ClientHello"},
+    {"alpn", 1, "ignored", "sluice forwards the client's own ClientHello"},
+    {"npn", 1, "ignored", "sluice forwards the client's own ClientHello"},
+    {"ciphers", 1, "ignored", "sluice never originates TLS to servers"},
+    {"ciphersuites", 1, "ignored", "sluice never originates TLS to servers"},
+    {"curves", 1, "ignored", "sluice never originates TLS to servers"},
+    {"sigalgs", 1, "ignored", "sluice never originates TLS to servers"},
+    {"ssl-min-ver", 1, "ignored", "sluice never originates TLS to servers"},
+    {"ssl-max-ver", 1, "ignored", "sluice never originates TLS to servers"},
+    {"ssl-reuse", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-ssl-reuse", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-sslv3", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-tlsv10", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-tlsv11", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-tlsv12", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-tlsv13", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-tls-tickets", 0, "ignored", "sluice never originates TLS to servers"},
+    {"tls-tickets", 0, "ignored", "sluice never originates TLS to servers"},
+    {"verifyhost", 1, "ignored", "sluice never originates TLS to servers"},
+    {"pool-max-conn", 1, "ignored", "HTTP connection pooling only"},
+    {"pool-purge-delay", 1, "ignored", "HTTP connection pooling only"},
+    {"pool-low-conn", 1, "ignored", "HTTP connection pooling only"},
+    {"tfo", 0, "ignored", "TCP fast open to servers is not used"},
+    {"tcp-ut", 1, "supported", ""},
+    {"namespace", 1, "unsupported",
+     "sluice does not switch network namespaces (feature NS is off); run it inside the namespace instead (ip netns "
+     "exec)"},
+    {"proto", 1, "ignored", "HTTP-only"},
+    {"ws", 1, "ignored", "HTTP-only"},
+    {"check-proto", 1, "ignored", "HTTP-only"},
+    {"check-via-socks4", 0, "supported", ""},
+    {"socks4", 1, "supported", ""},
+    {"non-stick", 0, "supported", ""},
+    {"stick", 0, "supported", ""},
+    {"ssl", 0, "unsupported", "sluice forwards the client's TLS as is and never opens its own TLS session to a server"},
+    {"send-proxy-v2-ssl", 0, "unsupported", "there is no TLS session of sluice's own to describe"},
+    {"send-proxy-v2-ssl-cn", 0, "unsupported", "there is no TLS session of sluice's own to describe"},
+};
+
+const std::vector<ParamSpec> kBindParams = {
+    {"accept-proxy", 0, "supported", ""},
+    {"defer-accept", 0, "supported", ""},
+    {"v4v6", 0, "supported", ""},
+    {"v6only", 0, "supported", ""},
+    {"transparent", 0, "supported", ""},
+    {"name", 1, "supported", ""},
+    {"interface", 1, "supported", ""},
+    {"backlog", 1, "supported", ""},
+    {"maxconn", 1, "supported", ""},
+    {"tfo", 0, "supported", ""},
+    {"tcp-ut", 1, "supported", ""},
+    {"mss", 1, "supported", ""},
+    {"id", 1, "ignored", "listener ids are not reported yet"},
+    {"nice", 1, "ignored", "no scheduling priorities"},
+    {"process", 1, "ignored", "sluice runs one process"},
+    {"thread", 1, "ignored", "every thread listens on every bind"},
+    {"shards", 1, "ignored", "every thread has its own listening socket"},
+    {"level", 1, "ignored", "runtime API sockets are configured with 'stats socket'"},
+    {"severity-output", 1, "ignored", "runtime API sockets are configured with 'stats socket'"},
+    {"expose-fd", 1, "ignored", "listening sockets are handed over in process on reload"},
+    {"mode", 1, "ignored", "UNIX sockets are not served"},
+    {"uid", 1, "ignored", "UNIX sockets are not served"},
+    {"gid", 1, "ignored", "UNIX sockets are not served"},
+    {"user", 1, "ignored", "UNIX sockets are not served"},
+    {"group", 1, "ignored", "UNIX sockets are not served"},
+    {"namespace", 1, "unsupported",
+     "sluice does not switch network namespaces (feature NS is off); run it inside the namespace instead (ip netns "
+     "exec)"},
+    {"accept-netscaler-cip", 1, "unsupported", "the NetScaler client-IP protocol is not implemented"},
+    {"quic-cc-algo", 1, "ignored", "sluice does not terminate QUIC: congestion control is the QUIC server's"},
+    {"quic-force-retry", 0, "ignored",
+     "sluice does not terminate QUIC: address validation (Retry) is the QUIC server's"},
+};
+
+const std::vector<ParamSpec> kBindTlsParams = {
+    {"ssl", 0, "", ""},
+    {"crt", 1, "", ""},
+    {"crt-list", 1, "", ""},
+    {"ca-file", 1, "", ""},
+    {"crl-file", 1, "", ""},
+    {"verify", 1, "", ""},
+    {"alpn", 1, "", ""},
+    {"npn", 1, "", ""},
+    {"ciphers", 1, "", ""},
+    {"ciphersuites", 1, "", ""},
+    {"curves", 1, "", ""},
+    {"ecdhe", 1, "", ""},
+    {"sigalgs", 1, "", ""},
+    {"client-sigalgs", 1, "", ""},
+    {"ssl-min-ver", 1, "", ""},
+    {"ssl-max-ver", 1, "", ""},
+    {"strict-sni", 0, "", ""},
+    {"no-sslv3", 0, "", ""},
+    {"no-tlsv10", 0, "", ""},
+    {"no-tlsv11", 0, "", ""},
+    {"no-tlsv12", 0, "", ""},
+    {"no-tlsv13", 0, "", ""},
+    {"no-tls-tickets", 0, "", ""},
+    {"prefer-client-ciphers", 0, "", ""},
+    {"allow-0rtt", 0, "", ""},
+    {"tls-ticket-keys", 1, "", ""},
+    {"generate-certificates", 0, "", ""},
+    {"ca-sign-file", 1, "", ""},
+    {"ca-sign-pass", 1, "", ""},
+    {"ca-ignore-err", 1, "", ""},
+    {"crt-ignore-err", 1, "", ""},
+    {"no-ca-names", 0, "", ""},
+    {"ssl_fc", 0, "", ""},
+    {"ocsp-update", 1, "", ""},
+};
+
+const ParamSpec* findParam(const std::vector<ParamSpec>& list, std::string_view name) {
+  for (const ParamSpec& p : list) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+std::vector<std::string_view> paramNames(const std::vector<ParamSpec>& list) {
+  std::vector<std::string_view> out;
+  for (const ParamSpec& p : list) out.push_back(p.name);
+  return out;
+}
+
+}  // namespace sluice::config::detail

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+// The keyword tables of the configuration parser: for each kind of section,
+// every keyword sluice knows, the sections it is allowed in, how it is
+// treated, and the Parser member that reads it. Dispatch, "did you mean"
+// and knownKeywords() (the documentation test) all read these tables.
+#pragma once
+
+#include <optional>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "config/lexer.h"
+#include "config/model.h"
+
+namespace sluice::config::detail {
+
+class Parser;
+
+// The proxy sections a keyword is allowed in.
+enum : unsigned {
+  kDefaults = 1,
+  kFrontend = 2,
+  kListen = 4,
+  kBackend = 8,
+  kFe = kFrontend | kListen,
+  kBe = kBackend | kListen,
+  kAll = kDefaults | kFrontend | kListen | kBackend,
+  kDfFe = kDefaults | kFe,
+  kDfBe = kDefaults | kBe,
+};
+
+struct Keyword {
+  std::string_view name;
+  unsigned where;              // proxy sections it is allowed in (kAll in the global section)
+  std::string_view treatment;  // supported, parsed, ignored, unsupported, "sluice's own"
+  std::string_view note;       // why ignored or unsupported; for a removed keyword, what replaces it
+  void (Parser::*read)(const ConfigLine&) = nullptr;  // none: the treatment says everything
+  bool prefix = false;                                // stands for every keyword that starts with `name` ("tune.")
+  bool removed = false;                               // removed from HAProxy: an error naming `note` instead
+};
+
+class KeywordTable {
+ public:
+  explicit KeywordTable(std::vector<Keyword> entries);
+  // The entry of `word`: its own, else the longest prefix entry, else null.
+  const Keyword* find(std::string_view word) const;
+  // What "did you mean" may propose: no prefix entries, no removed keywords.
+  const std::vector<std::string_view>& suggestions() const { return suggestions_; }
+  const std::vector<Keyword>& entries() const { return entries_; }
+
+ private:
+  std::vector<Keyword> entries_;
+  std::unordered_map<std::string_view, size_t> byName_;
+  std::vector<size_t> prefixes_;
+  std::vector<std::string_view> suggestions_;
+};
+
+const KeywordTable& globalKeywordTable();
+const KeywordTable& proxyKeywordTable();
+
+// Options and HAProxy keywords with nothing to read: a name and a treatment.
+struct Known {
+  std::string_view name;
+  std::string_view treatment;  // "supported", "ignored" or "unsupported"
+  std::string_view note;
+};
+
+// Server and bind parameters.
+struct ParamSpec {
+  std::string_view name;
+  int args;                    // number of arguments the parameter takes
+  std::string_view treatment;  // supported, parsed, ignored, unsupported
+  std::string_view note;
+};
+
+extern const std::vector<std::string_view> kSupportedOptions;
+extern const std::vector<Known> kHttpOptions;
+extern const std::vector<ParamSpec> kServerParams;
+extern const std::vector<ParamSpec> kBindParams;
+// Bind parameters that only make sense when the proxy terminates TLS. Their
+// presence means this listener is a TLS-terminating one.
+extern const std::vector<ParamSpec> kBindTlsParams;
+
+const Known* findKnown(const std::vector<Known>& list, std::string_view name);
+const ParamSpec* findParam(const std::vector<ParamSpec>& list, std::string_view name);
+std::vector<std::string_view> paramNames(const std::vector<ParamSpec>& list);
+
+// The check an "option" selects, or nullopt when it selects none.
+std::optional<ProxyConfig::CheckKind> checkOption(std::string_view name);
+
+}  // namespace sluice::config::detail

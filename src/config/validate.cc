@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: Apache-2.0
+// Checks that need the whole file: names that must exist (backends, servers,
+// tables, mailers), modes that must agree, QUIC routes that must make sense.
+#include "config/parser_impl.h"
+#include "core/strings.h"
+
+namespace sluice::config::detail {
+
+void Parser::validate() {
+  for (const ProxyConfig& p : config_.proxies) {
+    const bool any = !p.emailMailers.empty() || !p.emailFrom.empty() || !p.emailTo.empty();
+    if (!any) continue;
+    if (p.emailMailers.empty() || p.emailFrom.empty() || p.emailTo.empty()) {
+      diag_.warning(p.emailWhere, "email alerts of " + proxyLabel(p) +
+                                      " need 'email-alert mailers', 'from' and 'to'; none will be sent");
+      continue;
+    }
+    bool found = false;
+    for (const MailersConfig& m : config_.mailers) found = found || m.name == p.emailMailers;
+    if (!found) {
+      diag_.error(p.emailWhere,
+                  "no mailers section named '" + p.emailMailers + "' for the email alerts of " + proxyLabel(p));
+    }
+  }
+  for (const ProxyConfig& p : config_.proxies) {
+    if (p.checkKind != ProxyConfig::CheckKind::External || !p.isBackend) continue;
+    if (!config_.global.externalCheck) {
+      diag_.error(p.checkKindWhere,
+                  "'option external-check' in " + proxyLabel(p) + " needs 'external-check' in the global section",
+                  "add 'external-check' to the global section: external checks run programs");
+    } else if (p.externalCheckCommand.empty()) {
+      diag_.error(p.checkKindWhere, "'option external-check' in " + proxyLabel(p) + " has no command",
+                  "add 'external-check command <program>'");
+    }
+  }
+  for (const ProgramConfig& prog : config_.programs) {
+    if (prog.command.empty()) {
+      diag_.error(prog.where, "program '" + prog.name + "' has no 'command'",
+                  "add 'command <program> [<arguments>...]'");
+    }
+  }
+  // Proxies that terminate TLS or speak HTTP are not served: say so once each.
+  std::vector<ProxyConfig> kept;
+  std::set<std::string> frontendNames;
+  std::set<std::string> backendNames;
+  for (ProxyConfig& p : config_.proxies) {
+    if (p.isFrontend && tlsTerminatingProxies_.count(p.name)) {
+      diag_.warning(tlsWhere_[p.name],
+                    p.kind + " '" + p.name +
+                        "' terminates TLS ('ssl' on bind), which sluice "
+                        "never does; it is not served",
+                    "serve it with HAProxy, or forward its port to the TLS servers as passthrough");
+      if (p.isBackend) {
+        p.isFrontend = false;
+        p.binds.clear();
+      } else {
+        continue;
+      }
+    }
+    if (p.servesStats()) {
+      checkStatsProxy(p);
+    } else {
+      for (const TcpRuleConfig& r : p.httpRequest) {
+        diag_.warnOnce("http-request:" + p.name, r.where,
+                       "'http-request' rules are HTTP-only; sluice ignores them in " + p.kind + " '" + p.name + "'",
+                       "they are served only in a 'mode http' stats or metrics proxy");
+      }
+    }
+    if (!p.servesStats() && p.mode == ProxyMode::Http && p.isFrontend && !p.binds.empty()) {
+      diag_.warning(p.modeWhere.line ? p.modeWhere : p.where,
+                    p.kind + " '" + p.name +
+                        "' is in mode http, which sluice does not serve "
+                        "(it forwards TCP and never reads HTTP); its listeners are not opened",
+                    "set 'mode tcp' in this section to forward it as raw TCP");
+      if (p.isBackend) {
+        p.isFrontend = false;
+        p.binds.clear();
+      } else {
+        continue;
+      }
+    }
+    if (p.isFrontend) {
+      if (!frontendNames.insert(p.name).second) {
+        diag_.error(p.where, "a frontend or listen section named '" + p.name + "' already exists",
+                    "proxy names must be unique among frontends");
+      }
+    }
+    if (p.isBackend) {
+      if (!backendNames.insert(p.name).second) {
+        diag_.error(p.where, "a backend or listen section named '" + p.name + "' already exists",
+                    "proxy names must be unique among backends");
+      }
+    }
+    kept.push_back(std::move(p));
+  }
+  config_.proxies = std::move(kept);
+
+  for (ProxyConfig& p : config_.proxies) {
+    if (p.disabled) continue;
+    if (p.isFrontend) {
+      if (p.binds.empty()) {
+        diag_.warning(p.where, p.kind + " '" + p.name + "' has no 'bind' line and accepts nothing",
+                      "add 'bind :PORT', or declare it as a backend");
+      }
+      if (p.httplog && p.mode == ProxyMode::Tcp) {
+        diag_.warnOnce("httplog-tcp:" + p.name, p.httplogWhere.line ? p.httplogWhere : p.where,
+                       "'option httplog' is not usable with " + p.kind + " '" + p.name +
+                           "' in mode tcp; falling back to 'option tcplog'",
+                       "set 'option tcplog' in the proxy (or in a defaults section for TCP)");
+        p.httplog = false;
+        p.tcplog = true;
+      }
+      bool hasLogTarget =
+          !p.log.disabled && (!p.log.targets.empty() || (p.log.global && !config_.global.log.targets.empty()));
+      if ((p.tcplog || !p.logFormat.empty()) && !hasLogTarget) {
+        diag_.warning(p.where,
+                      "'" + std::string(p.logFormat.empty() ? "option tcplog" : "log-format") + "' has no effect in " +
+                          p.kind + " '" + p.name + "': it has no log target",
+                      "add 'log global' (with a 'log' line in the global section) or a 'log' line here");
+      }
+      if (!p.timeoutClient) {
+        diag_.warning(p.where,
+                      "missing 'timeout client' for " + p.kind + " '" + p.name + "': idle clients are never closed",
+                      "add 'timeout client 50s' (or a value that suits the service)");
+      }
+      auto checkBackend = [&](const std::string& name, const SourceLocation& where) {
+        const ProxyConfig* be = config_.findProxy(name, /*backend=*/true);
+        if (!be) {
+          std::vector<std::string_view> names(backendNames.begin(), backendNames.end());
+          std::string guess = suggest(name, names);
+          diag_.error(where, "unknown backend '" + name + "' in " + p.kind + " '" + p.name + "'",
+                      guess.empty() ? "declare 'backend " + name + "'" : "did you mean '" + guess + "'?");
+        }
+      };
+      if (!p.defaultBackend.empty()) {
+        checkBackend(p.defaultBackend, p.defaultBackendWhere);
+      }
+      for (const UseBackendConfig& u : p.useBackends) {
+        if (u.backend.find("%[") == std::string::npos) {
+          checkBackend(u.backend, u.where);
+        }
+      }
+    }
+    if (p.isBackend) {
+      if (!p.timeoutConnect || !p.timeoutServer) {
+        if (!p.servers.empty()) {
+          diag_.warning(p.where, "missing 'timeout connect' or 'timeout server' for " + p.kind + " '" + p.name + "'",
+                        "add 'timeout connect 5s' and 'timeout server 50s'");
+        }
+      }
+      std::set<uint32_t> ids;
+      for (const ServerConfig& s : p.servers) {
+        if (s.id && !ids.insert(s.id).second) {
+          diag_.error(s.where,
+                      "server id " + std::to_string(s.id) + " is used twice in " + p.kind + " '" + p.name + "'");
+        }
+        if (s.agentCheck && !s.agentPort) {
+          diag_.error(s.where, "server '" + s.name + "' has 'agent-check' but no 'agent-port'",
+                      "add 'agent-port <port>': the agent listens on a port of its own");
+        }
+        if (!s.socks4.empty() && !s.address.isV4() && !s.portFromClient) {
+          diag_.error(s.where,
+                      "server '" + s.name + "' is reached through a SOCKS4 proxy, which carries IPv4 addresses only");
+        }
+        if (s.checkViaSocks4 && s.socks4.empty()) {
+          diag_.error(s.where, "server '" + s.name + "' has 'check-via-socks4' but no 'socks4 <address>'");
+        }
+        if (s.quic) checkQuicServer(s);
+      }
+    }
+  }
+  checkQuicRouting();
+}
+
+// What a QUIC server cannot do: QUIC has no PROXY protocol and SOCKS4
+// carries TCP only.
+void Parser::checkQuicServer(const ServerConfig& s) {
+  if (s.sendProxy != ProxyProtocolOut::None) {
+    diag_.error(s.where, "QUIC server '" + s.name + "' has 'send-proxy': the PROXY protocol has no form for QUIC",
+                "remove it; 'source 0.0.0.0 usesrc clientip' gives the server the client's address");
+  }
+  if (!s.socks4.empty()) {
+    diag_.error(s.where, "QUIC server '" + s.name + "' has 'socks4': SOCKS4 carries TCP only");
+  }
+  if (s.checkSsl || s.checkSendProxy || s.agentCheck || s.checkViaSocks4) {
+    diag_.warning(s.where, "QUIC server '" + s.name +
+                               "' is checked with a QUIC version probe; check-ssl, "
+                               "check-send-proxy, check-via-socks4 and agent-check do not apply to it");
+  }
+}
+
+// A frontend with quic4@/quic6@ binds needs QUIC servers behind the
+// backends it routes to, and QUIC servers need such a frontend.
+void Parser::checkQuicRouting() {
+  auto hasQuicServer = [](const ProxyConfig& be) {
+    return std::any_of(be.servers.begin(), be.servers.end(), [](const ServerConfig& s) { return s.quic; });
+  };
+  std::set<std::string> reachedByQuic;
+  for (const ProxyConfig& p : config_.proxies) {
+    if (p.disabled || !p.isFrontend) continue;
+    const BindConfig* quicBind = nullptr;
+    bool tcpBind = false;
+    for (const BindConfig& b : p.binds) {
+      if (b.quic)
+        quicBind = &b;
+      else
+        tcpBind = true;
+    }
+    std::vector<std::pair<std::string, SourceLocation>> targets;
+    if (!p.defaultBackend.empty())
+      targets.emplace_back(p.defaultBackend, p.defaultBackendWhere);
+    else if (p.isBackend)
+      targets.emplace_back(p.name, p.where);
+    for (const UseBackendConfig& u : p.useBackends) {
+      if (u.backend.find("%[") == std::string::npos) targets.emplace_back(u.backend, u.where);
+    }
+    if (tcpBind) {
+      for (const auto& [name, where] : targets) {
+        const ProxyConfig* be = config_.findProxy(name, /*backend=*/true);
+        if (be && !be->servers.empty() &&
+            std::all_of(be->servers.begin(), be->servers.end(), [](const ServerConfig& s) { return s.quic; })) {
+          diag_.warning(where,
+                        "TCP connections of " + p.kind + " '" + p.name + "' routed to backend '" + name +
+                            "' find only QUIC servers there and are refused",
+                        "add a TCP server to backend '" + name + "', or route only QUIC to it");
+        }
+      }
+    }
+    if (!quicBind) continue;
+    bool dynamic = std::any_of(p.useBackends.begin(), p.useBackends.end(),
+                               [](const UseBackendConfig& u) { return u.backend.find("%[") != std::string::npos; });
+    bool anyQuic = dynamic;
+    for (const auto& [name, where] : targets) {
+      const ProxyConfig* be = config_.findProxy(name, /*backend=*/true);
+      if (!be) continue;
+      reachedByQuic.insert(name);
+      if (hasQuicServer(*be)) {
+        anyQuic = true;
+      } else {
+        diag_.warning(where,
+                      "QUIC flows of " + p.kind + " '" + p.name + "' routed to backend '" + name +
+                          "' find no QUIC server there and are dropped",
+                      "add a 'server NAME quic4@ADDR:PORT' line to backend '" + name + "'");
+      }
+    }
+    if (dynamic) {
+      for (const ProxyConfig& be : config_.proxies) {
+        if (be.isBackend) reachedByQuic.insert(be.name);
+      }
+    }
+    if (!anyQuic) {
+      diag_.error(quicBind->where,
+                  p.kind + " '" + p.name + "' listens for QUIC ('" + quicBind->spec +
+                      "') but no backend it routes to has a QUIC server",
+                  "give a backend it uses a 'server NAME quic4@ADDR:PORT' line, or remove this bind");
+    }
+  }
+  for (const ProxyConfig& be : config_.proxies) {
+    if (be.disabled || !be.isBackend || !hasQuicServer(be) || reachedByQuic.count(be.name)) continue;
+    diag_.warning(be.where, "backend '" + be.name +
+                                "' has QUIC servers but no frontend with a "
+                                "quic4@/quic6@ bind routes to it; they only receive health checks");
+  }
+}
+
+}  // namespace sluice::config::detail
