@@ -1,10 +1,95 @@
 // SPDX-License-Identifier: Apache-2.0
 // bind lines: addresses (TCP, QUIC, fd@, sockpair@), and their parameters
-// (the table of parameters is in keywords.cc).
+// (their table, with each one's reader, is here).
 #include "config/parser_impl.h"
 #include "core/strings.h"
 
 namespace sluice::config::detail {
+
+#define READ [](BindParamRead & r) -> bool
+
+// Every bind parameter of a listener sluice serves: supported ones with their
+// reader, which returns false to stop reading the line after an error.
+const std::vector<BindParam> kBindParams = {{"accept-proxy", 0, "supported", "", READ{r.b.acceptProxy = true;
+return true;
+}  // namespace sluice::config::detail
+}
+, {"defer-accept", 0, "supported", "", READ{r.b.deferAccept = true;
+return true;
+}
+}
+, {"v4v6", 0, "supported", "", READ{r.b.v4v6 = true;
+return true;
+}
+}
+, {"v6only", 0, "supported", "", READ{r.b.v6only = true;
+return true;
+}
+}
+, {"transparent", 0, "supported", "", READ{r.b.transparent = true;
+return true;
+}
+}
+, {"tfo", 0, "supported", "", READ{r.b.tfo = true;
+return true;
+}
+}
+, {"name", 1, "supported", "", READ{r.b.name = r.value;
+return true;
+}
+}
+, {"interface", 1, "supported", "", READ{r.b.interface = r.value;
+return true;
+}
+}
+, {"backlog", 1, "supported", "", READ{return r.number(r.b.backlog);
+}
+}
+, {"maxconn", 1, "supported", "", READ{return r.number(r.b.maxconn);
+}
+}
+, {"mss", 1, "supported", "", READ{return r.number(r.b.mss);
+}
+}
+, {"tcp-ut", 1, "supported", "", READ{uint32_t v;
+if (!parseDuration(r.value, v)) return r.fail("invalid time '" + r.value + "' for bind parameter 'tcp-ut'");
+r.b.tcpUserTimeout = v;
+return true;
+}
+}
+, {"id", 1, "ignored", "listener ids are not reported yet"}, {"nice", 1, "ignored", "no scheduling priorities"},
+    {"process", 1, "ignored", "sluice runs one process"},
+    {"thread", 1, "ignored", "every thread listens on every bind"},
+    {"shards", 1, "ignored", "every thread has its own listening socket"},
+    {"level", 1, "ignored", "runtime API sockets are configured with 'stats socket'"},
+    {"severity-output", 1, "ignored", "runtime API sockets are configured with 'stats socket'"},
+    {"expose-fd", 1, "ignored", "listening sockets are handed over in process on reload"},
+    {"mode", 1, "ignored", "UNIX sockets are not served"}, {"uid", 1, "ignored", "UNIX sockets are not served"},
+    {"gid", 1, "ignored", "UNIX sockets are not served"}, {"user", 1, "ignored", "UNIX sockets are not served"},
+    {"group", 1, "ignored", "UNIX sockets are not served"},
+    {"namespace", 1, "unsupported",
+     "sluice does not switch network namespaces (feature NS is off); run it inside the namespace instead (ip netns "
+     "exec)"},
+    {"accept-netscaler-cip", 1, "unsupported", "the NetScaler client-IP protocol is not implemented"},
+    {"quic-cc-algo", 1, "ignored", "sluice does not terminate QUIC: congestion control is the QUIC server's"},
+    {"quic-force-retry", 0, "ignored",
+     "sluice does not terminate QUIC: address validation (Retry) is the QUIC server's"},
+}
+;
+
+#undef READ
+
+bool BindParamRead::number(std::optional<uint32_t>& out) {
+  auto v = core::parseInt(value);
+  if (!v || *v < 0 || *v > INT32_MAX) return fail("invalid value '" + value + "' for bind parameter '" + w + "'");
+  out = static_cast<uint32_t>(*v);
+  return true;
+}
+
+bool BindParamRead::fail(std::string message, std::string hint) {
+  parser.error(l, std::move(message), std::move(hint));
+  return false;
+}
 
 // bind <addr>[:<port_range>] [, ...] [param*]
 void Parser::parseBind(const ConfigLine& l) {
@@ -116,7 +201,7 @@ void Parser::parseBind(const ConfigLine& l) {
   }
   for (size_t i = 2; i < l.words.size(); ++i) {
     const std::string& w = l.words[i];
-    const ParamSpec* spec = findParam(kBindParams, w);
+    const BindParam* spec = findParam(kBindParams, w);
     const ParamSpec* tls = spec ? nullptr : findParam(kBindTlsParams, w);
     if (!spec && !tls) {
       std::vector<std::string_view> names = paramNames(kBindParams);
@@ -126,52 +211,26 @@ void Parser::parseBind(const ConfigLine& l) {
             guess.empty() ? "see docs/configuration.md for bind parameters" : "did you mean '" + guess + "'?");
       return;
     }
-    const ParamSpec& ps = spec ? *spec : *tls;
-    if (ps.args > 0 && i + 1 >= l.words.size()) {
+    const int args = spec ? spec->args : tls->args;
+    const std::string_view treatment = spec ? spec->treatment : tls->treatment;
+    const std::string_view note = spec ? spec->note : tls->note;
+    if (args > 0 && i + 1 >= l.words.size()) {
       error(l, "bind parameter '" + w + "' expects a value");
       return;
     }
-    std::string value = ps.args > 0 ? l.words[i + 1] : "";
+    std::string value = args > 0 ? l.words[i + 1] : "";
     if (tls || terminatesTls) {
       // checked by name only (see above)
-    } else if (ps.treatment == "unsupported") {
-      error(l, "bind parameter '" + w + "' is not supported: " + std::string(ps.note));
+    } else if (treatment == "unsupported") {
+      error(l, "bind parameter '" + w + "' is not supported: " + std::string(note));
       return;
-    } else if (ps.treatment == "ignored") {
-      diag_.warnOnce("bind:" + w, l.where,
-                     "bind parameter '" + w + "' is accepted but ignored: " + std::string(ps.note));
-    } else if (w == "accept-proxy") {
-      b.acceptProxy = true;
-    } else if (w == "defer-accept") {
-      b.deferAccept = true;
-    } else if (w == "v4v6") {
-      b.v4v6 = true;
-    } else if (w == "v6only") {
-      b.v6only = true;
-    } else if (w == "transparent") {
-      b.transparent = true;
-    } else if (w == "tfo") {
-      b.tfo = true;
-    } else if (w == "name") {
-      b.name = value;
-    } else if (w == "interface") {
-      b.interface = value;
-    } else if (w == "backlog" || w == "maxconn" || w == "mss") {
-      auto v = core::parseInt(value);
-      if (!v || *v < 0 || *v > INT32_MAX) {
-        error(l, "invalid value '" + value + "' for bind parameter '" + w + "'");
-        return;
-      }
-      (w == "backlog" ? b.backlog : w == "maxconn" ? b.maxconn : b.mss) = static_cast<uint32_t>(*v);
-    } else if (w == "tcp-ut") {
-      uint32_t v;
-      if (!parseDuration(value, v)) {
-        error(l, "invalid time '" + value + "' for bind parameter 'tcp-ut'");
-        return;
-      }
-      b.tcpUserTimeout = v;
+    } else if (treatment == "ignored") {
+      diag_.warnOnce("bind:" + w, l.where, "bind parameter '" + w + "' is accepted but ignored: " + std::string(note));
+    } else if (spec->read) {
+      BindParamRead read{*this, l, w, value, b};
+      if (!spec->read(read)) return;
     }
-    i += static_cast<size_t>(ps.args);
+    i += static_cast<size_t>(args);
   }
   if (b.quic && !terminatesTls) {
     if (b.acceptProxy) {

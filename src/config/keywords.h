@@ -66,7 +66,8 @@ struct Known {
   std::string_view note;
 };
 
-// Server and bind parameters.
+// Server and bind parameters. Those of listeners sluice cannot serve (TLS
+// terminating ones) are known by name only.
 struct ParamSpec {
   std::string_view name;
   int args;                    // number of arguments the parameter takes
@@ -74,17 +75,49 @@ struct ParamSpec {
   std::string_view note;
 };
 
+struct ServerParamRead;
+struct BindParamRead;
+
+struct ServerParam {
+  std::string_view name;
+  int args;
+  std::string_view treatment;
+  std::string_view note;
+  bool (*read)(ServerParamRead&) = nullptr;  // false: stop reading the line (after an error)
+};
+
+struct BindParam {
+  std::string_view name;
+  int args;
+  std::string_view treatment;
+  std::string_view note;
+  bool (*read)(BindParamRead&) = nullptr;
+};
+
 extern const std::vector<std::string_view> kSupportedOptions;
 extern const std::vector<Known> kHttpOptions;
-extern const std::vector<ParamSpec> kServerParams;
-extern const std::vector<ParamSpec> kBindParams;
+extern const std::vector<ServerParam> kServerParams;  // server.cc
+extern const std::vector<BindParam> kBindParams;      // bind.cc
 // Bind parameters that only make sense when the proxy terminates TLS. Their
 // presence means this listener is a TLS-terminating one.
 extern const std::vector<ParamSpec> kBindTlsParams;
 
 const Known* findKnown(const std::vector<Known>& list, std::string_view name);
-const ParamSpec* findParam(const std::vector<ParamSpec>& list, std::string_view name);
-std::vector<std::string_view> paramNames(const std::vector<ParamSpec>& list);
+
+template <class Param>
+const Param* findParam(const std::vector<Param>& list, std::string_view name) {
+  for (const Param& p : list) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+template <class Param>
+std::vector<std::string_view> paramNames(const std::vector<Param>& list) {
+  std::vector<std::string_view> out;
+  for (const Param& p : list) out.push_back(p.name);
+  return out;
+}
 
 // The check an "option" selects, or nullopt when it selects none.
 std::optional<ProxyConfig::CheckKind> checkOption(std::string_view name);

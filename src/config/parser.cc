@@ -432,10 +432,10 @@ std::vector<KeywordInfo> knownKeywords() {
   for (const detail::Known& k : detail::kHttpOptions) {
     out.push_back({"option", std::string(k.name), std::string(k.treatment), std::string(k.note)});
   }
-  for (const detail::ParamSpec& p : detail::kServerParams) {
+  for (const auto& p : detail::kServerParams) {
     out.push_back({"server", std::string(p.name), std::string(p.treatment), std::string(p.note)});
   }
-  for (const detail::ParamSpec& p : detail::kBindParams) {
+  for (const auto& p : detail::kBindParams) {
     out.push_back({"bind", std::string(p.name), std::string(p.treatment), std::string(p.note)});
   }
   return out;

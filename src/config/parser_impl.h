@@ -35,6 +35,36 @@ std::string joinWords(const std::vector<std::string>& w, size_t from, size_t to 
 // the words after "stick-table". Returns what is wrong, or an empty string.
 std::string parseTableSpec(const std::vector<std::string>& w, stick::TableSpec& out);
 
+// What the reader of a server parameter gets: the line, the parameter, its
+// value, and the server being built; helpers report errors at the line.
+struct ServerParamRead {
+  Parser& parser;
+  const ConfigLine& l;
+  const std::string& w;      // the parameter
+  const std::string& value;  // its argument, or empty
+  size_t& i;                 // the index of its last word: a reader that takes more moves it
+  ServerConfig& s;
+
+  bool number(uint32_t& out, uint64_t max = UINT32_MAX);
+  bool duration(uint32_t& out);
+  bool fail(std::string message, std::string hint = {});  // an error; returns false
+  void warning(std::string message);
+  void warnOnce(const std::string& key, std::string message);
+  bool source();  // "source ..." with all its words
+};
+
+// The same for a bind parameter.
+struct BindParamRead {
+  Parser& parser;
+  const ConfigLine& l;
+  const std::string& w;
+  const std::string& value;
+  BindConfig& b;
+
+  bool number(std::optional<uint32_t>& out);
+  bool fail(std::string message, std::string hint = {});
+};
+
 // Reads a file's lines into a Config, line by line: each line goes to the
 // reader of its section's keyword (keywords.h), then validate() checks what
 // needs the whole file.
@@ -175,6 +205,9 @@ class Parser {
   void parseBind(const ConfigLine& l);
 
  private:
+  friend struct ServerParamRead;
+  friend struct BindParamRead;
+
   enum class Section { None, Global, Proxy, Program, Mailers, Skipped };
 
   // -- helpers (parser.cc) -----------------------------------------------------

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // server and default-server lines: the address (resolved once through libc)
-// and the parameters (their table is in keywords.cc).
+// and the parameters (their table, with each one's reader, is here).
 #include <netdb.h>
 
 #include <cstring>
@@ -9,6 +9,356 @@
 #include "core/strings.h"
 
 namespace sluice::config::detail {
+
+#define READ [](ServerParamRead & r) -> bool
+
+// Every server parameter: supported ones with their reader, which returns
+// false to stop reading the line after an error.
+const std::vector<ServerParam> kServerParams = {{"weight", 1, "supported", "", READ{uint32_t v;
+if (r.number(v, 256)) r.s.weight = v;
+return true;
+}  // namespace sluice::config::detail
+}
+, {"maxconn", 1, "supported", "", READ{uint32_t v;
+if (r.number(v)) r.s.maxconn = v;
+return true;
+}
+}
+, {"maxqueue", 1, "supported", "", READ{uint32_t v;
+if (r.number(v)) r.s.maxqueue = v;
+return true;
+}
+}
+, {"minconn", 1, "supported", "", READ{uint32_t v;
+if (r.number(v)) r.s.minconn = v;
+return true;
+}
+}
+, {"backup", 0, "supported", "", READ{r.s.backup = true;
+return true;
+}
+}
+, {"non-stick", 0, "supported", "", READ{r.s.nonStick = true;
+return true;
+}
+}
+, {"stick", 0, "supported", "", READ{r.s.nonStick = false;
+return true;
+}
+}
+, {"disabled", 0, "supported", "", READ{r.s.disabled = true;
+return true;
+}
+}
+, {"enabled", 0, "supported", "", READ{r.s.disabled = false;
+return true;
+}
+}
+, {"check", 0, "supported", "", READ{r.s.check = true;
+return true;
+}
+}
+, {"no-check", 0, "supported", "", READ{r.s.check = false;
+return true;
+}
+}
+, {"inter", 1, "supported", "", READ{uint32_t v;
+if (r.duration(v)) r.s.inter = std::max<uint32_t>(v, 1);
+return true;
+}
+}
+, {"fastinter", 1, "supported", "", READ{uint32_t v;
+if (r.duration(v)) r.s.fastinter = v;
+return true;
+}
+}
+, {"downinter", 1, "supported", "", READ{uint32_t v;
+if (r.duration(v)) r.s.downinter = v;
+return true;
+}
+}
+, {"rise", 1, "supported", "", READ{uint32_t v;
+if (r.number(v, 1000) && v >= 1) r.s.rise = v;
+return true;
+}
+}
+, {"fall", 1, "supported", "", READ{uint32_t v;
+if (r.number(v, 1000) && v >= 1) r.s.fall = v;
+return true;
+}
+}
+, {"port", 1, "supported", "", READ{uint32_t v;
+if (r.number(v, 65535)) r.s.checkPort = static_cast<uint16_t>(v);
+return true;
+}
+}
+, {"addr", 1, "supported", "", READ{r.s.checkAddr = r.value;
+return true;
+}
+}
+, {"check-ssl", 0, "supported", "", READ{r.s.checkSsl = true;
+return true;
+}
+}
+, {"no-check-ssl", 0, "supported", "", READ{r.s.checkSsl = false;
+return true;
+}
+}
+, {"check-sni", 1, "supported", "", READ{r.s.checkSni = r.value;
+return true;
+}
+}
+, {"check-alpn", 1, "supported", "", READ{r.s.checkAlpn.clear();
+for (auto a : core::split(r.value, ',')) r.s.checkAlpn.emplace_back(a);
+return true;
+}
+}
+, {"check-send-proxy", 0, "supported", "", READ{r.s.checkSendProxy = true;
+return true;
+}
+}
+, {"no-check-send-proxy", 0, "supported", "", READ{r.s.checkSendProxy = false;
+return true;
+}
+}
+, {"check-via-socks4", 0, "supported", "", READ{r.s.checkViaSocks4 = true;
+return true;
+}
+}
+, {"tcp-ut", 1, "supported", "", READ{uint32_t v;
+if (r.duration(v)) r.s.tcpUserTimeout = v;
+return true;
+}
+}
+, {"track", 1, "supported", "", READ{r.s.track = r.value;
+return true;
+}
+}
+, {"observe", 1, "supported", "", READ{if (r.value == "layer4"){r.s.observeLayer4 = true;
+}
+else if (r.value == "layer7") {
+  r.warning("'observe layer7' is ignored for server '" + r.s.name +
+            "': it needs HTTP mode, as HAProxy says; 'observe layer4' counts connection errors");
+}
+else if (r.value == "none") {
+  r.s.observeLayer4 = false;
+}
+else {
+  return r.fail("unknown 'observe " + r.value + "'", "use 'observe layer4'");
+}
+return true;
+}
+}
+, {"on-error", 1, "supported", "", READ{const std::string& v = r.value;
+if (v != "fastinter" && v != "fail-check" && v != "sudden-death" && v != "mark-down") {
+  return r.fail("unknown 'on-error " + v + "'", "use fastinter, fail-check, sudden-death or mark-down");
+}
+r.s.onError = v;
+return true;
+}
+}
+, {"error-limit", 1, "supported", "", READ{uint32_t v;
+if (r.number(v) && v > 0) r.s.errorLimit = v;
+return true;
+}
+}
+, {"socks4", 1, "supported", "", READ{auto a = core::Address::parse(r.value);
+if (!a || !a->isV4() || a->port() == 0) {
+  return r.fail("invalid SOCKS4 proxy address '" + r.value + "'",
+                "write an IPv4 address and a port: 'socks4 192.0.2.1:1080'");
+}
+r.s.socks4 = r.value;
+return true;
+}
+}
+, {"agent-check", 0, "supported", "", READ{r.s.agentCheck = true;
+return true;
+}
+}
+, {"no-agent-check", 0, "supported", "", READ{r.s.agentCheck = false;
+return true;
+}
+}
+, {"agent-port", 1, "supported", "", READ{uint32_t v;
+if (r.number(v, 65535) && v > 0) r.s.agentPort = static_cast<uint16_t>(v);
+return true;
+}
+}
+, {"agent-addr", 1, "supported", "", READ{r.s.agentAddr = r.value;
+return true;
+}
+}
+, {"agent-inter", 1, "supported", "", READ{uint32_t v;
+if (r.duration(v)) r.s.agentInter = std::max<uint32_t>(v, 1);
+return true;
+}
+}
+, {"agent-send", 1, "supported", "", READ{r.s.agentSend = r.value;
+return true;
+}
+}
+, {"send-proxy", 0, "supported", "", READ{r.s.sendProxy = ProxyProtocolOut::V1;
+return true;
+}
+}
+, {"send-proxy-v2", 0, "supported", "", READ{r.s.sendProxy = ProxyProtocolOut::V2;
+return true;
+}
+}
+, {"no-send-proxy", 0, "supported", "", READ{r.s.sendProxy = ProxyProtocolOut::None;
+return true;
+}
+}
+, {"no-send-proxy-v2", 0, "supported", "", READ{r.s.sendProxy = ProxyProtocolOut::None;
+return true;
+}
+}
+, {"proxy-v2-options", 1, "supported", "", READ{r.s.proxyV2Options.clear();
+for (auto o : core::split(r.value, ',')) {
+  std::string opt(o);
+  if (opt == "authority" || opt == "crc32c") {
+    r.s.proxyV2Options.push_back(opt);
+  } else if (opt == "ssl" || opt == "cert-cn" || opt == "ssl-cipher" || opt == "cert-sig" || opt == "cert-key" ||
+             opt == "unique-id") {
+    r.warnOnce("pp2opt:" + opt, "proxy-v2-options '" + opt + "' is accepted but ignored: " +
+                                    (opt == "unique-id" ? std::string("sluice generates no unique id")
+                                                        : std::string("sluice terminates no TLS, so there is "
+                                                                      "no TLS session of its own to describe")));
+  } else {
+    return r.fail("unknown proxy-v2-options value '" + opt + "'",
+                  "use authority, crc32c (and, ignored here, ssl, cert-cn, ssl-cipher, cert-sig, cert-key, "
+                  "unique-id)");
+  }
+}
+return true;
+}
+}
+, {"slowstart", 1, "supported", "", READ{uint32_t v;
+if (r.duration(v)) r.s.slowstart = v;
+return true;
+}
+}
+, {"on-marked-down", 1, "supported", "",
+   READ{if (r.value != "shutdown-sessions"){
+       return r.fail("unknown on-marked-down action '" + r.value + "'", "use 'shutdown-sessions'");
+}
+r.s.onMarkedDown = r.value;
+return true;
+}
+}
+, {"on-marked-up", 1, "supported", "",
+   READ{if (r.value != "shutdown-backup-sessions"){
+       return r.fail("unknown on-marked-up action '" + r.value + "'", "use 'shutdown-backup-sessions'");
+}
+r.s.onMarkedUp = r.value;
+return true;
+}
+}
+, {"id", 1, "supported", "", READ{uint32_t v;
+if (r.number(v) && v > 0) r.s.id = v;
+return true;
+}
+}
+,
+    // "source <addr>[:port] [usesrc ...] [interface <if>]": takes as many words as it needs.
+    {"source", 1, "supported", "", READ{return r.source();
+}
+}
+, {"verify", 1, "supported", "",
+   READ{if (r.value != "none" &&
+            r.value != "required"){return r.fail("unknown verify mode '" + r.value + "'", "use 'none' or 'required'");
+}
+r.s.verify = r.value;
+return true;
+}
+}
+, {"ca-file", 1, "supported", "", READ{r.s.caFile = r.value;
+return true;
+}
+}
+, {"init-addr", 1, "parsed", "names are resolved once at start; failure is an error", READ{r.s.initAddr = r.value;
+return true;
+}
+}
+, {"cookie", 1, "ignored", "HTTP-only"}, {"redir", 1, "ignored", "HTTP-only"},
+    {"resolvers", 1, "ignored", "names are resolved once at start through libc"},
+    {"resolve-prefer", 1, "ignored", "names are resolved once at start through libc"},
+    {"resolve-net", 1, "ignored", "names are resolved once at start through libc"},
+    {"resolve-opts", 1, "ignored", "names are resolved once at start through libc"},
+    {"crl-file", 1, "ignored", "sluice never originates TLS to servers"},
+    {"crt", 1, "ignored", "sluice never originates TLS to servers"},
+    {"sni", 1, "ignored", "sluice forwards the client's own ClientHello"},
+    {"alpn", 1, "ignored", "sluice forwards the client's own ClientHello"},
+    {"npn", 1, "ignored", "sluice forwards the client's own ClientHello"},
+    {"ciphers", 1, "ignored", "sluice never originates TLS to servers"},
+    {"ciphersuites", 1, "ignored", "sluice never originates TLS to servers"},
+    {"curves", 1, "ignored", "sluice never originates TLS to servers"},
+    {"sigalgs", 1, "ignored", "sluice never originates TLS to servers"},
+    {"ssl-min-ver", 1, "ignored", "sluice never originates TLS to servers"},
+    {"ssl-max-ver", 1, "ignored", "sluice never originates TLS to servers"},
+    {"ssl-reuse", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-ssl-reuse", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-sslv3", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-tlsv10", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-tlsv11", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-tlsv12", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-tlsv13", 0, "ignored", "sluice never originates TLS to servers"},
+    {"no-tls-tickets", 0, "ignored", "sluice never originates TLS to servers"},
+    {"tls-tickets", 0, "ignored", "sluice never originates TLS to servers"},
+    {"verifyhost", 1, "ignored", "sluice never originates TLS to servers"},
+    {"pool-max-conn", 1, "ignored", "HTTP connection pooling only"},
+    {"pool-purge-delay", 1, "ignored", "HTTP connection pooling only"},
+    {"pool-low-conn", 1, "ignored", "HTTP connection pooling only"},
+    {"tfo", 0, "ignored", "TCP fast open to servers is not used"},
+    {"namespace", 1, "unsupported",
+     "sluice does not switch network namespaces (feature NS is off); run it inside the namespace instead (ip netns "
+     "exec)"},
+    {"proto", 1, "ignored", "HTTP-only"}, {"ws", 1, "ignored", "HTTP-only"}, {"check-proto", 1, "ignored", "HTTP-only"},
+    {"ssl", 0, "unsupported", "sluice forwards the client's TLS as is and never opens its own TLS session to a server"},
+    {"send-proxy-v2-ssl", 0, "unsupported", "there is no TLS session of sluice's own to describe"},
+    {"send-proxy-v2-ssl-cn", 0, "unsupported", "there is no TLS session of sluice's own to describe"},
+}
+;
+
+#undef READ
+
+bool ServerParamRead::number(uint32_t& out, uint64_t max) {
+  auto v = core::parseInt(value);
+  if (!v || *v < 0 || static_cast<uint64_t>(*v) > max) {
+    parser.error(l, "invalid value '" + value + "' for server parameter '" + w + "'",
+                 "expected an integer from 0 to " + std::to_string(max));
+    return false;
+  }
+  out = static_cast<uint32_t>(*v);
+  return true;
+}
+
+bool ServerParamRead::duration(uint32_t& out) {
+  if (!parseDuration(value, out)) {
+    parser.error(l, "invalid time '" + value + "' for server parameter '" + w + "'",
+                 "use a number with an optional unit: ms, s, m (e.g. '2s')");
+    return false;
+  }
+  return true;
+}
+
+bool ServerParamRead::fail(std::string message, std::string hint) {
+  parser.error(l, std::move(message), std::move(hint));
+  return false;
+}
+
+void ServerParamRead::warning(std::string message) { parser.diag_.warning(l.where, std::move(message)); }
+
+void ServerParamRead::warnOnce(const std::string& key, std::string message) {
+  parser.diag_.warnOnce(key, l.where, std::move(message));
+}
+
+bool ServerParamRead::source() {
+  size_t next = 0;
+  if (!parser.parseSource(l, i, s.source, next)) return false;
+  i = next - 1;  // the reading loop's ++i lands on the word after
+  return true;
+}
 
 std::optional<core::Address> Parser::resolveHost(const std::string& host, uint16_t port) {
   if (!nameResolutionEnabled()) return std::nullopt;
@@ -41,7 +391,7 @@ void Parser::parseServer(const ConfigLine& l, bool isDefault) {
   }
   for (; i < l.words.size(); ++i) {
     const std::string& w = l.words[i];
-    const ParamSpec* ps = findParam(kServerParams, w);
+    const ServerParam* ps = findParam(kServerParams, w);
     if (!ps) {
       std::string guess = suggest(w, paramNames(kServerParams));
       error(l, "unknown server parameter '" + w + "'",
@@ -64,176 +414,8 @@ void Parser::parseServer(const ConfigLine& l, bool isDefault) {
                      "server parameter '" + w + "' is accepted but ignored: " + std::string(ps->note));
       continue;
     }
-    auto number = [&](uint32_t& out, uint64_t max = UINT32_MAX) {
-      auto v = core::parseInt(value);
-      if (!v || *v < 0 || static_cast<uint64_t>(*v) > max) {
-        error(l, "invalid value '" + value + "' for server parameter '" + w + "'",
-              "expected an integer from 0 to " + std::to_string(max));
-        return false;
-      }
-      out = static_cast<uint32_t>(*v);
-      return true;
-    };
-    auto duration = [&](uint32_t& out) {
-      if (!parseDuration(value, out)) {
-        error(l, "invalid time '" + value + "' for server parameter '" + w + "'",
-              "use a number with an optional unit: ms, s, m (e.g. '2s')");
-        return false;
-      }
-      return true;
-    };
-    uint32_t v = 0;
-    if (w == "weight") {
-      if (number(v, 256)) s.weight = v;
-    } else if (w == "maxconn") {
-      if (number(v)) s.maxconn = v;
-    } else if (w == "maxqueue") {
-      if (number(v)) s.maxqueue = v;
-    } else if (w == "minconn") {
-      if (number(v)) s.minconn = v;
-    } else if (w == "backup") {
-      s.backup = true;
-    } else if (w == "non-stick") {
-      s.nonStick = true;
-    } else if (w == "stick") {
-      s.nonStick = false;
-    } else if (w == "disabled") {
-      s.disabled = true;
-    } else if (w == "enabled") {
-      s.disabled = false;
-    } else if (w == "check") {
-      s.check = true;
-    } else if (w == "no-check") {
-      s.check = false;
-    } else if (w == "inter") {
-      if (duration(v)) s.inter = std::max<uint32_t>(v, 1);
-    } else if (w == "fastinter") {
-      if (duration(v)) s.fastinter = v;
-    } else if (w == "downinter") {
-      if (duration(v)) s.downinter = v;
-    } else if (w == "rise") {
-      if (number(v, 1000) && v >= 1) s.rise = v;
-    } else if (w == "fall") {
-      if (number(v, 1000) && v >= 1) s.fall = v;
-    } else if (w == "port") {
-      if (number(v, 65535)) s.checkPort = static_cast<uint16_t>(v);
-    } else if (w == "addr") {
-      s.checkAddr = value;
-    } else if (w == "check-ssl") {
-      s.checkSsl = true;
-    } else if (w == "no-check-ssl") {
-      s.checkSsl = false;
-    } else if (w == "check-sni") {
-      s.checkSni = value;
-    } else if (w == "check-alpn") {
-      s.checkAlpn.clear();
-      for (auto a : core::split(value, ',')) s.checkAlpn.emplace_back(a);
-    } else if (w == "check-send-proxy") {
-      s.checkSendProxy = true;
-    } else if (w == "tcp-ut") {
-      if (duration(v)) s.tcpUserTimeout = v;
-    } else if (w == "track") {
-      s.track = value;
-    } else if (w == "observe") {
-      if (value == "layer4") {
-        s.observeLayer4 = true;
-      } else if (value == "layer7") {
-        diag_.warning(l.where, "'observe layer7' is ignored for server '" + s.name +
-                                   "': it needs HTTP mode, as HAProxy says; 'observe layer4' counts connection errors");
-      } else if (value == "none") {
-        s.observeLayer4 = false;
-      } else {
-        error(l, "unknown 'observe " + value + "'", "use 'observe layer4'");
-        return;
-      }
-    } else if (w == "on-error") {
-      if (value != "fastinter" && value != "fail-check" && value != "sudden-death" && value != "mark-down") {
-        error(l, "unknown 'on-error " + value + "'", "use fastinter, fail-check, sudden-death or mark-down");
-        return;
-      }
-      s.onError = value;
-    } else if (w == "error-limit") {
-      if (number(v) && v > 0) s.errorLimit = v;
-    } else if (w == "socks4") {
-      auto a = core::Address::parse(value);
-      if (!a || !a->isV4() || a->port() == 0) {
-        error(l, "invalid SOCKS4 proxy address '" + value + "'",
-              "write an IPv4 address and a port: 'socks4 192.0.2.1:1080'");
-        return;
-      }
-      s.socks4 = value;
-    } else if (w == "check-via-socks4") {
-      s.checkViaSocks4 = true;
-    } else if (w == "agent-check") {
-      s.agentCheck = true;
-    } else if (w == "no-agent-check") {
-      s.agentCheck = false;
-    } else if (w == "agent-port") {
-      if (number(v, 65535) && v > 0) s.agentPort = static_cast<uint16_t>(v);
-    } else if (w == "agent-addr") {
-      s.agentAddr = value;
-    } else if (w == "agent-inter") {
-      if (duration(v)) s.agentInter = std::max<uint32_t>(v, 1);
-    } else if (w == "agent-send") {
-      s.agentSend = value;
-    } else if (w == "no-check-send-proxy") {
-      s.checkSendProxy = false;
-    } else if (w == "send-proxy") {
-      s.sendProxy = ProxyProtocolOut::V1;
-    } else if (w == "send-proxy-v2") {
-      s.sendProxy = ProxyProtocolOut::V2;
-    } else if (w == "no-send-proxy" || w == "no-send-proxy-v2") {
-      s.sendProxy = ProxyProtocolOut::None;
-    } else if (w == "proxy-v2-options") {
-      s.proxyV2Options.clear();
-      for (auto o : core::split(value, ',')) {
-        std::string opt(o);
-        if (opt == "authority" || opt == "crc32c") {
-          s.proxyV2Options.push_back(opt);
-        } else if (opt == "ssl" || opt == "cert-cn" || opt == "ssl-cipher" || opt == "cert-sig" || opt == "cert-key" ||
-                   opt == "unique-id") {
-          diag_.warnOnce("pp2opt:" + opt, l.where,
-                         "proxy-v2-options '" + opt + "' is accepted but ignored: " +
-                             (opt == "unique-id" ? std::string("sluice generates no unique id")
-                                                 : std::string("sluice terminates no TLS, so there is "
-                                                               "no TLS session of its own to describe")));
-        } else {
-          error(l, "unknown proxy-v2-options value '" + opt + "'",
-                "use authority, crc32c (and, ignored here, ssl, cert-cn, ssl-cipher, cert-sig, cert-key, unique-id)");
-          return;
-        }
-      }
-    } else if (w == "slowstart") {
-      if (duration(v)) s.slowstart = v;
-    } else if (w == "on-marked-down") {
-      if (value != "shutdown-sessions") {
-        error(l, "unknown on-marked-down action '" + value + "'", "use 'shutdown-sessions'");
-        return;
-      }
-      s.onMarkedDown = value;
-    } else if (w == "on-marked-up") {
-      if (value != "shutdown-backup-sessions") {
-        error(l, "unknown on-marked-up action '" + value + "'", "use 'shutdown-backup-sessions'");
-        return;
-      }
-      s.onMarkedUp = value;
-    } else if (w == "id") {
-      if (number(v) && v > 0) s.id = v;
-    } else if (w == "source") {
-      size_t next = 0;
-      if (!parseSource(l, i, s.source, next)) return;
-      i = next - 1;  // the loop's ++i lands on the word after
-    } else if (w == "verify") {
-      if (value != "none" && value != "required") {
-        error(l, "unknown verify mode '" + value + "'", "use 'none' or 'required'");
-        return;
-      }
-      s.verify = value;
-    } else if (w == "init-addr") {
-      s.initAddr = value;
-    } else if (w == "ca-file") {
-      s.caFile = value;
-    }
+    ServerParamRead read{*this, l, w, value, i, s};
+    if (ps->read && !ps->read(read)) return;
   }
   if (isDefault) {
     s.name.clear();

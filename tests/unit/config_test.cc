@@ -11,6 +11,7 @@
 #include <map>
 
 #include "config/lexer.h"
+#include "config/keywords.h"
 #include "config/parser.h"
 
 namespace sluice::config {
@@ -226,6 +227,28 @@ TEST(Parser, KeywordTablesDriveDispatchAndSuggestions) {
   std::set<std::pair<std::string, std::string>> seen;
   for (const KeywordInfo& k : knownKeywords()) {
     EXPECT_TRUE(seen.insert({k.section, k.name}).second) << k.section << " keyword '" << k.name << "' listed twice";
+  }
+}
+
+// Each supported keyword and parameter has a reader, and only those: a
+// supported entry without one would be accepted and silently do nothing.
+TEST(Parser, EverySupportedKeywordHasAReader) {
+  auto check = [](const auto& list, const char* what) {
+    for (const auto& k : list) {
+      const bool readable = k.treatment == "supported" || k.treatment == "parsed" || k.treatment == "sluice's own";
+      EXPECT_EQ(k.read != nullptr, readable) << what << " '" << k.name << "' (" << k.treatment << ")";
+    }
+  };
+  check(detail::kServerParams, "server parameter");
+  check(detail::kBindParams, "bind parameter");
+  for (const auto* table : {&detail::globalKeywordTable(), &detail::proxyKeywordTable()}) {
+    for (const detail::Keyword& k : table->entries()) {
+      if (k.prefix || k.removed) continue;
+      // "filter" and "transparent" have readers that decide case by case.
+      if (k.name == "filter" || k.name == "transparent" || k.name == "nbproc") continue;
+      const bool readable = k.treatment == "supported" || k.treatment == "sluice's own";
+      EXPECT_EQ(k.read != nullptr, readable) << "keyword '" << k.name << "' (" << k.treatment << ")";
+    }
   }
 }
 
