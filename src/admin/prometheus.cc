@@ -329,6 +329,8 @@ void sluiceMetrics(const Snapshot& snap, Writer& w) {
        &StatRow::routeMisses},
       {"sluice_frontend_no_server_total", "Sessions that found no usable server.", &StatRow::noServer},
       {"sluice_frontend_bad_proxy_header_total", "Invalid PROXY protocol headers.", &StatRow::badProxyHeaders},
+      {"sluice_frontend_tls_alerts_total", "Connections refused with a TLS alert (tls-alert rules).",
+       &StatRow::tlsAlerts},
       {"sluice_frontend_quic_migrated_total", "QUIC datagrams from a new client address matched to their flow "
        "by connection ID.", &StatRow::quicMigrated},
   };

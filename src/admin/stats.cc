@@ -142,6 +142,7 @@ StatRow frontendRow(const runtime::Frontend& fe, uint32_t iid, uint32_t maxconn,
   r.helloMultiRecord = load(h.multiRecord);
   r.noServer = load(c.noServer);
   r.badProxyHeaders = load(c.badProxyHeaders);
+  r.tlsAlerts = load(c.tlsAlerts);
   r.routeMisses = load(c.routeMisses);
   if (fe.config) {
     for (const config::BindConfig& b : fe.config->binds) r.quic = r.quic || b.quic;

@@ -59,7 +59,7 @@ struct StatRow {
   // Frontends: ClientHello reader results (sluice_ metrics).
   uint64_t helloParsed = 0, helloWithSni = 0, helloNotTls = 0, helloMalformed = 0, helloTooLarge = 0,
            helloTimedOut = 0, helloMultiSegment = 0, helloMultiRecord = 0, noServer = 0,
-           badProxyHeaders = 0, routeMisses = 0;
+           badProxyHeaders = 0, routeMisses = 0, tlsAlerts = 0;
   // QUIC datagrams dropped, by reason, and flows found again at a new address.
   uint64_t quicNotQuic = 0, quicShortInitial = 0, quicUndecryptable = 0, quicOverLimit = 0,
            quicHeldDropped = 0, quicSendErrors = 0, quicMigrated = 0,

@@ -4,6 +4,7 @@
 // defaults sections that hold rules.
 #include "config/parser_impl.h"
 #include "core/strings.h"
+#include "proto/tls_alert.h"
 
 namespace sluice::config::detail {
 
@@ -153,7 +154,7 @@ void Parser::parseTcpRequest(const ConfigLine& l) {
     if (!checkAction(l, r, {"accept",    "reject",        "expect-proxy", "silent-drop", "set-var",     "unset-var",
                             "track-sc0", "track-sc1",     "track-sc2",    "sc-inc-gpc0", "sc-inc-gpc1", "sc-set-gpt0",
                             "capture",   "set-log-level", "set-mark",     "set-tos",     "set-nice",    "set-src",
-                            "set-dst",   "set-src-port",  "set-dst-port"})) {
+                            "set-dst",   "set-src-port",  "set-dst-port", "tls-alert"})) {
       return;
     }
     p.tcpRequestContent.push_back(r);
@@ -202,6 +203,20 @@ bool Parser::checkAction(const ConfigLine& l, const TcpRuleConfig& r, const std:
         }
         return true;
       }
+      if (base == "tls-alert") {
+        // sluice's own: "tls-alert [<alert name>]", unrecognized_name by default.
+        if (r.action != base || r.actionArgs.size() > 1) {
+          error(l, "'tls-alert' takes at most one alert name", "e.g. 'tcp-request content tls-alert unrecognized_name'");
+          return false;
+        }
+        if (!r.actionArgs.empty() && !proto::tlsAlertCode(r.actionArgs[0])) {
+          std::string guess = suggest(r.actionArgs[0], proto::tlsAlertNames());
+          error(l, "unknown TLS alert '" + r.actionArgs[0] + "'",
+                guess.empty() ? "use one of: " + joinViews(proto::tlsAlertNames()) : "did you mean '" + guess + "'?");
+          return false;
+        }
+        return true;
+      }
       if (base == "expect-proxy" && (r.actionArgs.size() != 1 || r.actionArgs[0] != "layer4")) {
         error(l, "'expect-proxy' must be followed by 'layer4'");
         return false;
@@ -216,6 +231,11 @@ bool Parser::checkAction(const ConfigLine& l, const TcpRuleConfig& r, const std:
       "set-fc-mark",         "set-fc-tos",          "set-retries",          "close"};
   if (base == "track-sc0" || base == "track-sc1" || base == "track-sc2") {
     error(l, "rule action '" + base + "' is not allowed here", "supported here: " + joinViews(supported));
+    return false;
+  }
+  if (base == "tls-alert") {
+    error(l, "rule action 'tls-alert' is only allowed in 'tcp-request content' rules",
+          "the alert answers the client's ClientHello, which content rules wait for");
     return false;
   }
   if (core::startsWith(base, "track-sc")) {

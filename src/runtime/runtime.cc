@@ -14,6 +14,7 @@
 
 #include "config/parser.h"
 #include "core/strings.h"
+#include "proto/tls_alert.h"
 
 namespace sluice::runtime {
 
@@ -224,6 +225,9 @@ class Builder {
         rule.action = Rule::Action::Reject;
       } else if (base == "silent-drop") {
         rule.action = Rule::Action::SilentDrop;
+      } else if (base == "tls-alert") {
+        rule.action = Rule::Action::TlsAlert;
+        rule.value = *proto::tlsAlertCode(r.actionArgs.empty() ? "unrecognized_name" : r.actionArgs[0]);
       } else if (base == "set-var" || base == "unset-var") {
         rule.action = base == "set-var" ? Rule::Action::SetVar : Rule::Action::UnsetVar;
         size_t open = r.action.find('(');

@@ -80,6 +80,7 @@ struct ProxyCounters {
   std::atomic<uint64_t> clientAborts{0};   // cli_abrt
   std::atomic<uint64_t> serverAborts{0};   // srv_abrt
   std::atomic<uint64_t> badProxyHeaders{0};
+  std::atomic<uint64_t> tlsAlerts{0};       // connections refused with a TLS alert (tls-alert)
   std::atomic<uint64_t> routeMisses{0};    // no use_backend rule matched: default_backend
   std::atomic<uint64_t> lastSession{0};    // monotonic seconds of the last session (lastsess)
   observe::RateCounter sessionRate;        // rate, rate_max
@@ -103,7 +104,7 @@ struct ProxyCounters {
 struct Rule {
   enum class Action {
     Accept, Reject, SilentDrop, SetVar, UnsetVar, ExpectProxy, TrackSc, IncGpc0, IncGpc1,
-    SetGpt0, Capture, SetSrc, SetDst, SetSrcPort, SetDstPort, SetMark, SetTos, SetLogLevel, NoOp
+    SetGpt0, Capture, SetSrc, SetDst, SetSrcPort, SetDstPort, SetMark, SetTos, SetLogLevel, TlsAlert, NoOp
   };
   core::SourceLocation where;
   Action action = Action::Accept;
@@ -111,7 +112,7 @@ struct Rule {
   std::unique_ptr<route::SampleExpr> expr;       // set-var value, track-sc key, sc-set-gpt0 value
   std::unique_ptr<route::Condition> condition;   // null: always
   uint8_t counter = 0;                           // track-sc<N>, sc-*(<N>)
-  uint32_t value = 0;                            // capture length, set-mark, set-tos
+  uint32_t value = 0;                            // capture length, set-mark, set-tos, tls-alert's code
   int logLevel = -1;                             // set-log-level: syslog level, -2 for "silent"
   stick::Table* table = nullptr;                 // track-sc: where the key is counted
 };

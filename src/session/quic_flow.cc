@@ -190,7 +190,10 @@ void QuicFlow::decide() noexcept {
 
 bool QuicFlow::rulesAdmit(const std::vector<runtime::Rule>& rules) noexcept {
   RuleVerdict v = rc_.contentRules(rules, [this] { return view(true); }, true);
-  if (v != RuleVerdict::Reject && v != RuleVerdict::SilentDrop) return true;
+  // "tls-alert" refuses a QUIC flow as "reject" does: its alert would have
+  // to travel in a CONNECTION_CLOSE frame of an Initial packet sluice does
+  // not write (docs/configuration.md).
+  if (v != RuleVerdict::Reject && v != RuleVerdict::SilentDrop && v != RuleVerdict::TlsAlert) return true;
   fe_.counters->denied.fetch_add(1, std::memory_order_relaxed);
   refuse('P', 'R');
   return false;

@@ -67,6 +67,9 @@ RuleVerdict RuleContext::run(const std::vector<runtime::Rule>& rules, const View
         return RuleVerdict::Reject;
       case runtime::Rule::Action::SilentDrop:
         return RuleVerdict::SilentDrop;
+      case runtime::Rule::Action::TlsAlert:
+        tlsAlert = static_cast<uint8_t>(rule.value);
+        return RuleVerdict::TlsAlert;
       case runtime::Rule::Action::SetVar: {
         route::Sample s;
         if (rule.expr->evaluate(v, 0, s)) vars.set(rule.variable, s);

@@ -32,6 +32,7 @@ enum class RuleVerdict : uint8_t {
   Wait,        // a condition needs data not there yet and the window is open
   Reject,      // "reject"
   SilentDrop,  // "silent-drop": the caller makes the close silent if it can
+  TlsAlert,    // "tls-alert": a reject that tells the client why (RuleContext::tlsAlert)
 };
 
 class RuleContext {
@@ -48,6 +49,7 @@ class RuleContext {
   route::Variables vars;
   std::vector<std::string> captures;   // "capture" slots, for %hr and capture.req.hdr()
   int logLevel = -1;                   // set-log-level; -2 silent
+  uint8_t tlsAlert = 0;                // the alert of a TlsAlert verdict
   std::unique_ptr<stick::Tracking> tracking;  // only once a rule tracks counters
 
   using ViewMaker = std::function<route::SessionView()>;

@@ -19,6 +19,7 @@
 #include "proto/proxy_protocol.h"
 #include "proto/rdp.h"
 #include "proto/socks4.h"
+#include "proto/tls_alert.h"
 #include "session/worker.h"
 
 namespace sluice::session {
@@ -549,11 +550,34 @@ bool Session::evaluateRules(const std::vector<runtime::Rule>& rules, bool final,
   };
   RuleVerdict verdict = rc_.contentRules(rules, makeView, final);
   waiting = verdict == RuleVerdict::Wait;
-  if (verdict != RuleVerdict::Reject && verdict != RuleVerdict::SilentDrop) return true;
+  if (verdict != RuleVerdict::Reject && verdict != RuleVerdict::SilentDrop && verdict != RuleVerdict::TlsAlert) {
+    return true;
+  }
   (response ? be_->counters->deniedResponses : fe_.counters->denied).fetch_add(1, std::memory_order_relaxed);
   if (verdict == RuleVerdict::SilentDrop) net::setLingerZero(clientFd_);
+  if (verdict == RuleVerdict::TlsAlert) sendTlsAlert(rc_.tlsAlert);
   finish('P', response ? 'D' : 'R');
   return false;
+}
+
+// "tls-alert": one fatal alert record in the version the client offered,
+// then a FIN; the socket is closed once the client has closed too (or a
+// second later), so that its TLS stack reads the alert, not a reset. A
+// client that has not spoken TLS gets the plain close of "reject".
+void Session::sendTlsAlert(uint8_t code) noexcept {
+  const proto::ClientHelloInfo* hello =
+      hello_ && hello_->status() == proto::HelloStatus::Done ? &hello_->info() : nullptr;
+  const uint16_t version = proto::alertRecordVersion(hello, inspectBuffer_);
+  if (version == 0) return;
+  const auto record = proto::tlsAlertRecord(version, code);
+  // A socket that has sent nothing yet takes 7 bytes whole.
+  if (::send(clientFd_, record.data(), record.size(), MSG_NOSIGNAL | MSG_DONTWAIT) !=
+      static_cast<ssize_t>(record.size())) {
+    return;
+  }
+  fe_.counters->tlsAlerts.fetch_add(1, std::memory_order_relaxed);
+  ::shutdown(clientFd_, SHUT_WR);
+  lingerClient_ = true;
 }
 
 void Session::decide() noexcept {
@@ -1074,6 +1098,10 @@ void Session::finish(char cause, char stage) noexcept {
   // close() takes the sockets out of epoll (they are never duplicated), so
   // no EPOLL_CTL_DEL; an event of this batch still naming them finds the
   // session closed (it is freed after the batch).
+  if (clientFd_ >= 0 && lingerClient_) {
+    worker_.lingerClose(clientFd_);
+    clientFd_ = -1;
+  }
   if (clientFd_ >= 0) {
     if (fe_.nolinger || (forwarding && cause == 'S')) {
       net::setLingerZero(clientFd_);

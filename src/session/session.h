@@ -124,6 +124,7 @@ class Session final : public event::EventHandler {
   void prependProxyHeader() noexcept;
   bool runRules(const std::vector<runtime::Rule>& rules, bool& waiting) noexcept;
   bool evaluateRules(const std::vector<runtime::Rule>& rules, bool final, bool response, bool& waiting) noexcept;
+  void sendTlsAlert(uint8_t code) noexcept;
   void decide() noexcept;
   void assignServer() noexcept;
   void enqueue() noexcept;
@@ -193,6 +194,7 @@ class Session final : public event::EventHandler {
   std::unique_ptr<proto::ClientHelloParser> hello_;  // while inspecting and routing
   std::string sni_;                                  // kept for "show sess"
   bool helloFinal_ = false;
+  bool lingerClient_ = false;  // a TLS alert was sent: close once the client has read it
   bool windowOver_ = false;
   uint64_t inspectDeadline_ = 0;
   uint32_t reads_ = 0;

@@ -26,6 +26,7 @@
 #include "net/pipe_pool.h"
 #include "observe/counters.h"
 #include "runtime/runtime.h"
+#include "session/linger.h"
 #include "session/quic_ids.h"
 
 namespace sluice::session {
@@ -109,6 +110,9 @@ class Worker {
   // and sends at once, keeping memory only for what the peer did not take.
   static constexpr size_t kScratchSize = 65536;
   char* scratch() { return scratch_.get(); }
+  // Closes a client socket once the client has read what was sent last
+  // (see linger.h); the socket is already shut for writing.
+  void lingerClose(int fd) { lingering_.add(fd); }
   ProcessState& process() { return process_; }
   unsigned index() const { return index_; }
   size_t sessionCount() const { return sessionCount_; }
@@ -169,6 +173,7 @@ class Worker {
   event::EventLoop loop_;
   net::PipePool pipes_;
   std::unique_ptr<char[]> scratch_ = std::make_unique<char[]>(kScratchSize);
+  LingeringCloses lingering_{loop_, scratch_.get(), kScratchSize};
   std::vector<std::unique_ptr<Listener>> listeners_;
   // QUIC: the flows first, so that listeners (declared after) go first.
   std::unique_ptr<QuicFlows> quic_;

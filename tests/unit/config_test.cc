@@ -412,6 +412,38 @@ TEST(Parser, TcpRequestRules) {
   EXPECT_TRUE(hasMessage(bad, "test.cfg:10: error: unknown 'tcp-request conection'"));
 }
 
+// "tls-alert [<name>]" (sluice's own): in content rules only, with a known
+// alert name; typos get a suggestion.
+TEST(Parser, TlsAlertRule) {
+  core::Diagnostics diag;
+  Config cfg = parse(kMinimal +
+                         "frontend f\n  bind :443\n  tcp-request inspect-delay 3s\n"
+                         "  tcp-request content tls-alert if !{ req.ssl_sni -m found }\n"
+                         "  tcp-request content tls-alert handshake_failure if { req.ssl_sni -i old.example }\n"
+                         "  default_backend b\n"
+                         "backend b\n  tcp-request content tls-alert access_denied if { src 10.0.0.0/8 }\n"
+                         "  server s 1.2.3.4:5\n",
+                     diag);
+  ASSERT_FALSE(diag.hasErrors()) << diag.render();
+  const ProxyConfig* f = cfg.findProxy("f", false);
+  ASSERT_EQ(f->tcpRequestContent.size(), 2u);
+  EXPECT_EQ(f->tcpRequestContent[1].action, "tls-alert");
+  EXPECT_EQ(f->tcpRequestContent[1].actionArgs, std::vector<std::string>{"handshake_failure"});
+
+  core::Diagnostics bad;
+  parse(kMinimal + "frontend f\n  bind :1\n  tcp-request content tls-alert unrecognised_name\n"
+                   "  tcp-request content tls-alert close_notify\n"
+                   "  tcp-request content tls-alert a b\n"
+                   "  tcp-request connection tls-alert\n",
+        bad);
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:8: error: unknown TLS alert 'unrecognised_name'"));
+  EXPECT_TRUE(hasMessage(bad, "did you mean 'unrecognized_name'?"));
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:9: error: unknown TLS alert 'close_notify'"));
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:10: error: 'tls-alert' takes at most one alert name"));
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:11: error: rule action 'tls-alert' is only allowed in 'tcp-request content' rules"))
+      << bad.render();
+}
+
 // "log" lines: targets, formats, facilities, levels.
 TEST(Parser, LogTargets) {
   core::Diagnostics diag;
