@@ -6,66 +6,40 @@
 
 namespace sluice::config::detail {
 
-#define READ [](BindParamRead & r) -> bool
-
+// One line per simple parameter reads best:
+// clang-format off
 // Every bind parameter of a listener sluice serves: supported ones with their
 // reader, which returns false to stop reading the line after an error.
-const std::vector<BindParam> kBindParams = {{"accept-proxy", 0, "supported", "", READ{r.b.acceptProxy = true;
-return true;
-}  // namespace sluice::config::detail
-}
-, {"defer-accept", 0, "supported", "", READ{r.b.deferAccept = true;
-return true;
-}
-}
-, {"v4v6", 0, "supported", "", READ{r.b.v4v6 = true;
-return true;
-}
-}
-, {"v6only", 0, "supported", "", READ{r.b.v6only = true;
-return true;
-}
-}
-, {"transparent", 0, "supported", "", READ{r.b.transparent = true;
-return true;
-}
-}
-, {"tfo", 0, "supported", "", READ{r.b.tfo = true;
-return true;
-}
-}
-, {"name", 1, "supported", "", READ{r.b.name = r.value;
-return true;
-}
-}
-, {"interface", 1, "supported", "", READ{r.b.interface = r.value;
-return true;
-}
-}
-, {"backlog", 1, "supported", "", READ{return r.number(r.b.backlog);
-}
-}
-, {"maxconn", 1, "supported", "", READ{return r.number(r.b.maxconn);
-}
-}
-, {"mss", 1, "supported", "", READ{return r.number(r.b.mss);
-}
-}
-, {"tcp-ut", 1, "supported", "", READ{uint32_t v;
-if (!parseDuration(r.value, v)) return r.fail("invalid time '" + r.value + "' for bind parameter 'tcp-ut'");
-r.b.tcpUserTimeout = v;
-return true;
-}
-}
-, {"id", 1, "ignored", "listener ids are not reported yet"}, {"nice", 1, "ignored", "no scheduling priorities"},
+const std::vector<BindParam> kBindParams = {
+    {"accept-proxy", 0, "supported", "", [](BindParamRead& r) -> bool { r.b.acceptProxy = true; return true; }},
+    {"defer-accept", 0, "supported", "", [](BindParamRead& r) -> bool { r.b.deferAccept = true; return true; }},
+    {"v4v6", 0, "supported", "", [](BindParamRead& r) -> bool { r.b.v4v6 = true; return true; }},
+    {"v6only", 0, "supported", "", [](BindParamRead& r) -> bool { r.b.v6only = true; return true; }},
+    {"transparent", 0, "supported", "", [](BindParamRead& r) -> bool { r.b.transparent = true; return true; }},
+    {"tfo", 0, "supported", "", [](BindParamRead& r) -> bool { r.b.tfo = true; return true; }},
+    {"name", 1, "supported", "", [](BindParamRead& r) -> bool { r.b.name = r.value; return true; }},
+    {"interface", 1, "supported", "", [](BindParamRead& r) -> bool { r.b.interface = r.value; return true; }},
+    {"backlog", 1, "supported", "", [](BindParamRead& r) -> bool { return r.number(r.b.backlog); }},
+    {"maxconn", 1, "supported", "", [](BindParamRead& r) -> bool { return r.number(r.b.maxconn); }},
+    {"mss", 1, "supported", "", [](BindParamRead& r) -> bool { return r.number(r.b.mss); }},
+    {"tcp-ut", 1, "supported", "", [](BindParamRead& r) -> bool {
+       uint32_t v;
+       if (!parseDuration(r.value, v)) return r.fail("invalid time '" + r.value + "' for bind parameter 'tcp-ut'");
+       r.b.tcpUserTimeout = v;
+       return true;
+     }},
+    {"id", 1, "ignored", "listener ids are not reported yet"},
+    {"nice", 1, "ignored", "no scheduling priorities"},
     {"process", 1, "ignored", "sluice runs one process"},
     {"thread", 1, "ignored", "every thread listens on every bind"},
     {"shards", 1, "ignored", "every thread has its own listening socket"},
     {"level", 1, "ignored", "runtime API sockets are configured with 'stats socket'"},
     {"severity-output", 1, "ignored", "runtime API sockets are configured with 'stats socket'"},
     {"expose-fd", 1, "ignored", "listening sockets are handed over in process on reload"},
-    {"mode", 1, "ignored", "UNIX sockets are not served"}, {"uid", 1, "ignored", "UNIX sockets are not served"},
-    {"gid", 1, "ignored", "UNIX sockets are not served"}, {"user", 1, "ignored", "UNIX sockets are not served"},
+    {"mode", 1, "ignored", "UNIX sockets are not served"},
+    {"uid", 1, "ignored", "UNIX sockets are not served"},
+    {"gid", 1, "ignored", "UNIX sockets are not served"},
+    {"user", 1, "ignored", "UNIX sockets are not served"},
     {"group", 1, "ignored", "UNIX sockets are not served"},
     {"namespace", 1, "unsupported",
      "sluice does not switch network namespaces (feature NS is off); run it inside the namespace instead (ip netns "
@@ -74,10 +48,8 @@ return true;
     {"quic-cc-algo", 1, "ignored", "sluice does not terminate QUIC: congestion control is the QUIC server's"},
     {"quic-force-retry", 0, "ignored",
      "sluice does not terminate QUIC: address validation (Retry) is the QUIC server's"},
-}
-;
-
-#undef READ
+};
+// clang-format on
 
 bool BindParamRead::number(std::optional<uint32_t>& out) {
   auto v = core::parseInt(value);

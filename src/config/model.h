@@ -184,6 +184,8 @@ struct ServerConfig {
   std::string agentSend;
   ProxyProtocolOut sendProxy = ProxyProtocolOut::None;
   std::vector<std::string> proxyV2Options;
+  // "set-proxy-v2-tlv-fmt(<id>) <fmt>": a TLV of type <id> whose value is <fmt>
+  std::vector<std::pair<uint8_t, std::string>> proxyTlvFormats;
   std::optional<uint32_t> slowstart;
   std::string onMarkedDown;
   std::string onMarkedUp;

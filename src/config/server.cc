@@ -3,6 +3,7 @@
 // and the parameters (their table, with each one's reader, is here).
 #include <netdb.h>
 
+#include <charconv>
 #include <cstring>
 
 #include "config/parser_impl.h"
@@ -10,277 +11,155 @@
 
 namespace sluice::config::detail {
 
-#define READ [](ServerParamRead & r) -> bool
-
+// One line per simple parameter reads best:
+// clang-format off
 // Every server parameter: supported ones with their reader, which returns
 // false to stop reading the line after an error.
-const std::vector<ServerParam> kServerParams = {{"weight", 1, "supported", "", READ{uint32_t v;
-if (r.number(v, 256)) r.s.weight = v;
-return true;
-}  // namespace sluice::config::detail
-}
-, {"maxconn", 1, "supported", "", READ{uint32_t v;
-if (r.number(v)) r.s.maxconn = v;
-return true;
-}
-}
-, {"maxqueue", 1, "supported", "", READ{uint32_t v;
-if (r.number(v)) r.s.maxqueue = v;
-return true;
-}
-}
-, {"minconn", 1, "supported", "", READ{uint32_t v;
-if (r.number(v)) r.s.minconn = v;
-return true;
-}
-}
-, {"backup", 0, "supported", "", READ{r.s.backup = true;
-return true;
-}
-}
-, {"non-stick", 0, "supported", "", READ{r.s.nonStick = true;
-return true;
-}
-}
-, {"stick", 0, "supported", "", READ{r.s.nonStick = false;
-return true;
-}
-}
-, {"disabled", 0, "supported", "", READ{r.s.disabled = true;
-return true;
-}
-}
-, {"enabled", 0, "supported", "", READ{r.s.disabled = false;
-return true;
-}
-}
-, {"check", 0, "supported", "", READ{r.s.check = true;
-return true;
-}
-}
-, {"no-check", 0, "supported", "", READ{r.s.check = false;
-return true;
-}
-}
-, {"inter", 1, "supported", "", READ{uint32_t v;
-if (r.duration(v)) r.s.inter = std::max<uint32_t>(v, 1);
-return true;
-}
-}
-, {"fastinter", 1, "supported", "", READ{uint32_t v;
-if (r.duration(v)) r.s.fastinter = v;
-return true;
-}
-}
-, {"downinter", 1, "supported", "", READ{uint32_t v;
-if (r.duration(v)) r.s.downinter = v;
-return true;
-}
-}
-, {"rise", 1, "supported", "", READ{uint32_t v;
-if (r.number(v, 1000) && v >= 1) r.s.rise = v;
-return true;
-}
-}
-, {"fall", 1, "supported", "", READ{uint32_t v;
-if (r.number(v, 1000) && v >= 1) r.s.fall = v;
-return true;
-}
-}
-, {"port", 1, "supported", "", READ{uint32_t v;
-if (r.number(v, 65535)) r.s.checkPort = static_cast<uint16_t>(v);
-return true;
-}
-}
-, {"addr", 1, "supported", "", READ{r.s.checkAddr = r.value;
-return true;
-}
-}
-, {"check-ssl", 0, "supported", "", READ{r.s.checkSsl = true;
-return true;
-}
-}
-, {"no-check-ssl", 0, "supported", "", READ{r.s.checkSsl = false;
-return true;
-}
-}
-, {"check-sni", 1, "supported", "", READ{r.s.checkSni = r.value;
-return true;
-}
-}
-, {"check-alpn", 1, "supported", "", READ{r.s.checkAlpn.clear();
-for (auto a : core::split(r.value, ',')) r.s.checkAlpn.emplace_back(a);
-return true;
-}
-}
-, {"check-send-proxy", 0, "supported", "", READ{r.s.checkSendProxy = true;
-return true;
-}
-}
-, {"no-check-send-proxy", 0, "supported", "", READ{r.s.checkSendProxy = false;
-return true;
-}
-}
-, {"check-via-socks4", 0, "supported", "", READ{r.s.checkViaSocks4 = true;
-return true;
-}
-}
-, {"tcp-ut", 1, "supported", "", READ{uint32_t v;
-if (r.duration(v)) r.s.tcpUserTimeout = v;
-return true;
-}
-}
-, {"track", 1, "supported", "", READ{r.s.track = r.value;
-return true;
-}
-}
-, {"observe", 1, "supported", "", READ{if (r.value == "layer4"){r.s.observeLayer4 = true;
-}
-else if (r.value == "layer7") {
-  r.warning("'observe layer7' is ignored for server '" + r.s.name +
-            "': it needs HTTP mode, as HAProxy says; 'observe layer4' counts connection errors");
-}
-else if (r.value == "none") {
-  r.s.observeLayer4 = false;
-}
-else {
-  return r.fail("unknown 'observe " + r.value + "'", "use 'observe layer4'");
-}
-return true;
-}
-}
-, {"on-error", 1, "supported", "", READ{const std::string& v = r.value;
-if (v != "fastinter" && v != "fail-check" && v != "sudden-death" && v != "mark-down") {
-  return r.fail("unknown 'on-error " + v + "'", "use fastinter, fail-check, sudden-death or mark-down");
-}
-r.s.onError = v;
-return true;
-}
-}
-, {"error-limit", 1, "supported", "", READ{uint32_t v;
-if (r.number(v) && v > 0) r.s.errorLimit = v;
-return true;
-}
-}
-, {"socks4", 1, "supported", "", READ{auto a = core::Address::parse(r.value);
-if (!a || !a->isV4() || a->port() == 0) {
-  return r.fail("invalid SOCKS4 proxy address '" + r.value + "'",
-                "write an IPv4 address and a port: 'socks4 192.0.2.1:1080'");
-}
-r.s.socks4 = r.value;
-return true;
-}
-}
-, {"agent-check", 0, "supported", "", READ{r.s.agentCheck = true;
-return true;
-}
-}
-, {"no-agent-check", 0, "supported", "", READ{r.s.agentCheck = false;
-return true;
-}
-}
-, {"agent-port", 1, "supported", "", READ{uint32_t v;
-if (r.number(v, 65535) && v > 0) r.s.agentPort = static_cast<uint16_t>(v);
-return true;
-}
-}
-, {"agent-addr", 1, "supported", "", READ{r.s.agentAddr = r.value;
-return true;
-}
-}
-, {"agent-inter", 1, "supported", "", READ{uint32_t v;
-if (r.duration(v)) r.s.agentInter = std::max<uint32_t>(v, 1);
-return true;
-}
-}
-, {"agent-send", 1, "supported", "", READ{r.s.agentSend = r.value;
-return true;
-}
-}
-, {"send-proxy", 0, "supported", "", READ{r.s.sendProxy = ProxyProtocolOut::V1;
-return true;
-}
-}
-, {"send-proxy-v2", 0, "supported", "", READ{r.s.sendProxy = ProxyProtocolOut::V2;
-return true;
-}
-}
-, {"no-send-proxy", 0, "supported", "", READ{r.s.sendProxy = ProxyProtocolOut::None;
-return true;
-}
-}
-, {"no-send-proxy-v2", 0, "supported", "", READ{r.s.sendProxy = ProxyProtocolOut::None;
-return true;
-}
-}
-, {"proxy-v2-options", 1, "supported", "", READ{r.s.proxyV2Options.clear();
-for (auto o : core::split(r.value, ',')) {
-  std::string opt(o);
-  if (opt == "authority" || opt == "crc32c") {
-    r.s.proxyV2Options.push_back(opt);
-  } else if (opt == "ssl" || opt == "cert-cn" || opt == "ssl-cipher" || opt == "cert-sig" || opt == "cert-key" ||
-             opt == "unique-id") {
-    r.warnOnce("pp2opt:" + opt, "proxy-v2-options '" + opt + "' is accepted but ignored: " +
-                                    (opt == "unique-id" ? std::string("sluice generates no unique id")
-                                                        : std::string("sluice terminates no TLS, so there is "
-                                                                      "no TLS session of its own to describe")));
-  } else {
-    return r.fail("unknown proxy-v2-options value '" + opt + "'",
-                  "use authority, crc32c (and, ignored here, ssl, cert-cn, ssl-cipher, cert-sig, cert-key, "
-                  "unique-id)");
-  }
-}
-return true;
-}
-}
-, {"slowstart", 1, "supported", "", READ{uint32_t v;
-if (r.duration(v)) r.s.slowstart = v;
-return true;
-}
-}
-, {"on-marked-down", 1, "supported", "",
-   READ{if (r.value != "shutdown-sessions"){
-       return r.fail("unknown on-marked-down action '" + r.value + "'", "use 'shutdown-sessions'");
-}
-r.s.onMarkedDown = r.value;
-return true;
-}
-}
-, {"on-marked-up", 1, "supported", "",
-   READ{if (r.value != "shutdown-backup-sessions"){
-       return r.fail("unknown on-marked-up action '" + r.value + "'", "use 'shutdown-backup-sessions'");
-}
-r.s.onMarkedUp = r.value;
-return true;
-}
-}
-, {"id", 1, "supported", "", READ{uint32_t v;
-if (r.number(v) && v > 0) r.s.id = v;
-return true;
-}
-}
-,
+const std::vector<ServerParam> kServerParams = {
+    {"weight", 1, "supported", "", [](ServerParamRead& r) -> bool { uint32_t v; if (r.number(v, 256)) r.s.weight = v; return true; }},
+    {"maxconn", 1, "supported", "", [](ServerParamRead& r) -> bool { uint32_t v; if (r.number(v)) r.s.maxconn = v; return true; }},
+    {"maxqueue", 1, "supported", "", [](ServerParamRead& r) -> bool { uint32_t v; if (r.number(v)) r.s.maxqueue = v; return true; }},
+    {"minconn", 1, "supported", "", [](ServerParamRead& r) -> bool { uint32_t v; if (r.number(v)) r.s.minconn = v; return true; }},
+    {"backup", 0, "supported", "", [](ServerParamRead& r) -> bool { r.s.backup = true; return true; }},
+    {"non-stick", 0, "supported", "", [](ServerParamRead& r) -> bool { r.s.nonStick = true; return true; }},
+    {"stick", 0, "supported", "", [](ServerParamRead& r) -> bool { r.s.nonStick = false; return true; }},
+    {"disabled", 0, "supported", "", [](ServerParamRead& r) -> bool { r.s.disabled = true; return true; }},
+    {"enabled", 0, "supported", "", [](ServerParamRead& r) -> bool { r.s.disabled = false; return true; }},
+    {"check", 0, "supported", "", [](ServerParamRead& r) -> bool { r.s.check = true; return true; }},
+    {"no-check", 0, "supported", "", [](ServerParamRead& r) -> bool { r.s.check = false; return true; }},
+    {"inter", 1, "supported", "", [](ServerParamRead& r) -> bool { uint32_t v; if (r.duration(v)) r.s.inter = std::max<uint32_t>(v, 1); return true; }},
+    {"fastinter", 1, "supported", "", [](ServerParamRead& r) -> bool { uint32_t v; if (r.duration(v)) r.s.fastinter = v; return true; }},
+    {"downinter", 1, "supported", "", [](ServerParamRead& r) -> bool { uint32_t v; if (r.duration(v)) r.s.downinter = v; return true; }},
+    {"rise", 1, "supported", "", [](ServerParamRead& r) -> bool { uint32_t v; if (r.number(v, 1000) && v >= 1) r.s.rise = v; return true; }},
+    {"fall", 1, "supported", "", [](ServerParamRead& r) -> bool { uint32_t v; if (r.number(v, 1000) && v >= 1) r.s.fall = v; return true; }},
+    {"port", 1, "supported", "", [](ServerParamRead& r) -> bool { uint32_t v; if (r.number(v, 65535)) r.s.checkPort = static_cast<uint16_t>(v); return true; }},
+    {"addr", 1, "supported", "", [](ServerParamRead& r) -> bool { r.s.checkAddr = r.value; return true; }},
+    {"check-ssl", 0, "supported", "", [](ServerParamRead& r) -> bool { r.s.checkSsl = true; return true; }},
+    {"no-check-ssl", 0, "supported", "", [](ServerParamRead& r) -> bool { r.s.checkSsl = false; return true; }},
+    {"check-sni", 1, "supported", "", [](ServerParamRead& r) -> bool { r.s.checkSni = r.value; return true; }},
+    {"check-alpn", 1, "supported", "", [](ServerParamRead& r) -> bool {
+       r.s.checkAlpn.clear();
+       for (auto a : core::split(r.value, ',')) r.s.checkAlpn.emplace_back(a);
+       return true;
+     }},
+    {"check-send-proxy", 0, "supported", "", [](ServerParamRead& r) -> bool { r.s.checkSendProxy = true; return true; }},
+    {"no-check-send-proxy", 0, "supported", "", [](ServerParamRead& r) -> bool { r.s.checkSendProxy = false; return true; }},
+    {"check-via-socks4", 0, "supported", "", [](ServerParamRead& r) -> bool { r.s.checkViaSocks4 = true; return true; }},
+    {"tcp-ut", 1, "supported", "", [](ServerParamRead& r) -> bool { uint32_t v; if (r.duration(v)) r.s.tcpUserTimeout = v; return true; }},
+    {"track", 1, "supported", "", [](ServerParamRead& r) -> bool { r.s.track = r.value; return true; }},
+    {"observe", 1, "supported", "", [](ServerParamRead& r) -> bool {
+       if (r.value == "layer4") {
+         r.s.observeLayer4 = true;
+       } else if (r.value == "layer7") {
+         r.warning("'observe layer7' is ignored for server '" + r.s.name +
+                   "': it needs HTTP mode, as HAProxy says; 'observe layer4' counts connection errors");
+       } else if (r.value == "none") {
+         r.s.observeLayer4 = false;
+       } else {
+         return r.fail("unknown 'observe " + r.value + "'", "use 'observe layer4'");
+       }
+       return true;
+     }},
+    {"on-error", 1, "supported", "", [](ServerParamRead& r) -> bool {
+       const std::string& v = r.value;
+       if (v != "fastinter" && v != "fail-check" && v != "sudden-death" && v != "mark-down") {
+         return r.fail("unknown 'on-error " + v + "'", "use fastinter, fail-check, sudden-death or mark-down");
+       }
+       r.s.onError = v;
+       return true;
+     }},
+    {"error-limit", 1, "supported", "", [](ServerParamRead& r) -> bool { uint32_t v; if (r.number(v) && v > 0) r.s.errorLimit = v; return true; }},
+    {"socks4", 1, "supported", "", [](ServerParamRead& r) -> bool {
+       auto a = core::Address::parse(r.value);
+       if (!a || !a->isV4() || a->port() == 0) {
+         return r.fail("invalid SOCKS4 proxy address '" + r.value + "'",
+                       "write an IPv4 address and a port: 'socks4 192.0.2.1:1080'");
+       }
+       r.s.socks4 = r.value;
+       return true;
+     }},
+    {"agent-check", 0, "supported", "", [](ServerParamRead& r) -> bool { r.s.agentCheck = true; return true; }},
+    {"no-agent-check", 0, "supported", "", [](ServerParamRead& r) -> bool { r.s.agentCheck = false; return true; }},
+    {"agent-port", 1, "supported", "", [](ServerParamRead& r) -> bool {
+       uint32_t v;
+       if (r.number(v, 65535) && v > 0) r.s.agentPort = static_cast<uint16_t>(v);
+       return true;
+     }},
+    {"agent-addr", 1, "supported", "", [](ServerParamRead& r) -> bool { r.s.agentAddr = r.value; return true; }},
+    {"agent-inter", 1, "supported", "", [](ServerParamRead& r) -> bool { uint32_t v; if (r.duration(v)) r.s.agentInter = std::max<uint32_t>(v, 1); return true; }},
+    {"agent-send", 1, "supported", "", [](ServerParamRead& r) -> bool { r.s.agentSend = r.value; return true; }},
+    {"send-proxy", 0, "supported", "", [](ServerParamRead& r) -> bool { r.s.sendProxy = ProxyProtocolOut::V1; return true; }},
+    {"send-proxy-v2", 0, "supported", "", [](ServerParamRead& r) -> bool { r.s.sendProxy = ProxyProtocolOut::V2; return true; }},
+    {"no-send-proxy", 0, "supported", "", [](ServerParamRead& r) -> bool { r.s.sendProxy = ProxyProtocolOut::None; return true; }},
+    {"no-send-proxy-v2", 0, "supported", "", [](ServerParamRead& r) -> bool { r.s.sendProxy = ProxyProtocolOut::None; return true; }},
+    {"proxy-v2-options", 1, "supported", "", [](ServerParamRead& r) -> bool {
+       r.s.proxyV2Options.clear();
+       for (auto o : core::split(r.value, ',')) {
+         std::string opt(o);
+         if (opt == "authority" || opt == "crc32c") {
+           r.s.proxyV2Options.push_back(opt);
+         } else if (opt == "ssl" || opt == "cert-cn" || opt == "ssl-cipher" || opt == "cert-sig" ||
+                    opt == "cert-key" || opt == "unique-id") {
+           r.warnOnce("pp2opt:" + opt, "proxy-v2-options '" + opt + "' is accepted but ignored: " +
+                                           (opt == "unique-id" ? std::string("sluice generates no unique id")
+                                                               : std::string("sluice terminates no TLS, so there is "
+                                                                             "no TLS session of its own to describe")));
+         } else {
+           return r.fail("unknown proxy-v2-options value '" + opt + "'",
+                         "use authority, crc32c (and, ignored here, ssl, cert-cn, ssl-cipher, cert-sig, cert-key, "
+                         "unique-id)");
+         }
+       }
+       return true;
+     }},
+    // "set-proxy-v2-tlv-fmt(<id>) <fmt>" (HAProxy 2.9): the parameter's own
+    // word carries the TLV type, 0..255 in decimal or 0x hex.
+    {"set-proxy-v2-tlv-fmt", 1, "supported", "", [](ServerParamRead& r) -> bool {
+       size_t open = r.w.find('(');
+       std::string_view id;
+       if (open != std::string::npos && r.w.back() == ')') id = std::string_view(r.w).substr(open + 1, r.w.size() - open - 2);
+       int base = 10;
+       if (id.starts_with("0x") || id.starts_with("0X")) {
+         id.remove_prefix(2);
+         base = 16;
+       }
+       unsigned type = 256;
+       auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), type, base);
+       if (id.empty() || ec != std::errc() || end != id.data() + id.size() || type > 255) {
+         return r.fail("'" + r.w + "' needs a TLV type from 0 to 255", "e.g. 'set-proxy-v2-tlv-fmt(0xE1) %[req.ssl_ja4]'");
+       }
+       r.s.proxyTlvFormats.emplace_back(static_cast<uint8_t>(type), r.value);
+       return true;
+     }},
+    {"slowstart", 1, "supported", "", [](ServerParamRead& r) -> bool { uint32_t v; if (r.duration(v)) r.s.slowstart = v; return true; }},
+    {"on-marked-down", 1, "supported", "", [](ServerParamRead& r) -> bool {
+       if (r.value != "shutdown-sessions") {
+         return r.fail("unknown on-marked-down action '" + r.value + "'", "use 'shutdown-sessions'");
+       }
+       r.s.onMarkedDown = r.value;
+       return true;
+     }},
+    {"on-marked-up", 1, "supported", "", [](ServerParamRead& r) -> bool {
+       if (r.value != "shutdown-backup-sessions") {
+         return r.fail("unknown on-marked-up action '" + r.value + "'", "use 'shutdown-backup-sessions'");
+       }
+       r.s.onMarkedUp = r.value;
+       return true;
+     }},
+    {"id", 1, "supported", "", [](ServerParamRead& r) -> bool { uint32_t v; if (r.number(v) && v > 0) r.s.id = v; return true; }},
     // "source <addr>[:port] [usesrc ...] [interface <if>]": takes as many words as it needs.
-    {"source", 1, "supported", "", READ{return r.source();
-}
-}
-, {"verify", 1, "supported", "",
-   READ{if (r.value != "none" &&
-            r.value != "required"){return r.fail("unknown verify mode '" + r.value + "'", "use 'none' or 'required'");
-}
-r.s.verify = r.value;
-return true;
-}
-}
-, {"ca-file", 1, "supported", "", READ{r.s.caFile = r.value;
-return true;
-}
-}
-, {"init-addr", 1, "parsed", "names are resolved once at start; failure is an error", READ{r.s.initAddr = r.value;
-return true;
-}
-}
-, {"cookie", 1, "ignored", "HTTP-only"}, {"redir", 1, "ignored", "HTTP-only"},
+    {"source", 1, "supported", "", [](ServerParamRead& r) -> bool { return r.source(); }},
+    {"verify", 1, "supported", "", [](ServerParamRead& r) -> bool {
+       if (r.value != "none" && r.value != "required") {
+         return r.fail("unknown verify mode '" + r.value + "'", "use 'none' or 'required'");
+       }
+       r.s.verify = r.value;
+       return true;
+     }},
+    {"ca-file", 1, "supported", "", [](ServerParamRead& r) -> bool { r.s.caFile = r.value; return true; }},
+    {"init-addr", 1, "parsed", "names are resolved once at start; failure is an error", [](ServerParamRead& r) -> bool { r.s.initAddr = r.value; return true; }},
+    {"cookie", 1, "ignored", "HTTP-only"},
+    {"redir", 1, "ignored", "HTTP-only"},
     {"resolvers", 1, "ignored", "names are resolved once at start through libc"},
     {"resolve-prefer", 1, "ignored", "names are resolved once at start through libc"},
     {"resolve-net", 1, "ignored", "names are resolved once at start through libc"},
@@ -313,14 +192,14 @@ return true;
     {"namespace", 1, "unsupported",
      "sluice does not switch network namespaces (feature NS is off); run it inside the namespace instead (ip netns "
      "exec)"},
-    {"proto", 1, "ignored", "HTTP-only"}, {"ws", 1, "ignored", "HTTP-only"}, {"check-proto", 1, "ignored", "HTTP-only"},
+    {"proto", 1, "ignored", "HTTP-only"},
+    {"ws", 1, "ignored", "HTTP-only"},
+    {"check-proto", 1, "ignored", "HTTP-only"},
     {"ssl", 0, "unsupported", "sluice forwards the client's TLS as is and never opens its own TLS session to a server"},
     {"send-proxy-v2-ssl", 0, "unsupported", "there is no TLS session of sluice's own to describe"},
     {"send-proxy-v2-ssl-cn", 0, "unsupported", "there is no TLS session of sluice's own to describe"},
-}
-;
-
-#undef READ
+};
+// clang-format on
 
 bool ServerParamRead::number(uint32_t& out, uint64_t max) {
   auto v = core::parseInt(value);
@@ -391,7 +270,8 @@ void Parser::parseServer(const ConfigLine& l, bool isDefault) {
   }
   for (; i < l.words.size(); ++i) {
     const std::string& w = l.words[i];
-    const ServerParam* ps = findParam(kServerParams, w);
+    // A parameter whose word carries an argument ("set-proxy-v2-tlv-fmt(0xE1)").
+    const ServerParam* ps = findParam(kServerParams, std::string_view(w).substr(0, w.find('(')));
     if (!ps) {
       std::string guess = suggest(w, paramNames(kServerParams));
       error(l, "unknown server parameter '" + w + "'",

@@ -20,7 +20,10 @@ constexpr size_t kHandshakeHeaderLength = 4;
 
 constexpr uint16_t kExtServerName = 0;
 constexpr uint16_t kExtSupportedGroups = 10;
+constexpr uint16_t kExtEcPointFormats = 11;
+constexpr uint16_t kExtSignatureAlgorithms = 13;
 constexpr uint16_t kExtAlpn = 16;
+constexpr uint16_t kExtKeyShare = 51;
 constexpr uint16_t kExtSessionTicket = 35;
 constexpr uint16_t kExtSupportedVersions = 43;
 constexpr uint16_t kExtEncryptedClientHello = 0xfe0d;
@@ -65,6 +68,44 @@ HelloError parseAlpn(ByteReader ext, ClientHelloInfo& info) {
     info.alpn.emplace_back(ByteReader::asString(name.rest()));
   }
   return HelloError::None;
+}
+
+// The lists below are recorded for fetches and fingerprints, never judged:
+// a malformed one is the server's to refuse, and leaves what was read.
+std::string listBytes(ByteReader list) { return std::string(ByteReader::asString(list.rest())); }
+
+void recordU16List(ByteReader ext, std::string& out) {
+  ByteReader list;
+  if (ext.readU16Prefixed(list) && list.remaining() % 2 == 0) out = listBytes(list);
+}
+
+void recordPointFormats(ByteReader ext, std::string& out) {
+  ByteReader list;
+  if (ext.readU8Prefixed(list)) out = listBytes(list);
+}
+
+// key_share (RFC 8446 4.2.8): the group of each entry, 2 bytes each.
+void recordKeyShares(ByteReader ext, std::string& out) {
+  ByteReader shares;
+  if (!ext.readU16Prefixed(shares)) return;
+  while (!shares.empty()) {
+    uint16_t group = 0;
+    ByteReader key;
+    if (!shares.readU16(group) || !shares.readU16Prefixed(key)) return;
+    out.push_back(static_cast<char>(group >> 8));
+    out.push_back(static_cast<char>(group & 0xff));
+  }
+}
+
+// encrypted_client_hello (RFC 9849 5): type, and in an outer one the HPKE
+// suite (4 bytes) then config_id.
+void recordEch(ByteReader ext, ClientHelloInfo& info) {
+  info.hasEch = true;
+  uint8_t type = 0;
+  if (!ext.readU8(type) || type > 1) return;
+  info.echType = type;
+  uint8_t configId = 0;
+  if (type == 0 && ext.skip(4) && ext.readU8(configId)) info.echConfigId = configId;
 }
 
 HelloError parseSupportedVersions(ByteReader ext, ClientHelloInfo& info) {
@@ -142,6 +183,7 @@ HelloError parseClientHelloBody(std::span<const uint8_t> body, ClientHelloInfo& 
   if (ciphers.remaining() < 2 || ciphers.remaining() % 2 != 0) {
     return HelloError::BadCipherSuites;
   }
+  info.cipherSuites = listBytes(ciphers);
   ByteReader compression;
   if (!r.readU8Prefixed(compression)) {
     return HelloError::TruncatedBody;
@@ -169,14 +211,21 @@ HelloError parseClientHelloBody(std::span<const uint8_t> body, ClientHelloInfo& 
     if (seenCount < seen.size()) {
       seen[seenCount++] = type;
     }
+    info.extensions.push_back(type);
     HelloError err = HelloError::None;
     switch (type) {
       case kExtServerName: err = parseServerName(data, info); break;
       case kExtAlpn: err = parseAlpn(data, info); break;
       case kExtSupportedVersions: err = parseSupportedVersions(data, info); break;
-      case kExtSupportedGroups: info.hasEcExtension = true; break;
+      case kExtSupportedGroups:
+        info.hasEcExtension = true;
+        recordU16List(data, info.supportedGroups);
+        break;
+      case kExtEcPointFormats: recordPointFormats(data, info.ecPointFormats); break;
+      case kExtSignatureAlgorithms: recordU16List(data, info.signatureAlgorithms); break;
+      case kExtKeyShare: recordKeyShares(data, info.keyShareGroups); break;
       case kExtSessionTicket: info.sessionTicket = data.empty() ? 1 : 2; break;
-      case kExtEncryptedClientHello: info.hasEch = true; break;
+      case kExtEncryptedClientHello: recordEch(data, info); break;
       default: break;
     }
     if (err != HelloError::None) {

@@ -115,6 +115,20 @@ struct ClientHelloInfo {
   bool hasEcExtension = false;     // supported_groups present (req.ssl_ec_ext)
   uint8_t sessionTicket = 0;       // 0 absent, 1 empty, 2 with a ticket (req.ssl_st_ext)
   bool hasEch = false;             // encrypted_client_hello present (outer SNI only)
+  // ECH (RFC 9849): the extension's ECHClientHelloType (0 outer, 1 inner,
+  // 0xff unreadable) and, in an outer one, the server's config_id. GREASE
+  // ECH (sent by browsers that know no ECH config) looks like a real outer.
+  uint8_t echType = 0xff;
+  int16_t echConfigId = -1;
+  bool quic = false;               // read from QUIC Initial packets (JA4's "q")
+  // The lists fingerprints and HAProxy 3.2's list fetches read, as sent
+  // (GREASE kept), in wire form: 2 bytes per entry except point formats (1).
+  std::string cipherSuites;        // req.ssl_cipherlist
+  std::vector<uint16_t> extensions;  // extension types in the client's order
+  std::string signatureAlgorithms;   // req.ssl_sigalgs
+  std::string supportedGroups;       // req.ssl_supported_groups
+  std::string keyShareGroups;        // the group of each key_share entry: req.ssl_keyshare_groups
+  std::string ecPointFormats;        // ec_point_formats (JA3)
   uint32_t helloLength = 0;        // handshake body length
   uint32_t recordCount = 0;        // records the hello was spread over
   size_t wireLength = 0;           // bytes consumed up to the end of the hello

@@ -304,6 +304,11 @@ std::string encodeProxyV2(const core::Address& src, const core::Address& dst,
   if (!o.alpn.empty()) appendTlv(tlvs, kTlvAlpn, o.alpn);
   if (!o.authority.empty()) appendTlv(tlvs, kTlvAuthority, o.authority);
   if (!o.uniqueId.empty()) appendTlv(tlvs, kTlvUniqueId, o.uniqueId);
+  constexpr size_t kMaxLength = 0xffff - 7;  // room kept for the CRC32C TLV
+  for (const auto& [type, value] : o.tlvs) {
+    if (addrs.size() + tlvs.size() + 3 + value.size() > kMaxLength) continue;
+    appendTlv(tlvs, type, value);
+  }
   size_t crcAt = 0;
   if (o.crc32c) {
     crcAt = 16 + addrs.size() + tlvs.size() + 3;

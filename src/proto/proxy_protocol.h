@@ -26,6 +26,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/address.h"
 
@@ -77,6 +79,9 @@ struct ProxyV2Options {
   std::string alpn;            // sent as PP2_TYPE_ALPN when not empty
   std::string uniqueId;        // sent as PP2_TYPE_UNIQUE_ID when not empty
   bool crc32c = false;         // append a PP2_TYPE_CRC32C checksum
+  // Further TLVs, type and value ("set-proxy-v2-tlv-fmt"), after the ones
+  // above. Those that would take the header past its 16-bit length are left out.
+  std::vector<std::pair<uint8_t, std::string>> tlvs;
 };
 
 // Version 1 line for a TCP connection from src to dst ("PROXY TCP4 ...\r\n").

@@ -335,6 +335,7 @@ QuicStatus QuicHelloReader::tryHello() {
     return fail(QuicStatus::Malformed);
   }
   info.handshakeType = 1;
+  info.quic = true;
   info.helloLength = static_cast<uint32_t>(length);
   info_ = std::move(info);
   return status_ = QuicStatus::Done;

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "core/strings.h"
+#include "proto/fingerprint.h"
 #include "proto/fix.h"
 #include "proto/mqtt.h"
 #include "proto/rdp.h"
@@ -108,6 +109,66 @@ bool fetchStExt(const SessionView& v, const std::vector<Arg>&, size_t index, Sam
   if (index > 0 || !helloReady(v, out) || v.hello->sslv2) return false;
   out.type = SampleType::Int;
   out.integer = v.hello->sessionTicket;
+  return true;
+}
+
+// HAProxy 3.2's list fetches: the lists as the client sent them, GREASE
+// included, in wire form (2 bytes per entry); none when the extension is
+// absent (the cipher list is always there).
+bool helloList(const SessionView& v, size_t index, const std::string proto::ClientHelloInfo::*list,
+               bool needsExtension, uint16_t extension, Sample& out) {
+  if (index > 0 || !helloReady(v, out) || v.hello->sslv2) return false;
+  const auto& exts = v.hello->extensions;
+  if (needsExtension && std::find(exts.begin(), exts.end(), extension) == exts.end()) return false;
+  out.type = SampleType::Bin;
+  out.text = v.hello->*list;
+  return true;
+}
+
+bool fetchCipherList(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  return helloList(v, index, &proto::ClientHelloInfo::cipherSuites, false, 0, out);
+}
+bool fetchSigAlgs(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  return helloList(v, index, &proto::ClientHelloInfo::signatureAlgorithms, true, 13, out);
+}
+bool fetchSupportedGroups(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  return helloList(v, index, &proto::ClientHelloInfo::supportedGroups, true, 10, out);
+}
+bool fetchKeyShareGroups(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  return helloList(v, index, &proto::ClientHelloInfo::keyShareGroups, true, 51, out);
+}
+
+// JA3 and JA4 fingerprints (sluice's own fetches; proto/fingerprint.h).
+template <std::string (*Compute)(const proto::ClientHelloInfo&)>
+bool fetchFingerprint(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (index > 0 || !helloReady(v, out) || v.hello->sslv2) return false;
+  out.type = SampleType::Str;
+  out.text = Compute(*v.hello);
+  return true;
+}
+std::string ja4Hashed(const proto::ClientHelloInfo& h) { return proto::ja4(h, proto::Ja4Form::Hashed); }
+std::string ja4Raw(const proto::ClientHelloInfo& h) { return proto::ja4(h, proto::Ja4Form::Raw); }
+std::string ja4Original(const proto::ClientHelloInfo& h) { return proto::ja4(h, proto::Ja4Form::HashedOriginal); }
+std::string ja4RawOriginal(const proto::ClientHelloInfo& h) { return proto::ja4(h, proto::Ja4Form::RawOriginal); }
+
+// Encrypted Client Hello: whether the hello carries the extension, its
+// type (0 outer, 1 inner) and an outer one's config_id.
+bool fetchEch(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (index > 0 || !helloReady(v, out) || v.hello->sslv2) return false;
+  out.type = SampleType::Bool;
+  out.integer = v.hello->hasEch ? 1 : 0;
+  return true;
+}
+bool fetchEchType(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (index > 0 || !helloReady(v, out) || !v.hello->hasEch || v.hello->echType > 1) return false;
+  out.type = SampleType::Int;
+  out.integer = v.hello->echType;
+  return true;
+}
+bool fetchEchConfigId(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (index > 0 || !helloReady(v, out) || !v.hello->hasEch || v.hello->echConfigId < 0) return false;
+  out.type = SampleType::Int;
+  out.integer = v.hello->echConfigId;
   return true;
 }
 
@@ -335,6 +396,19 @@ const FetchDef kFetches[] = {
     {"req.ssl_alpn", SampleType::Str, 0, 0, true, true, false, fetchAlpn},
     {"req.ssl_ec_ext", SampleType::Bool, 0, 0, true, true, false, fetchEcExt},
     {"req.ssl_st_ext", SampleType::Int, 0, 0, true, true, false, fetchStExt},
+    {"req.ssl_cipherlist", SampleType::Bin, 0, 0, true, true, false, fetchCipherList},
+    {"req.ssl_sigalgs", SampleType::Bin, 0, 0, true, true, false, fetchSigAlgs},
+    {"req.ssl_supported_groups", SampleType::Bin, 0, 0, true, true, false, fetchSupportedGroups},
+    {"req.ssl_keyshare_groups", SampleType::Bin, 0, 0, true, true, false, fetchKeyShareGroups},
+    {"req.ssl_ja3", SampleType::Str, 0, 0, true, true, false, fetchFingerprint<proto::ja3Hash>},
+    {"req.ssl_ja3_r", SampleType::Str, 0, 0, true, true, false, fetchFingerprint<proto::ja3String>},
+    {"req.ssl_ja4", SampleType::Str, 0, 0, true, true, false, fetchFingerprint<ja4Hashed>},
+    {"req.ssl_ja4_r", SampleType::Str, 0, 0, true, true, false, fetchFingerprint<ja4Raw>},
+    {"req.ssl_ja4_o", SampleType::Str, 0, 0, true, true, false, fetchFingerprint<ja4Original>},
+    {"req.ssl_ja4_ro", SampleType::Str, 0, 0, true, true, false, fetchFingerprint<ja4RawOriginal>},
+    {"req.ssl_ech", SampleType::Bool, 0, 0, true, true, false, fetchEch},
+    {"req.ssl_ech_type", SampleType::Int, 0, 0, true, true, false, fetchEchType},
+    {"req.ssl_ech_config_id", SampleType::Int, 0, 0, true, true, false, fetchEchConfigId},
     {"req.len", SampleType::Int, 0, 0, false, true, false, fetchLen},
     {"req_len", SampleType::Int, 0, 0, false, true, false, fetchLen},
     {"req.payload", SampleType::Bin, 2, 2, false, true, false, fetchPayload},
@@ -395,6 +469,27 @@ bool convLength(const ConverterCall&, Sample& s) {
 bool convHex(const ConverterCall&, Sample& s) {
   s.type = SampleType::Bin;
   s.text = sampleToString(s);
+  s.type = SampleType::Str;
+  return true;
+}
+
+// be2hex([<separator>[,<chunk_size>[,<truncate>]]]): the bytes in upper-case
+// hex, in chunks of chunk_size bytes (default 1) joined by the separator;
+// with truncate, a last chunk shorter than the others is dropped.
+bool convBe2Hex(const ConverterCall& c, Sample& s) {
+  const std::string sep = !c.args.empty() ? c.args[0].text : std::string();
+  const size_t chunk = c.args.size() > 1 && c.args[1].integer > 0 ? static_cast<size_t>(c.args[1].integer) : 1;
+  const bool truncate = c.args.size() > 2 && c.args[2].integer != 0;
+  size_t n = s.text.size();
+  if (truncate) n -= n % chunk;
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    if (i > 0 && i % chunk == 0) out += sep;
+    const auto b = static_cast<uint8_t>(s.text[i]);
+    out += "0123456789ABCDEF"[b >> 4];
+    out += "0123456789ABCDEF"[b & 0xf];
+  }
+  s.text = std::move(out);
   s.type = SampleType::Str;
   return true;
 }
@@ -556,6 +651,7 @@ const ConverterDef kConverters[] = {
     {"len", SampleType::Str, SampleType::Int, 0, 0, convLength},
     {"hex", SampleType::Bin, SampleType::Str, 0, 0, convHex},
     {"hex2i", SampleType::Str, SampleType::Int, 0, 0, convHex2i},
+    {"be2hex", SampleType::Bin, SampleType::Str, 0, 3, convBe2Hex},
     {"bytes", SampleType::Bin, SampleType::Bin, 1, 2, convBytes},
     {"field", SampleType::Str, SampleType::Str, 2, 3, convField},
     {"ltrim", SampleType::Str, SampleType::Str, 1, 1, convLtrim},

@@ -417,6 +417,17 @@ class Builder {
       }
       (sc.quic ? rawQuic : raw).push_back(s.get());
       be->addServer(s, &sc);
+      for (const auto& [type, text] : sc.proxyTlvFormats) {
+        std::string error;
+        auto format = route::FormatString::parse(text, *rt_->maps, false, error);
+        if (!format) {
+          diag_.error(sc.where, "server '" + sc.name + "': in 'set-proxy-v2-tlv-fmt(" + std::to_string(type) +
+                                    ")': " + error,
+                      "write samples as %[fetch,converter], e.g. %[req.ssl_ja4]");
+          continue;
+        }
+        be->proxyTlvs.back().push_back({type, std::move(format)});
+      }
     }
 
     be->logHealthChecks = p.logHealthChecks;

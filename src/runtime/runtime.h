@@ -150,6 +150,12 @@ struct Backend {
   config::ProxyConfig::CheckKind checkKind = config::ProxyConfig::CheckKind::Tcp;
   std::vector<std::shared_ptr<balance::ServerState>> servers;   // add with addServer()
   std::vector<const config::ServerConfig*> serverConfigs;  // same order as servers
+  // "set-proxy-v2-tlv-fmt" of each server, compiled (same order as servers).
+  struct ProxyTlv {
+    uint8_t type = 0;
+    std::unique_ptr<route::FormatString> format;
+  };
+  std::vector<std::vector<ProxyTlv>> proxyTlvs;
   std::vector<std::shared_ptr<const health::ServerCheckSpec>> checks;  // null: not checked
   bool logHealthChecks = false;
   // The backend's own "log" targets: health check results and server state
@@ -226,6 +232,7 @@ struct Backend {
     serversById_.emplace(s->id, s.get());
     servers.push_back(std::move(s));
     serverConfigs.push_back(sc);
+    proxyTlvs.emplace_back();
   }
   // By name through an index: a reload of a backend of 10,000 servers looks
   // each one up in the previous configuration.

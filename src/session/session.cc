@@ -789,6 +789,11 @@ void Session::prependProxyHeader() noexcept {
         o.authority = hello_->info().sni;
       }
     }
+    const auto& tlvs = be_->proxyTlvs[server_->position];
+    if (!tlvs.empty()) {
+      const route::SessionView v = view(true);
+      for (const auto& t : tlvs) o.tlvs.emplace_back(t.type, t.format->renderSamples(v));
+    }
     header = proto::encodeProxyV2(rc_.src, rc_.dst, o);
   }
   inspectBuffer_.insert(inspectBuffer_.begin() + static_cast<std::ptrdiff_t>(replayed_), header.begin(),

@@ -167,6 +167,9 @@ TEST(Expressions, FetchesAndConverters) {
   EXPECT_EQ(eval("str(0A0b),hex2i"), "2571");
   EXPECT_EQ(eval("str(1g),hex2i"), "0");  // not hex: zero, as HAProxy
   EXPECT_EQ(eval("str(abc),hex,hex2i"), "6382179");
+  EXPECT_EQ(eval("str(abcde),be2hex"), "6162636465");
+  EXPECT_EQ(eval("str(abcde),be2hex(:,2)"), "6162:6364:65");
+  EXPECT_EQ(eval("str(abcde),be2hex(:,2,1)"), "6162:6364");
   EXPECT_EQ(eval("var(txn.none)"), "<none>");
   hv.vars.set("txn.sni", Sample::ofStr("kept"));
   EXPECT_EQ(eval("var(txn.sni)"), "kept");
