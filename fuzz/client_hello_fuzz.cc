@@ -2,12 +2,15 @@
 // libFuzzer target: the incremental ClientHello reader. Invariants checked:
 // no crash or sanitizer report; parsing in pieces (sizes taken from the input)
 // gives the same status, SNI and ALPN as parsing at once; a Done hello never
-// claims more bytes than were given; a final status never changes.
+// claims more bytes than were given; a final status never changes; the JA3
+// and JA4 fingerprints of a parsed hello are the same either way and keep
+// their shape (JA4: 36 characters, JA3: 32 hex digits).
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
 
 #include "proto/client_hello.h"
+#include "proto/fingerprint.h"
 
 using sluice::proto::ClientHelloParser;
 using sluice::proto::HelloStatus;
@@ -34,6 +37,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (pieces.info().sni != whole.info().sni || pieces.info().alpn != whole.info().alpn ||
         pieces.info().wireLength != whole.info().wireLength) {
       abort();
+    }
+    const auto& h = whole.info();
+    if (!h.sslv2) {
+      const std::string ja4 = sluice::proto::ja4(h, sluice::proto::Ja4Form::Hashed);
+      if (ja4.size() != 36 || ja4 != sluice::proto::ja4(pieces.info(), sluice::proto::Ja4Form::Hashed)) abort();
+      if (sluice::proto::ja3Hash(h).size() != 32) abort();
+      sluice::proto::ja4(h, sluice::proto::Ja4Form::RawOriginal);
     }
   }
   if (whole.parse(all) != st) abort();
