@@ -34,14 +34,19 @@ const std::vector<Command>& commands() {
       {"add acl <acl> <pattern>", "add an acl entry", Level::Operator, {"add", "acl"}},
       {"add map <map> <key> <val>", "add a map entry (payload supported instead of key/val)",
        Level::Operator, {"add", "map"}},
+      {"add server <bk>/<srv>", "create a new server", Level::Admin, {"add", "server"}},
       {"clear acl <acl>", "clear the contents of this acl", Level::Operator, {"clear", "acl"}},
       {"clear map <map>", "clear the contents of this map", Level::Operator, {"clear", "map"}},
       {"clear table <table> [<filter>]*", "remove an entry from a table (filter: data/key)", Level::Admin,
        {"clear", "table"}},
       {"del acl <acl> [<key>|#<ref>]", "delete acl entries matching <key>", Level::Operator, {"del", "acl"}},
       {"del map <map> [<key>|#<ref>]", "delete map entries matching <key>", Level::Operator, {"del", "map"}},
+      {"del server <bk>/<srv>", "remove a server (in maintenance, without connections)", Level::Admin,
+       {"del", "server"}},
+      {"disable health <bk>/<srv>", "disable health checks", Level::Admin, {"disable", "health"}},
       {"disable server <bk>/<srv>", "disable a server for maintenance (use 'set server' instead)",
        Level::Admin, {"disable", "server"}},
+      {"enable health <bk>/<srv>", "enable health checks", Level::Admin, {"enable", "health"}},
       {"enable server <bk>/<srv>", "enable a disabled server (use 'set server' instead)", Level::Admin,
        {"enable", "server"}},
       {"get acl <acl> <value>", "report the patterns matching a sample for an ACL", Level::User,
@@ -55,8 +60,9 @@ const std::vector<Command>& commands() {
       {"set map <map> [<key>|#<ref>] <value>", "modify a map entry", Level::Operator, {"set", "map"}},
       {"set table <table> key <k> [data.* <v>]*", "update or create a table entry's data", Level::Admin,
        {"set", "table"}},
-      {"set server <bk>/<srv> [opts]", "change a server's state or weight (state ready|drain|maint, "
-                                       "weight <n>[%], health up|down)",
+      {"set server <bk>/<srv> [opts]", "change a server's state, weight, address or check port (state "
+                                       "ready|drain|maint, weight <n>[%], health up|down, addr <ip> [port <p>], "
+                                       "check-port <p>)",
        Level::Admin, {"set", "server"}},
       {"set weight <bk>/<srv> <n>", "change a server's weight (use 'set server' instead)", Level::Admin,
        {"set", "weight"}},
@@ -473,7 +479,7 @@ std::string Cli::executeHere(std::string_view line, const std::string& payload, 
     }
     if (what == "servers") {
       std::string error;
-      std::string out = renderServersState(*rt, arg(3), error);
+      std::string out = renderServersState(*rt, arg(3), error, host_.serverEdits());
       return error.empty() ? out + "\n" : error;
     }
     if (what == "stat") {
@@ -602,6 +608,60 @@ std::string Cli::executeHere(std::string_view line, const std::string& payload, 
     }
   }
 
+  if (verb == "add" && arg(1) == "server") {
+    // add server <backend>/<server> <address> [params]*: the server keywords
+    // a file accepts, the backend's default-server applied (HAProxy does not
+    // apply it: haproxy/haproxy#1994); in maintenance until enabled.
+    const std::string spec = arg(2);
+    size_t slash = spec.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == spec.size()) return "Require 'backend/server'.\n";
+    config::ServerEdit e;
+    e.kind = config::ServerEdit::Kind::Add;
+    e.backend = spec.substr(0, slash);
+    e.server = spec.substr(slash + 1);
+    e.words.assign(w.begin() + std::min<size_t>(3, w.size()), w.end());
+    std::string answer = host_.editServer(std::move(e));
+    return answer.empty() ? "New server registered.\n" : answer;
+  }
+
+  if (verb == "del" && arg(1) == "server") {
+    ServerRef s;
+    std::string answer;
+    if (!findServer(*rt, arg(2), s, answer)) return answer;
+    // As HAProxy: only a server in maintenance, followed by no other, named
+    // by no rule, with no connection and no queue left.
+    if (s.server->admin.load() != balance::AdminState::Maint) return "Only servers in maintenance mode can be deleted.\n";
+    if (!s.server->trackers.empty()) return "Server still tracked by other servers, cannot remove it.\n";
+    for (const auto& u : s.backend->config->useServers) {
+      if (u.server == s.server->name) return "This server is referenced by a use-server rule, cannot remove it.\n";
+    }
+    if (s.server->live->currentConnections.load() > 0) {
+      return "Server still has connections attached to it, cannot remove it.\n";
+    }
+    config::ServerEdit e;
+    e.kind = config::ServerEdit::Kind::Delete;
+    e.backend = s.backend->name;
+    e.server = s.server->name;
+    answer = host_.editServer(std::move(e));
+    return answer.empty() ? "Server deleted.\n" : answer;
+  }
+
+  if ((verb == "disable" || verb == "enable") && arg(1) == "health") {
+    ServerRef s;
+    std::string answer;
+    if (!findServer(*rt, arg(2), s, answer)) return answer;
+    if (!s.server->checked) return "Health checks are not configured on this server, cannot enable.\n";
+    const bool disable = verb == "disable";
+    s.server->live->healthDisabled.store(disable);
+    if (disable && !s.server->up.load()) {
+      // Unchecked, the server counts as up, as in HAProxy.
+      s.server->up.store(true);
+      s.server->lastChange.store(static_cast<uint64_t>(time(nullptr)));
+    }
+    host_.serverChanged(*s.backend);
+    return "\n";
+  }
+
   if ((verb == "disable" || verb == "enable") && arg(1) == "server") {
     ServerRef s;
     std::string answer;
@@ -647,12 +707,40 @@ std::string Cli::executeHere(std::string_view line, const std::string& payload, 
       host_.serverChanged(*s.backend);
       return "\n";
     }
-    if (what == "addr" || what == "port" || what == "fqdn" || what == "ssl" || what == "agent" ||
-        what == "agent-addr" || what == "agent-port" || what == "agent-send" || what == "check-addr" ||
-        what == "check-port") {
+    if (what == "addr") {
+      // set server <b>/<s> addr <ip> [port <port>]: new connections go there;
+      // established ones stay where they are.
+      config::ServerEdit e;
+      e.kind = config::ServerEdit::Kind::Address;
+      e.backend = s.backend->name;
+      e.server = s.server->name;
+      e.words.assign(w.begin() + std::min<size_t>(4, w.size()), w.end());
+      const std::string oldIp = s.server->address.ipString();
+      const uint16_t oldPort = s.server->address.port();
+      const bool oldFromClient = s.server->portFromClient;
+      std::string answer = host_.editServer(std::move(e));
+      if (!answer.empty()) return answer;
+      const std::string newIp = w.size() > 4 ? w[4] : std::string();
+      std::string out = "IP changed from '" + oldIp + "' to '" + newIp + "'";
+      if (w.size() > 6 && w[5] == "port") {
+        out += ", port changed from '" + (oldFromClient ? std::string() : std::to_string(oldPort)) + "' to '" + w[6] + "'";
+      }
+      return out + " by 'stats socket command'\n";
+    }
+    if (what == "check-port") {
+      config::ServerEdit e;
+      e.kind = config::ServerEdit::Kind::CheckPort;
+      e.backend = s.backend->name;
+      e.server = s.server->name;
+      e.words = {value};
+      std::string answer = host_.editServer(std::move(e));
+      return answer.empty() ? "\n" : answer;
+    }
+    if (what == "port" || what == "fqdn" || what == "ssl" || what == "agent" || what == "agent-addr" ||
+        what == "agent-port" || what == "agent-send" || what == "check-addr") {
       return "'set server <srv> " + what + "' is not available in sluice; change the file and reload.\n";
     }
-    return "usage: set server <backend>/<server> health | state | weight\n";
+    return "usage: set server <backend>/<server> health | state | weight | addr | check-port\n";
   }
 
   if (verb == "shutdown") {

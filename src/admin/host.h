@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "config/server_edit.h"
 #include "runtime/runtime.h"
 #include "session/session.h"
 #include "session/worker.h"
@@ -50,6 +51,12 @@ class Host {
   virtual void serverChanged(runtime::Backend& backend) = 0;
   // Reloads the configuration files; `report` holds the messages.
   virtual bool reloadConfiguration(std::string& report) = 0;
+  // "add server", "del server", "set server ... addr|check-port": applies
+  // the change and puts a runtime built from it in service. Returns "" or
+  // the message for the operator.
+  virtual std::string editServer(config::ServerEdit edit) = 0;
+  // The runtime API's server changes still in force, in order.
+  virtual const std::vector<config::ServerEdit>& serverEdits() const = 0;
   virtual std::vector<ProgramInfo> programs() const { return {}; }
 };
 

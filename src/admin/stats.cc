@@ -564,7 +564,8 @@ std::string renderInfo(const Snapshot& snap) {
   return o.str();
 }
 
-std::string renderServersState(const runtime::Runtime& rt, const std::string& backend, std::string& error) {
+std::string renderServersState(const runtime::Runtime& rt, const std::string& backend, std::string& error,
+                               const std::vector<config::ServerEdit>& edits) {
   // Check status numbers of HAProxy's server-state file format.
   auto statusCode = [](const std::string& s) {
     static const char* kCodes[] = {"UNK",   "INI",   "",      "",      "HANA", "SOCKERR", "L4OK",
@@ -597,10 +598,11 @@ std::string renderServersState(const runtime::Runtime& rt, const std::string& ba
       balance::AdminState admin = s->admin.load();
       // HAProxy's bits: 0x01 forced maintenance, 0x02 inherited (track),
       // 0x04 from the configuration, 0x08 forced drain.
+      const config::ServerConfig& sc = *be->serverConfigs[s->position];
       int adminBits = admin == balance::AdminState::Maint
-                          ? (live.maintInherited.load()                          ? 0x02
-                             : s->configAdmin == balance::AdminState::Maint ? 0x04
-                                                                            : 0x01)
+                          ? (live.maintInherited.load()                                         ? 0x02
+                             : s->configAdmin == balance::AdminState::Maint && !sc.dynamic ? 0x04
+                                                                                           : 0x01)
                           : admin == balance::AdminState::Drain ? 0x08 : 0;
       int checkResult = !s->checked || live.checkStatus.empty() ? 0 : s->up.load() ? 3 : 2;
       uint64_t changed = s->lastChange.load();
@@ -612,9 +614,15 @@ std::string renderServersState(const runtime::Runtime& rt, const std::string& ba
         << ' ' << (wall > changed ? wall - changed : 0) << ' '
         << (s->checked ? statusCode(live.checkStatus) : 1) << ' ' << checkResult << ' '
         // An unchecked server's health counter stays at its "rise", as HAProxy's.
-        << (s->checked ? live.checkHealth : be->serverConfigs[s->position]->rise) << ' ' << (s->checked ? (maint ? 14 : 6) : 0)
-        << " 0 0 0 - "
-        << (s->portFromClient ? 0 : s->address.port()) << " - 0 0 - - 0\n";
+        << (s->checked ? live.checkHealth : sc.rise) << ' '
+        // Check state bits: configured 2, enabled 4, paused 8.
+        << (s->checked ? (live.healthDisabled.load() ? 2 : maint ? 14 : 6) : 0) << " 0 0 0 - "
+        << (s->portFromClient ? 0 : s->address.port()) << " - 0 " << sc.checkPort.value_or(0) << " - - 0\n";
+    }
+    // sluice's own: the runtime API's changes to this backend, as comments
+    // (config/server_edit.h), so that a restart that loads the file keeps them.
+    for (const config::ServerEdit& e : edits) {
+      if (e.backend == be->name) o << config::serverEditLine(e) << '\n';
     }
   }
   return o.str();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "admin/host.h"
+#include "config/server_edit.h"
 #include "runtime/runtime.h"
 #include "session/worker.h"
 
@@ -115,7 +116,8 @@ const std::vector<std::string>& statColumns();
 
 std::string renderInfo(const Snapshot& snap);
 // "show servers state [<backend>]"; empty string and `error` when unknown.
-std::string renderServersState(const runtime::Runtime& rt, const std::string& backend, std::string& error);
+std::string renderServersState(const runtime::Runtime& rt, const std::string& backend, std::string& error,
+                               const std::vector<config::ServerEdit>& edits = {});
 
 // Helpers shared by the renderings.
 std::string uptimeText(uint64_t seconds);       // "0d 1h02m03s"

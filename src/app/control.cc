@@ -243,24 +243,80 @@ bool Control::reload(const std::string& why, std::string& report) {
          std::to_string(uint64_t(mono.tv_sec) * 1000000 + uint64_t(mono.tv_nsec) / 1000));
   log(observe::kNotice, "sluice: reloading the configuration (" + why + ")");
 
-  auto refuse = [&](const std::string& text) {
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);) {
-      if (!line.empty()) log(observe::kAlert, line);
-    }
-    log(observe::kAlert, "sluice: reload refused; the running configuration is unchanged");
-    report += text + "reload refused; the running configuration is unchanged\n";
-    notify("READY=1");
-    return false;
-  };
-
   // Files root may own and ports below 1024: what root could do at start.
   ReloadPrivilege privilege;
   core::Diagnostics diag;
   auto cfg = std::make_shared<config::Config>(config::loadConfig(o_.configFiles, diag));
   if (o_.maxconn > 0 && !cfg->global.maxconn) cfg->global.maxconn = static_cast<uint32_t>(o_.maxconn);
+  // What was changed through the runtime API stands, unless the files now
+  // say otherwise about the same server.
+  std::vector<config::ServerEdit> kept;
+  std::string dropped;
+  if (!diag.hasErrors()) {
+    for (config::ServerEdit e : edits_) {
+      std::string why;
+      if (!config::serverEditStillApplies(*cfg, e, why) || !config::applyServerEdit(*cfg, e).empty()) {
+        dropped += "runtime API change to " + e.backend + "/" + e.server + " dropped: " +
+                   (why.empty() ? std::string("it no longer applies") : why) + "\n";
+        continue;
+      }
+      kept.push_back(std::move(e));
+    }
+  }
+  if (!install(cfg, diag, /*fromFiles=*/true, report)) return false;
+  edits_ = std::move(kept);
+  if (!dropped.empty()) {
+    std::istringstream lines(dropped);
+    for (std::string line; std::getline(lines, line);) log(observe::kWarning, "sluice: " + line);
+    report = dropped + report;
+  }
+  return true;
+}
+
+std::string Control::editServer(config::ServerEdit edit) {
+  if (softStopping_) return "The process is stopping.\n";
+  auto cfg = std::make_shared<config::Config>(*cfg_);
+  std::string error = config::applyServerEdit(*cfg, edit);
+  if (!error.empty()) return error;
+  core::Diagnostics diag;
+  std::string report;
+  if (!install(cfg, diag, /*fromFiles=*/false, report)) return report;
+  const std::string name = edit.backend + "/" + edit.server;
+  if (edit.kind == config::ServerEdit::Kind::Delete) {
+    // A server the runtime API added leaves no trace: its changes go with it.
+    bool added = false;
+    std::erase_if(edits_, [&](const config::ServerEdit& e) {
+      bool same = e.backend == edit.backend && e.server == edit.server;
+      if (same && e.kind == config::ServerEdit::Kind::Add) added = true;
+      return same;
+    });
+    if (!added) edits_.push_back(std::move(edit));
+  } else {
+    edits_.push_back(std::move(edit));
+  }
+  log(observe::kNotice, "sluice: server " + name + " changed through the runtime API");
+  return {};
+}
+
+bool Control::install(std::shared_ptr<config::Config> cfg, core::Diagnostics& diag, bool fromFiles,
+                      std::string& report) {
+  auto refuse = [&](const std::string& text) {
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      if (!line.empty()) log(observe::kAlert, line);
+    }
+    const std::string what = fromFiles ? "reload refused" : "change refused";
+    log(observe::kAlert, "sluice: " + what + "; the running configuration is unchanged");
+    report += text + what + "; the running configuration is unchanged\n";
+    if (fromFiles) notify("READY=1");
+    return false;
+  };
   std::shared_ptr<runtime::Runtime> rt;
   if (!diag.hasErrors()) rt = runtime::build(cfg, diag, rt_.get());
+  if (rt && !fromFiles) {
+    // The running process's thread count, whatever the files say now.
+    rt->nbthread = static_cast<uint32_t>(workers_.size());
+  }
   if (!rt || diag.hasErrors()) return refuse(diag.render());
   rt->mailAlerts = &mail_;
   if (cfg->global.zeroWarning && diag.warningCount() > 0) {
@@ -319,6 +375,7 @@ bool Control::reload(const std::string& why, std::string& report) {
     report += cliErrors;
   }
   startChecks();
+  if (!fromFiles) return true;
   programs_.apply(cfg_->programs);
   ++reloads_;
   log(observe::kNotice, "sluice: configuration reloaded (" + std::to_string(rt->frontends.size()) +
@@ -328,6 +385,7 @@ bool Control::reload(const std::string& why, std::string& report) {
   notify("READY=1");
   return true;
 }
+
 
 void Control::softStop() {
   if (softStopping_) return;

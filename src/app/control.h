@@ -17,6 +17,7 @@
 
 #include "admin/endpoints.h"
 #include "admin/host.h"
+#include "config/server_edit.h"
 #include "app/listeners.h"
 #include "app/options.h"
 #include "app/programs.h"
@@ -59,6 +60,13 @@ class Control final : public event::EventHandler, public event::Timer, public ad
   void killSessionsOn(balance::ServerState* server, char cause) override;
   void serverChanged(runtime::Backend& backend) override;
   bool reloadConfiguration(std::string& report) override { return reload("runtime API", report); }
+  std::string editServer(config::ServerEdit edit) override;
+  const std::vector<config::ServerEdit>& serverEdits() const override { return edits_; }
+  // At start-up: the runtime API's server changes a server state file kept
+  // ("# sluice:" lines of "show servers state"), applied to `cfg` before the
+  // runtime is built; what no longer applies is reported in `diag`.
+  static std::vector<config::ServerEdit> restoreServerEdits(config::Config& cfg, core::Diagnostics& diag);
+  void setServerEdits(std::vector<config::ServerEdit> edits) { edits_ = std::move(edits); }
   std::vector<admin::ProgramInfo> programs() const override;
 
   const std::shared_ptr<runtime::Runtime>& runtime() const { return rt_; }
@@ -81,6 +89,11 @@ class Control final : public event::EventHandler, public event::Timer, public ad
  private:
   void startChecks();
   void retireChecker();
+  // Builds a runtime from `cfg` and puts it in service in place of the
+  // running one (a reload from the files when `fromFiles`, else a runtime
+  // API change). False, with the running configuration unchanged, when it
+  // cannot; `report` says why.
+  bool install(std::shared_ptr<config::Config> cfg, core::Diagnostics& diag, bool fromFiles, std::string& report);
   void notify(const std::string& state);
 
   const Options& o_;
@@ -99,6 +112,9 @@ class Control final : public event::EventHandler, public event::Timer, public ad
   uint64_t hardStopAt_ = 0;
   uint64_t startedAt_ = 0;
   uint32_t reloads_ = 0;
+  // Server changes made through the runtime API, in order: applied again to
+  // the files' configuration at each reload (config/server_edit.h).
+  std::vector<config::ServerEdit> edits_;
   int stopSignal_ = 0;
   Programs programs_{[this](int level, const std::string& message) { log(level, message); }};
   observe::MailAlerts mail_{loop_, [this](int level, const std::string& message) { log(level, message); }};

@@ -23,6 +23,7 @@
 #include "app/version.h"
 #include "config/lexer.h"
 #include "config/parser.h"
+#include "config/server_edit.h"
 #include "core/files.h"
 #include "runtime/runtime.h"
 #include "session/worker.h"
@@ -87,6 +88,10 @@ int run(const Options& o) {
   core::Diagnostics diag;
   auto cfg = std::make_shared<config::Config>(config::loadConfig(o.configFiles, diag));
   if (o.maxconn > 0 && !cfg->global.maxconn) cfg->global.maxconn = static_cast<uint32_t>(o.maxconn);
+  // The runtime API's server changes a server state file kept (not for -c,
+  // which checks the files alone).
+  std::vector<config::ServerEdit> restoredEdits;
+  if (!diag.hasErrors() && !o.check) restoredEdits = config::restoreServerEdits(*cfg, diag);
   std::shared_ptr<runtime::Runtime> rt;
   if (!diag.hasErrors()) {
     rt = runtime::build(cfg, diag);
@@ -214,6 +219,7 @@ int run(const Options& o) {
   // need root to create (/run/haproxy/admin.sock).
   bool logToStderr = !o.quiet && !cfg->global.quiet && !daemonize;
   auto control = std::make_unique<Control>(o, process, workers, listeners, logToStderr);
+  control->setServerEdits(std::move(restoredEdits));
   {
     std::string errors;
     if (!control->prepare(cfg, rt, std::move(statsListeners), errors)) {

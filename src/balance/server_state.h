@@ -98,6 +98,9 @@ struct ServerLive {
   std::atomic<uint32_t> consecutiveErrors{0};  // "observe layer4": failed connects in a row
   std::atomic<int32_t> currentConnections{0};
   std::atomic<int32_t> throttle{-1};        // slow start: percent of the weight; -1 not ramping
+  // "disable health": checks paused, the server counted up (HAProxy's
+  // unchecked state). A server added with "check" starts so.
+  std::atomic<bool> healthDisabled{false};
   std::atomic<uint64_t> lastChange{0};       // wall-clock seconds of the last up/down change
   ServerCounters counters;
   // Health details for the stats page and "show stat"; control thread only.

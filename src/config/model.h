@@ -146,6 +146,7 @@ struct ServerConfig {
   SourceLocation where;
   std::string name;
   std::string addressSpec;                 // as written ("web1:443", "10.0.0.1")
+  bool dynamic = false;                    // added through the runtime API ("add server")
   core::Address address;                   // resolved at load time
   bool portFromClient = false;             // no port, or +N/-N: derived from the destination port
   bool quic = false;                       // "quic4@"/"quic6@": a QUIC server (UDP), for QUIC flows only

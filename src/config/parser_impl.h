@@ -72,6 +72,9 @@ class Parser {
  public:
   explicit Parser(core::Diagnostics& diag);
   Config run(const std::vector<ConfigLine>& lines);
+  // "add server": one server line read as the files would read it in
+  // `backend`, its default-server applied; nullopt after errors (in diag).
+  std::optional<ServerConfig> readServerLine(const ProxyConfig& backend, const ConfigLine& l);
 
   // -- the readers the keyword tables name -------------------------------------
   // global (global.cc)

@@ -255,6 +255,19 @@ std::optional<core::Address> Parser::resolveHost(const std::string& host, uint16
   return a;
 }
 
+std::optional<ServerConfig> Parser::readServerLine(const ProxyConfig& backend, const ConfigLine& l) {
+  current_ = ProxyConfig{};
+  current_.kind = backend.kind;
+  current_.name = backend.name;
+  current_.isBackend = true;
+  current_.defaultServer = backend.defaultServer;
+  serverNames_.clear();
+  const size_t errorsBefore = diag_.errorCount();
+  parseServer(l, /*isDefault=*/false);
+  if (diag_.errorCount() != errorsBefore || current_.servers.empty()) return std::nullopt;
+  return current_.servers.back();
+}
+
 // server <name> <address>[:[port]] [param*]
 void Parser::parseServer(const ConfigLine& l, bool isDefault) {
   ProxyConfig& p = current_;

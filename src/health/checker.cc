@@ -125,6 +125,12 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       return;
     }
     if (now >= nextCheck_) {
+      if (server_.live->healthDisabled.load()) {
+        // "disable health": no check until "enable health".
+        nextCheck_ = now + spec_->inter;
+        rescheduleIdle();
+        return;
+      }
       begin();
       return;
     }

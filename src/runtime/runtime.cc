@@ -411,6 +411,8 @@ class Builder {
       s->checked = sc.check;
       s->configAdmin = sc.disabled ? balance::AdminState::Maint : balance::AdminState::Ready;
       if (!old) {  // else adoptLiveState() reconciles the shared state
+        // As HAProxy: checks of a server added at runtime wait for "enable health".
+        if (sc.dynamic && sc.check) s->live->healthDisabled.store(true);
         s->weight.store(sc.weight);
         s->admin.store(s->configAdmin);
         s->lastChange.store(static_cast<uint64_t>(time(nullptr)));
@@ -923,11 +925,19 @@ void loadServerStates(Runtime& rt, core::Diagnostics& diag) {
       if (!s) continue;
       auto num = [&](size_t i) { return core::parseInt(w[i]).value_or(-1); };
       const int64_t op = num(5), admin = num(6), uweight = num(7), iweight = num(8), health = num(12);
+      const config::ServerConfig& sc = *be->serverConfigs[s->position];
       if (admin >= 0 && (admin & 0x01)) {
         s->admin.store(balance::AdminState::Maint);
       } else if (admin >= 0 && (admin & 0x08) && s->admin.load() == balance::AdminState::Ready) {
         s->admin.store(balance::AdminState::Drain);
+      } else if (admin == 0 && sc.dynamic) {
+        // A server added at runtime starts in maintenance; the file says it
+        // had been put in service.
+        s->admin.store(balance::AdminState::Ready);
       }
+      // Check state: configured (2) without enabled (4) is "disable health".
+      const int64_t checkState = num(13);
+      if (s->checked && checkState >= 0) s->live->healthDisabled.store((checkState & 0x06) == 0x02);
       if (uweight >= 0 && iweight == static_cast<int64_t>(s->configWeight) && uweight != iweight) {
         s->weight.store(static_cast<uint32_t>(std::min<int64_t>(uweight, 256)));
         s->live->weightSetLive.store(true);

@@ -13,6 +13,7 @@
 #include "config/lexer.h"
 #include "config/keywords.h"
 #include "config/parser.h"
+#include "config/server_edit.h"
 
 namespace sluice::config {
 namespace {
@@ -442,6 +443,64 @@ TEST(Parser, TlsAlertRule) {
   EXPECT_TRUE(hasMessage(bad, "test.cfg:10: error: 'tls-alert' takes at most one alert name"));
   EXPECT_TRUE(hasMessage(bad, "test.cfg:11: error: rule action 'tls-alert' is only allowed in 'tcp-request content' rules"))
       << bad.render();
+}
+
+// The runtime API's server changes: applied to a model, written as state
+// file comment lines and read back, and judged against changed files.
+TEST(ServerEdits, ApplyWriteReadAndJudge) {
+  core::Diagnostics diag;
+  Config cfg = parse(kMinimal + "backend be\n  default-server maxconn 9\n  server a 10.0.0.1:443\n"
+                                "  server b 10.0.0.2:443\n",
+                     diag);
+  ASSERT_FALSE(diag.hasErrors()) << diag.render();
+  ServerEdit add{ServerEdit::Kind::Add, "be", "c", {"10.0.0.3:443", "check", "agent-send", "hello \"you\" $x"}, ""};
+  EXPECT_EQ(applyServerEdit(cfg, add), "");
+  const ProxyConfig* be = cfg.findProxy("be", true);
+  ASSERT_EQ(be->servers.size(), 3u);
+  EXPECT_TRUE(be->servers[2].dynamic);
+  EXPECT_TRUE(be->servers[2].disabled);  // in maintenance until enabled
+  EXPECT_EQ(be->servers[2].maxconn, 9u);  // default-server applied
+  EXPECT_EQ(be->servers[2].agentSend, "hello \"you\" $x");
+  EXPECT_EQ(be->servers[2].id, 3u);
+  EXPECT_EQ(applyServerEdit(cfg, add), "Already exists a server with the same name in backend.\n");
+
+  ServerEdit del{ServerEdit::Kind::Delete, "be", "a", {}, ""};
+  EXPECT_EQ(applyServerEdit(cfg, del), "");
+  EXPECT_EQ(del.addressBefore, "10.0.0.1:443");
+  EXPECT_EQ(be->servers[0].name, "b");
+  EXPECT_EQ(be->servers[0].id, 2u);  // ids do not shift
+
+  ServerEdit addr{ServerEdit::Kind::Address, "be", "b", {"10.0.0.9", "port", "8443"}, ""};
+  EXPECT_EQ(applyServerEdit(cfg, addr), "");
+  EXPECT_EQ(be->servers[0].address.toString(), "10.0.0.9:8443");
+  EXPECT_EQ(addr.addressBefore, "10.0.0.2:443");
+
+  for (const ServerEdit& e : {add, del, addr}) {
+    std::optional<ServerEdit> back = parseServerEditLine(serverEditLine(e));
+    ASSERT_TRUE(back) << serverEditLine(e);
+    EXPECT_EQ(back->backend, e.backend);
+    EXPECT_EQ(back->server, e.server);
+    EXPECT_EQ(back->words, e.words) << serverEditLine(e);
+    EXPECT_EQ(back->addressBefore, e.addressBefore);
+  }
+  EXPECT_FALSE(parseServerEditLine("# be_id be_name srv_id"));
+
+  // Against the files as they were: everything still applies.
+  core::Diagnostics d2;
+  Config files = parse(kMinimal + "backend be\n  server a 10.0.0.1:443\n  server b 10.0.0.2:443\n", d2);
+  std::string why;
+  EXPECT_TRUE(serverEditStillApplies(files, add, why)) << why;
+  EXPECT_TRUE(serverEditStillApplies(files, del, why)) << why;
+  EXPECT_TRUE(serverEditStillApplies(files, addr, why)) << why;
+  // Files that moved "b" and define "c" themselves win.
+  Config changed = parse(kMinimal + "backend be\n  server a 10.0.0.1:443\n  server b 10.0.0.7:443\n"
+                                    "  server c 10.0.0.3:443\n",
+                         d2);
+  EXPECT_FALSE(serverEditStillApplies(changed, add, why));
+  EXPECT_EQ(why, "the configuration now defines server be/c itself");
+  EXPECT_FALSE(serverEditStillApplies(changed, addr, why));
+  EXPECT_EQ(why, "the configuration now gives server be/b the address 10.0.0.7:443");
+  EXPECT_TRUE(serverEditStillApplies(changed, del, why));
 }
 
 // "log" lines: targets, formats, facilities, levels.
