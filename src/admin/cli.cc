@@ -72,6 +72,8 @@ const std::vector<Command>& commands() {
        {"show", "cli", "level"}},
       {"show info", "report information about the running process", Level::User, {"show", "info"}},
       {"show map [<map>]", "report available maps or dump a map's contents", Level::User, {"show", "map"}},
+      {"show resolvers [<id>]", "dumps counters from all resolvers section and associated name servers",
+       Level::User, {"show", "resolvers"}},
       {"show servers state [<backend>]", "dump volatile server information (all or for a single backend)",
        Level::User, {"show", "servers", "state"}},
       {"show sess [<id>]", "report the list of current sessions or dump this exact session",
@@ -606,6 +608,12 @@ std::string Cli::executeHere(std::string_view line, const std::string& payload, 
       if (!ref->set(w[3], value, error)) return error == "entry not found" ? "Key not found.\n" : error + ".\n";
       return "\n";
     }
+  }
+
+  if (verb == "show" && arg(1) == "resolvers") {
+    std::string error;
+    std::string out = host_.showResolvers(arg(2), error);
+    return error.empty() ? out : error;
   }
 
   if (verb == "add" && arg(1) == "server") {

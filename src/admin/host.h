@@ -57,6 +57,8 @@ class Host {
   virtual std::string editServer(config::ServerEdit edit) = 0;
   // The runtime API's server changes still in force, in order.
   virtual const std::vector<config::ServerEdit>& serverEdits() const = 0;
+  // "show resolvers [<section>]": each name server's counters.
+  virtual std::string showResolvers(const std::string& section, std::string& error) const = 0;
   virtual std::vector<ProgramInfo> programs() const { return {}; }
 };
 

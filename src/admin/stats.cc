@@ -40,8 +40,9 @@ void serverStatus(const balance::ServerState& s, StatRow& r) {
   balance::AdminState admin = s.admin.load();
   r.up = up;
   r.admin = admin;
-  if (admin == balance::AdminState::Maint) {
-    r.status = "MAINT";
+  if (admin == balance::AdminState::Maint || !s.hasAddress) {
+    // No address yet from DNS: HAProxy's "MAINT (resolution)".
+    r.status = admin == balance::AdminState::Maint ? "MAINT" : "MAINT (resolution)";
     r.state = "MAINT";
     return;
   }
@@ -604,20 +605,24 @@ std::string renderServersState(const runtime::Runtime& rt, const std::string& ba
                              : s->configAdmin == balance::AdminState::Maint && !sc.dynamic ? 0x04
                                                                                            : 0x01)
                           : admin == balance::AdminState::Drain ? 0x08 : 0;
+      if (!s->hasAddress) adminBits |= 0x20;  // maintenance by resolution
       int checkResult = !s->checked || live.checkStatus.empty() ? 0 : s->up.load() ? 3 : 2;
       uint64_t changed = s->lastChange.load();
       // In forced maintenance HAProxy reports the server stopped and its
       // check paused (configured|enabled|paused = 14).
       bool maint = admin == balance::AdminState::Maint;
       o << id << ' ' << be->name << ' ' << s->id << ' ' << s->name << ' ' << s->address.ipString() << ' '
-        << (s->up.load() && !maint ? 2 : 0) << ' ' << adminBits << ' ' << s->weight.load() << ' ' << s->configWeight
+        << (s->up.load() && !maint && s->hasAddress ? 2 : 0) << ' ' << adminBits << ' ' << s->weight.load() << ' ' << s->configWeight
         << ' ' << (wall > changed ? wall - changed : 0) << ' '
         << (s->checked ? statusCode(live.checkStatus) : 1) << ' ' << checkResult << ' '
         // An unchecked server's health counter stays at its "rise", as HAProxy's.
         << (s->checked ? live.checkHealth : sc.rise) << ' '
         // Check state bits: configured 2, enabled 4, paused 8.
-        << (s->checked ? (live.healthDisabled.load() ? 2 : maint ? 14 : 6) : 0) << " 0 0 0 - "
-        << (s->portFromClient ? 0 : s->address.port()) << " - 0 " << sc.checkPort.value_or(0) << " - - 0\n";
+        << (s->checked ? (live.healthDisabled.load() ? 2 : maint ? 14 : 6) : 0) << " 0 0 0 "
+        // srv_fqdn, srv_port, srvrecord: the name DNS resolves, an SRV label apart.
+        << (sc.fqdn.empty() || sc.fqdn[0] == '_' ? "-" : sc.fqdn) << ' '
+        << (s->portFromClient ? 0 : s->address.port()) << ' ' << (!sc.fqdn.empty() && sc.fqdn[0] == '_' ? sc.fqdn : "-")
+        << " 0 " << sc.checkPort.value_or(0) << " - - 0\n";
     }
     // sluice's own: the runtime API's changes to this backend, as comments
     // (config/server_edit.h), so that a restart that loads the file keeps them.

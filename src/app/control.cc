@@ -108,6 +108,8 @@ bool Control::prepare(std::shared_ptr<const config::Config> cfg, std::shared_ptr
 void Control::run(const sigset_t& signals) {
   signalFd_ = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
   loop_.add(signalFd_, EPOLLIN, static_cast<event::EventHandler*>(this));
+  dns_ = std::make_unique<resolve::DnsResolver>(loop_, [this] { dnsChanged(); });
+  dns_->configure(*cfg_);
   startChecks();
   programs_.apply(cfg_->programs);
   notify("READY=1");
@@ -263,8 +265,11 @@ bool Control::reload(const std::string& why, std::string& report) {
       kept.push_back(std::move(e));
     }
   }
+  // Servers keep what DNS gave them until it says otherwise.
+  if (dns_ && !diag.hasErrors()) dns_->applyTo(*cfg);
   if (!install(cfg, diag, /*fromFiles=*/true, report)) return false;
   edits_ = std::move(kept);
+  if (dns_) dns_->configure(*cfg_);
   if (!dropped.empty()) {
     std::istringstream lines(dropped);
     for (std::string line; std::getline(lines, line);) log(observe::kWarning, "sluice: " + line);
@@ -281,6 +286,7 @@ std::string Control::editServer(config::ServerEdit edit) {
   core::Diagnostics diag;
   std::string report;
   if (!install(cfg, diag, /*fromFiles=*/false, report)) return report;
+  if (dns_) dns_->configure(*cfg_);  // an added server may name resolvers
   const std::string name = edit.backend + "/" + edit.server;
   if (edit.kind == config::ServerEdit::Kind::Delete) {
     // A server the runtime API added leaves no trace: its changes go with it.
@@ -296,6 +302,27 @@ std::string Control::editServer(config::ServerEdit edit) {
   }
   log(observe::kNotice, "sluice: server " + name + " changed through the runtime API");
   return {};
+}
+
+std::string Control::showResolvers(const std::string& section, std::string& error) const {
+  if (!dns_) {
+    error = "Can't find resolvers section.\n";
+    return {};
+  }
+  return dns_->show(section, error);
+}
+
+// DNS gave servers other addresses: a runtime built with them replaces the
+// running one, as a runtime API change does.
+void Control::dnsChanged() {
+  if (softStopping_) return;
+  auto cfg = std::make_shared<config::Config>(*cfg_);
+  dns_->applyTo(*cfg);
+  core::Diagnostics diag;
+  std::string report;
+  if (install(cfg, diag, /*fromFiles=*/false, report)) {
+    log(observe::kNotice, "sluice: servers changed by DNS resolution");
+  }
 }
 
 bool Control::install(std::shared_ptr<config::Config> cfg, core::Diagnostics& diag, bool fromFiles,

@@ -18,6 +18,7 @@
 #include "admin/endpoints.h"
 #include "admin/host.h"
 #include "config/server_edit.h"
+#include "resolve/dns_resolver.h"
 #include "app/listeners.h"
 #include "app/options.h"
 #include "app/programs.h"
@@ -61,6 +62,7 @@ class Control final : public event::EventHandler, public event::Timer, public ad
   void serverChanged(runtime::Backend& backend) override;
   bool reloadConfiguration(std::string& report) override { return reload("runtime API", report); }
   std::string editServer(config::ServerEdit edit) override;
+  std::string showResolvers(const std::string& section, std::string& error) const override;
   const std::vector<config::ServerEdit>& serverEdits() const override { return edits_; }
   // At start-up: the runtime API's server changes a server state file kept
   // ("# sluice:" lines of "show servers state"), applied to `cfg` before the
@@ -115,6 +117,10 @@ class Control final : public event::EventHandler, public event::Timer, public ad
   // Server changes made through the runtime API, in order: applied again to
   // the files' configuration at each reload (config/server_edit.h).
   std::vector<config::ServerEdit> edits_;
+  // DNS service discovery ("resolvers"): its answers change servers as a
+  // runtime API change does; applied again after each reload.
+  std::unique_ptr<resolve::DnsResolver> dns_;
+  void dnsChanged();
   int stopSignal_ = 0;
   Programs programs_{[this](int level, const std::string& message) { log(level, message); }};
   observe::MailAlerts mail_{loop_, [this](int level, const std::string& message) { log(level, message); }};

@@ -141,6 +141,7 @@ struct ServerState {
   uint32_t configWeight = 1;
   std::atomic<uint32_t> maxconn{0};          // 0: unlimited; an agent-check agent may change it
   bool checked = false;                      // has "check"
+  bool hasAddress = true;                    // false: DNS has given it none yet, it takes no traffic
   // The balancer that orders this server by load (leastconn), told of each
   // connection opened and closed; set by the Backend that holds the server.
   LoadWatcher* loadWatcher = nullptr;
@@ -157,7 +158,7 @@ struct ServerState {
 
   // Can the balancer send a new connection here?
   bool usable() const {
-    return up.load(std::memory_order_relaxed) &&
+    return hasAddress && up.load(std::memory_order_relaxed) &&
            admin.load(std::memory_order_relaxed) == AdminState::Ready &&
            weight.load(std::memory_order_relaxed) > 0;
   }

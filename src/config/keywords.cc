@@ -160,6 +160,22 @@ const KeywordTable& globalKeywordTable() {
 }
 
 // ---------------------------------------------------------------------------
+// resolvers
+
+const KeywordTable& resolversKeywordTable() {
+  using P = Parser;
+  static const KeywordTable table({
+      {"nameserver", kAll, "supported", "", &P::resolversNameserver},
+      {"parse-resolv-conf", kAll, "supported", "", &P::resolversParseResolvConf},
+      {"accepted_payload_size", kAll, "supported", "", &P::resolversPayloadSize},
+      {"hold", kAll, "supported", "", &P::resolversHold},
+      {"timeout", kAll, "supported", "", &P::resolversTimeout},
+      {"resolve_retries", kAll, "supported", "", &P::resolversRetries},
+  });
+  return table;
+}
+
+// ---------------------------------------------------------------------------
 // defaults, frontend, listen, backend
 
 const KeywordTable& proxyKeywordTable() {
@@ -172,6 +188,7 @@ const KeywordTable& proxyKeywordTable() {
       {"mode", kAll, "supported", "", &P::proxyMode},
       {"bind", kFe, "supported", "", &P::parseBind},
       {"server", kBe, "supported", "", &P::proxyServer},
+      {"server-template", kBe, "supported", "", &P::proxyServerTemplate},
       {"default-server", kDfBe, "supported", "", &P::proxyDefaultServer},
       {"email-alert", kAll, "supported", "", &P::proxyEmailAlert},
       {"external-check", kDfBe, "supported", "", &P::proxyExternalCheck},
@@ -242,8 +259,7 @@ const KeywordTable& proxyKeywordTable() {
       {"bind-process", kAll, "ignored", "sluice runs one process"},
       {"retry-on", kAll, "ignored", "in TCP mode sluice retries connection failures, as HAProxy does"},
       {"rate-limit", kAll, "unsupported", "session rate limits are not implemented yet"},
-      {"server-template", kAll, "unsupported", "DNS-discovered servers are not implemented yet"},
-      {"userlist", kAll, "ignored", "used by HTTP authentication only"},
+        {"userlist", kAll, "ignored", "used by HTTP authentication only"},
       // Removed from HAProxy long ago: the error names what replaced them.
       {"clitimeout", kAll, "unsupported", "timeout client", nullptr, false, true},
       {"srvtimeout", kAll, "unsupported", "timeout server", nullptr, false, true},

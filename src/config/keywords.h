@@ -58,6 +58,7 @@ class KeywordTable {
 
 const KeywordTable& globalKeywordTable();
 const KeywordTable& proxyKeywordTable();
+const KeywordTable& resolversKeywordTable();
 
 // Options and HAProxy keywords with nothing to read: a name and a treatment.
 struct Known {

@@ -193,7 +193,17 @@ struct ServerConfig {
   SourceSpec source;
   std::string verify;
   std::string caFile;
-  std::string initAddr;
+  std::string initAddr;                    // "last,libc" when not given, as in HAProxy
+  // DNS service discovery: the section its name is resolved through, the
+  // name (an SRV label when it starts with '_'), the family preferred, and
+  // whether it has an address yet (a server without one takes no traffic,
+  // "MAINT (resolution)").
+  std::string resolvers;
+  std::string fqdn;
+  std::string resolvePrefer = "ipv6";
+  bool hasAddress = true;
+  // "server-template <prefix> <num>": the servers it made share the prefix.
+  std::string templatePrefix;
 };
 
 // One "tcp-request connection|content|session" or "tcp-response content" rule.
@@ -412,6 +422,27 @@ struct MailersConfig {
   uint32_t timeoutMs = 10000;                                  // "timeout mail"
 };
 
+// A "resolvers" section: name servers that servers with "resolvers <name>"
+// are resolved through while sluice runs (DNS service discovery).
+struct ResolversConfig {
+  SourceLocation where;
+  std::string name;
+  struct Nameserver {
+    std::string name;
+    core::Address address;   // port 53 when not given
+    bool tcp = false;        // "tcp@": queries over TCP
+  };
+  std::vector<Nameserver> nameservers;  // "nameserver <name> <ip>[:<port>]", parse-resolv-conf
+  uint32_t acceptedPayloadSize = 512;
+  uint32_t timeoutResolveMs = 1000;   // between two resolutions
+  uint32_t timeoutRetryMs = 1000;     // before a query without answer is sent again
+  uint32_t resolveRetries = 3;
+  // "hold <status> <period>": how long a failed resolution leaves a server
+  // as it was (nx, refused, timeout, other), "valid" and "obsolete".
+  uint32_t holdNxMs = 30000, holdRefusedMs = 30000, holdTimeoutMs = 30000, holdOtherMs = 30000;
+  uint32_t holdValidMs = 10000, holdObsoleteMs = 0;
+};
+
 // A "program" section: a command sluice starts beside itself, stops when it
 // stops, and restarts on reload unless "no option start-on-reload".
 struct ProgramConfig {
@@ -427,6 +458,7 @@ struct Config {
   std::vector<ProxyConfig> proxies;        // frontends, listens and backends, in file order
   std::vector<ProgramConfig> programs;
   std::vector<MailersConfig> mailers;
+  std::vector<ResolversConfig> resolvers;
   std::vector<std::string> files;          // files read, for show info and messages
 
   const ProxyConfig* findProxy(const std::string& name, bool backend) const {

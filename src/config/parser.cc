@@ -211,14 +211,26 @@ void Parser::handleLine(const ConfigLine& l) {
     config_.programs.push_back(prog);
     return;
   }
-  static const std::set<std::string> kOtherSections = {"userlist", "peers",      "resolvers", "http-errors",
+  if (kw == "resolvers") {
+    finishProxy();
+    section_ = Section::Resolvers;
+    if (l.words.size() != 2) error(l, "'resolvers' needs a name and nothing else", "syntax: resolvers <name>");
+    ResolversConfig r;
+    r.where = l.where;
+    r.name = l.words.size() > 1 ? l.words[1] : "<unnamed>";
+    for (const ResolversConfig& other : config_.resolvers) {
+      if (other.name == r.name) error(l, "resolvers section '" + r.name + "' is defined twice");
+    }
+    config_.resolvers.push_back(r);
+    return;
+  }
+  static const std::set<std::string> kOtherSections = {"userlist", "peers",      "http-errors",
                                                        "ring",     "cache",      "fcgi-app",  "crt-store",
                                                        "traces",   "log-forward"};
   if (kOtherSections.count(kw)) {
     finishProxy();
     section_ = Section::Skipped;
-    diag_.warnOnce("section:" + kw, l.where, "'" + kw + "' sections are accepted but not used by sluice",
-                   kw == "resolvers" ? "server names are resolved once at start through libc" : std::string());
+    diag_.warnOnce("section:" + kw, l.where, "'" + kw + "' sections are accepted but not used by sluice");
     return;
   }
   switch (section_) {
@@ -233,6 +245,10 @@ void Parser::handleLine(const ConfigLine& l) {
       return;
     case Section::Mailers:
       mailersLine(l);
+      return;
+    case Section::Resolvers:
+      dispatch(resolversKeywordTable(), l, "resolvers section '" + config_.resolvers.back().name + "'",
+               " in a resolvers section");
       return;
     case Section::Global:
       dispatch(globalKeywordTable(), l, "global section", " in the global section");
@@ -425,6 +441,7 @@ std::vector<KeywordInfo> knownKeywords() {
     }
   };
   table("global", detail::globalKeywordTable());
+  table("resolvers", detail::resolversKeywordTable());
   table("proxy", detail::proxyKeywordTable());
   for (std::string_view o : detail::kSupportedOptions) {
     out.push_back({"option", std::string(o), "supported", ""});

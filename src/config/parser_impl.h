@@ -121,6 +121,15 @@ class Parser {
 
   void parseGlobalStats(const ConfigLine& l);
 
+  // resolvers sections (resolvers.cc)
+  void resolversNameserver(const ConfigLine& l);
+  void resolversParseResolvConf(const ConfigLine& l);
+  void resolversPayloadSize(const ConfigLine& l);
+  void resolversHold(const ConfigLine& l);
+  void resolversTimeout(const ConfigLine& l);
+  void resolversRetries(const ConfigLine& l);
+  void proxyServerTemplate(const ConfigLine& l);
+
   // proxies (proxy.cc, bind.cc, server.cc, rules.cc, stick_table.cc)
   void proxyNegation(const ConfigLine& l);
   void proxyOption(const ConfigLine& l);
@@ -211,7 +220,7 @@ class Parser {
   friend struct ServerParamRead;
   friend struct BindParamRead;
 
-  enum class Section { None, Global, Proxy, Program, Mailers, Skipped };
+  enum class Section { None, Global, Proxy, Program, Mailers, Resolvers, Skipped };
 
   // -- helpers (parser.cc) -----------------------------------------------------
   // "Did you mean" for the first typos of a file only: beyond that, a file

@@ -157,13 +157,26 @@ const std::vector<ServerParam> kServerParams = {
        return true;
      }},
     {"ca-file", 1, "supported", "", [](ServerParamRead& r) -> bool { r.s.caFile = r.value; return true; }},
-    {"init-addr", 1, "parsed", "names are resolved once at start; failure is an error", [](ServerParamRead& r) -> bool { r.s.initAddr = r.value; return true; }},
+    {"init-addr", 1, "supported", "", [](ServerParamRead& r) -> bool {
+       for (auto m : core::split(r.value, ',')) {
+         if (m != "last" && m != "libc" && m != "none" && !core::Address::parse(std::string(m) + ":0") &&
+             !core::Address::parse("[" + std::string(m) + "]:0")) {
+           return r.fail("unknown init-addr method '" + std::string(m) + "'", "use last, libc, none or an IP address, comma-separated");
+         }
+       }
+       r.s.initAddr = r.value;
+       return true;
+     }},
+    {"resolvers", 1, "supported", "", [](ServerParamRead& r) -> bool { r.s.resolvers = r.value; return true; }},
+    {"resolve-prefer", 1, "supported", "", [](ServerParamRead& r) -> bool {
+       if (r.value != "ipv4" && r.value != "ipv6") return r.fail("'resolve-prefer' expects 'ipv4' or 'ipv6'");
+       r.s.resolvePrefer = r.value;
+       return true;
+     }},
     {"cookie", 1, "ignored", "HTTP-only"},
     {"redir", 1, "ignored", "HTTP-only"},
-    {"resolvers", 1, "ignored", "names are resolved once at start through libc"},
-    {"resolve-prefer", 1, "ignored", "names are resolved once at start through libc"},
-    {"resolve-net", 1, "ignored", "names are resolved once at start through libc"},
-    {"resolve-opts", 1, "ignored", "names are resolved once at start through libc"},
+    {"resolve-net", 1, "ignored", "the family (resolve-prefer) decides; networks are not preferred"},
+    {"resolve-opts", 1, "ignored", "duplicate addresses are allowed and SRV weights always apply"},
     {"crl-file", 1, "ignored", "sluice never originates TLS to servers"},
     {"crt", 1, "ignored", "sluice never originates TLS to servers"},
     {"sni", 1, "ignored", "sluice forwards the client's own ClientHello"},
@@ -278,7 +291,6 @@ void Parser::parseServer(const ConfigLine& l, bool isDefault) {
     if (!needArgs(l, 2, "<name> <address>[:port] [params]")) return;
     s.name = l.words[1];
     s.addressSpec = l.words[2];
-    if (!resolveServerAddress(l, s)) return;
     i = 3;
   }
   for (; i < l.words.size(); ++i) {
@@ -316,6 +328,8 @@ void Parser::parseServer(const ConfigLine& l, bool isDefault) {
     p.defaultServer = s;
     return;
   }
+  // After the parameters: init-addr and resolvers decide what a name needs.
+  if (!resolveServerAddress(l, s)) return;
   auto [known, added] = serverNames_.try_emplace(s.name, p.servers.size());
   if (!added) {
     error(l,
@@ -405,12 +419,55 @@ bool Parser::resolveServerAddress(const ConfigLine& l, ServerConfig& s) {
       (forceV6 ? "ipv6@" : "") + (forceV6 && host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
       std::to_string(portNumber));
   if (!addr) {
-    addr = resolveHost(host, portNumber);
+    // A name: "init-addr" says how to get the first address (HAProxy's
+    // default "last,libc"); with "resolvers" it is resolved again and again.
+    s.fqdn = host;
+    if (!s.resolvers.empty()) {
+      bool known = false;
+      for (const ResolversConfig& r : config_.resolvers) known = known || r.name == s.resolvers;
+      if (!known) {
+        error(l, "server '" + s.name + "': no resolvers section named '" + s.resolvers + "' before this line",
+              "declare 'resolvers " + s.resolvers + "' with its name servers first");
+        return false;
+      }
+    }
+    const bool srv = host[0] == '_';
+    if (srv && s.resolvers.empty()) {
+      error(l, "server '" + s.name + "': the SRV label '" + host + "' needs 'resolvers <name>'");
+      return false;
+    }
+    bool waitsForState = false;
+    for (auto m : core::split(s.initAddr.empty() ? "last,libc" : s.initAddr, ',')) {
+      if (m == "last") {
+        waitsForState = true;  // the server state file's address, applied at start-up
+      } else if (m == "libc") {
+        if (!srv) addr = resolveHost(host, portNumber);
+      } else if (m == "none") {
+        s.hasAddress = false;
+        addr = core::Address::parse(forceV6 ? "[::]:0" : "0.0.0.0:0");
+        if (addr) addr->setPort(portNumber);
+      } else {
+        std::string ip(m);
+        addr = core::Address::parse(ip.find(':') != std::string::npos ? "[" + ip + "]:0" : ip + ":0");
+        if (addr) addr->setPort(portNumber);
+      }
+      if (addr) break;
+    }
+    if (!addr && (srv || (waitsForState && !s.resolvers.empty()))) {
+      // Resolved later (SRV records, or the state file then the resolvers).
+      s.hasAddress = false;
+      addr = core::Address::parse("0.0.0.0:0");
+      addr->setPort(portNumber);
+    }
   }
   if (!addr) {
     error(l, "could not resolve address '" + host + "' of server '" + s.name + "'",
-          "check the name, or use a numeric address");
+          "check the name, use a numeric address, or add 'init-addr last,libc,none' to start without one");
     return false;
+  }
+  if (!s.hasAddress) {
+    s.address = *addr;
+    return true;
   }
   if (addr->isAny()) {
     error(l, "server '" + s.name + "' has no address ('" + s.addressSpec + "')",

@@ -1183,7 +1183,7 @@ void HealthChecker::start() {
   std::mt19937 rng(static_cast<unsigned>(getpid()));
   for (const auto& be : rt_->backends) {
     for (size_t i = 0; i < be->servers.size(); ++i) {
-      if (!be->checks[i]) continue;
+      if (!be->checks[i] || !be->servers[i]->hasAddress) continue;
       const config::ServerConfig& sc = *be->serverConfigs[i];
       auto c = std::make_unique<ServerCheck>(*this, *be, *be->servers[i], be->checks[i],
                                              sc.slowstart.value_or(0));
@@ -1194,7 +1194,7 @@ void HealthChecker::start() {
     }
     for (size_t i = 0; i < be->servers.size(); ++i) {
       const config::ServerConfig& sc = *be->serverConfigs[i];
-      if (!sc.agentCheck || !sc.agentPort) continue;
+      if (!sc.agentCheck || !sc.agentPort || !be->servers[i]->hasAddress) continue;
       core::Address address = be->servers[i]->address;
       if (!sc.agentAddr.empty()) {
         const std::string& a = sc.agentAddr;

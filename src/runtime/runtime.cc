@@ -409,6 +409,7 @@ class Builder {
       s->configWeight = sc.weight;
       s->maxconn = sc.maxconn;
       s->checked = sc.check;
+      s->hasAddress = sc.hasAddress;
       s->configAdmin = sc.disabled ? balance::AdminState::Maint : balance::AdminState::Ready;
       if (!old) {  // else adoptLiveState() reconciles the shared state
         // As HAProxy: checks of a server added at runtime wait for "enable health".
@@ -926,6 +927,23 @@ void loadServerStates(Runtime& rt, core::Diagnostics& diag) {
       auto num = [&](size_t i) { return core::parseInt(w[i]).value_or(-1); };
       const int64_t op = num(5), admin = num(6), uweight = num(7), iweight = num(8), health = num(12);
       const config::ServerConfig& sc = *be->serverConfigs[s->position];
+      // "init-addr last" (part of the default "last,libc"): a name takes the
+      // address the file recorded, before DNS answers again.
+      if (!sc.fqdn.empty() && w.size() >= 19 && w[4] != "-") {
+        bool last = false;
+        for (auto m : core::split(sc.initAddr.empty() ? "last,libc" : sc.initAddr, ',')) {
+          if (m == "last") last = true;
+          if (m == "last" || m == "libc" || m == "none") break;  // the first method decides
+        }
+        auto ip = core::Address::parse(w[4].find(':') != std::string::npos ? "[" + w[4] + "]:0" : w[4] + ":0");
+        auto port = core::parseInt(w[18]);
+        if (last && ip && !ip->isAny()) {
+          ip->setPort(sc.portFromClient || !port || *port <= 0 || *port > 65535 ? s->address.port()
+                                                                              : static_cast<uint16_t>(*port));
+          s->address = *ip;
+          s->hasAddress = true;
+        }
+      }
       if (admin >= 0 && (admin & 0x01)) {
         s->admin.store(balance::AdminState::Maint);
       } else if (admin >= 0 && (admin & 0x08) && s->admin.load() == balance::AdminState::Ready) {

@@ -503,6 +503,52 @@ TEST(ServerEdits, ApplyWriteReadAndJudge) {
   EXPECT_TRUE(serverEditStillApplies(changed, del, why));
 }
 
+// resolvers sections, server-template, and what a name needs to start.
+TEST(Parser, ResolversAndServerTemplates) {
+  core::Diagnostics diag;
+  Config cfg = parse("resolvers dns\n  nameserver ns1 10.0.0.53\n  nameserver ns2 tcp@[2001:db8::53]:5353\n"
+                     "  accepted_payload_size 4096\n  hold nx 5s\n  timeout resolve 2s\n  timeout retry 300ms\n"
+                     "  resolve_retries 5\n" + kMinimal +
+                         "backend be\n  server-template web 2-4 _https._tcp.svc.example resolvers dns check\n"
+                         "  server api api.invalid:443 resolvers dns init-addr none resolve-prefer ipv4\n",
+                     diag);
+  ASSERT_FALSE(diag.hasErrors()) << diag.render();
+  ASSERT_EQ(cfg.resolvers.size(), 1u);
+  const ResolversConfig& r = cfg.resolvers[0];
+  ASSERT_EQ(r.nameservers.size(), 2u);
+  EXPECT_EQ(r.nameservers[0].address.toString(), "10.0.0.53:53");
+  EXPECT_TRUE(r.nameservers[1].tcp);
+  EXPECT_EQ(r.nameservers[1].address.port(), 5353);
+  EXPECT_EQ(r.acceptedPayloadSize, 4096u);
+  EXPECT_EQ(r.holdNxMs, 5000u);
+  EXPECT_EQ(r.timeoutResolveMs, 2000u);
+  EXPECT_EQ(r.timeoutRetryMs, 300u);
+  EXPECT_EQ(r.resolveRetries, 5u);
+  const ProxyConfig* be = cfg.findProxy("be", true);
+  ASSERT_EQ(be->servers.size(), 4u);
+  EXPECT_EQ(be->servers[0].name, "web2");
+  EXPECT_EQ(be->servers[2].name, "web4");
+  EXPECT_EQ(be->servers[0].templatePrefix, "web");
+  EXPECT_EQ(be->servers[0].fqdn, "_https._tcp.svc.example");
+  EXPECT_FALSE(be->servers[0].hasAddress);  // SRV: addresses come from DNS
+  EXPECT_TRUE(be->servers[0].check);
+  EXPECT_FALSE(be->servers[3].hasAddress);  // init-addr none
+  EXPECT_EQ(be->servers[3].resolvePrefer, "ipv4");
+
+  core::Diagnostics bad;
+  parse("resolvers dns\n  nameservr ns1 10.0.0.53\n  nameserver ns2 nowhere\n  hold often 1s\n" + kMinimal +
+            "backend be\n  server a a.invalid:443 resolvers other\n  server b _srv._tcp.x\n"
+            "  server c c.invalid:443 init-addr sometimes\n",
+        bad);
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:2: error: unknown keyword 'nameservr' in resolvers section 'dns'")) << bad.render();
+  EXPECT_TRUE(hasMessage(bad, "did you mean 'nameserver'?"));
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:3: error: invalid name server address 'nowhere'"));
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:4: error: unknown 'hold often'"));
+  EXPECT_TRUE(hasMessage(bad, "no resolvers section named 'other' before this line"));
+  EXPECT_TRUE(hasMessage(bad, "the SRV label '_srv._tcp.x' needs 'resolvers <name>'"));
+  EXPECT_TRUE(hasMessage(bad, "unknown init-addr method 'sometimes'"));
+}
+
 // "log" lines: targets, formats, facilities, levels.
 TEST(Parser, LogTargets) {
   core::Diagnostics diag;

@@ -23,7 +23,10 @@ std::map<std::pair<std::string, std::string>, std::set<std::string>> documentedR
   std::string line, section;
   while (std::getline(in, line)) {
     if (line.starts_with("## ")) {
-      section = line == "## global" ? "global" : line.starts_with("## Proxy keywords") ? "proxy" : "";
+      section = line == "## global"                       ? "global"
+                : line.starts_with("## Proxy keywords")        ? "proxy"
+                : line.starts_with("## DNS service discovery") ? "resolvers"
+                                                               : "";
       continue;
     }
     if (line.starts_with("### ")) {
