@@ -515,6 +515,7 @@ class HttpConnection final : public Endpoints::Connection {
         if (core::startsWith(kv, "scope=")) scopes.push_back(urlDecode(kv.substr(6)));
       }
       Snapshot snap = collect(*rt_, ep_.host().processState(), ep_.host().facts());
+      snap.resolvers = ep_.host().resolverCounters();
       if (st.config) applyScope(snap, st.config->scopes);
       answer(httpResponse(200, "text/plain; version=0.0.4; charset=utf-8", renderPrometheus(snap, scopes), {},
                           headOnly));

@@ -16,6 +16,13 @@
 
 namespace sluice::admin {
 
+// A name server of a "resolvers" section and its counters (sluice_resolver_* metrics).
+struct ResolverRow {
+  std::string section;
+  std::string nameserver;
+  uint64_t sent = 0, valid = 0, update = 0, nx = 0, timeout = 0, refused = 0, other = 0, invalid = 0, outdated = 0;
+};
+
 struct ProcessFacts {
   uint64_t pid = 0;
   uint64_t startedAt = 0;       // wall-clock seconds
@@ -59,6 +66,7 @@ class Host {
   virtual const std::vector<config::ServerEdit>& serverEdits() const = 0;
   // "show resolvers [<section>]": each name server's counters.
   virtual std::string showResolvers(const std::string& section, std::string& error) const = 0;
+  virtual std::vector<ResolverRow> resolverCounters() const { return {}; }
   virtual std::vector<ProgramInfo> programs() const { return {}; }
 };
 

@@ -341,6 +341,35 @@ void sluiceMetrics(const Snapshot& snap, Writer& w) {
       w.sample(m.name, labels(r), double(r.*m.field));
     }
   }
+  // DNS service discovery, name server by name server.
+  if (!snap.resolvers.empty()) {
+    const std::string sent = "sluice_resolver_queries_sent_total";
+    const std::string answers = "sluice_resolver_answers_total";
+    const std::string updates = "sluice_resolver_updates_total";
+    w.family(sent, "counter", "DNS queries sent to the name server.");
+    for (const ResolverRow& r : snap.resolvers) {
+      w.sample(sent, "resolvers=\"" + escapeLabel(r.section) + "\",nameserver=\"" + escapeLabel(r.nameserver) + "\"",
+               double(r.sent));
+    }
+    w.family(answers, "counter", "DNS answers from the name server, by result (invalid: unreadable; outdated: "
+                                 "another name server answered first).");
+    for (const ResolverRow& r : snap.resolvers) {
+      const std::string l =
+          "resolvers=\"" + escapeLabel(r.section) + "\",nameserver=\"" + escapeLabel(r.nameserver) + "\",result=\"";
+      w.sample(answers, l + "valid\"", double(r.valid));
+      w.sample(answers, l + "nx\"", double(r.nx));
+      w.sample(answers, l + "timeout\"", double(r.timeout));
+      w.sample(answers, l + "refused\"", double(r.refused));
+      w.sample(answers, l + "other\"", double(r.other));
+      w.sample(answers, l + "invalid\"", double(r.invalid));
+      w.sample(answers, l + "outdated\"", double(r.outdated));
+    }
+    w.family(updates, "counter", "Answers of the name server that changed a server's address.");
+    for (const ResolverRow& r : snap.resolvers) {
+      w.sample(updates, "resolvers=\"" + escapeLabel(r.section) + "\",nameserver=\"" + escapeLabel(r.nameserver) + "\"",
+               double(r.update));
+    }
+  }
 }
 
 }  // namespace

@@ -96,6 +96,7 @@ struct TableRow {
 
 struct Snapshot {
   ProcessStats process;
+  std::vector<ResolverRow> resolvers;
   std::vector<StatRow> rows;   // per proxy in file order: FRONTEND, servers, BACKEND
   std::vector<TableRow> tables;
 };

@@ -312,6 +312,17 @@ std::string Control::showResolvers(const std::string& section, std::string& erro
   return dns_->show(section, error);
 }
 
+std::vector<admin::ResolverRow> Control::resolverCounters() const {
+  std::vector<admin::ResolverRow> out;
+  if (!dns_) return out;
+  for (const auto& r : dns_->counters()) {
+    const auto& c = r.counters;
+    out.push_back({r.section, r.nameserver, c.sent, c.valid, c.update, c.nx, c.timeout, c.refused, c.other, c.invalid,
+                   c.outdated});
+  }
+  return out;
+}
+
 // DNS gave servers other addresses: a runtime built with them replaces the
 // running one, as a runtime API change does.
 void Control::dnsChanged() {

@@ -63,6 +63,7 @@ class Control final : public event::EventHandler, public event::Timer, public ad
   bool reloadConfiguration(std::string& report) override { return reload("runtime API", report); }
   std::string editServer(config::ServerEdit edit) override;
   std::string showResolvers(const std::string& section, std::string& error) const override;
+  std::vector<admin::ResolverRow> resolverCounters() const override;
   const std::vector<config::ServerEdit>& serverEdits() const override { return edits_; }
   // At start-up: the runtime API's server changes a server state file kept
   // ("# sluice:" lines of "show servers state"), applied to `cfg` before the

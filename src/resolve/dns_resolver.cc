@@ -476,6 +476,12 @@ void DnsResolver::poll() {
   }
 }
 
+std::vector<DnsResolver::NameserverReport> DnsResolver::counters() const {
+  std::vector<NameserverReport> out;
+  for (const auto& c : channels_) out.push_back({c->section, c->name, c->counters});
+  return out;
+}
+
 std::string DnsResolver::show(const std::string& section, std::string& error) const {
   if (!section.empty() && !sectionCounters_.count(section)) {
     error = "Can't find resolvers section.\n";

@@ -49,6 +49,12 @@ class DnsResolver final : public event::Timer {
   void applyTo(config::Config& cfg) const;
   // HAProxy's "show resolvers [<section>]"; "" and `error` set when unknown.
   std::string show(const std::string& section, std::string& error) const;
+  struct NameserverReport {
+    std::string section;
+    std::string nameserver;
+    NameserverCounters counters;
+  };
+  std::vector<NameserverReport> counters() const;
 
   void onTimer() noexcept override;
 

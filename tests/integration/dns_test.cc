@@ -41,6 +41,7 @@ class Dnsmasq {
     p_ = std::make_unique<Process>(argv, dir_ + "/dnsmasq.log");
     ready_ = p_->waitForOutput("started", scaled(5000));
   }
+  ~Dnsmasq() { p_->stop(); }
   bool ready() const { return ready_; }
   void setHosts(const std::string& hosts) {
     writeFile(dir_ + "/hosts", hosts);
@@ -131,8 +132,12 @@ std::vector<std::string> fieldsOf(const std::string& st, const std::string& serv
   return {w[6], w[7], w[18]};
 }
 
-std::string config(const std::string& dir, int port, const std::string& resolvers, const std::string& servers) {
-  return "global\n  log stdout format raw local0\n  stats socket " + dir + "/admin.sock level admin\n"
+std::string config(const std::string& dir, int port, const std::string& resolvers, const std::string& servers,
+                   int statsPort = 0) {
+  return "global\n  log stdout format raw local0\n  stats socket " + dir + "/admin.sock level admin\n" +
+         (statsPort ? "frontend stats\n  mode http\n  bind 127.0.0.1:" + std::to_string(statsPort) +
+                          "\n  http-request use-service prometheus-exporter if { path /metrics }\n"
+                    : std::string()) +
          "resolvers dns\n" + resolvers +
          "  timeout resolve 200ms\n  timeout retry 200ms\n"
          "defaults\n  mode tcp\n  log global\n  option tcplog\n"
@@ -149,12 +154,16 @@ TEST(Dns, ServersFollowARecordsAndTemplatesFillAndEmpty) {
   int backPort = freePort();
   TestServer oldOne("OLD", TestServer::Mode::Echo, nullptr, "127.0.0.2", backPort);
   TestServer newOne("NEW", TestServer::Mode::Identify, nullptr, "127.0.0.3", backPort);
-  Dnsmasq dns(dir, dnsPort, "127.0.0.2 web.test\n127.0.0.4 tpl.test\n127.0.0.5 tpl.test\n");
+  int stats = freePort();
+  // Both families for v6.test: resolve-prefer (ipv6 by default) takes ::1.
+  Dnsmasq dns(dir, dnsPort, "127.0.0.2 web.test\n127.0.0.4 tpl.test\n127.0.0.5 tpl.test\n::1 v6.test\n127.0.0.9 v6.test\n");
   ASSERT_TRUE(dns.ready()) << dns.log();
   Sluice s(config(dir, port, "  nameserver ns1 127.0.0.1:" + std::to_string(dnsPort) + "\n",
                   "  server web web.test:" + std::to_string(backPort) + " resolvers dns resolve-prefer ipv4\n"
-                  "  server-template t 3 tpl.test:9 resolvers dns resolve-prefer ipv4 init-addr none weight 0\n"),
-           {port});
+                  "  server-template t 3 tpl.test:9 resolvers dns resolve-prefer ipv4 init-addr none weight 0\n"
+                  "  server v6 v6.test:9 resolvers dns init-addr none weight 0\n",
+                  stats),
+           {port, stats});
   ASSERT_TRUE(s.started()) << s.log();
   const std::string admin = dir + "/admin.sock";
   ASSERT_TRUE(eventually([&] { return addrOf(state(admin), "web") == "127.0.0.2"; }, 5000)) << state(admin);
@@ -164,6 +173,11 @@ TEST(Dns, ServersFollowARecordsAndTemplatesFillAndEmpty) {
     return addrOf(st, "t1") == "127.0.0.4" && addrOf(st, "t2") == "127.0.0.5" && fieldsOf(st, "t3").size() == 3 &&
            fieldsOf(st, "t3")[0] == "32";
   }, 5000)) << state(admin);
+  EXPECT_TRUE(eventually([&] { return addrOf(state(admin), "v6") == "::1"; }, 5000)) << state(admin);
+  const std::string metrics = httpBody(httpRequest(stats, "GET", "/metrics"));
+  EXPECT_NE(metrics.find("sluice_resolver_answers_total{resolvers=\"dns\",nameserver=\"ns1\",result=\"valid\"}"),
+            std::string::npos) << metrics.substr(0, 300);
+  EXPECT_NE(metrics.find("sluice_resolver_updates_total{resolvers=\"dns\",nameserver=\"ns1\"}"), std::string::npos);
   EXPECT_NE(cliRequest(admin, "show stat\n").find("be,t3,"), std::string::npos);
   EXPECT_NE(cliRequest(admin, "show stat\n").find("MAINT (resolution)"), std::string::npos);
 

@@ -88,6 +88,26 @@ TEST(DynamicServers, AddServerInMaintenanceWithDefaultServer) {
   EXPECT_EQ(seen["A"], 4);
   EXPECT_EQ(seen["B"], 4);
 
+  // A PROXY protocol server, as a file would write it.
+  TestServer rec("R", TestServer::Mode::Record);
+  EXPECT_EQ(d.cli("add server be/r " + at(rec) + " send-proxy-v2 backup"), "New server registered.\n");
+  EXPECT_EQ(d.cli("enable server be/r"), "\n");
+  EXPECT_EQ(d.cli("set server be/a state maint"), "\n");
+  EXPECT_EQ(d.cli("set server be/b state maint"), "\n");
+  {
+    int fd = connectTcp("127.0.0.1", d.port);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(sendAll(fd, "hello"));
+    ::shutdown(fd, SHUT_WR);
+    recvAll(fd, 2000);
+    ::close(fd);
+  }
+  ASSERT_TRUE(eventually([&] { return rec.recorded().size() == 1; }, 5000));
+  EXPECT_EQ(rec.recorded()[0].substr(0, 12), std::string("\r\n\r\n\0\r\nQUIT\n", 12));
+  EXPECT_EQ(rec.recorded()[0].substr(rec.recorded()[0].size() - 5), "hello");
+  EXPECT_EQ(d.cli("set server be/a state ready"), "\n");
+  EXPECT_EQ(d.cli("set server be/b state ready"), "\n");
+
   // Stats and Prometheus show the added servers at once.
   EXPECT_NE(d.cli("show stat").find("be,b,"), std::string::npos);
   EXPECT_NE(d.metrics().find("haproxy_server_status{proxy=\"be\",server=\"b\",state=\"UP\"} 1"), std::string::npos);
