@@ -114,6 +114,7 @@ struct BalanceSpec {
   std::string algorithm = "roundrobin";  // roundrobin static-rr leastconn first source random hash
   uint32_t randomDraws = 2;              // random(N)
   bool consistent = false;               // hash-type consistent
+  bool maglev = false;                   // hash-type maglev (sluice's own)
   std::string hashFunction = "sdbm";
   bool avalanche = false;
   bool allBackups = false;
@@ -157,5 +158,7 @@ std::unique_ptr<Algorithm> makeAlgorithm(const BalanceSpec& spec);
 
 // The hash functions of "hash-type": sdbm, djb2, wt6, crc32, none.
 uint32_t hashBytes(std::string_view function, std::string_view bytes, bool avalanche);
+// hash-type maglev: the table of slot -> index into `names` (hash.cc).
+std::vector<uint32_t> maglevTable(const std::vector<std::string>& names, const std::vector<uint32_t>& weights);
 
 }  // namespace sluice::balance

@@ -10,7 +10,7 @@ std::unique_ptr<Algorithm> makeRoundRobin(bool dynamicWeights);
 std::unique_ptr<Algorithm> makeLeastConn();
 std::unique_ptr<Algorithm> makeFirst();
 std::unique_ptr<Algorithm> makeRandom(uint32_t draws);
-std::unique_ptr<Algorithm> makeHash(bool consistent);
+std::unique_ptr<Algorithm> makeHash(bool consistent, bool maglev);
 
 std::unique_ptr<Algorithm> makeAlgorithm(const BalanceSpec& spec) {
   const std::string& a = spec.algorithm;
@@ -18,7 +18,7 @@ std::unique_ptr<Algorithm> makeAlgorithm(const BalanceSpec& spec) {
   if (a == "leastconn") return makeLeastConn();
   if (a == "first") return makeFirst();
   if (a == "random") return makeRandom(spec.randomDraws);
-  if (a == "source" || a == "hash") return makeHash(spec.consistent);
+  if (a == "source" || a == "hash") return makeHash(spec.consistent, spec.maglev);
   return makeRoundRobin(true);
 }
 

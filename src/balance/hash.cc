@@ -8,6 +8,14 @@
 //     so adding or removing one server of N moves only about 1/N of the keys.
 //     The ring is rebuilt only when a weight changed, not when a server goes
 //     up or down.
+//   maglev (sluice's own): Google's Maglev table (Eisenbud et al., NSDI
+//     2016): a table of M slots (M prime, at least 65537 and 100 per
+//     server) that the usable servers fill in turns, each following its own
+//     permutation of the slots and taking as many per turn as its weight. A
+//     key goes to the slot its hash names. Every server gets its weight's
+//     share of slots within one, and when one of N servers leaves, only its
+//     keys (about 1/N) move plus a few slots' worth of others. Rebuilt when
+//     the usable servers or their weights change.
 // When the chosen server is already tried by this connection or full, the
 // key is mapped again over the servers that can take it. A missing key (no
 // SNI for "balance hash req.ssl_sni") falls back to round robin, as in
@@ -25,13 +33,77 @@ namespace {
 
 constexpr uint32_t kPointsPerWeight = 40;
 
+bool isPrime(uint64_t n) {
+  if (n < 2) return false;
+  for (uint64_t d = 2; d * d <= n; ++d) {
+    if (n % d == 0) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<uint32_t> maglevTable(const std::vector<std::string>& names, const std::vector<uint32_t>& weights) {
+  uint64_t m = std::max<uint64_t>(65537, 100 * names.size());
+  while (!isPrime(m)) ++m;
+  std::vector<uint32_t> table(m, UINT32_MAX);
+  const size_t n = names.size();
+  if (n == 0) return table;
+  std::vector<uint64_t> offset(n), skip(n), next(n, 0);
+  uint64_t totalWeight = 0;
+  for (size_t i = 0; i < n; ++i) {
+    offset[i] = hashBytes("sdbm", names[i], /*avalanche=*/true) % m;
+    skip[i] = hashBytes("djb2", names[i], /*avalanche=*/true) % (m - 1) + 1;
+    totalWeight += weights[i];
+  }
+  // Servers all of weight 0 still share the keys (as map-based does).
+  std::vector<uint32_t> turns = weights;
+  if (totalWeight == 0) turns.assign(n, 1);
+  uint64_t filled = 0;
+  while (filled < m) {
+    for (size_t i = 0; i < n && filled < m; ++i) {
+      for (uint32_t turn = 0; turn < turns[i] && filled < m; ++turn) {
+        // This server's next preferred slot that is still free.
+        uint64_t slot = (offset[i] + next[i] * skip[i]) % m;
+        while (table[slot] != UINT32_MAX) {
+          ++next[i];
+          slot = (offset[i] + next[i] * skip[i]) % m;
+        }
+        table[slot] = static_cast<uint32_t>(i);
+        ++next[i];
+        ++filled;
+      }
+    }
+  }
+  return table;
+}
+
+namespace {
+
 class Hash final : public Algorithm {
  public:
-  explicit Hash(bool consistent) : consistent_(consistent), fallback_(makeRoundRobin(true)) {}
+  Hash(bool consistent, bool maglev)
+      : consistent_(consistent), maglev_(maglev), fallback_(makeRoundRobin(true)) {}
 
   void rebuild(std::span<ServerState* const> tier, std::span<ServerState* const> usable) override {
     fallback_->rebuild(tier, usable);
     usable_.assign(usable, weightOf, [](const ServerState*) { return true; });
+    if (maglev_) {
+      std::vector<std::pair<ServerState*, uint32_t>> now;
+      for (ServerState* s : usable) now.emplace_back(s, s->weight.load(std::memory_order_relaxed));
+      if (now == maglevWeights_) return;
+      maglevWeights_ = std::move(now);
+      std::vector<std::string> names;
+      std::vector<uint32_t> weights;
+      maglevServers_.clear();
+      for (auto [s, w] : maglevWeights_) {
+        names.push_back(s->name + "#" + std::to_string(s->id));
+        weights.push_back(w);
+        maglevServers_.push_back(s);
+      }
+      maglevTable_ = maglevTable(names, weights);
+      return;
+    }
     if (!consistent_) return;
     usableNow_.assign(usableNow_.size(), false);
     for (ServerState* s : usable) {
@@ -55,6 +127,7 @@ class Hash final : public Algorithm {
 
   ServerState* pick(const PickContext& ctx, const Eligible& ok) override {
     if (!ctx.hasHash) return fallback_->pick(ctx, ok);
+    if (maglev_) return inTable(ctx, ok);
     if (consistent_) return onRing(ctx, ok);
     if (ServerState* s = mapped(usable_, ctx.hash); s && ok(s)) return s;
     eligible_.assign(usable_.servers(), weightOf, ok);
@@ -91,7 +164,31 @@ class Hash final : public Algorithm {
     return nullptr;
   }
 
+  // The key's slot; when its server cannot take the connection, the next
+  // slots in turn (the servers they name are the next choices).
+  ServerState* inTable(const PickContext& ctx, const Eligible& ok) {
+    if (maglevServers_.empty() || maglevTable_.empty()) return nullptr;
+    const size_t m = maglevTable_.size();
+    size_t slot = ctx.hash % m;
+    ++walk_;
+    if (offered_.size() < maglevServers_.size()) offered_.resize(maglevServers_.size(), 0);
+    size_t refused = 0;
+    for (size_t k = 0; k < m; ++k, slot = slot + 1 == m ? 0 : slot + 1) {
+      uint32_t i = maglevTable_[slot];
+      if (i == UINT32_MAX || offered_[i] == walk_) continue;
+      ServerState* s = maglevServers_[i];
+      if (ok(s)) return s;
+      offered_[i] = walk_;
+      if (++refused == maglevServers_.size()) break;
+    }
+    return nullptr;
+  }
+
   bool consistent_;
+  bool maglev_;
+  std::vector<std::pair<ServerState*, uint32_t>> maglevWeights_;
+  std::vector<ServerState*> maglevServers_;
+  std::vector<uint32_t> maglevTable_;
   std::unique_ptr<Algorithm> fallback_;
   WeightedList usable_;                        // declaration order
   WeightedList eligible_;
@@ -104,6 +201,8 @@ class Hash final : public Algorithm {
 
 }  // namespace
 
-std::unique_ptr<Algorithm> makeHash(bool consistent) { return std::make_unique<Hash>(consistent); }
+std::unique_ptr<Algorithm> makeHash(bool consistent, bool maglev) {
+  return std::make_unique<Hash>(consistent, maglev);
+}
 
 }  // namespace sluice::balance

@@ -249,8 +249,9 @@ struct BalanceConfig {
 };
 
 struct HashTypeConfig {
-  std::string method = "map-based";        // map-based | consistent
+  std::string method = "map-based";        // map-based | consistent | maglev
   std::string function = "sdbm";
+  bool functionGiven = false;              // consistent without one: sdbm with avalanche, as HAProxy
   bool avalanche = false;
 };
 

@@ -165,9 +165,10 @@ void Parser::proxyBalance(const ConfigLine& l) {
 
 void Parser::proxyHashType(const ConfigLine& l) {
   ProxyConfig& p = current_;
-  if (!needArgs(l, 1, "map-based|consistent [function] [avalanche]")) return;
-  if (l.words[1] != "map-based" && l.words[1] != "consistent") {
-    error(l, "unknown hash-type '" + l.words[1] + "'", "use 'map-based' or 'consistent'");
+  if (!needArgs(l, 1, "map-based|consistent|maglev [function] [avalanche]")) return;
+  // "maglev" is sluice's own: Google's Maglev table (docs/configuration.md).
+  if (l.words[1] != "map-based" && l.words[1] != "consistent" && l.words[1] != "maglev") {
+    error(l, "unknown hash-type '" + l.words[1] + "'", "use 'map-based', 'consistent' or 'maglev'");
     return;
   }
   p.hashType.method = l.words[1];
@@ -177,6 +178,7 @@ void Parser::proxyHashType(const ConfigLine& l) {
       p.hashType.avalanche = true;
     } else if (w == "sdbm" || w == "djb2" || w == "wt6" || w == "crc32" || w == "none") {
       p.hashType.function = w;
+      p.hashType.functionGiven = true;
     } else {
       error(l, "unknown hash function '" + w + "'", "use sdbm, djb2, wt6, crc32 or none");
     }

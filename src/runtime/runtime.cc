@@ -465,8 +465,12 @@ class Builder {
     balance::BalanceSpec spec;
     spec.algorithm = p.balance.algorithm;
     spec.consistent = p.hashType.method == "consistent";
+    spec.maglev = p.hashType.method == "maglev";
     spec.hashFunction = p.hashType.function;
-    spec.avalanche = p.hashType.avalanche;
+    // HAProxy: "consistent hash uses sdbm and avalanche if no hash function
+    // is specified" (so do maglev's); without it, nearby source addresses
+    // would land on one arc of the ring.
+    spec.avalanche = p.hashType.avalanche || (p.hashType.method != "map-based" && !p.hashType.functionGiven);
     spec.allBackups = p.allbackups;
     if (spec.algorithm == "random" && !p.balance.args.empty()) {
       spec.randomDraws = static_cast<uint32_t>(core::parseInt(p.balance.args[0]).value_or(2));

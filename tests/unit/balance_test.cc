@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <iostream>
 #include <map>
 
 #include "balance/balancer.h"
@@ -354,6 +355,80 @@ TEST(Balancers, ConsistentHashMovesOnlyTheKeysOfADownServer) {
   EXPECT_GT(ofS3, 250u);
   f.ptrs[3]->up = true;
   EXPECT_EQ(assign(), before);
+}
+
+// hash-type maglev: every server gets its share of the table's slots within
+// one (weighted too), and against consistent hashing over the same keys,
+// balance and the keys moved when a server leaves or joins are measured.
+TEST(Balancers, MaglevBalancesAndMovesFewKeys) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 10; ++i) names.push_back("s" + std::to_string(i));
+  std::vector<uint32_t> table = maglevTable(names, std::vector<uint32_t>(10, 1));
+  ASSERT_EQ(table.size(), 65537u);
+  std::map<uint32_t, size_t> slots;
+  for (uint32_t i : table) ++slots[i];
+  ASSERT_EQ(slots.size(), 10u);
+  size_t lo = SIZE_MAX, hi = 0;
+  for (auto [i, n] : slots) lo = std::min(lo, n), hi = std::max(hi, n);
+  EXPECT_LE(hi - lo, 1u);
+  std::vector<uint32_t> weighted = maglevTable({"a", "b", "c"}, {1, 2, 3});
+  std::map<uint32_t, size_t> w;
+  for (uint32_t i : weighted) ++w[i];
+  EXPECT_NEAR(static_cast<double>(w[2]) / static_cast<double>(w[0]), 3.0, 0.01);
+  EXPECT_NEAR(static_cast<double>(w[1]) / static_cast<double>(w[0]), 2.0, 0.01);
+
+  // Through the balancer: 10 servers, 100,000 keys.
+  struct Result {
+    double maxOverMean, movedLeave, movedJoin;
+  };
+  auto measure = [](bool maglev) {
+    Farm f;
+    for (int i = 0; i < 11; ++i) f.add("s" + std::to_string(i));
+    f.ptrs[10]->up = false;  // joins later
+    BalanceSpec spec;
+    spec.algorithm = "hash";
+    spec.consistent = !maglev;
+    spec.maglev = maglev;
+    Backend b(spec, f.ptrs);
+    auto assign = [&] {
+      std::vector<ServerState*> out;
+      for (int k = 0; k < 100000; ++k) {
+        PickContext ctx;
+        ctx.hasHash = true;
+        ctx.hash = hashBytes("sdbm", "client-" + std::to_string(k), true);
+        out.push_back(b.pick(ctx));
+      }
+      return out;
+    };
+    auto before = assign();
+    std::map<ServerState*, size_t> load;
+    for (ServerState* s : before) ++load[s];
+    size_t most = 0;
+    for (auto [s, n] : load) most = std::max(most, n);
+    f.ptrs[3]->up = false;
+    auto leave = assign();
+    size_t movedLeave = 0;  // keys moved though their server stayed
+    for (size_t k = 0; k < before.size(); ++k) movedLeave += before[k] != f.ptrs[3] && leave[k] != before[k];
+    f.ptrs[3]->up = true;
+    EXPECT_EQ(assign(), before) << "the keys come back with the server";
+    f.ptrs[10]->up = true;
+    auto join = assign();
+    size_t movedJoin = 0;
+    for (size_t k = 0; k < before.size(); ++k) movedJoin += join[k] != before[k];
+    return Result{static_cast<double>(most) / (100000.0 / 10), movedLeave / 100000.0, movedJoin / 100000.0};
+  };
+  Result maglev = measure(true);
+  Result consistent = measure(false);
+  std::cout << "[ MEASURED ] 10 servers, 100,000 keys: max load / mean: maglev " << maglev.maxOverMean
+            << ", consistent " << consistent.maxOverMean << "; other keys moved when one leaves: maglev "
+            << maglev.movedLeave << ", consistent " << consistent.movedLeave
+            << "; keys moved when an 11th joins (ideal 1/11 = 0.0909): maglev " << maglev.movedJoin << ", consistent "
+            << consistent.movedJoin << "\n";
+  EXPECT_LT(maglev.maxOverMean, 1.02);
+  EXPECT_LT(maglev.maxOverMean, consistent.maxOverMean);
+  EXPECT_LT(maglev.movedLeave, 0.02);
+  EXPECT_EQ(consistent.movedLeave, 0.0);
+  EXPECT_NEAR(maglev.movedJoin, 1.0 / 11, 0.02);
 }
 
 // The cost of a pick, as the number of servers it looks at, is the same with
