@@ -72,6 +72,7 @@ const std::vector<Command>& commands() {
        {"show", "cli", "level"}},
       {"show info", "report information about the running process", Level::User, {"show", "info"}},
       {"show map [<map>]", "report available maps or dump a map's contents", Level::User, {"show", "map"}},
+      {"show peers", "dump peers sections: each peer's connection and counters", Level::User, {"show", "peers"}},
       {"show resolvers [<id>]", "dumps counters from all resolvers section and associated name servers",
        Level::User, {"show", "resolvers"}},
       {"show servers state [<backend>]", "dump volatile server information (all or for a single backend)",
@@ -609,6 +610,8 @@ std::string Cli::executeHere(std::string_view line, const std::string& payload, 
       return "\n";
     }
   }
+
+  if (verb == "show" && arg(1) == "peers") return host_.showPeers();
 
   if (verb == "show" && arg(1) == "resolvers") {
     std::string error;

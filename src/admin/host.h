@@ -67,6 +67,8 @@ class Host {
   // "show resolvers [<section>]": each name server's counters.
   virtual std::string showResolvers(const std::string& section, std::string& error) const = 0;
   virtual std::vector<ResolverRow> resolverCounters() const { return {}; }
+  // "show peers": the peers sections, each peer's connection and counters.
+  virtual std::string showPeers() const { return {}; }
   virtual std::vector<ProgramInfo> programs() const { return {}; }
 };
 

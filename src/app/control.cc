@@ -110,6 +110,8 @@ void Control::run(const sigset_t& signals) {
   loop_.add(signalFd_, EPOLLIN, static_cast<event::EventHandler*>(this));
   dns_ = std::make_unique<resolve::DnsResolver>(loop_, [this] { dnsChanged(); });
   dns_->configure(*cfg_);
+  peers_ = std::make_unique<peers::PeersService>(loop_, [this](int level, const std::string& m) { log(level, m); });
+  peers_->configure(*cfg_, localPeerName(), rt_, rt_->tables);
   startChecks();
   programs_.apply(cfg_->programs);
   notify("READY=1");
@@ -270,6 +272,7 @@ bool Control::reload(const std::string& why, std::string& report) {
   if (!install(cfg, diag, /*fromFiles=*/true, report)) return false;
   edits_ = std::move(kept);
   if (dns_) dns_->configure(*cfg_);
+  if (peers_) peers_->configure(*cfg_, localPeerName(), rt_, rt_->tables);
   if (!dropped.empty()) {
     std::istringstream lines(dropped);
     for (std::string line; std::getline(lines, line);) log(observe::kWarning, "sluice: " + line);
@@ -302,6 +305,13 @@ std::string Control::editServer(config::ServerEdit edit) {
   }
   log(observe::kNotice, "sluice: server " + name + " changed through the runtime API");
   return {};
+}
+
+// -L, else "localpeer", else the host name, as HAProxy names itself.
+std::string Control::localPeerName() const {
+  if (!o_.localPeer.empty()) return o_.localPeer;
+  if (!cfg_->global.localPeer.empty()) return cfg_->global.localPeer;
+  return hostname_;
 }
 
 std::string Control::showResolvers(const std::string& section, std::string& error) const {

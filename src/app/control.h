@@ -18,6 +18,7 @@
 #include "admin/endpoints.h"
 #include "admin/host.h"
 #include "config/server_edit.h"
+#include "peers/peers.h"
 #include "resolve/dns_resolver.h"
 #include "app/listeners.h"
 #include "app/options.h"
@@ -64,6 +65,7 @@ class Control final : public event::EventHandler, public event::Timer, public ad
   std::string editServer(config::ServerEdit edit) override;
   std::string showResolvers(const std::string& section, std::string& error) const override;
   std::vector<admin::ResolverRow> resolverCounters() const override;
+  std::string showPeers() const override { return peers_ ? peers_->show() : std::string(); }
   const std::vector<config::ServerEdit>& serverEdits() const override { return edits_; }
   // At start-up: the runtime API's server changes a server state file kept
   // ("# sluice:" lines of "show servers state"), applied to `cfg` before the
@@ -122,6 +124,9 @@ class Control final : public event::EventHandler, public event::Timer, public ad
   // runtime API change does; applied again after each reload.
   std::unique_ptr<resolve::DnsResolver> dns_;
   void dnsChanged();
+  // Stick tables shared with other instances ("peers" sections).
+  std::unique_ptr<peers::PeersService> peers_;
+  std::string localPeerName() const;
   int stopSignal_ = 0;
   Programs programs_{[this](int level, const std::string& message) { log(level, message); }};
   observe::MailAlerts mail_{loop_, [this](int level, const std::string& message) { log(level, message); }};

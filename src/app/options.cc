@@ -103,9 +103,11 @@ bool parseOptions(int argc, char** argv, Options& o, std::string& error) {
       pidList(i, o.hardStopPids);
     } else if (a == "-S") {
       if (!value(o.masterSocket)) return false;
-    } else if (a == "-L" || a == "-x" || a == "-m" || a == "-n") {
-      // Local peer name, socket to get listeners from, master CLI, memory
-      // limit, process limit: accepted for compatibility, not used.
+    } else if (a == "-L") {
+      if (!value(o.localPeer)) return false;
+    } else if (a == "-x" || a == "-m" || a == "-n") {
+      // Socket to get listeners from, memory limit, process limit:
+      // accepted for compatibility, not used.
       if (!value(v)) return false;
     } else if (a == "-dr" || a == "-dW" || a == "-dM" || a == "-de" || a == "-dp" ||
                a == "-dk" || a == "-dR" || a == "-dS" || a == "-dG" || a == "-dt") {

@@ -29,6 +29,7 @@ struct Options {
   long maxconn = 0;            // -N
   std::vector<int> softStopPids;   // -sf
   std::vector<int> hardStopPids;   // -st
+  std::string localPeer;           // -L <name>: this instance's name in peers sections
   std::string masterSocket;        // -S <path>[,mode,<m>,level,<l>...]: an admin runtime API socket
 };
 

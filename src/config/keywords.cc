@@ -38,6 +38,7 @@ const KeywordTable& globalKeywordTable() {
   using P = Parser;
   static const KeywordTable table({
       {"log", kAll, "supported", "", &P::globalLog},
+      {"localpeer", kAll, "supported", "", &P::globalLocalPeer},
       {"log-tag", kAll, "supported", "", &P::globalLogTag},
       {"log-send-hostname", kAll, "supported", "", &P::globalLogSendHostname},
       {"maxconn", kAll, "supported", "", &P::globalMaxconn},
@@ -134,7 +135,6 @@ const KeywordTable& globalKeywordTable() {
       {"httpclient.resolvers.prefer", kAll, "ignored", "sluice has no HTTP client"},
       {"httpclient.ssl.ca-file", kAll, "ignored", "sluice has no HTTP client"},
       {"httpclient.ssl.verify", kAll, "ignored", "sluice has no HTTP client"},
-      {"localpeer", kAll, "ignored", "peers sections are not used"},
       {"cluster-secret", kAll, "ignored", "no QUIC in sluice"},
       {"expose-experimental-directives", kAll, "ignored", "no experimental directives"},
       {"mworker-max-reloads", kAll, "ignored", "no equivalent"},
@@ -171,6 +171,27 @@ const KeywordTable& resolversKeywordTable() {
       {"hold", kAll, "supported", "", &P::resolversHold},
       {"timeout", kAll, "supported", "", &P::resolversTimeout},
       {"resolve_retries", kAll, "supported", "", &P::resolversRetries},
+  });
+  return table;
+}
+
+// ---------------------------------------------------------------------------
+// peers
+
+const KeywordTable& peersKeywordTable() {
+  using P = Parser;
+  static const KeywordTable table({
+      {"peer", kAll, "supported", "", &P::peersPeer},
+      {"server", kAll, "supported", "", &P::peersPeer},
+      {"bind", kAll, "supported", "", &P::peersBind},
+      {"disabled", kAll, "supported", "", &P::peersDisabled},
+      {"enabled", kAll, "supported", "", &P::peersEnabled},
+      {"default-bind", kAll, "ignored", "peer connections take no bind parameters"},
+      {"default-server", kAll, "ignored", "peer connections take no server parameters"},
+      {"log", kAll, "ignored", "peer events go to the global log"},
+      {"shards", kAll, "ignored", "every peer holds every entry"},
+      {"table", kAll, "unsupported",
+       "declare the stick-table in a proxy with 'peers <section>' (tables inside peers sections are not implemented)"},
   });
   return table;
 }

@@ -59,6 +59,7 @@ class KeywordTable {
 const KeywordTable& globalKeywordTable();
 const KeywordTable& proxyKeywordTable();
 const KeywordTable& resolversKeywordTable();
+const KeywordTable& peersKeywordTable();
 
 // Options and HAProxy keywords with nothing to read: a name and a treatment.
 struct Known {

@@ -87,6 +87,7 @@ struct GlobalConfig {
   bool pp2NeverSendLocal = false;          // checks' PROXY v2 header says PROXY, not LOCAL
   bool externalCheck = false;              // "external-check": external check commands may run
   std::string node;                        // "node": this instance's name (show info, stats page)
+  std::string localPeer;                   // "localpeer": this instance's name in peers sections
   std::string description;                 // "description"
   bool zeroWarning = false;                // "zero-warning": a warning is as fatal as an error
   std::string serverStateBase;             // "server-state-base <dir>"
@@ -444,6 +445,21 @@ struct ResolversConfig {
   uint32_t holdValidMs = 10000, holdObsoleteMs = 0;
 };
 
+// A "peers" section: the instances that share stick tables over HAProxy's
+// peers protocol ("stick-table ... peers <name>").
+struct PeersConfig {
+  SourceLocation where;
+  std::string name;
+  bool disabled = false;
+  struct Peer {
+    SourceLocation where;
+    std::string name;
+    std::optional<core::Address> address;  // none: "server <name>" for the local peer
+  };
+  std::vector<Peer> peers;                 // "peer <name> <ip>:<port>", "server <name> [<ip>:<port>]"
+  std::optional<core::Address> bind;       // "bind <ip>:<port>": the local peer's address
+};
+
 // A "program" section: a command sluice starts beside itself, stops when it
 // stops, and restarts on reload unless "no option start-on-reload".
 struct ProgramConfig {
@@ -460,6 +476,7 @@ struct Config {
   std::vector<ProgramConfig> programs;
   std::vector<MailersConfig> mailers;
   std::vector<ResolversConfig> resolvers;
+  std::vector<PeersConfig> peers;
   std::vector<std::string> files;          // files read, for show info and messages
 
   const ProxyConfig* findProxy(const std::string& name, bool backend) const {

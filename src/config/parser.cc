@@ -224,7 +224,20 @@ void Parser::handleLine(const ConfigLine& l) {
     config_.resolvers.push_back(r);
     return;
   }
-  static const std::set<std::string> kOtherSections = {"userlist", "peers",      "http-errors",
+  if (kw == "peers") {
+    finishProxy();
+    section_ = Section::Peers;
+    if (l.words.size() != 2) error(l, "'peers' needs a name and nothing else", "syntax: peers <name>");
+    PeersConfig p;
+    p.where = l.where;
+    p.name = l.words.size() > 1 ? l.words[1] : "<unnamed>";
+    for (const PeersConfig& other : config_.peers) {
+      if (other.name == p.name) error(l, "peers section '" + p.name + "' is defined twice");
+    }
+    config_.peers.push_back(p);
+    return;
+  }
+  static const std::set<std::string> kOtherSections = {"userlist", "http-errors",
                                                        "ring",     "cache",      "fcgi-app",  "crt-store",
                                                        "traces",   "log-forward"};
   if (kOtherSections.count(kw)) {
@@ -245,6 +258,9 @@ void Parser::handleLine(const ConfigLine& l) {
       return;
     case Section::Mailers:
       mailersLine(l);
+      return;
+    case Section::Peers:
+      dispatch(peersKeywordTable(), l, "peers section '" + config_.peers.back().name + "'", " in a peers section");
       return;
     case Section::Resolvers:
       dispatch(resolversKeywordTable(), l, "resolvers section '" + config_.resolvers.back().name + "'",
@@ -442,6 +458,7 @@ std::vector<KeywordInfo> knownKeywords() {
   };
   table("global", detail::globalKeywordTable());
   table("resolvers", detail::resolversKeywordTable());
+  table("peers", detail::peersKeywordTable());
   table("proxy", detail::proxyKeywordTable());
   for (std::string_view o : detail::kSupportedOptions) {
     out.push_back({"option", std::string(o), "supported", ""});

@@ -130,6 +130,13 @@ class Parser {
   void resolversRetries(const ConfigLine& l);
   void proxyServerTemplate(const ConfigLine& l);
 
+  // peers sections (peers.cc)
+  void peersPeer(const ConfigLine& l);
+  void peersBind(const ConfigLine& l);
+  void peersDisabled(const ConfigLine& l);
+  void peersEnabled(const ConfigLine& l);
+  void globalLocalPeer(const ConfigLine& l);
+
   // proxies (proxy.cc, bind.cc, server.cc, rules.cc, stick_table.cc)
   void proxyNegation(const ConfigLine& l);
   void proxyOption(const ConfigLine& l);
@@ -220,7 +227,7 @@ class Parser {
   friend struct ServerParamRead;
   friend struct BindParamRead;
 
-  enum class Section { None, Global, Proxy, Program, Mailers, Resolvers, Skipped };
+  enum class Section { None, Global, Proxy, Program, Mailers, Resolvers, Peers, Skipped };
 
   // -- helpers (parser.cc) -----------------------------------------------------
   // "Did you mean" for the first typos of a file only: beyond that, a file

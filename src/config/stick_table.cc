@@ -46,9 +46,12 @@ std::string parseTableSpec(const std::vector<std::string>& w, stick::TableSpec& 
       if (!d || !parseDuration(*d, out.expireMs)) return "'expire' needs a duration, e.g. 30s";
     } else if (k == "nopurge") {
       out.noPurge = true;
-    } else if (k == "peers" || k == "srvkey" || k == "write-to") {
-      // Replication to other processes and server keys by address: a
-      // single sluice keeps its tables across reloads in memory.
+    } else if (k == "peers") {
+      const std::string* section = value();
+      if (!section) return "'peers' needs the name of a peers section";
+      out.peers = *section;
+    } else if (k == "srvkey" || k == "write-to") {
+      // Server keys by address and writes to another table: not kept.
       if (!value()) return "'" + k + "' needs an argument";
     } else if (k == "store") {
       const std::string* list = value();

@@ -7,6 +7,17 @@
 namespace sluice::config::detail {
 
 void Parser::validate() {
+  // "stick-table ... peers <section>" names a section that exists.
+  for (const ProxyConfig& p : config_.proxies) {
+    if (!p.stickTable || p.stickTable->peers.empty()) continue;
+    bool found = false;
+    for (const PeersConfig& section : config_.peers) found = found || section.name == p.stickTable->peers;
+    if (!found) {
+      diag_.error(p.stickTableWhere, "stick-table of " + proxyLabel(p) + ": no peers section named '" +
+                                         p.stickTable->peers + "'",
+                  "declare 'peers " + p.stickTable->peers + "' with its peers, or remove 'peers'");
+    }
+  }
   for (const ProxyConfig& p : config_.proxies) {
     const bool any = !p.emailMailers.empty() || !p.emailFrom.empty() || !p.emailTo.empty();
     if (!any) continue;

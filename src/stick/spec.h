@@ -54,6 +54,7 @@ struct TableSpec {
   uint64_t size = 0;             // entries
   uint32_t expireMs = 0;         // 0: never (only pushed out when full)
   bool noPurge = false;
+  std::string peers;             // "peers <section>": shared over the peers protocol
   // Stored data types; for rates, the period in ms.
   std::array<bool, kDataTypes> stored{};
   std::array<uint32_t, kDataTypes> period{};

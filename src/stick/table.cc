@@ -104,7 +104,7 @@ uint32_t RateCounter::rate(uint64_t nowMs, uint32_t period) const {
 // ---------------------------------------------------------------------------
 // Table
 
-Table::Table(TableSpec spec) : spec_(std::move(spec)) {
+Table::Table(TableSpec spec) : spec_(std::move(spec)), shared_(!spec_.peers.empty()) {
   for (size_t i = 0; i < kDataTypes; ++i) {
     slot_[i] = spec_.stored[i] ? static_cast<int8_t>(slots_++) : int8_t{-1};
   }
@@ -338,9 +338,16 @@ std::optional<int64_t> Table::readLocked(Entry& e, DataType t, uint64_t nowMs) c
   return static_cast<int64_t>(v.counter);
 }
 
+void Table::changedLocked(Entry& e) {
+  if (!shared_ || e.changed) return;
+  e.changed = true;
+  changed_.push_back(*e.key);
+}
+
 void Table::addLocked(Entry& e, DataType t, int64_t n, uint64_t nowMs) {
   int8_t s = slot_[idx(t)];
   if (s < 0) return;
+  changedLocked(e);
   Value& v = e.values[static_cast<size_t>(s)];
   if (isRate(t)) {
     if (n > 0) v.rate.add(nowMs, spec_.period[idx(t)], static_cast<uint32_t>(std::min<int64_t>(n, UINT32_MAX)));
@@ -355,6 +362,7 @@ void Table::addLocked(Entry& e, DataType t, int64_t n, uint64_t nowMs) {
 void Table::setLocked(Entry& e, DataType t, int64_t value, uint64_t nowMs) {
   int8_t s = slot_[idx(t)];
   if (s < 0) return;
+  changedLocked(e);
   Value& v = e.values[static_cast<size_t>(s)];
   if (isRate(t)) {
     v.rate = RateCounter{};
@@ -448,6 +456,66 @@ std::optional<int64_t> Table::stuckServer(std::string_view key, uint64_t nowMs) 
   if (!id || *id == 0) return std::nullopt;
   touchLocked(*e, nowMs);
   return id;
+}
+
+std::vector<Table::Snapshot> Table::takeChanges(uint64_t nowMs, size_t max) {
+  std::vector<Snapshot> out;
+  std::lock_guard lock(mu_);
+  size_t taken = 0;
+  for (; taken < changed_.size() && out.size() < max; ++taken) {
+    auto it = entries_.find(changed_[taken]);
+    if (it == entries_.end()) continue;  // expired or cleared since
+    Entry& e = *it->second;
+    e.changed = false;
+    Snapshot snap;
+    snap.key = it->first;
+    snap.expireInMs = e.expireAt > nowMs ? static_cast<uint32_t>(std::min<uint64_t>(e.expireAt - nowMs, UINT32_MAX)) : 0;
+    for (size_t t = 0; t < kDataTypes; ++t) {
+      if (slot_[t] >= 0) snap.values.emplace_back(static_cast<DataType>(t), e.values[static_cast<size_t>(slot_[t])]);
+    }
+    out.push_back(std::move(snap));
+  }
+  changed_.erase(changed_.begin(), changed_.begin() + static_cast<std::ptrdiff_t>(taken));
+  return out;
+}
+
+std::vector<Table::Snapshot> Table::snapshotAll(uint64_t nowMs) {
+  std::vector<Snapshot> out;
+  std::lock_guard lock(mu_);
+  expireLocked(nowMs, entries_.size());
+  out.reserve(entries_.size());
+  for (const auto& [key, e] : entries_) {
+    Snapshot snap;
+    snap.key = key;
+    snap.expireInMs = e->expireAt > nowMs ? static_cast<uint32_t>(std::min<uint64_t>(e->expireAt - nowMs, UINT32_MAX)) : 0;
+    for (size_t t = 0; t < kDataTypes; ++t) {
+      if (slot_[t] >= 0) snap.values.emplace_back(static_cast<DataType>(t), e->values[static_cast<size_t>(slot_[t])]);
+    }
+    out.push_back(std::move(snap));
+  }
+  return out;
+}
+
+void Table::learn(std::string_view key, std::optional<uint32_t> expireInMs,
+                  const std::vector<std::pair<DataType, Value>>& values, uint64_t nowMs) {
+  std::lock_guard lock(mu_);
+  Entry* e = findLocked(key, nowMs);
+  if (!e) e = createLocked(key, nowMs);
+  if (!e) return;
+  for (const auto& [t, v] : values) {
+    int8_t s = slot_[idx(t)];
+    if (s < 0 || t == DataType::ConnCur) continue;
+    e->values[static_cast<size_t>(s)] = v;
+  }
+  if (head_ != e) {
+    unlinkLocked(e);
+    pushFrontLocked(e);
+  }
+  if (expireInMs && *expireInMs) {
+    e->expireAt = nowMs + *expireInMs;
+  } else {
+    e->expireAt = spec_.expireMs ? nowMs + spec_.expireMs : 0;
+  }
 }
 
 void Table::stick(std::string_view key, int64_t serverId, uint64_t nowMs) {

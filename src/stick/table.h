@@ -131,6 +131,23 @@ class Table {
   size_t clear(uint64_t nowMs, const std::optional<std::string>& key,
                const std::vector<Filter>& filters);
 
+  // Peers (src/peers/): an entry as sent to other instances.
+  struct Snapshot {
+    std::string key;
+    uint32_t expireInMs = 0;  // the rest of its life (0: no expiry)
+    std::vector<std::pair<DataType, struct Value>> values;
+  };
+  // The entries written here since the last call (at most `max`), for a
+  // table shared with "peers"; a table that is not shared keeps no list.
+  std::vector<Snapshot> takeChanges(uint64_t nowMs, size_t max);
+  // Every entry (a peer asked for a full resync).
+  std::vector<Snapshot> snapshotAll(uint64_t nowMs);
+  // An entry another instance wrote: its values replace these (conn_cur,
+  // which only the instance holding the connections knows, stays), without
+  // being sent on again.
+  void learn(std::string_view key, std::optional<uint32_t> expireInMs,
+             const std::vector<std::pair<DataType, struct Value>>& values, uint64_t nowMs);
+
  private:
   bool evictOneLocked(uint64_t nowMs);
   // Drops at most `budget` expired entries (bounded work per connection).
@@ -148,6 +165,9 @@ class Table {
   size_t slots_ = 0;
   std::mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
+  bool shared_ = false;              // "peers": writes are listed for the peers
+  std::vector<std::string> changed_; // keys written since takeChanges()
+  void changedLocked(Entry& e);
   Entry* head_ = nullptr;  // most recently used
   Entry* tail_ = nullptr;  // least recently used: expires first
 };
@@ -161,6 +181,7 @@ struct Value {
 struct Entry {
   const std::string* key = nullptr;  // the map's own key
   uint32_t refs = 0;
+  bool changed = false;              // listed in the table's changed_ (peers)
   uint64_t expireAt = 0;             // ms; 0: never
   Entry* prev = nullptr;
   Entry* next = nullptr;

@@ -549,6 +549,32 @@ TEST(Parser, ResolversAndServerTemplates) {
   EXPECT_TRUE(hasMessage(bad, "unknown init-addr method 'sometimes'"));
 }
 
+// peers sections and the tables that name them.
+TEST(Parser, PeersSections) {
+  core::Diagnostics diag;
+  Config cfg = parse("global\n  localpeer lb1\npeers mesh\n  peer lb1 127.0.0.1:10001\n  peer lb2 10.0.0.2:10000\n"
+                     "peers v2\n  bind 127.0.0.1:10002\n  server lb1\n  server lb2 10.0.0.2:10003\n  shards 2\n" +
+                         kMinimal + "backend be\n  stick-table type ip size 1k store gpc0 peers mesh\n",
+                     diag);
+  ASSERT_FALSE(diag.hasErrors()) << diag.render();
+  EXPECT_EQ(cfg.global.localPeer, "lb1");
+  ASSERT_EQ(cfg.peers.size(), 2u);
+  EXPECT_EQ(cfg.peers[0].peers.size(), 2u);
+  EXPECT_EQ(cfg.peers[0].peers[1].address->toString(), "10.0.0.2:10000");
+  EXPECT_FALSE(cfg.peers[1].peers[0].address);
+  EXPECT_EQ(cfg.peers[1].bind->toString(), "127.0.0.1:10002");
+  EXPECT_EQ(cfg.findProxy("be", true)->stickTable->peers, "mesh");
+
+  core::Diagnostics bad;
+  parse("peers mesh\n  peer a nowhere\n  peer b 1.2.3.4:5\n  peer b 1.2.3.4:6\n  table t type ip size 1k\n" + kMinimal +
+            "backend be\n  stick-table type ip size 1k peers other\n",
+        bad);
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:2: error: invalid peer address 'nowhere'")) << bad.render();
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:4: error: peer 'b' is defined twice in peers section 'mesh'"));
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:5: error: 'table' is not supported by sluice in a peers section"));
+  EXPECT_TRUE(hasMessage(bad, "no peers section named 'other'"));
+}
+
 // "log" lines: targets, formats, facilities, levels.
 TEST(Parser, LogTargets) {
   core::Diagnostics diag;

@@ -26,6 +26,7 @@ std::map<std::pair<std::string, std::string>, std::set<std::string>> documentedR
       section = line == "## global"                       ? "global"
                 : line.starts_with("## Proxy keywords")        ? "proxy"
                 : line.starts_with("## DNS service discovery") ? "resolvers"
+                : line.starts_with("## Sharing stick tables")  ? "peers"
                                                                : "";
       continue;
     }

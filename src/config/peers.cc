@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: Apache-2.0
+// "peers" sections: the instances that share stick tables (the runtime side
+// is src/peers/), and the global "localpeer".
+#include "config/parser_impl.h"
+#include "core/strings.h"
+
+namespace sluice::config::detail {
+
+namespace {
+
+std::optional<core::Address> peerAddress(const std::string& spec) {
+  auto a = core::Address::parse(spec);
+  if (!a || a->port() == 0 || a->isAny()) return std::nullopt;
+  return a;
+}
+
+}  // namespace
+
+// "peer <name> <ip>:<port>" (every peer, the local one included), or
+// "server <name> [<ip>:<port>]" (HAProxy 2.x: the local peer without an
+// address, its address on "bind").
+void Parser::peersPeer(const ConfigLine& l) {
+  PeersConfig& p = config_.peers.back();
+  const bool server = l.words[0] == "server";
+  if (!needArgs(l, server ? 1 : 2, server ? "<name> [<ip>:<port>]" : "<name> <ip>:<port>")) return;
+  PeersConfig::Peer peer;
+  peer.where = l.where;
+  peer.name = l.words[1];
+  if (l.words.size() > 2) {
+    peer.address = peerAddress(l.words[2]);
+    if (!peer.address) {
+      error(l, "invalid peer address '" + l.words[2] + "'", "write an IP address and a port: '10.0.0.2:10000'");
+      return;
+    }
+  }
+  for (const auto& other : p.peers) {
+    if (other.name == peer.name) {
+      error(l, "peer '" + peer.name + "' is defined twice in peers section '" + p.name + "'");
+      return;
+    }
+  }
+  p.peers.push_back(std::move(peer));
+}
+
+void Parser::peersBind(const ConfigLine& l) {
+  if (!needArgs(l, 1, "<ip>:<port>")) return;
+  auto a = core::Address::parse(l.words[1]);
+  if (!a || a->port() == 0) {
+    error(l, "invalid bind address '" + l.words[1] + "' in a peers section", "write '<ip>:<port>' or ':<port>'");
+    return;
+  }
+  config_.peers.back().bind = a;
+}
+
+void Parser::peersDisabled(const ConfigLine&) { config_.peers.back().disabled = true; }
+void Parser::peersEnabled(const ConfigLine&) { config_.peers.back().disabled = false; }
+
+void Parser::globalLocalPeer(const ConfigLine& l) {
+  if (needArgs(l, 1, "<name>")) config_.global.localPeer = l.words[1];
+}
+
+}  // namespace sluice::config::detail

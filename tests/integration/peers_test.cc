@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: Apache-2.0
+// Stick tables shared over HAProxy's peers protocol through the real
+// binary: with the real HAProxy 2.6 as the other peer, entries and their
+// counters written on one are read on the other, both ways, and again after
+// either side restarts (the restarted side asks for a resync); two sluice
+// instances hold one per-source limit together; a peer that answers garbage
+// is counted and connected again, and sluice keeps serving.
+#include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "ci.h"
+#include "harness.h"
+
+namespace sluice::testing {
+namespace {
+
+std::string haproxyPath() {
+  std::string path;
+  runCommand("command -v haproxy", &path);
+  while (!path.empty() && (path.back() == '\n' || path.back() == ' ')) path.pop_back();
+  return path;
+}
+
+std::string peersSection(int hx, int sl) {
+  return "peers mesh\n  peer hx 127.0.0.1:" + std::to_string(hx) + "\n  peer sl 127.0.0.1:" + std::to_string(sl) +
+         "\n";
+}
+
+const char* kTable = "  stick-table type ip size 1k expire 1m store gpc0,conn_rate(10s),server_id peers mesh\n";
+
+struct Haproxy {
+  std::string dir;
+  std::unique_ptr<Process> p;
+  Haproxy(const std::string& d, int hx, int sl) : dir(d) {
+    writeFile(dir + "/hx.cfg", "global\n  stats socket " + dir + "/hx.sock level admin\n" + peersSection(hx, sl) +
+                                   "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 5s\n"
+                                   "  timeout server 5s\nbackend st\n" + kTable);
+    start();
+  }
+  void start() {
+    p = std::make_unique<Process>(std::vector<std::string>{haproxyPath(), "-f", dir + "/hx.cfg", "-L", "hx", "-db"},
+                                  dir + "/haproxy.log");
+    eventually([&] { return !cli("show version").empty(); }, 5000);
+  }
+  std::string cli(const std::string& c) { return cliRequest(dir + "/hx.sock", c + "\n"); }
+};
+
+std::string sluiceConfig(const std::string& dir, int hx, int sl) {
+  return "global\n  stats socket " + dir + "/sl.sock level admin\n" + peersSection(hx, sl) +
+         "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"
+         "backend st\n" + kTable + "  server s 127.0.0.1:1\n";
+}
+
+TEST(Peers, SluiceAndHaproxyShareEntriesBothWaysAndAfterRestarts) {
+  if (haproxyPath().empty()) SLUICE_SKIP_OR_FAIL("haproxy is needed (scripts/install-deps installs it)");
+  std::string dir = makeTempDir("peers-hx");
+  int hx = freePort(), sl = freePort();
+  Haproxy h(dir, hx, sl);
+  auto sluice = std::make_unique<Sluice>(sluiceConfig(dir, hx, sl), std::vector<int>{sl},
+                                         std::vector<std::string>{"-L", "sl"});
+  ASSERT_TRUE(sluice->started()) << sluice->log();
+  const std::string admin = dir + "/sl.sock";
+  ASSERT_TRUE(eventually([&] { return cliRequest(admin, "show peers\n").find("status=ESTA") != std::string::npos; }, 8000))
+      << cliRequest(admin, "show peers\n") << sluice->log();
+
+  // HAProxy -> sluice, and sluice -> HAProxy.
+  EXPECT_EQ(h.cli("set table st key 10.0.0.1 data.gpc0 5 data.server_id 3"), "\n");
+  EXPECT_EQ(cliRequest(admin, "set table st key 10.0.0.2 data.gpc0 7\n"), "\n");
+  EXPECT_TRUE(eventually([&] {
+    std::string t = cliRequest(admin, "show table st\n");
+    return t.find("key=10.0.0.1 ") != std::string::npos && t.find("server_id=3 gpc0=5") != std::string::npos;
+  }, 5000)) << cliRequest(admin, "show table st\n");
+  EXPECT_TRUE(eventually([&] { return h.cli("show table st").find("key=10.0.0.2 use=0") != std::string::npos &&
+                                      h.cli("show table st").find("gpc0=7") != std::string::npos; }, 5000))
+      << h.cli("show table st");
+  // A counter that moves keeps moving on the other side.
+  EXPECT_EQ(h.cli("set table st key 10.0.0.1 data.gpc0 6"), "\n");
+  EXPECT_TRUE(eventually([&] { return cliRequest(admin, "show table st\n").find("gpc0=6") != std::string::npos; }, 5000));
+
+  // sluice restarts: it asks HAProxy for everything and learns it back.
+  sluice.reset();
+  sluice = std::make_unique<Sluice>(sluiceConfig(dir, hx, sl), std::vector<int>{sl}, std::vector<std::string>{"-L", "sl"});
+  ASSERT_TRUE(sluice->started()) << sluice->log();
+  EXPECT_TRUE(eventually([&] {
+    std::string t = cliRequest(admin, "show table st\n");
+    return t.find("key=10.0.0.1 ") != std::string::npos && t.find("key=10.0.0.2 ") != std::string::npos;
+  }, 8000)) << cliRequest(admin, "show table st\n") << sluice->log();
+
+  // HAProxy restarts: it asks sluice, which teaches it every entry.
+  h.p->stop();
+  h.start();
+  EXPECT_TRUE(eventually([&] {
+    std::string t = h.cli("show table st");
+    return t.find("key=10.0.0.1 ") != std::string::npos && t.find("key=10.0.0.2 ") != std::string::npos;
+  }, 10000)) << h.cli("show table st");
+}
+
+// Two sluice instances, one limit: a client that spreads its connections
+// over both is refused after 4 in all, as if there were one balancer.
+TEST(Peers, TwoInstancesHoldOnePerSourceLimit) {
+  std::string dir = makeTempDir("peers-two");
+  TestServer backend("B", TestServer::Mode::Identify);
+  int pa = freePort(), pb = freePort(), fa = freePort(), fb = freePort();
+  auto config = [&](const std::string& self, int front) {
+    return "global\n  stats socket " + dir + "/" + self + ".sock level admin\n"
+           "peers mesh\n  peer a 127.0.0.1:" + std::to_string(pa) + "\n  peer b 127.0.0.1:" + std::to_string(pb) +
+           "\ndefaults\n  mode tcp\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"
+           "frontend fe\n  bind 127.0.0.1:" + std::to_string(front) + "\n"
+           "  stick-table type ip size 1k expire 1m store conn_cnt peers mesh\n"
+           "  tcp-request connection track-sc0 src\n"
+           "  tcp-request connection reject if { sc0_conn_cnt gt 4 }\n"
+           "  default_backend be\n"
+           "backend be\n  server s 127.0.0.1:" + std::to_string(backend.port()) + "\n";
+  };
+  Sluice a(config("a", fa), {fa, pa}, {"-L", "a"});
+  Sluice b(config("b", fb), {fb, pb}, {"-L", "b"});
+  ASSERT_TRUE(a.started()) << a.log();
+  ASSERT_TRUE(b.started()) << b.log();
+  ASSERT_TRUE(eventually([&] { return cliRequest(dir + "/a.sock", "show peers\n").find("status=ESTA") != std::string::npos; }, 8000));
+  int served = 0;
+  for (int i = 0; i < 8; ++i) {
+    served += askServerName(i % 2 ? fb : fa, "127.0.2.7") == "B";
+    ::usleep(static_cast<useconds_t>(scaled(300)) * 1000);  // each count reaches the other instance
+  }
+  EXPECT_EQ(served, 4) << cliRequest(dir + "/a.sock", "show table fe\n") << cliRequest(dir + "/b.sock", "show table fe\n");
+  // Another client is not limited.
+  EXPECT_EQ(askServerName(fa, "127.0.2.8"), "B");
+}
+
+// A "peer" that answers the handshake with garbage: counted, connected
+// again with back-off, and the proxy keeps serving.
+TEST(Peers, GarbagePeerIsCountedAndRetried) {
+  std::string dir = makeTempDir("peers-bad");
+  int badPort = 0;
+  int listener = listenLoopback(badPort);
+  ASSERT_GE(listener, 0);
+  std::atomic<int> accepted{0};
+  std::atomic<bool> stop{false};
+  std::thread bad([&] {
+    timeval tv{0, 100000};
+    ::setsockopt(listener, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    while (!stop) {
+      int c = ::accept(listener, nullptr, nullptr);
+      if (c < 0) continue;
+      ++accepted;
+      const char garbage[] = "HTTP/1.1 400 Bad Request\r\n\r\n\xff\xfe";
+      ::send(c, garbage, sizeof(garbage) - 1, MSG_NOSIGNAL);
+      ::usleep(50 * 1000);
+      ::close(c);
+    }
+  });
+  TestServer backend("B", TestServer::Mode::Identify);
+  int self = freePort(), front = freePort();
+  Sluice s("global\n  stats socket " + dir + "/sl.sock level admin\n"
+           "peers mesh\n  peer sl 127.0.0.1:" + std::to_string(self) + "\n  peer bad 127.0.0.1:" +
+               std::to_string(badPort) + "\n"
+           "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"
+           "frontend fe\n  bind 127.0.0.1:" + std::to_string(front) + "\n"
+           "  stick-table type ip size 1k expire 1m store conn_cnt peers mesh\n"
+           "  tcp-request connection track-sc0 src\n  default_backend be\n"
+           "backend be\n  server s 127.0.0.1:" + std::to_string(backend.port()) + "\n",
+           {front, self}, {"-L", "sl"});
+  ASSERT_TRUE(s.started()) << s.log();
+  EXPECT_TRUE(eventually([&] { return accepted >= 3; }, 8000)) << accepted;  // connected again, with back-off
+  EXPECT_EQ(askServerName(front), "B");
+  std::string peers = cliRequest(dir + "/sl.sock", "show peers\n");
+  EXPECT_NE(peers.find("peer bad"), std::string::npos) << peers;
+  EXPECT_EQ(peers.find("status=ESTA"), std::string::npos) << peers;
+  stop = true;
+  bad.join();
+  ::close(listener);
+}
+
+}  // namespace
+}  // namespace sluice::testing
