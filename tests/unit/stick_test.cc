@@ -249,7 +249,7 @@ TEST(StickFetches, TrackedAndSource) {
 TEST(StickConfig, TableLineAndRules) {
   core::Diagnostics diag;
   auto cfg = parseText(
-      std::string("defaults\n  mode tcp\nbackend st\n"
+      std::string("peers p\n  peer x 127.0.0.1:10000\ndefaults\n  mode tcp\nbackend st\n"
                          "  stick-table type string len 64 size 1m expire 30m nopurge peers p store "
                          "conn_cur,conn_rate(10s) store gpc0\n"
                          "backend be\n  stick-table type ip size 100k\n  stick on src table st if TRUE\n"
