@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <ctime>
 #include <cstring>
 #include <map>
 #include <set>
@@ -69,6 +70,16 @@ wire::TableDef definitionOf(const stick::TableSpec& spec, uint64_t localId) {
   return d;
 }
 
+// "01/Dec/2026:05:50:12", as HAProxy dates its sections in "show peers".
+std::string logDate() {
+  time_t now = time(nullptr);
+  tm t{};
+  gmtime_r(&now, &t);
+  char buf[32];
+  strftime(buf, sizeof(buf), "%d/%b/%Y:%H:%M:%S", &t);
+  return buf;
+}
+
 }  // namespace
 
 struct SharedTable {
@@ -84,6 +95,7 @@ struct PeersService::Link {
   Session* in = nullptr;
   uint64_t nextConnectAt = 0;
   uint32_t backoffMs = 250;
+  uint64_t establishedAt = 0;
   bool askedResync = false;
   uint64_t connects = 0, establishments = 0, protocolErrors = 0, updatesIn = 0, updatesOut = 0, heartbeatsIn = 0,
            heartbeatsOut = 0, silences = 0;
@@ -298,6 +310,7 @@ class PeersService::Session final : public event::EventHandler {
       wire::Status st = wire::parseStatus(in_, code, used);
       if (st == wire::Status::NeedMore) return;
       if (st == wire::Status::Error || code != wire::kSucceeded) {
+        if (st == wire::Status::Error) ++link_->protocolErrors;
         link_->lastStatus = st == wire::Status::Error ? "garbage" : std::to_string(code);
         close("handshake refused (" + link_->lastStatus + ")");
         return;
@@ -589,6 +602,7 @@ void PeersService::sessionEstablished(Session& s) {
   Link* link = s.link();
   link->lastStatus = "ESTA";
   link->backoffMs = 250;
+  link->establishedAt = loop_.now();
   ++link->establishments;
   if (!s.outgoing()) {
     if (link->in && link->in != &s) link->in->close("replaced by a new connection from the peer");
@@ -655,24 +669,45 @@ void PeersService::onTimer() noexcept {
   loop_.schedule(*this, now + kTickMs);
 }
 
+// HAProxy's "show peers" layout (its management guide), the fields sluice
+// keeps filled: the section, each remote peer (its state, handshake age,
+// heartbeats, connections, protocol errors), the local one, and per peer
+// the shared tables with the updates sent and received.
 std::string PeersService::show() const {
   std::ostringstream o;
+  const uint64_t now = loop_.now();
+  auto ptr = [](const void* p) {
+    std::ostringstream a;
+    a << p;
+    return a.str();
+  };
   for (const auto& section : sections_) {
-    o << "peers section " << section->name << " (local peer " << section->localName;
-    if (section->localAddress.valid()) o << " " << section->localAddress.toString();
-    o << ")\n";
+    o << ptr(section.get()) << ": [" << logDate() << "] id=" << section->name
+      << " disabled=0 flags=0x0 resync_timeout=<NEVER> task_calls=0\n";
     for (const auto& link : section->links) {
       Session* c = link->carrier();
-      o << "  peer " << link->name << " addr=" << link->address.toString() << " status=" << link->lastStatus
-        << " connected=" << (c ? (c->outgoing() ? "out" : "in") : "no") << " connects=" << link->connects
-        << " established=" << link->establishments << " updates_in=" << link->updatesIn
-        << " updates_out=" << link->updatesOut << " heartbeats_in=" << link->heartbeatsIn
-        << " heartbeats_out=" << link->heartbeatsOut << " proto_err=" << link->protocolErrors
-        << " silent=" << link->silences << "\n";
+      o << "  " << ptr(link.get()) << ": id=" << link->name << "(remote," << (c ? "active" : "inactive")
+        << ") addr=" << link->address.toString() << " last_status=" << link->lastStatus << " last_hdshk="
+        << (link->establishedAt ? std::to_string((now - link->establishedAt) / 1000) + "s" : std::string("<NEVER>"))
+        << "\n";
+      o << "        reconnect=" << (link->out ? std::string("<NEVER>") : std::to_string(link->backoffMs) + "ms")
+        << " heartbeat=" << (c ? "3s" : "<NEVER>") << " confirm=0 tx_hbt=" << link->heartbeatsOut
+        << " rx_hbt=" << link->heartbeatsIn << " no_hbt=" << link->silences << " new_conn=" << link->connects
+        << " proto_err=" << link->protocolErrors << " coll=0\n";
+      o << "        flags=0x0 " << (c ? (c->outgoing() ? "out" : "in") : "no") << "_session updates_in="
+        << link->updatesIn << " updates_out=" << link->updatesOut << "\n";
+      o << "        shared tables:\n";
+      for (const SharedTable& st : section->tables) {
+        o << "          " << ptr(&st) << " local_id=" << st.def.id << " remote_id=0 flags=0x0 remote_data=0x0\n";
+        o << "              last_acked=0 last_pushed=" << (st.nextUpdateId - 1) << " last_get=" << link->updatesIn
+          << " teaching_origin=0 update=" << (st.nextUpdateId - 1) << "\n";
+        o << "              table:" << ptr(st.table) << " id=" << st.def.name << " update=" << (st.nextUpdateId - 1)
+          << " localupdate=" << (st.nextUpdateId - 1) << " commitupdate=0 refcnt=1\n";
+      }
     }
-    for (const SharedTable& st : section->tables) {
-      o << "  table " << st.def.name << " updates_sent=" << (st.nextUpdateId - 1) << "\n";
-    }
+    o << "  " << ptr(&section->localName) << ": id=" << section->localName << "(local,inactive) addr="
+      << (section->localAddress.valid() ? section->localAddress.toString() : std::string("-"))
+      << " last_status=NONE last_hdshk=<NEVER>\n";
   }
   return o.str();
 }

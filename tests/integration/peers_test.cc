@@ -65,7 +65,7 @@ TEST(Peers, SluiceAndHaproxyShareEntriesBothWaysAndAfterRestarts) {
                                          std::vector<std::string>{"-L", "sl"});
   ASSERT_TRUE(sluice->started()) << sluice->log();
   const std::string admin = dir + "/sl.sock";
-  ASSERT_TRUE(eventually([&] { return cliRequest(admin, "show peers\n").find("status=ESTA") != std::string::npos; }, 8000))
+  ASSERT_TRUE(eventually([&] { return cliRequest(admin, "show peers\n").find("last_status=ESTA") != std::string::npos; }, 8000))
       << cliRequest(admin, "show peers\n") << sluice->log();
 
   // HAProxy -> sluice, and sluice -> HAProxy.
@@ -121,7 +121,7 @@ TEST(Peers, TwoInstancesHoldOnePerSourceLimit) {
   Sluice b(config("b", fb), {fb, pb}, {"-L", "b"});
   ASSERT_TRUE(a.started()) << a.log();
   ASSERT_TRUE(b.started()) << b.log();
-  ASSERT_TRUE(eventually([&] { return cliRequest(dir + "/a.sock", "show peers\n").find("status=ESTA") != std::string::npos; }, 8000));
+  ASSERT_TRUE(eventually([&] { return cliRequest(dir + "/a.sock", "show peers\n").find("last_status=ESTA") != std::string::npos; }, 8000));
   int served = 0;
   for (int i = 0; i < 8; ++i) {
     served += askServerName(i % 2 ? fb : fa, "127.0.2.7") == "B";
@@ -169,8 +169,10 @@ TEST(Peers, GarbagePeerIsCountedAndRetried) {
   EXPECT_TRUE(eventually([&] { return accepted >= 3; }, 8000)) << accepted;  // connected again, with back-off
   EXPECT_EQ(askServerName(front), "B");
   std::string peers = cliRequest(dir + "/sl.sock", "show peers\n");
-  EXPECT_NE(peers.find("peer bad"), std::string::npos) << peers;
-  EXPECT_EQ(peers.find("status=ESTA"), std::string::npos) << peers;
+  EXPECT_NE(peers.find("id=bad(remote,inactive)"), std::string::npos) << peers;
+  EXPECT_EQ(peers.find("new_conn=0 "), std::string::npos) << peers;
+  EXPECT_EQ(peers.find("proto_err=0 "), std::string::npos) << peers;  // the garbage is counted
+  EXPECT_EQ(peers.find("last_status=ESTA"), std::string::npos) << peers;
   stop = true;
   bad.join();
   ::close(listener);
