@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <iostream>
 #include <thread>
 
 #include "ci.h"
@@ -70,13 +72,13 @@ TEST(Peers, SluiceAndHaproxyShareEntriesBothWaysAndAfterRestarts) {
 
   // HAProxy -> sluice, and sluice -> HAProxy.
   EXPECT_EQ(h.cli("set table st key 10.0.0.1 data.gpc0 5 data.server_id 3"), "\n");
-  EXPECT_EQ(cliRequest(admin, "set table st key 10.0.0.2 data.gpc0 7\n"), "\n");
+  EXPECT_EQ(cliRequest(admin, "set table st key 10.0.0.2 data.gpc0 7 data.conn_rate 4\n"), "\n");
   EXPECT_TRUE(eventually([&] {
     std::string t = cliRequest(admin, "show table st\n");
     return t.find("key=10.0.0.1 ") != std::string::npos && t.find("server_id=3 gpc0=5") != std::string::npos;
   }, 5000)) << cliRequest(admin, "show table st\n");
   EXPECT_TRUE(eventually([&] { return h.cli("show table st").find("key=10.0.0.2 use=0") != std::string::npos &&
-                                      h.cli("show table st").find("gpc0=7") != std::string::npos; }, 5000))
+                                      h.cli("show table st").find("gpc0=7 conn_rate(10000)=4") != std::string::npos; }, 5000))
       << h.cli("show table st");
   // A counter that moves keeps moving on the other side.
   EXPECT_EQ(h.cli("set table st key 10.0.0.1 data.gpc0 6"), "\n");
@@ -122,6 +124,13 @@ TEST(Peers, TwoInstancesHoldOnePerSourceLimit) {
   ASSERT_TRUE(a.started()) << a.log();
   ASSERT_TRUE(b.started()) << b.log();
   ASSERT_TRUE(eventually([&] { return cliRequest(dir + "/a.sock", "show peers\n").find("last_status=ESTA") != std::string::npos; }, 8000));
+  // How long an update takes from one instance to the other.
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(cliRequest(dir + "/a.sock", "set table fe key 127.0.9.9 data.conn_cnt 1\n"), "\n");
+  ASSERT_TRUE(eventually([&] { return cliRequest(dir + "/b.sock", "show table fe\n").find("key=127.0.9.9") != std::string::npos; }, 5000));
+  std::cout << "[ MEASURED ] an entry written on one instance was listed on the other after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
+            << " ms\n";
   int served = 0;
   for (int i = 0; i < 8; ++i) {
     served += askServerName(i % 2 ? fb : fa, "127.0.2.7") == "B";
