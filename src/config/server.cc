@@ -437,7 +437,8 @@ bool Parser::resolveServerAddress(const ConfigLine& l, ServerConfig& s) {
       return false;
     }
     bool waitsForState = false;
-    for (auto m : core::split(s.initAddr.empty() ? "last,libc" : s.initAddr, ',')) {
+    const std::string methods = s.initAddr.empty() ? "last,libc" : s.initAddr;  // split() views into it
+    for (auto m : core::split(methods, ',')) {
       if (m == "last") {
         waitsForState = true;  // the server state file's address, applied at start-up
       } else if (m == "libc") {

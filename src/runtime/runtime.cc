@@ -935,7 +935,8 @@ void loadServerStates(Runtime& rt, core::Diagnostics& diag) {
       // address the file recorded, before DNS answers again.
       if (!sc.fqdn.empty() && w.size() >= 19 && w[4] != "-") {
         bool last = false;
-        for (auto m : core::split(sc.initAddr.empty() ? "last,libc" : sc.initAddr, ',')) {
+        const std::string methods = sc.initAddr.empty() ? "last,libc" : sc.initAddr;  // split() views into it
+        for (auto m : core::split(methods, ',')) {
           if (m == "last") last = true;
           if (m == "last" || m == "libc" || m == "none") break;  // the first method decides
         }
