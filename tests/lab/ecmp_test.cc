@@ -29,36 +29,7 @@ namespace sluice::testing::lab {
 namespace {
 
 // From `source` in the client namespace to the virtual address: the answer.
-std::string ask(const Netns& client, const std::string& source) {
-  int fd;
-  {
-    InNetns in(client);
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  }
-  sockaddr_in s{};
-  s.sin_family = AF_INET;
-  ::inet_pton(AF_INET, source.c_str(), &s.sin_addr);
-  sockaddr_in d{};
-  d.sin_family = AF_INET;
-  d.sin_port = htons(443);
-  ::inet_pton(AF_INET, "198.18.100.1", &d.sin_addr);
-  timeval tv{2, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  std::string out;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&s), sizeof(s)) == 0 &&
-      ::connect(fd, reinterpret_cast<sockaddr*>(&d), sizeof(d)) == 0) {
-    (void)::send(fd, "hello\n", 6, MSG_NOSIGNAL);
-    char buf[256];
-    for (;;) {
-      ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-      if (n <= 0) break;
-      out.append(buf, static_cast<size_t>(n));
-    }
-  }
-  ::close(fd);
-  return out;
-}
+std::string ask(const Netns& client, const std::string& source) { return askIn(client, "198.18.100.1", 443, source); }
 
 std::string serverOf(const std::string& answer) {
   size_t p = answer.find("server=");

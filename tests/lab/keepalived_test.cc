@@ -23,46 +23,15 @@
 namespace sluice::testing::lab {
 namespace {
 
-std::string answerFrom(const Netns& client, const std::string& addr, int port) {
-  int fd;
-  {
-    InNetns in(client);
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  }
-  sockaddr_in d{};
-  d.sin_family = AF_INET;
-  d.sin_port = htons(static_cast<uint16_t>(port));
-  ::inet_pton(AF_INET, addr.c_str(), &d.sin_addr);
-  timeval tv{1, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  std::string out;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&d), sizeof(d)) == 0) {
-    (void)::send(fd, "hello\n", 6, MSG_NOSIGNAL);
-    char buf[256];
-    for (;;) {
-      ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-      if (n <= 0) break;
-      out.append(buf, static_cast<size_t>(n));
-    }
-  }
-  ::close(fd);
-  return out;
-}
+std::string answerFrom(const Netns& client, const std::string& addr, int port) { return askIn(client, addr, port); }
 
 // A connection kept open through `addr` to an echo server: echo() proves it
 // still carries bytes.
 struct HeldEcho {
   int fd = -1;
   HeldEcho(const Netns& client, const std::string& addr, int port) {
-    {
-      InNetns in(client);
-      fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    }
-    sockaddr_in d{};
-    d.sin_family = AF_INET;
-    d.sin_port = htons(static_cast<uint16_t>(port));
-    ::inet_pton(AF_INET, addr.c_str(), &d.sin_addr);
+    fd = socketIn(client);
+    sockaddr_in d = inetAddress(addr, port);
     timeval tv{2, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     if (::connect(fd, reinterpret_cast<sockaddr*>(&d), sizeof(d)) != 0) {
@@ -90,19 +59,8 @@ struct HeldEcho {
 class NsEcho {
  public:
   NsEcho(const Netns& ns, const std::string& addr, int port) {
-    {
-      InNetns in(ns);
-      fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    }
-    int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    ::inet_pton(AF_INET, addr.c_str(), &a.sin_addr);
-    ok_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 && ::listen(fd_, 16) == 0;
-    timeval tv{0, 100000};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    fd_ = listenIn(ns, addr, port);
+    ok_ = fd_ >= 0;
     thread_ = std::thread([this] {
       std::vector<std::thread> conns;
       while (!stop_) {

@@ -27,24 +27,67 @@ inline std::string ip() {
 
 inline bool sh(const std::string& cmd) { return runCommand(cmd + " >/dev/null 2>&1") == 0; }
 
+// A TCP socket made inside namespace `ns` (it stays there).
+inline int socketIn(const Netns& ns) {
+  InNetns in(ns);
+  return ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+}
+
+inline sockaddr_in inetAddress(const std::string& addr, int port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, addr.c_str(), &a.sin_addr);
+  return a;
+}
+
+// A listening socket in `ns` at addr:port whose accept() gives up every
+// 100 ms (so a server thread can stop), or -1.
+inline int listenIn(const Netns& ns, const std::string& addr, int port) {
+  int fd = socketIn(ns);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in a = inetAddress(addr, port);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || ::listen(fd, 128) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  timeval tv{0, 100000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+// From `ns` (and from `source`, when given) to addr:port: sends a line and
+// returns everything read until the server closes (1 s without a byte ends it).
+inline std::string askIn(const Netns& ns, const std::string& addr, int port, const std::string& source = "") {
+  int fd = socketIn(ns);
+  timeval tv{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  std::string out;
+  sockaddr_in from = inetAddress(source, 0);
+  sockaddr_in to = inetAddress(addr, port);
+  if ((source.empty() || ::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof(from)) == 0) &&
+      ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0) {
+    (void)::send(fd, "hello\n", 6, MSG_NOSIGNAL);
+    char buf[256];
+    for (;;) {
+      ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
 // An identifying server in namespace `ns` at addr:port: answers
 // "server=<name> via=<peer address>" and closes.
 class NsServer {
  public:
   NsServer(const Netns& ns, const std::string& addr, int port, std::string name) : name_(std::move(name)) {
-    {
-      InNetns in(ns);
-      fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    }
-    int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    ::inet_pton(AF_INET, addr.c_str(), &a.sin_addr);
-    ok_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 && ::listen(fd_, 128) == 0;
-    timeval tv{0, 100000};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    fd_ = listenIn(ns, addr, port);
+    ok_ = fd_ >= 0;
     thread_ = std::thread([this] {
       while (!stop_) {
         sockaddr_in peer{};
