@@ -85,8 +85,22 @@ std::string logDate() {
 struct SharedTable {
   stick::Table* table = nullptr;
   wire::TableDef def;
-  uint32_t nextUpdateId = 1;
 };
+
+// How far one peer is in one shared table's update log (stick/table.h):
+// what it acknowledged, and what was sent on the session carrying it.
+struct Progress {
+  uint64_t acked = 0;
+  uint64_t pushed = 0;
+};
+
+// The 64-bit update number a 32-bit id on the wire stands for: the latest
+// one at or below `ceiling` with those low bits.
+uint64_t widen(uint32_t id, uint64_t ceiling) {
+  uint64_t v = (ceiling & ~uint64_t{0xffffffff}) | id;
+  if (v > ceiling && v >= (uint64_t{1} << 32)) v -= uint64_t{1} << 32;
+  return v > ceiling ? 0 : v;
+}
 
 struct PeersService::Link {
   std::string name;
@@ -97,6 +111,8 @@ struct PeersService::Link {
   uint32_t backoffMs = 250;
   uint64_t establishedAt = 0;
   bool askedResync = false;
+  std::vector<Progress> progress;  // one per shared table of the section
+  uint64_t pushedVia = 0;          // the session `pushed` counts for (its serial)
   uint64_t connects = 0, establishments = 0, protocolErrors = 0, updatesIn = 0, updatesOut = 0, heartbeatsIn = 0,
            heartbeatsOut = 0, silences = 0;
   std::string lastStatus = "NONE";
@@ -118,7 +134,7 @@ class PeersService::Session final : public event::EventHandler {
   enum class State { Connecting, AwaitStatus, AwaitHello, Established, Closed };
   Session(PeersService& svc, Section& section, Link* link, int fd, bool outgoing)
       : svc_(svc), section_(section), link_(link), fd_(fd), outgoing_(outgoing),
-        state_(outgoing ? State::Connecting : State::AwaitHello) {
+        state_(outgoing ? State::Connecting : State::AwaitHello), serial_(++svc.sessionSerial_) {
     lastRx_ = lastTx_ = svc_.loop_.now();
   }
   ~Session() override { net::closeFd(fd_); }
@@ -126,6 +142,7 @@ class PeersService::Session final : public event::EventHandler {
   State state() const { return state_; }
   bool outgoing() const { return outgoing_; }
   Link* link() const { return link_; }
+  uint64_t serial() const { return serial_; }
 
   void onEvents(uint32_t events) noexcept override {
     if (state_ == State::Closed) return;
@@ -176,9 +193,10 @@ class PeersService::Session final : public event::EventHandler {
       return;
     }
     if (state_ != State::Established) return;
-    if (ackPending_ && currentRx_) {
-      send(wire::encodeAck(currentRxId_, lastRxUpdate_));
-      ackPending_ = false;
+    for (auto& [id, rt] : remote_) {
+      if (!rt.ackPending) continue;
+      send(wire::encodeAck(id, rt.lastRx));
+      rt.ackPending = false;
     }
     if (now - lastTx_ >= kHeartbeatMs) {
       if (link_) ++link_->heartbeatsOut;
@@ -187,8 +205,10 @@ class PeersService::Session final : public event::EventHandler {
   }
 
   // An entry of a shared table, as an update message (with the table's
-  // definition or a switch to it first when needed).
-  void teach(SharedTable& st, const stick::Table::Snapshot& snap, uint64_t now) {
+  // definition or a switch to it first when needed). Its id is the entry's
+  // number in the update log, so the peer's acknowledgement says how far
+  // it got.
+  void teach(SharedTable& st, const stick::Table::Snapshot& snap, uint64_t id, uint64_t now) {
     if (state_ != State::Established) return;
     if (!defined_.count(st.def.id)) {
       send(wire::encodeDefine(st.def));
@@ -199,7 +219,7 @@ class PeersService::Session final : public event::EventHandler {
       currentTx_ = static_cast<int64_t>(st.def.id);
     }
     wire::Update u;
-    u.id = st.nextUpdateId++;
+    u.id = static_cast<uint32_t>(id);
     u.expireMs = snap.expireInMs ? snap.expireInMs : static_cast<uint32_t>(st.def.expireMs);
     u.key = snap.key;
     if (st.def.keyType == wire::kKeySint && u.key.size() == 4) std::reverse(u.key.begin(), u.key.end());
@@ -218,9 +238,20 @@ class PeersService::Session final : public event::EventHandler {
     if (link_) ++link_->updatesOut;
   }
 
+  // A full resync: every entry, in the order of the update log (those
+  // only learned from peers first), so that an acknowledgement of any of
+  // them still means "everything up to here". Then pushing goes on from
+  // where the snapshot stood.
   void teachAll(uint64_t now) {
-    for (SharedTable& st : section_.tables) {
-      for (const auto& snap : st.table->snapshotAll(now)) teach(st, snap, now);
+    if (!link_) return;
+    for (size_t i = 0; i < section_.tables.size(); ++i) {
+      SharedTable& st = section_.tables[i];
+      Progress& p = link_->progress[i];
+      uint64_t upTo = 0;
+      auto all = st.table->snapshotAll(now, &upTo);
+      std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.update < b.update; });
+      for (const auto& snap : all) teach(st, snap, snap.update ? snap.update : p.acked, now);
+      if (link_->pushedVia == serial_) p.pushed = std::max(p.pushed, upTo);
     }
   }
 
@@ -228,6 +259,8 @@ class PeersService::Session final : public event::EventHandler {
   struct RemoteTable {
     wire::TableDef def;
     SharedTable* local = nullptr;
+    uint32_t lastRx = 0;       // the id of the last update received
+    bool ackPending = false;
   };
 
   void flush() {
@@ -381,7 +414,6 @@ class PeersService::Session final : public event::EventHandler {
         const uint64_t id = rt.def.id;
         remote_[id] = std::move(rt);
         currentRx_ = &remote_[id];
-        currentRxId_ = id;
         return true;
       }
       case wire::kSwitch: {
@@ -393,14 +425,13 @@ class PeersService::Session final : public event::EventHandler {
         }
         auto it = remote_.find(id);
         currentRx_ = it == remote_.end() ? nullptr : &it->second;
-        currentRxId_ = id;
         return true;
       }
       case wire::kUpdate:
       case wire::kIncrementalUpdate:
       case wire::kUpdateTimed:
       case wire::kIncrementalUpdateTimed: {
-        if (!currentRx_) return true;  // a table not shared here
+        if (!currentRx_) return true;  // a table not defined (HAProxy skips these too)
         const bool withId = m.type == wire::kUpdate || m.type == wire::kUpdateTimed;
         const bool timed = m.type == wire::kUpdateTimed || m.type == wire::kIncrementalUpdateTimed;
         wire::Update u;
@@ -408,17 +439,39 @@ class PeersService::Session final : public event::EventHandler {
           protocolError("bad update");
           return false;
         }
-        lastRxUpdate_ = u.id ? *u.id : lastRxUpdate_ + 1;
-        ackPending_ = true;
+        currentRx_->lastRx = u.id ? *u.id : currentRx_->lastRx + 1;
+        currentRx_->ackPending = true;
         if (link_) ++link_->updatesIn;
         if (currentRx_->local) learn(*currentRx_->local, u, now);
         return true;
       }
-      case wire::kAck:
+      case wire::kAck: {
+        uint64_t tableId = 0;
+        uint32_t id = 0;
+        if (!wire::parseAck(m.data, tableId, id)) {
+          protocolError("bad acknowledgement");
+          return false;
+        }
+        acknowledged(tableId, id);
         return true;
+      }
       default:
         protocolError("unknown table message " + std::to_string(m.type));
         return false;
+    }
+  }
+
+  // Every update this link was sent, on any session, went in log order
+  // from a point the peer had acknowledged; so an acknowledged id means the
+  // peer has everything up to it.
+  void acknowledged(uint64_t tableId, uint32_t id) {
+    if (!link_) return;
+    for (size_t i = 0; i < section_.tables.size(); ++i) {
+      if (section_.tables[i].def.id != tableId) continue;
+      Progress& p = link_->progress[i];
+      const uint64_t n = widen(id, std::max(p.pushed, section_.tables[i].table->lastUpdate()));
+      p.acked = std::max(p.acked, n);
+      return;
     }
   }
 
@@ -468,11 +521,9 @@ class PeersService::Session final : public event::EventHandler {
   uint64_t lastRx_ = 0, lastTx_ = 0;
   std::map<uint64_t, RemoteTable> remote_;
   RemoteTable* currentRx_ = nullptr;
-  uint64_t currentRxId_ = 0;
-  uint32_t lastRxUpdate_ = 0;
-  bool ackPending_ = false;
   std::set<uint64_t> defined_;
   int64_t currentTx_ = -1;
+  uint64_t serial_;
 };
 
 PeersService::Session* PeersService::Link::carrier() const {
@@ -511,6 +562,21 @@ PeersService::~PeersService() {
 void PeersService::configure(const config::Config& cfg, const std::string& localName, std::shared_ptr<const void> keep,
                              const stick::TableSet& tables) {
   loop_.cancel(*this);
+  // What each peer acknowledged survives a reload for the tables carried
+  // over (the same objects, so the same update numbers); a peer whose
+  // tables all carried over is not asked for a resync again.
+  struct Kept {
+    std::map<const stick::Table*, uint64_t> acked;
+    bool askedResync = false;
+  };
+  std::map<std::pair<std::string, std::string>, Kept> kept;
+  for (auto& s : sections_) {
+    for (auto& link : s->links) {
+      Kept& k = kept[{s->name, link->name}];
+      k.askedResync = link->askedResync;
+      for (size_t i = 0; i < s->tables.size(); ++i) k.acked[s->tables[i].table] = link->progress[i].acked;
+    }
+  }
   // Sessions and listeners start again (a reload); peers reconnect at once.
   // Events of this batch may still name them: freed after it.
   for (auto& s : sections_) {
@@ -552,7 +618,22 @@ void PeersService::configure(const config::Config& cfg, const std::string& local
     uint64_t id = 1;
     for (const auto& t : tables.all()) {
       if (t->spec().peers != pc.name) continue;
-      section->tables.push_back({t.get(), definitionOf(t->spec(), id++), 1});
+      section->tables.push_back({t.get(), definitionOf(t->spec(), id++)});
+    }
+    for (auto& link : section->links) {
+      link->progress.resize(section->tables.size());
+      auto k = kept.find({section->name, link->name});
+      if (k == kept.end()) continue;
+      bool all = true;
+      for (size_t i = 0; i < section->tables.size(); ++i) {
+        auto a = k->second.acked.find(section->tables[i].table);
+        if (a == k->second.acked.end()) {
+          all = false;
+        } else {
+          link->progress[i].acked = a->second;
+        }
+      }
+      link->askedResync = k->second.askedResync && all;
     }
     if (section->localAddress.valid()) {
       std::string error;
@@ -641,16 +722,28 @@ void PeersService::sessionClosed(Session* s, const std::string& why) {
   }
 }
 
+// Each connected peer gets, per table, what the update log holds past what
+// was sent to it; a new carrying session starts again from what the peer
+// acknowledged (what was in flight on a broken one is sent again, as
+// HAProxy does). Bounded per tick, so a peer that was away for long is
+// caught up over several ticks without a burst past its queue limit.
 void PeersService::pushChanges(uint64_t now) {
+  constexpr size_t kMaxPerTick = 10000;
   for (auto& section : sections_) {
-    std::vector<Session*> carriers;
     for (auto& link : section->links) {
-      if (Session* c = link->carrier()) carriers.push_back(c);
-    }
-    if (carriers.empty()) continue;  // kept until a peer is there
-    for (SharedTable& st : section->tables) {
-      for (const auto& snap : st.table->takeChanges(now, 10000)) {
-        for (Session* c : carriers) c->teach(st, snap, now);
+      Session* c = link->carrier();
+      if (!c) continue;
+      if (link->pushedVia != c->serial()) {
+        link->pushedVia = c->serial();
+        for (Progress& p : link->progress) p.pushed = p.acked;
+      }
+      for (size_t i = 0; i < section->tables.size() && c->state() == Session::State::Established; ++i) {
+        SharedTable& st = section->tables[i];
+        Progress& p = link->progress[i];
+        for (const auto& snap : st.table->changesAfter(p.pushed, now, kMaxPerTick)) {
+          c->teach(st, snap, snap.update, now);
+          p.pushed = snap.update;
+        }
       }
     }
   }
@@ -699,10 +792,13 @@ std::string PeersService::show() const {
       o << "        shared tables:\n";
       for (const SharedTable& st : section->tables) {
         o << "          " << ptr(&st) << " local_id=" << st.def.id << " remote_id=0 flags=0x0 remote_data=0x0\n";
-        o << "              last_acked=0 last_pushed=" << (st.nextUpdateId - 1) << " last_get=" << link->updatesIn
-          << " teaching_origin=0 update=" << (st.nextUpdateId - 1) << "\n";
-        o << "              table:" << ptr(st.table) << " id=" << st.def.name << " update=" << (st.nextUpdateId - 1)
-          << " localupdate=" << (st.nextUpdateId - 1) << " commitupdate=0 refcnt=1\n";
+        const Progress& p = link->progress[static_cast<size_t>(&st - section->tables.data())];
+        const uint64_t last = st.table->lastUpdate();
+        o << "              last_acked=" << static_cast<uint32_t>(p.acked) << " last_pushed="
+          << static_cast<uint32_t>(p.pushed) << " last_get=" << link->updatesIn
+          << " teaching_origin=0 update=" << static_cast<uint32_t>(last) << "\n";
+        o << "              table:" << ptr(st.table) << " id=" << st.def.name << " update=" << static_cast<uint32_t>(last)
+          << " localupdate=" << static_cast<uint32_t>(last) << " commitupdate=0 refcnt=1\n";
       }
     }
     o << "  " << ptr(&section->localName) << ": id=" << section->localName << "(local,inactive) addr="

@@ -4,9 +4,13 @@
 // that names this instance (-L, "localpeer", else the host name), sluice
 // listens on its own peer address and connects to every other peer, with
 // back-off after a failure; either connection may carry the traffic.
-// Entries written here are sent to every connected peer every 100 ms; those
-// peers send are learned (conn_cur excepted, as HAProxy); a peer that asks
-// for a full resync gets every entry; at start sluice asks one. Heartbeats
+// Entries written here are sent to every connected peer every 100 ms, from
+// the table's update log (stick/table.h) past what that peer acknowledged,
+// so a peer that was cut off or whose session broke with updates in flight
+// gets them when it is back; those peers send are learned (conn_cur
+// excepted, as HAProxy); a peer that asks for a full resync gets every
+// entry; at start (and after a reload that changed a shared table) sluice
+// asks one. Heartbeats
 // keep idle connections checked; a silent peer (10 s) or one that breaks the
 // protocol is disconnected, counted and connected again later. The wire
 // format is proto/peers.h.
@@ -58,6 +62,7 @@ class PeersService final : public event::Timer {
   Log log_;
   std::shared_ptr<const void> keep_;
   std::vector<std::unique_ptr<Section>> sections_;
+  uint64_t sessionSerial_ = 0;
 };
 
 }  // namespace sluice::peers

@@ -257,6 +257,7 @@ void Table::touchLocked(Entry& e, uint64_t nowMs) {
 
 void Table::eraseLocked(Entry* e) {
   unlinkLocked(e);
+  unlogLocked(*e);
   std::string key = *e->key;
   entries_.erase(key);
 }
@@ -317,7 +318,11 @@ Entry* Table::acquire(std::string_view key, uint64_t nowMs) {
   std::lock_guard lock(mu_);
   expireLocked(nowMs);
   Entry* e = findLocked(key, nowMs);
-  if (!e) e = createLocked(key, nowMs);
+  if (!e) {
+    // A new key is news for the peers even before a counter moves.
+    e = createLocked(key, nowMs);
+    if (e) changedLocked(*e);
+  }
   if (!e) return nullptr;
   ++e->refs;
   touchLocked(*e, nowMs);
@@ -338,10 +343,22 @@ std::optional<int64_t> Table::readLocked(Entry& e, DataType t, uint64_t nowMs) c
   return static_cast<int64_t>(v.counter);
 }
 
+void Table::unlogLocked(Entry& e) {
+  if (!e.update) return;
+  if (e.olderUpdate) e.olderUpdate->newerUpdate = e.newerUpdate; else oldestUpdate_ = e.newerUpdate;
+  if (e.newerUpdate) e.newerUpdate->olderUpdate = e.olderUpdate; else newestUpdate_ = e.olderUpdate;
+  e.olderUpdate = e.newerUpdate = nullptr;
+  e.update = 0;
+}
+
+// O(1) on the data path: the entry moves to the end of the log.
 void Table::changedLocked(Entry& e) {
-  if (!shared_ || e.changed) return;
-  e.changed = true;
-  changed_.push_back(*e.key);
+  if (!shared_) return;
+  unlogLocked(e);
+  e.update = ++lastUpdate_;
+  e.olderUpdate = newestUpdate_;
+  if (newestUpdate_) newestUpdate_->newerUpdate = &e; else oldestUpdate_ = &e;
+  newestUpdate_ = &e;
 }
 
 void Table::addLocked(Entry& e, DataType t, int64_t n, uint64_t nowMs) {
@@ -458,41 +475,48 @@ std::optional<int64_t> Table::stuckServer(std::string_view key, uint64_t nowMs) 
   return id;
 }
 
-std::vector<Table::Snapshot> Table::takeChanges(uint64_t nowMs, size_t max) {
+Table::Snapshot Table::snapshotLocked(const Entry& e, uint64_t nowMs) const {
+  Snapshot snap;
+  snap.key = *e.key;
+  snap.expireInMs = e.expireAt > nowMs ? static_cast<uint32_t>(std::min<uint64_t>(e.expireAt - nowMs, UINT32_MAX)) : 0;
+  snap.update = e.update;
+  for (size_t t = 0; t < kDataTypes; ++t) {
+    if (slot_[t] >= 0) snap.values.emplace_back(static_cast<DataType>(t), e.values[static_cast<size_t>(slot_[t])]);
+  }
+  return snap;
+}
+
+std::vector<Table::Snapshot> Table::changesAfter(uint64_t update, uint64_t nowMs, size_t max) {
   std::vector<Snapshot> out;
   std::lock_guard lock(mu_);
-  size_t taken = 0;
-  for (; taken < changed_.size() && out.size() < max; ++taken) {
-    auto it = entries_.find(changed_[taken]);
-    if (it == entries_.end()) continue;  // expired or cleared since
-    Entry& e = *it->second;
-    e.changed = false;
-    Snapshot snap;
-    snap.key = it->first;
-    snap.expireInMs = e.expireAt > nowMs ? static_cast<uint32_t>(std::min<uint64_t>(e.expireAt - nowMs, UINT32_MAX)) : 0;
-    for (size_t t = 0; t < kDataTypes; ++t) {
-      if (slot_[t] >= 0) snap.values.emplace_back(static_cast<DataType>(t), e.values[static_cast<size_t>(slot_[t])]);
-    }
-    out.push_back(std::move(snap));
+  if (!newestUpdate_ || update >= lastUpdate_) return out;
+  // The first entry after `update`: from whichever end of the log is
+  // nearer by number (a link that keeps up walks back a few entries; one
+  // that was away for long starts at the oldest).
+  Entry* e;
+  if (update < oldestUpdate_->update || update - oldestUpdate_->update < lastUpdate_ - update) {
+    e = oldestUpdate_;
+    while (e && e->update <= update) e = e->newerUpdate;
+  } else {
+    e = newestUpdate_;
+    while (e->olderUpdate && e->olderUpdate->update > update) e = e->olderUpdate;
   }
-  changed_.erase(changed_.begin(), changed_.begin() + static_cast<std::ptrdiff_t>(taken));
+  for (; e && out.size() < max; e = e->newerUpdate) out.push_back(snapshotLocked(*e, nowMs));
   return out;
 }
 
-std::vector<Table::Snapshot> Table::snapshotAll(uint64_t nowMs) {
+uint64_t Table::lastUpdate() {
+  std::lock_guard lock(mu_);
+  return lastUpdate_;
+}
+
+std::vector<Table::Snapshot> Table::snapshotAll(uint64_t nowMs, uint64_t* upTo) {
   std::vector<Snapshot> out;
   std::lock_guard lock(mu_);
   expireLocked(nowMs, entries_.size());
   out.reserve(entries_.size());
-  for (const auto& [key, e] : entries_) {
-    Snapshot snap;
-    snap.key = key;
-    snap.expireInMs = e->expireAt > nowMs ? static_cast<uint32_t>(std::min<uint64_t>(e->expireAt - nowMs, UINT32_MAX)) : 0;
-    for (size_t t = 0; t < kDataTypes; ++t) {
-      if (slot_[t] >= 0) snap.values.emplace_back(static_cast<DataType>(t), e->values[static_cast<size_t>(slot_[t])]);
-    }
-    out.push_back(std::move(snap));
-  }
+  for (const auto& [key, e] : entries_) out.push_back(snapshotLocked(*e, nowMs));
+  if (upTo) *upTo = lastUpdate_;
   return out;
 }
 

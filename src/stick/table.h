@@ -135,13 +135,22 @@ class Table {
   struct Snapshot {
     std::string key;
     uint32_t expireInMs = 0;  // the rest of its life (0: no expiry)
+    uint64_t update = 0;      // its place in the update log (0: not written here)
     std::vector<std::pair<DataType, struct Value>> values;
   };
-  // The entries written here since the last call (at most `max`), for a
-  // table shared with "peers"; a table that is not shared keeps no list.
-  std::vector<Snapshot> takeChanges(uint64_t nowMs, size_t max);
-  // Every entry (a peer asked for a full resync).
-  std::vector<Snapshot> snapshotAll(uint64_t nowMs);
+  // A table shared with "peers" keeps its entries written here in an update
+  // log, oldest first: each write gives the entry the next update number
+  // and moves it to the end, so every entry is in the log once, at its
+  // latest write. Each peer link remembers the last number the peer
+  // acknowledged and asks for what came after (at most `max`, in order),
+  // so a peer that was away gets what it missed. A table that is not
+  // shared keeps no log.
+  std::vector<Snapshot> changesAfter(uint64_t update, uint64_t nowMs, size_t max);
+  // The number of the latest write (0: none yet).
+  uint64_t lastUpdate();
+  // Every entry (a peer asked for a full resync), and through `upTo` the
+  // update number they are current to.
+  std::vector<Snapshot> snapshotAll(uint64_t nowMs, uint64_t* upTo = nullptr);
   // An entry another instance wrote: its values replace these (conn_cur,
   // which only the instance holding the connections knows, stays), without
   // being sent on again.
@@ -165,9 +174,13 @@ class Table {
   size_t slots_ = 0;
   std::mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
-  bool shared_ = false;              // "peers": writes are listed for the peers
-  std::vector<std::string> changed_; // keys written since takeChanges()
+  bool shared_ = false;  // "peers": writes go into the update log
+  uint64_t lastUpdate_ = 0;
+  Entry* oldestUpdate_ = nullptr;  // the update log, oldest write first
+  Entry* newestUpdate_ = nullptr;
   void changedLocked(Entry& e);
+  void unlogLocked(Entry& e);
+  Snapshot snapshotLocked(const Entry& e, uint64_t nowMs) const;
   Entry* head_ = nullptr;  // most recently used
   Entry* tail_ = nullptr;  // least recently used: expires first
 };
@@ -181,7 +194,9 @@ struct Value {
 struct Entry {
   const std::string* key = nullptr;  // the map's own key
   uint32_t refs = 0;
-  bool changed = false;              // listed in the table's changed_ (peers)
+  uint64_t update = 0;               // its number in the update log (0: not in it)
+  Entry* olderUpdate = nullptr;      // neighbours in the update log
+  Entry* newerUpdate = nullptr;
   uint64_t expireAt = 0;             // ms; 0: never
   Entry* prev = nullptr;
   Entry* next = nullptr;

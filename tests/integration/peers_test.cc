@@ -3,14 +3,19 @@
 // binary: with the real HAProxy 2.6 as the other peer, entries and their
 // counters written on one are read on the other, both ways, and again after
 // either side restarts (the restarted side asks for a resync); two sluice
-// instances hold one per-source limit together; a peer that answers garbage
-// is counted and connected again, and sluice keeps serving.
+// instances hold one per-source limit together; a peer cut off without a
+// restart gets what it missed, in flight or written while it was away; a
+// peer that answers garbage is counted and connected again, and sluice
+// keeps serving.
 #include <gtest/gtest.h>
 
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <poll.h>
+
 #include <atomic>
+#include <mutex>
 #include <chrono>
 #include <iostream>
 #include <thread>
@@ -139,6 +144,148 @@ TEST(Peers, TwoInstancesHoldOnePerSourceLimit) {
   EXPECT_EQ(served, 4) << cliRequest(dir + "/a.sock", "show table fe\n") << cliRequest(dir + "/b.sock", "show table fe\n");
   // Another client is not limited.
   EXPECT_EQ(askServerName(fa, "127.0.2.8"), "B");
+}
+
+// A TCP relay between two peers that the test can turn into a black hole
+// (connections stay up, every byte is dropped: updates in flight are lost)
+// or cut (connections closed, new ones closed at once), and back.
+class PeerLink {
+ public:
+  enum class Mode { Pass, BlackHole, Cut };
+  explicit PeerLink(int target) : target_(target) {
+    listener_ = listenLoopback(port_);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~PeerLink() {
+    stop_ = true;
+    thread_.join();
+    for (auto& [a, b] : pairs_) ::close(a), ::close(b);
+    ::close(listener_);
+  }
+  int port() const { return port_; }
+  void set(Mode m) { mode_ = m; }
+
+ private:
+  void run() {
+    char buf[65536];
+    while (!stop_) {
+      if (mode_ == Mode::Cut) {
+        for (auto& [a, b] : pairs_) ::close(a), ::close(b);
+        pairs_.clear();
+      }
+      std::vector<pollfd> fds{{listener_, POLLIN, 0}};
+      for (auto& [a, b] : pairs_) fds.push_back({a, POLLIN, 0}), fds.push_back({b, POLLIN, 0});
+      if (::poll(fds.data(), fds.size(), 20) <= 0) continue;
+      if (fds[0].revents & POLLIN) {
+        int c = ::accept(listener_, nullptr, nullptr);
+        if (c >= 0 && mode_ == Mode::Cut) {
+          ::close(c);
+        } else if (c >= 0) {
+          int u = connectTcp("127.0.0.1", target_);
+          if (u < 0) ::close(c); else pairs_.emplace_back(c, u);
+        }
+        continue;  // the pair list changed: poll again
+      }
+      std::vector<size_t> dead;
+      for (size_t i = 1; i < fds.size(); ++i) {
+        if (!fds[i].revents) continue;
+        auto& pair = pairs_[(i - 1) / 2];
+        const int from = fds[i].fd, to = from == pair.first ? pair.second : pair.first;
+        ssize_t n = ::recv(from, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+          dead.push_back((i - 1) / 2);
+        } else if (n > 0 && mode_ == Mode::Pass) {
+          ::send(to, buf, static_cast<size_t>(n), MSG_NOSIGNAL);
+        }
+      }
+      std::sort(dead.begin(), dead.end());
+      dead.erase(std::unique(dead.begin(), dead.end()), dead.end());
+      for (auto it = dead.rbegin(); it != dead.rend(); ++it) {
+        ::close(pairs_[*it].first), ::close(pairs_[*it].second);
+        pairs_.erase(pairs_.begin() + static_cast<std::ptrdiff_t>(*it));
+      }
+    }
+  }
+  int target_;
+  int port_ = 0;
+  int listener_ = -1;
+  std::atomic<Mode> mode_{Mode::Pass};
+  std::atomic<bool> stop_{false};
+  std::vector<std::pair<int, int>> pairs_;
+  std::thread thread_;
+};
+
+// Three instances; the one named c reaches a (and a reaches c) only through
+// relays. An update a sends while the link black-holes it, and one written
+// while the link is cut, reach c once the link is back: without c
+// restarting (so without a resync), while b, connected all along, got both
+// at once. Each peer is sent what follows what it acknowledged.
+TEST(Peers, PeerCutOffGetsWhatItMissedWithoutRestarting) {
+  std::string dir = makeTempDir("peers-cut");
+  int pa = freePort(), pb = freePort(), pc = freePort();
+  PeerLink toA(pa), toC(pc);
+  // Each instance's own file: its own address, and how it reaches the others.
+  auto config = [&](const std::string& self, int a, int b, int c) {
+    return "global\n  stats socket " + dir + "/" + self + ".sock level admin\n"
+           "peers mesh\n  peer a 127.0.0.1:" + std::to_string(a) + "\n  peer b 127.0.0.1:" + std::to_string(b) +
+           "\n  peer c 127.0.0.1:" + std::to_string(c) +
+           "\ndefaults\n  mode tcp\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"
+           "backend st\n  stick-table type ip size 1k expire 10m store gpc0 peers mesh\n"
+           "  server s 127.0.0.1:1\n";
+  };
+  Sluice a(config("a", pa, pb, toC.port()), {pa}, {"-L", "a"});
+  Sluice b(config("b", pa, pb, pc), {pb}, {"-L", "b"});
+  Sluice c(config("c", toA.port(), pb, pc), {pc}, {"-L", "c"});
+  ASSERT_TRUE(a.started()) << a.log();
+  ASSERT_TRUE(b.started()) << b.log();
+  ASSERT_TRUE(c.started()) << c.log();
+  auto cli = [&](const std::string& who, const std::string& command) {
+    return cliRequest(dir + "/" + who + ".sock", command + "\n");
+  };
+  auto established = [&](const std::string& who) {
+    std::string p = cli(who, "show peers");
+    size_t n = 0;
+    for (size_t at = p.find("(remote,active)"); at != std::string::npos; at = p.find("(remote,active)", at + 1)) ++n;
+    return n;
+  };
+  auto has = [&](const std::string& who, const std::string& entry) {
+    return cli(who, "show table st").find(entry) != std::string::npos;
+  };
+  ASSERT_TRUE(eventually([&] { return established("a") == 2 && established("c") == 2; }, 10000))
+      << cli("a", "show peers") << cli("c", "show peers");
+  EXPECT_EQ(cli("a", "set table st key 10.0.0.1 data.gpc0 1"), "\n");
+  ASSERT_TRUE(eventually([&] { return has("c", "key=10.0.0.1 ") && has("b", "key=10.0.0.1 "); }, 5000))
+      << cli("c", "show table st");
+
+  // In flight and lost: a sends to c into the black hole.
+  toA.set(PeerLink::Mode::BlackHole);
+  toC.set(PeerLink::Mode::BlackHole);
+  EXPECT_EQ(cli("a", "set table st key 10.0.0.2 data.gpc0 2"), "\n");
+  ASSERT_TRUE(eventually([&] { return has("b", "key=10.0.0.2 "); }, 5000));
+  ::usleep(static_cast<useconds_t>(scaled(500)) * 1000);  // a's next ticks have sent it into the hole
+  // Cut off: the sessions break; a writes more, and changes what c has.
+  toA.set(PeerLink::Mode::Cut);
+  toC.set(PeerLink::Mode::Cut);
+  ::usleep(static_cast<useconds_t>(scaled(300)) * 1000);
+  EXPECT_EQ(cli("a", "set table st key 10.0.0.3 data.gpc0 3"), "\n");
+  EXPECT_EQ(cli("a", "set table st key 10.0.0.1 data.gpc0 11"), "\n");
+  ASSERT_TRUE(eventually([&] { return has("b", "key=10.0.0.3 ") && has("b", "gpc0=11"); }, 5000));
+  ::usleep(static_cast<useconds_t>(scaled(500)) * 1000);
+  EXPECT_FALSE(has("c", "key=10.0.0.2 ")) << "the black hole let an update through";
+  EXPECT_FALSE(has("c", "key=10.0.0.3 "));
+
+  // Back: c gets all of it from a, with no restart and so no resync.
+  toA.set(PeerLink::Mode::Pass);
+  toC.set(PeerLink::Mode::Pass);
+  EXPECT_TRUE(eventually([&] {
+    return has("c", "key=10.0.0.2 ") && has("c", "key=10.0.0.3 ") && has("c", "gpc0=11");
+  }, 15000)) << cli("c", "show table st") << cli("a", "show peers") << c.log();
+  // a's view: c acknowledged everything a wrote.
+  EXPECT_TRUE(eventually([&] {
+    std::string p = cli("a", "show peers");
+    size_t at = p.find("id=c(remote");
+    return at != std::string::npos && p.find("last_acked=4 last_pushed=4", at) != std::string::npos;
+  }, 5000)) << cli("a", "show peers");
 }
 
 // A "peer" that answers the handshake with garbage: counted, connected

@@ -150,6 +150,75 @@ TEST(StickTable, DumpFiltersAndClear) {
 }
 
 // Two threads tracking the same keys: counts add up, nothing is lost.
+// A table shared with peers keeps an update log: each write moves its
+// entry to the end with the next number, so a peer that acknowledged up to
+// N asks for what came after N and gets each entry once, at its latest
+// values, in the order they were written; expired and cleared entries leave
+// the log; a full resync says what number it is current to.
+TEST(StickTable, UpdateLogForPeers) {
+  TableSpec s = spec(KeyType::Ip, 100, 1000, {{DataType::Gpc0, 0}});
+  s.peers = "mesh";
+  Table t(s);
+  auto key = [&](const char* a) { return *t.keyFromAddress(addr(a)); };
+  auto keysAfter = [&](uint64_t n, uint64_t now, size_t max = 100) {
+    std::vector<std::string> out;
+    for (const auto& snap : t.changesAfter(n, now, max)) out.push_back(t.keyToText(snap.key));
+    return out;
+  };
+  EXPECT_EQ(t.lastUpdate(), 0u);
+  for (const char* a : {"10.0.0.1:1", "10.0.0.2:1", "10.0.0.3:1"}) {
+    t.update(key(a), 0, true, [&](Entry& e) { t.addLocked(e, DataType::Gpc0, 1, 0); });
+  }
+  EXPECT_EQ(t.lastUpdate(), 3u);
+  EXPECT_EQ(keysAfter(0, 0), (std::vector<std::string>{"10.0.0.1", "10.0.0.2", "10.0.0.3"}));
+  EXPECT_EQ(keysAfter(1, 0), (std::vector<std::string>{"10.0.0.2", "10.0.0.3"}));
+  EXPECT_EQ(keysAfter(3, 0), std::vector<std::string>{});
+  EXPECT_EQ(keysAfter(0, 0, 2), (std::vector<std::string>{"10.0.0.1", "10.0.0.2"}));
+  // Written again: once in the log, at the end, with its new value.
+  t.update(key("10.0.0.1:1"), 0, true, [&](Entry& e) { t.addLocked(e, DataType::Gpc0, 5, 0); });
+  EXPECT_EQ(keysAfter(0, 0), (std::vector<std::string>{"10.0.0.2", "10.0.0.3", "10.0.0.1"}));
+  auto last = t.changesAfter(3, 0, 10);
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last[0].update, 4u);
+  ASSERT_EQ(last[0].values.size(), 1u);
+  EXPECT_EQ(last[0].values[0].second.counter, 6u);
+  // Learned from a peer: not sent on, so not in the log.
+  t.learn(key("10.0.0.9:1"), 1000, {{DataType::Gpc0, Value{3, {}}}}, 0);
+  EXPECT_EQ(t.lastUpdate(), 4u);
+  EXPECT_EQ(keysAfter(0, 0).size(), 3u);
+  // A new tracked key is news even before a counter moves.
+  Entry* e = t.acquire(key("10.0.0.4:1"), 0);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(keysAfter(4, 0), std::vector<std::string>{"10.0.0.4"});
+  t.release(e, 0);
+  // A full resync: every entry, and the number it is current to.
+  uint64_t upTo = 0;
+  EXPECT_EQ(t.snapshotAll(0, &upTo).size(), 5u);
+  EXPECT_EQ(upTo, 5u);
+  // Cleared and expired entries leave the log.
+  t.clear(0, key("10.0.0.2:1"), {});
+  EXPECT_EQ(keysAfter(0, 0), (std::vector<std::string>{"10.0.0.3", "10.0.0.1", "10.0.0.4"}));
+  t.used(5000);
+  EXPECT_EQ(keysAfter(0, 5000), std::vector<std::string>{});
+  // From either end of the log: a reader far behind and one nearly current.
+  for (int i = 0; i < 50; ++i) {
+    t.update(std::string(4, static_cast<char>(i + 1)), 6000, true,
+             [&](Entry& x) { t.addLocked(x, DataType::Gpc0, 1, 6000); });
+  }
+  EXPECT_EQ(t.changesAfter(0, 6000, 100).size(), 50u);
+  EXPECT_EQ(t.changesAfter(t.lastUpdate() - 2, 6000, 100).size(), 2u);
+  EXPECT_EQ(t.changesAfter(t.lastUpdate() - 40, 6000, 100).size(), 40u);
+  EXPECT_EQ(t.changesAfter(t.lastUpdate() - 40, 6000, 100).front().update, t.lastUpdate() - 39);
+}
+
+// A table that is not shared keeps no log.
+TEST(StickTable, NoUpdateLogWithoutPeers) {
+  Table t(spec(KeyType::Ip, 100, 0, {{DataType::Gpc0, 0}}));
+  t.update(*t.keyFromAddress(addr("10.0.0.1:1")), 0, true, [&](Entry& e) { t.addLocked(e, DataType::Gpc0, 1, 0); });
+  EXPECT_EQ(t.lastUpdate(), 0u);
+  EXPECT_TRUE(t.changesAfter(0, 0, 10).empty());
+}
+
 TEST(StickTable, ConcurrentTracking) {
   Table t(spec(KeyType::Integer, 1000, 60000, {{DataType::ConnCnt, 0}, {DataType::ConnCur, 0}}));
   auto work = [&] {
