@@ -190,8 +190,7 @@ const KeywordTable& peersKeywordTable() {
       {"default-server", kAll, "ignored", "peer connections take no server parameters"},
       {"log", kAll, "ignored", "peer events go to the global log"},
       {"shards", kAll, "ignored", "every peer holds every entry"},
-      {"table", kAll, "unsupported",
-       "declare the stick-table in a proxy with 'peers <section>' (tables inside peers sections are not implemented)"},
+      {"table", kAll, "supported", "named '<section>/<name>' in rules and on the runtime API", &P::peersTable},
   });
   return table;
 }

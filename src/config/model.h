@@ -458,6 +458,14 @@ struct PeersConfig {
   };
   std::vector<Peer> peers;                 // "peer <name> <ip>:<port>", "server <name> [<ip>:<port>]"
   std::optional<core::Address> bind;       // "bind <ip>:<port>": the local peer's address
+  // "table <name> type ... size ...": stick tables declared in the section,
+  // named "<section>/<name>" in rules and on the runtime API, "/<name>" on
+  // the wire, as HAProxy does.
+  struct Table {
+    SourceLocation where;
+    stick::TableSpec spec;
+  };
+  std::vector<Table> tables;
 };
 
 // A "program" section: a command sluice starts beside itself, stops when it

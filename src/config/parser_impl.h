@@ -133,6 +133,7 @@ class Parser {
   // peers sections (peers.cc)
   void peersPeer(const ConfigLine& l);
   void peersBind(const ConfigLine& l);
+  void peersTable(const ConfigLine& l);
   void peersDisabled(const ConfigLine& l);
   void peersEnabled(const ConfigLine& l);
   void globalLocalPeer(const ConfigLine& l);

@@ -52,6 +52,32 @@ void Parser::peersBind(const ConfigLine& l) {
   config_.peers.back().bind = a;
 }
 
+// "table <name> type <type> size <size> [expire <d>] [nopurge] [store <types>]...":
+// the stick-table line of a proxy, shared through this section.
+void Parser::peersTable(const ConfigLine& l) {
+  PeersConfig& p = config_.peers.back();
+  if (!needArgs(l, 3, "<name> type <type> size <size> ...")) return;
+  const std::string& name = l.words[1];
+  for (const auto& other : p.tables) {
+    if (other.spec.name == p.name + "/" + name) {
+      error(l, "table '" + name + "' is declared twice in peers section '" + p.name + "'",
+            "the first was declared at " + other.where.file + ":" + std::to_string(other.where.line));
+      return;
+    }
+  }
+  PeersConfig::Table t;
+  t.where = l.where;
+  t.spec.name = p.name + "/" + name;
+  std::string why = parseTableSpec(std::vector<std::string>(l.words.begin() + 2, l.words.end()), t.spec);
+  if (why.empty() && !t.spec.peers.empty()) why = "'peers' is implied by the section the table is declared in";
+  if (!why.empty()) {
+    error(l, "in 'table': " + why, "e.g. 'table src type ip size 100k expire 30s store conn_rate(10s)'");
+    return;
+  }
+  t.spec.peers = p.name;
+  p.tables.push_back(std::move(t));
+}
+
 void Parser::peersDisabled(const ConfigLine&) { config_.peers.back().disabled = true; }
 void Parser::peersEnabled(const ConfigLine&) { config_.peers.back().disabled = false; }
 

@@ -50,7 +50,10 @@ std::optional<stick::DataType> localType(uint8_t w) {
 wire::TableDef definitionOf(const stick::TableSpec& spec, uint64_t localId) {
   wire::TableDef d;
   d.id = localId;
-  d.name = spec.name;
+  // A table declared in the peers section is "<section>/<name>" here and
+  // "/<name>" on the wire, as HAProxy 2.6 sends it (proxy names cannot hold
+  // a '/', so such a table only meets tables declared the same way).
+  d.name = spec.name.starts_with(spec.peers + "/") ? spec.name.substr(spec.peers.size()) : spec.name;
   switch (spec.keyType) {
     case stick::KeyType::Ip: d.keyType = wire::kKeyIpv4, d.keyLength = 4; break;
     case stick::KeyType::Ipv6: d.keyType = wire::kKeyIpv6, d.keyLength = 16; break;
@@ -408,8 +411,17 @@ class PeersService::Session final : public event::EventHandler {
           protocolError("bad table definition");
           return false;
         }
+        bool sameName = false;
         for (SharedTable& st : section_.tables) {
+          sameName = sameName || st.def.name == rt.def.name;
           if (st.def.name == rt.def.name && st.def.keyType == rt.def.keyType) rt.local = &st;
+        }
+        // Said once per session: the peer's updates to it are skipped.
+        if (!rt.local && link_ && toldSkipped_.insert(rt.def.name).second) {
+          svc_.log_(kNotice, "sluice: peer '" + link_->name + "' shares table '" + rt.def.name + "', which " +
+                                 (sameName ? "has another key type here" : "is not shared here") +
+                                 ": its updates are skipped (a table declared in a peers section is '/<name>' "
+                                 "on the wire, one declared in a proxy is the proxy's name)");
         }
         const uint64_t id = rt.def.id;
         remote_[id] = std::move(rt);
@@ -522,6 +534,7 @@ class PeersService::Session final : public event::EventHandler {
   std::map<uint64_t, RemoteTable> remote_;
   RemoteTable* currentRx_ = nullptr;
   std::set<uint64_t> defined_;
+  std::set<std::string> toldSkipped_;  // tables of the peer's not shared here, logged
   int64_t currentTx_ = -1;
   uint64_t serial_;
 };

@@ -162,7 +162,8 @@ class Builder {
     }
   }
 
-  // One stick table per "stick-table" line, named after its proxy. A table
+  // One stick table per "stick-table" line, named after its proxy, and one
+  // per "table" line of a peers section, named "<section>/<table>". A table
   // whose declaration did not change keeps its entries across a reload.
   void buildTables() {
     std::set<std::string> storesServer;  // tables that "stick" rules write to
@@ -179,20 +180,24 @@ class Builder {
                     "a frontend and a backend of the same name cannot both declare one; rename one");
         continue;
       }
-      stick::TableSpec spec = *p.stickTable;
-      if (storesServer.count(p.name)) spec.stored[static_cast<size_t>(stick::DataType::ServerId)] = true;
-      std::shared_ptr<stick::Table> table;
-      if (previous_) {
-        auto old = previous_->tables.share(p.name);
-        if (old && old->spec() == spec) {
-          table = old;
-        }
-      }
-      if (!table) table = std::make_shared<stick::Table>(spec);
-      rt_->tables.add(table);
-      names.push_back(p.name);
+      addTable(*p.stickTable, storesServer, names);
+    }
+    for (const config::PeersConfig& section : cfg_->peers) {
+      for (const config::PeersConfig::Table& t : section.tables) addTable(t.spec, storesServer, names);
     }
     rt_->maps->setTableNames(names);
+  }
+
+  void addTable(stick::TableSpec spec, const std::set<std::string>& storesServer, std::vector<std::string>& names) {
+    if (storesServer.count(spec.name)) spec.stored[static_cast<size_t>(stick::DataType::ServerId)] = true;
+    std::shared_ptr<stick::Table> table;
+    if (previous_) {
+      auto old = previous_->tables.share(spec.name);
+      if (old && old->spec() == spec) table = old;
+    }
+    if (!table) table = std::make_shared<stick::Table>(spec);
+    rt_->tables.add(table);
+    names.push_back(spec.name);
   }
 
   // The table a rule names ("table <name>"), or the proxy's own.

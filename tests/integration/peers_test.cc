@@ -107,6 +107,50 @@ TEST(Peers, SluiceAndHaproxyShareEntriesBothWaysAndAfterRestarts) {
   }, 10000)) << h.cli("show table st");
 }
 
+// HAProxy 2.x's "table" lines inside a peers section: named
+// "<section>/<table>" in rules and on the CLI, "/<table>" on the wire. The
+// same file shape on both sides, with the real HAProxy: entries cross both
+// ways, and a sluice rule that tracks into the table counts connections
+// HAProxy then reads.
+TEST(Peers, TablesDeclaredInPeersSectionsInteroperate) {
+  if (haproxyPath().empty()) SLUICE_SKIP_OR_FAIL("haproxy is needed (scripts/install-deps installs it)");
+  std::string dir = makeTempDir("peers-table");
+  int hx = freePort(), sl = freePort(), front = freePort();
+  TestServer backend("B", TestServer::Mode::Identify);
+  const std::string section = peersSection(hx, sl) + "  table src type ip size 1k expire 1m store conn_cnt,gpc0\n";
+  writeFile(dir + "/hx.cfg", "global\n  stats socket " + dir + "/hx.sock level admin\n" + section +
+                                 "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n");
+  Process haproxy({haproxyPath(), "-f", dir + "/hx.cfg", "-L", "hx", "-db"}, dir + "/haproxy.log");
+  auto hcli = [&](const std::string& c) { return cliRequest(dir + "/hx.sock", c + "\n"); };
+  ASSERT_TRUE(eventually([&] { return !hcli("show version").empty(); }, 5000)) << readFile(dir + "/haproxy.log");
+  Sluice s("global\n  stats socket " + dir + "/sl.sock level admin\n" + section +
+               "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"
+               "frontend fe\n  bind 127.0.0.1:" + std::to_string(front) + "\n"
+               "  tcp-request connection track-sc0 src table mesh/src\n"
+               "  tcp-request connection reject if { sc0_conn_cnt(mesh/src) gt 3 }\n"
+               "  default_backend be\n"
+               "backend be\n  server s 127.0.0.1:" + std::to_string(backend.port()) + "\n",
+           {front, sl}, {"-L", "sl"});
+  ASSERT_TRUE(s.started()) << s.log();
+  auto scli = [&](const std::string& c) { return cliRequest(dir + "/sl.sock", c + "\n"); };
+  ASSERT_TRUE(eventually([&] { return scli("show peers").find("last_status=ESTA") != std::string::npos; }, 8000))
+      << scli("show peers");
+  EXPECT_NE(scli("show table").find("# table: mesh/src, type: ip"), std::string::npos) << scli("show table");
+
+  EXPECT_EQ(hcli("set table mesh/src key 10.0.0.1 data.gpc0 5"), "\n");
+  EXPECT_TRUE(eventually([&] { return scli("show table mesh/src").find("key=10.0.0.1 ") != std::string::npos &&
+                                      scli("show table mesh/src").find("gpc0=5") != std::string::npos; }, 5000))
+      << scli("show table mesh/src");
+  // Connections counted by sluice's rule reach HAProxy; the fourth is refused.
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(askServerName(front, "127.0.3.1"), "B");
+  EXPECT_NE(askServerName(front, "127.0.3.1"), "B");
+  EXPECT_TRUE(eventually([&] {
+    std::string t = hcli("show table mesh/src");
+    return t.find("key=127.0.3.1 ") != std::string::npos && t.find("conn_cnt=4") != std::string::npos;
+  }, 5000)) << hcli("show table mesh/src");
+  haproxy.stop();
+}
+
 // Two sluice instances, one limit: a client that spreads its connections
 // over both is refused after 4 in all, as if there were one balancer.
 TEST(Peers, TwoInstancesHoldOnePerSourceLimit) {

@@ -553,7 +553,8 @@ TEST(Parser, ResolversAndServerTemplates) {
 TEST(Parser, PeersSections) {
   core::Diagnostics diag;
   Config cfg = parse("global\n  localpeer lb1\npeers mesh\n  peer lb1 127.0.0.1:10001\n  peer lb2 10.0.0.2:10000\n"
-                     "peers v2\n  bind 127.0.0.1:10002\n  server lb1\n  server lb2 10.0.0.2:10003\n  shards 2\n" +
+                     "peers v2\n  bind 127.0.0.1:10002\n  server lb1\n  server lb2 10.0.0.2:10003\n  shards 2\n"
+                     "  table src type ip size 1k expire 30s store conn_rate(10s) store gpc0\n" +
                          kMinimal + "backend be\n  stick-table type ip size 1k store gpc0 peers mesh\n",
                      diag);
   ASSERT_FALSE(diag.hasErrors()) << diag.render();
@@ -564,14 +565,26 @@ TEST(Parser, PeersSections) {
   EXPECT_FALSE(cfg.peers[1].peers[0].address);
   EXPECT_EQ(cfg.peers[1].bind->toString(), "127.0.0.1:10002");
   EXPECT_EQ(cfg.findProxy("be", true)->stickTable->peers, "mesh");
+  // A table declared in the section: "<section>/<name>", shared through it.
+  ASSERT_EQ(cfg.peers[1].tables.size(), 1u);
+  const stick::TableSpec& t = cfg.peers[1].tables[0].spec;
+  EXPECT_EQ(t.name, "v2/src");
+  EXPECT_EQ(t.peers, "v2");
+  EXPECT_EQ(t.size, 1024u);
+  EXPECT_EQ(t.expireMs, 30000u);
+  EXPECT_TRUE(t.stored[static_cast<size_t>(stick::DataType::ConnRate)]);
+  EXPECT_TRUE(t.stored[static_cast<size_t>(stick::DataType::Gpc0)]);
 
   core::Diagnostics bad;
-  parse("peers mesh\n  peer a nowhere\n  peer b 1.2.3.4:5\n  peer b 1.2.3.4:6\n  table t type ip size 1k\n" + kMinimal +
-            "backend be\n  stick-table type ip size 1k peers other\n",
+  parse("peers mesh\n  peer a nowhere\n  peer b 1.2.3.4:5\n  peer b 1.2.3.4:6\n  table t type ip size 1k\n"
+        "  table t type ip size 2k\n  table u type ip\n  table v type ip size 1k peers mesh\n" + kMinimal +
+            "backend be\n  stick-table type ip size 1k peers other\n  tcp-request content track-sc0 src table mesh/w\n",
         bad);
   EXPECT_TRUE(hasMessage(bad, "test.cfg:2: error: invalid peer address 'nowhere'")) << bad.render();
   EXPECT_TRUE(hasMessage(bad, "test.cfg:4: error: peer 'b' is defined twice in peers section 'mesh'"));
-  EXPECT_TRUE(hasMessage(bad, "test.cfg:5: error: 'table' is not supported by sluice in a peers section"));
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:6: error: table 't' is declared twice in peers section 'mesh'"));
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:7: error: in 'table': 'size' is missing"));
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:8: error: in 'table': 'peers' is implied"));
   EXPECT_TRUE(hasMessage(bad, "no peers section named 'other'"));
 }
 
