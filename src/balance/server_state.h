@@ -113,6 +113,12 @@ struct ServerLive {
   uint32_t checkHealth = 0;
   uint32_t checkRise = 0;
   uint32_t checkFall = 0;
+  // Where the health check stands, so that a rebuilt runtime (a reload, a
+  // runtime API change, a DNS answer) neither resets its rise/fall count nor
+  // moves its next check: consecutive results and the loop time it is due.
+  uint32_t checkPassed = 0;
+  uint32_t checkFailed = 0;
+  uint64_t checkDueAt = 0;                   // 0: never scheduled
 };
 
 struct ServerState {

@@ -50,12 +50,19 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
               std::shared_ptr<const ServerCheckSpec> spec, uint32_t slowstart)
       : hc_(hc), be_(be), server_(server), spec_(std::move(spec)), slowstart_(slowstart) {
     // After a reload the server's health carries over; so does the check's
-    // view of it, so that a DOWN server needs "rise" successes again.
+    // view of it, so that a DOWN server needs "rise" successes again. With
+    // the same rise and fall, so do the results counted so far: a runtime
+    // that is rebuilt more often than "fall" checks take must not keep a
+    // failing server up (nor a recovering one down).
     up_ = server_.up.load();
     balance::ServerLive& live = *server_.live;
+    if (live.checkRise == spec_->rise && live.checkFall == spec_->fall && live.checkDueAt) {
+      passed_ = up_ ? 0 : std::min(live.checkPassed, spec_->rise - 1);
+      failed_ = up_ ? std::min(live.checkFailed, spec_->fall - 1) : 0;
+    }
     live.checkRise = spec_->rise;
     live.checkFall = spec_->fall;
-    live.checkHealth = up_ ? spec_->rise + spec_->fall - 1 : 0;
+    live.checkHealth = up_ ? spec_->rise + spec_->fall - 1 - failed_ : passed_;
   }
   ~ServerCheck() override { closeConnection(); }
 
@@ -100,10 +107,13 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
         hc_.transition(*this, false, r);
       }
       server_.live->checkHealth = up_ ? spec_->rise + spec_->fall - 1 - std::min(failed_, spec_->fall - 1) : 0;
+      server_.live->checkPassed = passed_;
+      server_.live->checkFailed = up_ ? failed_ : 0;
     }
     // The next check comes at fastinter, whatever the action.
     if (fd_ < 0) {
       nextCheck_ = std::min(nextCheck_, hc_.loop_.now() + spec_->fastinter);
+      server_.live->checkDueAt = nextCheck_;
       rescheduleIdle();
     }
   }
@@ -951,9 +961,12 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
     live.checkCode = r.statusCode;
     live.checkDurationMs = r.durationMs;
     live.checkHealth = up_ ? spec_->rise + spec_->fall - 1 - std::min(failed_, spec_->fall - 1) : passed_;
+    live.checkPassed = passed_;
+    live.checkFailed = failed_;
     bool transitional = (up_ && failed_ > 0) || (!up_ && passed_ > 0);
     uint32_t next = transitional ? spec_->fastinter : up_ ? spec_->inter : spec_->downinter;
     nextCheck_ = hc_.loop_.now() + next;
+    live.checkDueAt = nextCheck_;
     rescheduleIdle();
   }
 
@@ -978,8 +991,12 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
   }
 
  public:
-  void firstCheckAt(uint64_t when) {
-    nextCheck_ = when;
+  // The first check of this object: when the previous runtime's check of
+  // the same server was due (now, if it was running), else at `spread`.
+  void firstCheckAt(uint64_t spread) {
+    balance::ServerLive& live = *server_.live;
+    const uint64_t when = live.checkDueAt ? std::max(live.checkDueAt, hc_.loop_.now()) : spread;
+    nextCheck_ = live.checkDueAt = when;
     hc_.loop_.schedule(*this, when);
   }
   const CheckResult& last() const { return last_; }

@@ -12,7 +12,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <map>
+#include <memory>
+#include <thread>
 #include <sstream>
 
 #include "harness.h"
@@ -175,6 +178,52 @@ TEST(DynamicServers, HealthChecksWaitForEnableHealth) {
       << d.cli("show stat");
   EXPECT_EQ(d.cli("disable health be/c"), "\n");
   EXPECT_NE(d.cli("show servers state be").find(" c 127.0.0.1 2 0 "), std::string::npos);
+}
+
+// Runtime changes rebuild the runtime as a reload does; the health checks
+// of the servers they do not touch go on where they stood. A server that
+// stops answering goes DOWN after "fall" checks, and one that answers again
+// comes UP after "rise", while another server's address changes four times
+// a check interval (before: each rebuild started every count and schedule
+// again, so neither ever happened).
+TEST(DynamicServers, ChangesDoNotResetOtherServersHealthChecks) {
+  Dyn d;
+  auto checked = std::make_unique<TestServer>("C", TestServer::Mode::Identify);
+  const int checkedPort = checked->port();
+  TestServer b("B", TestServer::Mode::Identify), b2("B", TestServer::Mode::Identify);
+  Sluice s(d.config("", "  server c " + at(*checked) + " check inter 400 fall 3 rise 3\n  server x " + at(b) + "\n"),
+           {d.port, d.stats});
+  ASSERT_TRUE(s.started()) << s.log();
+  auto status = [&] {
+    std::string stat = d.cli("show stat");
+    size_t at = stat.find("be,c,");
+    if (at == std::string::npos) return std::string("?");
+    std::istringstream line(stat.substr(at, stat.find('\n', at) - at));
+    std::string field;
+    for (int i = 0; i <= 17 && std::getline(line, field, ','); ++i) {
+      if (i == 17) return field;  // "status", as HAProxy's CSV numbers it
+    }
+    return std::string("?");
+  };
+  ASSERT_TRUE(eventually([&] { return status() == "UP"; }, 5000)) << d.cli("show stat");
+  std::atomic<bool> stop{false};
+  std::atomic<int> changes{0};
+  std::thread churn([&] {
+    for (int i = 0; !stop && i < 400; ++i) {
+      d.cli("set server be/x addr 127.0.0.1 port " + std::to_string(i % 2 ? b.port() : b2.port()));
+      ++changes;
+      ::usleep(100 * 1000);
+    }
+  });
+  checked.reset();  // refuses from now on
+  const bool wentDown = eventually([&] { return status() == "DOWN"; }, 6000);
+  checked = std::make_unique<TestServer>("C", TestServer::Mode::Identify, nullptr, "127.0.0.1", checkedPort);
+  const bool cameBack = wentDown && eventually([&] { return status() == "UP"; }, 6000);
+  stop = true;
+  churn.join();
+  EXPECT_TRUE(wentDown) << "still " << status() << " after " << changes << " address changes";
+  EXPECT_TRUE(cameBack) << "still " << status();
+  EXPECT_GT(changes, 10);
 }
 
 // A reload keeps the runtime changes; a file that now defines the added
