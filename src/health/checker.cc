@@ -63,6 +63,15 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
     live.checkRise = spec_->rise;
     live.checkFall = spec_->fall;
     live.checkHealth = up_ ? spec_->rise + spec_->fall - 1 - failed_ : passed_;
+    // A slow start under way goes on, over the same "slowstart".
+    const uint64_t now = hc_.loop_.now();
+    if (up_ && slowstart_ && live.rampUntil > now && live.rampUntil - live.rampFrom == slowstart_) {
+      rampFrom_ = live.rampFrom;
+      rampUntil_ = live.rampUntil;
+      updateRamp(now);
+    } else {
+      live.rampFrom = live.rampUntil = 0;
+    }
   }
   ~ServerCheck() override { closeConnection(); }
 
@@ -127,6 +136,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       if (!server_.live->weightSetLive.load()) server_.weight.store(server_.configWeight);
       server_.live->throttle.store(-1);
       rampUntil_ = 0;
+      server_.live->rampFrom = server_.live->rampUntil = 0;
     }
     if (fd_ >= 0 || phase_ == Phase::External) {
       if (phase_ == Phase::External) externalEnded();  // without a pidfd, looked at here
@@ -949,6 +959,8 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       if (slowstart_ > 0) {
         rampFrom_ = hc_.loop_.now();
         rampUntil_ = rampFrom_ + slowstart_;
+        server_.live->rampFrom = rampFrom_;
+        server_.live->rampUntil = rampUntil_;
         updateRamp(rampFrom_);
       }
       hc_.transition(*this, true, r);
@@ -997,7 +1009,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
     balance::ServerLive& live = *server_.live;
     const uint64_t when = live.checkDueAt ? std::max(live.checkDueAt, hc_.loop_.now()) : spread;
     nextCheck_ = live.checkDueAt = when;
-    hc_.loop_.schedule(*this, when);
+    rescheduleIdle();  // sooner when a slow start goes on
   }
   const CheckResult& last() const { return last_; }
 

@@ -761,7 +761,9 @@ void carryOver(const balance::ServerState& old, balance::ServerState& s) {
     live.weightSetLive.store(false);
     live.weight.store(s.configWeight);
   }
-  live.throttle.store(-1);  // a slow start under way ends with the old checker
+  // A slow start under way ends here; the new checker takes it up again
+  // where it stood when the server's slowstart did not change.
+  live.throttle.store(-1);
   // "disabled" added or removed in the file wins over a state set live.
   if (old.configAdmin != s.configAdmin) live.admin.store(s.configAdmin);
   // Health observed on another address, or by a check that is gone, says
@@ -770,6 +772,9 @@ void carryOver(const balance::ServerState& old, balance::ServerState& s) {
     live.up.store(true);
     live.checkStatus.clear();
     live.checkInfo.clear();
+    live.checkPassed = live.checkFailed = 0;
+    live.checkDueAt = 0;  // checked again soon, at the start-up spread
+    live.rampFrom = live.rampUntil = 0;
   }
 }
 

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <map>
+#include <sstream>
 #include <mutex>
 #include <thread>
 
@@ -236,6 +237,47 @@ TEST(Health, ShutdownSessionsWhenMarkedDown) {
   EXPECT_TRUE(s.waitForLog(" DD ")) << s.log();
 }
 
+
+// A runtime API change rebuilds the runtime; a slow start under way goes on
+// where it stood (before: it ended at once, full weight on a server that
+// had just come back).
+TEST(HealthSlowstart, GoesOnAcrossARuntimeChange) {
+  std::string dir = makeTempDir("slowstart-change");
+  TestServer a("a", TestServer::Mode::Identify);
+  int checkPort = freePort();
+  int port = freePort();
+  Sluice s("global\n  stats socket " + dir + "/admin.sock level admin\n" +
+               head().substr(std::string("global\n").size()) + "listen l\n  bind 127.0.0.1:" + std::to_string(port) +
+               "\n  server a 127.0.0.1:" + std::to_string(a.port()) + "\n"
+               "  server b 127.0.0.1:" + std::to_string(a.port()) + " check port " + std::to_string(checkPort) +
+               " slowstart 4s\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  auto cli = [&](const std::string& c) { return cliRequest(dir + "/admin.sock", c + "\n"); };
+  auto throttle = [&] {  // "throttle", field 29 of show stat, for l/b
+    std::string stat = cli("show stat");
+    size_t at = stat.find("l,b,");
+    if (at == std::string::npos) return std::string("?");
+    std::istringstream line(stat.substr(at, stat.find('\n', at) - at));
+    std::string field;
+    for (int i = 0; i <= 29 && std::getline(line, field, ','); ++i) {
+      if (i == 29) return field;
+    }
+    return std::string("?");
+  };
+  ASSERT_TRUE(s.waitForLog("Server l/b is DOWN"));
+  TestServer cp("cp", TestServer::Mode::Silent, nullptr, "127.0.0.1", checkPort);
+  ASSERT_TRUE(s.waitForLog("Server l/b is UP"));
+  ::usleep(1000 * 1000);
+  EXPECT_EQ(cli("add server l/z 127.0.0.1:1"), "New server registered.\n");
+  ::usleep(200 * 1000);
+  const std::string after = throttle();
+  ASSERT_FALSE(after.empty()) << "the slow start ended with the change";
+  const int percent = std::atoi(after.c_str());
+  EXPECT_GE(percent, 15) << after;
+  EXPECT_LE(percent, 85) << after;
+  EXPECT_TRUE(eventually([&] { return throttle().empty(); }, 6000)) << "the slow start ends on time";
+}
 
 // slowstart: a server that comes back takes a growing share, not half at once.
 TEST(HealthSlowstart, WeightRampsUp) {
