@@ -57,6 +57,27 @@ struct Haproxy {
   std::string cli(const std::string& c) { return cliRequest(dir + "/hx.sock", c + "\n"); }
 };
 
+// The number after "<name>=" at `from` or later in a "show peers" text.
+std::string fieldAfter(const std::string& text, const std::string& name, size_t from) {
+  size_t at = text.find(name + "=", from);
+  if (at == std::string::npos) return {};
+  at += name.size() + 1;
+  return text.substr(at, text.find_first_of(" \n", at) - at);
+}
+
+// Every shared table of every peer: something was pushed and all of it was
+// acknowledged.
+bool acknowledgedAll(const std::string& showPeers) {
+  bool any = false;
+  for (size_t at = showPeers.find("last_acked="); at != std::string::npos;
+       at = showPeers.find("last_acked=", at + 1)) {
+    const std::string acked = fieldAfter(showPeers, "last_acked", at);
+    if (acked == "0" || acked != fieldAfter(showPeers, "last_pushed", at)) return false;
+    any = true;
+  }
+  return any;
+}
+
 std::string sluiceConfig(const std::string& dir, int hx, int sl) {
   return "global\n  stats socket " + dir + "/sl.sock level admin\n" + peersSection(hx, sl) +
          "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"
@@ -85,6 +106,10 @@ TEST(Peers, SluiceAndHaproxyShareEntriesBothWaysAndAfterRestarts) {
   EXPECT_TRUE(eventually([&] { return h.cli("show table st").find("key=10.0.0.2 use=0") != std::string::npos &&
                                       h.cli("show table st").find("gpc0=7 conn_rate(10000)=4") != std::string::npos; }, 5000))
       << h.cli("show table st");
+  // HAProxy acknowledges what sluice sent (its acknowledgements name
+  // sluice's table id and update number): nothing is left to send again.
+  EXPECT_TRUE(eventually([&] { return acknowledgedAll(cliRequest(admin, "show peers\n")); }, 5000))
+      << cliRequest(admin, "show peers\n");
   // A counter that moves keeps moving on the other side.
   EXPECT_EQ(h.cli("set table st key 10.0.0.1 data.gpc0 6"), "\n");
   EXPECT_TRUE(eventually([&] { return cliRequest(admin, "show table st\n").find("gpc0=6") != std::string::npos; }, 5000));
