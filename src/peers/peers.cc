@@ -643,7 +643,7 @@ void PeersService::configure(const config::Config& cfg, const std::string& local
         if (a == k->second.acked.end()) {
           all = false;
         } else {
-          link->progress[i].acked = a->second;
+          link->progress[i].acked = link->progress[i].pushed = a->second;
         }
       }
       link->askedResync = k->second.askedResync && all;

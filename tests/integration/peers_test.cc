@@ -9,6 +9,7 @@
 // keeps serving.
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -213,6 +214,47 @@ TEST(Peers, TwoInstancesHoldOnePerSourceLimit) {
   EXPECT_EQ(served, 4) << cliRequest(dir + "/a.sock", "show table fe\n") << cliRequest(dir + "/b.sock", "show table fe\n");
   // Another client is not limited.
   EXPECT_EQ(askServerName(fa, "127.0.2.8"), "B");
+}
+
+// A reload keeps the tables, so it keeps what each peer acknowledged and
+// does not ask the peers for everything again: after it, the peer teaches
+// nothing it had taught, and what is written next still crosses.
+TEST(Peers, ReloadKeepsAcknowledgementsAndAsksNoResync) {
+  std::string dir = makeTempDir("peers-reload");
+  int pa = freePort(), pb = freePort();
+  auto config = [&](const std::string& self) {
+    return "global\n  stats socket " + dir + "/" + self + ".sock level admin\n"
+           "peers mesh\n  peer a 127.0.0.1:" + std::to_string(pa) + "\n  peer b 127.0.0.1:" + std::to_string(pb) +
+           "\ndefaults\n  mode tcp\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"
+           "backend st\n  stick-table type ip size 1k expire 10m store gpc0 peers mesh\n  server s 127.0.0.1:1\n";
+  };
+  Sluice a(config("a"), {pa}, {"-L", "a"});
+  Sluice b(config("b"), {pb}, {"-L", "b"});
+  ASSERT_TRUE(a.started()) << a.log();
+  ASSERT_TRUE(b.started()) << b.log();
+  auto cli = [&](const std::string& who, const std::string& c) { return cliRequest(dir + "/" + who + ".sock", c + "\n"); };
+  ASSERT_TRUE(eventually([&] { return cli("a", "show peers").find("last_status=ESTA") != std::string::npos; }, 8000));
+  for (const char* key : {"10.0.0.1", "10.0.0.2", "10.0.0.3"}) {
+    EXPECT_EQ(cli("b", std::string("set table st key ") + key + " data.gpc0 1"), "\n");
+  }
+  EXPECT_EQ(cli("a", "set table st key 10.0.1.1 data.gpc0 1"), "\n");
+  ASSERT_TRUE(eventually([&] {
+    return cli("a", "show table st").find("used:4") != std::string::npos && acknowledgedAll(cli("a", "show peers")) &&
+           acknowledgedAll(cli("b", "show peers"));
+  }, 5000)) << cli("a", "show table st") << cli("a", "show peers") << cli("b", "show peers");
+
+  kill(a.process().pid(), SIGUSR2);
+  ASSERT_TRUE(a.waitForLog("configuration reloaded")) << a.log();
+  ASSERT_TRUE(eventually([&] { return cli("a", "show peers").find("last_status=ESTA") != std::string::npos; }, 8000))
+      << cli("a", "show peers");
+  // What b acknowledged before the reload is still known: nothing to send.
+  EXPECT_TRUE(acknowledgedAll(cli("a", "show peers"))) << cli("a", "show peers");
+  ::usleep(static_cast<useconds_t>(scaled(800)) * 1000);
+  std::string peers = cli("a", "show peers");
+  EXPECT_NE(peers.find("updates_in=0 updates_out=0"), std::string::npos) << "a resync after a reload: " << peers;
+  EXPECT_NE(cli("a", "show table st").find("used:4"), std::string::npos);
+  EXPECT_EQ(cli("a", "set table st key 10.0.1.2 data.gpc0 2"), "\n");
+  EXPECT_TRUE(eventually([&] { return cli("b", "show table st").find("key=10.0.1.2 ") != std::string::npos; }, 5000));
 }
 
 // A TCP relay between two peers that the test can turn into a black hole
