@@ -120,6 +120,7 @@ struct ServerLive {
   uint32_t checkFailed = 0;
   uint64_t checkDueAt = 0;                   // 0: never scheduled
   uint64_t rampFrom = 0, rampUntil = 0;      // slow start under way (loop ms), 0: none
+  uint64_t agentDueAt = 0;                   // the agent check's next time, 0: never scheduled
 };
 
 struct ServerState {

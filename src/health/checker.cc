@@ -1065,7 +1065,13 @@ class AgentCheck final : public event::EventHandler, public event::Timer {
     hc_.loop_.cancel(*this);
     closeConnection();
   }
-  void firstCheckAt(uint64_t when) { hc_.loop_.schedule(*this, when); }
+  // As the server check: when the previous runtime's agent was due, else
+  // at the start-up spread.
+  void firstCheckAt(uint64_t spread) {
+    balance::ServerLive& live = *server_.live;
+    live.agentDueAt = live.agentDueAt ? std::max(live.agentDueAt, hc_.loop_.now()) : spread;
+    hc_.loop_.schedule(*this, live.agentDueAt);
+  }
 
   void onTimer() noexcept override {
     if (fd_ >= 0) {
@@ -1169,7 +1175,8 @@ class AgentCheck final : public event::EventHandler, public event::Timer {
                      std::to_string(r.durationMs) + "ms.");
     }
     last_ = r;
-    hc_.loop_.schedule(*this, hc_.loop_.now() + inter_);
+    server_.live->agentDueAt = hc_.loop_.now() + inter_;
+    hc_.loop_.schedule(*this, server_.live->agentDueAt);
   }
 
   void closeConnection() {

@@ -773,7 +773,7 @@ void carryOver(const balance::ServerState& old, balance::ServerState& s) {
     live.checkStatus.clear();
     live.checkInfo.clear();
     live.checkPassed = live.checkFailed = 0;
-    live.checkDueAt = 0;  // checked again soon, at the start-up spread
+    live.checkDueAt = live.agentDueAt = 0;  // checked again soon, at the start-up spread
     live.rampFrom = live.rampUntil = 0;
   }
 }
