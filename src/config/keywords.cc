@@ -187,7 +187,7 @@ const KeywordTable& peersKeywordTable() {
       {"disabled", kAll, "supported", "", &P::peersDisabled},
       {"enabled", kAll, "supported", "", &P::peersEnabled},
       {"default-bind", kAll, "ignored", "peer connections take no bind parameters"},
-      {"default-server", kAll, "ignored", "peer connections take no server parameters"},
+      {"default-server", kAll, "ignored", "peer connections take no server parameters; 'ssl' is warned about (peers talk in clear)", &P::peersDefaultServer},
       {"log", kAll, "ignored", "peer events go to the global log"},
       {"shards", kAll, "ignored", "every peer holds every entry"},
       {"table", kAll, "supported", "named '<section>/<name>' in rules and on the runtime API", &P::peersTable},

@@ -134,6 +134,8 @@ class Parser {
   void peersPeer(const ConfigLine& l);
   void peersBind(const ConfigLine& l);
   void peersTable(const ConfigLine& l);
+  void peersTlsWarning(const ConfigLine& l);
+  void peersDefaultServer(const ConfigLine& l);
   void peersDisabled(const ConfigLine& l);
   void peersEnabled(const ConfigLine& l);
   void globalLocalPeer(const ConfigLine& l);

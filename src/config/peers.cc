@@ -8,6 +8,15 @@ namespace sluice::config::detail {
 
 namespace {
 
+// HAProxy can run the peers protocol over TLS ("ssl" on bind, server and
+// default-server lines); sluice speaks it in clear, which such peers refuse.
+bool asksForTls(const ConfigLine& l) {
+  for (size_t i = 1; i < l.words.size(); ++i) {
+    if (l.words[i] == "ssl") return true;
+  }
+  return false;
+}
+
 std::optional<core::Address> peerAddress(const std::string& spec) {
   auto a = core::Address::parse(spec);
   if (!a || a->port() == 0 || a->isAny()) return std::nullopt;
@@ -21,6 +30,7 @@ std::optional<core::Address> peerAddress(const std::string& spec) {
 // address, its address on "bind").
 void Parser::peersPeer(const ConfigLine& l) {
   PeersConfig& p = config_.peers.back();
+  peersTlsWarning(l);
   const bool server = l.words[0] == "server";
   if (!needArgs(l, server ? 1 : 2, server ? "<name> [<ip>:<port>]" : "<name> <ip>:<port>")) return;
   PeersConfig::Peer peer;
@@ -42,7 +52,22 @@ void Parser::peersPeer(const ConfigLine& l) {
   p.peers.push_back(std::move(peer));
 }
 
+void Parser::peersTlsWarning(const ConfigLine& l) {
+  if (!asksForTls(l)) return;
+  diag_.warning(l.where, "'ssl' in peers section '" + config_.peers.back().name +
+                             "': sluice speaks the peers protocol in clear, so peers that expect TLS refuse it; "
+                             "remove 'ssl' on every peer of the section, or keep the peers on a private network");
+}
+
+void Parser::peersDefaultServer(const ConfigLine& l) {
+  peersTlsWarning(l);
+  diag_.warnOnce("kw:peers default-server", l.where,
+                 "'default-server' is accepted but ignored in a peers section: peer connections take no server "
+                 "parameters");
+}
+
 void Parser::peersBind(const ConfigLine& l) {
+  peersTlsWarning(l);
   if (!needArgs(l, 1, "<ip>:<port>")) return;
   auto a = core::Address::parse(l.words[1]);
   if (!a || a->port() == 0) {

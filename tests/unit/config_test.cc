@@ -588,6 +588,19 @@ TEST(Parser, PeersSections) {
   EXPECT_TRUE(hasMessage(bad, "no peers section named 'other'"));
 }
 
+// HAProxy can run peers over TLS; sluice cannot, and says where.
+TEST(Parser, PeersOverTlsAreWarnedAbout) {
+  core::Diagnostics diag;
+  parse("peers mesh\n  bind 127.0.0.1:10000 ssl crt /x.pem\n  default-server ssl verify none\n  server a\n"
+        "  server b 10.0.0.2:10000\n" + kMinimal,
+        diag);
+  EXPECT_FALSE(diag.hasErrors()) << diag.render();
+  EXPECT_TRUE(hasMessage(diag, "test.cfg:2: warning: 'ssl' in peers section 'mesh': sluice speaks the peers protocol in clear"))
+      << diag.render();
+  EXPECT_TRUE(hasMessage(diag, "test.cfg:3: warning: 'ssl' in peers section 'mesh'"));
+  EXPECT_FALSE(hasMessage(diag, "test.cfg:5: warning: 'ssl'"));
+}
+
 // "log" lines: targets, formats, facilities, levels.
 TEST(Parser, LogTargets) {
   core::Diagnostics diag;
