@@ -346,16 +346,15 @@ void sluiceMetrics(const Snapshot& snap, Writer& w) {
     const std::string sent = "sluice_resolver_queries_sent_total";
     const std::string answers = "sluice_resolver_answers_total";
     const std::string updates = "sluice_resolver_updates_total";
+    auto resolverLabels = [](const ResolverRow& r) {
+      return "resolvers=\"" + escapeLabel(r.section) + "\",nameserver=\"" + escapeLabel(r.nameserver) + "\"";
+    };
     w.family(sent, "counter", "DNS queries sent to the name server.");
-    for (const ResolverRow& r : snap.resolvers) {
-      w.sample(sent, "resolvers=\"" + escapeLabel(r.section) + "\",nameserver=\"" + escapeLabel(r.nameserver) + "\"",
-               double(r.sent));
-    }
+    for (const ResolverRow& r : snap.resolvers) w.sample(sent, resolverLabels(r), double(r.sent));
     w.family(answers, "counter", "DNS answers from the name server, by result (invalid: unreadable; outdated: "
                                  "another name server answered first).");
     for (const ResolverRow& r : snap.resolvers) {
-      const std::string l =
-          "resolvers=\"" + escapeLabel(r.section) + "\",nameserver=\"" + escapeLabel(r.nameserver) + "\",result=\"";
+      const std::string l = resolverLabels(r) + ",result=\"";
       w.sample(answers, l + "valid\"", double(r.valid));
       w.sample(answers, l + "nx\"", double(r.nx));
       w.sample(answers, l + "timeout\"", double(r.timeout));
@@ -365,10 +364,7 @@ void sluiceMetrics(const Snapshot& snap, Writer& w) {
       w.sample(answers, l + "outdated\"", double(r.outdated));
     }
     w.family(updates, "counter", "Answers of the name server that changed a server's address.");
-    for (const ResolverRow& r : snap.resolvers) {
-      w.sample(updates, "resolvers=\"" + escapeLabel(r.section) + "\",nameserver=\"" + escapeLabel(r.nameserver) + "\"",
-               double(r.update));
-    }
+    for (const ResolverRow& r : snap.resolvers) w.sample(updates, resolverLabels(r), double(r.update));
   }
 }
 
