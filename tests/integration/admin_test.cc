@@ -81,26 +81,6 @@ std::string sniTarget(int port, const std::string& sni) {
   return p == std::string::npos ? "none" : r.response.substr(p + 7, r.response.find('\n', p) - p - 7);
 }
 
-// The CSV row of `proxy,server` from "show stat", split into fields.
-std::vector<std::string> statRow(const std::string& csv, const std::string& proxy, const std::string& server) {
-  std::istringstream in(csv);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(proxy + "," + server + ",", 0) != 0) continue;
-    std::vector<std::string> f;
-    std::string cur;
-    for (char c : line) {
-      if (c == ',') {
-        f.push_back(cur);
-        cur.clear();
-      } else {
-        cur += c;
-      }
-    }
-    return f;
-  }
-  return {};
-}
-
 // Column index in HAProxy's header.
 size_t column(const std::string& name) {
   std::string header = readFile(dataDir() + "/haproxy-2.6-show-stat-header.csv");

@@ -194,16 +194,9 @@ TEST(DynamicServers, ChangesDoNotResetOtherServersHealthChecks) {
   Sluice s(d.config("", "  server c " + at(*checked) + " check inter 400 fall 3 rise 3\n  server x " + at(b) + "\n"),
            {d.port, d.stats});
   ASSERT_TRUE(s.started()) << s.log();
-  auto status = [&] {
-    std::string stat = d.cli("show stat");
-    size_t at = stat.find("be,c,");
-    if (at == std::string::npos) return std::string("?");
-    std::istringstream line(stat.substr(at, stat.find('\n', at) - at));
-    std::string field;
-    for (int i = 0; i <= 17 && std::getline(line, field, ','); ++i) {
-      if (i == 17) return field;  // "status", as HAProxy's CSV numbers it
-    }
-    return std::string("?");
+  auto status = [&] {  // "status", field 17 of show stat
+    std::vector<std::string> row = statRow(d.cli("show stat"), "be", "c");
+    return row.size() > 17 ? row[17] : std::string("?");
   };
   ASSERT_TRUE(eventually([&] { return status() == "UP"; }, 5000)) << d.cli("show stat");
   std::atomic<bool> stop{false};

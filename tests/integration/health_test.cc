@@ -255,15 +255,8 @@ TEST(HealthSlowstart, GoesOnAcrossARuntimeChange) {
   ASSERT_TRUE(s.started()) << s.log();
   auto cli = [&](const std::string& c) { return cliRequest(dir + "/admin.sock", c + "\n"); };
   auto throttle = [&] {  // "throttle", field 29 of show stat, for l/b
-    std::string stat = cli("show stat");
-    size_t at = stat.find("l,b,");
-    if (at == std::string::npos) return std::string("?");
-    std::istringstream line(stat.substr(at, stat.find('\n', at) - at));
-    std::string field;
-    for (int i = 0; i <= 29 && std::getline(line, field, ','); ++i) {
-      if (i == 29) return field;
-    }
-    return std::string("?");
+    std::vector<std::string> row = statRow(cli("show stat"), "l", "b");
+    return row.size() > 29 ? row[29] : std::string("?");
   };
   ASSERT_TRUE(s.waitForLog("Server l/b is DOWN"));
   TestServer cp("cp", TestServer::Mode::Silent, nullptr, "127.0.0.1", checkPort);

@@ -623,19 +623,13 @@ TEST_F(Quic, StatsShowQuicFrontendsAndServers) {
   EXPECT_NE(json.find("\"quic\":true"), std::string::npos) << json;
   // show stat: the flow is a session of frontend, backend and server.
   std::string csv = cliRequest(sock, "show stat\n");
-  auto field = [&](const std::string& prefix, int column) {
-    size_t at = csv.find("\n" + prefix);
-    if (at == std::string::npos) return std::string("missing");
-    std::string line = csv.substr(at + 1, csv.find('\n', at + 1) - at - 1);
-    std::stringstream ss(line);
-    std::string f;
-    for (int i = 0; i <= column && std::getline(ss, f, ','); ++i) {
-    }
-    return f;
+  auto field = [&](const std::string& proxy, const std::string& server, size_t column) {
+    std::vector<std::string> row = statRow(csv, proxy, server);
+    return row.size() > column ? row[column] : std::string("missing");
   };
-  EXPECT_EQ(field("bk_a,a,", 4), "1") << csv;   // scur
-  EXPECT_EQ(field("bk_a,a,", 7), "1") << csv;   // stot
-  EXPECT_EQ(field("web,FRONTEND,", 7), "1") << csv;
+  EXPECT_EQ(field("bk_a", "a", 4), "1") << csv;   // scur
+  EXPECT_EQ(field("bk_a", "a", 7), "1") << csv;   // stot
+  EXPECT_EQ(field("web", "FRONTEND", 7), "1") << csv;
 }
 
 // A server port that refuses (ICMP port unreachable) before answering

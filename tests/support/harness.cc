@@ -932,6 +932,25 @@ int connectUnix(const std::string& path) {
   return fd;
 }
 
+std::vector<std::string> statRow(const std::string& csv, const std::string& proxy, const std::string& server) {
+  std::istringstream in(csv);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(proxy + "," + server + ",", 0) != 0) continue;
+    std::vector<std::string> f;
+    std::string cur;
+    for (char c : line) {
+      if (c == ',') {
+        f.push_back(cur);
+        cur.clear();
+      } else {
+        cur += c;
+      }
+    }
+    return f;
+  }
+  return {};
+}
+
 std::string cliRequest(const std::string& socketPath, const std::string& input, int timeoutMs) {
   int fd = connectUnix(socketPath);
   if (fd < 0) return "<connect failed: " + std::string(strerror(errno)) + ">";

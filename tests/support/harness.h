@@ -201,6 +201,9 @@ class BlackHole {
 // The runtime API over a real UNIX socket: sends `input` (one or more lines)
 // and returns everything sluice answers until it closes the connection.
 std::string cliRequest(const std::string& socketPath, const std::string& input, int timeoutMs = 5000);
+// The fields of the "show stat" row of <proxy>,<server> ("FRONTEND" and
+// "BACKEND" for those rows); empty when there is none.
+std::vector<std::string> statRow(const std::string& csv, const std::string& proxy, const std::string& server);
 
 // An interactive runtime API session ("prompt" mode) on one connection.
 class CliSession {

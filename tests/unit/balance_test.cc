@@ -32,6 +32,18 @@ struct Farm {
   }
 };
 
+// The server each of `n` client keys ("client-0", ...) hashes to.
+std::vector<ServerState*> assignKeys(Backend& b, int n) {
+  std::vector<ServerState*> out;
+  for (int k = 0; k < n; ++k) {
+    PickContext ctx;
+    ctx.hasHash = true;
+    ctx.hash = hashBytes("sdbm", "client-" + std::to_string(k), true);
+    out.push_back(b.pick(ctx));
+  }
+  return out;
+}
+
 std::string run(Backend& b, int n) {
   std::string out;
   for (int i = 0; i < n; ++i) {
@@ -330,16 +342,7 @@ TEST(Balancers, ConsistentHashMovesOnlyTheKeysOfADownServer) {
   spec.algorithm = "hash";
   spec.consistent = true;
   Backend b(spec, f.ptrs);
-  auto assign = [&] {
-    std::vector<ServerState*> out;
-    for (int k = 0; k < 5000; ++k) {
-      PickContext ctx;
-      ctx.hasHash = true;
-      ctx.hash = hashBytes("sdbm", "client-" + std::to_string(k), true);
-      out.push_back(b.pick(ctx));
-    }
-    return out;
-  };
+  auto assign = [&] { return assignKeys(b, 5000); };
   auto before = assign();
   f.ptrs[3]->up = false;
   auto during = assign();
@@ -390,16 +393,7 @@ TEST(Balancers, MaglevBalancesAndMovesFewKeys) {
     spec.consistent = !maglev;
     spec.maglev = maglev;
     Backend b(spec, f.ptrs);
-    auto assign = [&] {
-      std::vector<ServerState*> out;
-      for (int k = 0; k < 100000; ++k) {
-        PickContext ctx;
-        ctx.hasHash = true;
-        ctx.hash = hashBytes("sdbm", "client-" + std::to_string(k), true);
-        out.push_back(b.pick(ctx));
-      }
-      return out;
-    };
+    auto assign = [&] { return assignKeys(b, 100000); };
     auto before = assign();
     std::map<ServerState*, size_t> load;
     for (ServerState* s : before) ++load[s];
