@@ -124,7 +124,7 @@ const KeywordTable& globalKeywordTable() {
       {"nogetaddrinfo", kAll, "ignored", "names are resolved once at start through libc"},
       {"no-memory-trimming", kAll, "ignored", "no equivalent"},
       {"grace", kAll, "ignored", "no equivalent"},
-      {"insecure-fork-wanted", kAll, "ignored", "sluice never forks helpers"},
+      {"insecure-fork-wanted", kAll, "ignored", "sluice does not forbid process creation as HAProxy does without it: `external-check` commands and `program` sections run either way"},
       {"insecure-setuid-wanted", kAll, "ignored", "sluice never runs setuid helpers"},
       {"unix-bind", kAll, "ignored", "sluice binds TCP sockets only"},
       {"h1-case-adjust", kAll, "ignored", "HTTP-only"},

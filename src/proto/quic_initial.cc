@@ -187,7 +187,7 @@ QuicStatus QuicHelloReader::addDatagram(std::span<const uint8_t> datagram) {
   // a shorter one is no client's first flight, and is dropped.
   if (datagram.size() < kQuicMinInitialDatagram) return refuse(QuicStatus::NotQuic);
   size_t at = 0;
-  while (at < datagram.size()) {
+  for (size_t packets = 0; at < datagram.size() && packets < kQuicMaxPacketsPerDatagram; ++packets) {
     size_t used = 0;
     QuicStatus s = readPacket(datagram.subspan(at), used);
     if (s != QuicStatus::NeedMore) return s;
@@ -256,6 +256,7 @@ QuicStatus QuicHelloReader::readPacket(std::span<const uint8_t> packet, size_t& 
   }
   header.resize(pnOffset + pnLen);
   std::vector<uint8_t> plain;
+  ++work_.packetsOpened;
   if (!openPayload(keys_, header, pn,
                    packet.subspan(pnOffset + pnLen, static_cast<size_t>(length) - pnLen), plain)) {
     return refuse(QuicStatus::Malformed);
@@ -266,12 +267,21 @@ QuicStatus QuicHelloReader::readPacket(std::span<const uint8_t> packet, size_t& 
 
 QuicStatus QuicHelloReader::addFrames(std::span<const uint8_t> p) {
   size_t at = 0;
+  size_t frames = 0;
   while (at < p.size()) {
+    if (p[at] == 0x00) {  // PADDING: a run of zero bytes, skipped at once
+      at = static_cast<size_t>(std::find_if(p.begin() + static_cast<std::ptrdiff_t>(at), p.end(),
+                                            [](uint8_t b) { return b != 0; }) - p.begin());
+      ++work_.frames;
+      continue;
+    }
+    if (++frames > kQuicMaxFramesPerPacket) return fail(QuicStatus::Malformed);
+    ++work_.frames;
     uint64_t type = 0;
     if (!readVarint(p, at, type)) return fail(QuicStatus::Malformed);
     uint64_t a = 0, b = 0, c = 0;
     switch (type) {
-      case 0x00:  // PADDING
+      case 0x00:  // PADDING in a longer encoding than needed
       case 0x01:  // PING
         break;
       case 0x02:
@@ -306,18 +316,33 @@ QuicStatus QuicHelloReader::addCrypto(uint64_t offset, std::span<const uint8_t> 
   if (data.empty()) return status_;
   if (crypto_.size() < end) crypto_.resize(static_cast<size_t>(end));
   std::copy(data.begin(), data.end(), crypto_.begin() + static_cast<std::ptrdiff_t>(offset));
-  // Merge [offset, end) into the sorted, disjoint ranges.
-  ranges_.emplace_back(offset, end);
-  std::sort(ranges_.begin(), ranges_.end());
-  std::vector<std::pair<uint64_t, uint64_t>> merged;
-  for (const auto& r : ranges_) {
-    if (!merged.empty() && r.first <= merged.back().second) {
-      merged.back().second = std::max(merged.back().second, r.second);
-    } else {
-      merged.push_back(r);
+  // Merge [offset, end) into the sorted, disjoint ranges: a binary search
+  // for the first range that touches it, then only the ranges it swallows.
+  // The ranges' count is capped, so a frame costs O(log ranges) comparisons
+  // and a bounded move, however the client scatters its offsets.
+  auto first = std::lower_bound(ranges_.begin(), ranges_.end(), offset, [this](const auto& r, uint64_t at) {
+    ++work_.comparisons;
+    return r.second < at;
+  });
+  auto last = first;
+  uint64_t mergedStart = offset, mergedEnd = end;
+  while (last != ranges_.end() && last->first <= end) {
+    ++work_.merged;
+    mergedStart = std::min(mergedStart, last->first);
+    mergedEnd = std::max(mergedEnd, last->second);
+    ++last;
+  }
+  if (first == last) {
+    if (ranges_.size() >= kQuicMaxCryptoRanges) return fail(QuicStatus::Malformed);  // no client leaves so many holes
+    work_.moved += static_cast<size_t>(ranges_.end() - first);
+    ranges_.insert(first, {offset, end});
+  } else {
+    *first = {mergedStart, mergedEnd};
+    if (last - first > 1) {
+      work_.moved += static_cast<size_t>(ranges_.end() - last);
+      ranges_.erase(first + 1, last);
     }
   }
-  ranges_ = std::move(merged);
   return status_;
 }
 

@@ -37,6 +37,14 @@ inline constexpr uint32_t kQuicV2 = 0x6b3343cf;
 inline constexpr size_t kQuicMinInitialDatagram = 1200;
 // Most CRYPTO bytes gathered for one hello (the TLS reader's bound).
 inline constexpr size_t kQuicMaxCryptoBytes = kMaxClientHelloLength + 4;
+// What one sender can make the reader do, bounded (issue 22): the holes a
+// client may leave in its CRYPTO stream at once (real stacks leave a few:
+// Chromium scatters its hello over a handful of frames), the frames other
+// than PADDING one packet may carry, and the packets of one datagram that
+// are opened (a client coalesces at most Initial, 0-RTT and Handshake).
+inline constexpr size_t kQuicMaxCryptoRanges = 64;
+inline constexpr size_t kQuicMaxFramesPerPacket = 256;
+inline constexpr size_t kQuicMaxPacketsPerDatagram = 8;
 
 struct QuicInitialKeys {
   uint8_t key[16];
@@ -88,6 +96,17 @@ class QuicHelloReader {
   // the server picks its own).
   const std::vector<uint8_t>& originalDcid() const { return dcid_; }
   size_t datagrams() const { return datagrams_; }
+  // What the reader did, for tests that bound its cost by counting
+  // operations (never by timing them).
+  struct Work {
+    size_t packetsOpened = 0;   // AEAD opens attempted
+    size_t frames = 0;          // frames walked, PADDING runs counted once
+    size_t comparisons = 0;     // range comparisons while merging CRYPTO data
+    size_t merged = 0;          // ranges swallowed by a new one
+    size_t moved = 0;           // ranges shifted by an insertion or removal
+  };
+  const Work& work() const { return work_; }
+  size_t cryptoRanges() const { return ranges_.size(); }
   // The ClientHello handshake message as reassembled (its 4-byte header
   // included), once Done; empty before.
   std::span<const uint8_t> hello() const {
@@ -116,9 +135,10 @@ class QuicHelloReader {
   size_t opened_ = 0;      // packets that decrypted
   size_t datagrams_ = 0;
   // CRYPTO stream: the bytes, and which of them arrived (offset, end) kept
-  // sorted and merged.
+  // sorted and merged, at most kQuicMaxCryptoRanges of them.
   std::vector<uint8_t> crypto_;
   std::vector<std::pair<uint64_t, uint64_t>> ranges_;
+  Work work_;
 };
 
 }  // namespace sluice::proto

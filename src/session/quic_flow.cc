@@ -224,9 +224,13 @@ void QuicFlow::connect() noexcept {
   }
   state_ = State::Connecting;
   connectDeadline_ = be_->timeoutConnect ? now() + be_->timeoutConnect : 0;
+  // A send refused at once moves the flow to another server, which
+  // connect() replays everything to itself: this loop then stops, or the
+  // rest would reach the new server twice.
+  const uint32_t attempt = ++attempts_;
   for (const Held& d : held_) {
     toServer(d.bytes, {0, d.ecn});
-    if (state_ != State::Connecting) return;
+    if (state_ != State::Connecting || attempts_ != attempt) return;
   }
   rearmTimer();
 }

@@ -176,6 +176,7 @@ class QuicFlow final : public event::EventHandler, public event::Timer {
 
   std::vector<balance::ServerState*> tried_;
   uint32_t retries_ = 0;
+  uint32_t attempts_ = 0;   // connect() calls: a replay stops when a newer one took over
   bool redispatched_ = false;
   int lastError_ = 0;
   bool timedOut_ = false;

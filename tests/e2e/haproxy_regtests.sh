@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# HAProxy's own `mode tcp` regression tests (../shared/haproxy-regtests:
-# VTest and 24 tests of HAProxy v2.6.0) against the built sluice. A test
-# that sluice fails fails this one, unless docs/configuration.md lists it
-# under "HAProxy's regression tests" with the reason sluice differs; a test
-# listed there that now passes fails it too, so that the list stays true.
-# Where the folder is absent (a clone outside this workspace), it says so
-# and is skipped: there is nothing to run.
+# HAProxy's own `mode tcp` regression tests (tests/regtests: VTest and 24
+# tests of HAProxy v2.6.0, vendored with their licenses) against the built
+# sluice. A test that sluice fails fails this one, unless
+# docs/configuration.md lists it under "HAProxy's regression tests" with the
+# reason sluice differs; a test listed there that now passes fails it too,
+# so that the list stays true. If the folder cannot be found it is skipped,
+# except under CI=true, where that is a failure.
 #   haproxy_regtests.sh SLUICE DOC [REGTESTS_DIR]
 set -u
 sluice=$1
 doc=$2
-regtests=${3:-${SLUICE_REGTESTS_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)/shared/haproxy-regtests}}
+regtests=${3:-${SLUICE_REGTESTS_DIR:-$(cd "$(dirname "$0")/.." && pwd)/regtests}}
 if [ ! -x "$regtests/run.sh" ]; then
+  if [ "${CI:-}" = true ]; then
+    echo "FAIL: HAProxy's regression tests are not here ($regtests): under CI=true this test must run"
+    exit 1
+  fi
   echo "SKIP: HAProxy's regression tests are not here ($regtests); set SLUICE_REGTESTS_DIR to run them"
   exit 77
 fi

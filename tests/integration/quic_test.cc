@@ -645,19 +645,29 @@ TEST_F(Quic, RefusingServerHandsTheFlowToTheNext) {
   Sluice s(cfg, {port});
   ASSERT_TRUE(s.started()) << s.log();
   std::vector<Bytes> flight = firstFlight("x.example", {4, 4, 4, 4, 4, 4, 4, 4});
-  for (const Bytes& d : flight) ASSERT_TRUE(client.sendTo(port, d));
-  // The refusal shows on the socket after the first send; the client's
-  // retransmission (as a real client's PTO would) carries on.
+  // Three datagrams held while the hello is read (a 0-RTT packet between
+  // its halves): the refusal shows on the socket after the first is sent,
+  // and the next server gets each of them once, in order.
+  Bytes zeroRtt = {0xd0, 0, 0, 0, 1, 8, 4, 4, 4, 4, 4, 4, 4, 4, 0, 0x40, 0x20};
+  zeroRtt.resize(1200, 0x44);
+  ASSERT_TRUE(client.sendTo(port, flight[0]));
+  ASSERT_TRUE(client.sendTo(port, zeroRtt));
+  ASSERT_TRUE(client.sendTo(port, flight[1]));
   auto got = good.receive(1500);
   if (!got) {
+    // The refusal came only after the replay: the client's retransmission
+    // (as a real client's PTO would) carries on.
     ASSERT_TRUE(client.sendTo(port, flight[0]));
     got = good.receive(3000);
   }
   ASSERT_TRUE(got) << s.log();
   EXPECT_EQ(got->first, flight[0]);
-  auto second = good.receive(3000);
-  ASSERT_TRUE(second);
-  EXPECT_EQ(second->first, flight[1]);
+  for (const Bytes& expected : {zeroRtt, flight[1]}) {
+    auto next = good.receive(3000);
+    ASSERT_TRUE(next);
+    EXPECT_EQ(next->first, expected);
+  }
+  EXPECT_FALSE(good.receive(300)) << "a held datagram reached the next server twice";
 }
 
 // maxconn counts flows; tcp-request connection rules and stick-table

@@ -249,10 +249,16 @@ TEST(QuicInitial, RealClientChromiumPostQuantumSpansTwoDatagrams) {
     EXPECT_EQ(r.addDatagram(flight[0]), QuicStatus::NeedMore) << "the first datagram holds only part of the hello";
     EXPECT_EQ(r.addDatagram(flight[1]), QuicStatus::Done);
     expectChromiumHello(r);
+    // Chromium scatters its hello (chaos protection): the caps on frames
+    // and holes leave it far more room than it takes.
+    EXPECT_LE(r.work().frames * 4, 2 * kQuicMaxFramesPerPacket) << r.work().frames << " frames";
+    std::printf("chromium 156: %zu frames, %zu comparisons, %zu ranges merged\n", r.work().frames,
+                r.work().comparisons, r.work().merged);
   }
   {
     QuicHelloReader r;
     EXPECT_EQ(r.addDatagram(flight[1]), QuicStatus::NeedMore);
+    EXPECT_LT(r.cryptoRanges() * 4, kQuicMaxCryptoRanges) << "holes a real client leaves";
     EXPECT_EQ(r.addDatagram(flight[1]), QuicStatus::NeedMore) << "a duplicate changes nothing";
     EXPECT_EQ(r.addDatagram(flight[0]), QuicStatus::Done);
     expectChromiumHello(r);
@@ -332,6 +338,136 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Recording{"chromium-156-v1-mlkem.dgrams", 2, "chromium.example"},
                       Recording{"ngtcp2-0.12.1-gtlsclient-v1.dgrams", 1, "gtlsclient.example"}),
     [](const ::testing::TestParamInfo<Recording>& i) { return i.index == 0 ? "Chromium156" : "Ngtcp2Gtlsclient"; });
+
+
+// ---------------------------------------------------------------------------
+// Cost bounds (issue 22): what a hostile sender can make the reader do is
+// counted in operations, never timed.
+
+std::vector<uint8_t> oneByteFrames(const std::vector<uint8_t>& stream, const std::vector<size_t>& offsets) {
+  std::vector<uint8_t> frames;
+  for (size_t o : offsets) {
+    std::vector<uint8_t> f = cryptoFrame(stream, o, 1);
+    frames.insert(frames.end(), f.begin(), f.end());
+  }
+  return frames;
+}
+
+// The attack that cost 2.5 ms per datagram: Initials full of one-byte
+// CRYPTO frames at scattered offsets that never merge. The reader gives
+// up once a client leaves more holes than any real stack does, and until
+// then each frame costs a binary search.
+TEST(QuicInitialCost, ScatteredOneByteFramesStopAtTheRangeCap) {
+  const std::vector<uint8_t> dcid = unhex("5151515151515151");
+  std::vector<uint8_t> hello = clientHello("scatter.example", 6000);
+  std::vector<size_t> offsets;
+  for (size_t i = 0; i < 250; ++i) offsets.push_back(2 * ((i * 37) % 2500) + 2);  // every other byte, shuffled
+  QuicHelloReader r;
+  EXPECT_EQ(r.addDatagram(datagram({sealInitial(kQuicV1, dcid, 0, oneByteFrames(hello, offsets))})),
+            QuicStatus::Malformed);
+  EXPECT_EQ(r.cryptoRanges(), kQuicMaxCryptoRanges);
+  EXPECT_LE(r.work().frames, kQuicMaxCryptoRanges + 1) << "stops at the first range past the cap";
+  EXPECT_LE(r.work().comparisons, r.work().frames * 8) << "log2(64) + 2 comparisons a frame at most";
+}
+
+// Within the cap, frame after frame landing on ranges already there (the
+// cheapest way to keep a flow's reader busy without failing it): each one
+// costs O(log ranges) comparisons, and nothing is rebuilt.
+TEST(QuicInitialCost, DuplicateFramesCostLogRangesEach) {
+  const std::vector<uint8_t> dcid = unhex("5252525252525252");
+  std::vector<uint8_t> hello = clientHello("dup.example", 6000);
+  std::vector<size_t> holes;
+  for (size_t i = 0; i < kQuicMaxCryptoRanges - 1; ++i) holes.push_back(10 + 20 * i);
+  QuicHelloReader r;
+  ASSERT_EQ(r.addDatagram(datagram({sealInitial(kQuicV1, dcid, 0, oneByteFrames(hello, holes))})),
+            QuicStatus::NeedMore);
+  const size_t rounds = 40;
+  std::vector<size_t> again;
+  for (size_t i = 0; i < kQuicMaxFramesPerPacket; ++i) again.push_back(holes[(i * 17) % holes.size()]);
+  for (size_t n = 1; n <= rounds; ++n) {
+    ASSERT_EQ(r.addDatagram(datagram({sealInitial(kQuicV1, dcid, static_cast<uint32_t>(n), oneByteFrames(hello, again))})),
+              QuicStatus::NeedMore);
+  }
+  const size_t frames = holes.size() + rounds * again.size();
+  EXPECT_EQ(r.cryptoRanges(), holes.size());
+  EXPECT_EQ(r.work().frames, frames);
+  EXPECT_LE(r.work().comparisons, frames * 8);
+  EXPECT_EQ(r.work().merged, rounds * again.size()) << "each duplicate merges with its one range";
+  EXPECT_LE(r.work().moved, holes.size() * holes.size()) << "only the first packet's insertions move ranges";
+  EXPECT_EQ(r.work().packetsOpened, rounds + 1);
+}
+
+// A hello whose pieces arrive last-first: each new piece swallows the
+// range after it; every range is swallowed once.
+TEST(QuicInitialCost, FillingHolesBackwardsMergesEachRangeOnce) {
+  const std::vector<uint8_t> dcid = unhex("5353535353535353");
+  std::vector<uint8_t> hello = clientHello("back.example", 1500);
+  std::vector<std::vector<uint8_t>> packets;
+  const size_t piece = 40;
+  size_t pieces = 0;
+  for (size_t end = hello.size(); end > 0; end = end > piece ? end - piece : 0, ++pieces) {
+    const size_t start = end > piece ? end - piece : 0;
+    packets.push_back(cryptoFrame(hello, start, end - start));
+  }
+  QuicHelloReader r;
+  QuicStatus s = QuicStatus::NeedMore;
+  uint32_t pn = 0;
+  for (size_t i = 0; i < packets.size(); i += 20) {  // 20 frames a packet
+    std::vector<uint8_t> frames;
+    for (size_t j = i; j < std::min(packets.size(), i + 20); ++j) frames.insert(frames.end(), packets[j].begin(), packets[j].end());
+    s = r.addDatagram(datagram({sealInitial(kQuicV1, dcid, pn++, frames)}));
+  }
+  ASSERT_EQ(s, QuicStatus::Done);
+  EXPECT_EQ(r.info().sni, "back.example");
+  EXPECT_LE(r.work().merged, pieces);
+  EXPECT_LE(r.work().comparisons, pieces * 8);
+}
+
+// Many Initials coalesced in one datagram (a full 64 KiB one): only the
+// first few are opened, as no client coalesces more.
+TEST(QuicInitialCost, PacketsOpenedPerDatagramAreCapped) {
+  const std::vector<uint8_t> dcid = unhex("5454545454545454");
+  std::vector<uint8_t> hello = clientHello("many.example", 6000);
+  std::vector<std::vector<uint8_t>> packets;
+  for (uint32_t i = 0; i < 200; ++i) packets.push_back(sealInitial(kQuicV1, dcid, i, cryptoFrame(hello, 4 * i, 2)));
+  std::vector<uint8_t> d = datagram(packets);
+  ASSERT_GT(d.size(), 10000u);
+  QuicHelloReader r;
+  EXPECT_EQ(r.addDatagram(d), QuicStatus::NeedMore);
+  EXPECT_EQ(r.work().packetsOpened, kQuicMaxPacketsPerDatagram);
+  // A packet with more frames than any client writes is refused.
+  QuicHelloReader r2;
+  std::vector<size_t> many(kQuicMaxFramesPerPacket + 1, 0);
+  EXPECT_EQ(r2.addDatagram(datagram({sealInitial(kQuicV1, dcid, 0, oneByteFrames(hello, many))})),
+            QuicStatus::Malformed);
+  EXPECT_EQ(r2.work().frames, kQuicMaxFramesPerPacket) << "the frame past the cap is not walked";
+}
+
+// A real hello scattered as Chromium's chaos protection does, in many
+// small out-of-order pieces between PING and PADDING frames, still reads.
+TEST(QuicInitialCost, ScatteredRealHelloStillReads) {
+  const std::vector<uint8_t> dcid = unhex("5555555555555555");
+  std::vector<uint8_t> hello = clientHello("chaos.example", 2600);
+  std::vector<std::pair<size_t, size_t>> pieces;
+  for (size_t at = 0; at < hello.size(); at += 97) pieces.emplace_back(at, std::min<size_t>(97, hello.size() - at));
+  std::mt19937 rng(22);
+  std::shuffle(pieces.begin(), pieces.end(), rng);
+  QuicHelloReader r;
+  QuicStatus s = QuicStatus::NeedMore;
+  uint32_t pn = 0;
+  for (size_t i = 0; i < pieces.size(); i += 9) {
+    std::vector<uint8_t> frames;
+    for (size_t j = i; j < std::min(pieces.size(), i + 9); ++j) {
+      std::vector<uint8_t> f = cryptoFrame(hello, pieces[j].first, pieces[j].second);
+      frames.insert(frames.end(), f.begin(), f.end());
+      frames.push_back(0x01);  // PING
+      frames.insert(frames.end(), 3, 0x00);  // PADDING
+    }
+    s = r.addDatagram(datagram({sealInitial(kQuicV1, dcid, pn++, frames)}));
+  }
+  ASSERT_EQ(s, QuicStatus::Done);
+  EXPECT_EQ(r.info().sni, "chaos.example");
+}
 
 }  // namespace
 }  // namespace sluice::proto
