@@ -305,6 +305,25 @@ void sluiceMetrics(const Snapshot& snap, Writer& w) {
     w.sample(quic, l + ",reason=\"over_limit\"", double(r.quicOverLimit));
     w.sample(quic, l + ",reason=\"held_overflow\"", double(r.quicHeldDropped));
     w.sample(quic, l + ",reason=\"send_error\"", double(r.quicSendErrors));
+    w.sample(quic, l + ",reason=\"amplification_limit\"", double(r.quicAmplificationDropped));
+  }
+  std::string unconfirmed = "sluice_frontend_quic_unconfirmed_flows";
+  w.family(unconfirmed, "gauge", "QUIC flows whose client has not confirmed its address yet (no slot taken).");
+  for (const StatRow& r : snap.rows) {
+    if (r.type != RowType::Frontend || r.statsProxy) continue;
+    w.sample(unconfirmed, labels(r), double(r.quicUnconfirmed));
+  }
+  std::string outcome = "sluice_frontend_quic_unconfirmed_flows_total";
+  w.family(outcome, "counter",
+           "QUIC flows that left the unconfirmed state, by outcome (confirmed; expired, evicted for a newer one, "
+           "or refused for a full budget).");
+  for (const StatRow& r : snap.rows) {
+    if (r.type != RowType::Frontend || r.statsProxy) continue;
+    std::string l = labels(r);
+    w.sample(outcome, l + ",outcome=\"confirmed\"", double(r.quicConfirmed));
+    w.sample(outcome, l + ",outcome=\"expired\"", double(r.quicUnconfirmedExpired));
+    w.sample(outcome, l + ",outcome=\"evicted\"", double(r.quicUnconfirmedEvicted));
+    w.sample(outcome, l + ",outcome=\"refused\"", double(r.quicUnconfirmedRefused));
   }
   std::string offload = "sluice_frontend_quic_offloaded_datagrams_total";
   w.family(offload, "counter", "QUIC datagrams received coalesced (way=gro) or sent coalesced (way=gso).");
@@ -332,7 +351,11 @@ void sluiceMetrics(const Snapshot& snap, Writer& w) {
       {"sluice_frontend_tls_alerts_total", "Connections refused with a TLS alert (tls-alert rules).",
        &StatRow::tlsAlerts},
       {"sluice_frontend_quic_migrated_total", "QUIC datagrams from a new client address matched to their flow "
-       "by connection ID.", &StatRow::quicMigrated},
+       "by connection ID (or by the client's IP for an ID sluice never saw).", &StatRow::quicMigrated},
+      {"sluice_frontend_quic_paths_opened_total", "QUIC client addresses after a flow's first, each given a "
+       "server socket of its own.", &StatRow::quicPathsOpened},
+      {"sluice_frontend_quic_refused_flows_forgotten_total", "Refused QUIC flows forgotten before their time "
+       "because the table of refused flows was full.", &StatRow::quicDroppingEvicted},
   };
   for (const Per& m : kPer) {
     w.family(m.name, "counter", m.help);

@@ -158,6 +158,14 @@ StatRow frontendRow(const runtime::Frontend& fe, uint32_t iid, uint32_t maxconn,
   r.quicMigrated = load(q.migrated);
   r.quicGro = load(q.groDatagrams);
   r.quicGso = load(q.gsoDatagrams);
+  r.quicUnconfirmed = static_cast<uint64_t>(std::max<int32_t>(0, q.unconfirmed.load(std::memory_order_relaxed)));
+  r.quicConfirmed = load(q.confirmed);
+  r.quicUnconfirmedExpired = load(q.unconfirmedExpired);
+  r.quicUnconfirmedEvicted = load(q.unconfirmedEvicted);
+  r.quicUnconfirmedRefused = load(q.unconfirmedRefused);
+  r.quicPathsOpened = load(q.pathsOpened);
+  r.quicAmplificationDropped = load(q.amplificationDropped);
+  r.quicDroppingEvicted = load(q.droppingEvicted);
   r.statsProxy = fe.stats != nullptr;
   return r;
 }
@@ -305,8 +313,15 @@ Snapshot collect(const runtime::Runtime& rt, const session::ProcessState& ps, co
     uint32_t id = ids.of(pc);
     if (fe) {
       snap.rows.push_back(frontendRow(*fe, id, p.maxconn, facts.stopping, sec));
-      p.bytesIn += snap.rows.back().bin;
-      p.bytesOut += snap.rows.back().bout;
+      const StatRow& f = snap.rows.back();
+      p.bytesIn += f.bin;
+      p.bytesOut += f.bout;
+      p.quicUnconfirmed += f.quicUnconfirmed;
+      p.quicUnconfirmedExpired += f.quicUnconfirmedExpired;
+      p.quicUnconfirmedEvicted += f.quicUnconfirmedEvicted;
+      p.quicUnconfirmedRefused += f.quicUnconfirmedRefused;
+      p.quicAmplificationDropped += f.quicAmplificationDropped;
+      p.quicPathsOpened += f.quicPathsOpened;
       ++p.frontends;
     }
     if (be) {
@@ -562,6 +577,12 @@ std::string renderInfo(const Snapshot& snap) {
   num("CopiedBytes", p.copiedBytes);
   num("AcceptErrors", p.acceptErrors);
   num("Reloads", p.facts.reloads);
+  num("QuicUnconfirmedFlows", p.quicUnconfirmed);
+  num("QuicUnconfirmedExpired", p.quicUnconfirmedExpired);
+  num("QuicUnconfirmedEvicted", p.quicUnconfirmedEvicted);
+  num("QuicUnconfirmedRefused", p.quicUnconfirmedRefused);
+  num("QuicAmplificationDropped", p.quicAmplificationDropped);
+  num("QuicPathsOpened", p.quicPathsOpened);
   return o.str();
 }
 

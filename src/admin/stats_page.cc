@@ -176,8 +176,11 @@ std::string row(const StatRow& r, bool admin) {
     quicDrops = "QUIC datagrams dropped: " + num(r.quicNotQuic) + " not QUIC, " + num(r.quicShortInitial) +
                 " short Initials, " + num(r.quicUndecryptable) + " undecryptable, " + num(r.quicOverLimit) +
                 " over maxconn, " + num(r.quicHeldDropped) + " beyond what a flow holds, " + num(r.quicSendErrors) +
-                " not sent; " + num(r.quicMigrated) + " found at a new address; " + num(r.quicGro) +
-                " received and " + num(r.quicGso) + " sent coalesced";
+                " not sent, " + num(r.quicAmplificationDropped) + " held back by the 3x limit; " +
+                num(r.quicMigrated) + " found at a new address (" + num(r.quicPathsOpened) + " new paths); " +
+                num(r.quicUnconfirmed) + " flows unconfirmed now, " + num(r.quicUnconfirmedExpired) + " expired, " +
+                num(r.quicUnconfirmedEvicted) + " evicted; " + num(r.quicGro) + " received and " + num(r.quicGso) +
+                " sent coalesced";
   }
   out += cell("errors", r.type == RowType::Frontend ? num(r.ereq) : pair(r.econ, r.eresp), "", quicDrops);
   out += cell("warnings", hasLb ? pair(r.wretr, r.wredis) : "");

@@ -164,6 +164,28 @@ void Parser::tuneQuicOffload(const ConfigLine& l) {
   }
 }
 
+// sluice's own: the budget of QUIC flows a client has not confirmed yet
+// (no datagram carrying the server's connection ID since the server
+// answered), per frontend, and how long such a flow may wait for it.
+void Parser::tuneQuicUnconfirmed(const ConfigLine& l) {
+  const std::string& kw = l.words[0];
+  if (kw == "tune.quic.max-unconfirmed") {
+    auto v = l.words.size() == 2 ? core::parseInt(l.words[1]) : std::nullopt;
+    if (!v || *v < 1 || *v > 1000000) {
+      error(l, "'tune.quic.max-unconfirmed' expects a number of flows from 1 to 1000000");
+    } else {
+      config_.global.quicMaxUnconfirmed = static_cast<uint32_t>(*v);
+    }
+    return;
+  }
+  uint32_t ms = 0;
+  if (l.words.size() != 2 || !parseDuration(l.words[1], ms) || ms == 0) {
+    error(l, "'tune.quic.unconfirmed-timeout' expects a time above zero (e.g. 5s, 800ms)");
+  } else {
+    config_.global.quicUnconfirmedMs = ms;
+  }
+}
+
 // A set of ids as cpu-map writes them: "all", "odd", "even", or numbers
 // and ranges ("3", "1-4", "2-": up to `max`), several joined by commas.
 // Ids from `min` to `max`, added to `out`, which is left sorted without

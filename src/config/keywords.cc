@@ -78,6 +78,8 @@ const KeywordTable& globalKeywordTable() {
       {"tune.listener.cpu-steering", kAll, "sluice's own", "", &P::tuneCpuSteering},
       {"tune.quic.disable-udp-gso", kAll, "supported", "", &P::tuneQuicOffload},
       {"tune.quic.disable-udp-gro", kAll, "sluice's own", "", &P::tuneQuicOffload},
+      {"tune.quic.max-unconfirmed", kAll, "sluice's own", "", &P::tuneQuicUnconfirmed},
+      {"tune.quic.unconfirmed-timeout", kAll, "sluice's own", "", &P::tuneQuicUnconfirmed},
       {"tune.bufsize", kAll, "ignored", "sluice sizes its own buffers (ClientHello up to 16 KB, splice pipes)"},
       {"tune.maxrewrite", kAll, "ignored", "sluice sizes its own buffers (ClientHello up to 16 KB, splice pipes)"},
       {"tune.recv_enough", kAll, "ignored", "sluice sizes its own buffers (ClientHello up to 16 KB, splice pipes)"},

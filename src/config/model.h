@@ -99,6 +99,8 @@ struct GlobalConfig {
   std::optional<uint32_t> maxAccept;       // tune.maxaccept
   bool quicNoGso = false;                  // tune.quic.disable-udp-gso: coalesced datagrams sent one by one
   bool quicNoGro = false;                  // tune.quic.disable-udp-gro (sluice's own): no coalesced receives
+  uint32_t quicMaxUnconfirmed = 1000;      // tune.quic.max-unconfirmed (sluice's own): per frontend
+  uint32_t quicUnconfirmedMs = 5000;       // tune.quic.unconfirmed-timeout (sluice's own)
   std::vector<CpuMapLine> cpuMap;          // "cpu-map", in file order (later lines win)
   bool cpuSteering = false;                // tune.listener.cpu-steering on (sluice's own)
   std::vector<StatsSocketConfig> statsSockets;

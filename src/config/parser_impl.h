@@ -109,6 +109,7 @@ class Parser {
   void tuneMaxAccept(const ConfigLine& l);
   void tuneCpuSteering(const ConfigLine& l);
   void tuneQuicOffload(const ConfigLine& l);
+  void tuneQuicUnconfirmed(const ConfigLine& l);
   // A set of ids as cpu-map writes them: "all", "odd", "even", or numbers
   // and ranges ("3", "1-4", "2-": up to `max`), several joined by commas.
   // Ids from `min` to `max`, added to `out`, which is left sorted without

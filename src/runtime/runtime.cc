@@ -54,6 +54,8 @@ class Builder {
     rt->pipeSize = g.pipeSize ? *g.pipeSize : 0;
     rt->quicGro = !g.quicNoGro;
     rt->quicGso = !g.quicNoGso;
+    rt->quicMaxUnconfirmed = g.quicMaxUnconfirmed;
+    rt->quicUnconfirmedMs = g.quicUnconfirmedMs;
     rt->maxAccept = g.maxAccept ? *g.maxAccept : 64;
     hostname_ = g.logSendHostname ? (g.logSendHostname->empty() ? hostName() : *g.logSendHostname)
                                   : std::string();

@@ -64,6 +64,16 @@ struct QuicCounters {
   std::atomic<uint64_t> migrated{0};       // a flow found again by its connection ID at a new address
   std::atomic<uint64_t> groDatagrams{0};   // datagrams that arrived coalesced by GRO
   std::atomic<uint64_t> gsoDatagrams{0};   // datagrams sent coalesced with GSO
+  // Flows whose client has not confirmed its address yet (issue 22): they
+  // take no connection slot and live at most tune.quic.unconfirmed-timeout.
+  std::atomic<int32_t> unconfirmed{0};       // now (a gauge, across workers)
+  std::atomic<uint64_t> confirmed{0};        // flows that became sessions
+  std::atomic<uint64_t> unconfirmedExpired{0};  // ended unconfirmed at their timeout
+  std::atomic<uint64_t> unconfirmedEvicted{0};  // ended to make room for a newer one
+  std::atomic<uint64_t> unconfirmedRefused{0};  // a new flow found the budget full of other workers' flows
+  std::atomic<uint64_t> pathsOpened{0};      // client addresses after the first, each with its own server socket
+  std::atomic<uint64_t> amplificationDropped{0};  // server datagrams held back: 3x what the path sent
+  std::atomic<uint64_t> droppingEvicted{0};  // refused flows forgotten early (their table is bounded)
 };
 
 struct ProxyCounters {
@@ -306,6 +316,8 @@ struct Runtime {
   uint32_t pipeSize = 0;
   bool quicGro = true;   // QUIC sockets ask for UDP GRO (tune.quic.disable-udp-gro)
   bool quicGso = true;   // and send coalesced buffers with GSO (tune.quic.disable-udp-gso)
+  uint32_t quicMaxUnconfirmed = 1000;   // flows not confirmed by their client, per frontend
+  uint32_t quicUnconfirmedMs = 5000;    // how long one may wait to be confirmed
   uint32_t maxAccept = 64;
   observe::Logger globalLogger;                  // process messages
   // Email alerts are sent by the control thread's MailAlerts, set by the

@@ -4,32 +4,40 @@
 // the same rules as a TCP session and forwarded to a QUIC server without
 // being terminated.
 //
-//   datagram on a quic4@/quic6@ bind (QuicListener, recvmmsg batches)
-//     -> QuicFlows: known client address? -> its flow
-//        unknown: a client Initial of >= 1200 bytes (RFC 9000 §14.1) that
-//        decrypts, within maxconn and the tcp-request connection rules
-//        -> new flow; anything else is dropped without a reply and counted
 //   QuicFlow: Inspecting (datagrams held, bounded, until the hello is whole
 //     or the inspect-delay ends; content rules, switching, server choice
 //     among the backend's QUIC servers) -> Connecting (held datagrams
-//     replayed in order on a connected UDP socket; another server on an
-//     ICMP refusal or no answer within timeout connect) -> Forwarding
-//     (both ways, as they come; the server's connection IDs learned from
-//     its long headers, so a client whose NAT rebinds is found again)
-//     -> idle end (timeout client / timeout server) -> one log line.
+//     replayed in order on a connected UDP socket; on an ICMP refusal or no
+//     answer within timeout connect, the backend's retries and redispatch
+//     as for TCP: TurnAround then the same server, or another one)
+//     -> Forwarding (both ways, as they come) -> idle end (timeout client /
+//     timeout server) -> one log line.
 //
-// Flows live in their worker's QuicFlows, not in a listener: a reload
-// replaces listeners while flows keep going on the same sockets.
+// Unconfirmed flows (issue 22). A flow is confirmed once its client sends,
+// after the server's first answer, a datagram carrying a connection ID the
+// server chose: only a client that received the server's packets knows
+// it. Until then the flow takes no connection slot (global and frontend
+// maxconn count confirmed flows and TCP connections only), lives at most
+// tune.quic.unconfirmed-timeout after its first datagram reached a server,
+// and belongs to its frontend's budget of unconfirmed flows
+// (tune.quic.max-unconfirmed, see QuicFlows).
+//
+// Paths (RFC 9000 §9). Each client address a flow is seen at is a path
+// with its own connected socket towards the server, so the server sees a
+// migration as one (a new source port) and validates the new address
+// itself before sending it more than three times what it received there
+// (§8). sluice holds the same line on its own: until a path is validated
+// (the client answered on it, after the server spoke on it, with a
+// connection ID of the flow) at most 3x the bytes received on it are sent
+// to it. A flow keeps at most kMaxPaths; an old path closes after
+// kPathIdleMs without a datagram either way.
 #pragma once
 
-#include <algorithm>
-#include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
-#include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "core/address.h"
@@ -37,45 +45,48 @@
 #include "net/udp.h"
 #include "proto/quic_initial.h"
 #include "runtime/runtime.h"
-#include "session/rule_context.h"
+#include "session/connection_core.h"
+#include "session/quic_directory.h"
 #include "session/session.h"
 
 namespace sluice::session {
 
 class Worker;
 class QuicFlows;
+class QuicFlow;
+struct UdpEndpoint;
 
-// A worker's UDP socket for a QUIC bind. Flows keep it to answer their
-// clients, so it lives as long as the last of them.
-struct UdpEndpoint {
-  UdpEndpoint(int f, const core::Address& l);
-  ~UdpEndpoint();
-  UdpEndpoint(const UdpEndpoint&) = delete;
-  UdpEndpoint& operator=(const UdpEndpoint&) = delete;
-  int fd = -1;
-  core::Address local;   // the bound address (a wildcard: each datagram says its own)
-  uint64_t inode = 0;    // the socket itself: duplicates share it
-};
+// One client address of a flow and the socket that stands for it at the
+// server.
+class QuicPath final : public event::EventHandler {
+ public:
+  QuicPath(QuicFlow& owner, const core::Address& client, const core::Address& localAddress, uint64_t now)
+      : flow(owner), peer(client), local(localAddress), lastClient(now), lastServer(now) {}
+  ~QuicPath() override;
+  // The server socket is readable (or failed).
+  void onEvents(uint32_t events) noexcept override;
 
-// A flow's place in its worker's table: the local address the client sends
-// to and the client's address, as bytes (family length, address, port) in
-// a fixed array, so that finding the flow of a datagram allocates nothing.
-struct FlowKey {
-  FlowKey(const core::Address& local, const core::Address& peer);
-  std::array<char, 2 * (1 + 16 + 2)> bytes{};
-  uint8_t size = 0;
-  bool operator==(const FlowKey& o) const {
-    return size == o.size && std::equal(bytes.begin(), bytes.begin() + size, o.bytes.begin());
-  }
-};
-struct FlowKeyHash {
-  size_t operator()(const FlowKey& k) const { return std::hash<std::string_view>{}({k.bytes.data(), k.size}); }
+  QuicFlow& flow;
+  core::Address peer;         // the client's address on this path
+  core::Address local;        // the local address the client sends to; answers leave from it
+  int fd = -1;                // connected to the server
+  uint64_t fromClient = 0;    // bytes received from the client on this path
+  uint64_t toClient = 0;      // bytes sent to it
+  uint64_t lastClient = 0;
+  uint64_t lastServer = 0;
+  bool serverSpoke = false;   // the server has sent on this path
+  bool validated = false;     // the client answered on it: no 3x limit any more
+  bool resume = false;        // a read yielded with datagrams left
+  QuicCid openedWith;         // a path found by its client's IP: the unknown ID it came with
 };
 
 class QuicFlow final : public event::EventHandler, public event::Timer {
  public:
-  // `peer` and `local` are the addresses on the wire (the rules' `rc` may
-  // already report others, after set-src / set-dst).
+  static constexpr size_t kMaxPaths = 4;
+  static constexpr uint64_t kPathIdleMs = 5000;
+
+  // `peer` and `local` are the addresses on the wire (the rules' context
+  // may already report others, after set-src / set-dst).
   QuicFlow(Worker& worker, QuicFlows& flows, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend& fe,
            std::shared_ptr<UdpEndpoint> endpoint, RuleContext rc, std::unique_ptr<proto::QuicHelloReader> reader,
            const core::Address& peer, const core::Address& local);
@@ -83,44 +94,66 @@ class QuicFlow final : public event::EventHandler, public event::Timer {
 
   // The datagram that opened the flow: held, then the rules run.
   void start(std::span<const uint8_t> first, uint8_t ecn) noexcept;
-  // A later datagram of the client (`peer`: where it came from now), or with
-  // `meta.segment` set several of them coalesced by GRO.
-  void fromClient(std::span<const uint8_t> data, const core::Address& peer, const core::Address& local,
-                  net::DatagramMeta meta = {}) noexcept;
-  // The server socket is readable (or failed).
-  void onEvents(uint32_t events) noexcept override;
+  // A datagram of the client on one of the flow's paths (with `meta.segment`
+  // set, several coalesced by GRO).
+  void fromClient(QuicPath& path, std::span<const uint8_t> data, net::DatagramMeta meta) noexcept;
+  // A datagram from an address the flow does not know yet, found by a
+  // connection ID of its server (`opener` empty) or, with an ID sluice
+  // never saw (`opener`), by its client's IP: a new path.
+  void migrate(const core::Address& peer, const core::Address& local, std::span<const uint8_t> data,
+               net::DatagramMeta meta, const QuicCid& opener) noexcept;
+  // Events of a path's server socket.
+  void serverEvents(QuicPath& path, uint32_t events) noexcept;
+  void onEvents(uint32_t) noexcept override {}  // the paths receive the flow's events
   void onTimer() noexcept override;
   void kill(char cause) noexcept;
 
   bool closed() const { return state_ == State::Closed; }
-  uint64_t id() const { return id_; }
-  const balance::ServerState* server() const { return server_; }
+  bool dropping() const { return state_ == State::Dropping; }
+  bool confirmed() const { return confirmed_; }
+  uint64_t id() const { return core_.id; }
+  const runtime::Frontend& frontend() const { return core_.fe; }
+  const balance::ServerState* server() const { return core_.server; }
   SessionInfo describe() const;
-  FlowKey key() const { return {replyFrom_, peer_}; }
-  const std::vector<std::string>& connectionIds() const { return cids_; }
+  const std::vector<std::unique_ptr<QuicPath>>& paths() const { return paths_; }
+  const std::vector<QuicCid>& connectionIds() const { return cids_; }
+  // The client address the flow was opened from.
+  const QuicPath& firstPath() const { return *paths_.front(); }
+  // Set once confirmed: the flow's client IP in the workers' directories.
+  std::optional<QuicClientKey> clientKey;
 
+  // The worker's lists of all flows and of unconfirmed or dropping ones.
   QuicFlow* prev = nullptr;
   QuicFlow* next = nullptr;
+  enum class Queued : uint8_t { None, Unconfirmed, Dropping };
+  Queued queue = Queued::None;
+  QuicFlow* queuePrev = nullptr;
+  QuicFlow* queueNext = nullptr;
 
  private:
-  enum class State : uint8_t { Inspecting, Connecting, Forwarding, Dropping, Closed };
+  enum class State : uint8_t { Inspecting, TurnAround, Connecting, Forwarding, Dropping, Closed };
 
   route::SessionView view(bool final) noexcept;
   void evaluate() noexcept;
   void decide() noexcept;
+  // Picks a server and connects (or waits in TurnAround before the same one).
+  void assignServer() noexcept;
   void connect() noexcept;
   void connectFailed(int error, bool timedOut) noexcept;
-  void replayHeld() noexcept;
-  void toServer(std::span<const uint8_t> data, net::DatagramMeta meta) noexcept;
-  // What a send lost or coalesced, into the frontend's counters.
+  // A socket connected to the server for `path`, from where "source" and
+  // "usesrc" say for a client seen at `client`.
+  bool openServerSocket(QuicPath& path, const core::Address& client) noexcept;
+  void toServer(QuicPath& path, std::span<const uint8_t> data, net::DatagramMeta meta) noexcept;
   void countSent(const net::SendResult& sent) noexcept;
-  // A batch of the server's buffers, sent on to the client at once.
-  void fromServer(const net::DatagramBatch& batch, int count) noexcept;
+  // A batch of the server's buffers on `path`, sent on to its client.
+  void fromServer(QuicPath& path, const net::DatagramBatch& batch, int count) noexcept;
   void learnConnectionId(std::span<const uint8_t> datagram) noexcept;
-  // The frontend's or backend's rules, decided at once; false when they
-  // refused the flow (counted, logged, remembered).
+  // Whether a client datagram names a connection ID of this flow (one the
+  // server chose, or the one the path was opened with).
+  bool carriesFlowId(std::span<const uint8_t> datagram, const QuicPath& path) const noexcept;
+  void confirm() noexcept;
+  void closePath(QuicPath& path) noexcept;
   bool rulesAdmit(const std::vector<runtime::Rule>& rules) noexcept;
-  // How long each side may stay silent before the flow ends.
   struct IdleLimits {
     uint32_t client;
     uint32_t server;
@@ -135,38 +168,34 @@ class QuicFlow final : public event::EventHandler, public event::Timer {
   void emitLog() noexcept;
   void release() noexcept;
   void accountBytes(bool final) noexcept;
-  void closeServerSide() noexcept;
+  void closeServerSockets() noexcept;
   uint64_t now() const noexcept;
   char stageLetter() const noexcept;
 
   Worker& worker_;
   QuicFlows& flows_;
-  std::shared_ptr<const runtime::Runtime> rt_;
-  runtime::Frontend& fe_;
+  ConnectionCore core_;
   std::shared_ptr<UdpEndpoint> endpoint_;
-  RuleContext rc_;
-  core::Address peer_;        // the client's address on the wire (rules may report another)
-  core::Address replyFrom_;   // the local address the client sends to
-  std::unique_ptr<proto::QuicHelloReader> reader_;   // until the route is chosen
-  std::unique_ptr<proto::ClientHelloInfo> hello_;    // kept when the log line prints from it
+  std::vector<std::unique_ptr<QuicPath>> paths_;   // [0]: the client's first address
+  QuicPath* current_ = nullptr;                    // where the client sent from last
+  std::unique_ptr<proto::QuicHelloReader> reader_;  // until the route is chosen
+  std::unique_ptr<proto::ClientHelloInfo> hello_;   // kept when the log line prints from it
   std::string sni_;
-  std::vector<std::string> cids_;   // the server's connection IDs, as learned
+  std::vector<QuicCid> cids_;   // the server's connection IDs, as learned
 
-  runtime::Backend* be_ = nullptr;
-  balance::ServerState* server_ = nullptr;
-  int serverFd_ = -1;
-  int serverFamily_ = AF_INET;  // of the server the socket is connected to (how ECN is set)
+  int serverFamily_ = AF_INET;  // of the server the sockets are connected to (how ECN is set)
   State state_ = State::Inspecting;
   bool helloFinal_ = false;
   bool windowOver_ = false;
   bool logged_ = false;
   bool released_ = false;   // counters and server slot given back
-  bool resume_ = false;     // a read yielded with datagrams left
-  uint64_t id_ = 0;
+  bool confirmed_ = false;
+  bool counted_ = false;    // a connection slot is taken (confirmed and admitted)
+  uint32_t attempts_ = 0;   // connect() calls: a replay stops when a newer one took over
 
-  // Datagrams held while inspecting and until the server first answers
-  // (replayed to another server if this one refuses).
-  // Datagrams held while the hello is read, with their ECN bits.
+  // Datagrams held while the hello is read and until the server first
+  // answers (replayed to another server if this one refuses), with their
+  // ECN bits.
   struct Held {
     std::vector<uint8_t> bytes;
     uint8_t ecn = 0;
@@ -174,108 +203,16 @@ class QuicFlow final : public event::EventHandler, public event::Timer {
   std::vector<Held> held_;
   size_t heldBytes_ = 0;
 
-  std::vector<balance::ServerState*> tried_;
-  uint32_t retries_ = 0;
-  uint32_t attempts_ = 0;   // connect() calls: a replay stops when a newer one took over
-  bool redispatched_ = false;
-  int lastError_ = 0;
-  bool timedOut_ = false;
-
-  uint64_t startMono_ = 0;
-  int64_t startWallMicros_ = 0;
   uint64_t inspectDeadline_ = 0;
-  uint64_t connectStart_ = 0;
+  uint64_t retryAt_ = 0;
   uint64_t connectDeadline_ = 0;
+  uint64_t unconfirmedDeadline_ = 0;
   uint64_t lastClient_ = 0;
   uint64_t lastServer_ = 0;
   uint64_t dropUntil_ = 0;
-  int64_t connectMs_ = -1;
-  char termCause_ = '-';
-  char termStage_ = '-';
 
   uint64_t bytesIn_ = 0;
   uint64_t bytesOut_ = 0;
-  uint64_t accountedIn_ = 0;
-  uint64_t accountedOut_ = 0;
-};
-
-// A worker's QUIC flows: found by the client's address (and the local
-// socket), or by a connection ID the server chose when the client's
-// address changed.
-class QuicFlows {
- public:
-  explicit QuicFlows(Worker& worker);
-  ~QuicFlows();
-  QuicFlows(const QuicFlows&) = delete;
-  QuicFlows& operator=(const QuicFlows&) = delete;
-
-  // One datagram received on `ep` for `fe` (or, with `meta.segment` set, several
-  // of one client coalesced by GRO); `accepting` is false while the worker
-  // drains (then only known flows get datagrams).
-  void received(const std::shared_ptr<UdpEndpoint>& ep, const std::shared_ptr<const runtime::Runtime>& rt,
-                runtime::Frontend& fe, bool accepting, std::span<const uint8_t> data, net::DatagramMeta meta,
-                const core::Address& peer, const core::Address& local) noexcept;
-
-  net::DatagramBatch& batch() { return batch_; }
-  size_t count() const { return count_; }
-  void killAll(char cause) noexcept;
-  void killOn(const balance::ServerState* server, char cause) noexcept;
-  void describe(std::vector<SessionInfo>& out) const;
-  bool shutdown(uint64_t id) noexcept;
-
-  // A datagram another worker received for flow `id` of this one (its
-  // client's address changed and the kernel hashed it there).
-  void deliverMigrated(uint64_t id, std::span<const uint8_t> data, const core::Address& peer,
-                       const core::Address& local, net::DatagramMeta meta) noexcept;
-
-  // Called by flows.
-  void learned(QuicFlow* flow, const std::string& cid);
-  // Before a flow takes its client's new address: files it under that one.
-  void rekey(QuicFlow* flow, const core::Address& local, const core::Address& peer);
-  void closed(QuicFlow* flow) noexcept;
-
- private:
-  // A short-header datagram from an unknown address: passed to the flow
-  // whose server chose its destination connection ID, here or on another
-  // worker. False when no flow knows the ID.
-  bool migrate(runtime::Frontend& fe, std::span<const uint8_t> data, uint8_t ecn, const core::Address& peer,
-               const core::Address& local) noexcept;
-
-  Worker& worker_;
-  net::DatagramBatch batch_;
-  std::unordered_map<FlowKey, QuicFlow*, FlowKeyHash> byAddress_;
-  std::unordered_map<uint64_t, QuicFlow*> byId_;
-  QuicFlow* flows_ = nullptr;
-  size_t count_ = 0;
-};
-
-// The reader of one QUIC bind's socket on one worker.
-class QuicListener final : public event::EventHandler, public event::Timer {
- public:
-  QuicListener(Worker& w, QuicFlows& flows, std::shared_ptr<UdpEndpoint> endpoint, runtime::Frontend* fe,
-               std::shared_ptr<const runtime::Runtime> rt);
-  ~QuicListener() override;
-  bool start();
-  // No more events or timer (the object may still be freed later).
-  void close();
-  void onEvents(uint32_t events) noexcept override;
-  void onTimer() noexcept override;
-  // Draining (soft stop, or a reload that removed the bind): datagrams of
-  // known flows still pass, no new flow starts.
-  void stopAccepting() { accepting_ = false; }
-  bool accepting() const { return accepting_; }
-  const std::shared_ptr<UdpEndpoint>& endpoint() const { return endpoint_; }
-
- private:
-  void readSome() noexcept;
-
-  Worker& w_;
-  QuicFlows& flows_;
-  std::shared_ptr<UdpEndpoint> endpoint_;
-  runtime::Frontend* fe_;
-  std::shared_ptr<const runtime::Runtime> rt_;
-  bool accepting_ = true;
-  bool registered_ = false;
 };
 
 }  // namespace sluice::session

@@ -32,9 +32,6 @@ constexpr size_t kInitialInspectBuffer = 2048;
 constexpr size_t kSpliceThreshold = 32768;
 // Rounds of both pumps in one forward() before it yields the thread.
 constexpr int kForwardRounds = 8;
-// How often a session adds its bytes to the shared counters while it lives.
-constexpr uint64_t kAccountBytes = 256 * 1024;
-constexpr uint64_t kAccountMs = 500;
 constexpr uint64_t kNoDeadline = UINT64_MAX;
 
 bool isResourceError(int err) {
@@ -72,21 +69,16 @@ bool sendHeld(int fd, std::vector<uint8_t>& buf, size_t& sent, bool& writable, u
 Session::Session(Worker& worker, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend& fe,
                  int clientFd, const core::Address& src, const core::Address& dst, bool acceptProxy)
     : worker_(worker),
-      rt_(std::move(rt)),
-      fe_(fe),
+      core_(worker, std::move(rt), fe, RuleContext(src, dst)),
       clientFd_(clientFd),
-      rc_(src, dst),
       expectProxy_(acceptProxy) {
-  id_ = worker_.process().nextSessionId.fetch_add(1, std::memory_order_relaxed) + 1;
-  rc_.clientFd = clientFd_;
-  acceptWallMicros_ = event::wallMicros();
-  acceptMono_ = worker_.loop().now();
-  lastClientActivity_ = acceptMono_;
-  lastServerActivity_ = acceptMono_;
+  core_.rc.clientFd = clientFd_;
+  lastClientActivity_ = core_.acceptMono;
+  lastServerActivity_ = core_.acceptMono;
 }
 
 Session::~Session() {
-  rc_.untrack();
+  core_.rc.untrack();
   net::closeFd(clientFd_);
   net::closeFd(serverFd_);
 }
@@ -95,20 +87,20 @@ uint64_t Session::now() const noexcept { return worker_.loop().now(); }
 
 route::SessionView Session::view(bool final) noexcept {
   route::SessionView v;
-  v.src = rc_.src;
-  v.dst = rc_.dst;
-  v.frontendName = fe_.name;
-  if (be_) v.backendName = be_->name;
+  v.src = core_.rc.src;
+  v.dst = core_.rc.dst;
+  v.frontendName = core_.fe.name;
+  if (core_.be) v.backendName = core_.be->name;
   v.hello = hello_ && hello_->status() == proto::HelloStatus::Done ? &hello_->info() : nullptr;
-  v.helloFinal = helloFinal_ || !fe_.waitsForHello;
+  v.helloFinal = helloFinal_ || !core_.fe.waitsForHello;
   v.payload = std::span<const uint8_t>(inspectBuffer_.data(), inspectBuffer_.size());
   v.final = final;
   v.response = std::span<const uint8_t>(responseBuffer_.data(), responseBuffer_.size());
-  v.captures = &rc_.captures;
-  v.vars = &rc_.vars;
-  v.tables = &rt_->tables;
-  v.stickTable = be_ ? be_->stickTable : fe_.stickTable;
-  v.tracking = rc_.tracking.get();
+  v.captures = &core_.rc.captures;
+  v.vars = &core_.rc.vars;
+  v.tables = &core_.rt->tables;
+  v.stickTable = core_.be ? core_.be->stickTable : core_.fe.stickTable;
+  v.tracking = core_.rc.tracking.get();
   return v;
 }
 
@@ -126,19 +118,19 @@ char Session::stageLetter() const noexcept {
 
 void Session::start() noexcept {
   counted_ = true;
-  fe_.counters->opened();
+  core_.fe.counters->opened();
   // TCP_NODELAY comes from the listening socket (Linux copies it to each
   // accepted one): no setsockopt per connection.
-  if (fe_.clitcpka) {
-    net::setKeepAlive(clientFd_, fe_.clitcpkaSpec.count, fe_.clitcpkaSpec.idleSeconds,
-                      fe_.clitcpkaSpec.intervalSeconds);
+  if (core_.fe.clitcpka) {
+    net::setKeepAlive(clientFd_, core_.fe.clitcpkaSpec.count, core_.fe.clitcpkaSpec.idleSeconds,
+                      core_.fe.clitcpkaSpec.intervalSeconds);
   }
 
   // tcp-request connection: before any byte is read. Rejected connections are
   // not sessions: they are counted as denied and not logged (as HAProxy).
-  RuleVerdict verdict = rc_.connectionRules(fe_.connectionRules, [this] { return view(true); }, expectProxy_);
+  RuleVerdict verdict = core_.rc.connectionRules(core_.fe.connectionRules, [this] { return view(true); }, expectProxy_);
   if (verdict == RuleVerdict::Reject || verdict == RuleVerdict::SilentDrop) {
-    fe_.counters->deniedConnections.fetch_add(1, std::memory_order_relaxed);
+    core_.fe.counters->deniedConnections.fetch_add(1, std::memory_order_relaxed);
     if (verdict == RuleVerdict::SilentDrop) net::setLingerZero(clientFd_);
     loggedEarly_ = true;  // not logged
     finish('P', 'R');
@@ -146,7 +138,7 @@ void Session::start() noexcept {
   }
   // The connection is accepted: it is now a session for the counters it
   // tracks (sess_cnt, sess_rate).
-  rc_.countSession();
+  core_.rc.countSession();
 
   if (!worker_.loop().add(clientFd_, kClientEvents, this)) {
     finish('R', 'R');
@@ -156,7 +148,7 @@ void Session::start() noexcept {
   if (expectProxy_) {
     // The header must come within the client timeout (5 s when none is set).
     proxyDone_ = false;
-    proxyDeadline_ = acceptMono_ + (fe_.timeoutClient ? fe_.timeoutClient : 5000);
+    proxyDeadline_ = core_.acceptMono + (core_.fe.timeoutClient ? core_.fe.timeoutClient : 5000);
     clientReadable_ = true;
     readProxyHeader();
     return;
@@ -167,22 +159,22 @@ void Session::start() noexcept {
 // After the PROXY header (if any): session rules, the "Connect from" line,
 // then inspection or straight to the server.
 void Session::afterHandshake() noexcept {
-  if (!fe_.sessionRules.empty()) {
+  if (!core_.fe.sessionRules.empty()) {
     bool waiting = false;
     windowOver_ = true;
-    if (!runRules(fe_.sessionRules, waiting)) return;
+    if (!runRules(core_.fe.sessionRules, waiting)) return;
     windowOver_ = false;
   }
-  if (!fe_.tcplog && !fe_.logFormat && !fe_.logger.empty()) {
+  if (!core_.fe.tcplog && !core_.fe.logFormat && !core_.fe.logger.empty()) {
     observe::LogRecord r;
-    r.client = rc_.src;
-    r.frontendAddress = rc_.dst;
-    r.frontend = fe_.name;
-    fe_.logger.log(observe::kInfo, observe::formatConnectLog(r));
+    r.client = core_.rc.src;
+    r.frontendAddress = core_.rc.dst;
+    r.frontend = core_.fe.name;
+    core_.fe.logger.log(observe::kInfo, observe::formatConnectLog(r));
   }
-  if (fe_.inspects) {
-    if (fe_.inspectWindow > 0) {
-      inspectDeadline_ = now() + fe_.inspectWindow;
+  if (core_.fe.inspects) {
+    if (core_.fe.inspectWindow > 0) {
+      inspectDeadline_ = now() + core_.fe.inspectWindow;
     } else {
       windowOver_ = true;  // rules see what is there now, as HAProxy without inspect-delay
     }
@@ -207,16 +199,16 @@ void Session::readProxyHeader() noexcept {
     return;
   }
   if (st == proto::ProxyStatus::Invalid) {
-    fe_.counters->badProxyHeaders.fetch_add(1, std::memory_order_relaxed);
-    rt_->globalLogger.log(observe::kNotice,
-                          fe_.name + ": bad PROXY protocol header from " + rc_.src.toString() + ": " +
+    core_.fe.counters->badProxyHeaders.fetch_add(1, std::memory_order_relaxed);
+    core_.rt->globalLogger.log(observe::kNotice,
+                          core_.fe.name + ": bad PROXY protocol header from " + core_.rc.src.toString() + ": " +
                               std::string(proto::toString(err)));
     finish('P', 'R');
     return;
   }
   if (!h.local) {
-    rc_.src = h.src;
-    rc_.dst = h.dst;
+    core_.rc.src = h.src;
+    core_.rc.dst = h.dst;
   }
   inspectBuffer_.erase(inspectBuffer_.begin(), inspectBuffer_.begin() + static_cast<std::ptrdiff_t>(h.length));
   c2s_.uncount(h.length);
@@ -266,7 +258,7 @@ void Session::onServerEvents(uint32_t events) noexcept {
       // failure needs SO_ERROR for its reason.
       bool clean = (events & EPOLLOUT) && !(events & (EPOLLERR | EPOLLHUP));
       int err = clean ? 0 : net::socketError(serverFd_);
-      if (err == 0 && clean && server_->socks4) {
+      if (err == 0 && clean && core_.server->socks4) {
         // A new socket's send buffer takes the 16-byte request whole.
         const auto req = proto::socks4Connect(socksTarget_);
         if (::send(serverFd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
@@ -298,7 +290,7 @@ void Session::onServerEvents(uint32_t events) noexcept {
 void Session::onTimer() noexcept {
   if (state_ == State::Closed) return;
   uint64_t t = now();
-  bool clientIdle = fe_.timeoutClient && t >= lastClientActivity_ + fe_.timeoutClient;
+  bool clientIdle = core_.fe.timeoutClient && t >= lastClientActivity_ + core_.fe.timeoutClient;
   switch (state_) {
     case State::Inspecting:
       if (!proxyDone_) {
@@ -310,8 +302,8 @@ void Session::onTimer() noexcept {
       }
       if (!windowOver_ && inspectDeadline_ && t >= inspectDeadline_) {
         windowOver_ = true;
-        if (fe_.waitsForHello && !helloFinal_) {
-          fe_.counters->hello.timedOut.fetch_add(1, std::memory_order_relaxed);
+        if (core_.fe.waitsForHello && !helloFinal_) {
+          core_.fe.counters->hello.timedOut.fetch_add(1, std::memory_order_relaxed);
         }
         decide();
         return;
@@ -324,7 +316,7 @@ void Session::onTimer() noexcept {
     case State::Queued:
       if (t >= queueDeadline_) {
         leaveQueue();
-        be_->counters->noServer.fetch_add(1, std::memory_order_relaxed);
+        core_.be->counters->noServer.fetch_add(1, std::memory_order_relaxed);
         finish('s', 'Q');
         return;
       }
@@ -391,10 +383,10 @@ void Session::onTimer() noexcept {
 // either direction is shut.
 Session::ForwardTimeouts Session::forwardTimeouts() const noexcept {
   bool halfClosed = c2s_.srcEof() || s2c_.srcEof();
-  uint32_t tunnel = be_->timeoutTunnel;
+  uint32_t tunnel = core_.be->timeoutTunnel;
   ForwardTimeouts t;
-  t.client = halfClosed && fe_.timeoutClientFin ? fe_.timeoutClientFin : (tunnel ? 0 : fe_.timeoutClient);
-  t.server = halfClosed && be_->timeoutServerFin ? be_->timeoutServerFin : (tunnel ? 0 : be_->timeoutServer);
+  t.client = halfClosed && core_.fe.timeoutClientFin ? core_.fe.timeoutClientFin : (tunnel ? 0 : core_.fe.timeoutClient);
+  t.server = halfClosed && core_.be->timeoutServerFin ? core_.be->timeoutServerFin : (tunnel ? 0 : core_.be->timeoutServer);
   t.tunnel = t.client || t.server ? 0 : tunnel;
   return t;
 }
@@ -404,7 +396,7 @@ uint64_t Session::nextDeadline() const noexcept {
   auto consider = [&d](uint64_t v) {
     if (v && v < d) d = v;
   };
-  uint64_t clientIdle = fe_.timeoutClient ? lastClientActivity_ + fe_.timeoutClient : 0;
+  uint64_t clientIdle = core_.fe.timeoutClient ? lastClientActivity_ + core_.fe.timeoutClient : 0;
   switch (state_) {
     case State::Inspecting:
       if (!proxyDone_) {
@@ -501,13 +493,13 @@ bool Session::readClient() noexcept {
 }
 
 void Session::feedHello() noexcept {
-  if (!fe_.waitsForHello || helloFinal_ || inspectBuffer_.empty()) return;
+  if (!core_.fe.waitsForHello || helloFinal_ || inspectBuffer_.empty()) return;
   // Only while it is needed: most connections free it once connected.
   if (!hello_) hello_ = std::make_unique<proto::ClientHelloParser>();
   proto::HelloStatus st = hello_->parse(inspectBuffer_);
   if (st == proto::HelloStatus::NeedMore) return;
   helloFinal_ = true;
-  runtime::HelloCounters& c = fe_.counters->hello;
+  runtime::HelloCounters& c = core_.fe.counters->hello;
   switch (st) {
     case proto::HelloStatus::Done:
       c.done.fetch_add(1, std::memory_order_relaxed);
@@ -525,7 +517,7 @@ void Session::feedHello() noexcept {
 void Session::inspect() noexcept {
   if (!readClient()) return;
   feedHello();
-  if (fe_.waitsForHello && !helloFinal_ && !windowOver_) {
+  if (core_.fe.waitsForHello && !helloFinal_ && !windowOver_) {
     rearmTimer();
     return;
   }
@@ -548,14 +540,14 @@ bool Session::evaluateRules(const std::vector<runtime::Rule>& rules, bool final,
     if (response) v.responseFinal = final;
     return v;
   };
-  RuleVerdict verdict = rc_.contentRules(rules, makeView, final);
+  RuleVerdict verdict = core_.rc.contentRules(rules, makeView, final);
   waiting = verdict == RuleVerdict::Wait;
   if (verdict != RuleVerdict::Reject && verdict != RuleVerdict::SilentDrop && verdict != RuleVerdict::TlsAlert) {
     return true;
   }
-  (response ? be_->counters->deniedResponses : fe_.counters->denied).fetch_add(1, std::memory_order_relaxed);
+  (response ? core_.be->counters->deniedResponses : core_.fe.counters->denied).fetch_add(1, std::memory_order_relaxed);
   if (verdict == RuleVerdict::SilentDrop) net::setLingerZero(clientFd_);
-  if (verdict == RuleVerdict::TlsAlert) sendTlsAlert(rc_.tlsAlert);
+  if (verdict == RuleVerdict::TlsAlert) sendTlsAlert(core_.rc.tlsAlert);
   finish('P', response ? 'D' : 'R');
   return false;
 }
@@ -575,7 +567,7 @@ void Session::sendTlsAlert(uint8_t code) noexcept {
       static_cast<ssize_t>(record.size())) {
     return;
   }
-  fe_.counters->tlsAlerts.fetch_add(1, std::memory_order_relaxed);
+  core_.fe.counters->tlsAlerts.fetch_add(1, std::memory_order_relaxed);
   ::shutdown(clientFd_, SHUT_WR);
   lingerClient_ = true;
 }
@@ -583,101 +575,95 @@ void Session::sendTlsAlert(uint8_t code) noexcept {
 void Session::decide() noexcept {
   if (state_ != State::Inspecting) return;
   bool waiting = false;
-  if (fe_.inspects && !runRules(fe_.contentRules, waiting)) return;
+  if (core_.fe.inspects && !runRules(core_.fe.contentRules, waiting)) return;
   if (waiting) {
     rearmTimer();
     return;
   }
   windowOver_ = true;
-  be_ = rc_.chooseBackend(*rt_, fe_, view(true));
-  if (!be_) {
-    fe_.counters->noServer.fetch_add(1, std::memory_order_relaxed);
+  core_.be = core_.rc.chooseBackend(*core_.rt, core_.fe, view(true));
+  if (!core_.be) {
+    core_.fe.counters->noServer.fetch_add(1, std::memory_order_relaxed);
     finish('S', 'C');
     return;
   }
-  be_->counters->opened();
-  if (!be_->contentRules.empty() && !runRules(be_->contentRules, waiting)) return;
-  queueMs_ = 0;  // no server queue yet: a server is chosen at once
+  core_.be->counters->opened();
+  if (!core_.be->contentRules.empty() && !runRules(core_.be->contentRules, waiting)) return;
+  core_.queueMs = 0;  // no server queue yet: a server is chosen at once
   assignServer();
 }
 
 void Session::assignServer() noexcept {
   route::SessionView v = view(true);
   bool allFull = false;
-  balance::ServerState* chosen = rc_.pickServer(*be_, v, tried_, redispatched_, /*quic=*/false, allFull);
+  balance::ServerState* chosen = core_.rc.pickServer(*core_.be, v, core_.tried, core_.redispatched, /*quic=*/false, allFull);
   if (!chosen && allFull) {
     enqueue();
     return;
   }
   if (!chosen) {
-    be_->counters->noServer.fetch_add(1, std::memory_order_relaxed);
-    finish(lastConnectError_ ? (connectTimedOut_ ? 's' : 'S') : 'S', 'C');
+    core_.be->counters->noServer.fetch_add(1, std::memory_order_relaxed);
+    finish(core_.lastError ? (core_.timedOut ? 's' : 'S') : 'S', 'C');
     return;
   }
-  server_ = chosen;
-  server_->connectionOpened();
-  if (connectStart_ == 0) connectStart_ = now();
+  core_.useServer(chosen, now());
   connect();
 }
 
 // Every usable server is at its maxconn: wait in the backend's queue, at
 // most "timeout queue", until a slot frees (HAProxy's pending connections).
 void Session::enqueue() noexcept {
-  balance::WaitQueue* q = be_->queue.get();
+  balance::WaitQueue* q = core_.be->queue.get();
   size_t ahead = q->size();
-  queueTicket_ = q->push(worker_.queueWaker(id_, be_->queue),
-      be_->maxQueue, requeueAtFront_);
+  queueTicket_ = q->push(worker_.queueWaker(core_.id, core_.be->queue),
+      core_.be->maxQueue, requeueAtFront_);
   if (queueTicket_ == 0) {
-    be_->counters->noServer.fetch_add(1, std::memory_order_relaxed);
+    core_.be->counters->noServer.fetch_add(1, std::memory_order_relaxed);
     finish('P', 'Q');  // queue full ("maxqueue")
     return;
   }
   if (!requeueAtFront_) {
     backendQueuePosition_ = static_cast<uint32_t>(ahead);
     queueStart_ = now();
-    queueDeadline_ = queueStart_ + (be_->timeoutQueue ? be_->timeoutQueue : 1000);
+    queueDeadline_ = queueStart_ + (core_.be->timeoutQueue ? core_.be->timeoutQueue : 1000);
   }
-  worker_.registerWaiting(id_, this);
+  worker_.registerWaiting(core_.id, this);
   state_ = State::Queued;
   rearmTimer();
 }
 
 void Session::leaveQueue() noexcept {
   if (queueTicket_) {
-    be_->queue->remove(queueTicket_);
+    core_.be->queue->remove(queueTicket_);
     queueTicket_ = 0;
   }
-  worker_.unregisterWaiting(id_);
+  worker_.unregisterWaiting(core_.id);
 }
 
 void Session::dequeued() noexcept {
   if (state_ != State::Queued) return;
   queueTicket_ = 0;
-  queueMs_ = static_cast<int64_t>(now() - queueStart_);
+  core_.queueMs = static_cast<int64_t>(now() - queueStart_);
   requeueAtFront_ = true;  // if the slot was taken meanwhile, keep our place
   assignServer();
 }
 
 void Session::connect() noexcept {
-  core::Address target = server_->address;
-  if (server_->portFromClient) {
-    int port = static_cast<int>(rc_.dst.port()) + server_->portOffset;
-    target.setPort(static_cast<uint16_t>(std::clamp(port, 1, 65535)));
-  }
+  core::Address target = core_.target();
   state_ = State::Connecting;
   // "source": the server's own, else the backend's. With "usesrc", the
   // server sees the client's address (transparent proxying).
-  runtime::Backend::Origin origin = be_->originFor(*server_, rc_.src, target);
+  runtime::Backend::Origin origin = core_.origin(target, core_.rc.src);
   socksPending_ = false;
-  if (server_->socks4) {
+  if (core_.server->socks4) {
     socksTarget_ = target;
-    target = *server_->socks4;
+    target = *core_.server->socks4;
   }
   int fd = net::startConnect(target, origin.bindTo, origin.transparent, *origin.interface);
   if (fd < 0) {
     int err = errno;
     if (isResourceError(err)) {
-      be_->counters->errors.fetch_add(1, std::memory_order_relaxed);
+      core_.be->counters->errors.fetch_add(1, std::memory_order_relaxed);
       finish('R', 'C');
       return;
     }
@@ -685,14 +671,14 @@ void Session::connect() noexcept {
     return;
   }
   serverFd_ = fd;
-  net::setUserTimeout(serverFd_, server_->tcpUserTimeout);
+  net::setUserTimeout(serverFd_, core_.server->tcpUserTimeout);
   serverReadable_ = false;
   serverWritable_ = false;
   if (!worker_.loop().add(serverFd_, kClientEvents, &serverSide_)) {
     finish('R', 'C');
     return;
   }
-  connectDeadline_ = be_->timeoutConnect ? now() + be_->timeoutConnect : 0;
+  connectDeadline_ = core_.be->timeoutConnect ? now() + core_.be->timeoutConnect : 0;
   rearmTimer();
 }
 
@@ -727,60 +713,29 @@ void Session::socksEvents(uint32_t events) noexcept {
 void Session::connectFailed(int error, bool timedOut) noexcept {
   // Closing a socket takes it out of epoll: no EPOLL_CTL_DEL needed.
   net::closeFd(serverFd_);
-  if (server_->errorLimit) {  // "observe layer4": the control thread applies "on-error"
-    uint32_t n = server_->live->consecutiveErrors.fetch_add(1, std::memory_order_relaxed) + 1;
-    const auto& notify = worker_.process().serverErrors;
-    if (n == server_->errorLimit && notify) notify(server_->live, timedOut ? ETIMEDOUT : error);
+  switch (core_.connectFailed(error, timedOut)) {
+    case ConnectionCore::Retry::GiveUp:
+      finish(timedOut ? 's' : 'S', 'C');
+      return;
+    case ConnectionCore::Retry::OtherServer:
+      assignServer();
+      return;
+    case ConnectionCore::Retry::SameServerLater:
+      state_ = State::TurnAround;
+      retryAt_ = now() + core_.retryPauseMs();
+      rearmTimer();
+      return;
   }
-  lastConnectError_ = error;
-  connectTimedOut_ = timedOut;
-  server_->counters.connectErrors.fetch_add(1, std::memory_order_relaxed);
-  if (retries_ >= be_->retries) {
-    be_->counters->errors.fetch_add(1, std::memory_order_relaxed);
-    finish(timedOut ? 's' : 'S', 'C');
-    return;
-  }
-  ++retries_;
-  server_->counters.retries.fetch_add(1, std::memory_order_relaxed);
-  bool moveOn = false;
-  if (be_->redispatch) {
-    int interval = be_->redispatchInterval;
-    int done = static_cast<int>(retries_);
-    if (!server_->usable()) {
-      moveOn = true;
-    } else if (interval > 0 && done % interval == 0) {
-      moveOn = true;
-    } else if (interval < 0) {
-      int period = static_cast<int>(be_->retries) + 1 + interval;
-      if (period > 0 && done % period == 0) moveOn = true;
-    }
-    if (be_->roundRobinKind && be_->balancer->usableCount() > 1) moveOn = true;
-  }
-  if (moveOn) {
-    tried_.push_back(server_);
-    server_->counters.redispatches.fetch_add(1, std::memory_order_relaxed);
-    releaseServer();
-    redispatched_ = true;
-    assignServer();
-    return;
-  }
-  // Same server again, after a pause: an immediate retry would most likely
-  // meet the same refusal (HAProxy waits min(1s, timeout connect) too).
-  uint32_t delay = 1000;
-  if (be_->timeoutConnect && be_->timeoutConnect < delay) delay = be_->timeoutConnect;
-  state_ = State::TurnAround;
-  retryAt_ = now() + delay;
-  rearmTimer();
 }
 
 // "send-proxy" / "send-proxy-v2": the header goes first, before the
 // replayed client bytes, on this (successful) connection only.
 void Session::prependProxyHeader() noexcept {
-  const config::ServerConfig& sc = *be_->serverConfigs[server_->position];
+  const config::ServerConfig& sc = *core_.be->serverConfigs[core_.server->position];
   if (sc.sendProxy == config::ProxyProtocolOut::None) return;
   std::string header;
   if (sc.sendProxy == config::ProxyProtocolOut::V1) {
-    header = proto::encodeProxyV1(rc_.src, rc_.dst);
+    header = proto::encodeProxyV1(core_.rc.src, core_.rc.dst);
   } else {
     proto::ProxyV2Options o;
     for (const std::string& opt : sc.proxyV2Options) {
@@ -789,42 +744,42 @@ void Session::prependProxyHeader() noexcept {
         o.authority = hello_->info().sni;
       }
     }
-    const auto& tlvs = be_->proxyTlvs[server_->position];
+    const auto& tlvs = core_.be->proxyTlvs[core_.server->position];
     if (!tlvs.empty()) {
       const route::SessionView v = view(true);
       for (const auto& t : tlvs) o.tlvs.emplace_back(t.type, t.format->renderSamples(v));
     }
-    header = proto::encodeProxyV2(rc_.src, rc_.dst, o);
+    header = proto::encodeProxyV2(core_.rc.src, core_.rc.dst, o);
   }
   inspectBuffer_.insert(inspectBuffer_.begin() + static_cast<std::ptrdiff_t>(replayed_), header.begin(),
                         header.end());
 }
 
 void Session::established() noexcept {
-  connectMs_ = static_cast<int64_t>(now() - connectStart_);
-  if (server_->errorLimit && server_->live->consecutiveErrors.load(std::memory_order_relaxed)) {
-    server_->live->consecutiveErrors.store(0, std::memory_order_relaxed);
+  core_.connectMs = static_cast<int64_t>(now() - core_.connectStart);
+  if (core_.server->errorLimit && core_.server->live->consecutiveErrors.load(std::memory_order_relaxed)) {
+    core_.server->live->consecutiveErrors.store(0, std::memory_order_relaxed);
   }
   prependProxyHeader();
   state_ = State::Forwarding;
-  if (!be_->responseRules.empty()) {
+  if (!core_.be->responseRules.empty()) {
     responseInspecting_ = true;
-    responseDeadline_ = be_->responseInspectDelay ? now() + be_->responseInspectDelay : 0;
+    responseDeadline_ = core_.be->responseInspectDelay ? now() + core_.be->responseInspectDelay : 0;
   }
-  if (server_) rc_.storeStickiness(*be_, *server_, view(true));
+  if (core_.server) core_.rc.storeStickiness(*core_.be, *core_.server, view(true));
   lastServerActivity_ = now();
   lastClientActivity_ = now();
-  if (be_->srvtcpka) {
-    net::setKeepAlive(serverFd_, be_->srvtcpkaSpec.count, be_->srvtcpkaSpec.idleSeconds,
-                      be_->srvtcpkaSpec.intervalSeconds);
+  if (core_.be->srvtcpka) {
+    net::setKeepAlive(serverFd_, core_.be->srvtcpkaSpec.count, core_.be->srvtcpkaSpec.idleSeconds,
+                      core_.be->srvtcpkaSpec.intervalSeconds);
   }
   // The server is chosen and the PROXY header built: the ClientHello is no
   // longer needed, unless the log line prints from it at the end.
   if (hello_) {
     if (hello_->status() == proto::HelloStatus::Done && hello_->info().hasSni) sni_ = hello_->info().sni;
-    if (!fe_.logFormat || !fe_.logFormat->usesHello()) hello_.reset();
+    if (!core_.fe.logFormat || !core_.fe.logFormat->usesHello()) hello_.reset();
   }
-  if (fe_.logasap) {
+  if (core_.fe.logasap) {
     emitLog(/*early=*/true);
     loggedEarly_ = true;
   }
@@ -876,7 +831,7 @@ bool Session::inspectResponse() noexcept {
   const bool final = responseEof_ || responseBuffer_.size() >= cap || !responseDeadline_ ||
                      now() >= responseDeadline_;
   bool waiting = false;
-  if (!evaluateRules(be_->responseRules, final, /*response=*/true, waiting)) return false;
+  if (!evaluateRules(core_.be->responseRules, final, /*response=*/true, waiting)) return false;
   if (waiting) return true;  // wait for more of the response
   // Accepted, or no rule stopped it: the client gets the response.
   responseInspecting_ = false;
@@ -896,7 +851,7 @@ void Session::forward() noexcept {
   env.pipes = &worker_.pipes();
   env.scratch = worker_.scratch();
   env.scratchSize = Worker::kScratchSize;
-  env.spliceAllowed = rt_->splice;
+  env.spliceAllowed = core_.rt->splice;
   env.spliceThreshold = kSpliceThreshold;
   // Each pump runs until its direction is blocked; a second round is needed
   // only when one direction's progress unblocked the other (a FIN passed
@@ -969,84 +924,34 @@ void Session::forward() noexcept {
 }
 
 // Byte counters move while a session lives, so that the stats page and the
-// metrics show long transfers as they happen, not when they end. The shared
-// counters are cache lines every thread writes: they are updated at most
-// every 256 KiB or every 500 ms of a session, and at its end, not on every
-// small record.
+// metrics show long transfers as they happen, not when they end.
 void Session::accountBytes(bool final) noexcept {
-  uint64_t in = c2s_.bytes() - accountedIn_;
-  uint64_t out = s2c_.bytes() - accountedOut_;
-  if (in == 0 && out == 0) return;
-  if (!final && in + out < kAccountBytes && now() < lastAccounted_ + kAccountMs) return;
-  lastAccounted_ = now();
-  accountedIn_ = c2s_.bytes();
-  accountedOut_ = s2c_.bytes();
-  auto add = [](std::atomic<uint64_t>& c, uint64_t v) {
-    if (v) c.fetch_add(v, std::memory_order_relaxed);
-  };
-  add(fe_.counters->bytesIn, in);
-  add(fe_.counters->bytesOut, out);
-  if (rc_.tracking) {
-    uint64_t nowMs = stick::monotonicMs();
-    for (stick::Tracked& t : rc_.tracking->sc) {
-      if (t.entry) t.table->countBytes(t.entry, in, out, nowMs);
-    }
-  }
-  if (be_) {
-    add(be_->counters->bytesIn, in);
-    add(be_->counters->bytesOut, out);
-  }
-  if (server_) {
-    add(server_->counters.bytesIn, in);
-    add(server_->counters.bytesOut, out);
-  }
-  ProcessState& ps = worker_.process();
-  uint64_t copied = c2s_.copied() + s2c_.copied();
-  uint64_t newlyCopied = copied - accountedCopied_;
-  accountedCopied_ = copied;
-  add(ps.copiedBytes, newlyCopied);
-  add(ps.splicedBytes, in + out - newlyCopied);
+  core_.accountBytes(c2s_.bytes(), s2c_.bytes(), c2s_.copied() + s2c_.copied(), now(), final);
 }
 
 // ---------------------------------------------------------------------------
 // End of a session
 
-void Session::releaseServer() noexcept {
-  if (server_) {
-    server_->connectionClosed();
-    if (server_->maxconn.load(std::memory_order_relaxed) > 0 && be_) be_->queue->wakeOne();
-    server_ = nullptr;
-  }
-}
-
 void Session::emitLog(bool early) noexcept {
-  if (!rc_.logWanted(fe_, !early && termCause_ == '-' && termStage_ == '-')) return;
-  if (!early && fe_.dontlognull && c2s_.bytes() == 0) return;
-  observe::LogRecord r;
+  if (!core_.rc.logWanted(core_.fe, !early && core_.termCause == '-' && core_.termStage == '-')) return;
+  if (!early && core_.fe.dontlognull && c2s_.bytes() == 0) return;
+  observe::LogRecord r = core_.logRecord(now());
   if (serverFd_ >= 0) r.backendSource = net::localAddress(serverFd_);
-  r.acceptWallMicros = acceptWallMicros_;
-  r.tw = queueMs_;
-  r.tc = connectMs_;
-  r.tt = static_cast<int64_t>(now() - acceptMono_);
   r.early = early;
   r.bytesIn = c2s_.bytes();
   r.bytesOut = s2c_.bytes();
-  r.term[0] = early ? '-' : termCause_;
-  r.term[1] = early ? '-' : termStage_;
-  r.retries = retries_;
-  r.redispatched = redispatched_;
+  if (early) r.term[0] = r.term[1] = '-';
   r.beQueue = backendQueuePosition_;
   route::SessionView v = view(true);
   r.view = &v;
-  rc_.log(fe_, be_, server_, worker_.process().actconn.load(std::memory_order_relaxed), r,
-          !early && termCause_ != '-');
+  core_.log(r, !early && core_.termCause != '-');
 }
 
 void Session::kill(char cause) noexcept { finish(cause, stageLetter()); }
 
 SessionInfo Session::describe() const {
-  SessionInfo i = SessionInfo::of(id_, worker_.index(), rc_, fe_, be_, server_);
-  i.ageMs = worker_.loop().now() - acceptMono_;
+  SessionInfo i = SessionInfo::of(core_.id, worker_.index(), core_.rc, core_.fe, core_.be, core_.server);
+  i.ageMs = worker_.loop().now() - core_.acceptMono;
   i.bytesIn = c2s_.bytes();
   i.bytesOut = s2c_.bytes();
   i.spliced = c2s_.spliced() || s2c_.spliced();
@@ -1056,39 +961,13 @@ SessionInfo Session::describe() const {
   return i;
 }
 
-// Time samples and aborts for "show stat" (qtime, ctime, ttime, cli_abrt,
-// srv_abrt), once per session that reached a backend.
-void Session::recordTimes(char cause, bool forwarding) noexcept {
-  if (!be_) return;
-  runtime::ProxyCounters& b = *be_->counters;
-  balance::ServerCounters* s = server_ ? &server_->counters : nullptr;
-  if (queueMs_ >= 0) {
-    b.queueTime.add(static_cast<uint64_t>(queueMs_));
-    if (s) s->queueTime.add(static_cast<uint64_t>(queueMs_));
-  }
-  if (connectMs_ >= 0) {
-    b.connectTime.add(static_cast<uint64_t>(connectMs_));
-    if (s) s->connectTime.add(static_cast<uint64_t>(connectMs_));
-  }
-  uint64_t total = now() - acceptMono_;
-  b.totalTime.add(total);
-  if (s) s->totalTime.add(total);
-  if (forwarding && cause == 'C') {
-    b.clientAborts.fetch_add(1, std::memory_order_relaxed);
-    if (s) s->clientAborts.fetch_add(1, std::memory_order_relaxed);
-  } else if (forwarding && cause == 'S') {
-    b.serverAborts.fetch_add(1, std::memory_order_relaxed);
-    if (s) s->serverAborts.fetch_add(1, std::memory_order_relaxed);
-  }
-}
-
 void Session::finish(char cause, char stage) noexcept {
   if (state_ == State::Closed) return;
-  termCause_ = cause;
-  termStage_ = stage;
+  core_.termCause = cause;
+  core_.termStage = stage;
   if (state_ == State::Queued) {
     leaveQueue();
-    if (queueStart_) queueMs_ = static_cast<int64_t>(now() - queueStart_);
+    if (queueStart_) core_.queueMs = static_cast<int64_t>(now() - queueStart_);
   }
   if (!loggedEarly_) emitLog(/*early=*/false);
 
@@ -1099,7 +978,7 @@ void Session::finish(char cause, char stage) noexcept {
   // Counters first, so that whoever sees the connection close (a client, a
   // test, "show table") finds them already updated.
   accountBytes(/*final=*/true);
-  rc_.untrack();
+  core_.rc.untrack();
   // close() takes the sockets out of epoll (they are never duplicated), so
   // no EPOLL_CTL_DEL; an event of this batch still naming them finds the
   // session closed (it is freed after the batch).
@@ -1108,7 +987,7 @@ void Session::finish(char cause, char stage) noexcept {
     clientFd_ = -1;
   }
   if (clientFd_ >= 0) {
-    if (fe_.nolinger || (forwarding && cause == 'S')) {
+    if (core_.fe.nolinger || (forwarding && cause == 'S')) {
       net::setLingerZero(clientFd_);
     } else if (!forwarding && (stage == 'C' || stage == 'Q')) {
       // No server was reached: what the client sent is still unread, and
@@ -1128,11 +1007,11 @@ void Session::finish(char cause, char stage) noexcept {
   }
   c2s_.release(worker_.pipes());
   s2c_.release(worker_.pipes());
-  recordTimes(cause, forwarding);
-  if (be_) be_->counters->closed();
-  releaseServer();
+  core_.recordTimes(cause, forwarding, now());
+  if (core_.be) core_.be->counters->closed();
+  core_.releaseServer();
   if (counted_) {
-    fe_.counters->closed();
+    core_.fe.counters->closed();
   }
   worker_.process().actconn.fetch_sub(1, std::memory_order_relaxed);
   state_ = State::Closed;

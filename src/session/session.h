@@ -26,6 +26,7 @@
 #include "proto/socks4.h"
 #include "route/sample.h"
 #include "runtime/runtime.h"
+#include "session/connection_core.h"
 #include "session/rule_context.h"
 
 namespace sluice::session {
@@ -83,9 +84,9 @@ class Session final : public event::EventHandler {
   void dequeued() noexcept;
 
   bool closed() const { return state_ == State::Closed; }
-  uint64_t id() const { return id_; }
+  uint64_t id() const { return core_.id; }
   SessionInfo describe() const;
-  const balance::ServerState* server() const { return server_; }
+  const balance::ServerState* server() const { return core_.server; }
 
   // Intrusive list of the worker's live sessions.
   Session* prev = nullptr;
@@ -153,22 +154,17 @@ class Session final : public event::EventHandler {
   void finish(char cause, char stage) noexcept;
   void emitLog(bool early) noexcept;
   void accountBytes(bool final) noexcept;
-  void recordTimes(char cause, bool forwarding) noexcept;
-  void releaseServer() noexcept;
   route::SessionView view(bool final) noexcept;
   uint64_t now() const noexcept;
   char stageLetter() const noexcept;
 
   Worker& worker_;
-  std::shared_ptr<const runtime::Runtime> rt_;
-  runtime::Frontend& fe_;
-  runtime::Backend* be_ = nullptr;
-  balance::ServerState* server_ = nullptr;
+  // The rules' context, backend, server, retries, timings, byte accounting
+  // and termination state: what a QUIC flow has too.
+  ConnectionCore core_;
 
   int clientFd_ = -1;
   int serverFd_ = -1;
-  // Addresses, variables, captures, tracked counters: what the rules see.
-  RuleContext rc_;
   ServerSide serverSide_{*this};
   SessionTimer timer_{*this};
   State state_ = State::Inspecting;
@@ -200,7 +196,6 @@ class Session final : public event::EventHandler {
   uint32_t reads_ = 0;
 
   // Waiting for a server slot
-  uint64_t id_ = 0;
   uint64_t queueTicket_ = 0;
   uint64_t queueStart_ = 0;
   uint64_t queueDeadline_ = 0;
@@ -208,9 +203,6 @@ class Session final : public event::EventHandler {
   bool requeueAtFront_ = false;
 
   // Connection to the server
-  std::vector<balance::ServerState*> tried_;
-  uint32_t retries_ = 0;
-  bool redispatched_ = false;
   uint64_t connectDeadline_ = 0;
   // "socks4" servers: the connection is to the proxy; once it is open the
   // CONNECT request goes out and its 8-byte answer is awaited here.
@@ -219,8 +211,6 @@ class Session final : public event::EventHandler {
   uint8_t socksReply_[proto::kSocks4ReplySize] = {};
   uint8_t socksGot_ = 0;
   uint64_t retryAt_ = 0;
-  int lastConnectError_ = 0;
-  bool connectTimedOut_ = false;
 
   // Forwarding
   net::Flow c2s_;
@@ -228,21 +218,10 @@ class Session final : public event::EventHandler {
   bool resume_ = false;  // forward() yielded with work left; the timer resumes it
   uint64_t lastClientActivity_ = 0;
   uint64_t lastServerActivity_ = 0;
-  uint64_t accountedIn_ = 0;    // bytes already added to the counters
-  uint64_t accountedOut_ = 0;
-  uint64_t accountedCopied_ = 0;
-  uint64_t lastAccounted_ = 0;  // loop time of the last update
 
   // Timing and logging
-  int64_t acceptWallMicros_ = 0;
-  uint64_t acceptMono_ = 0;
-  int64_t queueMs_ = -1;        // Tw
-  int64_t connectMs_ = -1;      // Tc
-  uint64_t connectStart_ = 0;
   bool loggedEarly_ = false;
   bool counted_ = false;        // counted in frontend/process counters
-  char termCause_ = '-';
-  char termStage_ = '-';
 };
 
 }  // namespace sluice::session

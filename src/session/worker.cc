@@ -12,6 +12,8 @@
 
 #include "net/socket.h"
 #include "session/quic_flow.h"
+#include "session/quic_flows.h"
+#include "session/quic_listener.h"
 #include "session/session.h"
 
 namespace sluice::session {
@@ -178,7 +180,7 @@ Worker::~Worker() {
 }
 
 void Worker::addQuicListener(int fd, runtime::Frontend* frontend, const core::Address& local) {
-  if (!quic_) quic_ = std::make_unique<QuicFlows>(*this);
+  if (!quic_) quic_ = std::make_unique<QuicFlows>(*this, quicDirectory_);
   auto endpoint = std::make_shared<UdpEndpoint>(fd, local.valid() ? local : net::localAddress(fd));
   auto l = std::make_unique<QuicListener>(*this, *quic_, std::move(endpoint), frontend, runtime_);
   if (l->start()) quicListeners_.push_back(std::move(l));

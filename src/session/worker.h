@@ -27,7 +27,7 @@
 #include "observe/counters.h"
 #include "runtime/runtime.h"
 #include "session/linger.h"
-#include "session/quic_ids.h"
+#include "session/quic_directory.h"
 
 namespace sluice::session {
 
@@ -57,7 +57,6 @@ struct ProcessState {
   std::atomic<uint64_t> splicedBytes{0};   // forwarded with splice(), never copied
   std::atomic<uint64_t> copiedBytes{0};    // forwarded through a buffer
   std::atomic<uint32_t> maxconn{0};
-  QuicConnectionIds quicIds;                  // servers' QUIC connection IDs, for NAT rebinding
   // At the global maxconn, or `fe`'s: no new connection or QUIC flow now.
   bool full(const runtime::Frontend& fe) const {
     return static_cast<uint32_t>(actconn.load(std::memory_order_relaxed)) >= maxconn.load(std::memory_order_relaxed) ||
@@ -123,12 +122,16 @@ class Worker {
   void flowClosed();
   size_t flowCount() const;
   QuicFlows* quicFlows();
+  // Where every worker's QUIC flows are, as this worker knows it (changed
+  // only on this worker's thread: see quic_directory.h).
+  QuicDirectory& quicDirectory() { return quicDirectory_; }
 
   // The other workers, for handing new connections over (set once, before
   // the threads run). A worker that accepts a connection while carrying
   // clearly more sessions than another passes it to that one, as the kernel's
   // SO_REUSEPORT hash may put a few heavy connections on one thread.
   void setPeers(std::vector<Worker*> peers) { peers_ = std::move(peers); }
+  const std::vector<Worker*>& peers() const { return peers_; }
   // The worker of that index (set by setPeers), or null.
   Worker* peer(unsigned index) const;
   // Sessions running here plus connections handed over and not started yet.
@@ -176,6 +179,7 @@ class Worker {
   LingeringCloses lingering_{loop_, scratch_.get(), kScratchSize};
   std::vector<std::unique_ptr<Listener>> listeners_;
   // QUIC: the flows first, so that listeners (declared after) go first.
+  QuicDirectory quicDirectory_;
   std::unique_ptr<QuicFlows> quic_;
   std::vector<std::unique_ptr<QuicListener>> quicListeners_;
   Session* sessions_ = nullptr;

@@ -381,35 +381,110 @@ TEST_F(Quic, HelloAcrossDatagramsOutOfOrderIsHeldAndReplayedInOrder) {
 }
 
 // A client whose address changes (NAT rebinding) keeps its flow: it is
-// found by the connection ID its server chose, and answers follow it.
-TEST_F(Quic, NatRebindingFoundByTheServersConnectionId) {
+// found by the connection ID its server chose. The new address is a new
+// path, with a server socket of its own (RFC 9000 §9: the server sees the
+// move and validates the new address itself); until the client answers on
+// it, the server's datagrams reach it only up to three times what it sent
+// there. The old path keeps its socket.
+TEST_F(Quic, NatRebindingIsANewPathFoundByTheServersConnectionId) {
   UdpPeer a, b, client, moved;
-  int port = freePort();
-  Sluice s(config(port, a.port(), b.port()), {port});
+  int port = freePort(), stats = freePort();
+  std::string cfg = config(port, a.port(), b.port()) + "frontend stats\n  mode http\n  bind 127.0.0.1:" +
+                    std::to_string(stats) + "\n  http-request use-service prometheus-exporter if { path /metrics }\n";
+  Sluice s(cfg, {port, stats});
   ASSERT_TRUE(s.started()) << s.log();
   const Bytes dcid = {7, 7, 7, 7, 7, 7, 7, 7};
   for (const Bytes& d : firstFlight("a.example", dcid)) ASSERT_TRUE(client.sendTo(port, d));
   auto got = a.receive(3000);
   ASSERT_TRUE(got) << s.log();
   ASSERT_TRUE(a.receive(3000));
-  const int sluiceSide = got->second;
+  const int oldSide = got->second;
   const Bytes serverCid = {0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58, 0x59, 0x5a, 0x5b, 0x5c};
-  ASSERT_TRUE(a.sendTo(sluiceSide, serverLongHeader(dcid, serverCid)));
+  ASSERT_TRUE(a.sendTo(oldSide, serverLongHeader(dcid, serverCid)));
   ASSERT_TRUE(client.receive(3000));
-  // The same client, from another port: the server sees the same flow.
+  // The same client, from another port: the same server, from a new socket.
+  int newSide = 0;
   for (uint8_t i = 1; i <= 10; ++i) {
     ASSERT_TRUE(moved.sendTo(port, shortHeader(serverCid, i)));
     auto r = a.receive(3000);
     ASSERT_TRUE(r) << "datagram " << int(i) << " after the move was lost\n" << s.log();
-    EXPECT_EQ(r->second, sluiceSide) << "the same flow, the same socket";
+    if (!newSide) newSide = r->second;
+    EXPECT_EQ(r->second, newSide) << "one socket per path";
     EXPECT_EQ(r->first, shortHeader(serverCid, i));
   }
+  EXPECT_NE(newSide, oldSide) << "the server must see the client move";
+  EXPECT_FALSE(b.receive(50));
+  // The server answers on the new path: the client gets it at its new
+  // address; the old path still works for what the server sends there.
   Bytes reply = shortHeader({1, 2, 3}, 0x77);
-  ASSERT_TRUE(a.sendTo(sluiceSide, reply));
+  ASSERT_TRUE(a.sendTo(newSide, reply));
   auto r = moved.receive(3000);
   ASSERT_TRUE(r) << "the answer follows the client to its new address";
   EXPECT_EQ(r->first, reply);
-  EXPECT_FALSE(client.receive(200)) << "nothing goes to the old address";
+  EXPECT_FALSE(client.receive(200)) << "nothing of the new path goes to the old address";
+  Bytes probe = shortHeader({1, 2, 3}, 0x66);
+  ASSERT_TRUE(a.sendTo(oldSide, probe));
+  auto old = client.receive(3000);
+  ASSERT_TRUE(old) << "the old path keeps its socket until the server moves";
+  EXPECT_EQ(old->first, probe);
+  // The client answered on the new path after the server spoke there: it
+  // is validated, and a burst larger than three times what it sent passes.
+  ASSERT_TRUE(moved.sendTo(port, shortHeader(serverCid, 0x20)));
+  ASSERT_TRUE(a.receive(3000));
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(a.sendTo(newSide, shortHeader({4, 4}, static_cast<uint8_t>(i))));
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(moved.receive(3000)) << "datagram " << i << " of a validated path";
+  std::string metrics = httpBody(httpRequest(stats, "GET", "/metrics"));
+  EXPECT_NE(metrics.find("sluice_frontend_quic_paths_opened_total{proxy=\"web\"} 1"), std::string::npos) << metrics;
+}
+
+// The reflection attack (issue 22): a client that knows its server's
+// connection ID sends one short-header datagram from a victim's address.
+// The victim's address becomes a path of its own; whatever the server
+// sends there (a fake server here, which sends far more than a real one
+// would to an unvalidated address), the victim gets at most three times
+// the bytes that came from its address.
+TEST_F(Quic, SpoofedMigrationReflectsAtMostThreeTimes) {
+  UdpPeer a, b, client, victim;
+  int port = freePort(), stats = freePort();
+  std::string cfg = config(port, a.port(), b.port()) + "frontend stats\n  mode http\n  bind 127.0.0.1:" +
+                    std::to_string(stats) + "\n  http-request use-service prometheus-exporter if { path /metrics }\n";
+  Sluice s(cfg, {port, stats});
+  ASSERT_TRUE(s.started()) << s.log();
+  const Bytes dcid = {7, 6, 7, 6, 7, 6, 7, 6};
+  for (const Bytes& d : firstFlight("a.example", dcid)) ASSERT_TRUE(client.sendTo(port, d));
+  auto got = a.receive(3000);
+  ASSERT_TRUE(got) << s.log();
+  ASSERT_TRUE(a.receive(3000));
+  const Bytes serverCid = {0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38};
+  ASSERT_TRUE(a.sendTo(got->second, serverLongHeader(dcid, serverCid)));
+  ASSERT_TRUE(client.receive(3000));
+  ASSERT_TRUE(client.sendTo(port, shortHeader(serverCid, 1)));  // the real client confirms its own path
+  ASSERT_TRUE(a.receive(3000));
+  // 60 bytes "from" the victim (the attacker spoofs its address).
+  Bytes spoofed = shortHeader(serverCid, 2);
+  spoofed.resize(60);
+  ASSERT_TRUE(victim.sendTo(port, spoofed));
+  auto atServer = a.receive(3000);
+  ASSERT_TRUE(atServer) << s.log();
+  ASSERT_NE(atServer->second, got->second) << "a path of its own";
+  // The server pours 40 KB onto that path (within the socket's buffer, so
+  // that each datagram is read and counted).
+  for (int i = 0; i < 40; ++i) {
+    Bytes d = shortHeader({9, 9, 9, 9}, static_cast<uint8_t>(i));
+    d.resize(1000, static_cast<uint8_t>(i));
+    ASSERT_TRUE(a.sendTo(atServer->second, d));
+  }
+  size_t reflected = 0;
+  while (auto r = victim.receive(300)) reflected += r->first.size();
+  EXPECT_LE(reflected, 3 * spoofed.size()) << reflected << " bytes reached the victim for " << spoofed.size();
+  std::string metrics = httpBody(httpRequest(stats, "GET", "/metrics"));
+  EXPECT_NE(metrics.find("reason=\"amplification_limit\"} 40"), std::string::npos) << metrics;
+  // The real client's own path is untouched.
+  Bytes toClient = shortHeader({1}, 0x55);
+  ASSERT_TRUE(a.sendTo(got->second, toClient));
+  auto back = client.receive(3000);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->first, toClient);
 }
 
 // Datagrams that are not a client's Initial, Initials under 1200 bytes and
@@ -504,8 +579,11 @@ TEST_P(QuicOffloads, CoalescedBurstsArriveWholeAndInOrder) {
       EXPECT_EQ(r->second, expectFrom);
     }
   };
+  // The client's burst first: it carries the server's connection ID, which
+  // confirms the flow (a server's burst before that would be held to three
+  // times what the client sent).
+  burst(client, port, a, sluiceSide, serverCid, 900, 77, 0x40, "client");
   burst(a, sluiceSide, client, port, {9, 9, 9, 9}, 1000, 333, 0x80, "server");
-  burst(client, port, a, sluiceSide, serverCid, 900, 77, 0x40, "client");  // once the flow forwards
   EXPECT_FALSE(b.receive(50));
   std::string metrics = httpBody(httpRequest(stats, "GET", "/metrics"));
   auto count = [&](const std::string& way) {
@@ -611,7 +689,27 @@ TEST_F(Quic, StatsShowQuicFrontendsAndServers) {
   ASSERT_TRUE(client.sendTo(port, Bytes(1300, 0xc3)));  // garbage: counted, not answered
   const Bytes dcid = {5, 5, 5, 5, 5, 5, 5, 5};
   for (const Bytes& d : firstFlight("a.example", dcid)) ASSERT_TRUE(client.sendTo(port, d));
+  auto opened = a.receive(3000);
+  ASSERT_TRUE(opened) << s.log();
   ASSERT_TRUE(a.receive(3000)) << s.log();
+  // Not confirmed yet: no session of the frontend, counted apart.
+  auto frontendField = [&](size_t column) {
+    std::vector<std::string> row = statRow(cliRequest(sock, "show stat\n"), "web", "FRONTEND");
+    return row.size() > column ? row[column] : std::string("missing");
+  };
+  EXPECT_EQ(frontendField(7), "0") << "stot before the client confirmed";
+  std::string info = cliRequest(sock, "show info\n");
+  EXPECT_NE(info.find("QuicUnconfirmedFlows: 1\n"), std::string::npos) << info;
+  EXPECT_NE(info.find("CurrConns: 0\n"), std::string::npos) << "an unconfirmed flow takes no slot\n" << info;
+  // The server answers; the client's next datagram names the server's ID.
+  const Bytes serverCid = {0x5c, 0x5d, 0x5e, 0x5f};
+  ASSERT_TRUE(a.sendTo(opened->second, serverLongHeader(dcid, serverCid)));
+  ASSERT_TRUE(client.receive(3000));
+  ASSERT_TRUE(client.sendTo(port, shortHeader(serverCid, 1)));
+  ASSERT_TRUE(a.receive(3000));
+  info = cliRequest(sock, "show info\n");
+  EXPECT_NE(info.find("QuicUnconfirmedFlows: 0\n"), std::string::npos) << info;
+  EXPECT_NE(info.find("CurrConns: 1\n"), std::string::npos) << info;
 
   std::string page = httpBody(httpRequest(stats, "GET", "/stats"));
   EXPECT_NE(page.find("<b>FRONTEND</b> <span class=\"tag\">QUIC</span>"), std::string::npos) << page;
@@ -640,7 +738,7 @@ TEST_F(Quic, RefusingServerHandsTheFlowToTheNext) {
   int closed = freePort();
   std::string cfg = head() + "frontend web\n  bind 127.0.0.1:" + std::to_string(port) + "\n  bind quic4@127.0.0.1:" +
                     std::to_string(port) + "\n  tcp-request inspect-delay 3s\n  default_backend bk\n"
-                    "backend bk\n  balance first\n  retries 2\n  server dead quic4@127.0.0.1:" +
+                    "backend bk\n  balance first\n  retries 2\n  option redispatch 1\n  server dead quic4@127.0.0.1:" +
                     std::to_string(closed) + "\n  server good quic4@127.0.0.1:" + std::to_string(good.port()) + "\n";
   Sluice s(cfg, {port});
   ASSERT_TRUE(s.started()) << s.log();
