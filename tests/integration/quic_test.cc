@@ -803,6 +803,112 @@ TEST_F(Quic, MaxconnRulesAndTrackingArePerFlow) {
   EXPECT_NE(sess.find("state=quic-forwarding sni=a.example"), std::string::npos) << sess;
 }
 
+// "Slots" (issue 22): 40 spoofed half hellos from 40 addresses that never
+// speak again, with global maxconn 20. They are unconfirmed flows: they take
+// no connection slot, so a TCP client of another frontend is served at
+// once; they live in their own budget and are counted.
+TEST_F(Quic, SpoofedHalfHellosTakeNoConnectionSlot) {
+  UdpPeer a, b;
+  TestServer web("web", TestServer::Mode::Identify);
+  int port = freePort(), tcpPort = freePort();
+  const std::string sock = makeTempDir("quicslots") + "/admin.sock";
+  std::string cfg = config(port, a.port(), b.port(), "", "  maxconn 20\n  stats socket " + sock + " level admin\n") +
+                    "frontend plain\n  bind 127.0.0.1:" + std::to_string(tcpPort) +
+                    "\n  default_backend web\nbackend web\n  server w 127.0.0.1:" + std::to_string(web.port()) + "\n";
+  Sluice s(cfg, {port, tcpPort});
+  ASSERT_TRUE(s.started()) << s.log();
+  std::vector<std::unique_ptr<UdpPeer>> spoofed;
+  for (int i = 0; i < 40; ++i) {
+    spoofed.push_back(std::make_unique<UdpPeer>());
+    const Bytes dcid = {9, 9, static_cast<uint8_t>(i), 9, 9, 9, 9, 9};
+    ASSERT_TRUE(spoofed.back()->sendTo(port, firstFlight("a.example", dcid)[0]));  // half a hello, never the rest
+  }
+  ASSERT_TRUE(eventually([&] {
+    return cliRequest(sock, "show info\n").find("QuicUnconfirmedFlows: 40\n") != std::string::npos;
+  })) << cliRequest(sock, "show info\n");
+  EXPECT_EQ(askServerName(tcpPort), "web") << s.log();
+  std::string info = cliRequest(sock, "show info\n");
+  EXPECT_NE(info.find("CurrConns: 0\n"), std::string::npos) << info;
+  // And a real QUIC client after them still gets through.
+  UdpPeer client;
+  const Bytes dcid = {1, 1, 1, 2, 2, 2, 3, 3};
+  for (const Bytes& d : firstFlight("a.example", dcid)) ASSERT_TRUE(client.sendTo(port, d));
+  auto got = a.receive(3000);
+  ASSERT_TRUE(got) << s.log();
+}
+
+// The budget of unconfirmed flows: past it, the oldest unconfirmed flow of
+// the frontend (on the thread that received the new one) makes room, so a
+// storm of spoofed Initials cannot keep a real client's handshake from
+// starting; and an unconfirmed flow ends at tune.quic.unconfirmed-timeout,
+// logged cC (the server answered, the client never confirmed).
+TEST_F(Quic, UnconfirmedFlowsHaveABudgetAndALifetime) {
+  UdpPeer a, b;
+  int port = freePort();
+  const std::string sock = makeTempDir("quicbudget") + "/admin.sock";
+  std::string cfg = config(port, a.port(), b.port(), "",
+                           "  tune.quic.max-unconfirmed 4\n  tune.quic.unconfirmed-timeout 700ms\n"
+                           "  stats socket " + sock + " level admin\n");
+  Sluice s(cfg, {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  std::vector<std::unique_ptr<UdpPeer>> storm;
+  for (int i = 0; i < 30; ++i) {
+    storm.push_back(std::make_unique<UdpPeer>());
+    const Bytes dcid = {7, 7, static_cast<uint8_t>(i), 7, 7, 7, 7, 7};
+    for (const Bytes& d : firstFlight("a.example", dcid)) ASSERT_TRUE(storm.back()->sendTo(port, d));
+  }
+  ASSERT_TRUE(eventually([&] {
+    std::string info = cliRequest(sock, "show info\n");
+    auto value = [&](const std::string& k) {
+      size_t at = info.find(k + ": ");
+      return at == std::string::npos ? -1 : std::stoll(info.substr(at + k.size() + 2));
+    };
+    return value("QuicUnconfirmedEvicted") + value("QuicUnconfirmedRefused") == 26 &&
+           value("QuicUnconfirmedFlows") <= 4;
+  })) << cliRequest(sock, "show info\n");
+  // A flow whose server answers but whose client never confirms ends at
+  // its timeout, logged cC; the server's answer was passed on once.
+  while (a.receive(100)) {
+  }
+  UdpPeer quiet;
+  const Bytes dcid = {6, 6, 6, 6, 1, 1, 1, 1};
+  for (const Bytes& d : firstFlight("a.example", dcid)) ASSERT_TRUE(quiet.sendTo(port, d));
+  auto got = a.receive(3000);
+  ASSERT_TRUE(got) << s.log();
+  ASSERT_TRUE(a.sendTo(got->second, serverLongHeader(dcid, {6, 6, 6, 6})));
+  ASSERT_TRUE(quiet.receive(3000));
+  ASSERT_TRUE(eventually([&] { return !linesOf(s, quiet.port()).empty(); }, 5000)) << s.log();
+  EXPECT_NE(linesOf(s, quiet.port())[0].find(" cC "), std::string::npos) << linesOf(s, quiet.port())[0];
+  EXPECT_NE(cliRequest(sock, "show info\n").find("QuicUnconfirmedExpired: "), std::string::npos);
+}
+
+// A QUIC flow's bytes reach the stick table entry it tracks (bytes_in_cnt,
+// bytes_out_cnt), as a TCP session's do.
+TEST_F(Quic, TrackedFlowsCountTheirBytes) {
+  UdpPeer a, b, client;
+  int port = freePort();
+  const std::string sock = makeTempDir("quicbytes") + "/admin.sock";
+  std::string extra = "  stick-table type ip size 100 expire 1m store bytes_in_cnt,bytes_out_cnt\n"
+                      "  tcp-request connection track-sc0 src\n";
+  Sluice s(config(port, a.port(), b.port(), extra, "  stats socket " + sock + " level admin\n"), {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  const Bytes dcid = {4, 3, 2, 1, 4, 3, 2, 1};
+  std::vector<Bytes> flight = firstFlight("a.example", dcid);
+  for (const Bytes& d : flight) ASSERT_TRUE(client.sendTo(port, d));
+  auto got = a.receive(3000);
+  ASSERT_TRUE(got) << s.log();
+  ASSERT_TRUE(a.receive(3000));
+  Bytes answer = serverLongHeader(dcid, {4, 4, 4, 4});
+  ASSERT_TRUE(a.sendTo(got->second, answer));
+  ASSERT_TRUE(client.receive(3000));
+  // Silence ends the flow (timeout client 3s); its bytes are then counted.
+  ASSERT_TRUE(eventually([&] { return !linesOf(s, client.port()).empty(); }, 8000)) << s.log();
+  const size_t in = flight[0].size() + flight[1].size();
+  std::string table = cliRequest(sock, "show table web\n");
+  EXPECT_NE(table.find("bytes_in_cnt=" + std::to_string(in)), std::string::npos) << table;
+  EXPECT_NE(table.find("bytes_out_cnt=" + std::to_string(answer.size())), std::string::npos) << table;
+}
+
 // set-src / set-dst change what the rules and the log report, never where
 // the flow's datagrams go: the answer still reaches the real client.
 TEST_F(Quic, SetSrcChangesTheReportNotTheWire) {
