@@ -99,6 +99,8 @@ struct GlobalConfig {
   std::optional<uint32_t> maxAccept;       // tune.maxaccept
   bool quicNoGso = false;                  // tune.quic.disable-udp-gso: coalesced datagrams sent one by one
   bool quicNoGro = false;                  // tune.quic.disable-udp-gro (sluice's own): no coalesced receives
+  std::string caBase, crtBase;             // where relative "ca-file"/"crt" of peers TLS are looked up
+  bool sslServerVerifyNone = false;        // "ssl-server-verify none": peers' TLS servers not verified by default
   uint32_t quicMaxUnconfirmed = 1000;      // tune.quic.max-unconfirmed (sluice's own): per frontend
   uint32_t quicUnconfirmedMs = 5000;       // tune.quic.unconfirmed-timeout (sluice's own)
   std::vector<CpuMapLine> cpuMap;          // "cpu-map", in file order (later lines win)
@@ -449,6 +451,20 @@ struct ResolversConfig {
 
 // A "peers" section: the instances that share stick tables over HAProxy's
 // peers protocol ("stick-table ... peers <name>").
+// TLS on one side of a peers link (HAProxy's bind and server parameters
+// that apply there): sluice speaks the peers protocol over it.
+struct PeerTls {
+  bool enabled = false;          // "ssl"
+  std::string crt;               // "crt <file>": a PEM with the certificate (and chain) and its key
+  std::string caFile;            // "ca-file <file>": who may sign the other side's certificate
+  std::string crlFile;           // "crl-file <file>"
+  enum class Verify : uint8_t { Default, None, Optional, Required };
+  Verify verify = Verify::Default;  // "verify": a server's default is ssl-server-verify's (required)
+  std::string verifyHost;        // "verifyhost <name>" (server side)
+  std::string sni;               // "sni str(<name>)" (server side)
+  std::string ciphers, ciphersuites, minVersion, maxVersion;  // "ciphers", "ciphersuites", "ssl-min-ver", "ssl-max-ver"
+};
+
 struct PeersConfig {
   SourceLocation where;
   std::string name;
@@ -457,9 +473,13 @@ struct PeersConfig {
     SourceLocation where;
     std::string name;
     std::optional<core::Address> address;  // none: "server <name>" for the local peer
+    PeerTls tls;                           // its line's parameters over default-server's
   };
   std::vector<Peer> peers;                 // "peer <name> <ip>:<port>", "server <name> [<ip>:<port>]"
   std::optional<core::Address> bind;       // "bind <ip>:<port>": the local peer's address
+  PeerTls bindTls;                         // "bind ... ssl crt ..." over "default-bind"
+  PeerTls defaultServerTls;                // "default-server ..." (applies to the peer lines after it)
+  SourceLocation bindWhere;
   // "table <name> type ... size ...": stick tables declared in the section,
   // named "<section>/<name>" in rules and on the runtime API, "/<name>" on
   // the wire, as HAProxy does.

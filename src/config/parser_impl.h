@@ -135,7 +135,12 @@ class Parser {
   void peersPeer(const ConfigLine& l);
   void peersBind(const ConfigLine& l);
   void peersTable(const ConfigLine& l);
-  void peersTlsWarning(const ConfigLine& l);
+  void peersDefaultBind(const ConfigLine& l);
+  // The TLS parameters of a peers line from word `first` on, into `tls`;
+  // false after an error was reported.
+  bool peersTlsParams(const ConfigLine& l, size_t first, bool bindSide, PeerTls& tls);
+  void globalCertBase(const ConfigLine& l);
+  void globalSslServerVerify(const ConfigLine& l);
   void peersDefaultServer(const ConfigLine& l);
   void peersDisabled(const ConfigLine& l);
   void peersEnabled(const ConfigLine& l);
@@ -284,6 +289,7 @@ class Parser {
 
   // -- checks over the whole file (validate.cc) --------------------------------
   void validate();
+  void validatePeersTls();
 
   // What a QUIC server cannot do: QUIC has no PROXY protocol and SOCKS4
   // carries TCP only.

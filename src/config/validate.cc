@@ -2,11 +2,71 @@
 // Checks that need the whole file: names that must exist (backends, servers,
 // tables, mailers), modes that must agree, QUIC routes that must make sense.
 #include "config/parser_impl.h"
+#include "core/files.h"
 #include "core/strings.h"
 
 namespace sluice::config::detail {
 
+namespace {
+
+// A file a peers section's TLS needs: readable, and holding what it must
+// (checked again, with OpenSSL, when the section starts).
+std::string tlsFileProblem(const std::string& path, bool needsKey) {
+  std::string text, error;
+  if (!core::readFile(path, text, error)) return error;
+  if (text.find("-----BEGIN ") == std::string::npos) return "'" + path + "' holds no PEM data";
+  if (needsKey && text.find("PRIVATE KEY-----") == std::string::npos) {
+    return "'" + path + "' holds no private key (a 'crt' file has the certificate and its key)";
+  }
+  return {};
+}
+
+}  // namespace
+
+// TLS on peers links: what HAProxy refuses is refused, with the same
+// reasons; the files must be there.
+void Parser::validatePeersTls() {
+  for (const PeersConfig& pc : config_.peers) {
+    const PeerTls& b = pc.bindTls;
+    const SourceLocation& bw = pc.bindWhere.line ? pc.bindWhere : pc.where;
+    if (b.enabled && b.crt.empty()) {
+      diag_.error(bw, "'ssl' on the bind of peers section '" + pc.name + "' needs 'crt <file>'",
+                  "name a PEM file with this peer's certificate and key");
+    }
+    if (b.enabled && b.verify != PeerTls::Verify::None && b.verify != PeerTls::Verify::Default && b.caFile.empty()) {
+      diag_.error(bw, "'verify' on the bind of peers section '" + pc.name + "' needs 'ca-file <file>'",
+                  "name the CA bundle the peers' client certificates are signed by");
+    }
+    if (b.enabled) {
+      for (const auto& [file, key] : {std::pair{b.crt, true}, std::pair{b.caFile, false}, std::pair{b.crlFile, false}}) {
+        if (file.empty()) continue;
+        std::string why = tlsFileProblem(file, key);
+        if (!why.empty()) diag_.error(bw, "peers section '" + pc.name + "': " + why);
+      }
+    }
+    for (const PeersConfig::Peer& peer : pc.peers) {
+      const PeerTls& t = peer.tls;
+      if (!t.enabled || !peer.address) continue;
+      const bool verify = t.verify == PeerTls::Verify::Required ||
+                          (t.verify == PeerTls::Verify::Default && !config_.global.sslServerVerifyNone);
+      if (verify && t.caFile.empty()) {
+        diag_.error(peer.where,
+                    "peer '" + peer.name + "' of peers section '" + pc.name +
+                        "': verify is enabled by default but no CA file is given",
+                    "add 'ca-file <file>' (on the line or 'default-server'), or 'verify none' if the link is "
+                    "trusted, or 'ssl-server-verify none' in the global section");
+      }
+      for (const auto& [file, key] : {std::pair{t.crt, true}, std::pair{t.caFile, false}, std::pair{t.crlFile, false}}) {
+        if (file.empty()) continue;
+        std::string why = tlsFileProblem(file, key);
+        if (!why.empty()) diag_.error(peer.where, "peer '" + peer.name + "': " + why);
+      }
+    }
+  }
+}
+
 void Parser::validate() {
+  validatePeersTls();
   // "stick-table ... peers <section>" names a section that exists.
   for (const ProxyConfig& p : config_.proxies) {
     if (!p.stickTable || p.stickTable->peers.empty()) continue;

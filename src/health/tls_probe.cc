@@ -6,7 +6,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "core/files.h"
+#include "net/tls.h"
 
 namespace sluice::health {
 
@@ -20,24 +20,6 @@ std::string alpnWire(const std::vector<std::string>& alpn) {
     wire += a;
   }
   return wire;
-}
-
-// Reads the bundle through core::readFile, so that it is found after chroot.
-void loadCaBundle(SSL_CTX* ctx, const std::string& path) {
-  std::string pem, error;
-  if (!core::readFile(path, pem, error)) return;  // verification then fails: reported as L6RSP
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  if (!bio) return;
-  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
-  STACK_OF(X509_INFO)* infos = PEM_X509_INFO_read_bio(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
-  if (!infos) return;
-  for (int i = 0; i < sk_X509_INFO_num(infos); ++i) {
-    X509_INFO* info = sk_X509_INFO_value(infos, i);
-    if (info->x509) X509_STORE_add_cert(store, info->x509);
-    if (info->crl) X509_STORE_add_crl(store, info->crl);
-  }
-  sk_X509_INFO_pop_free(infos, X509_INFO_free);
 }
 
 }  // namespace
@@ -84,7 +66,9 @@ TlsClient::TlsClient(const std::string& sni, const std::vector<std::string>& alp
   SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
   if (verify) {
     if (!caFile.empty()) {
-      loadCaBundle(ctx_, caFile);
+      // A bundle that cannot be read fails verification: reported as L6RSP.
+      std::string error;
+      net::loadCaBundle(ctx_, caFile, error);
     } else {
       SSL_CTX_set_default_verify_paths(ctx_);
     }

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "net/socket.h"
+#include "peers/peer_session.h"
 #include "proto/peers.h"
 
 namespace sluice::peers {
@@ -24,10 +25,7 @@ namespace wire = proto::peers;
 namespace {
 
 constexpr uint64_t kTickMs = 100;
-constexpr uint64_t kHeartbeatMs = 3000;   // as HAProxy
-constexpr uint64_t kSilenceMs = 10000;    // nothing heard for this long: the peer is gone
 constexpr uint32_t kMaxBackoffMs = 5000;
-constexpr size_t kMaxPending = 4 << 20;   // bytes queued for a peer that does not read
 constexpr int kNotice = 5, kWarning = 4;
 
 // sluice's data types and the protocol's share their numbers up to gpc1_rate;
@@ -38,13 +36,6 @@ uint8_t wireType(stick::DataType t) {
     case stick::DataType::HttpFailRate: return wire::kHttpFailRate;
     default: return static_cast<uint8_t>(t);
   }
-}
-
-std::optional<stick::DataType> localType(uint8_t w) {
-  if (w <= wire::kGpc1Rate) return static_cast<stick::DataType>(w);
-  if (w == wire::kHttpFailCnt) return stick::DataType::HttpFailCnt;
-  if (w == wire::kHttpFailRate) return stick::DataType::HttpFailRate;
-  return std::nullopt;  // server_key and the arrays: not stored by sluice
 }
 
 wire::TableDef definitionOf(const stick::TableSpec& spec, uint64_t localId) {
@@ -85,477 +76,19 @@ std::string logDate() {
 
 }  // namespace
 
-struct SharedTable {
-  stick::Table* table = nullptr;
-  wire::TableDef def;
-};
-
-// How far one peer is in one shared table's update log (stick/table.h):
-// what it acknowledged, and what was sent on the session carrying it.
-struct Progress {
-  uint64_t acked = 0;
-  uint64_t pushed = 0;
-};
-
-// The 64-bit update number a 32-bit id on the wire stands for: the latest
-// one at or below `ceiling` with those low bits.
-uint64_t widen(uint32_t id, uint64_t ceiling) {
-  uint64_t v = (ceiling & ~uint64_t{0xffffffff}) | id;
-  if (v > ceiling && v >= (uint64_t{1} << 32)) v -= uint64_t{1} << 32;
-  return v > ceiling ? 0 : v;
-}
-
-struct PeersService::Link {
-  std::string name;
-  core::Address address;
-  Session* out = nullptr;
-  Session* in = nullptr;
-  uint64_t nextConnectAt = 0;
-  uint32_t backoffMs = 250;
-  uint64_t establishedAt = 0;
-  bool askedResync = false;
-  std::vector<Progress> progress;  // one per shared table of the section
-  uint64_t pushedVia = 0;          // the session `pushed` counts for (its serial)
-  uint64_t connects = 0, establishments = 0, protocolErrors = 0, updatesIn = 0, updatesOut = 0, heartbeatsIn = 0,
-           heartbeatsOut = 0, silences = 0;
-  std::string lastStatus = "NONE";
-  Session* carrier() const;
-};
-
-struct PeersService::Section {
-  std::string name;
-  std::string localName;
-  core::Address localAddress;
-  std::vector<std::unique_ptr<Link>> links;
-  std::vector<SharedTable> tables;
-  std::unique_ptr<Listener> listener;
-  std::vector<std::unique_ptr<Session>> sessions;
-};
-
-class PeersService::Session final : public event::EventHandler {
+// The listening socket of a section's local peer.
+class PeersListener final : public event::EventHandler {
  public:
-  enum class State { Connecting, AwaitStatus, AwaitHello, Established, Closed };
-  Session(PeersService& svc, Section& section, Link* link, int fd, bool outgoing)
-      : svc_(svc), section_(section), link_(link), fd_(fd), outgoing_(outgoing),
-        state_(outgoing ? State::Connecting : State::AwaitHello), serial_(++svc.sessionSerial_) {
-    lastRx_ = lastTx_ = svc_.loop_.now();
-  }
-  ~Session() override { net::closeFd(fd_); }
-
-  State state() const { return state_; }
-  bool outgoing() const { return outgoing_; }
-  Link* link() const { return link_; }
-  uint64_t serial() const { return serial_; }
-
-  void onEvents(uint32_t events) noexcept override {
-    if (state_ == State::Closed) return;
-    if (state_ == State::Connecting) {
-      if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-      int err = net::socketError(fd_);
-      if (err || (events & (EPOLLERR | EPOLLHUP))) {
-        close(std::string("connect: ") + std::strerror(err ? err : ECONNREFUSED));
-        return;
-      }
-      state_ = State::AwaitStatus;
-      send(wire::encodeHello(link_->name, section_.localName, static_cast<uint64_t>(getpid())));
-    }
-    if (events & EPOLLOUT) flush();
-    if (state_ != State::Closed && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) readAll();
-  }
-
-  void send(const std::string& bytes) {
-    if (state_ == State::Closed) return;
-    out_ += bytes;
-    lastTx_ = svc_.loop_.now();
-    if (out_.size() > kMaxPending) {
-      close("the peer does not read (over 4 MiB queued)");
-      return;
-    }
-    flush();
-  }
-
-  // Closed without telling the service (it is being reconfigured).
-  void detach() {
-    state_ = State::Closed;
-    net::closeFd(fd_);
-  }
-
-  void close(const std::string& why) {
-    if (state_ == State::Closed) return;
-    state_ = State::Closed;
-    net::closeFd(fd_);
-    svc_.sessionClosed(this, why);
-  }
-
-  // The timer's look: heartbeats, silent peers, acknowledgements.
-  void tick(uint64_t now) {
-    if (state_ == State::Closed) return;
-    if (now - lastRx_ > kSilenceMs) {
-      if (link_) ++link_->silences;
-      close("nothing heard for 10 s");
-      return;
-    }
-    if (state_ != State::Established) return;
-    for (auto& [id, rt] : remote_) {
-      if (!rt.ackPending) continue;
-      send(wire::encodeAck(id, rt.lastRx));
-      rt.ackPending = false;
-    }
-    if (now - lastTx_ >= kHeartbeatMs) {
-      if (link_) ++link_->heartbeatsOut;
-      send(wire::encodeMessage(wire::kControl, wire::kHeartbeat));
-    }
-  }
-
-  // An entry of a shared table, as an update message (with the table's
-  // definition or a switch to it first when needed). Its id is the entry's
-  // number in the update log, so the peer's acknowledgement says how far
-  // it got.
-  void teach(SharedTable& st, const stick::Table::Snapshot& snap, uint64_t id, uint64_t now) {
-    if (state_ != State::Established) return;
-    if (!defined_.count(st.def.id)) {
-      send(wire::encodeDefine(st.def));
-      defined_.insert(st.def.id);
-      currentTx_ = static_cast<int64_t>(st.def.id);
-    } else if (currentTx_ != static_cast<int64_t>(st.def.id)) {
-      send(wire::encodeSwitch(st.def.id));
-      currentTx_ = static_cast<int64_t>(st.def.id);
-    }
-    wire::Update u;
-    u.id = static_cast<uint32_t>(id);
-    u.expireMs = snap.expireInMs ? snap.expireInMs : static_cast<uint32_t>(st.def.expireMs);
-    u.key = snap.key;
-    if (st.def.keyType == wire::kKeySint && u.key.size() == 4) std::reverse(u.key.begin(), u.key.end());
-    for (const auto& [t, v] : snap.values) {
-      wire::Value w;
-      w.type = wireType(t);
-      if (stick::isRate(t)) {
-        w.rates.push_back({v.rate.start && now > v.rate.start ? now - v.rate.start : 0, v.rate.current, v.rate.previous});
-      } else {
-        w.ints.push_back(v.counter);
-      }
-      u.values.push_back(std::move(w));
-    }
-    std::sort(u.values.begin(), u.values.end(), [](const wire::Value& a, const wire::Value& b) { return a.type < b.type; });
-    send(wire::encodeUpdate(st.def, u));
-    if (link_) ++link_->updatesOut;
-  }
-
-  // A full resync: every entry, in the order of the update log (those
-  // only learned from peers first), so that an acknowledgement of any of
-  // them still means "everything up to here". Then pushing goes on from
-  // where the snapshot stood.
-  void teachAll(uint64_t now) {
-    if (!link_) return;
-    for (size_t i = 0; i < section_.tables.size(); ++i) {
-      SharedTable& st = section_.tables[i];
-      Progress& p = link_->progress[i];
-      uint64_t upTo = 0;
-      auto all = st.table->snapshotAll(now, &upTo);
-      std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.update < b.update; });
-      for (const auto& snap : all) teach(st, snap, snap.update ? snap.update : p.acked, now);
-      if (link_->pushedVia == serial_) p.pushed = std::max(p.pushed, upTo);
-    }
-  }
-
- private:
-  struct RemoteTable {
-    wire::TableDef def;
-    SharedTable* local = nullptr;
-    uint32_t lastRx = 0;       // the id of the last update received
-    bool ackPending = false;
-  };
-
-  void flush() {
-    while (!out_.empty() && fd_ >= 0) {
-      ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n > 0) {
-        out_.erase(0, static_cast<size_t>(n));
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-      close(std::string("send: ") + std::strerror(errno));
-      return;
-    }
-  }
-
-  void readAll() {
-    char buf[16384];
-    for (;;) {
-      ssize_t n = ::recv(fd_, buf, sizeof(buf), MSG_DONTWAIT);
-      if (n > 0) {
-        in_.append(buf, static_cast<size_t>(n));
-        lastRx_ = svc_.loop_.now();
-        if (in_.size() > (1u << 20)) {
-          protocolError("over 1 MiB of unreadable bytes");
-          return;
-        }
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-      process();
-      close(n == 0 ? "closed by the peer" : std::string("recv: ") + std::strerror(errno));
-      return;
-    }
-    process();
-  }
-
-  void protocolError(const std::string& why) {
-    if (link_) ++link_->protocolErrors;
-    if (state_ == State::Established) send(wire::encodeMessage(wire::kError, wire::kErrProtocol));
-    close("protocol error: " + why);
-  }
-
-  void process() {
-    size_t used = 0;
-    if (state_ == State::AwaitHello) {
-      wire::Hello h;
-      wire::Status st = wire::parseHello(in_, h, used);
-      if (st == wire::Status::NeedMore) return;
-      if (st == wire::Status::Error) {
-        send(wire::encodeStatus(wire::kProtocolError));
-        close("bad hello");
-        return;
-      }
-      in_.erase(0, used);
-      int code = wire::kSucceeded;
-      Link* link = nullptr;
-      for (auto& l : section_.links) {
-        if (l->name == h.localPeer) link = l.get();
-      }
-      if (h.protocol != wire::kProtocol) code = wire::kProtocolError;
-      else if (h.major != wire::kMajor) code = wire::kBadVersion;
-      else if (h.remotePeer != section_.localName) code = wire::kLocalNameMismatch;
-      else if (!link) code = wire::kRemoteNameMismatch;
-      if (code != wire::kSucceeded) {
-        send(wire::encodeStatus(code));
-        flush();
-        close("hello refused (" + std::to_string(code) + ")");
-        return;
-      }
-      link_ = link;
-      send(wire::encodeStatus(wire::kSucceeded));
-      state_ = State::Established;
-      svc_.sessionEstablished(*this);
-      if (state_ == State::Closed) return;
-    }
-    if (state_ == State::AwaitStatus) {
-      int code = 0;
-      wire::Status st = wire::parseStatus(in_, code, used);
-      if (st == wire::Status::NeedMore) return;
-      if (st == wire::Status::Error || code != wire::kSucceeded) {
-        if (st == wire::Status::Error) ++link_->protocolErrors;
-        link_->lastStatus = st == wire::Status::Error ? "garbage" : std::to_string(code);
-        close("handshake refused (" + link_->lastStatus + ")");
-        return;
-      }
-      in_.erase(0, used);
-      state_ = State::Established;
-      svc_.sessionEstablished(*this);
-      if (state_ == State::Closed) return;
-    }
-    if (state_ != State::Established) return;
-    size_t pos = 0;
-    std::span<const uint8_t> all(reinterpret_cast<const uint8_t*>(in_.data()), in_.size());
-    while (state_ == State::Established) {
-      wire::Message m;
-      wire::Status st = wire::parseMessage(all.subspan(pos), m, used);
-      if (st == wire::Status::NeedMore) break;
-      if (st == wire::Status::Error) {
-        protocolError("unreadable message");
-        return;
-      }
-      if (!handle(m)) return;
-      pos += used;
-    }
-    if (state_ != State::Closed) in_.erase(0, pos);
-  }
-
-  bool handle(const wire::Message& m) {
-    const uint64_t now = svc_.loop_.now();
-    if (m.cls == wire::kControl) {
-      switch (m.type) {
-        case wire::kResyncRequest:
-          teachAll(now);
-          send(wire::encodeMessage(wire::kControl, wire::kResyncFinished));
-          return true;
-        case wire::kResyncFinished:
-        case wire::kResyncPartial:
-          send(wire::encodeMessage(wire::kControl, wire::kResyncConfirm));
-          return true;
-        case wire::kResyncConfirm:
-          return true;
-        case wire::kHeartbeat:
-          if (link_) ++link_->heartbeatsIn;
-          return true;
-        default:
-          protocolError("unknown control message " + std::to_string(m.type));
-          return false;
-      }
-    }
-    if (m.cls == wire::kError) {
-      if (link_) ++link_->protocolErrors;
-      close("the peer reported an error (" + std::to_string(m.type) + ")");
-      return false;
-    }
-    if (m.cls != wire::kStickTable) {
-      protocolError("unknown message class " + std::to_string(m.cls));
-      return false;
-    }
-    switch (m.type) {
-      case wire::kDefine: {
-        RemoteTable rt;
-        if (!wire::parseDefine(m.data, rt.def)) {
-          protocolError("bad table definition");
-          return false;
-        }
-        bool sameName = false;
-        for (SharedTable& st : section_.tables) {
-          sameName = sameName || st.def.name == rt.def.name;
-          if (st.def.name == rt.def.name && st.def.keyType == rt.def.keyType) rt.local = &st;
-        }
-        // Said once per session: the peer's updates to it are skipped.
-        if (!rt.local && link_ && toldSkipped_.insert(rt.def.name).second) {
-          svc_.log_(kNotice, "sluice: peer '" + link_->name + "' shares table '" + rt.def.name + "', which " +
-                                 (sameName ? "has another key type here" : "is not shared here") +
-                                 ": its updates are skipped (a table declared in a peers section is '/<name>' "
-                                 "on the wire, one declared in a proxy is the proxy's name)");
-        }
-        const uint64_t id = rt.def.id;
-        remote_[id] = std::move(rt);
-        currentRx_ = &remote_[id];
-        return true;
-      }
-      case wire::kSwitch: {
-        size_t p = 0;
-        uint64_t id = 0;
-        if (!wire::getVarint(m.data, p, id)) {
-          protocolError("bad table switch");
-          return false;
-        }
-        auto it = remote_.find(id);
-        currentRx_ = it == remote_.end() ? nullptr : &it->second;
-        return true;
-      }
-      case wire::kUpdate:
-      case wire::kIncrementalUpdate:
-      case wire::kUpdateTimed:
-      case wire::kIncrementalUpdateTimed: {
-        if (!currentRx_) return true;  // a table not defined (HAProxy skips these too)
-        const bool withId = m.type == wire::kUpdate || m.type == wire::kUpdateTimed;
-        const bool timed = m.type == wire::kUpdateTimed || m.type == wire::kIncrementalUpdateTimed;
-        wire::Update u;
-        if (!wire::parseUpdate(m.data, currentRx_->def, withId, timed, u)) {
-          protocolError("bad update");
-          return false;
-        }
-        currentRx_->lastRx = u.id ? *u.id : currentRx_->lastRx + 1;
-        currentRx_->ackPending = true;
-        if (link_) ++link_->updatesIn;
-        if (currentRx_->local) learn(*currentRx_->local, u, now);
-        return true;
-      }
-      case wire::kAck: {
-        uint64_t tableId = 0;
-        uint32_t id = 0;
-        if (!wire::parseAck(m.data, tableId, id)) {
-          protocolError("bad acknowledgement");
-          return false;
-        }
-        acknowledged(tableId, id);
-        return true;
-      }
-      default:
-        protocolError("unknown table message " + std::to_string(m.type));
-        return false;
-    }
-  }
-
-  // Every update this link was sent, on any session, went in log order
-  // from a point the peer had acknowledged; so an acknowledged id means the
-  // peer has everything up to it.
-  void acknowledged(uint64_t tableId, uint32_t id) {
-    if (!link_) return;
-    for (size_t i = 0; i < section_.tables.size(); ++i) {
-      if (section_.tables[i].def.id != tableId) continue;
-      Progress& p = link_->progress[i];
-      const uint64_t n = widen(id, std::max(p.pushed, section_.tables[i].table->lastUpdate()));
-      p.acked = std::max(p.acked, n);
-      return;
-    }
-  }
-
-  void learn(SharedTable& st, const wire::Update& u, uint64_t now) {
-    const stick::TableSpec& spec = st.table->spec();
-    std::string key = u.key;
-    switch (spec.keyType) {
-      case stick::KeyType::Integer:
-        if (key.size() != 4) return;
-        std::reverse(key.begin(), key.end());
-        break;
-      case stick::KeyType::String:
-        if (key.size() > spec.keyLength) key.resize(spec.keyLength);
-        break;
-      case stick::KeyType::Binary:
-        key.resize(spec.keyLength, '\0');
-        break;
-      default:
-        break;
-    }
-    std::vector<std::pair<stick::DataType, stick::Value>> values;
-    for (const wire::Value& w : u.values) {
-      auto t = localType(w.type);
-      if (!t || !spec.stores(*t)) continue;
-      stick::Value v;
-      if (stick::isRate(*t)) {
-        if (w.rates.empty()) continue;
-        v.rate.start = now > w.rates[0].ageMs ? now - w.rates[0].ageMs : 0;
-        v.rate.current = static_cast<uint32_t>(std::min<uint64_t>(w.rates[0].current, UINT32_MAX));
-        v.rate.previous = static_cast<uint32_t>(std::min<uint64_t>(w.rates[0].previous, UINT32_MAX));
-      } else {
-        if (w.ints.empty()) continue;
-        v.counter = w.ints[0];
-      }
-      values.emplace_back(*t, v);
-    }
-    st.table->learn(key, u.expireMs, values, now);
-  }
-
-  PeersService& svc_;
-  Section& section_;
-  Link* link_;
-  int fd_;
-  bool outgoing_;
-  State state_;
-  std::string in_, out_;
-  uint64_t lastRx_ = 0, lastTx_ = 0;
-  std::map<uint64_t, RemoteTable> remote_;
-  RemoteTable* currentRx_ = nullptr;
-  std::set<uint64_t> defined_;
-  std::set<std::string> toldSkipped_;  // tables of the peer's not shared here, logged
-  int64_t currentTx_ = -1;
-  uint64_t serial_;
-};
-
-PeersService::Session* PeersService::Link::carrier() const {
-  if (out && out->state() == Session::State::Established) return out;
-  if (in && in->state() == Session::State::Established) return in;
-  return nullptr;
-}
-
-class PeersService::Listener final : public event::EventHandler {
- public:
-  Listener(PeersService& svc, Section& section, int fd) : svc_(svc), section_(section), fd_(fd) {}
-  ~Listener() override { net::closeFd(fd_); }
-  int fd() const { return fd_; }
+  PeersListener(PeersService& svc, Section& section, int fd) : svc_(svc), section_(section), fd_(fd) {}
+  ~PeersListener() override { net::closeFd(fd_); }
   void detach() { net::closeFd(fd_); }
   void onEvents(uint32_t) noexcept override {
     for (int i = 0; i < 64 && fd_ >= 0; ++i) {
-      int c = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      sockaddr_storage from{};
+      socklen_t len = sizeof(from);
+      int c = ::accept4(fd_, reinterpret_cast<sockaddr*>(&from), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (c < 0) return;
-      svc_.incoming(section_, c);
+      svc_.incoming(section_, c, core::Address::fromSockaddr(reinterpret_cast<sockaddr*>(&from), len));
     }
   }
 
@@ -571,6 +104,33 @@ PeersService::~PeersService() {
   loop_.cancel(*this);
   sections_.clear();
 }
+
+namespace {
+
+// A section line's TLS parameters as a context; null without "ssl".
+// `server`: the listener's (bind) side.
+net::TlsContext tlsContext(const config::PeerTls& t, bool server, bool verifyNoneByDefault, std::string& error) {
+  if (!t.enabled) return nullptr;
+  net::TlsOptions o;
+  o.certFile = t.crt;
+  o.caFile = t.caFile;
+  o.crlFile = t.crlFile;
+  o.ciphers = t.ciphers;
+  o.ciphersuites = t.ciphersuites;
+  o.minVersion = t.minVersion;
+  o.maxVersion = t.maxVersion;
+  using V = config::PeerTls::Verify;
+  if (server) {
+    // A bind verifies clients only when asked ("verify optional|required").
+    o.verifyPeer = t.verify == V::Optional || t.verify == V::Required;
+    o.requirePeerCert = t.verify == V::Required;
+  } else {
+    o.verifyPeer = t.verify == V::Required || (t.verify == V::Default && !verifyNoneByDefault);
+  }
+  return net::makeTlsContext(o, server, error);
+}
+
+}  // namespace
 
 void PeersService::configure(const config::Config& cfg, const std::string& localName, std::shared_ptr<const void> keep,
                              const stick::TableSet& tables) {
@@ -620,6 +180,17 @@ void PeersService::configure(const config::Config& cfg, const std::string& local
       auto link = std::make_unique<Link>();
       link->name = p.name;
       link->address = *p.address;
+      if (p.tls.enabled) {
+        std::string error;
+        link->tls = tlsContext(p.tls, /*server=*/false, cfg.global.sslServerVerifyNone, error);
+        if (!link->tls) {
+          log_(kWarning, "sluice: peers section '" + pc.name + "', peer '" + p.name + "': TLS: " + error +
+                             "; this peer is not connected to");
+          continue;
+        }
+        link->sni = p.tls.sni;
+        link->verifyHost = !p.tls.verifyHost.empty() ? p.tls.verifyHost : p.tls.sni;
+      }
       section->links.push_back(std::move(link));
     }
     if (pc.bind) section->localAddress = *pc.bind;
@@ -648,6 +219,15 @@ void PeersService::configure(const config::Config& cfg, const std::string& local
       }
       link->askedResync = k->second.askedResync && all;
     }
+    if (pc.bindTls.enabled) {
+      std::string error;
+      section->listenTls = tlsContext(pc.bindTls, /*server=*/true, false, error);
+      if (!section->listenTls) {
+        log_(kWarning, "sluice: peers section '" + pc.name + "': TLS on its bind: " + error +
+                           "; it does not listen");
+        section->localAddress = core::Address();
+      }
+    }
     if (section->localAddress.valid()) {
       std::string error;
       net::ListenOptions o;
@@ -657,7 +237,7 @@ void PeersService::configure(const config::Config& cfg, const std::string& local
         log_(kWarning, "sluice: peers section '" + pc.name + "': cannot listen on " +
                            section->localAddress.toString() + ": " + error);
       } else {
-        section->listener = std::make_unique<Listener>(*this, *section, fd);
+        section->listener = std::make_unique<PeersListener>(*this, *section, fd);
         loop_.add(fd, EPOLLIN, section->listener.get());
       }
     }
@@ -666,8 +246,27 @@ void PeersService::configure(const config::Config& cfg, const std::string& local
   if (!sections_.empty()) loop_.schedule(*this, loop_.now() + 1);
 }
 
-void PeersService::incoming(Section& section, int fd) {
-  auto s = std::make_unique<Session>(*this, section, nullptr, fd, /*outgoing=*/false);
+// Only the section's peers may talk to its port: a connection from any
+// other address is closed before a byte is read, and handshakes at once
+// are capped (one per peer and a few more for reconnections), so that a
+// stranger can hold neither descriptors nor memory here.
+void PeersService::incoming(Section& section, int fd, const core::Address& from) {
+  const bool declared = std::any_of(section.links.begin(), section.links.end(), [&](const auto& l) {
+    return l->address.rawBytes() == from.rawBytes();
+  });
+  if (!declared) {
+    ++section.refused.notAPeer;
+    net::setLingerZero(fd);
+    net::closeFd(fd);
+    return;
+  }
+  if (section.handshaking >= section.links.size() + kExtraHandshakes) {
+    ++section.refused.tooMany;
+    net::setLingerZero(fd);
+    net::closeFd(fd);
+    return;
+  }
+  auto s = std::make_unique<PeerSession>(static_cast<PeerSessionHost&>(*this), section, nullptr, fd, /*outgoing=*/false, from);
   if (!loop_.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, s.get())) return;
   section.sessions.push_back(std::move(s));
 }
@@ -684,7 +283,7 @@ void PeersService::connectDue(uint64_t now) {
         link->backoffMs = std::min(link->backoffMs * 2, kMaxBackoffMs);
         continue;
       }
-      auto s = std::make_unique<Session>(*this, *section, link.get(), fd, /*outgoing=*/true);
+      auto s = std::make_unique<PeerSession>(static_cast<PeerSessionHost&>(*this), *section, link.get(), fd, /*outgoing=*/true);
       if (!loop_.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, s.get())) continue;
       link->out = s.get();
       section->sessions.push_back(std::move(s));
@@ -692,7 +291,7 @@ void PeersService::connectDue(uint64_t now) {
   }
 }
 
-void PeersService::sessionEstablished(Session& s) {
+void PeersService::sessionEstablished(PeerSession& s) {
   Link* link = s.link();
   link->lastStatus = "ESTA";
   link->backoffMs = 250;
@@ -710,7 +309,7 @@ void PeersService::sessionEstablished(Session& s) {
   }
 }
 
-void PeersService::sessionClosed(Session* s, const std::string& why) {
+void PeersService::sessionClosed(PeerSession* s, const std::string& why) {
   // Called from inside the session: it is freed after this batch of events.
   for (auto& section : sections_) {
     for (auto& link : section->links) {
@@ -741,21 +340,27 @@ void PeersService::sessionClosed(Session* s, const std::string& why) {
 // HAProxy does). Bounded per tick, so a peer that was away for long is
 // caught up over several ticks without a burst past its queue limit.
 void PeersService::pushChanges(uint64_t now) {
-  constexpr size_t kMaxPerTick = 10000;
+  constexpr size_t kMaxPerTick = 1000;
   for (auto& section : sections_) {
     for (auto& link : section->links) {
-      Session* c = link->carrier();
+      PeerSession* c = link->carrier();
       if (!c) continue;
       if (link->pushedVia != c->serial()) {
         link->pushedVia = c->serial();
         for (Progress& p : link->progress) p.pushed = p.acked;
       }
-      for (size_t i = 0; i < section->tables.size() && c->state() == Session::State::Established; ++i) {
+      // Only while the peer keeps up: a slow link gets its updates later,
+      // never a send buffer past its limit (and a disconnect).
+      for (size_t i = 0; i < section->tables.size() && c->canSend(); ++i) {
         SharedTable& st = section->tables[i];
         Progress& p = link->progress[i];
-        for (const auto& snap : st.table->changesAfter(p.pushed, now, kMaxPerTick)) {
-          c->teach(st, snap, snap.update, now);
-          p.pushed = snap.update;
+        while (c->canSend()) {
+          auto chunk = st.table->changesAfter(p.pushed, now, kMaxPerTick);
+          if (chunk.empty()) break;
+          for (const auto& snap : chunk) {
+            c->teach(st, snap, snap.update, now);
+            p.pushed = snap.update;
+          }
         }
       }
     }
@@ -768,9 +373,9 @@ void PeersService::onTimer() noexcept {
   pushChanges(now);
   for (auto& section : sections_) {
     // A copy: a tick may close (and so remove) a session.
-    std::vector<Session*> all;
+    std::vector<PeerSession*> all;
     for (auto& s : section->sessions) all.push_back(s.get());
-    for (Session* s : all) s->tick(now);
+    for (PeerSession* s : all) s->tick(now);
   }
   loop_.schedule(*this, now + kTickMs);
 }
@@ -790,8 +395,13 @@ std::string PeersService::show() const {
   for (const auto& section : sections_) {
     o << ptr(section.get()) << ": [" << logDate() << "] id=" << section->name
       << " disabled=0 flags=0x0 resync_timeout=<NEVER> task_calls=0\n";
+    // sluice's own: incoming connections turned away, by reason.
+    const Refusals& r = section->refused;
+    o << "  refused: not_a_peer=" << r.notAPeer << " too_many=" << r.tooMany
+      << " handshake_timeout=" << r.handshakeTimeouts << " bad_handshake=" << r.badHandshakes
+      << " tls=" << (section->listenTls ? "yes" : "no") << "\n";
     for (const auto& link : section->links) {
-      Session* c = link->carrier();
+      PeerSession* c = link->carrier();
       o << "  " << ptr(link.get()) << ": id=" << link->name << "(remote," << (c ? "active" : "inactive")
         << ") addr=" << link->address.toString() << " last_status=" << link->lastStatus << " last_hdshk="
         << (link->establishedAt ? std::to_string((now - link->establishedAt) / 1000) + "s" : std::string("<NEVER>"))

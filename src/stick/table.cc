@@ -520,6 +520,28 @@ std::vector<Table::Snapshot> Table::snapshotAll(uint64_t nowMs, uint64_t* upTo) 
   return out;
 }
 
+std::vector<Table::Snapshot> Table::resyncChunk(ResyncCursor& c, uint64_t nowMs, size_t max) {
+  std::vector<Snapshot> out;
+  std::lock_guard lock(mu_);
+  if (!c.started || c.buckets != entries_.bucket_count()) {
+    // First call, or the table rehashed: walk every bucket (again).
+    c.started = true;
+    c.bucket = 0;
+    c.buckets = entries_.bucket_count();
+    c.upTo = lastUpdate_;
+  }
+  while (c.bucket < c.buckets && out.size() < max) {
+    for (auto it = entries_.begin(c.bucket); it != entries_.end(c.bucket); ++it) {
+      const Entry& e = *it->second;
+      if (e.refs == 0 && e.expireAt && e.expireAt <= nowMs) continue;
+      out.push_back(snapshotLocked(e, nowMs));
+    }
+    ++c.bucket;
+  }
+  c.done = c.bucket >= c.buckets;
+  return out;
+}
+
 void Table::learn(std::string_view key, std::optional<uint32_t> expireInMs,
                   const std::vector<std::pair<DataType, Value>>& values, uint64_t nowMs) {
   std::lock_guard lock(mu_);

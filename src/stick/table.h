@@ -151,6 +151,21 @@ class Table {
   // Every entry (a peer asked for a full resync), and through `upTo` the
   // update number they are current to.
   std::vector<Snapshot> snapshotAll(uint64_t nowMs, uint64_t* upTo = nullptr);
+  // The same a chunk at a time, so that a resync of a large table over a
+  // slow link holds neither the lock nor a copy of the table for long: the
+  // entries of the next hash buckets from `cursor` (about `max` of them,
+  // in no particular order). Entries that exist throughout come once;
+  // should the table grow and rehash meanwhile, the walk starts again (some
+  // come twice, none is missed). `cursor.upTo` is the update number when
+  // the walk began: later writes are in the update log after it.
+  struct ResyncCursor {
+    size_t bucket = 0;
+    size_t buckets = 0;
+    bool started = false;
+    bool done = false;
+    uint64_t upTo = 0;
+  };
+  std::vector<Snapshot> resyncChunk(ResyncCursor& cursor, uint64_t nowMs, size_t max);
   // An entry another instance wrote: its values replace these (conn_cur,
   // which only the instance holding the connections knows, stays), without
   // being sent on again.

@@ -3,6 +3,10 @@
 // conditional blocks, sections and defaults, every kind of error with its
 // file:line and hint, and Debian's stock file with the tutorial appended.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 #include <set>
 
@@ -589,16 +593,59 @@ TEST(Parser, PeersSections) {
 }
 
 // HAProxy can run peers over TLS; sluice cannot, and says where.
-TEST(Parser, PeersOverTlsAreWarnedAbout) {
+// TLS on peers links, as HAProxy's manual writes it: bind parameters on
+// "bind" (over "default-bind"), server parameters on "default-server" and
+// each peer line; what HAProxy refuses, refused with its reason.
+TEST(Parser, PeersOverTls) {
+  const std::string dir = ::testing::TempDir() + "/peers-tls-" + std::to_string(::getpid());
+  ASSERT_EQ(::system(("mkdir -p " + dir).c_str()), 0);
+  {
+    std::FILE* f = std::fopen((dir + "/p.pem").c_str(), "w");
+    std::fputs("-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n"
+               "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n", f);
+    std::fclose(f);
+    f = std::fopen((dir + "/ca.pem").c_str(), "w");
+    std::fputs("-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n", f);
+    std::fclose(f);
+  }
   core::Diagnostics diag;
-  parse("peers mesh\n  bind 127.0.0.1:10000 ssl crt /x.pem\n  default-server ssl verify none\n  server a\n"
-        "  server b 10.0.0.2:10000\n" + kMinimal,
-        diag);
+  Config cfg = parse("global\n  crt-base " + dir + "\n  ca-base " + dir + "\n"
+                     "peers mesh\n  bind 127.0.0.1:10000 ssl crt p.pem ca-file ca.pem verify required\n"
+                     "  default-server ssl ca-file ca.pem crt p.pem\n  server a\n"
+                     "  server b 10.0.0.2:10000 sni str(b.example) alpn h2\n  server c 10.0.0.3:10000 verify none\n" +
+                         kMinimal,
+                     diag);
   EXPECT_FALSE(diag.hasErrors()) << diag.render();
-  EXPECT_TRUE(hasMessage(diag, "test.cfg:2: warning: 'ssl' in peers section 'mesh': sluice speaks the peers protocol in clear"))
-      << diag.render();
-  EXPECT_TRUE(hasMessage(diag, "test.cfg:3: warning: 'ssl' in peers section 'mesh'"));
-  EXPECT_FALSE(hasMessage(diag, "test.cfg:5: warning: 'ssl'"));
+  ASSERT_EQ(cfg.peers.size(), 1u);
+  const PeersConfig& p = cfg.peers[0];
+  EXPECT_TRUE(p.bindTls.enabled);
+  EXPECT_EQ(p.bindTls.crt, dir + "/p.pem");
+  EXPECT_EQ(p.bindTls.verify, PeerTls::Verify::Required);
+  ASSERT_EQ(p.peers.size(), 3u);
+  EXPECT_TRUE(p.peers[1].tls.enabled);
+  EXPECT_EQ(p.peers[1].tls.caFile, dir + "/ca.pem");
+  EXPECT_EQ(p.peers[1].tls.sni, "b.example");
+  EXPECT_EQ(p.peers[2].tls.verify, PeerTls::Verify::None);
+  EXPECT_TRUE(hasMessage(diag, "test.cfg:8: warning: 'alpn' is ignored on a line of peers section 'mesh'")) << diag.render();
+
+  // HAProxy's refusals: a server verified by default without a CA, a bind
+  // with ssl and no certificate, files that are not there.
+  core::Diagnostics bad;
+  parse("peers mesh\n  bind 127.0.0.1:10000 ssl\n  server a\n  server b 10.0.0.2:10000 ssl\n"
+        "  server c 10.0.0.3:10000 ssl verify none crt /nonexistent/c.pem\n" + kMinimal,
+        bad);
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:2: error: 'ssl' on the bind of peers section 'mesh' needs 'crt <file>'"))
+      << bad.render();
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:4: error: peer 'b' of peers section 'mesh': verify is enabled by default but "
+                              "no CA file is given")) << bad.render();
+  EXPECT_TRUE(hasMessage(bad, "test.cfg:5: error: peer 'c': cannot open")) << bad.render();
+  // "ssl-server-verify none" makes "verify none" the default, as HAProxy.
+  core::Diagnostics lax;
+  parse("global\n  ssl-server-verify none\npeers mesh\n  server a 10.0.0.1:1\n  server b 10.0.0.2:10000 ssl\n" +
+            kMinimal,
+        lax);
+  EXPECT_FALSE(lax.hasErrors()) << lax.render();
+  ASSERT_EQ(::system(("rm -rf " + dir).c_str()), 0);
 }
 
 // "log" lines: targets, formats, facilities, levels.
