@@ -62,6 +62,10 @@ struct Link {
   uint64_t connects = 0, establishments = 0, protocolErrors = 0, updatesIn = 0, updatesOut = 0, heartbeatsIn = 0,
            heartbeatsOut = 0, silences = 0;
   std::string lastStatus = "NONE";
+  uint64_t lastHeard = 0;          // anything from the peer, on any of its sessions
+  // The session that carries updates: one that is sending a resync (so
+  // the updates after it follow it, and the link carries the table once),
+  // else the outgoing one, else the incoming one.
   PeerSession* carrier() const;
 };
 

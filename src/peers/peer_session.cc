@@ -51,6 +51,9 @@ uint64_t widen(uint32_t id, uint64_t ceiling) {
 }
 
 PeerSession* Link::carrier() const {
+  for (PeerSession* s : {out, in}) {
+    if (s && s->state() == PeerSession::State::Established && s->resyncing()) return s;
+  }
   if (out && out->state() == PeerSession::State::Established) return out;
   if (in && in->state() == PeerSession::State::Established) return in;
   return nullptr;
@@ -188,7 +191,11 @@ void PeerSession::tick(uint64_t now) {
     close("no handshake within 5 s");
     return;
   }
-  if (now - lastRx_ > kSilenceMs) {
+  // The peer is gone when nothing came from it for 10 s on any of its
+  // sessions: a second, idle session whose heartbeats queue behind a bulk
+  // transfer on a slow link is not a dead peer.
+  const uint64_t heard = link_ && state_ == State::Established ? std::max(lastRx_, link_->lastHeard) : lastRx_;
+  if (now - heard > kSilenceMs) {
     if (link_) ++link_->silences;
     close("nothing heard for 10 s");
     return;
@@ -246,6 +253,8 @@ void PeerSession::startResync(uint64_t now) {
   if (!link_) return;
   resyncing_ = true;
   resyncTable_ = 0;
+  resyncSent_ = 0;
+  resyncStart_ = now;
   cursor_ = {};
   resyncUpTo_.assign(section_.tables.size(), 0);
   continueResync(now);
@@ -260,11 +269,16 @@ void PeerSession::continueResync(uint64_t now) {
         if (link_->pushedVia == serial_) p.pushed = std::max(p.pushed, resyncUpTo_[i]);
       }
       send(wire::encodeMessage(wire::kControl, wire::kResyncFinished));
+      host_.log(kNotice, "sluice: peer '" + link_->name + "' resynchronized: " + std::to_string(resyncSent_) +
+                             " entries in " + std::to_string(now - resyncStart_) + " ms");
       return;
     }
     SharedTable& st = section_.tables[resyncTable_];
     const uint64_t baseline = link_->progress[resyncTable_].acked;
-    for (const auto& snap : st.table->resyncChunk(cursor_, now, kResyncChunk)) teach(st, snap, baseline, now);
+    for (const auto& snap : st.table->resyncChunk(cursor_, now, kResyncChunk)) {
+      teach(st, snap, baseline, now);
+      ++resyncSent_;
+    }
     if (cursor_.done) {
       resyncUpTo_[resyncTable_] = cursor_.upTo;
       ++resyncTable_;
@@ -294,6 +308,7 @@ void PeerSession::readAll() {
     if (n > 0) {
       in_.append(buf, static_cast<size_t>(n));
       lastRx_ = host_.loop().now();
+      if (link_ && state_ == State::Established) link_->lastHeard = lastRx_;
       const bool handshake = state_ == State::AwaitHello || state_ == State::AwaitStatus;
       if (handshake && in_.size() > kMaxHelloBytes) {
         refuseHandshake("a hello longer than " + std::to_string(kMaxHelloBytes) + " bytes");

@@ -53,6 +53,7 @@ class PeerSession final : public event::EventHandler {
   uint64_t serial() const { return serial_; }
   // Room to queue more: pushing and resyncs wait while the peer reads slowly.
   bool canSend() const { return state_ == State::Established && out_.size() < kSendWatermark && !resyncing_; }
+  bool resyncing() const { return resyncing_; }
 
   void onEvents(uint32_t events) noexcept override;
   void send(const std::string& bytes);
@@ -114,6 +115,7 @@ class PeerSession final : public event::EventHandler {
   size_t resyncTable_ = 0;
   stick::Table::ResyncCursor cursor_;
   std::vector<uint64_t> resyncUpTo_;
+  uint64_t resyncSent_ = 0, resyncStart_ = 0;
 };
 
 }  // namespace sluice::peers

@@ -554,5 +554,69 @@ TEST_F(QuicLabTest, DownloadWholeAcrossActiveMigration) {
   EXPECT_GE(paths_, 1) << "the client never moved: the test did not test migration";
 }
 
+// --- Peers behind a slow link --------------------------------------------
+// A restarted peer behind a 20 Mbit/s link learns a table of a million
+// entries from the other (issue 22): the resync goes out a chunk at a time
+// as the link drains, over the connection it started on, with no
+// disconnect and no second resync.
+TEST_F(LabTest, RestartedPeerLearnsAMillionEntriesOverASlowLink) {
+  Lab lab({1500, true, 20000, 0}, {1500, false, 0, 0});
+  ASSERT_TRUE(lab.ok()) << lab.error();
+  auto cfg = [&](const std::string& name, const std::string& admin, const std::string& frontend) {
+    return "global\n    log stdout format raw local0\n    localpeer " + name + "\n    stats socket " + admin +
+           " level admin\npeers mesh\n    peer a " + std::string(Lab::kFrontAddr) + ":10000\n    peer b " +
+           Lab::kClientAddr + ":10000\ndefaults\n    mode tcp\n    log global\n    timeout connect 1s\n"
+           "    timeout client 5s\n    timeout server 5s\n" + frontend +
+           "backend st\n    stick-table type ip size 2m expire 30m store gpc0 peers mesh\n    server s " +
+           Lab::kServerAddr + ":1\n";
+  };
+  ASSERT_TRUE(lab.startSluice(cfg("a", lab.adminSocket(), "frontend fe\n    bind " + std::string(Lab::kFrontAddr) +
+                                                             ":" + std::to_string(kFront) + "\n    default_backend st\n"),
+                              kFront))
+      << lab.sluiceLog();
+  // A million entries written on a.
+  std::string cmds = "prompt\n";
+  cmds.reserve(45 << 20);
+  constexpr int kEntries = 1000000;
+  for (int i = 0; i < kEntries; ++i) {
+    cmds += "set table st key 10." + std::to_string(i >> 16) + "." + std::to_string((i >> 8) & 255) + "." +
+            std::to_string(i & 255) + " data.gpc0 1\n";
+  }
+  cmds += "quit\n";
+  cliRequest(lab.adminSocket(), cmds, scaled(60000));
+  std::string tableA = cliRequest(lab.adminSocket(), "show table st\n", scaled(5000));
+  ASSERT_NE(tableA.find("used:1000000"), std::string::npos) << tableA.substr(0, 200);
+  // b starts behind the slow link and asks a for everything.
+  const std::string dir = makeTempDir("peerslab");
+  const std::string adminB = dir + "/b.sock";
+  writeFile(dir + "/b.cfg", cfg("b", adminB, ""));
+  Process b({"/bin/sh", "-c", "exec ip netns exec " + lab.clientNs().name() + " " + binaryPath() + " -db -f " + dir +
+                                  "/b.cfg"},
+            dir + "/b.log");
+  auto usedOnB = [&] {
+    std::string t = cliRequest(adminB, "show table st\n", scaled(2000));
+    size_t at = t.find("used:");
+    return at == std::string::npos ? -1LL : std::atoll(t.c_str() + at + 5);
+  };
+  EXPECT_TRUE(eventually([&] { return usedOnB() == kEntries; }, scaled(120000)))
+      << "b holds " << usedOnB() << "\n" << b.output() << lab.sluiceLog();
+  // One session carried it: no "does not read" disconnect, no silence, no
+  // second connection of b to a or of a to b.
+  const std::string logA = lab.sluiceLog(), logB = b.output();
+  EXPECT_NE(logA.find("peer 'b' resynchronized: 1000000 entries"), std::string::npos) << logA;
+  EXPECT_EQ(logA.find("does not read"), std::string::npos) << logA;
+  EXPECT_EQ(logA.find("nothing heard"), std::string::npos) << logA;
+  EXPECT_EQ(logB.find("nothing heard"), std::string::npos) << logB;
+  size_t connected = 0;
+  const std::string once = "[NOTICE] sluice: peer 'a' connected";  // each message is also on stdout
+  for (size_t at = logB.find(once); at != std::string::npos; at = logB.find(once, at + 1)) {
+    ++connected;
+  }
+  EXPECT_LE(connected, 2u) << "b connected to a again and again:\n" << logB << "\na:\n" << logA;
+  EXPECT_EQ(logB.find("disconnected"), std::string::npos) << logB;
+  b.stop();
+  runCommand("rm -rf " + dir);
+}
+
 }  // namespace
 }  // namespace sluice::testing::lab
