@@ -373,17 +373,33 @@ class CliConnection final : public Endpoints::Connection {
 
  protected:
   void onData() override {
+    // Lines are cut where they end; the bytes before `scanned_` were already
+    // searched, and the lines taken are erased once, so that a line sent a
+    // byte at a time or a long pipelined batch costs linear work.
+    size_t start = 0;
+    struct Erase {
+      std::string& in;
+      size_t& start;
+      size_t& scanned;
+      ~Erase() {
+        start = std::min(start, in.size());
+        in.erase(0, start);
+        scanned = scanned > start ? scanned - start : 0;
+      }
+    } erase{in_, start, scanned_};
     for (;;) {
-      size_t nl = in_.find('\n');
+      size_t nl = in_.find('\n', std::max(start, scanned_));
       if (nl == std::string::npos) {
-        if (in_.size() > kMaxCliLine && payloadFor_.empty()) {
+        scanned_ = in_.size();
+        if (in_.size() - start > kMaxCliLine && payloadFor_.empty()) {
           send("Command line too long.\n");
           closeAfterWrite();
         }
         return;
       }
-      std::string line = in_.substr(0, nl);
-      in_.erase(0, nl + 1);
+      std::string line = in_.substr(start, nl - start);
+      start = nl + 1;
+      scanned_ = start;
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (!payloadFor_.empty()) {
         if (!line.empty()) {
@@ -440,6 +456,7 @@ class CliConnection final : public Endpoints::Connection {
   CliSession session_;
   std::string payloadFor_;
   std::string payload_;
+  size_t scanned_ = 0;   // in_ before this holds no end of line
 };
 
 // One HTTP request to a stats proxy, answered and closed.
@@ -458,10 +475,11 @@ class HttpConnection final : public Endpoints::Connection {
 
  protected:
   void onData() override {
-    if (answered_) return;
+    if (answered_ || in_.size() < waitFor_) return;
     HttpRequest req;
-    switch (parseHttpRequest(in_, req)) {
+    switch (parseHttpRequest(in_, req, {}, &scanned_)) {
       case HttpParse::NeedMore:
+        waitFor_ = req.needed;  // nothing to look at again before that
         return;
       case HttpParse::Error:
         answer(httpResponse(req.errorStatus, "text/html", simplePage(req.errorStatus, "Bad request.")));
@@ -619,6 +637,8 @@ class HttpConnection final : public Endpoints::Connection {
   std::shared_ptr<runtime::Runtime> rt_;
   runtime::Frontend* fe_;
   core::Address src_, dst_;
+  size_t scanned_ = 0;   // where the search for the end of the head resumes
+  size_t waitFor_ = 0;   // the request cannot be whole before this many bytes
   bool answered_ = false;
   uint64_t bytesIn_ = 0, bytesOut_ = 0;
 };

@@ -27,12 +27,16 @@ std::string HttpRequest::header(std::string_view name) const {
   return {};
 }
 
-HttpParse parseHttpRequest(std::string_view bytes, HttpRequest& out, const HttpLimits& limits) {
+HttpParse parseHttpRequest(std::string_view bytes, HttpRequest& out, const HttpLimits& limits, size_t* scanned) {
   out = HttpRequest{};
-  size_t headEnd = bytes.find("\r\n\r\n");
+  const size_t from = scanned && *scanned > 3 ? *scanned - 3 : 0;
+  size_t headEnd = bytes.find("\r\n\r\n", from);
   if (headEnd == std::string_view::npos) {
+    if (scanned) *scanned = bytes.size();
+    out.needed = bytes.size() + 1;
     return bytes.size() > limits.maxHead ? fail(out, 431) : HttpParse::NeedMore;
   }
+  if (scanned) *scanned = headEnd;
   if (headEnd > limits.maxHead) return fail(out, 431);
   std::string_view head = bytes.substr(0, headEnd);
 
@@ -90,7 +94,10 @@ HttpParse parseHttpRequest(std::string_view bytes, HttpRequest& out, const HttpL
     if (bodyLength > limits.maxBody) return fail(out, 413);
   }
   size_t total = headEnd + 4 + bodyLength;
-  if (bytes.size() < total) return HttpParse::NeedMore;
+  if (bytes.size() < total) {
+    out.needed = total;
+    return HttpParse::NeedMore;
+  }
   out.body = std::string(bytes.substr(headEnd + 4, bodyLength));
   out.consumed = total;
   return HttpParse::Done;

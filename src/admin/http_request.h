@@ -8,6 +8,9 @@
 //
 //   HttpRequest req;
 //   switch (parseHttpRequest(bytes, req)) { case HttpParse::NeedMore: ... }
+//
+// Fed one byte at a time with `scanned`, the total work stays linear in
+// the bytes received (no rescan of what was already searched).
 #pragma once
 
 #include <cstddef>
@@ -27,6 +30,7 @@ struct HttpRequest {
   std::string body;
   size_t consumed = 0;   // bytes of the input this request used
   int errorStatus = 0;   // with HttpParse::Error: 400, 413, 431, 501
+  size_t needed = 0;     // with HttpParse::NeedMore: the input size worth another call
   std::string header(std::string_view name) const;  // first value, case-insensitive; "" if absent
 };
 
@@ -38,6 +42,11 @@ struct HttpLimits {
   size_t maxHeaders = 100;
 };
 
-HttpParse parseHttpRequest(std::string_view bytes, HttpRequest& out, const HttpLimits& limits = {});
+// `scanned` (optional) makes a caller that feeds the growing input again
+// and again linear in it: where the search for the end of the head resumes
+// (updated on NeedMore); such a caller waits for `needed` bytes before the
+// next call.
+HttpParse parseHttpRequest(std::string_view bytes, HttpRequest& out, const HttpLimits& limits = {},
+                           size_t* scanned = nullptr);
 
 }  // namespace sluice::admin

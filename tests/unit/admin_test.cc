@@ -35,6 +35,35 @@ TEST(HttpRequestParser, WholeRequestInPieces) {
   EXPECT_EQ(r.header("x"), "y");
 }
 
+// A request sent a byte at a time (a slow or hostile client): with the
+// resume point and the size to wait for, the bytes the parser searches add
+// up to a few times the request's length, not its square (issue 22).
+TEST(HttpRequestParser, ByteAtATimeIsLinear) {
+  std::string head = "POST /stats HTTP/1.1\r\nHost: x\r\n";
+  while (head.size() < 15000) head += "X-Pad: " + std::string(200, 'p') + "\r\n";  // 75 headers
+  const std::string body(60000, 'b');
+  const std::string request = head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  size_t scanned = 0, waitFor = 0, calls = 0, searched = 0;
+  HttpParse result = HttpParse::NeedMore;
+  HttpRequest req;
+  for (size_t n = 1; n <= request.size(); ++n) {
+    if (n < waitFor) continue;  // what the caller does: nothing to look at yet
+    ++calls;
+    const size_t from = scanned > 3 ? scanned - 3 : 0;
+    searched += n - std::min(from, n);
+    result = parseHttpRequest(std::string_view(request).substr(0, n), req, {}, &scanned);
+    if (result != HttpParse::NeedMore) break;
+    waitFor = req.needed;
+  }
+  ASSERT_EQ(result, HttpParse::Done);
+  EXPECT_EQ(req.body.size(), body.size());
+  EXPECT_EQ(req.header("Content-Length"), std::to_string(body.size()));
+  // The head is searched once (4 bytes of overlap a call); the body costs
+  // one more call once it is all there.
+  EXPECT_LE(searched, 4 * head.size() + request.size()) << searched << " bytes searched for " << request.size();
+  EXPECT_LE(calls, head.size() + 100) << "a call per byte of the head, one for the body";
+}
+
 TEST(HttpRequestParser, RefusesWhatItDoesNotServe) {
   auto status = [](const std::string& text) {
     HttpRequest r;
