@@ -726,8 +726,9 @@ std::string Cli::executeHere(std::string_view line, const std::string& payload, 
       e.backend = s.backend->name;
       e.server = s.server->name;
       e.words.assign(w.begin() + std::min<size_t>(4, w.size()), w.end());
-      const std::string oldIp = s.server->address.ipString();
-      const uint16_t oldPort = s.server->address.port();
+      const core::Address was = s.server->currentAddress();
+      const std::string oldIp = was.ipString();
+      const uint16_t oldPort = was.port();
       const bool oldFromClient = s.server->portFromClient;
       std::string answer = host_.editServer(std::move(e));
       if (!answer.empty()) return answer;

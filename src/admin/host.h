@@ -27,6 +27,8 @@ struct ProcessFacts {
   uint64_t pid = 0;
   uint64_t startedAt = 0;       // wall-clock seconds
   uint32_t reloads = 0;
+  uint64_t rebuilds = 0;        // runtimes built for a runtime API change (not from the files)
+  uint64_t inPlaceChanges = 0;  // server addresses changed without one (DNS, "set server addr")
   uint32_t threads = 0;
   uint64_t fdLimit = 0;
   bool stopping = false;

@@ -40,7 +40,7 @@ void serverStatus(const balance::ServerState& s, StatRow& r) {
   balance::AdminState admin = s.admin.load();
   r.up = up;
   r.admin = admin;
-  if (admin == balance::AdminState::Maint || !s.hasAddress) {
+  if (admin == balance::AdminState::Maint || !s.resolved()) {
     // No address yet from DNS: HAProxy's "MAINT (resolution)".
     r.status = admin == balance::AdminState::Maint ? "MAINT" : "MAINT (resolution)";
     r.state = "MAINT";
@@ -221,9 +221,10 @@ StatRow serverRow(const runtime::Backend& be, const balance::ServerState& s, uin
     r.checkHealth = live.checkHealth;
   }
   timesAndAborts(c, r);
-  r.address = s.portFromClient ? s.address.ipString() : s.address.toString();
+  const core::Address at = s.currentAddress();
+  r.address = s.portFromClient ? at.ipString() : at.toString();
   r.quic = s.quic;
-  if (s.quic) r.prefix = s.address.isV6() ? "quic6@" : "quic4@";
+  if (s.quic) r.prefix = at.isV6() ? "quic6@" : "quic4@";
   return r;
 }
 
@@ -577,6 +578,8 @@ std::string renderInfo(const Snapshot& snap) {
   num("CopiedBytes", p.copiedBytes);
   num("AcceptErrors", p.acceptErrors);
   num("Reloads", p.facts.reloads);
+  num("RuntimeRebuilds", p.facts.rebuilds);
+  num("InPlaceServerChanges", p.facts.inPlaceChanges);
   num("QuicUnconfirmedFlows", p.quicUnconfirmed);
   num("QuicUnconfirmedExpired", p.quicUnconfirmedExpired);
   num("QuicUnconfirmedEvicted", p.quicUnconfirmedEvicted);
@@ -626,14 +629,14 @@ std::string renderServersState(const runtime::Runtime& rt, const std::string& ba
                              : s->configAdmin == balance::AdminState::Maint && !sc.dynamic ? 0x04
                                                                                            : 0x01)
                           : admin == balance::AdminState::Drain ? 0x08 : 0;
-      if (!s->hasAddress) adminBits |= 0x20;  // maintenance by resolution
+      if (!s->resolved()) adminBits |= 0x20;  // maintenance by resolution
       int checkResult = !s->checked || live.checkStatus.empty() ? 0 : s->up.load() ? 3 : 2;
       uint64_t changed = s->lastChange.load();
       // In forced maintenance HAProxy reports the server stopped and its
       // check paused (configured|enabled|paused = 14).
       bool maint = admin == balance::AdminState::Maint;
-      o << id << ' ' << be->name << ' ' << s->id << ' ' << s->name << ' ' << s->address.ipString() << ' '
-        << (s->up.load() && !maint && s->hasAddress ? 2 : 0) << ' ' << adminBits << ' ' << s->weight.load() << ' ' << s->configWeight
+      o << id << ' ' << be->name << ' ' << s->id << ' ' << s->name << ' ' << s->currentAddress().ipString() << ' '
+        << (s->up.load() && !maint && s->resolved() ? 2 : 0) << ' ' << adminBits << ' ' << s->weight.load() << ' ' << s->configWeight
         << ' ' << (wall > changed ? wall - changed : 0) << ' '
         << (s->checked ? statusCode(live.checkStatus) : 1) << ' ' << checkResult << ' '
         // An unchecked server's health counter stays at its "rise", as HAProxy's.
@@ -642,7 +645,7 @@ std::string renderServersState(const runtime::Runtime& rt, const std::string& ba
         << (s->checked ? (live.healthDisabled.load() ? 2 : maint ? 14 : 6) : 0) << " 0 0 0 "
         // srv_fqdn, srv_port, srvrecord: the name DNS resolves, an SRV label apart.
         << (sc.fqdn.empty() || sc.fqdn[0] == '_' ? "-" : sc.fqdn) << ' '
-        << (s->portFromClient ? 0 : s->address.port()) << ' ' << (!sc.fqdn.empty() && sc.fqdn[0] == '_' ? sc.fqdn : "-")
+        << (s->portFromClient ? 0 : s->currentAddress().port()) << ' ' << (!sc.fqdn.empty() && sc.fqdn[0] == '_' ? sc.fqdn : "-")
         << " 0 " << sc.checkPort.value_or(0) << " - - 0\n";
     }
     // sluice's own: the runtime API's changes to this backend, as comments

@@ -154,6 +154,8 @@ admin::ProcessFacts Control::facts() const {
   f.pid = static_cast<uint64_t>(getpid());
   f.startedAt = startedAt_;
   f.reloads = reloads_;
+  f.rebuilds = rebuilds_;
+  f.inPlaceChanges = inPlaceChanges_;
   f.threads = static_cast<uint32_t>(workers_.size());
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0) f.fdLimit = rl.rlim_cur;
@@ -286,6 +288,11 @@ std::string Control::editServer(config::ServerEdit edit) {
   auto cfg = std::make_shared<config::Config>(*cfg_);
   std::string error = config::applyServerEdit(*cfg, edit);
   if (!error.empty()) return error;
+  if (edit.kind == config::ServerEdit::Kind::Address && applyAddressInPlace(*cfg, edit)) {
+    cfg_ = cfg;
+    edits_.push_back(std::move(edit));
+    return {};
+  }
   core::Diagnostics diag;
   std::string report;
   if (!install(cfg, diag, /*fromFiles=*/false, report)) return report;
@@ -305,6 +312,29 @@ std::string Control::editServer(config::ServerEdit edit) {
   }
   log(observe::kNotice, "sluice: server " + name + " changed through the runtime API");
   return {};
+}
+
+// "set server addr": the running server moves at once (sessions queued or
+// retrying included), as a DNS answer moves it; no new runtime. False when
+// the server is not in the running runtime as the edit expects.
+bool Control::applyAddressInPlace(const config::Config& cfg, const config::ServerEdit& edit) {
+  runtime::Backend* be = rt_->findBackend(edit.backend);
+  balance::ServerState* s = be ? be->findServer(edit.server) : nullptr;
+  const config::ProxyConfig* pc = nullptr;
+  for (const config::ProxyConfig& p : cfg.proxies) {
+    if (p.isBackend && p.name == edit.backend) pc = &p;
+  }
+  const config::ServerConfig* sc = nullptr;
+  if (pc) {
+    for (const config::ServerConfig& c : pc->servers) {
+      if (c.name == edit.server) sc = &c;
+    }
+  }
+  if (!s || !sc || sc->portFromClient != s->portFromClient) return false;
+  if (runtime::moveServer(*s, sc->address, sc->hasAddress) && (s->checked || sc->agentCheck)) startChecks();
+  ++inPlaceChanges_;
+  log(observe::kNotice, "sluice: server " + edit.backend + "/" + edit.server + " changed through the runtime API");
+  return true;
 }
 
 // -L, else "localpeer", else the host name, as HAProxy names itself.
@@ -333,17 +363,55 @@ std::vector<admin::ResolverRow> Control::resolverCounters() const {
   return out;
 }
 
-// DNS gave servers other addresses: a runtime built with them replaces the
-// running one, as a runtime API change does.
+// DNS gave servers other addresses (or none, or SRV weights): applied in
+// place to the running servers, without a new runtime, so that a name
+// whose answers change every round costs no rebuild and no listener swap.
+// The configuration kept for later changes and reloads takes them too.
 void Control::dnsChanged() {
   if (softStopping_) return;
   auto cfg = std::make_shared<config::Config>(*cfg_);
   dns_->applyTo(*cfg);
-  core::Diagnostics diag;
-  std::string report;
-  if (install(cfg, diag, /*fromFiles=*/false, report)) {
-    log(observe::kNotice, "sluice: servers changed by DNS resolution");
+  // An SRV record gives a server without a port its first port: that is
+  // the shape of the server, not only its place, and takes a new runtime.
+  bool reshaped = false;
+  for (const config::ProxyConfig& pc : cfg->proxies) {
+    runtime::Backend* be = pc.isBackend ? rt_->findBackend(pc.name) : nullptr;
+    for (const config::ServerConfig& sc : pc.servers) {
+      const balance::ServerState* s = be ? be->findServer(sc.name) : nullptr;
+      reshaped = reshaped || (be && (!s || s->portFromClient != sc.portFromClient));
+    }
   }
+  if (reshaped) {
+    core::Diagnostics diag;
+    std::string report;
+    if (install(cfg, diag, /*fromFiles=*/false, report)) {
+      log(observe::kNotice, "sluice: servers changed by DNS resolution");
+    }
+    return;
+  }
+  size_t moved = 0;
+  bool checks = false;
+  for (const config::ProxyConfig& pc : cfg->proxies) {
+    runtime::Backend* be = pc.isBackend ? rt_->findBackend(pc.name) : nullptr;
+    if (!be) continue;
+    for (const config::ServerConfig& sc : pc.servers) {
+      balance::ServerState* s = be->findServer(sc.name);
+      if (!s) continue;
+      const bool wasResolved = s->resolved();
+      const bool changed = runtime::moveServer(*s, sc.address, sc.hasAddress) || wasResolved != sc.hasAddress;
+      // An SRV record's weight, unless the runtime API set one.
+      if (sc.weight != s->configWeight && !s->live->weightSetLive.load()) s->weight.store(sc.weight);
+      if (!changed) continue;
+      ++moved;
+      checks = checks || s->checked || (be->serverConfigs[s->position]->agentCheck);
+    }
+  }
+  cfg_ = cfg;
+  ++inPlaceChanges_;
+  // Checks follow the live address; one that starts or stops with its
+  // server's resolution needs the checker started again (health carries over).
+  if (checks) startChecks();
+  log(observe::kNotice, "sluice: " + std::to_string(moved) + " server(s) changed by DNS resolution, in place");
 }
 
 bool Control::install(std::shared_ptr<config::Config> cfg, core::Diagnostics& diag, bool fromFiles,
@@ -423,7 +491,10 @@ bool Control::install(std::shared_ptr<config::Config> cfg, core::Diagnostics& di
     report += cliErrors;
   }
   startChecks();
-  if (!fromFiles) return true;
+  if (!fromFiles) {
+    ++rebuilds_;
+    return true;
+  }
   programs_.apply(cfg_->programs);
   ++reloads_;
   log(observe::kNotice, "sluice: configuration reloaded (" + std::to_string(rt->frontends.size()) +

@@ -117,6 +117,7 @@ class Control final : public event::EventHandler, public event::Timer, public ad
   uint64_t hardStopAt_ = 0;
   uint64_t startedAt_ = 0;
   uint32_t reloads_ = 0;
+  uint64_t rebuilds_ = 0, inPlaceChanges_ = 0;
   // Server changes made through the runtime API, in order: applied again to
   // the files' configuration at each reload (config/server_edit.h).
   std::vector<config::ServerEdit> edits_;
@@ -124,6 +125,7 @@ class Control final : public event::EventHandler, public event::Timer, public ad
   // runtime API change does; applied again after each reload.
   std::unique_ptr<resolve::DnsResolver> dns_;
   void dnsChanged();
+  bool applyAddressInPlace(const config::Config& cfg, const config::ServerEdit& edit);
   // Stick tables shared with other instances ("peers" sections).
   std::unique_ptr<peers::PeersService> peers_;
   std::string localPeerName() const;

@@ -6,12 +6,16 @@
 // here too.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <cstring>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <sys/socket.h>
 
 #include "core/address.h"
 #include "observe/counters.h"
@@ -85,11 +89,52 @@ struct ServerCounters {
   observe::SlidingAverage totalTime;
 };
 
+// A server's address as DNS or the runtime API last set it, read by every
+// connection to the server and written by the control thread: a seqlock
+// over atomic words, so that a read takes no lock, never sees half an
+// address, and sessions made under an older runtime (queued, retrying)
+// use the new address too.
+class LiveAddress {
+ public:
+  void store(const core::Address& a) {
+    std::array<uint64_t, kWords> w{};
+    std::memcpy(w.data(), a.sockaddrPtr(), std::min<size_t>(a.length(), sizeof(w)));
+    seq_.fetch_add(1, std::memory_order_acq_rel);  // odd: being written
+    for (size_t i = 0; i < kWords; ++i) words_[i].store(w[i], std::memory_order_relaxed);
+    seq_.fetch_add(1, std::memory_order_release);
+  }
+  core::Address load() const {
+    std::array<uint64_t, kWords> w{};
+    for (;;) {
+      const uint32_t before = seq_.load(std::memory_order_acquire);
+      if (before & 1) continue;
+      for (size_t i = 0; i < kWords; ++i) w[i] = words_[i].load(std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_acquire);  // the words are read before the check
+      if (seq_.load(std::memory_order_relaxed) == before) break;
+    }
+    sockaddr_storage ss{};
+    std::memcpy(&ss, w.data(), sizeof(w));
+    const socklen_t len = ss.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) return {};
+    return core::Address::fromSockaddr(reinterpret_cast<const sockaddr*>(&ss), len);
+  }
+
+ private:
+  static constexpr size_t kWords = 4;  // a sockaddr_in6 (28 bytes) fits
+  std::atomic<uint32_t> seq_{0};
+  std::array<std::atomic<uint64_t>, kWords> words_{};
+};
+
 // What survives a reload: a server with the same backend and name in the new
 // configuration keeps this object, so health, drain, live weight, the
 // connection count (sessions started before the reload still hold slots) and
 // counters carry over.
 struct ServerLive {
+  // Where the server is, and whether it has an address at all (DNS may
+  // give it none): both changed in place by DNS answers and "set server
+  // addr", without a new runtime.
+  LiveAddress address;
+  Watched<bool> resolved{true};
   Watched<bool> up{true};
   Watched<AdminState> admin{AdminState::Ready};
   Watched<uint32_t> weight{1};               // effective weight
@@ -149,7 +194,7 @@ struct ServerState {
   uint32_t configWeight = 1;
   std::atomic<uint32_t> maxconn{0};          // 0: unlimited; an agent-check agent may change it
   bool checked = false;                      // has "check"
-  bool hasAddress = true;                    // false: DNS has given it none yet, it takes no traffic
+  bool hasAddress = true;                    // as the runtime was built; live->resolved is what counts
   // The balancer that orders this server by load (leastconn), told of each
   // connection opened and closed; set by the Backend that holds the server.
   LoadWatcher* loadWatcher = nullptr;
@@ -164,9 +209,13 @@ struct ServerState {
   std::atomic<uint64_t>& lastChange{live->lastChange};
   ServerCounters& counters{live->counters};
 
+  // Where it is now, and whether it has an address (DNS may give it none).
+  core::Address currentAddress() const { return live->address.load(); }
+  bool resolved() const { return live->resolved.load(std::memory_order_relaxed); }
+
   // Can the balancer send a new connection here?
   bool usable() const {
-    return hasAddress && up.load(std::memory_order_relaxed) &&
+    return resolved() && up.load(std::memory_order_relaxed) &&
            admin.load(std::memory_order_relaxed) == AdminState::Ready &&
            weight.load(std::memory_order_relaxed) > 0;
   }

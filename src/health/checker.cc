@@ -210,10 +210,19 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
   // A QUIC server is checked without TLS: a datagram of a reserved version
   // must bring back Version Negotiation (RFC 9000 §6). A closed port shows
   // as an ICMP refusal on the connected socket.
+  // Where this check connects: the server's live address (on the check's
+  // own port when it has one), unless "addr" names another host.
+  core::Address checkAddress() const {
+    if (!spec_->followsServer) return spec_->address;
+    core::Address a = server_.currentAddress();
+    if (spec_->explicitPort) a.setPort(spec_->address.port());
+    return a;
+  }
+
   void startQuicProbe() {
     closeConnection();
     const config::SourceSpec& src = be_.sourceFor(server_);
-    fd_ = net::openUdpConnected(spec_->address, src.address, false, src.interface);
+    fd_ = net::openUdpConnected(checkAddress(), src.address, false, src.interface);
     if (fd_ < 0) {
       done({false, "L4CON", "General socket error (" + std::string(std::strerror(errno)) + ")", 0});
       return;
@@ -265,8 +274,9 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
         }
       }
     }
-    const std::string serverAddr = server_.address.ipString();
-    const std::string serverPort = server_.portFromClient ? "" : std::to_string(server_.address.port());
+    const core::Address at = server_.currentAddress();
+    const std::string serverAddr = at.ipString();
+    const std::string serverPort = server_.portFromClient ? "" : std::to_string(at.port());
     const bool noProxyAddr = pl.proxyAddress == "NOT_USED";
     std::vector<std::string> args = {pl.command, pl.proxyAddress, pl.proxyPort, serverAddr,
                                      serverPort.empty() ? "NOT_USED" : serverPort};
@@ -351,10 +361,10 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
     connectStep_ = step_;
     const CheckStep* c = stepped() ? &plan().steps[step_] : nullptr;
     const bool server = !c || c->useServerSettings;
-    core::Address target = spec_->address;
+    core::Address target = checkAddress();
     if (c && c->addr) {
       target = *c->addr;
-      target.setPort(spec_->address.port());
+      target.setPort(checkAddress().port());
     }
     if (c && c->port) target.setPort(*c->port);
     viaSocks_ = (c && c->viaSocks4) || (server && spec_->socks4);
@@ -1219,7 +1229,7 @@ void HealthChecker::start() {
   std::mt19937 rng(static_cast<unsigned>(getpid()));
   for (const auto& be : rt_->backends) {
     for (size_t i = 0; i < be->servers.size(); ++i) {
-      if (!be->checks[i] || !be->servers[i]->hasAddress) continue;
+      if (!be->checks[i] || !be->servers[i]->resolved()) continue;
       const config::ServerConfig& sc = *be->serverConfigs[i];
       auto c = std::make_unique<ServerCheck>(*this, *be, *be->servers[i], be->checks[i],
                                              sc.slowstart.value_or(0));
@@ -1230,8 +1240,8 @@ void HealthChecker::start() {
     }
     for (size_t i = 0; i < be->servers.size(); ++i) {
       const config::ServerConfig& sc = *be->serverConfigs[i];
-      if (!sc.agentCheck || !sc.agentPort || !be->servers[i]->hasAddress) continue;
-      core::Address address = be->servers[i]->address;
+      if (!sc.agentCheck || !sc.agentPort || !be->servers[i]->resolved()) continue;
+      core::Address address = be->servers[i]->currentAddress();
       if (!sc.agentAddr.empty()) {
         const std::string& a = sc.agentAddr;
         if (auto parsed = core::Address::parse(a.find(':') != std::string::npos && a[0] != '[' ? "[" + a + "]" : a)) {

@@ -585,6 +585,8 @@ std::optional<ServerCheckSpec> resolveServerCheck(const config::GlobalConfig& gl
                                                   core::Diagnostics& diag) {
   ServerCheckSpec spec;
   spec.address = s.address;
+  spec.followsServer = s.checkAddr.empty();
+  spec.explicitPort = s.checkPort.has_value();
   if (!s.checkAddr.empty()) {
     auto a = core::Address::parse(s.checkAddr.find(':') != std::string::npos && s.checkAddr[0] != '['
                                       ? "[" + s.checkAddr + "]"

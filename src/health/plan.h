@@ -77,7 +77,11 @@ struct CheckPlan {
 
 // Per-server check settings, resolved.
 struct ServerCheckSpec {
-  core::Address address;                     // where checks connect
+  core::Address address;                     // where checks connect (as the file gives it)
+  // No "addr": checks follow the server's live address (DNS and the runtime
+  // API move it in place), on the "port" when one is given.
+  bool followsServer = true;
+  bool explicitPort = false;
   uint32_t inter = 2000;
   uint32_t fastinter = 2000;
   uint32_t downinter = 2000;

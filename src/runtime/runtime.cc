@@ -419,6 +419,8 @@ class Builder {
       s->hasAddress = sc.hasAddress;
       s->configAdmin = sc.disabled ? balance::AdminState::Maint : balance::AdminState::Ready;
       if (!old) {  // else adoptLiveState() reconciles the shared state
+        s->live->address.store(sc.address);
+        s->live->resolved.store(sc.hasAddress);
         // As HAProxy: checks of a server added at runtime wait for "enable health".
         if (sc.dynamic && sc.check) s->live->healthDisabled.store(true);
         s->weight.store(sc.weight);
@@ -755,6 +757,23 @@ class Builder {
   std::vector<std::unique_ptr<route::AclScope>> scopes_;
 };
 
+void forgetHealth(balance::ServerLive& live);
+
+}  // namespace
+
+bool moveServer(balance::ServerState& s, const core::Address& address, bool resolved);
+
+namespace {
+
+void forgetHealth(balance::ServerLive& live) {
+  live.up.store(true);
+  live.checkStatus.clear();
+  live.checkInfo.clear();
+  live.checkPassed = live.checkFailed = 0;
+  live.checkDueAt = live.agentDueAt = 0;  // checked again soon, at the start-up spread
+  live.rampFrom = live.rampUntil = 0;
+}
+
 // A server of the previous configuration with the same backend and name:
 // its live state continues, except where the new file says otherwise.
 void carryOver(const balance::ServerState& old, balance::ServerState& s) {
@@ -769,18 +788,22 @@ void carryOver(const balance::ServerState& old, balance::ServerState& s) {
   // "disabled" added or removed in the file wins over a state set live.
   if (old.configAdmin != s.configAdmin) live.admin.store(s.configAdmin);
   // Health observed on another address, or by a check that is gone, says
-  // nothing about this server now.
-  if (!(old.address == s.address) || old.portFromClient != s.portFromClient || !s.checked) {
-    live.up.store(true);
-    live.checkStatus.clear();
-    live.checkInfo.clear();
-    live.checkPassed = live.checkFailed = 0;
-    live.checkDueAt = live.agentDueAt = 0;  // checked again soon, at the start-up spread
-    live.rampFrom = live.rampUntil = 0;
-  }
+  // nothing about this server now. (The address it was last at is the live
+  // one: DNS and the runtime API change it in place.)
+  const bool moved = moveServer(s, s.address, s.hasAddress);
+  if (!moved && (old.portFromClient != s.portFromClient || !s.checked)) forgetHealth(live);
 }
 
 }  // namespace
+
+bool moveServer(balance::ServerState& s, const core::Address& address, bool resolved) {
+  balance::ServerLive& live = *s.live;
+  const bool moved = !(live.address.load() == address);
+  live.address.store(address);
+  live.resolved.store(resolved);
+  if (moved) forgetHealth(live);
+  return moved;
+}
 
 void adoptLiveState(const Runtime& next, const Runtime& previous) {
   for (const auto& be : next.backends) {
@@ -959,6 +982,8 @@ void loadServerStates(Runtime& rt, core::Diagnostics& diag) {
                                                                               : static_cast<uint16_t>(*port));
           s->address = *ip;
           s->hasAddress = true;
+          s->live->address.store(*ip);
+          s->live->resolved.store(true);
         }
       }
       if (admin >= 0 && (admin & 0x01)) {

@@ -365,6 +365,11 @@ std::shared_ptr<Runtime> build(std::shared_ptr<const config::Config> cfg, core::
 // another address is forgotten. Called once `next` is sure to replace
 // `previous`.
 void adoptLiveState(const Runtime& next, const Runtime& previous);
+// A server's address and resolution changed in place (DNS, "set server
+// addr"): every connection from now on, under this runtime or an older
+// one, goes to `address`. Health seen on the old address is forgotten.
+// True when the address moved.
+bool moveServer(balance::ServerState& s, const core::Address& address, bool resolved);
 
 // The default maxconn when the file sets none: what the descriptor limit
 // allows (two descriptors per connection plus a reserve), at most 100000.

@@ -28,7 +28,7 @@ ConnectionCore::ConnectionCore(Worker& w, std::shared_ptr<const runtime::Runtime
 }
 
 core::Address ConnectionCore::target() const {
-  core::Address t = server->address;
+  core::Address t = server->currentAddress();  // DNS and the runtime API change it in place
   if (server->portFromClient) {
     int port = static_cast<int>(rc.dst.port()) + server->portOffset;
     t.setPort(static_cast<uint16_t>(std::clamp(port, 1, 65535)));

@@ -288,7 +288,7 @@ balance::ServerState* RuleContext::pickServer(runtime::Backend& be, const route:
       if (be.persistExpr->evaluate(v, 0, token)) {
         if (auto a = proto::decodeRdpRoutingToken(token.text)) {
           for (const auto& s : be.servers) {
-            if (s->address == *a && !s->quic && s->usable()) return s.get();
+            if (s->currentAddress() == *a && !s->quic && s->usable()) return s.get();
           }
         }
       }
@@ -332,7 +332,7 @@ void RuleContext::log(runtime::Frontend& fe, const runtime::Backend* be, const b
                       int actconn, observe::LogRecord& r, bool error) const noexcept {
   r.client = src;  // as the rules report it (set-src)
   r.frontendAddress = dst;
-  if (server) r.serverAddress = server->address;
+  if (server) r.serverAddress = server->currentAddress();
   r.frontend = fe.name;
   r.backend = be ? std::string_view(be->name) : std::string_view(fe.name);
   r.server = server ? std::string_view(server->name) : std::string_view("<NOSRV>");

@@ -202,6 +202,38 @@ TEST(Dns, ServersFollowARecordsAndTemplatesFillAndEmpty) {
   dns.stop();
 }
 
+// A name whose answer changes every round moves its server in place: no
+// new runtime, no listener swapped (issue 22). A held session stays.
+TEST(Dns, ChangingAnswersMoveServersInPlace) {
+  if (!haveDnsmasq()) SLUICE_SKIP_OR_FAIL("dnsmasq is needed (scripts/install-deps installs dnsmasq-base)");
+  std::string dir = makeTempDir("dns-inplace");
+  int dnsPort = freePort(), port = freePort(), backPort = freePort();
+  TestServer one("ONE", TestServer::Mode::Identify, nullptr, "127.0.0.2", backPort);
+  TestServer two("TWO", TestServer::Mode::Identify, nullptr, "127.0.0.3", backPort);
+  Dnsmasq dns(dir, dnsPort, "127.0.0.2 web.test\n");
+  ASSERT_TRUE(dns.ready()) << dns.log();
+  Sluice s(config(dir, port, "  nameserver ns1 127.0.0.1:" + std::to_string(dnsPort) + "\n",
+                  "  server web web.test:" + std::to_string(backPort) + " resolvers dns resolve-prefer ipv4\n"),
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  const std::string admin = dir + "/admin.sock";
+  auto info = [&](const std::string& key) {
+    std::string text = cliRequest(admin, "show info\n");
+    size_t at = text.find("\n" + key + ": ");
+    return at == std::string::npos ? -1LL : std::atoll(text.c_str() + at + key.size() + 3);
+  };
+  ASSERT_TRUE(eventually([&] { return askServerName(port) == "ONE"; }, 5000)) << state(admin);
+  for (int round = 0; round < 4; ++round) {
+    const bool toTwo = round % 2 == 0;
+    dns.setHosts(toTwo ? "127.0.0.3 web.test\n" : "127.0.0.2 web.test\n");
+    ASSERT_TRUE(eventually([&] { return askServerName(port) == (toTwo ? "TWO" : "ONE"); }, 5000))
+        << "round " << round << "\n" << state(admin);
+  }
+  EXPECT_EQ(info("RuntimeRebuilds"), 0) << cliRequest(admin, "show info\n");
+  EXPECT_GE(info("InPlaceServerChanges"), 4) << cliRequest(admin, "show info\n");
+  EXPECT_EQ(s.logLines("configuration reloaded").size(), 0u);
+}
+
 TEST(Dns, SrvRecordsGivePortsAndWeights) {
   if (!haveDnsmasq()) SLUICE_SKIP_OR_FAIL("dnsmasq is needed (scripts/install-deps installs dnsmasq-base)");
   std::string dir = makeTempDir("dns-srv");

@@ -167,8 +167,16 @@ TEST(DynamicServers, HealthChecksWaitForEnableHealth) {
   ASSERT_TRUE(s.started()) << s.log();
   EXPECT_EQ(d.cli("add server be/c 127.0.0.1:" + std::to_string(nothing) + " check"), "New server registered.\n");
   EXPECT_EQ(d.cli("enable server be/c"), "\n");
-  // Checks are off until "enable health" (HAProxy's rule): configured (2), up.
-  ::usleep(400 * 1000);
+  // Checks are off until "enable health" (HAProxy's rule): configured (2),
+  // up. A server added and enabled the same way with its checks on shows
+  // when they have had time to run: it is down by then, c is not.
+  EXPECT_EQ(d.cli("add server be/w 127.0.0.1:" + std::to_string(nothing) + " check"), "New server registered.\n");
+  EXPECT_EQ(d.cli("enable server be/w"), "\n");
+  EXPECT_EQ(d.cli("enable health be/w"), "\n");
+  ASSERT_TRUE(eventually([&] {
+    std::vector<std::string> row = statRow(d.cli("show stat"), "be", "w");
+    return row.size() > 17 && row[17] == "DOWN";
+  }, 5000)) << d.cli("show stat");
   std::string state = d.cli("show servers state be");
   EXPECT_NE(state.find(" c 127.0.0.1 2 0 1 1 "), std::string::npos) << state;
   EXPECT_NE(state.find(" 2 0 0 0 - " + std::to_string(nothing)), std::string::npos) << state;
@@ -178,6 +186,41 @@ TEST(DynamicServers, HealthChecksWaitForEnableHealth) {
       << d.cli("show stat");
   EXPECT_EQ(d.cli("disable health be/c"), "\n");
   EXPECT_NE(d.cli("show servers state be").find(" c 127.0.0.1 2 0 "), std::string::npos);
+}
+
+// "set server addr" moves the running server in place (issue 22: no new
+// runtime for what DNS or an operator changes every few seconds), and a
+// session already retrying its connect to that server goes to the new
+// address at its next attempt.
+TEST(DynamicServers, AddressChangesInPlaceReachRetryingSessions) {
+  Dyn d;
+  int dead = freePort();  // nobody listens: connects are refused
+  TestServer live("LIVE", TestServer::Mode::Identify);
+  Sluice s(d.config("  retries 3\n  timeout connect 1s\n", "  server x 127.0.0.1:" + std::to_string(dead) + "\n"),
+           {d.port, d.stats});
+  ASSERT_TRUE(s.started()) << s.log();
+  auto info = [&](const std::string& key) {
+    std::string text = d.cli("show info");
+    size_t at = text.find("\n" + key + ": ");
+    return at == std::string::npos ? -1LL : std::atoll(text.c_str() + at + key.size() + 3);
+  };
+  // The client's first connect is refused: the session waits 1 s before
+  // the same server again (retries, no redispatch). Meanwhile the server moves.
+  std::string answer;
+  std::thread client([&] { answer = askServerName(d.port, "", scaled(8000)); });
+  ASSERT_TRUE(eventually([&] { return d.cli("show stat").find("be,x,") != std::string::npos &&
+                                      statRow(d.cli("show stat"), "be", "x").size() > 15 &&
+                                      statRow(d.cli("show stat"), "be", "x")[15] != "0"; }, 3000))
+      << "no retry under way\n" << d.cli("show stat");  // wretr
+  EXPECT_EQ(d.cli("set server be/x addr 127.0.0.1 port " + std::to_string(live.port())).rfind("IP changed from", 0), 0u);
+  client.join();
+  EXPECT_EQ(answer, "LIVE") << s.log();
+  EXPECT_EQ(info("RuntimeRebuilds"), 0) << d.cli("show info");
+  EXPECT_EQ(info("InPlaceServerChanges"), 1) << d.cli("show info");
+  EXPECT_NE(d.cli("show servers state be").find(" x 127.0.0.1 "), std::string::npos);
+  // A structural change still builds a runtime.
+  EXPECT_EQ(d.cli("add server be/y 127.0.0.1:" + std::to_string(live.port())), "New server registered.\n");
+  EXPECT_EQ(info("RuntimeRebuilds"), 1) << d.cli("show info");
 }
 
 // Runtime changes rebuild the runtime as a reload does; the health checks

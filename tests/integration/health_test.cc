@@ -261,9 +261,9 @@ TEST(HealthSlowstart, GoesOnAcrossARuntimeChange) {
   ASSERT_TRUE(s.waitForLog("Server l/b is DOWN"));
   TestServer cp("cp", TestServer::Mode::Silent, nullptr, "127.0.0.1", checkPort);
   ASSERT_TRUE(s.waitForLog("Server l/b is UP"));
-  ::usleep(1000 * 1000);
+  // A quarter of the way into the slow start, the runtime is rebuilt.
+  ASSERT_TRUE(eventually([&] { return std::atoi(throttle().c_str()) >= 15; }, 5000)) << throttle();
   EXPECT_EQ(cli("add server l/z 127.0.0.1:1"), "New server registered.\n");
-  ::usleep(200 * 1000);
   const std::string after = throttle();
   ASSERT_FALSE(after.empty()) << "the slow start ended with the change";
   const int percent = std::atoi(after.c_str());
@@ -278,10 +278,13 @@ TEST(HealthSlowstart, WeightRampsUp) {
   TestServer b("b", TestServer::Mode::Identify);
   int checkPort = freePort();
   int port = freePort();
-  Sluice s(head() + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
-                    "  server a 127.0.0.1:" + std::to_string(a.port()) + " weight 10 check\n"
-                    "  server b 127.0.0.1:" + std::to_string(b.port()) + " weight 10 check port " +
-                    std::to_string(checkPort) + " slowstart 3s\n",
+  const std::string dir = makeTempDir("slowstart");
+  Sluice s("global\n  stats socket " + dir + "/admin.sock level admin\n" +
+               head().substr(std::string("global\n").size()) + "listen l\n  bind 127.0.0.1:" +
+               std::to_string(port) + "\n"
+               "  server a 127.0.0.1:" + std::to_string(a.port()) + " weight 10 check\n"
+               "  server b 127.0.0.1:" + std::to_string(b.port()) + " weight 10 check port " +
+               std::to_string(checkPort) + " slowstart 3s\n",
            {port});
   ASSERT_TRUE(s.started()) << s.log();
   ASSERT_TRUE(s.waitForLog("Server l/b is DOWN"));
@@ -289,7 +292,11 @@ TEST(HealthSlowstart, WeightRampsUp) {
   ASSERT_TRUE(s.waitForLog("Server l/b is UP"));
   std::map<std::string, int> early;
   for (int i = 0; i < 20; ++i) early[ask(port)]++;
-  usleep(3300000);
+  // The slow start is over when "show stat" has no throttle for b.
+  EXPECT_TRUE(eventually([&] {
+    std::vector<std::string> row = statRow(cliRequest(dir + "/admin.sock", "show stat\n"), "l", "b");
+    return row.size() > 29 && row[29].empty();
+  }, 8000));
   std::map<std::string, int> late;
   for (int i = 0; i < 20; ++i) late[ask(port)]++;
   EXPECT_LE(early["b"], 6) << "right after coming up, b must take a small share";

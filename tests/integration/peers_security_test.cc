@@ -79,9 +79,8 @@ TEST(PeersPort, TricklingHandshakesAreCappedAndTimedOut) {
   const std::string admin = dir + "/sl.sock";
   std::vector<int> fds;
   for (int i = 0; i < 100; ++i) {
-    int fd = connectFrom("127.0.0.1", sl);
-    ASSERT_GE(fd, 0);
-    fds.push_back(fd);
+    // A connection refused at once may be reset before connect() returns.
+    fds.push_back(connectFrom("127.0.0.1", sl));
   }
   // A byte every 500 ms on each, until every one is closed.
   auto allClosed = [&] {

@@ -206,10 +206,20 @@ TEST(Peers, TwoInstancesHoldOnePerSourceLimit) {
   std::cout << "[ MEASURED ] an entry written on one instance was listed on the other after "
             << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
             << " ms\n";
+  // The connection count of 127.0.2.7 as an instance lists it.
+  auto count = [&](const std::string& who) {
+    std::string t = cliRequest(dir + "/" + who + ".sock", "show table fe\n");
+    size_t at = t.find("key=127.0.2.7 ");
+    if (at == std::string::npos) return -1;
+    at = t.find("conn_cnt=", at);
+    return at == std::string::npos ? -1 : std::atoi(t.c_str() + at + 9);
+  };
   int served = 0;
   for (int i = 0; i < 8; ++i) {
     served += askServerName(i % 2 ? fb : fa, "127.0.2.7") == "B";
-    ::usleep(static_cast<useconds_t>(scaled(300)) * 1000);  // each count reaches the other instance
+    // Each count reaches the other instance before the next connection.
+    ASSERT_TRUE(eventually([&] { return count("a") == i + 1 && count("b") == i + 1; }, 5000))
+        << cliRequest(dir + "/a.sock", "show table fe\n") << cliRequest(dir + "/b.sock", "show table fe\n");
   }
   EXPECT_EQ(served, 4) << cliRequest(dir + "/a.sock", "show table fe\n") << cliRequest(dir + "/b.sock", "show table fe\n");
   // Another client is not limited.
@@ -249,10 +259,13 @@ TEST(Peers, ReloadKeepsAcknowledgementsAndAsksNoResync) {
       << cli("a", "show peers");
   // What b acknowledged before the reload is still known: nothing to send.
   EXPECT_TRUE(acknowledgedAll(cli("a", "show peers"))) << cli("a", "show peers");
-  ::usleep(static_cast<useconds_t>(scaled(800)) * 1000);
+  // b writes one entry; once it is on a, a resync a had asked for at the
+  // new session would have come before it.
+  EXPECT_EQ(cli("b", "set table st key 10.0.2.2 data.gpc0 3"), "\n");
+  ASSERT_TRUE(eventually([&] { return cli("a", "show table st").find("key=10.0.2.2 ") != std::string::npos; }, 5000));
   std::string peers = cli("a", "show peers");
-  EXPECT_NE(peers.find("updates_in=0 updates_out=0"), std::string::npos) << "a resync after a reload: " << peers;
-  EXPECT_NE(cli("a", "show table st").find("used:4"), std::string::npos);
+  EXPECT_NE(peers.find("updates_in=1 updates_out=0"), std::string::npos) << "a resync after a reload: " << peers;
+  EXPECT_NE(cli("a", "show table st").find("used:5"), std::string::npos);
   EXPECT_EQ(cli("a", "set table st key 10.0.1.2 data.gpc0 2"), "\n");
   EXPECT_TRUE(eventually([&] { return cli("b", "show table st").find("key=10.0.1.2 ") != std::string::npos; }, 5000));
 }
@@ -373,15 +386,28 @@ TEST(Peers, PeerCutOffGetsWhatItMissedWithoutRestarting) {
   toC.set(PeerLink::Mode::BlackHole);
   EXPECT_EQ(cli("a", "set table st key 10.0.0.2 data.gpc0 2"), "\n");
   ASSERT_TRUE(eventually([&] { return has("b", "key=10.0.0.2 "); }, 5000));
-  ::usleep(static_cast<useconds_t>(scaled(500)) * 1000);  // a's next ticks have sent it into the hole
+  // a sent it to c too, into the hole: its update 2 is pushed, not acknowledged.
+  auto towardC = [&](const std::string& field) {
+    std::string p = cli("a", "show peers");
+    size_t at = p.find("id=c(remote");
+    return at == std::string::npos ? std::string() : fieldAfter(p, field, at);
+  };
+  ASSERT_TRUE(eventually([&] { return towardC("last_pushed") == "2"; }, 5000)) << cli("a", "show peers");
   // Cut off: the sessions break; a writes more, and changes what c has.
   toA.set(PeerLink::Mode::Cut);
   toC.set(PeerLink::Mode::Cut);
-  ::usleep(static_cast<useconds_t>(scaled(300)) * 1000);
+  auto cutOff = [&](const std::string& who, const std::string& peer) {
+    std::string p = cli(who, "show peers");
+    size_t at = p.find("id=" + peer + "(remote");
+    return at != std::string::npos && p.find("(remote,inactive)", at) == at + 3 + peer.size();
+  };
+  ASSERT_TRUE(eventually([&] { return cutOff("a", "c") && cutOff("c", "a"); }, 15000))
+      << cli("a", "show peers") << cli("c", "show peers");
   EXPECT_EQ(cli("a", "set table st key 10.0.0.3 data.gpc0 3"), "\n");
   EXPECT_EQ(cli("a", "set table st key 10.0.0.1 data.gpc0 11"), "\n");
   ASSERT_TRUE(eventually([&] { return has("b", "key=10.0.0.3 ") && has("b", "gpc0=11"); }, 5000));
-  ::usleep(static_cast<useconds_t>(scaled(500)) * 1000);
+  // c has no session with a (checked above), so nothing of a's can be on its way.
+  EXPECT_TRUE(cutOff("c", "a")) << cli("c", "show peers");
   EXPECT_FALSE(has("c", "key=10.0.0.2 ")) << "the black hole let an update through";
   EXPECT_FALSE(has("c", "key=10.0.0.3 "));
 
