@@ -32,18 +32,7 @@ namespace {
 using Bytes = std::vector<uint8_t>;
 
 Bytes cryptoFrame(const Bytes& stream, size_t offset, size_t length) {
-  Bytes f = {0x06};
-  auto varint = [&](size_t v) {
-    f.push_back(static_cast<uint8_t>(0x80 | (v >> 24)));
-    f.push_back(static_cast<uint8_t>(v >> 16));
-    f.push_back(static_cast<uint8_t>(v >> 8));
-    f.push_back(static_cast<uint8_t>(v));
-  };
-  varint(offset);
-  varint(length);
-  f.insert(f.end(), stream.begin() + static_cast<std::ptrdiff_t>(offset),
-           stream.begin() + static_cast<std::ptrdiff_t>(offset + length));
-  return f;
+  return sluice::proto::cryptoFrame(stream, offset, length);
 }
 
 Bytes padded(Bytes d) {

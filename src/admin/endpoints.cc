@@ -646,7 +646,7 @@ class HttpConnection final : public Endpoints::Connection {
 // ---------------------------------------------------------------------------
 // Listeners
 
-class Endpoints::CliListener final : public event::EventHandler {
+class Endpoints::CliListener final : public event::EventHandler, public event::Timer {
  public:
   CliListener(Endpoints& ep, int fd, Level level, bool master, uint64_t timeoutMs, std::string path)
       : ep_(ep), fd_(fd), level_(level), master_(master), timeoutMs_(timeoutMs), path_(std::move(path)) {
@@ -654,6 +654,7 @@ class Endpoints::CliListener final : public event::EventHandler {
     if (!path_.empty() && ::stat(path_.c_str(), &st) == 0) inode_ = st.st_ino;
   }
   ~CliListener() override {
+    if (armed()) ep_.loop().cancel(*this);
     stop();
     // The socket file goes with the socket (a reload that drops the line),
     // unless a new socket already took the path.
@@ -671,13 +672,17 @@ class Endpoints::CliListener final : public event::EventHandler {
     level_ = level;
     timeoutMs_ = timeoutMs;
   }
+  // Edge-triggered: 64 at a time, then again on the timer until the queue
+  // is empty, so that a burst never strands connections in it.
   void onEvents(uint32_t) noexcept override {
     for (int i = 0; i < 64 && fd_ >= 0; ++i) {
       int c = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (c < 0) return;
       ep_.adopt(std::make_unique<CliConnection>(ep_, c, timeoutMs_, level_, master_), true);
     }
+    if (fd_ >= 0) ep_.loop().schedule(*this, ep_.loop().now());
   }
+  void onTimer() noexcept override { onEvents(EPOLLIN); }
   std::string signature;   // what the file said, to spot changes
 
  private:
@@ -690,10 +695,13 @@ class Endpoints::CliListener final : public event::EventHandler {
   ino_t inode_ = 0;
 };
 
-class Endpoints::HttpListener final : public event::EventHandler {
+class Endpoints::HttpListener final : public event::EventHandler, public event::Timer {
  public:
   HttpListener(Endpoints& ep, session::ListenerSpec spec) : ep_(ep), spec_(spec) {}
-  ~HttpListener() override { stop(); }
+  ~HttpListener() override {
+    if (armed()) ep_.loop().cancel(*this);
+    stop();
+  }
   bool start() { return ep_.loop().add(spec_.fd, EPOLLIN, this); }
   void stop() {
     if (spec_.fd >= 0) {
@@ -714,7 +722,9 @@ class Endpoints::HttpListener final : public event::EventHandler {
                                                  net::localAddress(c)),
                 false);
     }
+    if (spec_.fd >= 0) ep_.loop().schedule(*this, ep_.loop().now());  // the rest of a burst, next turn
   }
+  void onTimer() noexcept override { onEvents(EPOLLIN); }
 
  private:
   Endpoints& ep_;

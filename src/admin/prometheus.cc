@@ -283,56 +283,45 @@ void sluiceMetrics(const Snapshot& snap, Writer& w) {
     double(p.acceptErrors));
   g("sluice_process_reloads_total", "counter", "Configuration reloads applied.", double(p.facts.reloads));
 
-  std::string hello = "sluice_frontend_client_hello_total";
-  w.family(hello, "counter", "ClientHellos read, by result.");
-  for (const StatRow& r : snap.rows) {
-    if (r.type != RowType::Frontend || r.statsProxy) continue;
-    std::string l = labels(r);
-    w.sample(hello, l + ",result=\"parsed\"", double(r.helloParsed));
-    w.sample(hello, l + ",result=\"not_tls\"", double(r.helloNotTls));
-    w.sample(hello, l + ",result=\"malformed\"", double(r.helloMalformed));
-    w.sample(hello, l + ",result=\"too_large\"", double(r.helloTooLarge));
-    w.sample(hello, l + ",result=\"timed_out\"", double(r.helloTimedOut));
-  }
-  std::string quic = "sluice_frontend_quic_dropped_datagrams_total";
-  w.family(quic, "counter", "QUIC datagrams dropped without a reply, by reason.");
-  for (const StatRow& r : snap.rows) {
-    if (r.type != RowType::Frontend || r.statsProxy) continue;
-    std::string l = labels(r);
-    w.sample(quic, l + ",reason=\"not_quic\"", double(r.quicNotQuic));
-    w.sample(quic, l + ",reason=\"short_initial\"", double(r.quicShortInitial));
-    w.sample(quic, l + ",reason=\"undecryptable\"", double(r.quicUndecryptable));
-    w.sample(quic, l + ",reason=\"over_limit\"", double(r.quicOverLimit));
-    w.sample(quic, l + ",reason=\"held_overflow\"", double(r.quicHeldDropped));
-    w.sample(quic, l + ",reason=\"send_error\"", double(r.quicSendErrors));
-    w.sample(quic, l + ",reason=\"amplification_limit\"", double(r.quicAmplificationDropped));
-  }
-  std::string unconfirmed = "sluice_frontend_quic_unconfirmed_flows";
-  w.family(unconfirmed, "gauge", "QUIC flows whose client has not confirmed its address yet (no slot taken).");
-  for (const StatRow& r : snap.rows) {
-    if (r.type != RowType::Frontend || r.statsProxy) continue;
-    w.sample(unconfirmed, labels(r), double(r.quicUnconfirmed));
-  }
-  std::string outcome = "sluice_frontend_quic_unconfirmed_flows_total";
-  w.family(outcome, "counter",
-           "QUIC flows that left the unconfirmed state, by outcome (confirmed; expired, evicted for a newer one, "
-           "or refused for a full budget).");
-  for (const StatRow& r : snap.rows) {
-    if (r.type != RowType::Frontend || r.statsProxy) continue;
-    std::string l = labels(r);
-    w.sample(outcome, l + ",outcome=\"confirmed\"", double(r.quicConfirmed));
-    w.sample(outcome, l + ",outcome=\"expired\"", double(r.quicUnconfirmedExpired));
-    w.sample(outcome, l + ",outcome=\"evicted\"", double(r.quicUnconfirmedEvicted));
-    w.sample(outcome, l + ",outcome=\"refused\"", double(r.quicUnconfirmedRefused));
-  }
-  std::string offload = "sluice_frontend_quic_offloaded_datagrams_total";
-  w.family(offload, "counter", "QUIC datagrams received coalesced (way=gro) or sent coalesced (way=gso).");
-  for (const StatRow& r : snap.rows) {
-    if (r.type != RowType::Frontend || r.statsProxy) continue;
-    std::string l = labels(r);
-    w.sample(offload, l + ",way=\"gro\"", double(r.quicGro));
-    w.sample(offload, l + ",way=\"gso\"", double(r.quicGso));
-  }
+  // A family with one sample per frontend and per value of one more label.
+  using Field = uint64_t StatRow::*;
+  auto perFrontend = [&](const std::string& name, const char* type, const char* help,
+                         std::initializer_list<std::pair<const char*, Field>> values) {
+    w.family(name, type, help);
+    for (const StatRow& r : snap.rows) {
+      if (r.type != RowType::Frontend || r.statsProxy) continue;
+      const std::string l = labels(r);
+      for (const auto& [label, field] : values) w.sample(name, *label ? l + "," + label : l, double(r.*field));
+    }
+  };
+  perFrontend("sluice_frontend_client_hello_total", "counter", "ClientHellos read, by result.",
+              {{"result=\"parsed\"", &StatRow::helloParsed},
+               {"result=\"not_tls\"", &StatRow::helloNotTls},
+               {"result=\"malformed\"", &StatRow::helloMalformed},
+               {"result=\"too_large\"", &StatRow::helloTooLarge},
+               {"result=\"timed_out\"", &StatRow::helloTimedOut}});
+  perFrontend("sluice_frontend_quic_dropped_datagrams_total", "counter",
+              "QUIC datagrams dropped without a reply, by reason.",
+              {{"reason=\"not_quic\"", &StatRow::quicNotQuic},
+               {"reason=\"short_initial\"", &StatRow::quicShortInitial},
+               {"reason=\"undecryptable\"", &StatRow::quicUndecryptable},
+               {"reason=\"over_limit\"", &StatRow::quicOverLimit},
+               {"reason=\"held_overflow\"", &StatRow::quicHeldDropped},
+               {"reason=\"send_error\"", &StatRow::quicSendErrors},
+               {"reason=\"amplification_limit\"", &StatRow::quicAmplificationDropped}});
+  perFrontend("sluice_frontend_quic_unconfirmed_flows", "gauge",
+              "QUIC flows whose client has not confirmed its address yet (no slot taken).",
+              {{"", &StatRow::quicUnconfirmed}});
+  perFrontend("sluice_frontend_quic_unconfirmed_flows_total", "counter",
+              "QUIC flows that left the unconfirmed state, by outcome (confirmed; expired, evicted for a newer "
+              "one, or refused for a full budget).",
+              {{"outcome=\"confirmed\"", &StatRow::quicConfirmed},
+               {"outcome=\"expired\"", &StatRow::quicUnconfirmedExpired},
+               {"outcome=\"evicted\"", &StatRow::quicUnconfirmedEvicted},
+               {"outcome=\"refused\"", &StatRow::quicUnconfirmedRefused}});
+  perFrontend("sluice_frontend_quic_offloaded_datagrams_total", "counter",
+              "QUIC datagrams received coalesced (way=gro) or sent coalesced (way=gso).",
+              {{"way=\"gro\"", &StatRow::quicGro}, {"way=\"gso\"", &StatRow::quicGso}});
   struct Per {
     const char* name;
     const char* help;
@@ -357,13 +346,7 @@ void sluiceMetrics(const Snapshot& snap, Writer& w) {
       {"sluice_frontend_quic_refused_flows_forgotten_total", "Refused QUIC flows forgotten before their time "
        "because the table of refused flows was full.", &StatRow::quicDroppingEvicted},
   };
-  for (const Per& m : kPer) {
-    w.family(m.name, "counter", m.help);
-    for (const StatRow& r : snap.rows) {
-      if (r.type != RowType::Frontend || r.statsProxy) continue;
-      w.sample(m.name, labels(r), double(r.*m.field));
-    }
-  }
+  for (const Per& m : kPer) perFrontend(m.name, "counter", m.help, {{"", m.field}});
   // DNS service discovery, name server by name server.
   if (!snap.resolvers.empty()) {
     const std::string sent = "sluice_resolver_queries_sent_total";

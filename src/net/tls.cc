@@ -28,15 +28,21 @@ int protocolVersion(const std::string& v) {
   return TLS1_2_VERSION;
 }
 
+// The PEM file at `path` (read through core::readFile, so also after
+// chroot) and a memory BIO over it; `pem` holds the bytes and must outlive
+// the BIO. Null with `error`.
+BIO* pemBio(const std::string& path, std::string& pem, std::string& error) {
+  if (!core::readFile(path, pem, error)) return nullptr;
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (!bio) error = "out of memory reading '" + path + "'";
+  return bio;
+}
+
 // A PEM file with a certificate, the chain after it and the private key,
 // as HAProxy's "crt" takes it.
 bool loadCertificate(SSL_CTX* ctx, const std::string& path, std::string& error) {
-  std::string pem, why;
-  if (!core::readFile(path, pem, why)) {
-    error = why;
-    return false;
-  }
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  std::string pem;
+  BIO* bio = pemBio(path, pem, error);
   if (!bio) return false;
   X509* cert = PEM_read_bio_X509_AUX(bio, nullptr, nullptr, nullptr);
   bool ok = cert && SSL_CTX_use_certificate(ctx, cert) == 1;
@@ -68,12 +74,8 @@ bool loadCertificate(SSL_CTX* ctx, const std::string& path, std::string& error) 
 }  // namespace
 
 bool loadCaBundle(SSL_CTX* ctx, const std::string& path, std::string& error) {
-  std::string pem, why;
-  if (!core::readFile(path, pem, why)) {
-    error = why;
-    return false;
-  }
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  std::string pem;
+  BIO* bio = pemBio(path, pem, error);
   if (!bio) return false;
   X509_STORE* store = SSL_CTX_get_cert_store(ctx);
   STACK_OF(X509_INFO)* infos = PEM_X509_INFO_read_bio(bio, nullptr, nullptr, nullptr);

@@ -76,12 +76,21 @@ std::string logDate() {
 
 }  // namespace
 
-// The listening socket of a section's local peer.
-class PeersListener final : public event::EventHandler {
+// The listening socket of a section's local peer. Edge-triggered: it
+// accepts until the queue is empty, 64 at a time, coming back on its timer
+// for the rest (a burst of strangers must not strand a real peer's
+// connection in the queue until the next one arrives).
+class PeersListener final : public event::EventHandler, public event::Timer {
  public:
   PeersListener(PeersService& svc, Section& section, int fd) : svc_(svc), section_(section), fd_(fd) {}
-  ~PeersListener() override { net::closeFd(fd_); }
-  void detach() { net::closeFd(fd_); }
+  ~PeersListener() override {
+    if (armed()) svc_.loop_.cancel(*this);
+    net::closeFd(fd_);
+  }
+  void detach() {
+    if (armed()) svc_.loop_.cancel(*this);
+    net::closeFd(fd_);
+  }
   void onEvents(uint32_t) noexcept override {
     for (int i = 0; i < 64 && fd_ >= 0; ++i) {
       sockaddr_storage from{};
@@ -90,7 +99,9 @@ class PeersListener final : public event::EventHandler {
       if (c < 0) return;
       svc_.incoming(section_, c, core::Address::fromSockaddr(reinterpret_cast<sockaddr*>(&from), len));
     }
+    if (fd_ >= 0) svc_.loop_.schedule(*this, svc_.loop_.now());
   }
+  void onTimer() noexcept override { onEvents(EPOLLIN); }
 
  private:
   PeersService& svc_;

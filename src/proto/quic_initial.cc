@@ -366,6 +366,19 @@ QuicStatus QuicHelloReader::tryHello() {
   return status_ = QuicStatus::Done;
 }
 
+std::vector<uint8_t> cryptoFrame(std::span<const uint8_t> stream, size_t offset, size_t length) {
+  std::vector<uint8_t> f = {0x06};
+  for (size_t v : {offset, length}) {
+    f.push_back(static_cast<uint8_t>(0x80 | (v >> 24)));
+    f.push_back(static_cast<uint8_t>(v >> 16));
+    f.push_back(static_cast<uint8_t>(v >> 8));
+    f.push_back(static_cast<uint8_t>(v));
+  }
+  f.insert(f.end(), stream.begin() + static_cast<std::ptrdiff_t>(offset),
+           stream.begin() + static_cast<std::ptrdiff_t>(offset + length));
+  return f;
+}
+
 std::vector<uint8_t> quicVersionProbe(std::span<const uint8_t> dcid, std::span<const uint8_t> scid) {
   std::vector<uint8_t> d = {0xc0, static_cast<uint8_t>(kQuicProbeVersion >> 24),
                             static_cast<uint8_t>(kQuicProbeVersion >> 16), static_cast<uint8_t>(kQuicProbeVersion >> 8),

@@ -66,6 +66,11 @@ bool headerProtectionMask(const uint8_t hp[16], const uint8_t sample[16], uint8_
 std::vector<uint8_t> sealClientInitial(uint32_t version, std::span<const uint8_t> dcid, uint32_t packetNumber,
                                        std::vector<uint8_t> frames);
 
+// A CRYPTO frame carrying `length` bytes of `stream` from `offset` (4-byte
+// varints): with sealClientInitial, what tests, fuzzers and bench/'s
+// hostile senders build Initials from.
+std::vector<uint8_t> cryptoFrame(std::span<const uint8_t> stream, size_t offset, size_t length);
+
 // Health checks of QUIC servers without a TLS stack (RFC 9000 §6): a
 // long-header datagram of a reserved version (0x?a?a?a?a), padded to the
 // 1200 bytes a server answers, from connection IDs `dcid`/`scid`; a live

@@ -61,9 +61,10 @@ TEST(PeersPort, StrangersAreClosedUnreadAndCounted) {
   const std::string admin = dir + "/sl.sock";
   // 127.0.0.2 is no peer's address.
   int fd = connectFrom("127.0.0.2", sl);
-  ASSERT_GE(fd, 0);
-  EXPECT_TRUE(closedWithin(fd, 1000)) << "a stranger's connection stays open";
-  ::close(fd);
+  if (fd >= 0) {  // else it was reset before connect() returned
+    EXPECT_TRUE(closedWithin(fd, 1000)) << "a stranger's connection stays open";
+    ::close(fd);
+  }
   EXPECT_TRUE(eventually([&] { return refusal(cliRequest(admin, "show peers\n"), "not_a_peer") == 1; }))
       << cliRequest(admin, "show peers\n");
 }

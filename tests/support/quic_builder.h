@@ -28,18 +28,7 @@ inline std::vector<uint8_t> sealInitial(uint32_t version, const std::vector<uint
 }
 
 inline std::vector<uint8_t> cryptoFrame(const std::vector<uint8_t>& stream, size_t offset, size_t length) {
-  std::vector<uint8_t> f = {0x06};
-  auto varint = [&](size_t v) {  // 4-byte varints: simple and valid
-    f.push_back(static_cast<uint8_t>(0x80 | (v >> 24)));
-    f.push_back(static_cast<uint8_t>(v >> 16));
-    f.push_back(static_cast<uint8_t>(v >> 8));
-    f.push_back(static_cast<uint8_t>(v));
-  };
-  varint(offset);
-  varint(length);
-  f.insert(f.end(), stream.begin() + static_cast<std::ptrdiff_t>(offset),
-           stream.begin() + static_cast<std::ptrdiff_t>(offset + length));
-  return f;
+  return proto::cryptoFrame(stream, offset, length);
 }
 
 inline std::vector<uint8_t> datagram(std::vector<std::vector<uint8_t>> packets) {
