@@ -864,7 +864,9 @@ TEST_F(Quic, UnconfirmedFlowsHaveABudgetAndALifetime) {
       size_t at = info.find(k + ": ");
       return at == std::string::npos ? -1 : std::stoll(info.substr(at + k.size() + 2));
     };
-    return value("QuicUnconfirmedEvicted") + value("QuicUnconfirmedRefused") == 26 &&
+    // At least 26 of the 30 made room or were turned away (more when a
+    // flow's second datagram came after it was evicted: it starts again).
+    return value("QuicUnconfirmedEvicted") + value("QuicUnconfirmedRefused") >= 26 &&
            value("QuicUnconfirmedFlows") <= 4;
   })) << cliRequest(sock, "show info\n");
   // A flow whose server answers but whose client never confirms ends at
