@@ -383,6 +383,9 @@ void PeerSession::process() {
     }
     link_ = link;
     send(wire::encodeStatus(wire::kSucceeded));
+    // The send may have found the connection gone (and closed the session,
+    // which is then freed after this batch): it must not become the link's.
+    if (state_ == State::Closed) return;
     state_ = State::Established;
     leaveHandshake();
     host_.sessionEstablished(*this);
