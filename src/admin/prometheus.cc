@@ -313,12 +313,11 @@ void sluiceMetrics(const Snapshot& snap, Writer& w) {
               "QUIC flows whose client has not confirmed its address yet (no slot taken).",
               {{"", &StatRow::quicUnconfirmed}});
   perFrontend("sluice_frontend_quic_unconfirmed_flows_total", "counter",
-              "QUIC flows that left the unconfirmed state, by outcome (confirmed; expired, evicted for a newer "
-              "one, or refused for a full budget).",
+              "QUIC flows that left the unconfirmed state, by outcome (confirmed; expired, or evicted for a "
+              "newer one).",
               {{"outcome=\"confirmed\"", &StatRow::quicConfirmed},
                {"outcome=\"expired\"", &StatRow::quicUnconfirmedExpired},
-               {"outcome=\"evicted\"", &StatRow::quicUnconfirmedEvicted},
-               {"outcome=\"refused\"", &StatRow::quicUnconfirmedRefused}});
+               {"outcome=\"evicted\"", &StatRow::quicUnconfirmedEvicted}});
   perFrontend("sluice_frontend_quic_offloaded_datagrams_total", "counter",
               "QUIC datagrams received coalesced (way=gro) or sent coalesced (way=gso).",
               {{"way=\"gro\"", &StatRow::quicGro}, {"way=\"gso\"", &StatRow::quicGso}});

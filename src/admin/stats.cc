@@ -162,7 +162,6 @@ StatRow frontendRow(const runtime::Frontend& fe, uint32_t iid, uint32_t maxconn,
   r.quicConfirmed = load(q.confirmed);
   r.quicUnconfirmedExpired = load(q.unconfirmedExpired);
   r.quicUnconfirmedEvicted = load(q.unconfirmedEvicted);
-  r.quicUnconfirmedRefused = load(q.unconfirmedRefused);
   r.quicPathsOpened = load(q.pathsOpened);
   r.quicAmplificationDropped = load(q.amplificationDropped);
   r.quicDroppingEvicted = load(q.droppingEvicted);
@@ -320,7 +319,6 @@ Snapshot collect(const runtime::Runtime& rt, const session::ProcessState& ps, co
       p.quicUnconfirmed += f.quicUnconfirmed;
       p.quicUnconfirmedExpired += f.quicUnconfirmedExpired;
       p.quicUnconfirmedEvicted += f.quicUnconfirmedEvicted;
-      p.quicUnconfirmedRefused += f.quicUnconfirmedRefused;
       p.quicAmplificationDropped += f.quicAmplificationDropped;
       p.quicPathsOpened += f.quicPathsOpened;
       ++p.frontends;
@@ -583,7 +581,6 @@ std::string renderInfo(const Snapshot& snap) {
   num("QuicUnconfirmedFlows", p.quicUnconfirmed);
   num("QuicUnconfirmedExpired", p.quicUnconfirmedExpired);
   num("QuicUnconfirmedEvicted", p.quicUnconfirmedEvicted);
-  num("QuicUnconfirmedRefused", p.quicUnconfirmedRefused);
   num("QuicAmplificationDropped", p.quicAmplificationDropped);
   num("QuicPathsOpened", p.quicPathsOpened);
   return o.str();

@@ -69,7 +69,7 @@ struct StatRow {
   // them, paths opened, datagrams held back by the 3x limit, refused flows
   // forgotten early (issue 22).
   uint64_t quicUnconfirmed = 0, quicConfirmed = 0, quicUnconfirmedExpired = 0, quicUnconfirmedEvicted = 0,
-           quicUnconfirmedRefused = 0, quicPathsOpened = 0, quicAmplificationDropped = 0, quicDroppingEvicted = 0;
+           quicPathsOpened = 0, quicAmplificationDropped = 0, quicDroppingEvicted = 0;
   bool statsProxy = false;  // served by admin/ (mode http)
 };
 
@@ -86,7 +86,7 @@ struct ProcessStats {
   uint64_t bytesIn = 0, bytesOut = 0;       // over every frontend
   uint64_t splicedBytes = 0, copiedBytes = 0;
   uint64_t quicUnconfirmed = 0, quicUnconfirmedExpired = 0, quicUnconfirmedEvicted = 0,
-           quicUnconfirmedRefused = 0, quicAmplificationDropped = 0, quicPathsOpened = 0;   // over every frontend
+           quicAmplificationDropped = 0, quicPathsOpened = 0;   // over every frontend
   uint64_t residentBytes = 0;               // VmRSS
   uint64_t heapBytes = 0;                   // malloc'd and in use
   size_t frontends = 0, backends = 0, servers = 0;

@@ -70,7 +70,6 @@ struct QuicCounters {
   std::atomic<uint64_t> confirmed{0};        // flows that became sessions
   std::atomic<uint64_t> unconfirmedExpired{0};  // ended unconfirmed at their timeout
   std::atomic<uint64_t> unconfirmedEvicted{0};  // ended to make room for a newer one
-  std::atomic<uint64_t> unconfirmedRefused{0};  // a new flow found the budget full of other workers' flows
   std::atomic<uint64_t> pathsOpened{0};      // client addresses after the first, each with its own server socket
   std::atomic<uint64_t> amplificationDropped{0};  // server datagrams held back: 3x what the path sent
   std::atomic<uint64_t> droppingEvicted{0};  // refused flows forgotten early (their table is bounded)

@@ -158,17 +158,15 @@ void QuicFlows::received(const std::shared_ptr<UdpEndpoint>& ep, const std::shar
     qc.undecryptable.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  if (!makeRoom(rt, fe)) {
-    qc.unconfirmedRefused.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
+  makeRoom(rt, fe);
   qc.unconfirmed.fetch_add(1, std::memory_order_relaxed);
   auto* f = new QuicFlow(worker_, *this, rt, fe, ep, std::move(rc), std::move(reader), peer, local);
   f->next = flows_;
   if (flows_) flows_->prev = f;
   flows_ = f;
   ++count_;
-  unconfirmed_.push(f);
+  unconfirmed_[fe.counters.get()].push(f);
+  ++unconfirmedCount_;
   f->queue = QuicFlow::Queued::Unconfirmed;
   byAddress_[FlowKey(local, peer)] = f->paths().front().get();
   byId_[f->id()] = f;
@@ -176,20 +174,19 @@ void QuicFlows::received(const std::shared_ptr<UdpEndpoint>& ep, const std::shar
 }
 
 // Spoofed Initials from ever new addresses must not keep real clients out:
-// once the frontend's budget is full, the oldest unconfirmed flow of it on
-// this worker makes room (a real client confirms within a round trip or
-// two; a spoofed one never does). The budget counts every worker's flows.
-bool QuicFlows::makeRoom(const std::shared_ptr<const runtime::Runtime>& rt, runtime::Frontend& fe) noexcept {
-  const auto limit = static_cast<int32_t>(rt->quicMaxUnconfirmed);
-  if (fe.counters->quic.unconfirmed.load(std::memory_order_relaxed) < limit) return true;
-  size_t scanned = 0;
-  for (QuicFlow* f = unconfirmed_.head; f && scanned < kEvictScan; f = f->queueNext, ++scanned) {
-    if (f->frontend().counters != fe.counters) continue;
-    fe.counters->quic.unconfirmedEvicted.fetch_add(1, std::memory_order_relaxed);
-    f->kill('c');
-    return true;
-  }
-  return false;
+// once this worker's share of the frontend's budget is full, its oldest
+// unconfirmed flow here makes room (a real client confirms within a round
+// trip or two; a spoofed one never does). Each worker has an equal share
+// (at least one), so the budget holds exactly without a count shared by
+// the workers, and a client is never turned away because other workers
+// hold the flows.
+void QuicFlows::makeRoom(const std::shared_ptr<const runtime::Runtime>& rt, runtime::Frontend& fe) noexcept {
+  const size_t threads = std::max<size_t>(1, rt->nbthread), limit = rt->quicMaxUnconfirmed;
+  const size_t share = std::max<size_t>(1, limit / threads + (worker_.index() < limit % threads ? 1 : 0));
+  auto it = unconfirmed_.find(fe.counters.get());
+  if (it == unconfirmed_.end() || it->second.size < share) return;
+  fe.counters->quic.unconfirmedEvicted.fetch_add(1, std::memory_order_relaxed);
+  it->second.head->kill('c');
 }
 
 bool QuicFlows::migrate(runtime::Frontend& fe, std::span<const uint8_t> data, uint8_t ecn,
@@ -267,10 +264,14 @@ void QuicFlows::leaveQueues(QuicFlow& flow) {
   switch (flow.queue) {
     case QuicFlow::Queued::None:
       return;
-    case QuicFlow::Queued::Unconfirmed:
-      unconfirmed_.remove(&flow);
+    case QuicFlow::Queued::Unconfirmed: {
+      auto it = unconfirmed_.find(flow.frontend().counters.get());
+      it->second.remove(&flow);
+      if (it->second.size == 0) unconfirmed_.erase(it);
+      --unconfirmedCount_;
       flow.frontend().counters->quic.unconfirmed.fetch_sub(1, std::memory_order_relaxed);
       break;
+    }
     case QuicFlow::Queued::Dropping:
       dropping_.remove(&flow);
       break;

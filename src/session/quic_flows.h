@@ -61,9 +61,6 @@ class QuicFlows {
   // Refused flows remembered at once on one worker; past it the oldest is
   // forgotten (its client's next Initial would then open a flow again).
   static constexpr size_t kMaxDropping = 4096;
-  // Unconfirmed flows looked at to find one of the same frontend to evict.
-  static constexpr size_t kEvictScan = 64;
-
   QuicFlows(Worker& worker, QuicDirectory& directory);
   ~QuicFlows();
   QuicFlows(const QuicFlows&) = delete;
@@ -78,7 +75,7 @@ class QuicFlows {
 
   net::DatagramBatch& batch() { return batch_; }
   size_t count() const { return count_; }
-  size_t unconfirmedCount() const { return unconfirmed_.size; }
+  size_t unconfirmedCount() const { return unconfirmedCount_; }
   size_t droppingCount() const { return dropping_.size; }
   void killAll(char cause) noexcept;
   void killOn(const balance::ServerState* server, char cause) noexcept;
@@ -114,9 +111,9 @@ class QuicFlows {
   // that owns it, here or on another worker. False when no flow does.
   bool migrate(runtime::Frontend& fe, std::span<const uint8_t> data, uint8_t ecn, const core::Address& peer,
                const core::Address& local) noexcept;
-  // Room for one more unconfirmed flow of `fe`: false when its budget is
-  // full and none of its unconfirmed flows here could be evicted.
-  bool makeRoom(const std::shared_ptr<const runtime::Runtime>& rt, runtime::Frontend& fe) noexcept;
+  // Room for one more unconfirmed flow of `fe` on this worker: its oldest
+  // one here is evicted when this worker's share of the budget is full.
+  void makeRoom(const std::shared_ptr<const runtime::Runtime>& rt, runtime::Frontend& fe) noexcept;
   void leaveQueues(QuicFlow& flow);
   // Applies a change to every worker's directory (this one's at once).
   template <typename F>
@@ -129,7 +126,10 @@ class QuicFlows {
   std::unordered_map<uint64_t, QuicFlow*> byId_;
   QuicFlow* flows_ = nullptr;
   size_t count_ = 0;
-  Queue unconfirmed_;   // in the order they started
+  // Unconfirmed flows of each frontend (by its counters, which outlive
+  // reloads), in the order they started.
+  std::unordered_map<const void*, Queue> unconfirmed_;
+  size_t unconfirmedCount_ = 0;
   Queue dropping_;      // in the order they were refused
 };
 

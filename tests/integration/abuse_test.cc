@@ -70,12 +70,13 @@ TEST(Abuse, SpoofedInitialFloodHoldsTheBudgetOfDescriptors) {
     served = served || askServerName(port) == "web";
   }
   flood.wait(scaled(5000));
-  const long long evicted = infoValue(admin, "QuicUnconfirmedEvicted"), refused = infoValue(admin, "QuicUnconfirmedRefused");
+  const long long evicted = infoValue(admin, "QuicUnconfirmedEvicted");
   EXPECT_TRUE(served) << "a TCP client was not served during the flood";
-  // One server socket per unconfirmed flow, a few for the threads' races.
-  EXPECT_LE(maxUnconfirmed, kBudget + 2);
+  // One server socket per unconfirmed flow; the budget is exact (each
+  // thread evicts within its own share).
+  EXPECT_LE(maxUnconfirmed, kBudget);
   EXPECT_LE(maxFds, before + kBudget + 8) << "descriptors before: " << before;
-  EXPECT_GT(evicted + refused, 1000) << "the flood did not reach the budget: " << readFile(dir + "/flood.out");
+  EXPECT_GT(evicted, 1000) << "the flood did not reach the budget: " << readFile(dir + "/flood.out");
   EXPECT_EQ(infoValue(admin, "CurrConns"), 0);
   ::close(sink);
 }

@@ -186,13 +186,15 @@ std::vector<std::string> linesOf(const Sluice& s, int port) {
 // The first datagram from a client's new address may be lost, as on any
 // network (the thread that reads it may learn the flow's connection ID a
 // moment after the server's answer went out): sent again, as a client's
-// PTO would, until it arrives; `sentBytes` counts what was sent.
+// PTO would, until it arrives; `sentBytes` counts what was sent. The
+// resends come well within the flow's `timeout client` (3 s here, which
+// a flow that hears nothing reaches: CI once resent only after it).
 std::optional<std::pair<Bytes, int>> sendUntilReceived(UdpPeer& from, int port, const Bytes& d, UdpPeer& to,
                                                        size_t* sentBytes = nullptr) {
-  for (int attempt = 0; attempt < 5; ++attempt) {
+  for (int attempt = 0; attempt < 20; ++attempt) {
     if (!from.sendTo(port, d)) return std::nullopt;
     if (sentBytes) *sentBytes += d.size();
-    if (auto r = to.receive(1000)) return r;
+    if (auto r = to.receive(100)) return r;
   }
   return std::nullopt;
 }
@@ -856,11 +858,13 @@ TEST_F(Quic, SpoofedHalfHellosTakeNoConnectionSlot) {
   ASSERT_TRUE(got) << s.log();
 }
 
-// The budget of unconfirmed flows: past it, the oldest unconfirmed flow of
-// the frontend (on the thread that received the new one) makes room, so a
-// storm of spoofed Initials cannot keep a real client's handshake from
-// starting; and an unconfirmed flow ends at tune.quic.unconfirmed-timeout,
-// logged cC (the server answered, the client never confirmed).
+// The budget of unconfirmed flows (an equal share on each thread): past
+// it, the oldest unconfirmed flow of the frontend on the thread that
+// received the new one makes room, so a storm of spoofed Initials cannot
+// keep a real client's handshake from starting, whichever thread its
+// datagrams reach; and an unconfirmed flow ends at
+// tune.quic.unconfirmed-timeout, logged cC (the server answered, the client
+// never confirmed).
 TEST_F(Quic, UnconfirmedFlowsHaveABudgetAndALifetime) {
   UdpPeer a, b;
   int port = freePort();
@@ -882,20 +886,20 @@ TEST_F(Quic, UnconfirmedFlowsHaveABudgetAndALifetime) {
       size_t at = info.find(k + ": ");
       return at == std::string::npos ? -1 : std::stoll(info.substr(at + k.size() + 2));
     };
-    // At least 26 of the 30 made room or were turned away (more when a
-    // flow's second datagram came after it was evicted: it starts again).
-    return value("QuicUnconfirmedEvicted") + value("QuicUnconfirmedRefused") >= 26 &&
-           value("QuicUnconfirmedFlows") <= 4;
+    // At least 26 of the 30 made room (more when a flow's second datagram
+    // came after it was evicted: it starts again).
+    return value("QuicUnconfirmedEvicted") >= 26 && value("QuicUnconfirmedFlows") <= 4;
   })) << cliRequest(sock, "show info\n");
   // A flow whose server answers but whose client never confirms ends at
-  // its timeout, logged cC; the server's answer was passed on once.
+  // its timeout, logged cC; the server's answer was passed on once. It
+  // starts while the storm's last flows still fill the budget.
   while (a.receive(100)) {
   }
   UdpPeer quiet;
   const Bytes dcid = {6, 6, 6, 6, 1, 1, 1, 1};
   for (const Bytes& d : firstFlight("a.example", dcid)) ASSERT_TRUE(quiet.sendTo(port, d));
   auto got = a.receive(3000);
-  ASSERT_TRUE(got) << s.log();
+  ASSERT_TRUE(got) << cliRequest(sock, "show info\n") << s.log();
   ASSERT_TRUE(a.sendTo(got->second, serverLongHeader(dcid, {6, 6, 6, 6})));
   ASSERT_TRUE(quiet.receive(3000));
   ASSERT_TRUE(eventually([&] { return !linesOf(s, quiet.port()).empty(); }, 5000)) << s.log();
