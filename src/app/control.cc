@@ -435,7 +435,7 @@ bool Control::install(std::shared_ptr<config::Config> cfg, core::Diagnostics& di
   }
   if (!rt || diag.hasErrors()) return refuse(diag.render());
   rt->mailAlerts = &mail_;
-  if (cfg->global.zeroWarning && diag.warningCount() > 0) {
+  if ((cfg->global.zeroWarning || o_.zeroWarning) && diag.warningCount() > 0) {
     return refuse(diag.render() + "warnings found and 'zero-warning' is set\n");
   }
   report = diag.render();

@@ -99,7 +99,7 @@ bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reu
             abandon(plan);
             return false;
           }
-          (admin ? plan.admin : plan.perWorker[t]).push_back({dup, fe.get(), b.acceptProxy, core::Address(), !admin});
+          (admin ? plan.admin : plan.perWorker[t]).push_back({dup, fe.get(), &b, core::Address(), !admin});
         }
         plan.sockets[id] = {fd};
       }
@@ -129,7 +129,7 @@ bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reu
           abandon(plan);
           return false;
         }
-        session::ListenerSpec spec{dup, fe.get(), b.acceptProxy, core::Address(), false};
+        session::ListenerSpec spec{dup, fe.get(), &b, core::Address(), false};
         spec.sockpair = true;
         plan.perWorker[0].push_back(spec);
         plan.sockets[id] = {inherited};
@@ -203,7 +203,7 @@ bool ListenerSet::prepare(const runtime::Runtime& rt, uint32_t workers, bool reu
           // The local address of accepted connections is the bound one,
           // unless the socket is a wildcard or transparent (then ask).
           core::Address local = a.isAny() || lo.transparent ? core::Address() : a;
-          (admin ? plan.admin : plan.perWorker[t]).push_back({dup, fe.get(), b.acceptProxy, local, shared});
+          (admin ? plan.admin : plan.perWorker[t]).push_back({dup, fe.get(), &b, local, shared});
         }
         plan.sockets[id] = std::move(fds);
       }
@@ -248,7 +248,7 @@ bool ListenerSet::prepareQuic(runtime::Frontend& fe, const config::BindConfig& b
         abandon(plan);
         return false;
       }
-      session::ListenerSpec spec{dup, &fe, false, a, false};
+      session::ListenerSpec spec{dup, &fe, nullptr, a, false};
       spec.quic = true;
       plan.perWorker[t].push_back(spec);
     }

@@ -109,7 +109,9 @@ bool parseOptions(int argc, char** argv, Options& o, std::string& error) {
       // Socket to get listeners from, memory limit, process limit:
       // accepted for compatibility, not used.
       if (!value(v)) return false;
-    } else if (a == "-dr" || a == "-dW" || a == "-dM" || a == "-de" || a == "-dp" ||
+    } else if (a == "-dW") {
+      o.zeroWarning = true;
+    } else if (a == "-dr" || a == "-dM" || a == "-de" || a == "-dp" ||
                a == "-dk" || a == "-dR" || a == "-dS" || a == "-dG" || a == "-dt") {
       // HAProxy debugging switches: no equivalent, harmless.
     } else {

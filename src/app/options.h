@@ -14,6 +14,7 @@ namespace sluice::app {
 struct Options {
   std::vector<std::string> configFiles;
   bool check = false;          // -c
+  bool zeroWarning = false;    // -dW: warnings refuse the files, as 'zero-warning'
   std::optional<std::string> condition;  // -cc <condition>: exit 0 if true, 1 if false, 2 on error
   bool quiet = false;          // -q
   bool verbose = false;        // -V

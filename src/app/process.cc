@@ -97,11 +97,11 @@ int run(const Options& o) {
     rt = runtime::build(cfg, diag);
   }
   // "zero-warning": warnings refuse the file as errors do (HAProxy's -c too).
-  const bool zeroWarning = cfg->global.zeroWarning && diag.warningCount() > 0;
+  const bool zeroWarning = (cfg->global.zeroWarning || o.zeroWarning) && diag.warningCount() > 0;
   if (o.check) {
     if (!o.quiet || diag.hasErrors() || zeroWarning) std::cerr << diag.render();
     if (zeroWarning && !diag.hasErrors()) {
-      std::cerr << "sluice: warnings found and 'zero-warning' is set; the configuration is refused.\n";
+      std::cerr << "sluice: warnings found and 'zero-warning' (or -dW) is set; the configuration is refused.\n";
       return 1;
     }
     if (diag.hasErrors()) {
@@ -115,7 +115,7 @@ int run(const Options& o) {
   if (diag.hasErrors() || zeroWarning) {
     std::cerr << diag.render();
     std::cerr << (zeroWarning && !diag.hasErrors()
-                      ? "sluice: warnings found and 'zero-warning' is set; nothing was started.\n"
+                      ? "sluice: warnings found and 'zero-warning' (or -dW) is set; nothing was started.\n"
                       : "sluice: fatal errors in the configuration; nothing was started.\n");
     return 1;
   }

@@ -4,6 +4,9 @@
 // ignored and unsupported keywords are what the warnings and errors say.
 #include "config/keywords.h"
 
+#include <set>
+#include <string_view>
+
 #include "config/parser_impl.h"
 
 namespace sluice::config::detail {
@@ -34,9 +37,81 @@ const Keyword* KeywordTable::find(std::string_view word) const {
 // ---------------------------------------------------------------------------
 // global
 
+namespace {
+
+// HAProxy's tuning and TLS keywords of the global section, 2.6 through 3.5
+// (from their manuals): those sluice has no entry of its own for are
+// accepted and ignored; any other "tune." or "ssl-" word is a typo, an
+// error with a suggestion as HAProxy gives (issue 23: "tune.buffsize").
+constexpr std::string_view kHaproxyTuning[] = {
+    "ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites", "ssl-default-bind-client-sigalgs",
+    "ssl-default-bind-curves", "ssl-default-bind-options", "ssl-default-bind-sigalgs",
+    "ssl-default-server-ciphers", "ssl-default-server-ciphersuites", "ssl-default-server-client-sigalgs",
+    "ssl-default-server-curves", "ssl-default-server-options", "ssl-default-server-sigalgs",
+    "ssl-dh-param-file", "ssl-engine", "ssl-load-extra-del-ext", "ssl-load-extra-files", "ssl-mode-async",
+    "ssl-passphrase-cmd", "ssl-propquery", "ssl-provider", "ssl-provider-path", "ssl-security-level",
+    "ssl-server-verify", "ssl-skip-self-issued-ca", "tune.applet.zero-copy-forwarding", "tune.buffers.limit",
+    "tune.buffers.reserve", "tune.bufsize", "tune.bufsize.large", "tune.bufsize.small",
+    "tune.cli.max-payload-size", "tune.comp.maxlevel", "tune.defaults.purge", "tune.disable-fast-forward",
+    "tune.disable-zero-copy-forwarding", "tune.epoll.mask-events", "tune.events.max-events-at-once",
+    "tune.fail-alloc", "tune.fd.edge-triggered", "tune.fd.tables", "tune.glitches.kill.cpu-usage",
+    "tune.h1.be.glitches-threshold", "tune.h1.fe.glitches-threshold", "tune.h1.zero-copy-fwd-recv",
+    "tune.h1.zero-copy-fwd-send", "tune.h2.be.glitches-threshold", "tune.h2.be.initial-window-size",
+    "tune.h2.be.max-concurrent-streams", "tune.h2.be.max-frames-at-once", "tune.h2.be.rxbuf",
+    "tune.h2.fe.glitches-threshold", "tune.h2.fe.initial-window-size", "tune.h2.fe.max-concurrent-streams",
+    "tune.h2.fe.max-frames-at-once", "tune.h2.fe.max-rst-at-once", "tune.h2.fe.max-total-streams",
+    "tune.h2.fe.rxbuf", "tune.h2.header-table-size", "tune.h2.initial-window-size", "tune.h2.log-errors",
+    "tune.h2.max-concurrent-streams", "tune.h2.max-frame-size", "tune.h2.zero-copy-fwd-send",
+    "tune.http.cookielen", "tune.http.logurilen", "tune.http.maxhdr", "tune.idle-pool.shared",
+    "tune.idletimer", "tune.listener.default-shards", "tune.listener.multi-queue",
+    "tune.lua.bool-sample-conversion", "tune.lua.burst-timeout", "tune.lua.forced-yield",
+    "tune.lua.log.loggers", "tune.lua.log.stderr", "tune.lua.maxmem", "tune.lua.openlibs",
+    "tune.lua.service-timeout", "tune.lua.session-timeout", "tune.lua.task-timeout",
+    "tune.max-checks-per-thread", "tune.max-rules-at-once", "tune.maxaccept", "tune.maxpollevents",
+    "tune.maxrewrite", "tune.memory.hot-size", "tune.notsent-lowat.client", "tune.notsent-lowat.server",
+    "tune.pattern.cache-size", "tune.peers.max-updates-at-once", "tune.pipesize", "tune.pool-high-fd-ratio",
+    "tune.pool-low-fd-ratio", "tune.pt.zero-copy-forwarding", "tune.quic.be.cc.cubic-min-losses",
+    "tune.quic.be.cc.hystart", "tune.quic.be.cc.max-frame-loss", "tune.quic.be.cc.max-win-size",
+    "tune.quic.be.cc.reorder-ratio", "tune.quic.be.max-idle-timeout", "tune.quic.be.sec.glitches-threshold",
+    "tune.quic.be.stream.data-ratio", "tune.quic.be.stream.max-concurrent", "tune.quic.be.stream.rxbuf",
+    "tune.quic.be.tx.pacing", "tune.quic.be.tx.udp-gso", "tune.quic.fe.cc.cubic-min-losses",
+    "tune.quic.fe.cc.hystart", "tune.quic.fe.cc.max-frame-loss", "tune.quic.fe.cc.max-win-size",
+    "tune.quic.fe.cc.reorder-ratio", "tune.quic.fe.max-idle-timeout", "tune.quic.fe.sec.glitches-threshold",
+    "tune.quic.fe.sec.retry-threshold", "tune.quic.fe.sock-per-conn", "tune.quic.fe.stream.data-ratio",
+    "tune.quic.fe.stream.max-concurrent", "tune.quic.fe.stream.max-total", "tune.quic.fe.stream.rxbuf",
+    "tune.quic.fe.tx.pacing", "tune.quic.fe.tx.udp-gso", "tune.quic.frontend.conn-tx-buffers.limit",
+    "tune.quic.frontend.max-idle-timeout", "tune.quic.frontend.max-streams-bidi", "tune.quic.listen",
+    "tune.quic.mem.tx-max", "tune.quic.retry-threshold", "tune.quic.zero-copy-fwd-send",
+    "tune.rcvbuf.backend", "tune.rcvbuf.client", "tune.rcvbuf.frontend", "tune.rcvbuf.server",
+    "tune.recv_enough", "tune.renice.runtime", "tune.renice.startup", "tune.ring.queues",
+    "tune.runqueue-depth", "tune.sched.low-latency", "tune.sndbuf.backend", "tune.sndbuf.client",
+    "tune.sndbuf.frontend", "tune.sndbuf.server", "tune.ssl.cachesize", "tune.ssl.capture-buffer-size",
+    "tune.ssl.capture-cipherlist-size", "tune.ssl.certificate-compression", "tune.ssl.default-dh-param",
+    "tune.ssl.force-private-cache", "tune.ssl.hard-maxrecord", "tune.ssl.keylog",
+    "tune.ssl.keyupdate-rate-limit", "tune.ssl.lifetime", "tune.ssl.maxrecord",
+    "tune.ssl.ocsp-update.maxdelay", "tune.ssl.ocsp-update.mindelay", "tune.ssl.ssl-ctx-cache-size",
+    "tune.stick-counters", "tune.streams-elasticity", "tune.takeover-other-tg-connections",
+    "tune.vars.global-max-size", "tune.vars.proc-max-size", "tune.vars.reqres-max-size",
+    "tune.vars.sess-max-size", "tune.vars.txn-max-size", "tune.zlib.memlevel", "tune.zlib.windowsize",
+};
+
+std::vector<Keyword> withHaproxyTuning(std::vector<Keyword> entries) {
+  std::set<std::string_view> own;
+  for (const Keyword& k : entries) own.insert(k.name);
+  for (std::string_view name : kHaproxyTuning) {
+    if (own.count(name)) continue;
+    entries.push_back({name, kAll, "ignored",
+                       name.starts_with("tune.") ? "tuning knob with no equivalent in sluice"
+                                                 : "no meaning for a TLS passthrough balancer"});
+  }
+  return entries;
+}
+
+}  // namespace
+
 const KeywordTable& globalKeywordTable() {
   using P = Parser;
-  static const KeywordTable table({
+  static const KeywordTable table(withHaproxyTuning({
       {"log", kAll, "supported", "", &P::globalLog},
       {"localpeer", kAll, "supported", "", &P::globalLocalPeer},
       {"log-tag", kAll, "supported", "", &P::globalLogTag},
@@ -83,7 +158,6 @@ const KeywordTable& globalKeywordTable() {
       {"tune.bufsize", kAll, "ignored", "sluice sizes its own buffers (ClientHello up to 16 KB, splice pipes)"},
       {"tune.maxrewrite", kAll, "ignored", "sluice sizes its own buffers (ClientHello up to 16 KB, splice pipes)"},
       {"tune.recv_enough", kAll, "ignored", "sluice sizes its own buffers (ClientHello up to 16 KB, splice pipes)"},
-      {"tune.", kAll, "ignored", "tuning knob with no equivalent in sluice", nullptr, true},
       {"ca-base", kAll, "supported", "where a relative `ca-file`/`crl-file` of a peers section's TLS is read (sluice terminates no client TLS)", &P::globalCertBase},
       {"crt-base", kAll, "supported", "where a relative `crt` of a peers section's TLS is read (sluice terminates no client TLS)", &P::globalCertBase},
       {"ssl-default-bind-ciphers", kAll, "ignored", "sluice never terminates TLS"},
@@ -137,6 +211,35 @@ const KeywordTable& globalKeywordTable() {
       {"httpclient.resolvers.prefer", kAll, "ignored", "sluice has no HTTP client"},
       {"httpclient.ssl.ca-file", kAll, "ignored", "sluice has no HTTP client"},
       {"httpclient.ssl.verify", kAll, "ignored", "sluice has no HTTP client"},
+      {"httpclient.resolvers.disabled", kAll, "ignored", "sluice has no HTTP client"},
+      {"httpclient.retries", kAll, "ignored", "sluice has no HTTP client"},
+      {"httpclient.timeout.connect", kAll, "ignored", "sluice has no HTTP client"},
+      // HAProxy 3.x's global keywords (2.6 knows none of them).
+      {"anonkey", kAll, "ignored", "sluice's dumps are not anonymized"},
+      {"cpu-affinity", kAll, "ignored", "threads are pinned by 'cpu-map' only"},
+      {"cpu-policy", kAll, "ignored", "threads are pinned by 'cpu-map' only"},
+      {"cpu-set", kAll, "ignored", "threads are pinned by 'cpu-map' only"},
+      {"max-threads-per-group", kAll, "ignored", "sluice runs one group of nbthread threads"},
+      {"prealloc-fd", kAll, "ignored", "descriptors are taken as connections come"},
+      {"debug.counters", kAll, "ignored", "a developer's option of HAProxy"},
+      {"force-cfg-parser-pause", kAll, "ignored", "a developer's option of HAProxy"},
+      {"expose-deprecated-directives", kAll, "ignored", "sluice reads the directives it reads"},
+      {"h1-do-not-close-on-insecure-transfer-encoding", kAll, "ignored", "HTTP-only"},
+      {"harden.reject-privileged-ports.tcp", kAll, "ignored", "sluice does not look at source ports"},
+      {"harden.reject-privileged-ports.quic", kAll, "ignored", "sluice does not look at source ports"},
+      {"jwt.decrypt_alg_list", kAll, "ignored", "HTTP-only"},
+      {"jwt.decrypt_enc_list", kAll, "ignored", "HTTP-only"},
+      {"key-base", kAll, "ignored", "sluice never terminates TLS"},
+      {"limited-quic", kAll, "ignored", "sluice's QUIC passthrough needs no TLS library support"},
+      {"noktls", kAll, "ignored", "sluice never terminates TLS"},
+      {"ocsp-update.disable", kAll, "ignored", "sluice never terminates TLS"},
+      {"ocsp-update.httpproxy", kAll, "ignored", "sluice never terminates TLS"},
+      {"ocsp-update.maxdelay", kAll, "ignored", "sluice never terminates TLS"},
+      {"ocsp-update.mindelay", kAll, "ignored", "sluice never terminates TLS"},
+      {"ocsp-update.mode", kAll, "ignored", "sluice never terminates TLS"},
+      {"stats-file", kAll, "ignored", "counters start from zero at each start"},
+      {"warn-blocked-traffic-after", kAll, "ignored", "sluice has no watchdog"},
+      {"dns-accept-family", kAll, "ignored", "names resolve to what the resolvers section or the system gives"},
       {"cluster-secret", kAll, "ignored", "no QUIC in sluice"},
       {"expose-experimental-directives", kAll, "ignored", "no experimental directives"},
       {"mworker-max-reloads", kAll, "ignored", "no equivalent"},
@@ -156,8 +259,7 @@ const KeywordTable& globalKeywordTable() {
       {"51degrees-", kAll, "ignored", "no meaning for a TLS passthrough balancer", nullptr, true},
       {"deviceatlas-", kAll, "ignored", "no meaning for a TLS passthrough balancer", nullptr, true},
       {"wurfl-", kAll, "ignored", "no meaning for a TLS passthrough balancer", nullptr, true},
-      {"ssl-", kAll, "ignored", "no meaning for a TLS passthrough balancer", nullptr, true},
-  });
+  }));
   return table;
 }
 

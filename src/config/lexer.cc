@@ -601,6 +601,13 @@ std::vector<ConfigLine> readConfigFiles(const std::vector<std::string>& paths, c
                  "check the path given to -f");
       continue;
     }
+    if (!text.empty() && text.back() != '\n') {
+      // As HAProxy: a last line without its newline may be a file cut short
+      // (a full disk, a copy that stopped), so it is refused, not guessed.
+      const int line = static_cast<int>(std::count(text.begin(), text.end(), '\n')) + 1;
+      diag.error({f, line}, "the last line has no newline at its end: the file may have been truncated",
+                 "check that the file is whole, then end its last line with a newline");
+    }
     std::vector<ConfigLine> lines = readConfigText(text, f, env, diag);
     out.insert(out.end(), std::make_move_iterator(lines.begin()),
                std::make_move_iterator(lines.end()));

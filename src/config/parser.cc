@@ -6,6 +6,8 @@
 // unit test over knownKeywords()).
 #include "config/parser.h"
 
+#include <cctype>
+
 #include <algorithm>
 #include <cstring>
 
@@ -101,6 +103,19 @@ bool Parser::unsignedArg(const ConfigLine& l, size_t index, const std::string& w
   return true;
 }
 
+// HAProxy's names of proxies and servers: letters, digits and ".-_:"; the
+// others would be ambiguous in "backend/server", log lines, CSV, or the
+// runtime API's arguments.
+bool Parser::checkName(const ConfigLine& l, const std::string& name, const std::string& what) {
+  for (char c : name) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == ':') continue;
+    error(l, "character '" + std::string(1, c) + "' is not permitted in " + what + " '" + name + "'",
+          "names may use letters, digits, '.', '-', '_' and ':'");
+    return false;
+  }
+  return true;
+}
+
 void Parser::warnKnown(const ConfigLine& l, const std::string& keyword, const Keyword& k, const std::string& context) {
   if (k.treatment == "unsupported") {
     error(l, "'" + keyword + "' is not supported by sluice" + context + ": " + std::string(k.note),
@@ -141,8 +156,23 @@ bool Parser::allowed(const ConfigLine& l, unsigned mask, const std::string& keyw
           "give the defaults section a name, or move the rule into the proxy");
     return false;
   }
-  error(l, "'" + keyword + "' is not allowed in a " + current_.kind + " section (" + proxyLabel(current_) + ")",
-        "it is allowed in:" + where);
+  // HAProxy refuses in defaults what has no default, servers where no
+  // backend is, connection and session rules where no frontend is, and
+  // response rules where no backend is; anything else out of its place in
+  // a proxy it ignores with a warning, and so does sluice: a file HAProxy
+  // runs, sluice runs.
+  const bool refused = bit == kDefaults || keyword == "server" || keyword == "default-server" || keyword == "server-template" ||
+                       keyword == "tcp-request connection" || keyword == "tcp-request session" ||
+                       keyword.starts_with("tcp-response");
+  if (refused) {
+    error(l, "'" + keyword + "' is not allowed in a " + current_.kind + " section (" + proxyLabel(current_) + ")",
+          "it is allowed in:" + where);
+    return false;
+  }
+  const bool wantsFrontend = (mask & (kFrontend | kListen)) && !(mask & kBackend);
+  diag_.warning(l.where, "'" + keyword + "' is ignored: " + proxyLabel(current_) + " has no " +
+                          (wantsFrontend ? "frontend" : "backend") + " capability",
+             "it is allowed in:" + where);
   return false;
 }
 
@@ -339,15 +369,10 @@ void Parser::startSection(const ConfigLine& l) {
   p.where = l.where;
   p.isFrontend = kw == "frontend" || kw == "listen";
   p.isBackend = kw == "backend" || kw == "listen";
-  if (kw != "defaults") {
-    for (const char* bad : {"/", " "}) {
-      if (name.find(bad) != std::string::npos) {
-        error(l, "invalid character '" + std::string(bad) + "' in " + kw + " name '" + name + "'");
-      }
-    }
-  }
+  if (!name.empty()) checkName(l, name, "'" + kw + "' name");
   current_ = std::move(p);
   serverNames_.clear();
+  rulesSeen_ = {};
   inProxy_ = true;
 }
 

@@ -242,6 +242,9 @@ class Parser {
   // "Did you mean" for the first typos of a file only: beyond that, a file
   // is more garbage than typos, and each hint costs a scan of the keywords.
   std::string suggest(std::string_view word, const std::vector<std::string_view>& candidates);
+  // False (and an error) when `name` has a character HAProxy refuses in
+  // names of proxies and servers; `what` says whose name it is.
+  bool checkName(const ConfigLine& l, const std::string& name, const std::string& what);
 
   void error(const ConfigLine& l, std::string msg, std::string hint = {});
 
@@ -310,6 +313,15 @@ class Parser {
   // current_'s server names, each with its index: a backend of 10,000
   // servers is checked for duplicates without comparing every pair.
   std::unordered_map<std::string, size_t> serverNames_;
+  // Rules of the current proxy already read, for HAProxy's warning about a
+  // rule written after one that runs later ("will still be processed
+  // before"): the kinds, in the order HAProxy evaluates them.
+  struct RulesSeen {
+    bool tcpSession = false, tcpContent = false, useBackend = false, useServer = false;
+  } rulesSeen_;
+  // Warns when a rule of `kind` (0 connection, 1 session, 2 content) comes
+  // after rules that run after it.
+  void warnMisplacedRule(const ConfigLine& l, int kind);
   ProxyConfig defaults_;
   std::map<std::string, ProxyConfig> namedDefaults_;
   std::map<std::string, unsigned> defaultsUsers_;  // named defaults with rules: 1 frontends, 2 backends

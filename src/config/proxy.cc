@@ -134,6 +134,7 @@ void Parser::proxyUseBackend(const ConfigLine& l) {
     }
   }
   current_.useBackends.push_back(u);
+  rulesSeen_.useBackend = true;
 }
 
 void Parser::proxyDefaultBackend(const ConfigLine& l) {
@@ -157,10 +158,17 @@ void Parser::proxyUseServer(const ConfigLine& l) {
     u.condition.assign(l.words.begin() + 2, l.words.end());
   }
   current_.useServers.push_back(u);
+  rulesSeen_.useServer = true;
 }
 
 void Parser::proxyBalance(const ConfigLine& l) {
-  if (needArgs(l, 1, "<algorithm> [arguments]")) parseBalance(l);
+  if (l.words.size() == 1) {
+    // HAProxy takes a bare "balance" as roundrobin, without a word.
+    current_.balance = {l.where, "roundrobin", {}};
+    current_.balanceSet = true;
+    return;
+  }
+  parseBalance(l);
 }
 
 void Parser::proxyHashType(const ConfigLine& l) {
@@ -389,7 +397,11 @@ void Parser::parseOption(const ConfigLine& l, size_t at, bool negate, bool reset
     }
   };
   if (name == "tcplog") {
-    if (!allowed(l, kAll, kw)) return;
+    if (p.kind == "backend") {
+      diag_.warning(l.where, "'option tcplog' is ignored in backends (backend '" + p.name + "')",
+                    "a log line's format is the frontend's: move it to the frontend or the defaults section");
+      return;
+    }
     p.tcplog = reset ? false : !negate;
     if (p.tcplog) p.httplog = false;
     if (l.words.size() > at + 1 && l.words[at + 1] != "clf") {

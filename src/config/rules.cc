@@ -107,6 +107,18 @@ void Parser::splitRule(const ConfigLine& l, size_t from, TcpRuleConfig& r) {
   for (size_t k = i; k < l.words.size(); ++k) r.condition.push_back(l.words[k]);
 }
 
+void Parser::warnMisplacedRule(const ConfigLine& l, int kind) {
+  const char* after = kind < 1 && rulesSeen_.tcpSession   ? "tcp-request session"
+                      : kind < 2 && rulesSeen_.tcpContent ? "tcp-request content"
+                      : rulesSeen_.useBackend             ? "use_backend"
+                      : rulesSeen_.useServer              ? "use-server"
+                                                          : nullptr;
+  if (!after) return;
+  diag_.warning(l.where, std::string("a 'tcp-request' rule placed after a '") + after +
+                             "' rule will still be processed before it",
+                "move the line above the first '" + std::string(after) + "' rule, where it takes effect");
+}
+
 void Parser::parseTcpRequest(const ConfigLine& l) {
   ProxyConfig& p = current_;
   if (!needArgs(l, 1, "inspect-delay|connection|content|session ...")) return;
@@ -140,6 +152,7 @@ void Parser::parseTcpRequest(const ConfigLine& l) {
                       "set-src", "set-dst", "set-src-port", "set-dst-port"})) {
       return;
     }
+    warnMisplacedRule(l, 0);
     p.tcpRequestConnection.push_back(r);
   } else if (sub == "session") {
     if (!allowed(l, namedDefaults ? kAll : kFe, "tcp-request session")) return;
@@ -148,7 +161,9 @@ void Parser::parseTcpRequest(const ConfigLine& l) {
                       "track-sc1", "track-sc2", "sc-inc-gpc0", "sc-inc-gpc1", "sc-set-gpt0", "set-mark", "set-tos"})) {
       return;
     }
+    warnMisplacedRule(l, 1);
     p.tcpRequestSession.push_back(r);
+    rulesSeen_.tcpSession = true;
   } else if (sub == "content") {
     if (!allowed(l, mask, "tcp-request content")) return;
     if (!checkAction(l, r, {"accept",    "reject",        "expect-proxy", "silent-drop", "set-var",     "unset-var",
@@ -157,7 +172,9 @@ void Parser::parseTcpRequest(const ConfigLine& l) {
                             "set-dst",   "set-src-port",  "set-dst-port", "tls-alert"})) {
       return;
     }
+    warnMisplacedRule(l, 2);
     p.tcpRequestContent.push_back(r);
+    rulesSeen_.tcpContent = true;
   } else {
     error(l, "unknown 'tcp-request " + sub + "'",
           "use 'tcp-request inspect-delay', 'connection', 'session' or 'content'");

@@ -291,6 +291,7 @@ void Parser::parseServer(const ConfigLine& l, bool isDefault) {
     if (!needArgs(l, 2, "<name> <address>[:port] [params]")) return;
     s.name = l.words[1];
     s.addressSpec = l.words[2];
+    if (!checkName(l, s.name, "server name")) return;
     i = 3;
   }
   for (; i < l.words.size(); ++i) {

@@ -94,6 +94,11 @@ std::string formatTcpLog(const LogRecord& r) {
   return out;
 }
 
+std::string formatEmbryonicLog(const LogRecord& r, std::string_view listener, std::string_view what) {
+  return ip(r.client) + ":" + port(r.client) + " [" + formatAcceptDate(r.acceptWallMicros) + "] " +
+         std::string(r.frontend) + "/" + std::string(listener) + ": " + std::string(what);
+}
+
 std::string formatConnectLog(const LogRecord& r) {
   return "Connect from " + ip(r.client) + ":" + port(r.client) + " to " + ip(r.frontendAddress) +
          ":" + port(r.frontendAddress) + " (" + std::string(r.frontend) + "/TCP)";

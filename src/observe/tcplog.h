@@ -47,6 +47,10 @@ struct LogRecord {
 
 std::string formatTcpLog(const LogRecord& r);
 std::string formatConnectLog(const LogRecord& r);
+// HAProxy's one line for a connection that failed before it became a
+// session (a PROXY header that is missing, wrong or late):
+// "<client> [<accept date>] <frontend>/<listener>: <what>".
+std::string formatEmbryonicLog(const LogRecord& r, std::string_view listener, std::string_view what);
 std::string formatCustomLog(const route::FormatString& fmt, const LogRecord& r);
 
 }  // namespace sluice::observe

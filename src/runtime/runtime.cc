@@ -514,6 +514,10 @@ class Builder {
     be->stickTable = rt_->tables.find(p.name);
     tracks_ = &be->tracks;
     buildRules(p.tcpRequestContent, *scope, be->contentRules, false, "backend " + p.name, be->stickTable);
+    for (const Rule& r : be->contentRules) {
+      if ((r.condition && r.condition->usesHello()) || (r.expr && r.expr->usesHello())) be->usesHello = true;
+      if ((r.condition && r.condition->usesPayload()) || (r.expr && r.expr->usesPayload())) be->usesPayload = true;
+    }
     buildRules(p.tcpResponseContent, *scope, be->responseRules, false, "backend " + p.name, be->stickTable);
     be->responseInspectDelay = p.tcpResponseInspectDelay.value_or(0);
     tracks_ = nullptr;
@@ -643,6 +647,7 @@ class Builder {
       if ((r.condition && r.condition->usesHello()) || (r.expr && r.expr->usesHello())) usesHello = true;
       if ((r.condition && r.condition->usesPayload()) || (r.expr && r.expr->usesPayload())) usesPayload = true;
     }
+    const bool frontendReadsPayload = usesPayload;
     std::vector<Backend*> reachable;
     for (const config::UseBackendConfig& u : p.useBackends) {
       SwitchRule rule;
@@ -686,13 +691,17 @@ class Builder {
     bool frontendUsesHello = usesHello;
     uint32_t backendDelay = 0;
     bool backendsHaveDelay = true;
+    const Backend* payloadWithoutDelay = nullptr;  // a backend whose rules read data it gives no time for
     for (Backend* b : reachable) {
       if (b->usesHello) {
         usesHello = true;
         if (b->inspectDelay == 0) backendsHaveDelay = false;
         backendDelay = std::max(backendDelay, b->inspectDelay);
       }
-      if (!b->contentRules.empty() || b->usesPayload) usesPayload = true;
+      if (b->usesPayload) {
+        usesPayload = true;
+        if (b->inspectDelay == 0 && !payloadWithoutDelay) payloadWithoutDelay = b;
+      }
     }
     if (!p.logFormat.empty()) {
       std::string error;
@@ -722,11 +731,17 @@ class Builder {
                         std::to_string(kDefaultHelloWaitMs / 1000) +
                         "s for the whole hello anyway (HAProxy would route on whatever arrived first)",
                     "add 'tcp-request inspect-delay 5s' to say how long to wait");
-    } else if (usesPayload) {
+    } else if (frontendReadsPayload) {
       diag_.warning(p.where,
                     p.kind + " '" + p.name + "' has content rules that read request data but no "
                     "'tcp-request inspect-delay': they only see what arrived with the connection",
                     "add 'tcp-request inspect-delay 5s'");
+    } else if (payloadWithoutDelay) {
+      diag_.warning(payloadWithoutDelay->config ? payloadWithoutDelay->config->where : p.where,
+                    "backend '" + payloadWithoutDelay->name + "' reads request data (content rules, 'balance' or "
+                    "persistence) but neither it nor frontend '" + p.name + "' sets 'tcp-request inspect-delay': "
+                    "it only sees what arrived with the connection",
+                    "add 'tcp-request inspect-delay 5s' to the backend or the frontend");
     }
     fe->inspects = fe->waitsForHello || !fe->contentRules.empty() || usesPayload;
     scopes_.push_back(std::move(scope));

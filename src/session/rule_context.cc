@@ -338,8 +338,12 @@ void RuleContext::log(runtime::Frontend& fe, const runtime::Backend* be, const b
   r.server = server ? std::string_view(server->name) : std::string_view("<NOSRV>");
   r.actconn = actconn;
   r.feconn = fe.counters->current.load(std::memory_order_relaxed);
-  r.beconn = be ? be->counters->current.load(std::memory_order_relaxed) : 0;
-  r.srvconn = server ? server->currentConnections.load(std::memory_order_relaxed) : 0;
+  // HAProxy writes a connection's last line once it has left its backend
+  // and its server, but not yet its frontend or the process: %bc and %sc
+  // leave it out, %fc and %ac count it (a logasap line counts it in all).
+  const int32_t self = r.early ? 0 : 1;
+  r.beconn = be ? std::max<int32_t>(0, be->counters->current.load(std::memory_order_relaxed) - self) : 0;
+  r.srvconn = server ? std::max<int32_t>(0, server->currentConnections.load(std::memory_order_relaxed) - self) : 0;
   r.captures = &captures;
   std::string line = fe.logFormat ? observe::formatCustomLog(*fe.logFormat, r) : observe::formatTcpLog(r);
   int level = error && fe.logSeparateErrors ? observe::kErr : observe::kInfo;

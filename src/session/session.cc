@@ -67,11 +67,12 @@ bool sendHeld(int fd, std::vector<uint8_t>& buf, size_t& sent, bool& writable, u
 }  // namespace
 
 Session::Session(Worker& worker, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend& fe,
-                 int clientFd, const core::Address& src, const core::Address& dst, bool acceptProxy)
+                 int clientFd, const core::Address& src, const core::Address& dst, const config::BindConfig* bind)
     : worker_(worker),
       core_(worker, std::move(rt), fe, RuleContext(src, dst)),
       clientFd_(clientFd),
-      expectProxy_(acceptProxy) {
+      expectProxy_(bind && bind->acceptProxy),
+      bind_(bind) {
   core_.rc.clientFd = clientFd_;
   lastClientActivity_ = core_.acceptMono;
   lastServerActivity_ = core_.acceptMono;
@@ -192,7 +193,8 @@ void Session::readProxyHeader() noexcept {
   proto::ProxyStatus st = proto::parseProxyHeader(inspectBuffer_, h, err);
   if (st == proto::ProxyStatus::NeedMore) {
     if (c2s_.srcEof()) {
-      finish('C', 'R');
+      refuseProxyHeader('C', inspectBuffer_.empty() ? "Connection closed while waiting for PROXY protocol header"
+                                                    : "Truncated PROXY protocol header received");
       return;
     }
     rearmTimer();
@@ -200,10 +202,11 @@ void Session::readProxyHeader() noexcept {
   }
   if (st == proto::ProxyStatus::Invalid) {
     core_.fe.counters->badProxyHeaders.fetch_add(1, std::memory_order_relaxed);
-    core_.rt->globalLogger.log(observe::kNotice,
-                          core_.fe.name + ": bad PROXY protocol header from " + core_.rc.src.toString() + ": " +
-                              std::string(proto::toString(err)));
-    finish('P', 'R');
+    refuseProxyHeader('P', err == proto::ProxyError::NotProxy
+                               ? "Received something which does not look like a PROXY protocol header"
+                           : err == proto::ProxyError::V2BadFamily || err == proto::ProxyError::V2BadCommand
+                               ? "Received an unhandled protocol in the PROXY protocol header"
+                               : "Received an invalid PROXY protocol header");
     return;
   }
   if (!h.local) {
@@ -295,7 +298,7 @@ void Session::onTimer() noexcept {
     case State::Inspecting:
       if (!proxyDone_) {
         if (t >= proxyDeadline_) {
-          finish('c', 'R');
+          refuseProxyHeader('c', "Timeout while waiting for PROXY protocol header");
           return;
         }
         break;
@@ -945,6 +948,30 @@ void Session::emitLog(bool early) noexcept {
   route::SessionView v = view(true);
   r.view = &v;
   core_.log(r, !early && core_.termCause != '-');
+}
+
+void Session::refuseProxyHeader(char cause, std::string_view what) noexcept {
+  const bool nothing = c2s_.bytes() == 0 && inspectBuffer_.empty();
+  if (!core_.fe.logger.empty() && !(core_.fe.dontlognull && nothing)) {
+    // The listener as HAProxy names it: the bind's name, else its number
+    // in the frontend (the first address of each line counted).
+    std::string listener = bind_ && !bind_->name.empty() ? bind_->name : "?";
+    if (bind_ && bind_->name.empty() && core_.fe.config) {
+      size_t id = 1;
+      for (const config::BindConfig& b : core_.fe.config->binds) {
+        if (&b == bind_) break;
+        id += std::max<size_t>(1, b.addresses.size());
+      }
+      listener = std::to_string(id);
+    }
+    observe::LogRecord r = core_.logRecord(now());
+    r.client = core_.rc.src;
+    r.frontend = core_.fe.name;
+    const int level = core_.fe.logSeparateErrors ? observe::kErr : observe::kInfo;
+    core_.fe.logger.log(level, observe::formatEmbryonicLog(r, listener, what));
+  }
+  loggedEarly_ = true;  // that line is the connection's only one, as HAProxy's
+  finish(cause, 'R');
 }
 
 void Session::kill(char cause) noexcept { finish(cause, stageLetter()); }

@@ -66,7 +66,7 @@ struct SessionInfo {
 class Session final : public event::EventHandler {
  public:
   Session(Worker& worker, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend& fe,
-          int clientFd, const core::Address& src, const core::Address& dst, bool acceptProxy);
+          int clientFd, const core::Address& src, const core::Address& dst, const config::BindConfig* bind);
   ~Session() override;
 
   // Runs the connection rules and starts the session. The session may end
@@ -153,6 +153,9 @@ class Session final : public event::EventHandler {
   uint64_t nextDeadline() const noexcept;
   void finish(char cause, char stage) noexcept;
   void emitLog(bool early) noexcept;
+  // Ends a connection whose PROXY header is missing, wrong or late with
+  // HAProxy's single line for it instead of the usual log line.
+  void refuseProxyHeader(char cause, std::string_view what) noexcept;
   void accountBytes(bool final) noexcept;
   route::SessionView view(bool final) noexcept;
   uint64_t now() const noexcept;
@@ -176,6 +179,7 @@ class Session final : public event::EventHandler {
 
   // PROXY header from a trusted peer (accept-proxy, expect-proxy)
   bool expectProxy_ = false;
+  const config::BindConfig* bind_ = nullptr;  // the line it came in by (the runtime's): named in logs
   bool proxyDone_ = true;
   uint64_t proxyDeadline_ = 0;
 

@@ -27,9 +27,9 @@ constexpr uint64_t kNoFdRetryMs = 100;
 
 class Worker::Listener final : public event::EventHandler, public event::Timer {
  public:
-  Listener(Worker& w, int fd, runtime::Frontend* fe, bool acceptProxy, const core::Address& local,
+  Listener(Worker& w, int fd, runtime::Frontend* fe, const config::BindConfig* bind, const core::Address& local,
            bool shared, bool sockpair)
-      : w_(w), fd_(fd), fe_(fe), acceptProxy_(acceptProxy), local_(local), shared_(shared), sockpair_(sockpair) {}
+      : w_(w), fd_(fd), fe_(fe), bind_(bind), local_(local), shared_(shared), sockpair_(sockpair) {}
   ~Listener() override {
     w_.loop_.cancel(*this);
     net::closeFd(fd_);
@@ -148,10 +148,10 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
       core::Address src = core::Address::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
       core::Address dst = local_.valid() ? local_ : net::localAddress(fd);
       if (Worker* peer = w_.lighterPeer()) {
-        if (peer->handOver(fd, w_.runtime_, fe_, src, dst, acceptProxy_)) continue;
+        if (peer->handOver(fd, w_.runtime_, fe_, src, dst, bind_)) continue;
       }
       w_.load_.fetch_add(1, std::memory_order_relaxed);
-      w_.startSession(fd, w_.runtime_, *fe_, src, dst, acceptProxy_);
+      w_.startSession(fd, w_.runtime_, *fe_, src, dst, bind_);
     }
     // More may be waiting: come back after the other ready descriptors have
     // had their turn. The listener's own timer, not a posted task: a reload
@@ -162,7 +162,7 @@ class Worker::Listener final : public event::EventHandler, public event::Timer {
   Worker& w_;
   int fd_;
   runtime::Frontend* fe_;
-  bool acceptProxy_;
+  const config::BindConfig* bind_;
   core::Address local_;
   bool shared_ = false;
   bool sockpair_ = false;
@@ -218,9 +218,9 @@ void Worker::retireQuicListener(std::unique_ptr<QuicListener> l) {
   loop_.deferDelete(std::move(l));
 }
 
-void Worker::addListener(int fd, runtime::Frontend* frontend, bool acceptProxy, const core::Address& local,
+void Worker::addListener(int fd, runtime::Frontend* frontend, const config::BindConfig* bind, const core::Address& local,
                          bool shared, bool sockpair) {
-  auto l = std::make_unique<Listener>(*this, fd, frontend, acceptProxy, local, shared, sockpair);
+  auto l = std::make_unique<Listener>(*this, fd, frontend, bind, local, shared, sockpair);
   if (l->start()) {
     listeners_.push_back(std::move(l));
   }
@@ -247,7 +247,7 @@ std::future<void> Worker::replaceRuntime(std::shared_ptr<const runtime::Runtime>
       if (l.quic) {
         addQuicListener(l.fd, l.frontend, l.local);
       } else {
-        addListener(l.fd, l.frontend, l.acceptProxy, l.local, l.shared, l.sockpair);
+        addListener(l.fd, l.frontend, l.bind, l.local, l.shared, l.sockpair);
       }
     }
     // A QUIC socket the new configuration still uses is read by its new
@@ -299,8 +299,8 @@ void Worker::stopIfIdle() {
 }
 
 void Worker::startSession(int fd, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend& fe,
-                          const core::Address& src, const core::Address& dst, bool acceptProxy) {
-  auto* s = new Session(*this, std::move(rt), fe, fd, src, dst, acceptProxy);
+                          const core::Address& src, const core::Address& dst, const config::BindConfig* bind) {
+  auto* s = new Session(*this, std::move(rt), fe, fd, src, dst, bind);
   s->next = sessions_;
   if (sessions_) sessions_->prev = s;
   sessions_ = s;
@@ -327,7 +327,7 @@ Worker* Worker::lighterPeer() const {
 }
 
 bool Worker::handOver(int fd, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend* fe,
-                      const core::Address& src, const core::Address& dst, bool acceptProxy) {
+                      const core::Address& src, const core::Address& dst, const config::BindConfig* bind) {
   pendingHandOvers_.fetch_add(1);
   if (!accepting_.load()) {
     pendingHandOvers_.fetch_sub(1);
@@ -336,9 +336,9 @@ bool Worker::handOver(int fd, std::shared_ptr<const runtime::Runtime> rt, runtim
   load_.fetch_add(1, std::memory_order_relaxed);
   // A loop that has ended (hard stop) refuses the task: the caller keeps the
   // connection, so its descriptor and its actconn count are not lost.
-  bool posted = loop_.post([this, fd, rt = std::move(rt), fe, src, dst, acceptProxy]() mutable {
+  bool posted = loop_.post([this, fd, rt = std::move(rt), fe, src, dst, bind]() mutable {
     pendingHandOvers_.fetch_sub(1);
-    startSession(fd, std::move(rt), *fe, src, dst, acceptProxy);
+    startSession(fd, std::move(rt), *fe, src, dst, bind);
   });
   if (!posted) {
     load_.fetch_sub(1, std::memory_order_relaxed);

@@ -40,7 +40,7 @@ class QuicListener;
 struct ListenerSpec {
   int fd = -1;
   runtime::Frontend* frontend = nullptr;
-  bool acceptProxy = false;
+  const config::BindConfig* bind = nullptr;  // its bind line (accept-proxy, name); the runtime's
   core::Address local;   // the address accepted connections arrive on; invalid: ask the socket
   bool shared = false;   // one socket for all workers: woken one at a time (EPOLLEXCLUSIVE)
   bool sockpair = false; // "sockpair@": connections arrive as descriptors over a UNIX socket
@@ -81,9 +81,9 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Takes ownership of a listening fd that feeds `frontend`; `acceptProxy`
-  // when its bind line says so.
-  void addListener(int fd, runtime::Frontend* frontend, bool acceptProxy = false,
+  // Takes ownership of a listening fd that feeds `frontend` from `bind`
+  // (a line of the runtime's configuration: accept-proxy, its name).
+  void addListener(int fd, runtime::Frontend* frontend, const config::BindConfig* bind = nullptr,
                    const core::Address& local = {}, bool shared = false, bool sockpair = false);
 
   // Takes ownership of a UDP socket whose datagrams are QUIC flows for `frontend`.
@@ -153,7 +153,7 @@ class Worker {
   // Thread-safe: asks this worker to start a session for `fd`. False when it
   // no longer takes connections (stopping, or its loop has ended): the caller keeps it.
   bool handOver(int fd, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend* fe,
-                const core::Address& src, const core::Address& dst, bool acceptProxy);
+                const core::Address& src, const core::Address& dst, const config::BindConfig* bind);
 
  private:
   class Listener;
@@ -165,7 +165,7 @@ class Worker {
   void killAll(char cause);
   // Starts a session for an accepted connection on this worker's thread.
   void startSession(int fd, std::shared_ptr<const runtime::Runtime> rt, runtime::Frontend& fe,
-                    const core::Address& src, const core::Address& dst, bool acceptProxy);
+                    const core::Address& src, const core::Address& dst, const config::BindConfig* bind);
   // A peer that should take a new connection instead of this worker, or null.
   Worker* lighterPeer() const;
   void stopIfIdle();

@@ -523,9 +523,14 @@ TEST(Process, ZeroWarningNodeAndDescription) {
   writeFile(dir + "/warn.cfg", "global\n  zero-warning\n  thread-groups 1\n" + base);
   std::string out;
   EXPECT_EQ(runCommand(binaryPath() + " -c -f " + dir + "/warn.cfg 2>&1", &out), 1) << out;
-  EXPECT_NE(out.find("'zero-warning' is set"), std::string::npos) << out;
+  EXPECT_NE(out.find("'zero-warning' (or -dW) is set"), std::string::npos) << out;
   writeFile(dir + "/ok.cfg", "global\n  zero-warning\n" + base);
   EXPECT_EQ(runCommand(binaryPath() + " -c -f " + dir + "/ok.cfg 2>&1", &out), 0) << out;
+  // -dW on the command line, as HAProxy's: the same refusal without the keyword.
+  writeFile(dir + "/plain.cfg", "global\n  thread-groups 1\n" + base);
+  EXPECT_EQ(runCommand(binaryPath() + " -c -f " + dir + "/plain.cfg 2>&1", &out), 0) << out;
+  EXPECT_EQ(runCommand(binaryPath() + " -dW -c -f " + dir + "/plain.cfg 2>&1", &out), 1) << out;
+  EXPECT_NE(out.find("warning: 'thread-groups' is accepted but ignored"), std::string::npos) << out;
 
   int port = freePort();
   std::string sock = dir + "/admin.sock";

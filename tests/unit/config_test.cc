@@ -212,15 +212,13 @@ TEST(Parser, KeywordTablesDriveDispatchAndSuggestions) {
         "  default_backend be\nbackend be\n  load-server-state-from-fil local\n  server s 127.0.0.1:1\n",
         diag);
   std::string out = diag.render();
-  // HAProxy has tune.* knobs sluice does not read: ignored, but a near miss
-  // of one it reads is pointed out.
-  EXPECT_NE(out.find("test.cfg:2: warning: 'tune.listener.cpu-steerin' is accepted but ignored"), std::string::npos)
-      << out;
+  // HAProxy's own tune.* and ssl-* keywords sluice does not read are
+  // ignored; any other word of those families is a typo, refused with the
+  // keyword meant, as HAProxy does (issue 23: "tune.buffsize").
+  EXPECT_NE(out.find("test.cfg:2: error: unknown keyword 'tune.listener.cpu-steerin'"), std::string::npos) << out;
   EXPECT_NE(out.find("did you mean 'tune.listener.cpu-steering'?"), std::string::npos) << out;
-  EXPECT_NE(out.find("test.cfg:3: warning: 'tune.foo' is accepted but ignored: tuning knob with no equivalent"),
-            std::string::npos) << out;
-  EXPECT_NE(out.find("test.cfg:4: warning: 'ssl-foo' is accepted but ignored: no meaning for a TLS passthrough"),
-            std::string::npos) << out;
+  EXPECT_NE(out.find("test.cfg:3: error: unknown keyword 'tune.foo'"), std::string::npos) << out;
+  EXPECT_NE(out.find("test.cfg:4: error: unknown keyword 'ssl-foo'"), std::string::npos) << out;
   EXPECT_NE(out.find("did you mean 'server-state-file'?"), std::string::npos) << out;
   EXPECT_NE(out.find("did you mean 'email-alert'?"), std::string::npos) << out;
   EXPECT_NE(out.find("test.cfg:9: error: 'clitimeout' was removed from HAProxy and is not supported"),
@@ -267,9 +265,13 @@ TEST(Parser, WrongSectionAndBadValues) {
         diag);
   std::string out = diag.render();
   EXPECT_NE(out.find("test.cfg:8: error: 'server' is not allowed in a frontend section"), std::string::npos) << out;
-  EXPECT_NE(out.find("test.cfg:9: error: 'timeout connect' is not allowed in a frontend"), std::string::npos) << out;
+  // Out of its place, what HAProxy ignores with a warning sluice ignores
+  // too (servers where no backend is stay errors, as in HAProxy).
+  EXPECT_NE(out.find("test.cfg:9: warning: 'timeout connect' is ignored: frontend 'fe' has no backend capability"),
+            std::string::npos) << out;
   EXPECT_NE(out.find("test.cfg:10: error: unknown backend 'nowhere'"), std::string::npos) << out;
-  EXPECT_NE(out.find("test.cfg:12: error: 'bind' is not allowed in a backend section"), std::string::npos) << out;
+  EXPECT_NE(out.find("test.cfg:12: warning: 'bind' is ignored: backend 'be' has no frontend capability"),
+            std::string::npos) << out;
   EXPECT_NE(out.find("test.cfg:13: error: invalid port '99999'"), std::string::npos) << out;
   EXPECT_NE(out.find("test.cfg:15: error: server 't' is already defined"), std::string::npos) << out;
 }
@@ -673,6 +675,61 @@ TEST(Parser, LogTargets) {
   EXPECT_TRUE(hasMessage(bad, "did you mean 'local0'?"));
   EXPECT_TRUE(hasMessage(bad, "test.cfg:3: error: 'log stdout' needs a facility"));
   EXPECT_TRUE(hasMessage(bad, "test.cfg:4: error: unknown log level 'loud'"));
+}
+
+// What HAProxy 2.6 refuses, sluice refuses (issue 23): a file whose last
+// line has no newline (it may have been cut short), and names with
+// characters outside letters, digits and ".-_:".
+TEST(Parser, TruncatedFilesAndBadNamesAreRefusedAsHAProxyDoes) {
+  std::string dir = std::filesystem::temp_directory_path() / "sluice-cfgstrict-XXXXXX";
+  std::vector<char> buf(dir.begin(), dir.end());
+  buf.push_back('\0');
+  dir = mkdtemp(buf.data());
+  std::ofstream(dir + "/cut.cfg") << kMinimal << "listen l\n  bind :1\n  server s 1.2.3.4:5";
+  std::ofstream(dir + "/whole.cfg") << kMinimal << "listen l\n  bind :1\n  server s 1.2.3.4:5\n";
+  core::Diagnostics cut, whole;
+  loadConfig({dir + "/cut.cfg"}, cut, env({}));
+  loadConfig({dir + "/whole.cfg"}, whole, env({}));
+  std::filesystem::remove_all(dir);
+  EXPECT_TRUE(hasMessage(cut, "cut.cfg:8: error: the last line has no newline at its end")) << cut.render();
+  EXPECT_FALSE(whole.hasErrors()) << whole.render();
+
+  core::Diagnostics names;
+  parse(kMinimal + "frontend f@x\n  bind :1\n  default_backend b\nbackend b\n  server s$1 1.2.3.4:5\n"
+                   "  server a.b-c_d:e 1.2.3.4:6\n",
+        names);
+  EXPECT_TRUE(hasMessage(names, "test.cfg:6: error: character '@' is not permitted in 'frontend' name 'f@x'"))
+      << names.render();
+  EXPECT_TRUE(hasMessage(names, "test.cfg:10: error: character '$' is not permitted in server name 's$1'"))
+      << names.render();
+  EXPECT_EQ(names.errorCount(), 2u) << names.render();
+}
+
+// What HAProxy 2.6 accepts, sluice accepts: a bare "balance" is roundrobin;
+// keywords out of their place are ignored with HAProxy's warnings, and a
+// tcp-request rule after one that runs later is pointed out.
+TEST(Parser, LeniencyAndWarningsAsHAProxy) {
+  core::Diagnostics diag;
+  Config cfg = parse(kMinimal +
+                         "frontend f\n  bind :1\n  use_backend b if { src 10.0.0.1 }\n"
+                         "  tcp-request connection reject if { src 10.0.0.2 }\n  timeout server 5s\n"
+                         "  default_backend b\nbackend b\n  balance\n  option tcplog\n  maxconn 10\n"
+                         "  server s 1.2.3.4:5\n",
+                     diag);
+  EXPECT_FALSE(diag.hasErrors()) << diag.render();
+  ASSERT_EQ(cfg.proxies.size(), 2u);
+  EXPECT_EQ(cfg.proxies[1].balance.algorithm, "roundrobin");
+  EXPECT_TRUE(hasMessage(diag, "test.cfg:9: warning: a 'tcp-request' rule placed after a 'use_backend' rule will "
+                               "still be processed before it"))
+      << diag.render();
+  EXPECT_TRUE(hasMessage(diag, "test.cfg:10: warning: 'timeout server' is ignored: frontend 'f' has no backend "
+                               "capability"))
+      << diag.render();
+  EXPECT_TRUE(hasMessage(diag, "test.cfg:14: warning: 'option tcplog' is ignored in backends (backend 'b')"))
+      << diag.render();
+  EXPECT_TRUE(hasMessage(diag, "test.cfg:15: warning: 'maxconn' is ignored: backend 'b' has no frontend capability"))
+      << diag.render();
+  EXPECT_FALSE(cfg.proxies[1].maxconn.has_value()) << "ignored means not applied";
 }
 
 // -f with a directory reads its *.cfg files in lexical order.
