@@ -140,7 +140,7 @@ TEST(Worker, HandOverToAStoppedWorkerIsRefused) {
     w.stop();
     t.join();
     ps.actconn.fetch_add(1);  // as the accepting thread counts it
-    bool taken = w.handOver(sv[0], rt, rt->frontends[0].get(), core::Address(), core::Address(), false);
+    bool taken = w.handOver(sv[0], rt, rt->frontends[0].get(), core::Address(), core::Address(), nullptr);
     if (!taken) {
       close(sv[0]);  // the acceptor's part: it keeps what was refused
       ps.actconn.fetch_sub(1);
