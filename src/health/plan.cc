@@ -598,11 +598,16 @@ std::optional<ServerCheckSpec> resolveServerCheck(const config::GlobalConfig& gl
     a->setPort(s.address.port());
     spec.address = *a;
   }
+  // A first "tcp-check connect port N" gives checks their port, as in
+  // HAProxy (a database pool written "server db1 10.0.0.1 check").
+  const bool firstConnectHasPort = plan && plan->kind == CheckPlan::Kind::Steps && !plan->steps.empty() &&
+                                   plan->steps.front().kind == CheckStep::Kind::Connect &&
+                                   plan->steps.front().port.has_value();
   if (s.checkPort) {
     spec.address.setPort(*s.checkPort);
-  } else if (s.portFromClient) {
+  } else if (s.portFromClient && !firstConnectHasPort) {
     diag.error(s.where, "server '" + s.name + "' has no port, so its checks have none either",
-               "add 'port <n>' to the server line");
+               "add 'port <n>' to the server line, or begin the checks with 'tcp-check connect port <n>'");
     return std::nullopt;
   }
   spec.inter = s.inter;

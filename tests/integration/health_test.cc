@@ -78,6 +78,24 @@ TEST(Health, SeparateCheckPortDecides) {
   for (int i = 0; i < 4; ++i) EXPECT_EQ(ask(port), "a");
 }
 
+// A server written without a port (its traffic goes to the client's
+// destination port) is checked on the port of the first "tcp-check
+// connect port N", as HAProxy does for database pools: the check reaches
+// that port, and the server is DOWN when it stops answering there.
+TEST(Health, FirstTcpCheckConnectGivesThePort) {
+  TestServer db("db", TestServer::Mode::Identify);
+  int port = freePort();
+  Sluice s(head() + "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+                    "  option tcp-check\n  tcp-check connect port " + std::to_string(db.port()) + "\n"
+                    "  server db1 127.0.0.1 check\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  ASSERT_TRUE(eventually([&] { return db.connections() >= 2; })) << s.log();
+  EXPECT_EQ(s.logLines("is DOWN").size(), 0u) << s.log();
+  db.stop();
+  EXPECT_TRUE(s.waitForLog("Server l/db1 is DOWN, reason: Layer4 connection problem")) << s.log();
+}
+
 // ssl-hello-chk sends a real ClientHello with check-sni: a server that
 // refuses that name is DOWN, one that serves it is UP; a plain TCP server
 // that speaks no TLS is DOWN too.
