@@ -802,6 +802,9 @@ const FetchDef* findFetch(std::string_view name) {
   for (const FetchDef& f : stickFetches()) {
     if (f.name == name) return &f;
   }
+  for (const FetchDef& f : stateFetches()) {
+    if (f.name == name) return &f;
+  }
   return nullptr;
 }
 
@@ -809,7 +812,31 @@ std::vector<std::string_view> fetchNames() {
   std::vector<std::string_view> out;
   for (const FetchDef& f : kFetches) out.push_back(f.name);
   for (const FetchDef& f : stickFetches()) out.push_back(f.name);
+  for (const FetchDef& f : stateFetches()) out.push_back(f.name);
   return out;
+}
+
+std::string MapRegistry::checkProxyArg(char kind, const std::string& arg) const {
+  if (!checkProxies_) return {};
+  if (kind == 'F') {
+    for (const auto& f : frontends_) {
+      if (f == arg) return {};
+    }
+    return "no frontend is named '" + arg + "'";
+  }
+  if (kind == 'B') return backends_.count(arg) ? std::string() : "no backend is named '" + arg + "'";
+  const size_t slash = arg.find('/');
+  const std::string backend = slash == std::string::npos ? currentProxy_ : arg.substr(0, slash);
+  const std::string server = slash == std::string::npos ? arg : arg.substr(slash + 1);
+  auto it = backends_.find(backend);
+  if (it == backends_.end()) {
+    return slash == std::string::npos ? "'" + currentProxy_ + "' has no servers: write <backend>/<server>"
+                                      : "no backend is named '" + backend + "'";
+  }
+  for (const auto& s : it->second) {
+    if (s == server) return {};
+  }
+  return "backend '" + backend + "' has no server named '" + server + "'";
 }
 
 std::string MapRegistry::resolve(const std::string& path) const {
@@ -933,6 +960,13 @@ std::unique_ptr<SampleExpr> SampleExpr::parse(std::string_view text, MapRegistry
     const std::string& t = expr->fetchArgs_[static_cast<size_t>(def.tableArg)].text;
     if (!maps.knowsTable(t)) {
       error = "'" + name + "' names the table '" + t + "', but no proxy declares a stick-table by that name";
+      return nullptr;
+    }
+  }
+  if (def.proxyArg && !expr->fetchArgs_.empty()) {
+    std::string wrong = maps.checkProxyArg(def.proxyArg, expr->fetchArgs_[0].text);
+    if (!wrong.empty()) {
+      error = "'" + name + "': " + wrong;
       return nullptr;
     }
   }

@@ -63,6 +63,18 @@ class MapRegistry {
   // (src_* fetches without a table argument read it).
   void setOwnTable(bool has) { ownTable_ = has; }
   bool hasOwnTable() const { return !checkTables_ || ownTable_; }
+  // The proxies the configuration declares (backends with their servers,
+  // frontends), so that "srv_is_up(db/s1)" and "be_conn(db)" are checked
+  // when parsed; and the proxy whose expressions are being parsed (its
+  // servers for "srv_is_up(s1)"). Unset: no check.
+  void setProxyNames(std::map<std::string, std::vector<std::string>> backends, std::vector<std::string> frontends) {
+    backends_ = std::move(backends);
+    frontends_ = std::move(frontends);
+    checkProxies_ = true;
+  }
+  void setCurrentProxy(std::string name) { currentProxy_ = std::move(name); }
+  // Empty when `arg` names what `kind` asks for, else what is wrong.
+  std::string checkProxyArg(char kind, const std::string& arg) const;
   bool knowsTable(const std::string& name) const {
     if (!checkTables_) return true;
     for (const auto& n : tableNames_) {
@@ -78,6 +90,10 @@ class MapRegistry {
   std::vector<std::string> files_;
   std::vector<std::string> tableNames_;
   bool checkTables_ = false;
+  std::map<std::string, std::vector<std::string>> backends_;
+  std::vector<std::string> frontends_;
+  std::string currentProxy_;
+  bool checkProxies_ = false;
   bool ownTable_ = false;
   bool fileAccess_ = true;
 };
@@ -158,6 +174,10 @@ struct FetchDef {
                  Sample& out) = nullptr;
   uint16_t tag = 0;
   int tableArg = -1;    // the argument that names a stick table, if any
+  // The argument that names a backend ('B'), a frontend ('F') or a server
+  // as "<backend>/<server>" or "<server>" of the proxy ('S'): checked when
+  // parsed, as HAProxy does.
+  char proxyArg = 0;
   int counterArg = -1;  // the argument that numbers a tracked counter (sc_*)
   bool ownTable = false;  // without a table argument, reads the proxy's own table
 };
@@ -166,6 +186,8 @@ const FetchDef* findFetch(std::string_view name);
 // The stick counter fetches and table_* converters (route/stick_fetch.cc).
 const std::vector<FetchDef>& stickFetches();
 const std::vector<ConverterDef>& stickConverters();
+// The fetches of proxy and server state (route/state_fetch.cc).
+const std::vector<FetchDef>& stateFetches();
 std::vector<std::string_view> fetchNames();
 
 // Splits "name(a,b)" into name and raw argument strings (quotes and escapes

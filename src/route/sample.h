@@ -114,6 +114,36 @@ struct HttpRequestView {
   std::vector<std::pair<std::string_view, std::string_view>> headers;
 };
 
+// What the fetches of proxy and server state read (nbsrv, srv_is_up,
+// be_conn, connslots, ...): the runtime answers, route knows no runtime.
+struct ProxyStateView {
+  int64_t usableServers = 0;  // nbsrv: servers that may take a connection now
+  int64_t connections = 0;    // be_conn / fe_conn
+  int64_t queued = 0;         // queue: connections waiting for a server
+  int64_t sessionRate = 0;    // per second, the last complete one
+  int64_t freeSlots = -1;     // be_conn_free: room on usable servers; -1 when one has no maxconn
+  int64_t queueRoom = -1;     // room left in the queue (maxqueue); -1 unlimited
+};
+struct ServerStateView {
+  bool up = false;            // usable: up, in service, resolved, weight above 0
+  int64_t connections = 0;
+  int64_t queued = 0;
+  int64_t sessionRate = 0;
+  int64_t freeSlots = -1;     // srv_conn_free; -1 without maxconn
+  int64_t weight = 0;         // effective (srv_weight), as configured (srv_iweight), as set (srv_uweight)
+  int64_t initialWeight = 0;
+  int64_t userWeight = 0;
+};
+class ProxyStates {
+ public:
+  virtual bool backendState(std::string_view name, ProxyStateView& out) const = 0;
+  virtual bool frontendState(std::string_view name, ProxyStateView& out) const = 0;
+  virtual bool serverState(std::string_view backend, std::string_view server, ServerStateView& out) const = 0;
+
+ protected:
+  ~ProxyStates() = default;
+};
+
 struct SessionView {
   core::Address src;
   core::Address dst;
@@ -133,6 +163,7 @@ struct SessionView {
   const stick::TableSet* tables = nullptr;
   stick::Table* stickTable = nullptr;
   stick::Tracking* tracking = nullptr;
+  const ProxyStates* proxies = nullptr;  // for nbsrv, srv_is_up, be_conn, ...
 };
 
 }  // namespace sluice::route

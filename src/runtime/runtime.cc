@@ -188,6 +188,15 @@ class Builder {
       for (const config::PeersConfig::Table& t : section.tables) addTable(t.spec, storesServer, names);
     }
     rt_->maps->setTableNames(names);
+    std::map<std::string, std::vector<std::string>> backends;
+    std::vector<std::string> frontends;
+    for (const config::ProxyConfig& p : cfg_->proxies) {
+      if (p.isFrontend) frontends.push_back(p.name);
+      if (!p.isBackend) continue;
+      std::vector<std::string>& servers = backends[p.name];
+      for (const config::ServerConfig& s : p.servers) servers.push_back(s.name);
+    }
+    rt_->maps->setProxyNames(std::move(backends), std::move(frontends));
   }
 
   void addTable(stick::TableSpec spec, const std::set<std::string>& storesServer, std::vector<std::string>& names) {
@@ -492,6 +501,7 @@ class Builder {
     if (!rawQuic.empty()) be->quicBalancer = std::make_unique<balance::Backend>(spec, rawQuic);
 
     rt_->maps->setOwnTable(rt_->tables.find(p.name) != nullptr);
+    rt_->maps->setCurrentProxy(p.name);
     auto scope = std::make_unique<route::AclScope>(*rt_->maps);
     scope->define(p.acls, diag_);
     if (spec.algorithm == "hash") {
@@ -630,6 +640,7 @@ class Builder {
     fe->nolinger = p.nolinger;
 
     rt_->maps->setOwnTable(rt_->tables.find(p.name) != nullptr);
+    rt_->maps->setCurrentProxy(p.name);
     auto scope = std::make_unique<route::AclScope>(*rt_->maps);
     scope->define(p.acls, diag_);
     if (p.servesStats()) buildStats(p, *scope, *fe);
@@ -1026,6 +1037,58 @@ void loadServerStates(Runtime& rt, core::Diagnostics& diag) {
       }
     }
   }
+}
+
+bool Runtime::backendState(std::string_view name, route::ProxyStateView& out) const {
+  const Backend* be = findBackend(name);
+  if (!be) return false;
+  const uint64_t sec = observe::monotonicSeconds();
+  int64_t active = 0, backup = 0, free = 0;
+  bool unlimited = false;
+  for (const auto& s : be->servers) {
+    if (s->quic || !s->usable()) continue;
+    ++(s->backup ? backup : active);
+    const uint32_t limit = s->maxconn.load(std::memory_order_relaxed);
+    if (limit == 0) unlimited = true;
+    else free += std::max<int64_t>(0, int64_t{limit} - s->currentConnections.load(std::memory_order_relaxed));
+  }
+  out.usableServers = active ? active : backup;
+  out.connections = be->counters->current.load(std::memory_order_relaxed);
+  out.queued = static_cast<int64_t>(be->queue->size());
+  out.sessionRate = be->counters->sessionRate.rate(sec);
+  out.freeSlots = unlimited ? -1 : free;
+  out.queueRoom = be->maxQueue == 0 ? -1 : std::max<int64_t>(0, int64_t{be->maxQueue} - out.queued);
+  return true;
+}
+
+bool Runtime::frontendState(std::string_view name, route::ProxyStateView& out) const {
+  const Frontend* fe = findFrontend(name);
+  if (!fe) return false;
+  out.connections = fe->counters->current.load(std::memory_order_relaxed);
+  out.sessionRate = fe->counters->sessionRate.rate(observe::monotonicSeconds());
+  return true;
+}
+
+bool Runtime::serverState(std::string_view backend, std::string_view server, route::ServerStateView& out) const {
+  const Backend* be = findBackend(backend);
+  if (!be) return false;
+  for (const auto& s : be->servers) {
+    if (s->name != server) continue;
+    const int32_t current = s->currentConnections.load(std::memory_order_relaxed);
+    const uint32_t limit = s->maxconn.load(std::memory_order_relaxed);
+    const uint32_t weight = s->weight.load(std::memory_order_relaxed);
+    const int32_t ramp = s->live->throttle.load(std::memory_order_relaxed);
+    out.up = s->usable();
+    out.connections = current;
+    out.queued = 0;  // sluice queues at the backend (queue(), avg_queue())
+    out.sessionRate = s->counters.sessionRate.rate(observe::monotonicSeconds());
+    out.freeSlots = limit == 0 ? -1 : std::max<int64_t>(0, int64_t{limit} - current);
+    out.userWeight = weight;
+    out.weight = ramp >= 0 ? int64_t{weight} * ramp / 100 : weight;
+    out.initialWeight = s->configWeight;
+    return true;
+  }
+  return false;
 }
 
 }  // namespace sluice::runtime

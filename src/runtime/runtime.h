@@ -307,7 +307,7 @@ struct Frontend {
   std::shared_ptr<ProxyCounters> counters = std::make_shared<ProxyCounters>();
 };
 
-struct Runtime {
+struct Runtime final : route::ProxyStates {
   std::shared_ptr<const config::Config> source;
   uint32_t maxconn = 0;
   uint32_t nbthread = 1;
@@ -344,6 +344,11 @@ struct Runtime {
     auto it = backendsByName_.find(name);
     return it == backendsByName_.end() ? nullptr : it->second;
   }
+
+  // The state fetches' view of proxies and servers (nbsrv, srv_is_up, ...).
+  bool backendState(std::string_view name, route::ProxyStateView& out) const override;
+  bool frontendState(std::string_view name, route::ProxyStateView& out) const override;
+  bool serverState(std::string_view backend, std::string_view server, route::ServerStateView& out) const override;
 
  private:
   std::unordered_map<std::string_view, Frontend*> frontendsByName_;

@@ -88,6 +88,7 @@ route::SessionView QuicFlow::view(bool final) noexcept {
   v.captures = &core_.rc.captures;
   v.vars = &core_.rc.vars;
   v.tables = &core_.rt->tables;
+  v.proxies = core_.rt.get();
   v.stickTable = core_.fe.stickTable;
   v.tracking = core_.rc.tracking.get();
   if (core_.be) {

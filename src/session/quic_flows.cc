@@ -35,6 +35,7 @@ route::SessionView connectionView(RuleContext& rc, runtime::Frontend& fe, const 
   v.captures = &rc.captures;
   v.vars = &rc.vars;
   v.tables = &rt.tables;
+  v.proxies = &rt;
   v.stickTable = fe.stickTable;
   v.tracking = rc.tracking.get();
   return v;

@@ -96,6 +96,32 @@ TEST(Health, FirstTcpCheckConnectGivesThePort) {
   EXPECT_TRUE(s.waitForLog("Server l/db1 is DOWN, reason: Layer4 connection problem")) << s.log();
 }
 
+// Routing on what the checks say, as database files do ("writes to the
+// node the checks call master"): srv_is_up and nbsrv follow the server's
+// health, and be_conn/connslots read the backend's load.
+TEST(Health, StateFetchesFollowTheChecks) {
+  TestServer primary("primary", TestServer::Mode::Identify);
+  TestServer standby("standby", TestServer::Mode::Identify);
+  int port = freePort(), port2 = freePort();
+  Sluice s(head() + "frontend fe\n  bind 127.0.0.1:" + std::to_string(port) + "\n"
+                    "  use_backend writer if { srv_is_up(writer/p1) }\n  default_backend reader\n"
+                    "frontend fe2\n  bind 127.0.0.1:" + std::to_string(port2) + "\n"
+                    "  acl writer_ok nbsrv(writer) ge 1\n  acl roomy connslots(reader) gt 0\n"
+                    "  use_backend writer if writer_ok { be_conn(writer) lt 100 }\n"
+                    "  use_backend reader if roomy\n"
+                    "backend writer\n  server p1 127.0.0.1:" + std::to_string(primary.port()) + " check\n"
+                    "backend reader\n  server s1 127.0.0.1:" + std::to_string(standby.port()) +
+                    " check maxconn 10 maxqueue 5\n",
+           {port, port2});
+  ASSERT_TRUE(s.started()) << s.log();
+  EXPECT_EQ(ask(port), "primary");
+  EXPECT_EQ(ask(port2), "primary");
+  primary.stop();
+  ASSERT_TRUE(s.waitForLog("Server writer/p1 is DOWN")) << s.log();
+  EXPECT_EQ(ask(port), "standby");
+  EXPECT_EQ(ask(port2), "standby") << "nbsrv(writer) is 0 and the reader has free slots";
+}
+
 // ssl-hello-chk sends a real ClientHello with check-sni: a server that
 // refuses that name is DOWN, one that serves it is UP; a plain TCP server
 // that speaks no TLS is DOWN too.
