@@ -22,9 +22,12 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <regex>
 #include <sstream>
+#include <system_error>
 
 namespace sluice::testing {
 
@@ -130,12 +133,46 @@ std::string binaryPath() {
 
 std::string dataDir() { return SLUICE_TEST_DATA_DIR; }
 
+namespace {
+
+// Every directory a test made, removed with everything in it when the test
+// program ends (CTest runs each test in a program of its own), so that a
+// run leaves nothing under /tmp. SLUICE_KEEP_TEMP=1 keeps them to look at.
+class TempDirs {
+ public:
+  void add(const std::string& dir) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    dirs_.push_back(dir);
+  }
+  ~TempDirs() {
+    if (const char* keep = std::getenv("SLUICE_KEEP_TEMP"); keep && *keep == '1') return;
+    for (const std::string& d : dirs_) {
+      std::error_code ec;
+      std::filesystem::remove_all(d, ec);
+    }
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::string> dirs_;
+};
+
+TempDirs& tempDirs() {
+  static TempDirs dirs;
+  return dirs;
+}
+
+}  // namespace
+
 std::string makeTempDir(const std::string& tag) {
+  TempDirs& registry = tempDirs();  // constructed before any use, destroyed after
   std::string tmpl = "/tmp/sluice-test-" + tag + "-XXXXXX";
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
   char* d = mkdtemp(buf.data());
-  return d ? d : "/tmp";
+  if (!d) return "/tmp";
+  registry.add(d);
+  return d;
 }
 
 void writeFile(const std::string& path, const std::string& content) {
