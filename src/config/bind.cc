@@ -219,9 +219,10 @@ void Parser::parseBind(const ConfigLine& l) {
   }
   if (terminatesTls) {
     // This listener terminates TLS: sluice cannot serve it. Remember the
-    // proxy so it is skipped as a whole, with one clear warning.
+    // proxy: it is skipped as a whole when it has no other listener, else
+    // this line alone is (validate.cc), with a warning either way.
     tlsTerminatingProxies_.insert(current_.name);
-    tlsWhere_[current_.name] = l.where;
+    tlsWhere_[current_.name].push_back(l.where);
     return;
   }
   current_.binds.push_back(b);

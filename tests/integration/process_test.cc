@@ -514,6 +514,26 @@ TEST(Process, ProgramSectionErrors) {
 }
 
 
+// A frontend with a plain bind and a TLS-terminating one (a common :80 +
+// :443 ssl layout, or SNI routing beside an ssl port): the plain listener is
+// served, the TLS one is not opened, and the warning names that line.
+TEST(Process, PlainBindsOfAFrontendWithTlsBindsAreServed) {
+  TestServer srv("plain", TestServer::Mode::Identify);
+  int plain = freePort(), tls = freePort();
+  Sluice s("defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"
+           "frontend f\n  bind 127.0.0.1:" + std::to_string(plain) + "\n  bind 127.0.0.1:" + std::to_string(tls) +
+               " ssl crt /nonexistent.pem\n  default_backend b\n"
+           "backend b\n  server s 127.0.0.1:" + std::to_string(srv.port()) + "\n",
+           {plain});
+  ASSERT_TRUE(s.started()) << s.log();
+  EXPECT_EQ(askServerName(plain), "plain");
+  EXPECT_LT(connectTcp("127.0.0.1", tls), 0) << "the TLS listener must not be opened";
+  EXPECT_NE(s.log().find(":8: warning: this bind line of frontend 'f' terminates TLS ('ssl'), which sluice never "
+                         "does: it is not opened"),
+            std::string::npos)
+      << s.log();
+}
+
 // "zero-warning" makes a warning as fatal as an error; "node" and
 // "description" name the instance in "show info".
 TEST(Process, ZeroWarningNodeAndDescription) {
