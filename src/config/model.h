@@ -289,6 +289,7 @@ struct StatsConfig {
   std::string uri = "/haproxy?stats";      // prefix that serves the page
   std::string realm = "HAProxy Statistics";
   std::vector<std::string> auth;           // "user:password" (password may be crypt(3))
+  SourceLocation httpRequestWhere;         // a "stats http-request" line (not served yet), if any
   Millis refresh;
   bool adminSet = false;
   std::vector<std::string> adminCondition; // "if"/"unless" + words

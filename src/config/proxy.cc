@@ -593,7 +593,12 @@ void Parser::parseStats(const ConfigLine& l) {
     if (!v) return;
     if (*v != ".") st.scopes.push_back(*v);
     st.enable = true;
-  } else if (sub == "show-modules" || sub == "http-request" || sub == "bind-process") {
+  } else if (sub == "http-request") {
+    // Logins and access rules of the page: not served yet, so the proxy is
+    // left out as a whole (validate.cc) rather than served without them.
+    if (!st.httpRequestWhere.line) st.httpRequestWhere = l.where;
+    st.enable = true;
+  } else if (sub == "show-modules" || sub == "bind-process") {
     diag_.warnOnce("stats-" + sub, l.where, "'stats " + sub + "' is accepted but ignored");
     st.enable = true;
   } else if (sub == "socket" || sub == "timeout" || sub == "maxconn") {

@@ -139,6 +139,33 @@ void Parser::validate() {
       }
     }
     if (p.servesStats()) {
+      // A page behind a login of a userlist (http_auth, "stats http-request
+      // auth"): sluice does not check those logins yet, and a page served
+      // without its login would be open to all. The proxy is left out, the
+      // rest of the file runs.
+      std::optional<SourceLocation> login;
+      if (p.stats.httpRequestWhere.line) login = p.stats.httpRequestWhere;
+      for (const AclConfig& a : p.acls) {
+        if (!login && !a.words.empty() && a.words[0].starts_with("http_auth")) login = a.where;
+      }
+      for (const TcpRuleConfig& r : p.httpRequest) {
+        if (!login && r.action == "auth") login = r.where;
+        for (const std::string& w : r.condition) {
+          if (!login && w.find("http_auth") != std::string::npos) login = r.where;
+        }
+      }
+      if (login) {
+        diag_.warning(*login,
+                      p.kind + " '" + p.name + "' serves its stats page behind logins of a userlist ('http_auth', "
+                      "'stats http-request'), which sluice does not check yet: it is not served, so that the page "
+                      "is never open without them; the rest of the file runs",
+                      "use 'stats auth <user>:<password>' lines (checked by sluice), or serve this page with HAProxy");
+        if (!p.isBackend || p.servers.empty()) continue;
+        p.isFrontend = false;
+        p.binds.clear();
+      }
+    }
+    if (p.servesStats()) {
       checkStatsProxy(p);
     } else {
       for (const TcpRuleConfig& r : p.httpRequest) {
