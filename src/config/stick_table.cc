@@ -12,8 +12,8 @@ std::string parseTableSpec(const std::vector<std::string>& w, stick::TableSpec& 
     auto value = [&]() -> const std::string* { return i + 1 < w.size() ? &w[++i] : nullptr; };
     if (k == "type") {
       const std::string* t = value();
-      if (!t) return "'type' needs ip, ipv6, integer, string or binary";
-      if (*t == "ip")
+      if (!t) return "'type' needs ip, ipv4, ipv6, integer, string or binary";
+      if (*t == "ip" || *t == "ipv4")  // HAProxy 3.2 names IPv4 tables "ipv4" ("ip" stays its alias)
         out.keyType = stick::KeyType::Ip;
       else if (*t == "ipv6")
         out.keyType = stick::KeyType::Ipv6;
@@ -24,7 +24,7 @@ std::string parseTableSpec(const std::vector<std::string>& w, stick::TableSpec& 
       else if (*t == "binary")
         out.keyType = stick::KeyType::Binary;
       else
-        return "unknown table type '" + *t + "' (use ip, ipv6, integer, string or binary)";
+        return "unknown table type '" + *t + "' (use ip, ipv4, ipv6, integer, string or binary)";
       haveType = true;
       if ((*t == "string" || *t == "binary") && i + 1 < w.size() && w[i + 1] == "len") {
         ++i;

@@ -321,7 +321,7 @@ TEST(StickConfig, TableLineAndRules) {
       std::string("peers p\n  peer x 127.0.0.1:10000\ndefaults\n  mode tcp\nbackend st\n"
                          "  stick-table type string len 64 size 1m expire 30m nopurge peers p store "
                          "conn_cur,conn_rate(10s) store gpc0\n"
-                         "backend be\n  stick-table type ip size 100k\n  stick on src table st if TRUE\n"
+                         "backend be\n  stick-table type ipv4 size 100k\n  stick on src table st if TRUE\n"
                          "  stick match req.ssl_sni\n  server s 127.0.0.1:1\n"),
       diag);
   ASSERT_FALSE(diag.hasErrors()) << diag.render();
@@ -333,6 +333,9 @@ TEST(StickConfig, TableLineAndRules) {
   EXPECT_EQ(st->stickTable->expireMs, 30u * 60 * 1000);
   EXPECT_TRUE(st->stickTable->noPurge);
   EXPECT_TRUE(st->stickTable->stores(DataType::ConnCur));
+  // HAProxy 3.2's "ipv4" is the same table as "ip".
+  ASSERT_TRUE(cfg.findProxy("be", true)->stickTable);
+  EXPECT_EQ(cfg.findProxy("be", true)->stickTable->keyType, KeyType::Ip);
   EXPECT_TRUE(st->stickTable->stores(DataType::Gpc0));
   EXPECT_EQ(st->stickTable->period[static_cast<size_t>(DataType::ConnRate)], 10000u);
   const config::ProxyConfig* be = cfg.findProxy("be", true);
