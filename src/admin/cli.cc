@@ -60,7 +60,7 @@ const std::vector<Command>& commands() {
       {"set map <map> [<key>|#<ref>] <value>", "modify a map entry", Level::Operator, {"set", "map"}},
       {"set table <table> key <k> [data.* <v>]*", "update or create a table entry's data", Level::Admin,
        {"set", "table"}},
-      {"set server <bk>/<srv> [opts]", "change a server's state, weight, address or check port (state "
+      {"set server <bk>/<srv> [opts]", "change a server's state, weight, address, FQDN or check port (state "
                                        "ready|drain|maint, weight <n>[%], health up|down, addr <ip> [port <p>], "
                                        "check-port <p>)",
        Level::Admin, {"set", "server"}},
@@ -748,11 +748,22 @@ std::string Cli::executeHere(std::string_view line, const std::string& payload, 
       std::string answer = host_.editServer(std::move(e));
       return answer.empty() ? "\n" : answer;
     }
-    if (what == "port" || what == "fqdn" || what == "ssl" || what == "agent" || what == "agent-addr" ||
+    if (what == "fqdn") {
+      config::ServerEdit e;
+      e.kind = config::ServerEdit::Kind::Fqdn;
+      e.backend = s.backend->name;
+      e.server = s.server->name;
+      e.words.assign(w.begin() + std::min<size_t>(4, w.size()), w.end());
+      std::string answer = host_.editServer(std::move(e));
+      if (!answer.empty()) return answer;
+      return s.backend->name + "/" + s.server->name + " changed its FQDN to '" + w[4] +
+             "' by 'stats socket command'\n";
+    }
+    if (what == "port" || what == "ssl" || what == "agent" || what == "agent-addr" ||
         what == "agent-port" || what == "agent-send" || what == "check-addr") {
       return "'set server <srv> " + what + "' is not available in sluice; change the file and reload.\n";
     }
-    return "usage: set server <backend>/<server> health | state | weight | addr | check-port\n";
+    return "usage: set server <backend>/<server> health | state | weight | addr | check-port | fqdn\n";
   }
 
   if (verb == "shutdown") {

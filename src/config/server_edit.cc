@@ -120,6 +120,25 @@ std::string setAddress(ServerConfig& s, const ServerEdit& e) {
   return {};
 }
 
+// "set server <b>/<s> fqdn <name>": the server's resolvers look the new
+// name up; until they answer, it keeps the address it has (as HAProxy).
+std::string setFqdn(ServerConfig& s, const ServerEdit& e) {
+  if (e.words.size() != 1) return "set server <b>/<s> fqdn requires a FQDN.\n";
+  if (s.resolvers.empty()) {
+    return "set server <b>/<s> fqdn failed because no resolution is configured (no 'resolvers' on the "
+           "server's line).\n";
+  }
+  const std::string& name = e.words[0];
+  bool valid = !name.empty() && name.size() <= 253 && name[0] != '.' && name[0] != '-' && name[0] != '_';
+  for (char c : name) {
+    valid = valid && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_');
+  }
+  if (!valid) return "set server <b>/<s> fqdn: invalid FQDN '" + name + "'.\n";
+  s.fqdn = name;
+  s.addressSpec = s.portFromClient ? name : name + ":" + std::to_string(s.address.port());
+  return {};
+}
+
 }  // namespace
 
 std::string applyServerEdit(Config& cfg, ServerEdit& e) {
@@ -139,6 +158,12 @@ std::string applyServerEdit(Config& cfg, ServerEdit& e) {
     case ServerEdit::Kind::Address: {
       const std::string before = s->addressSpec;
       std::string error = setAddress(*s, e);
+      if (error.empty() && e.addressBefore.empty()) e.addressBefore = before;
+      return error;
+    }
+    case ServerEdit::Kind::Fqdn: {
+      const std::string before = s->addressSpec;
+      std::string error = setFqdn(*s, e);
       if (error.empty() && e.addressBefore.empty()) e.addressBefore = before;
       return error;
     }
@@ -171,6 +196,7 @@ bool serverEditStillApplies(const Config& cfg, const ServerEdit& e, std::string&
       return !s;
     case ServerEdit::Kind::Delete:
     case ServerEdit::Kind::Address:
+    case ServerEdit::Kind::Fqdn:
       if (!s) {
         why = "server " + name + " is no longer in the configuration";
         return false;
@@ -197,6 +223,7 @@ const char* kindWord(ServerEdit::Kind k) {
     case ServerEdit::Kind::Delete: return "del";
     case ServerEdit::Kind::Address: return "addr";
     case ServerEdit::Kind::CheckPort: return "check-port";
+    case ServerEdit::Kind::Fqdn: return "fqdn";
   }
   return "?";
 }
@@ -240,6 +267,7 @@ std::optional<ServerEdit> parseServerEditLine(std::string_view line) {
   else if (w[0] == "del") e.kind = ServerEdit::Kind::Delete;
   else if (w[0] == "addr") e.kind = ServerEdit::Kind::Address;
   else if (w[0] == "check-port") e.kind = ServerEdit::Kind::CheckPort;
+  else if (w[0] == "fqdn") e.kind = ServerEdit::Kind::Fqdn;
   else return std::nullopt;
   size_t slash = w[1].find('/');
   if (slash == std::string::npos || slash == 0 || slash + 1 == w[1].size()) return std::nullopt;

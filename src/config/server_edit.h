@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Server changes made through the runtime API ("add server", "del server",
-// "set server ... addr|check-port"), applied to a configuration model: the
+// "set server ... addr|check-port|fqdn"), applied to a configuration model: the
 // running one, from which the runtime is rebuilt without a reload of the
 // files, and after a reload the one read from the files, so that a reload
 // keeps what was changed at runtime. A change stands until the files change
@@ -24,15 +24,16 @@
 namespace sluice::config {
 
 struct ServerEdit {
-  enum class Kind { Add, Delete, Address, CheckPort };
+  enum class Kind { Add, Delete, Address, CheckPort, Fqdn };
   Kind kind = Kind::Add;
   std::string backend;
   std::string server;
   // Add: the server line's words after the name (address, then parameters).
   // Address: the new address and, if given, "port" and the new port.
   // CheckPort: the new port.
+  // Fqdn: the new name, resolved by the server's resolvers.
   std::vector<std::string> words;
-  // Address: the server's address as the files wrote it when the change was
+  // Address, Fqdn: the server's address as the files wrote it when the change was
   // made; a reload whose files say otherwise drops the change.
   std::string addressBefore;
 };

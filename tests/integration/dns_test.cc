@@ -234,6 +234,31 @@ TEST(Dns, ChangingAnswersMoveServersInPlace) {
   EXPECT_EQ(s.logLines("configuration reloaded").size(), 0u);
 }
 
+// "set server <b>/<s> fqdn <name>": the server's resolvers look the new
+// name up and traffic follows it; a server without resolvers refuses.
+TEST(Dns, SetServerFqdnFollowsTheNewName) {
+  if (!haveDnsmasq()) SLUICE_SKIP_OR_FAIL("dnsmasq is needed (scripts/install-deps installs dnsmasq-base)");
+  std::string dir = makeTempDir("dns-fqdn");
+  int dnsPort = freePort(), port = freePort(), backPort = freePort();
+  TestServer one("ONE", TestServer::Mode::Identify, nullptr, "127.0.0.2", backPort);
+  TestServer two("TWO", TestServer::Mode::Identify, nullptr, "127.0.0.3", backPort);
+  Dnsmasq dns(dir, dnsPort, "127.0.0.2 web.test\n127.0.0.3 other.test\n");
+  ASSERT_TRUE(dns.ready()) << dns.log();
+  Sluice s(config(dir, port, "  nameserver ns1 127.0.0.1:" + std::to_string(dnsPort) + "\n",
+                  "  server web web.test:" + std::to_string(backPort) + " resolvers dns resolve-prefer ipv4\n"
+                  "  server fixed 127.0.0.9:" + std::to_string(backPort) + " disabled\n"),
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  const std::string admin = dir + "/admin.sock";
+  ASSERT_TRUE(eventually([&] { return askServerName(port) == "ONE"; }, 5000)) << state(admin);
+  EXPECT_EQ(cliRequest(admin, "set server be/web fqdn other.test\n"),
+            "be/web changed its FQDN to 'other.test' by 'stats socket command'\n");
+  EXPECT_TRUE(eventually([&] { return askServerName(port) == "TWO"; }, 5000)) << state(admin);
+  EXPECT_NE(cliRequest(admin, "set server be/fixed fqdn other.test\n").find("no resolution is configured"),
+            std::string::npos);
+  EXPECT_NE(cliRequest(admin, "set server be/web fqdn bad/name\n").find("invalid FQDN"), std::string::npos);
+}
+
 TEST(Dns, SrvRecordsGivePortsAndWeights) {
   if (!haveDnsmasq()) SLUICE_SKIP_OR_FAIL("dnsmasq is needed (scripts/install-deps installs dnsmasq-base)");
   std::string dir = makeTempDir("dns-srv");
