@@ -718,19 +718,20 @@ std::string Cli::executeHere(std::string_view line, const std::string& payload, 
       host_.serverChanged(*s.backend);
       return "\n";
     }
+    // addr, check-port, fqdn: a change of the server's configuration, kept
+    // across reloads (config/server_edit.h).
+    auto edit = [&](config::ServerEdit::Kind kind, std::vector<std::string> words) {
+      return host_.editServer({kind, s.backend->name, s.server->name, std::move(words), {}});
+    };
+    const std::vector<std::string> rest(w.begin() + std::min<size_t>(4, w.size()), w.end());
     if (what == "addr") {
       // set server <b>/<s> addr <ip> [port <port>]: new connections go there;
       // established ones stay where they are.
-      config::ServerEdit e;
-      e.kind = config::ServerEdit::Kind::Address;
-      e.backend = s.backend->name;
-      e.server = s.server->name;
-      e.words.assign(w.begin() + std::min<size_t>(4, w.size()), w.end());
       const core::Address was = s.server->currentAddress();
       const std::string oldIp = was.ipString();
       const uint16_t oldPort = was.port();
       const bool oldFromClient = s.server->portFromClient;
-      std::string answer = host_.editServer(std::move(e));
+      std::string answer = edit(config::ServerEdit::Kind::Address, rest);
       if (!answer.empty()) return answer;
       const std::string newIp = w.size() > 4 ? w[4] : std::string();
       std::string out = "IP changed from '" + oldIp + "' to '" + newIp + "'";
@@ -740,21 +741,11 @@ std::string Cli::executeHere(std::string_view line, const std::string& payload, 
       return out + " by 'stats socket command'\n";
     }
     if (what == "check-port") {
-      config::ServerEdit e;
-      e.kind = config::ServerEdit::Kind::CheckPort;
-      e.backend = s.backend->name;
-      e.server = s.server->name;
-      e.words = {value};
-      std::string answer = host_.editServer(std::move(e));
+      std::string answer = edit(config::ServerEdit::Kind::CheckPort, {value});
       return answer.empty() ? "\n" : answer;
     }
     if (what == "fqdn") {
-      config::ServerEdit e;
-      e.kind = config::ServerEdit::Kind::Fqdn;
-      e.backend = s.backend->name;
-      e.server = s.server->name;
-      e.words.assign(w.begin() + std::min<size_t>(4, w.size()), w.end());
-      std::string answer = host_.editServer(std::move(e));
+      std::string answer = edit(config::ServerEdit::Kind::Fqdn, rest);
       if (!answer.empty()) return answer;
       return s.backend->name + "/" + s.server->name + " changed its FQDN to '" + w[4] +
              "' by 'stats socket command'\n";

@@ -221,7 +221,6 @@ void Parser::parseBind(const ConfigLine& l) {
     // This listener terminates TLS: sluice cannot serve it. Remember the
     // proxy: it is skipped as a whole when it has no other listener, else
     // this line alone is (validate.cc), with a warning either way.
-    tlsTerminatingProxies_.insert(current_.name);
     tlsWhere_[current_.name].push_back(l.where);
     return;
   }

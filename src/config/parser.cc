@@ -161,18 +161,19 @@ bool Parser::allowed(const ConfigLine& l, unsigned mask, const std::string& keyw
   // response rules where no backend is; anything else out of its place in
   // a proxy it ignores with a warning, and so does sluice: a file HAProxy
   // runs, sluice runs.
-  const bool refused = bit == kDefaults || keyword == "server" || keyword == "default-server" || keyword == "server-template" ||
-                       keyword == "tcp-request connection" || keyword == "tcp-request session" ||
-                       keyword.starts_with("tcp-response");
+  const bool refused = bit == kDefaults || keyword == "server" || keyword == "default-server" ||
+                       keyword == "server-template" || keyword == "tcp-request connection" ||
+                       keyword == "tcp-request session" || keyword.starts_with("tcp-response");
   if (refused) {
     error(l, "'" + keyword + "' is not allowed in a " + current_.kind + " section (" + proxyLabel(current_) + ")",
           "it is allowed in:" + where);
     return false;
   }
   const bool wantsFrontend = (mask & (kFrontend | kListen)) && !(mask & kBackend);
-  diag_.warning(l.where, "'" + keyword + "' is ignored: " + proxyLabel(current_) + " has no " +
-                          (wantsFrontend ? "frontend" : "backend") + " capability",
-             "it is allowed in:" + where);
+  diag_.warning(l.where,
+                "'" + keyword + "' is ignored: " + proxyLabel(current_) + " has no " +
+                    (wantsFrontend ? "frontend" : "backend") + " capability",
+                "it is allowed in:" + where);
   return false;
 }
 

@@ -325,7 +325,6 @@ class Parser {
   ProxyConfig defaults_;
   std::map<std::string, ProxyConfig> namedDefaults_;
   std::map<std::string, unsigned> defaultsUsers_;  // named defaults with rules: 1 frontends, 2 backends
-  std::set<std::string> tlsTerminatingProxies_;
   std::map<std::string, std::vector<SourceLocation>> tlsWhere_;  // each bind line that terminates TLS
 };
 

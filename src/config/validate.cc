@@ -115,18 +115,19 @@ void Parser::validate() {
   std::set<std::string> frontendNames;
   std::set<std::string> backendNames;
   for (ProxyConfig& p : config_.proxies) {
-    if (p.isFrontend && tlsTerminatingProxies_.count(p.name) && !p.binds.empty()) {
+    auto tls = tlsWhere_.find(p.name);
+    if (p.isFrontend && tls != tlsWhere_.end() && !p.binds.empty()) {
       // Plain listeners beside TLS ones (a :80 and a :443 ssl): the plain
       // ones are served, as HAProxy would serve them, the others named.
-      for (const SourceLocation& where : tlsWhere_[p.name]) {
+      for (const SourceLocation& where : tls->second) {
         diag_.warning(where,
                       "this bind line of " + p.kind + " '" + p.name +
                           "' terminates TLS ('ssl'), which sluice never does: it is not opened; the " +
                           std::to_string(p.binds.size()) + " other bind line(s) of '" + p.name + "' are served",
                       "serve TLS termination with HAProxy, or forward this port to TLS servers as passthrough");
       }
-    } else if (p.isFrontend && tlsTerminatingProxies_.count(p.name)) {
-      diag_.warning(tlsWhere_[p.name].front(),
+    } else if (p.isFrontend && tls != tlsWhere_.end()) {
+      diag_.warning(tls->second.front(),
                     p.kind + " '" + p.name +
                         "' terminates TLS ('ssl' on bind), which sluice "
                         "never does; it is not served",

@@ -818,25 +818,18 @@ std::vector<std::string_view> fetchNames() {
 
 std::string MapRegistry::checkProxyArg(char kind, const std::string& arg) const {
   if (!checkProxies_) return {};
-  if (kind == 'F') {
-    for (const auto& f : frontends_) {
-      if (f == arg) return {};
-    }
-    return "no frontend is named '" + arg + "'";
-  }
+  if (kind == 'F') return frontends_.count(arg) ? std::string() : "no frontend is named '" + arg + "'";
   if (kind == 'B') return backends_.count(arg) ? std::string() : "no backend is named '" + arg + "'";
-  const size_t slash = arg.find('/');
-  const std::string backend = slash == std::string::npos ? currentProxy_ : arg.substr(0, slash);
-  const std::string server = slash == std::string::npos ? arg : arg.substr(slash + 1);
-  auto it = backends_.find(backend);
+  const auto [backend, server] = serverRef(arg, currentProxy_);
+  auto it = backends_.find(std::string(backend));
   if (it == backends_.end()) {
-    return slash == std::string::npos ? "'" + currentProxy_ + "' has no servers: write <backend>/<server>"
-                                      : "no backend is named '" + backend + "'";
+    return arg.find('/') == std::string::npos ? "'" + currentProxy_ + "' has no servers: write <backend>/<server>"
+                                              : "no backend is named '" + std::string(backend) + "'";
   }
   for (const auto& s : it->second) {
     if (s == server) return {};
   }
-  return "backend '" + backend + "' has no server named '" + server + "'";
+  return "backend '" + std::string(backend) + "' has no server named '" + std::string(server) + "'";
 }
 
 std::string MapRegistry::resolve(const std::string& path) const {

@@ -12,8 +12,10 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "route/pattern.h"
@@ -67,7 +69,7 @@ class MapRegistry {
   // frontends), so that "srv_is_up(db/s1)" and "be_conn(db)" are checked
   // when parsed; and the proxy whose expressions are being parsed (its
   // servers for "srv_is_up(s1)"). Unset: no check.
-  void setProxyNames(std::map<std::string, std::vector<std::string>> backends, std::vector<std::string> frontends) {
+  void setProxyNames(std::map<std::string, std::vector<std::string>> backends, std::set<std::string> frontends) {
     backends_ = std::move(backends);
     frontends_ = std::move(frontends);
     checkProxies_ = true;
@@ -91,7 +93,7 @@ class MapRegistry {
   std::vector<std::string> tableNames_;
   bool checkTables_ = false;
   std::map<std::string, std::vector<std::string>> backends_;
-  std::vector<std::string> frontends_;
+  std::set<std::string> frontends_;
   std::string currentProxy_;
   bool checkProxies_ = false;
   bool ownTable_ = false;
@@ -181,6 +183,14 @@ struct FetchDef {
   int counterArg = -1;  // the argument that numbers a tracked counter (sc_*)
   bool ownTable = false;  // without a table argument, reads the proxy's own table
 };
+
+// The backend and server a server argument names: "<backend>/<server>",
+// or "<server>" of `current` (the proxy whose rules run).
+inline std::pair<std::string_view, std::string_view> serverRef(std::string_view arg, std::string_view current) {
+  const size_t slash = arg.find('/');
+  if (slash == std::string_view::npos) return {current, arg};
+  return {arg.substr(0, slash), arg.substr(slash + 1)};
+}
 
 const FetchDef* findFetch(std::string_view name);
 // The stick counter fetches and table_* converters (route/stick_fetch.cc).

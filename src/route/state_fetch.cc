@@ -40,10 +40,7 @@ bool stateFetch(uint16_t tag, const SessionView& v, const std::vector<Arg>& a, s
     case What::SrvIsUp: case What::SrvConn: case What::SrvQueue: case What::SrvSessRate:
     case What::SrvConnFree: case What::SrvWeight: case What::SrvIWeight: case What::SrvUWeight: {
       if (a.empty()) return false;
-      const std::string& arg = a[0].text;
-      const size_t slash = arg.find('/');
-      std::string_view backend = slash == std::string::npos ? proxyOf(v, {}, false) : std::string_view(arg).substr(0, slash);
-      std::string_view server = slash == std::string::npos ? std::string_view(arg) : std::string_view(arg).substr(slash + 1);
+      const auto [backend, server] = serverRef(a[0].text, proxyOf(v, {}, false));
       ServerStateView s;
       if (!v.proxies->serverState(backend, server, s)) return false;
       switch (what) {

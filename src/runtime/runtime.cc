@@ -189,9 +189,9 @@ class Builder {
     }
     rt_->maps->setTableNames(names);
     std::map<std::string, std::vector<std::string>> backends;
-    std::vector<std::string> frontends;
+    std::set<std::string> frontends;
     for (const config::ProxyConfig& p : cfg_->proxies) {
-      if (p.isFrontend) frontends.push_back(p.name);
+      if (p.isFrontend) frontends.insert(p.name);
       if (!p.isBackend) continue;
       std::vector<std::string>& servers = backends[p.name];
       for (const config::ServerConfig& s : p.servers) servers.push_back(s.name);
@@ -524,10 +524,6 @@ class Builder {
     be->stickTable = rt_->tables.find(p.name);
     tracks_ = &be->tracks;
     buildRules(p.tcpRequestContent, *scope, be->contentRules, false, "backend " + p.name, be->stickTable);
-    for (const Rule& r : be->contentRules) {
-      if ((r.condition && r.condition->usesHello()) || (r.expr && r.expr->usesHello())) be->usesHello = true;
-      if ((r.condition && r.condition->usesPayload()) || (r.expr && r.expr->usesPayload())) be->usesPayload = true;
-    }
     buildRules(p.tcpResponseContent, *scope, be->responseRules, false, "backend " + p.name, be->stickTable);
     be->responseInspectDelay = p.tcpResponseInspectDelay.value_or(0);
     tracks_ = nullptr;
@@ -554,9 +550,8 @@ class Builder {
       be->stickRules.push_back(std::move(rule));
     }
     for (const Rule& r : be->contentRules) {
-      if ((r.condition && r.condition->usesHello()) || (r.expr && r.expr->usesHello())) {
-        be->usesHello = true;
-      }
+      if (r.readsHello()) be->usesHello = true;
+      if (r.readsPayload()) be->usesPayload = true;
     }
     for (const config::UseServerConfig& u : p.useServers) {
       ServerRule rule;
@@ -655,8 +650,8 @@ class Builder {
     bool usesPayload = false;
     bool dynamicSwitch = false;
     for (const Rule& r : fe->contentRules) {
-      if ((r.condition && r.condition->usesHello()) || (r.expr && r.expr->usesHello())) usesHello = true;
-      if ((r.condition && r.condition->usesPayload()) || (r.expr && r.expr->usesPayload())) usesPayload = true;
+      if (r.readsHello()) usesHello = true;
+      if (r.readsPayload()) usesPayload = true;
     }
     const bool frontendReadsPayload = usesPayload;
     std::vector<Backend*> reachable;

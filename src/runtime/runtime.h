@@ -124,6 +124,10 @@ struct Rule {
   uint32_t value = 0;                            // capture length, set-mark, set-tos, tls-alert's code
   int logLevel = -1;                             // set-log-level: syslog level, -2 for "silent"
   stick::Table* table = nullptr;                 // track-sc: where the key is counted
+
+  // Whether evaluating the rule reads the ClientHello, or any client bytes.
+  bool readsHello() const { return (condition && condition->usesHello()) || (expr && expr->usesHello()); }
+  bool readsPayload() const { return (condition && condition->usesPayload()) || (expr && expr->usesPayload()); }
 };
 
 // "stick match|on|store-request" in a backend.

@@ -167,7 +167,6 @@ void QuicFlows::received(const std::shared_ptr<UdpEndpoint>& ep, const std::shar
   flows_ = f;
   ++count_;
   unconfirmed_[fe.counters.get()].push(f);
-  ++unconfirmedCount_;
   f->queue = QuicFlow::Queued::Unconfirmed;
   byAddress_[FlowKey(local, peer)] = f->paths().front().get();
   byId_[f->id()] = f;
@@ -269,7 +268,6 @@ void QuicFlows::leaveQueues(QuicFlow& flow) {
       auto it = unconfirmed_.find(flow.frontend().counters.get());
       it->second.remove(&flow);
       if (it->second.size == 0) unconfirmed_.erase(it);
-      --unconfirmedCount_;
       flow.frontend().counters->quic.unconfirmed.fetch_sub(1, std::memory_order_relaxed);
       break;
     }

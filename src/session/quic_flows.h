@@ -75,7 +75,6 @@ class QuicFlows {
 
   net::DatagramBatch& batch() { return batch_; }
   size_t count() const { return count_; }
-  size_t unconfirmedCount() const { return unconfirmedCount_; }
   size_t droppingCount() const { return dropping_.size; }
   void killAll(char cause) noexcept;
   void killOn(const balance::ServerState* server, char cause) noexcept;
@@ -129,7 +128,6 @@ class QuicFlows {
   // Unconfirmed flows of each frontend (by its counters, which outlive
   // reloads), in the order they started.
   std::unordered_map<const void*, Queue> unconfirmed_;
-  size_t unconfirmedCount_ = 0;
   Queue dropping_;      // in the order they were refused
 };
 
