@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "admin/stats.h"
+#include "config/dialect.h"
 #include "config/lexer.h"
 #include "core/strings.h"
 #include "route/expression.h"
@@ -407,8 +408,7 @@ std::string Cli::executeMaster(std::string_view line, const std::string& payload
   if (toWorker) return executeHere(text, payload, session);
   Words w = splitWords(text);
   if (w.empty()) return "\n";
-  const std::string version = std::to_string(config::kCompatMajor) + "." + std::to_string(config::kCompatMinor) +
-                              "-sluice-" + SLUICE_VERSION;
+  const std::string version = config::dialectName() + "-sluice-" + SLUICE_VERSION;
   if (w[0] == "help") return kMasterHelp;
   if (w.size() >= 2 && w[0] == "show" && w[1] == "proc") {
     ProcessFacts f = host_.facts();
@@ -631,6 +631,8 @@ std::string Cli::executeHere(std::string_view line, const std::string& payload, 
     e.backend = spec.substr(0, slash);
     e.server = spec.substr(slash + 1);
     e.words.assign(w.begin() + std::min<size_t>(3, w.size()), w.end());
+    // HAProxy's address parser expands ${VAR} here too (unset: empty).
+    if (!e.words.empty()) e.words[0] = config::expandUnquotedVariables(e.words[0], config::processEnvironment());
     std::string answer = host_.editServer(std::move(e));
     return answer.empty() ? "New server registered.\n" : answer;
   }

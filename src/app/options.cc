@@ -2,6 +2,7 @@
 // Command-line parsing; see options.h.
 #include "app/options.h"
 
+#include "config/dialect.h"
 #include "core/strings.h"
 
 namespace sluice::app {
@@ -24,7 +25,8 @@ std::string usage() {
          "  -S  an admin runtime API socket (HAProxy's master CLI): <path>[,mode,<m>]\n"
          "  -sf after start, ask these pids to finish their sessions and exit\n"
          "  -st after start, ask these pids to exit now\n"
-         "  -v  version, -vv build details\n";
+         "  -v  version, -vv build details\n"
+         "  --dialect X.Y  answer as HAProxy X.Y (2.6 to 3.2; default 3.2, also SLUICE_DIALECT)\n";
 }
 
 bool parseOptions(int argc, char** argv, Options& o, std::string& error) {
@@ -36,6 +38,8 @@ bool parseOptions(int argc, char** argv, Options& o, std::string& error) {
       ++i;
     }
   };
+  // The environment first, so that --dialect wins over it.
+  if (!config::dialectFromEnvironment(error)) return false;
   bool filesOnly = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -109,6 +113,15 @@ bool parseOptions(int argc, char** argv, Options& o, std::string& error) {
       // Socket to get listeners from, memory limit, process limit:
       // accepted for compatibility, not used.
       if (!value(v)) return false;
+    } else if (a == "--dialect" || a.starts_with("--dialect=")) {
+      if (a == "--dialect") {
+        if (!value(v)) return false;
+      } else {
+        v = a.substr(10);
+      }
+      config::Dialect d;
+      if (!config::parseDialect(v, d, error)) return false;
+      config::setDialect(d);
     } else if (a == "-dW") {
       o.zeroWarning = true;
     } else if (a == "-dr" || a == "-dM" || a == "-de" || a == "-dp" ||

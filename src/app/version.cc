@@ -8,13 +8,14 @@
 
 #include <thread>
 
+#include "config/dialect.h"
 #include "config/lexer.h"
 #include "route/regex.h"
 
 namespace sluice::app {
 
 std::string versionText(bool buildDetails) {
-  const std::string dialect = std::to_string(config::kCompatMajor) + "." + std::to_string(config::kCompatMinor);
+  const std::string dialect = config::dialectName();
   // "HAProxy version 2.6-sluice-0.1.0": the dialect first, for the scripts
   // that compare it, then what this program really is.
   std::string out = "HAProxy version " + dialect + "-sluice-" + SLUICE_VERSION + " - sluice " + SLUICE_VERSION +

@@ -181,6 +181,7 @@ struct ServerState {
   uint32_t position = 0;                     // declaration order within the backend
   core::Address address;
   bool portFromClient = false;
+  bool addressFromClient = false;            // 0.0.0.0/::: where the client connected to
   int portOffset = 0;
   bool backup = false;
   bool quic = false;                         // "quic4@"/"quic6@": takes QUIC flows (UDP), never TCP

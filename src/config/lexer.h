@@ -28,11 +28,6 @@ using EnvLookup = std::function<std::optional<std::string>(std::string_view)>;
 // The process environment.
 EnvLookup processEnvironment();
 
-// The HAProxy version whose configuration language sluice reads: it answers
-// version_atleast() / version_before(), and -v reports it.
-constexpr int kCompatMajor = 2;
-constexpr int kCompatMinor = 6;
-
 // What `feature(NAME)` and `-vv`'s "Feature list" say, in HAProxy's names.
 struct Feature {
   const char* name;

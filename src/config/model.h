@@ -154,6 +154,7 @@ struct ServerConfig {
   bool dynamic = false;                    // added through the runtime API ("add server")
   core::Address address;                   // resolved at load time
   bool portFromClient = false;             // no port, or +N/-N: derived from the destination port
+  bool addressFromClient = false;          // 0.0.0.0, :: or no host: the client's destination address
   bool quic = false;                       // "quic4@"/"quic6@": a QUIC server (UDP), for QUIC flows only
   int portOffset = 0;
   uint32_t id = 0;

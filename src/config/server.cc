@@ -397,6 +397,7 @@ bool Parser::resolveServerAddress(const ConfigLine& l, ServerConfig& s) {
     port = whole->port() ? std::to_string(whole->port()) : "";
     forceV6 = true;
   }
+  if (host.empty() || host == "*") host = forceV6 ? "::" : "0.0.0.0";  // the client's destination
   uint16_t portNumber = 0;
   if (port.empty()) {
     s.portFromClient = true;  // same port as the client connected to
@@ -410,8 +411,9 @@ bool Parser::resolveServerAddress(const ConfigLine& l, ServerConfig& s) {
     s.portOffset = static_cast<int>(*off);
   } else {
     auto n = core::parseInt(port);
-    if (!n || *n < 1 || *n > 65535) {
-      error(l, "invalid port '" + port + "' in server address '" + s.addressSpec + "'", "ports are 1-65535");
+    if (!n || *n < 0 || *n > 65535) {
+      error(l, "invalid port '" + port + "' in server address '" + s.addressSpec + "'",
+            "ports are 1-65535, or 0 for the port the client connected to");
       return false;
     }
     portNumber = static_cast<uint16_t>(*n);
@@ -471,11 +473,11 @@ bool Parser::resolveServerAddress(const ConfigLine& l, ServerConfig& s) {
     s.address = *addr;
     return true;
   }
-  if (addr->isAny()) {
-    error(l, "server '" + s.name + "' has no address ('" + s.addressSpec + "')",
-          "give the server's IP address or host name");
-    return false;
-  }
+  // 0.0.0.0, :: or no host at all (HAProxy reads ":" from two unset
+  // variables so): connections go to the address the client connected to,
+  // for intercepted traffic (TPROXY, REDIRECT); port 0 is the client's too.
+  if (addr->isAny()) s.addressFromClient = true;
+  if (portNumber == 0) s.portFromClient = true;
   s.address = *addr;
   return true;
 }

@@ -79,7 +79,11 @@ std::string addServer(Config& cfg, ProxyConfig& be, const ServerEdit& e) {
       }
     }
     if (!t) return "unable to find the tracked server '" + s->track + "'.\n";
-    if (t->dynamic) return "unable to use " + s->track + " for tracking as it is a dynamic server.\n";
+    const std::string full = tb->name + "/" + tname;
+    if (t->dynamic) return "unable to use " + full + " for tracking as it is a dynamic server.\n";
+    if (!t->check && !t->agentCheck && t->track.empty()) {
+      return "unable to use " + full + " for tracking as it does not have any check nor agent enabled.\n";
+    }
   }
   pinServerIds(be);
   if (!s->id) {

@@ -16,6 +16,11 @@
 
 namespace sluice::core {
 
+// The big-endian 32-bit number at d[at..at+3]; the caller has checked the size.
+inline uint32_t loadU32(std::span<const uint8_t> d, size_t at) {
+  return (uint32_t{d[at]} << 24) | (uint32_t{d[at + 1]} << 16) | (uint32_t{d[at + 2]} << 8) | d[at + 3];
+}
+
 class ByteReader {
  public:
   ByteReader() = default;

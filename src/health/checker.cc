@@ -15,6 +15,7 @@
 #include <iostream>
 #include <random>
 
+#include "config/dialect.h"
 #include "core/strings.h"
 #include "health/protocols.h"
 #include "health/tls_probe.h"
@@ -25,6 +26,28 @@
 #include "proto/socks4.h"
 
 namespace sluice::health {
+
+std::string socketErrorText(int err) {
+  if (!config::dialectAtLeast(3, 1)) return std::strerror(err);
+  // HAProxy 3.1 and later name the common errors of connect/recv/send first.
+  const char* name = nullptr;
+  switch (err) {
+    case ECONNREFUSED: name = "ECONNREFUSED"; break;
+    case ECONNRESET: name = "ECONNRESET"; break;
+    case EHOSTUNREACH:
+    case ENETUNREACH: name = "ENETUNREACH"; break;
+    case ENOMEM: name = "ENOMEM"; break;
+    case EBADF: name = "EBADF"; break;
+    case EFAULT: name = "EFAULT"; break;
+    case EINVAL: name = "EINVAL"; break;
+    case ENOTCONN: name = "ENCONN"; break;
+    case ENOTSOCK: name = "ENSOCK"; break;
+    case ENOBUFS: name = "ENOBUFS"; break;
+    case EPIPE: name = "EPIPE"; break;
+    default: return std::strerror(err);
+  }
+  return std::string(name) + " returned by OS (" + std::strerror(err) + ")";
+}
 
 std::string_view reasonText(const std::string& code) {
   if (code == "L4OK") return "Layer4 check passed";
@@ -171,7 +194,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
       int err = net::socketError(fd_);
       if (err != 0 || !(events & EPOLLOUT)) {
-        failConnect(std::strerror(err ? err : ECONNREFUSED));
+        failConnect(socketErrorText(err ? err : ECONNREFUSED));
         return;
       }
       connected();
@@ -236,7 +259,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
     phase_ = Phase::QuicProbe;
     hc_.loop_.add(fd_, EPOLLIN, this);
     if (::send(fd_, probe.data(), probe.size(), MSG_DONTWAIT) < 0) {
-      done({false, "L4CON", std::strerror(errno), 0});
+      done({false, "L4CON", socketErrorText(errno), 0});
       return;
     }
     if (spec_->timeout) deadline_ = startedAt_ + std::min(spec_->timeout, spec_->inter);
@@ -249,7 +272,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
       ssize_t n = ::recv(fd_, buf, sizeof(buf), MSG_DONTWAIT);
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-        done({false, "L4CON", errno == ECONNREFUSED ? "Connection refused" : std::strerror(errno), 0});
+        done({false, "L4CON", socketErrorText(errno), 0});
         return;
       }
       if (proto::isVersionNegotiationFor({buf, static_cast<size_t>(n)}, probeDcid_, probeScid_)) {
@@ -489,7 +512,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
         continue;
       }
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
-      failConnect(std::strerror(errno));
+      failConnect(socketErrorText(errno));
       return false;
     }
     return true;
@@ -515,7 +538,7 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
     }
     if (n == 0) return -1;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-    failConnect(std::strerror(errno));
+    failConnect(socketErrorText(errno));
     return -2;
   }
 
@@ -1097,12 +1120,12 @@ class AgentCheck final : public event::EventHandler, public event::Timer {
       if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
       int err = net::socketError(fd_);
       if (err != 0 || !(events & EPOLLOUT)) {
-        finish({false, "L4CON", std::strerror(err ? err : ECONNREFUSED), 0});
+        finish({false, "L4CON", socketErrorText(err ? err : ECONNREFUSED), 0});
         return;
       }
       connecting_ = false;
       if (!send_.empty() && ::send(fd_, send_.data(), send_.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(send_.size())) {
-        finish({false, "L4CON", std::strerror(errno ? errno : EIO), 0});
+        finish({false, "L4CON", socketErrorText(errno ? errno : EIO), 0});
         return;
       }
     }

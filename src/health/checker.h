@@ -33,6 +33,10 @@ struct CheckResult {
 };
 
 std::string_view reasonText(const std::string& code);
+// A socket error as a check's info text: strerror()'s words, preceded from
+// HAProxy 3.1's dialect on by the errno's name ("ECONNREFUSED returned by OS
+// (Connection refused)").
+std::string socketErrorText(int err);
 
 class ServerCheck;
 class AgentCheck;

@@ -605,7 +605,9 @@ std::optional<ServerCheckSpec> resolveServerCheck(const config::GlobalConfig& gl
                                    plan->steps.front().port.has_value();
   if (s.checkPort) {
     spec.address.setPort(*s.checkPort);
-  } else if (s.portFromClient && !firstConnectHasPort) {
+  } else if (s.portFromClient && !firstConnectHasPort && !(s.addressFromClient && s.checkAddr.empty())) {
+    // (A server at the client's destination has nothing fixed to check;
+    // HAProxy accepts it, and its checks fail at 0.0.0.0:0.)
     diag.error(s.where, "server '" + s.name + "' has no port, so its checks have none either",
                "add 'port <n>' to the server line, or begin the checks with 'tcp-check connect port <n>'");
     return std::nullopt;

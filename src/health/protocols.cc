@@ -7,6 +7,7 @@
 // of an agent-check reply.
 #include "health/protocols.h"
 
+#include "config/dialect.h"
 #include "core/strings.h"
 
 namespace sluice::health {
@@ -293,7 +294,12 @@ ProtocolVerdict spopAgentHello(Bytes in, bool eof) {
   if (in.size() < 4) return incomplete(eof, "invalid frame received");
   uint32_t size = (uint32_t{in[0]} << 24) | (uint32_t{in[1]} << 16) | (uint32_t{in[2]} << 8) | in[3];
   if (size == 0) return invalid();
-  if (size > kSpopMaxFrameSize) return ProtocolVerdict::fail("L7RSP", "frame is too big");
+  // HAProxy 3.1 replaced its SPOE applet by a multiplexer, whose words for
+  // the same faults differ.
+  const bool mux = config::dialectAtLeast(3, 1);
+  if (size > kSpopMaxFrameSize) {
+    return ProtocolVerdict::fail("L7RSP", mux ? "max-frame-size too big or too small" : "frame is too big");
+  }
   if (in.size() < 4 + size) return incomplete(eof, "invalid frame received");
   size_t at = 4;
   const size_t end = 4 + size;
@@ -302,7 +308,7 @@ ProtocolVerdict spopAgentHello(Bytes in, bool eof) {
   if (end - at < 4) return invalid();
   uint32_t flags = (uint32_t{in[at]} << 24) | (uint32_t{in[at + 1]} << 16) | (uint32_t{in[at + 2]} << 8) | in[at + 3];
   at += 4;
-  if (!(flags & 1)) return ProtocolVerdict::fail("L7RSP", "fragmentation not supported");
+  if (!(flags & 1)) return mux ? invalid() : ProtocolVerdict::fail("L7RSP", "fragmentation not supported");
   uint64_t streamId = 0;
   uint64_t frameId = 0;
   if (!getVarint(in, at, end, streamId) || !getVarint(in, at, end, frameId) || streamId || frameId) {

@@ -130,6 +130,22 @@ core::Address localAddress(int fd) {
   return core::Address::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
 }
 
+std::optional<core::Address> originalDestination(int fd) {
+  // The kernel's values (linux/netfilter_ipv4.h, linux/netfilter_ipv6/ip6_tables.h),
+  // spelled here: those headers do not mix with the C++ socket headers.
+  constexpr int kSoOriginalDst = 80;
+  constexpr int kIp6tSoOriginalDst = 80;
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getsockopt(fd, SOL_IP, kSoOriginalDst, &ss, &len) != 0) {
+    len = sizeof(ss);
+    if (getsockopt(fd, SOL_IPV6, kIp6tSoOriginalDst, &ss, &len) != 0) return std::nullopt;
+  }
+  core::Address a = core::Address::fromSockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+  if (!a.valid()) return std::nullopt;
+  return a;
+}
+
 core::Address peerAddress(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);

@@ -50,6 +50,9 @@ int socketError(int fd);
 int adoptListener(int fd, int backlog, bool tcpOnly, std::string& error);
 
 core::Address localAddress(int fd);
+// Where an accepted connection was going before netfilter's DNAT/REDIRECT
+// sent it here (SO_ORIGINAL_DST); nothing when it was not redirected.
+std::optional<core::Address> originalDestination(int fd);
 core::Address peerAddress(int fd);
 
 void setNoDelay(int fd);

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "net/socket.h"
+#include "observe/log_sink.h"
 
 namespace sluice::peers {
 
@@ -21,10 +22,10 @@ namespace {
 constexpr uint64_t kHeartbeatMs = 3000;   // as HAProxy
 constexpr uint64_t kSilenceMs = 10000;    // nothing heard for this long: the peer is gone
 constexpr size_t kResyncChunk = 512;      // entries snapshotted at once during a resync
-constexpr int kNotice = 5;
+bool sameHost(const core::Address& a, const core::Address& b) { return a.rawBytes() == b.rawBytes(); }
 
-// sluice's data types and the protocol's share their numbers up to gpc1_rate;
-// http_fail_cnt and http_fail_rate come after HAProxy's server_key.
+}  // namespace
+
 uint8_t wireType(stick::DataType t) {
   switch (t) {
     case stick::DataType::HttpFailCnt: return wire::kHttpFailCnt;
@@ -39,10 +40,6 @@ std::optional<stick::DataType> localType(uint8_t w) {
   if (w == wire::kHttpFailRate) return stick::DataType::HttpFailRate;
   return std::nullopt;  // server_key and the arrays: not stored by sluice
 }
-
-bool sameHost(const core::Address& a, const core::Address& b) { return a.rawBytes() == b.rawBytes(); }
-
-}  // namespace
 
 uint64_t widen(uint32_t id, uint64_t ceiling) {
   uint64_t v = (ceiling & ~uint64_t{0xffffffff}) | id;
@@ -269,7 +266,7 @@ void PeerSession::continueResync(uint64_t now) {
         if (link_->pushedVia == serial_) p.pushed = std::max(p.pushed, resyncUpTo_[i]);
       }
       send(wire::encodeMessage(wire::kControl, wire::kResyncFinished));
-      host_.log(kNotice, "sluice: peer '" + link_->name + "' resynchronized: " + std::to_string(resyncSent_) +
+      host_.log(observe::kNotice, "sluice: peer '" + link_->name + "' resynchronized: " + std::to_string(resyncSent_) +
                              " entries in " + std::to_string(now - resyncStart_) + " ms");
       return;
     }
@@ -473,7 +470,7 @@ bool PeerSession::handle(const wire::Message& m) {
       }
       // Said once per session: the peer's updates to it are skipped.
       if (!rt.local && link_ && toldSkipped_.size() < kMaxRemoteTables && toldSkipped_.insert(rt.def.name).second) {
-        host_.log(kNotice, "sluice: peer '" + link_->name + "' shares table '" + rt.def.name + "', which " +
+        host_.log(observe::kNotice, "sluice: peer '" + link_->name + "' shares table '" + rt.def.name + "', which " +
                                (sameName ? "has another key type here" : "is not shared here") +
                                ": its updates are skipped (a table declared in a peers section is '/<name>' "
                                "on the wire, one declared in a proxy is the proxy's name)");

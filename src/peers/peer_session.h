@@ -25,6 +25,12 @@
 
 namespace sluice::peers {
 
+// sluice's stick-table data types and the protocol's share their numbers up
+// to gpc1_rate; http_fail_cnt and http_fail_rate come after HAProxy's
+// server_key. localType: nothing for the types sluice does not store.
+uint8_t wireType(stick::DataType t);
+std::optional<stick::DataType> localType(uint8_t w);
+
 // What a session needs from the service that owns it.
 class PeerSessionHost {
  public:

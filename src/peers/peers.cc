@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "net/socket.h"
+#include "observe/log_sink.h"
 #include "peers/peer_session.h"
 #include "proto/peers.h"
 
@@ -26,17 +27,6 @@ namespace {
 
 constexpr uint64_t kTickMs = 100;
 constexpr uint32_t kMaxBackoffMs = 5000;
-constexpr int kNotice = 5, kWarning = 4;
-
-// sluice's data types and the protocol's share their numbers up to gpc1_rate;
-// http_fail_cnt and http_fail_rate come after HAProxy's server_key.
-uint8_t wireType(stick::DataType t) {
-  switch (t) {
-    case stick::DataType::HttpFailCnt: return wire::kHttpFailCnt;
-    case stick::DataType::HttpFailRate: return wire::kHttpFailRate;
-    default: return static_cast<uint8_t>(t);
-  }
-}
 
 wire::TableDef definitionOf(const stick::TableSpec& spec, uint64_t localId) {
   wire::TableDef d;
@@ -195,7 +185,7 @@ void PeersService::configure(const config::Config& cfg, const std::string& local
         std::string error;
         link->tls = tlsContext(p.tls, /*server=*/false, cfg.global.sslServerVerifyNone, error);
         if (!link->tls) {
-          log_(kWarning, "sluice: peers section '" + pc.name + "', peer '" + p.name + "': TLS: " + error +
+          log_(observe::kWarning, "sluice: peers section '" + pc.name + "', peer '" + p.name + "': TLS: " + error +
                              "; this peer is not connected to");
           continue;
         }
@@ -206,7 +196,7 @@ void PeersService::configure(const config::Config& cfg, const std::string& local
     }
     if (pc.bind) section->localAddress = *pc.bind;
     if (!local) {
-      log_(kWarning, "sluice: peers section '" + pc.name + "' has no peer named '" + localName +
+      log_(observe::kWarning, "sluice: peers section '" + pc.name + "' has no peer named '" + localName +
                          "' (this instance's name, from -L, localpeer or the host name): its tables are not shared");
       continue;
     }
@@ -234,7 +224,7 @@ void PeersService::configure(const config::Config& cfg, const std::string& local
       std::string error;
       section->listenTls = tlsContext(pc.bindTls, /*server=*/true, false, error);
       if (!section->listenTls) {
-        log_(kWarning, "sluice: peers section '" + pc.name + "': TLS on its bind: " + error +
+        log_(observe::kWarning, "sluice: peers section '" + pc.name + "': TLS on its bind: " + error +
                            "; it does not listen");
         section->localAddress = core::Address();
       }
@@ -245,7 +235,7 @@ void PeersService::configure(const config::Config& cfg, const std::string& local
       o.reusePort = false;
       int fd = net::openListener(section->localAddress, o, error);
       if (fd < 0) {
-        log_(kWarning, "sluice: peers section '" + pc.name + "': cannot listen on " +
+        log_(observe::kWarning, "sluice: peers section '" + pc.name + "': cannot listen on " +
                            section->localAddress.toString() + ": " + error);
       } else {
         section->listener = std::make_unique<PeersListener>(*this, *section, fd);
@@ -312,7 +302,7 @@ void PeersService::sessionEstablished(PeerSession& s) {
     if (link->in && link->in != &s) link->in->close("replaced by a new connection from the peer");
     link->in = &s;
   }
-  log_(kNotice, "sluice: peer '" + link->name + "' connected (" + (s.outgoing() ? "outgoing" : "incoming") + ")");
+  log_(observe::kNotice, "sluice: peer '" + link->name + "' connected (" + (s.outgoing() ? "outgoing" : "incoming") + ")");
   // Once per process: ask what the peers know (a restart learns it back).
   if (!link->askedResync) {
     link->askedResync = true;
@@ -328,11 +318,11 @@ void PeersService::sessionClosed(PeerSession* s, const std::string& why) {
         link->out = nullptr;
         link->nextConnectAt = loop_.now() + link->backoffMs;
         link->backoffMs = std::min(link->backoffMs * 2, kMaxBackoffMs);
-        log_(kNotice, "sluice: peer '" + link->name + "' disconnected: " + why);
+        log_(observe::kNotice, "sluice: peer '" + link->name + "' disconnected: " + why);
       }
       if (link->in == s) {
         link->in = nullptr;
-        log_(kNotice, "sluice: peer '" + link->name + "' (incoming) disconnected: " + why);
+        log_(observe::kNotice, "sluice: peer '" + link->name + "' (incoming) disconnected: " + why);
       }
     }
     for (auto it = section->sessions.begin(); it != section->sessions.end(); ++it) {

@@ -325,6 +325,17 @@ bool fetchStr(const SessionView&, const std::vector<Arg>& a, size_t index, Sampl
   return true;
 }
 
+// ipv4(<a>) / ipv6(<a>): a constant address (checked when the rule is read).
+bool fetchIpConstant(const SessionView&, const std::vector<Arg>& a, size_t index, Sample& out) {
+  if (index > 0) return false;
+  std::optional<core::Address> ip = core::Address::parse(a[0].text.find(':') != std::string::npos
+                                                             ? "[" + a[0].text + "]:0"
+                                                             : a[0].text + ":0");
+  if (!ip) return false;
+  out = Sample::ofIp(*ip);
+  return true;
+}
+
 bool fetchBool(const SessionView&, const std::vector<Arg>& a, size_t index, Sample& out) {
   if (index > 0) return false;
   out = Sample::ofBool(a[0].integer != 0);
@@ -429,6 +440,8 @@ const FetchDef kFetches[] = {
     {"int", SampleType::Int, 1, 1, false, false, false, fetchInt},
     {"str", SampleType::Str, 1, 1, false, false, false, fetchStr},
     {"bool", SampleType::Bool, 1, 1, false, false, false, fetchBool},
+    {"ipv4", SampleType::Ip, 1, 1, false, false, false, fetchIpConstant},
+    {"ipv6", SampleType::Ip, 1, 1, false, false, false, fetchIpConstant},
     {"res.ssl_hello_type", SampleType::Int, 0, 0, false, false, false, fetchResponseOnly},
     {"rep_ssl_hello_type", SampleType::Int, 0, 0, false, false, false, fetchResponseOnly},
     {"fe_name", SampleType::Str, 0, 0, false, false, false, fetchFeName},
@@ -966,6 +979,14 @@ std::unique_ptr<SampleExpr> SampleExpr::parse(std::string_view text, MapRegistry
   if (def.ownTable && expr->fetchArgs_.size() <= static_cast<size_t>(def.tableArg) && !maps.hasOwnTable()) {
     error = "'" + name + "' reads this proxy's stick-table, but it declares none";
     return nullptr;
+  }
+  if (name == "ipv4" || name == "ipv6") {
+    const std::string& text = expr->fetchArgs_[0].text;
+    std::optional<core::Address> ip = core::Address::parse(name == "ipv6" ? "[" + text + "]:0" : text + ":0");
+    if (!ip || (name == "ipv4") != ip->isV4() || text.find('/') != std::string::npos) {
+      error = "'" + name + "' expects an " + (name == "ipv4" ? "IPv4" : "IPv6") + " address, got '" + text + "'";
+      return nullptr;
+    }
   }
   bool intArgs = name == "int" || name == "bool" || name.find("payload") != std::string::npos ||
                  name == "capture.req.hdr";

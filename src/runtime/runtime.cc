@@ -119,7 +119,8 @@ class Builder {
           continue;
         }
         be->servers[i]->tracks = target;
-        target->trackers.push_back(be->servers[i].get());
+        // The newest tracker first, as HAProxy tells them (its list grows at the head).
+        target->trackers.insert(target->trackers.begin(), be->servers[i].get());
       }
     }
     // Every chain must end at a checked server, without a loop.
@@ -416,6 +417,7 @@ class Builder {
       nextId = std::max(nextId, s->id) + 1;
       s->address = sc.address;
       s->portFromClient = sc.portFromClient;
+      s->addressFromClient = sc.addressFromClient;
       s->portOffset = sc.portOffset;
       if (!sc.socks4.empty()) s->socks4 = core::Address::parse(sc.socks4);
       s->tcpUserTimeout = sc.tcpUserTimeout.value_or(0);

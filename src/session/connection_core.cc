@@ -20,7 +20,7 @@ constexpr uint64_t kAccountMs = 500;
 
 ConnectionCore::ConnectionCore(Worker& w, std::shared_ptr<const runtime::Runtime> runtime,
                                runtime::Frontend& frontend, RuleContext context)
-    : worker(w), rt(std::move(runtime)), fe(frontend), rc(std::move(context)) {
+    : worker(w), rt(std::move(runtime)), fe(frontend), rc(std::move(context)), acceptedDst(rc.dst) {
   id = worker.process().nextSessionId.fetch_add(1, std::memory_order_relaxed) + 1;
   acceptWallMicros = event::wallMicros();
   acceptMono = worker.loop().now();
@@ -29,8 +29,14 @@ ConnectionCore::ConnectionCore(Worker& w, std::shared_ptr<const runtime::Runtime
 
 core::Address ConnectionCore::target() const {
   core::Address t = server->currentAddress();  // DNS and the runtime API change it in place
+  const core::Address& dst = interceptedDst ? *interceptedDst : rc.dst;
+  if (server->addressFromClient && dst.valid()) {
+    uint16_t own = t.port();
+    t = dst;
+    t.setPort(own);
+  }
   if (server->portFromClient) {
-    int port = static_cast<int>(rc.dst.port()) + server->portOffset;
+    int port = static_cast<int>(dst.port()) + server->portOffset;
     t.setPort(static_cast<uint16_t>(std::clamp(port, 1, 65535)));
   }
   return t;

@@ -60,8 +60,12 @@ class ConnectionCore {
   char termStage = '-';
 
   // The address `server` is reached at: its own, or with "server ... :+N"
-  // or no port, the port the client connected to (plus N).
+  // or no port, the port the client connected to (plus N); for a server at
+  // 0.0.0.0 or ::, the address the client connected to (`interceptedDst`
+  // when the connection was redirected to sluice, else rc.dst).
   core::Address target() const;
+  std::optional<core::Address> interceptedDst;
+  core::Address acceptedDst;  // rc.dst as accepted, before a PROXY header or set-dst
   // Where the connection to `target` comes from ("source", "usesrc"),
   // for a client seen at `client`.
   runtime::Backend::Origin origin(const core::Address& target, const core::Address& client) const;

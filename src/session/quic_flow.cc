@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/byte_reader.h"
 #include "net/socket.h"
 #include "observe/tcplog.h"
 #include "session/quic_flows.h"
@@ -39,10 +40,6 @@ constexpr uint64_t kNoDeadline = UINT64_MAX;
 // RFC 9000 §8: an endpoint sends an unvalidated address at most three
 // times what it received from it.
 constexpr uint64_t kAmplification = 3;
-
-uint32_t readU32(std::span<const uint8_t> d, size_t at) {
-  return (uint32_t{d[at]} << 24) | (uint32_t{d[at + 1]} << 16) | (uint32_t{d[at + 2]} << 8) | d[at + 3];
-}
 
 bool startsWith(std::span<const uint8_t> d, size_t at, std::span<const uint8_t> id) {
   return !id.empty() && d.size() >= at + id.size() && std::equal(id.begin(), id.end(), d.begin() + static_cast<std::ptrdiff_t>(at));
@@ -499,7 +496,7 @@ void QuicFlow::countSent(const net::SendResult& sent) noexcept {
 // new address.
 void QuicFlow::learnConnectionId(std::span<const uint8_t> d) noexcept {
   if (cids_.size() >= kMaxConnectionIds || d.size() < 7 || !(d[0] & 0x80)) return;
-  if (readU32(d, 1) == 0) return;  // Version Negotiation: echoes the client's IDs
+  if (core::loadU32(d, 1) == 0) return;  // Version Negotiation: echoes the client's IDs
   size_t at = 5;
   const size_t dcidLen = d[at++];
   if (dcidLen > 20 || d.size() < at + dcidLen + 1) return;

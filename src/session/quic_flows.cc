@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "core/byte_reader.h"
 #include "proto/quic_initial.h"
 #include "session/quic_flow.h"
 #include "session/quic_listener.h"
@@ -13,14 +14,10 @@ namespace sluice::session {
 
 namespace {
 
-uint32_t readU32(std::span<const uint8_t> d, size_t at) {
-  return (uint32_t{d[at]} << 24) | (uint32_t{d[at + 1]} << 16) | (uint32_t{d[at + 2]} << 8) | d[at + 3];
-}
-
 // A client's Initial packet of a version sluice reads, by its first bytes.
 bool looksLikeInitial(std::span<const uint8_t> d) {
   if (d.size() < 7 || !(d[0] & 0x80) || !(d[0] & 0x40)) return false;
-  const uint32_t version = readU32(d, 1);
+  const uint32_t version = core::loadU32(d, 1);
   const unsigned type = (d[0] >> 4) & 3;
   return (version == proto::kQuicV1 && type == 0) || (version == proto::kQuicV2 && type == 1);
 }

@@ -653,6 +653,13 @@ void Session::dequeued() noexcept {
 }
 
 void Session::connect() noexcept {
+  if (core_.server->addressFromClient && !core_.interceptedDst) {
+    // Where the client meant to go: a PROXY header's or set-dst's address
+    // when they changed it, else netfilter's original before a REDIRECT.
+    core_.interceptedDst = core_.rc.dst == core_.acceptedDst
+                               ? net::originalDestination(clientFd_).value_or(core_.rc.dst)
+                               : core_.rc.dst;
+  }
   core::Address target = core_.target();
   state_ = State::Connecting;
   // "source": the server's own, else the backend's. With "usesrc", the

@@ -41,7 +41,7 @@ TEST(Health, TcpCheckDownAndUp) {
                     "  server bad 127.0.0.1:" + std::to_string(badPort) + " check\n",
            {port});
   ASSERT_TRUE(s.started()) << s.log();
-  ASSERT_TRUE(s.waitForLog("Server l/bad is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: "));
+  ASSERT_TRUE(s.waitForLog("Server l/bad is DOWN, reason: Layer4 connection problem, info: \"ECONNREFUSED returned by OS (Connection refused)\", check duration: "));
   EXPECT_TRUE(s.waitForLog("1 active and 0 backup servers left."));
   for (int i = 0; i < 6; ++i) EXPECT_EQ(ask(port), "good");
   EXPECT_EQ(s.logLines(" SC ").size(), 0u) << "no connection may be sent to a DOWN server";

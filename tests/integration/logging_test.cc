@@ -258,10 +258,10 @@ TEST(Logging, HealthChecksToTheBackendsOwnLog) {
   srv.reset();  // connections are refused from now on
   std::string failed = backend.next("Health check for server be1/srv failed", scaled(3000));
   // A check that was connected when the server stopped is reset instead.
-  EXPECT_TRUE(failed.find("failed, reason: Layer4 connection problem, info: \"Connection refused\", check duration: ") !=
+  EXPECT_TRUE(failed.find("failed, reason: Layer4 connection problem, info: \"ECONNREFUSED returned by OS (Connection refused)\", check duration: ") !=
                   std::string::npos ||
-              failed.find("failed, reason: Layer4 connection problem, info: \"Connection reset by peer\", check "
-                          "duration: ") != std::string::npos)
+              failed.find("failed, reason: Layer4 connection problem, info: \"ECONNRESET returned by OS (Connection reset by peer)\", "
+                          "check duration: ") != std::string::npos)
       << failed;
   EXPECT_NE(failed.find("ms, status: 0/1 DOWN."), std::string::npos) << failed;
   std::string down = backend.next("Server be1/srv is DOWN", scaled(3000));

@@ -412,7 +412,7 @@ TEST(Process, VersionInHaproxysLayout) {
   std::string v;
   ASSERT_EQ(runCommand(binaryPath() + " -v", &v), 0);
   std::string first = v.substr(0, v.find('\n'));
-  EXPECT_TRUE(first.starts_with("HAProxy version 2.6-sluice-")) << first;
+  EXPECT_TRUE(first.starts_with("HAProxy version 3.2-sluice-")) << first;
   EXPECT_NE(first.find(" - sluice "), std::string::npos) << first;
   EXPECT_EQ(v.find("Feature list"), std::string::npos) << "-v is short";
   std::string vv;
@@ -434,10 +434,20 @@ TEST(Process, VersionInHaproxysLayout) {
     ++checked;
   }
   EXPECT_GE(checked, 10);
-  EXPECT_NE(list.find("-OPENSSL"), std::string::npos);
+  EXPECT_NE(list.find("+OPENSSL"), std::string::npos);
   EXPECT_NE(list.find("+PCRE2"), std::string::npos);
   EXPECT_NE(vv.find("\n  OPTIONS = "), std::string::npos);
   EXPECT_NE(vv.find("\nAvailable services : prometheus-exporter"), std::string::npos);
+
+  // HAProxy 2.6's answers when asked, by option or environment; the option wins.
+  std::string old;
+  ASSERT_EQ(runCommand(binaryPath() + " --dialect 2.6 -v", &old), 0);
+  EXPECT_TRUE(old.starts_with("HAProxy version 2.6-sluice-")) << old;
+  EXPECT_EQ(runCommand("SLUICE_DIALECT=2.6 " + binaryPath() + " -cc 'version_atleast(2.7)'"), 1);
+  EXPECT_EQ(runCommand("SLUICE_DIALECT=2.6 " + binaryPath() + " --dialect=3.0 -cc 'version_atleast(2.7)'"), 0);
+  std::string bad;
+  EXPECT_EQ(runCommand(binaryPath() + " --dialect 1.8 -v 2>&1", &bad), 1);
+  EXPECT_NE(bad.find("dialect '1.8' is outside the releases sluice can answer as (2.6 to 3.2)"), std::string::npos) << bad;
 }
 
 

@@ -300,5 +300,33 @@ TEST(RoutingRdp, CookieBalanceAndPersistence) {
   EXPECT_EQ(rr.size(), 3u);
 }
 
+// A server at 0.0.0.0, written ":<port>" or ":" (two unset variables, which
+// HAProxy accepts), is the address the client connected to: intercepted
+// traffic goes on where it was going, and set-dst / set-dst-port choose it.
+TEST(RoutingDestination, ServerAtTheClientsDestination) {
+  TestServer here("here", TestServer::Mode::Identify, nullptr, "127.0.0.1");
+  TestServer there("there", TestServer::Mode::Identify, nullptr, "127.0.0.3", here.port());
+  ASSERT_EQ(there.port(), here.port());
+  const std::string sp = std::to_string(here.port());
+  int p1 = freePort();
+  int p2 = freePort();
+  int p3 = freePort();
+  unsetenv("SLUICE_TEST_UNSET_ADDR");
+  Sluice s("defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 5s\n  timeout server 5s\n"
+           "listen any\n  bind 127.0.0.1:" + std::to_string(p1) + "\n  server s 0.0.0.0:" + sp + "\n"
+           "listen moved\n  bind 127.0.0.1:" + std::to_string(p2) + "\n"
+           "  tcp-request connection set-dst ipv4(127.0.0.3)\n  server s :" + sp + "\n"
+           "listen unset\n  bind 127.0.0.1:" + std::to_string(p3) + "\n"
+           "  tcp-request connection set-dst ipv4(127.0.0.3)\n  tcp-request connection set-dst-port int(" + sp + ")\n"
+           "  server s ${SLUICE_TEST_UNSET_ADDR}:${SLUICE_TEST_UNSET_ADDR}\n",
+           {p1, p2, p3});
+  ASSERT_TRUE(s.started()) << s.log();
+  EXPECT_EQ(askServerName(p1), "here");
+  EXPECT_EQ(askServerName(p2), "there");
+  EXPECT_EQ(askServerName(p3), "there");
+  EXPECT_EQ(here.connections(), 1);
+  EXPECT_EQ(there.connections(), 2);
+}
+
 }  // namespace
 }  // namespace sluice::testing

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 
+#include "config/dialect.h"
 #include "config/lexer.h"
 #include "config/keywords.h"
 #include "config/parser.h"
@@ -86,12 +87,41 @@ TEST(Lexer, MalformedLines) {
   EXPECT_FALSE(tokenizeLine("x trailing\\", env({}), out, error));
 }
 
+// version_atleast() answers as the dialect: HAProxy 3.2 unless 2.6 is asked.
+TEST(Lexer, VersionPredicatesFollowTheDialect) {
+  auto kept = [](std::string_view condition) {
+    core::Diagnostics diag;
+    auto lines = readConfigText(".if " + std::string(condition) + "\nyes\n.endif\n", "t.cfg", env({}), diag);
+    EXPECT_FALSE(diag.hasErrors()) << diag.render();
+    return lines.size() == 1;
+  };
+  EXPECT_EQ(dialectName(), "3.2");
+  EXPECT_TRUE(kept("version_atleast(3.2)"));
+  EXPECT_TRUE(kept("version_atleast(3.1-dev12)"));
+  EXPECT_FALSE(kept("version_atleast(3.3)"));
+  EXPECT_TRUE(kept("version_before(3.3)"));
+  setDialect({2, 6});
+  EXPECT_TRUE(kept("version_atleast(2.6)"));
+  EXPECT_FALSE(kept("version_atleast(2.7)"));
+  setDialect(kDefaultDialect);
+
+  Dialect d;
+  std::string error;
+  EXPECT_TRUE(parseDialect("2.8", d, error));
+  EXPECT_EQ(d.major, 2);
+  EXPECT_EQ(d.minor, 8);
+  EXPECT_FALSE(parseDialect("2.4", d, error));
+  EXPECT_NE(error.find("outside the releases sluice can answer as (2.6 to 3.2)"), std::string::npos) << error;
+  EXPECT_FALSE(parseDialect("3.3", d, error));
+  EXPECT_FALSE(parseDialect("three", d, error));
+}
+
 // .if/.elif/.else/.endif with HAProxy's predicates.
 TEST(Lexer, ConditionalBlocks) {
   core::Diagnostics diag;
   auto lines = readConfigText(
       ".if defined(FOO)\nfoo\n.elif streq(\"$BAR\",yes)\nbar\n.else\nnone\n.endif\n"
-      ".if version_atleast(2.4) && !feature(OPENSSL)\nnew\n.endif\n"
+      ".if version_atleast(2.4) && feature(OPENSSL) && !feature(LUA)\nnew\n.endif\n"
       ".if 0\n.if 1\nnested\n.endif\n.else\nelse\n.endif\n",
       "t.cfg", env({{"BAR", "yes"}}), diag);
   std::vector<std::string> got;

@@ -3,8 +3,11 @@
 // LDAP, SPOP answers whole, cut anywhere, and wrong; agent-check lines.
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <string>
 
+#include "config/dialect.h"
+#include "health/checker.h"
 #include "health/protocols.h"
 
 namespace sluice::health {
@@ -127,7 +130,8 @@ TEST(SpopCheck, AgentHelloAnswers) {
     EXPECT_EQ(spopAgentHello(bytes(good.substr(0, cut)), false).state, State::NeedMore) << cut;
   }
   EXPECT_EQ(spopAgentHello(bytes(unhex("00000000")), false).info, "invalid frame received");
-  EXPECT_EQ(spopAgentHello(bytes(unhex("00000007 65 00000000 0000")), false).info, "fragmentation not supported");
+  // HAProxy 3.1's multiplexer calls a HELLO without FIN an invalid frame; 2.6 said fragmentation.
+  EXPECT_EQ(spopAgentHello(bytes(unhex("00000007 65 00000000 0000")), false).info, "invalid frame received");
   EXPECT_EQ(spopAgentHello(bytes(unhex("00000014 65 00000001 0000 0776657273696F6E 0803312E30")), false).info,
             "unsupported version");
   // A version but no max-frame-size.
@@ -140,7 +144,21 @@ TEST(SpopCheck, AgentHelloAnswers) {
   EXPECT_EQ(d.status, "L7STS");
   EXPECT_EQ(d.code, 1);
   EXPECT_EQ(d.info, "go away");
+  EXPECT_EQ(spopAgentHello(bytes(unhex("FFFFFFFF")), false).info, "max-frame-size too big or too small");
+  config::setDialect({2, 6});
+  EXPECT_EQ(spopAgentHello(bytes(unhex("00000007 65 00000000 0000")), false).info, "fragmentation not supported");
   EXPECT_EQ(spopAgentHello(bytes(unhex("FFFFFFFF")), false).info, "frame is too big");
+  config::setDialect(config::kDefaultDialect);
+}
+
+// Socket errors in a check's info: HAProxy 3.1 names the errno first.
+TEST(CheckInfo, SocketErrorsInTheDialectsWords) {
+  EXPECT_EQ(socketErrorText(ECONNREFUSED), "ECONNREFUSED returned by OS (Connection refused)");
+  EXPECT_EQ(socketErrorText(EHOSTUNREACH), "ENETUNREACH returned by OS (No route to host)");
+  EXPECT_EQ(socketErrorText(ETIMEDOUT), "Connection timed out");
+  config::setDialect({2, 6});
+  EXPECT_EQ(socketErrorText(ECONNREFUSED), "Connection refused");
+  config::setDialect(config::kDefaultDialect);
 }
 
 TEST(AgentCheck, RepliesAsTheManualDescribes) {

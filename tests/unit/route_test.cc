@@ -173,8 +173,14 @@ TEST(Expressions, FetchesAndConverters) {
   EXPECT_EQ(eval("var(txn.none)"), "<none>");
   hv.vars.set("txn.sni", Sample::ofStr("kept"));
   EXPECT_EQ(eval("var(txn.sni)"), "kept");
+  EXPECT_EQ(eval("ipv4(10.1.2.3)"), "10.1.2.3");
+  EXPECT_EQ(eval("ipv6(2001:db8::1)"), "2001:db8::1");
 
   std::string error;
+  EXPECT_FALSE(SampleExpr::parse("ipv4(2001:db8::1)", maps, error));
+  EXPECT_NE(error.find("'ipv4' expects an IPv4 address, got '2001:db8::1'"), std::string::npos) << error;
+  EXPECT_FALSE(SampleExpr::parse("ipv6(10.1.2.3)", maps, error));
+  EXPECT_FALSE(SampleExpr::parse("ipv4(nonsense)", maps, error));
   EXPECT_FALSE(SampleExpr::parse("req.ssl_snii", maps, error));
   EXPECT_NE(error.find("did you mean 'req.ssl_sni'"), std::string::npos) << error;
   EXPECT_FALSE(SampleExpr::parse("req.ssl_sni,lowr", maps, error));
