@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "admin/stats.h"
+#include "admin/stats_file.h"
 #include "config/dialect.h"
 #include "config/lexer.h"
 #include "core/strings.h"
@@ -67,6 +68,8 @@ const std::vector<Command>& commands() {
        Level::Admin, {"set", "server"}},
       {"set weight <bk>/<srv> <n>", "change a server's weight (use 'set server' instead)", Level::Admin,
        {"set", "weight"}},
+      {"dump stats-file", "dump the counters of proxies and servers with a GUID, for global 'stats-file'",
+       Level::User, {"dump", "stats-file"}},
       {"show acl [<acl>]", "report available acls or dump an acl's contents", Level::User, {"show", "acl"}},
       {"show backend", "list backends in the current running config", Level::User, {"show", "backend"}},
       {"show cli level", "display the level of the current CLI session", Level::User,
@@ -503,13 +506,16 @@ std::string Cli::executeHere(std::string_view line, const std::string& payload, 
         f.serverId = static_cast<int>(core::parseInt(w[i + 2]).value_or(-1));
         i += 3;
       }
+      bool typed = false;
       for (; i < w.size(); ++i) {
         if (w[i] == "up") f.upOnly = true;
         else if (w[i] == "no-maint") f.noMaint = true;
-        else if (w[i] == "typed" || w[i] == "json" || w[i] == "desc")
-          return "'show stat " + w[i] + "' is not available in sluice; use the CSV form.\n";
+        else if (w[i] == "typed") typed = true;
+        else if (w[i] == "json" || w[i] == "desc")
+          return "'show stat " + w[i] + "' is not available in sluice; use the CSV or typed form.\n";
       }
-      return renderStatCsv(collect(*rt, host_.processState(), host_.facts()), f) + "\n";
+      Snapshot snap = collect(*rt, host_.processState(), host_.facts());
+      return (typed ? renderStatTyped(snap, f) : renderStatCsv(snap, f)) + "\n";
     }
     if (what == "sess") {
       std::vector<session::SessionInfo> all = host_.sessions();
@@ -618,6 +624,8 @@ std::string Cli::executeHere(std::string_view line, const std::string& payload, 
     std::string out = host_.showResolvers(arg(2), error);
     return error.empty() ? out : error;
   }
+
+  if (verb == "dump" && arg(1) == "stats-file") return dumpStatsFile(*rt) + "\n";
 
   if (verb == "add" && arg(1) == "server") {
     // add server <backend>/<server> <address> [params]*: the server keywords

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -499,6 +500,75 @@ const std::vector<std::string>& statColumns() {
   return kNames;
 }
 
+namespace {
+
+bool rowWanted(const StatRow& r, const StatFilter& filter) {
+  if (filter.proxyId >= 0 && static_cast<int>(r.proxyId) != filter.proxyId) return false;
+  if (filter.typeMask >= 0 && !(filter.typeMask & typeBit(r.type))) return false;
+  if (filter.serverId >= 0 && r.type == RowType::Server && static_cast<int>(r.serverId) != filter.serverId) {
+    return false;
+  }
+  if (r.type == RowType::Server) {
+    if (filter.upOnly && r.state != "UP") return false;
+    if (filter.noMaint && r.admin == balance::AdminState::Maint) return false;
+  }
+  return true;
+}
+
+// A column's tags in the typed format (origin, nature, scope) and its type,
+// by the rules of HAProxy's manual: names are keys, limits and weights
+// configuration, states status, the rest metrics; totals are counters
+// (u64), current values gauges, peaks maxima, times averages.
+std::pair<const char*, const char*> typedTags(std::string_view name) {
+  static const std::map<std::string_view, std::pair<const char*, const char*>> kTags = {
+      {"pxname", {"KNS", "str"}},       {"svname", {"KNS", "str"}},        {"pid", {"KGP", "u32"}},
+      {"iid", {"KGS", "u32"}},          {"sid", {"KGS", "u32"}},           {"type", {"CGS", "u32"}},
+      {"qcur", {"MGP", "u32"}},         {"qmax", {"MMP", "u32"}},          {"scur", {"MGP", "u32"}},
+      {"smax", {"MMP", "u32"}},         {"slim", {"CLP", "u32"}},          {"qlimit", {"CLP", "u32"}},
+      {"status", {"SOS", "str"}},       {"weight", {"MAS", "u32"}},        {"uweight", {"MAS", "u32"}},
+      {"act", {"MGS", "u32"}},          {"bck", {"MGS", "u32"}},           {"lastchg", {"MAP", "u32"}},
+      {"downtime", {"MDP", "u32"}},     {"throttle", {"MGP", "u32"}},      {"rate", {"MRP", "u32"}},
+      {"rate_lim", {"CLP", "u32"}},     {"rate_max", {"MMP", "u32"}},      {"conn_rate", {"MRP", "u32"}},
+      {"conn_rate_max", {"MMP", "u32"}}, {"req_rate", {"MRP", "u32"}},     {"req_rate_max", {"MMP", "u32"}},
+      {"check_status", {"SOS", "str"}}, {"check_code", {"MOS", "u32"}},    {"check_duration", {"MDS", "u64"}},
+      {"check_desc", {"MOS", "str"}},   {"last_chk", {"MOS", "str"}},      {"check_rise", {"MCS", "u32"}},
+      {"check_fall", {"MCS", "u32"}},   {"check_health", {"SGS", "u32"}},  {"addr", {"COS", "str"}},
+      {"mode", {"COP", "str"}},         {"algo", {"COP", "str"}},          {"lastsess", {"MAP", "s32"}},
+      {"qtime", {"MaP", "u32"}},        {"ctime", {"MaP", "u32"}},         {"rtime", {"MaP", "u32"}},
+      {"ttime", {"MaP", "u32"}},        {"qtime_max", {"MMP", "u32"}},     {"ctime_max", {"MMP", "u32"}},
+      {"rtime_max", {"MMP", "u32"}},    {"ttime_max", {"MMP", "u32"}},     {"srv_icur", {"MGP", "u32"}},
+      {"idle_conn_cur", {"MGP", "u32"}}, {"safe_conn_cur", {"MGP", "u32"}}, {"used_conn_cur", {"MGP", "u32"}},
+      {"need_conn_est", {"MGP", "u32"}}, {"agg_server_status", {"MGP", "u32"}},
+      {"agg_server_check_status", {"MGP", "u32"}}, {"agg_check_status", {"MGP", "u32"}},
+  };
+  auto it = kTags.find(name);
+  return it != kTags.end() ? it->second : std::pair<const char*, const char*>{"MCP", "u64"};  // the totals
+}
+
+}  // namespace
+
+std::string renderStatTyped(const Snapshot& snap, const StatFilter& filter) {
+  std::string out;
+  const std::vector<Column>& cols = columns();
+  for (const StatRow& r : snap.rows) {
+    if (!rowWanted(r, filter)) continue;
+    const char obj = r.type == RowType::Frontend ? 'F' : r.type == RowType::Backend ? 'B' : 'S';
+    const std::string prefix = std::string(1, obj) + "." + std::to_string(r.proxyId) + "." +
+                               std::to_string(r.type == RowType::Server ? r.serverId : 0) + ".";
+    for (size_t i = 0; i < cols.size(); ++i) {
+      const Column& c = cols[i];
+      if (!(c.types & typeBit(r.type)) || !c.value) continue;
+      std::string v = c.value(r, snap.process);
+      if (v.empty()) continue;
+      auto [tags, type] = typedTags(c.name);
+      // The value as it is: the typed format does not quote.
+      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+      out += prefix + std::to_string(i) + "." + c.name + ".1:" + tags + ":" + type + ":" + v + "\n";
+    }
+  }
+  return out;
+}
+
 std::string renderStatCsv(const Snapshot& snap, const StatFilter& filter) {
   std::string out = "# ";
   for (const Column& c : columns()) {
@@ -507,15 +577,7 @@ std::string renderStatCsv(const Snapshot& snap, const StatFilter& filter) {
   }
   out += '\n';
   for (const StatRow& r : snap.rows) {
-    if (filter.proxyId >= 0 && static_cast<int>(r.proxyId) != filter.proxyId) continue;
-    if (filter.typeMask >= 0 && !(filter.typeMask & typeBit(r.type))) continue;
-    if (filter.serverId >= 0 && r.type == RowType::Server && static_cast<int>(r.serverId) != filter.serverId) {
-      continue;
-    }
-    if (r.type == RowType::Server) {
-      if (filter.upOnly && r.state != "UP") continue;
-      if (filter.noMaint && r.admin == balance::AdminState::Maint) continue;
-    }
+    if (!rowWanted(r, filter)) continue;
     for (const Column& c : columns()) {
       if ((c.types & typeBit(r.type)) && c.value) out += c.value(r, snap.process);
       out += ',';

@@ -120,6 +120,10 @@ struct StatFilter {
   bool noMaint = false;
 };
 std::string renderStatCsv(const Snapshot& snap, const StatFilter& filter);
+// "show stat ... typed": a line per value, "<F|B|S>.<iid>.<sid>.<position>.
+// <column>.1:<origin nature scope>:<type>:<value>", as HAProxy's manual
+// describes; empty values are left out.
+std::string renderStatTyped(const Snapshot& snap, const StatFilter& filter);
 const std::vector<std::string>& statColumns();
 
 std::string renderInfo(const Snapshot& snap);

@@ -16,6 +16,7 @@
 #include <thread>
 
 
+#include "admin/stats_file.h"
 #include "app/control.h"
 #include "app/cpu_map.h"
 #include "app/listeners.h"
@@ -120,6 +121,7 @@ int run(const Options& o) {
     return 1;
   }
   runtime::loadServerStates(*rt, diag);
+  admin::loadStatsFile(*rt, diag);
   if (!o.quiet && !cfg->global.quiet && diag.warningCount() > 0) {
     std::cerr << diag.render();
   }

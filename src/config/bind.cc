@@ -18,6 +18,12 @@ const std::vector<BindParam> kBindParams = {
     {"transparent", 0, "supported", "", [](BindParamRead& r) -> bool { r.b.transparent = true; return true; }},
     {"tfo", 0, "supported", "", [](BindParamRead& r) -> bool { r.b.tfo = true; return true; }},
     {"name", 1, "supported", "", [](BindParamRead& r) -> bool { r.b.name = r.value; return true; }},
+    {"guid-prefix", 1, "supported", "", [](BindParamRead& r) -> bool {
+       std::string why = guidProblem(r.value);
+       if (!why.empty()) return r.fail("invalid GUID prefix '" + r.value + "': " + why, kGuidHint);
+       r.b.guidPrefix = r.value;
+       return true;
+     }},
     {"interface", 1, "supported", "", [](BindParamRead& r) -> bool { r.b.interface = r.value; return true; }},
     {"backlog", 1, "supported", "", [](BindParamRead& r) -> bool { return r.number(r.b.backlog); }},
     {"maxconn", 1, "supported", "", [](BindParamRead& r) -> bool { return r.number(r.b.maxconn); }},

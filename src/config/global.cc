@@ -85,6 +85,12 @@ void Parser::globalServerState(const ConfigLine& l) {
   }
 }
 
+void Parser::globalStatsFile(const ConfigLine& l) {
+  if (!needArgs(l, 1, "<path>")) return;
+  config_.global.statsFile = l.words[1];
+  config_.global.statsFileWhere = l.where;
+}
+
 void Parser::globalPp2NeverSendLocal(const ConfigLine&) { config_.global.pp2NeverSendLocal = true; }
 void Parser::globalNoSplice(const ConfigLine&) { config_.global.noSplice = true; }
 void Parser::globalNoReusePort(const ConfigLine&) { config_.global.noReusePort = true; }

@@ -92,6 +92,8 @@ struct GlobalConfig {
   bool zeroWarning = false;                // "zero-warning": a warning is as fatal as an error
   std::string serverStateBase;             // "server-state-base <dir>"
   std::string serverStateFile;             // "server-state-file <file>"
+  std::string statsFile;                   // "stats-file <path>": counters preloaded at start
+  SourceLocation statsFileWhere;
   bool noReusePort = false;
   std::optional<uint32_t> ulimitN;
   std::optional<uint32_t> hardStopAfter;
@@ -119,6 +121,7 @@ struct BindConfig {
   SourceLocation where;
   std::string spec;                        // as written, for messages
   std::vector<core::Address> addresses;    // one per address and port of the range
+  std::string guidPrefix;                  // "guid-prefix": its listeners are <prefix>-0, -1, ...
   std::vector<int> inheritedFds;           // "fd@N": listening sockets handed over by the parent
   std::vector<int> sockpairFds;            // "sockpair@N": connected UNIX sockets that pass connections
   bool quic = false;                       // "quic4@"/"quic6@": QUIC passthrough on UDP
@@ -153,6 +156,7 @@ struct ServerConfig {
   std::string addressSpec;                 // as written ("web1:443", "10.0.0.1")
   bool dynamic = false;                    // added through the runtime API ("add server")
   core::Address address;                   // resolved at load time
+  std::string guid;                        // "guid" (HAProxy 3.0)
   bool portFromClient = false;             // no port, or +N/-N: derived from the destination port
   bool addressFromClient = false;          // 0.0.0.0, :: or no host: the client's destination address
   bool quic = false;                       // "quic4@"/"quic6@": a QUIC server (UDP), for QUIC flows only
@@ -310,6 +314,7 @@ struct ProxyConfig {
   SourceLocation where;
   std::string kind;                        // "frontend", "backend", "listen", "defaults"
   std::string name;
+  std::string guid;                        // "guid" (HAProxy 3.0): a name unique in the process
   bool isFrontend = false;
   bool isBackend = false;
   bool disabled = false;

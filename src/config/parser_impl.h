@@ -30,6 +30,10 @@ unsigned sectionBit(const ProxyConfig& p);
 // "frontend 'www'", "defaults section 'tcp'": how messages name a section.
 std::string proxyLabel(const ProxyConfig& p);
 std::string joinWords(const std::vector<std::string>& w, size_t from, size_t to = SIZE_MAX);
+// What is wrong with a GUID ("guid", "guid-prefix"): HAProxy's rule, at most
+// 127 letters, digits, '-', '_', '.' and ':'; empty when it is fine.
+std::string guidProblem(std::string_view guid);
+inline constexpr const char* kGuidHint = "use up to 127 letters, digits, '-', '_', '.' and ':'";
 
 // "stick-table type ip size 100k expire 30s store conn_cur,conn_rate(10s)":
 // the words after "stick-table". Returns what is wrong, or an empty string.
@@ -95,6 +99,7 @@ class Parser {
   void globalZeroWarning(const ConfigLine& l);
   void globalExternalCheck(const ConfigLine& l);
   void globalServerState(const ConfigLine& l);
+  void globalStatsFile(const ConfigLine& l);
   void globalPp2NeverSendLocal(const ConfigLine& l);
   void globalNoSplice(const ConfigLine& l);
   void globalNoReusePort(const ConfigLine& l);
@@ -178,6 +183,7 @@ class Parser {
   void proxySource(const ConfigLine& l);
   void proxyId(const ConfigLine& l);
   void proxyDescription(const ConfigLine& l);
+  void proxyGuid(const ConfigLine& l);
   void proxyDisabled(const ConfigLine& l);
   void proxyEnabled(const ConfigLine& l);
   void proxyStats(const ConfigLine& l);

@@ -238,6 +238,27 @@ void Parser::proxyId(const ConfigLine& l) {
 
 void Parser::proxyDescription(const ConfigLine& l) { current_.description = joinWords(l.words, 1); }
 
+std::string guidProblem(std::string_view guid) {
+  if (guid.empty()) return "it is empty";
+  if (guid.size() > 127) return "it is longer than 127 characters";
+  for (char c : guid) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.' && c != ':') {
+      return std::string("it contains '") + c + "'";
+    }
+  }
+  return {};
+}
+
+void Parser::proxyGuid(const ConfigLine& l) {
+  if (!needArgs(l, 1, "<string>")) return;
+  std::string why = guidProblem(l.words[1]);
+  if (!why.empty()) {
+    error(l, "invalid GUID '" + l.words[1] + "': " + why, kGuidHint);
+    return;
+  }
+  current_.guid = l.words[1];
+}
+
 void Parser::proxyDisabled(const ConfigLine&) { current_.disabled = true; }
 
 void Parser::proxyEnabled(const ConfigLine&) { current_.disabled = false; }

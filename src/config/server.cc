@@ -147,6 +147,15 @@ const std::vector<ServerParam> kServerParams = {
        return true;
      }},
     {"id", 1, "supported", "", [](ServerParamRead& r) -> bool { uint32_t v; if (r.number(v) && v > 0) r.s.id = v; return true; }},
+    {"guid", 1, "supported", "", [](ServerParamRead& r) -> bool {
+       std::string why = guidProblem(r.value);
+       if (!why.empty()) return r.fail("invalid GUID '" + r.value + "': " + why, kGuidHint);
+       r.s.guid = r.value;
+       return true;
+     }},
+    // HAProxy 3.x: maxconn also bounds idle connections kept for reuse.
+    // sluice keeps none, so its maxconn is already this strict.
+    {"strict-maxconn", 0, "supported", "", [](ServerParamRead&) -> bool { return true; }},
     // "source <addr>[:port] [usesrc ...] [interface <if>]": takes as many words as it needs.
     {"source", 1, "supported", "", [](ServerParamRead& r) -> bool { return r.source(); }},
     {"verify", 1, "supported", "", [](ServerParamRead& r) -> bool {

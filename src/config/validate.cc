@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Checks that need the whole file: names that must exist (backends, servers,
 // tables, mailers), modes that must agree, QUIC routes that must make sense.
+#include <algorithm>
+#include <map>
+
 #include "config/parser_impl.h"
 #include "core/files.h"
 #include "core/strings.h"
@@ -67,6 +70,26 @@ void Parser::validatePeersTls() {
 
 void Parser::validate() {
   validatePeersTls();
+  // GUIDs name one object each in the whole process (proxies, servers,
+  // listeners: "<guid-prefix>-<n>" for the n-th address of a bind line).
+  std::map<std::string, std::string> guids;  // guid -> what holds it
+  auto claim = [&](const std::string& guid, const SourceLocation& where, const std::string& what) {
+    if (guid.empty()) return;
+    auto [it, fresh] = guids.emplace(guid, what);
+    if (!fresh) {
+      diag_.error(where, "GUID '" + guid + "' of " + what + " is already used by " + it->second,
+                  "give each proxy, server and bind line a GUID of its own");
+    }
+  };
+  for (const ProxyConfig& p : config_.proxies) {
+    claim(p.guid, p.where, proxyLabel(p));
+    for (const BindConfig& b : p.binds) {
+      if (b.guidPrefix.empty()) continue;
+      size_t n = std::max<size_t>(1, b.addresses.size() + b.inheritedFds.size() + b.sockpairFds.size());
+      for (size_t i = 0; i < n; ++i) claim(b.guidPrefix + "-" + std::to_string(i), b.where, "a listener of " + proxyLabel(p));
+    }
+    for (const ServerConfig& s : p.servers) claim(s.guid, s.where, "server '" + p.name + "/" + s.name + "'");
+  }
   // "stick-table ... peers <section>" names a section that exists.
   for (const ProxyConfig& p : config_.proxies) {
     if (!p.stickTable || p.stickTable->peers.empty()) continue;

@@ -30,6 +30,8 @@ uint8_t wireType(stick::DataType t) {
   switch (t) {
     case stick::DataType::HttpFailCnt: return wire::kHttpFailCnt;
     case stick::DataType::HttpFailRate: return wire::kHttpFailRate;
+    case stick::DataType::GlitchCnt: return wire::kGlitchCnt;
+    case stick::DataType::GlitchRate: return wire::kGlitchRate;
     default: return static_cast<uint8_t>(t);
   }
 }
@@ -38,6 +40,8 @@ std::optional<stick::DataType> localType(uint8_t w) {
   if (w <= wire::kGpc1Rate) return static_cast<stick::DataType>(w);
   if (w == wire::kHttpFailCnt) return stick::DataType::HttpFailCnt;
   if (w == wire::kHttpFailRate) return stick::DataType::HttpFailRate;
+  if (w == wire::kGlitchCnt) return stick::DataType::GlitchCnt;
+  if (w == wire::kGlitchRate) return stick::DataType::GlitchRate;
   return std::nullopt;  // server_key and the arrays: not stored by sluice
 }
 

@@ -28,6 +28,7 @@ constexpr TypeInfo kTypes[kDataTypes] = {
     {"http_fail_cnt", Storage::Int, false, false}, {"http_fail_rate", Storage::Rate, false, false},
     {"gpt", Storage::Int, true, false},            {"gpc", Storage::Int, true, false},
     {"gpc_rate", Storage::Rate, true, false},
+    {"glitch_cnt", Storage::Int, false, false},    {"glitch_rate", Storage::Rate, false, false},
 };
 
 void putU32(std::string& out, uint32_t v) {

@@ -82,11 +82,13 @@ std::string encodeMessage(uint8_t cls, uint8_t type, std::string_view data = {})
 // Key types on the wire.
 enum KeyType : uint8_t { kKeySint = 2, kKeyIpv4 = 4, kKeyIpv6 = 5, kKeyString = 6, kKeyBinary = 7 };
 
-// Stored data types, numbered as HAProxy 2.6 numbers them.
+// Stored data types, numbered as HAProxy numbers them (glitch_cnt and
+// glitch_rate since 3.0).
 enum DataType : uint8_t {
   kServerId = 0, kGpt0, kGpc0, kGpc0Rate, kConnCnt, kConnRate, kConnCur, kSessCnt, kSessRate,
   kHttpReqCnt, kHttpReqRate, kHttpErrCnt, kHttpErrRate, kBytesInCnt, kBytesInRate, kBytesOutCnt,
   kBytesOutRate, kGpc1, kGpc1Rate, kServerKey, kHttpFailCnt, kHttpFailRate, kGpt, kGpc, kGpcRate,
+  kGlitchCnt, kGlitchRate,
   kDataTypes
 };
 enum class Storage : uint8_t { Int, Rate, Dict };

@@ -325,6 +325,15 @@ bool fetchStr(const SessionView&, const std::vector<Arg>& a, size_t index, Sampl
   return true;
 }
 
+// bytes_in / bytes_out (HAProxy 3.0) and req./res.bytes_in/out (3.3): the
+// session's byte counts so far.
+template <uint64_t SessionView::*Field>
+bool fetchBytes(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
+  if (index > 0 || !v.counted) return false;
+  out = Sample::ofInt(static_cast<int64_t>(v.*Field));
+  return true;
+}
+
 // ipv4(<a>) / ipv6(<a>): a constant address (checked when the rule is read).
 bool fetchIpConstant(const SessionView&, const std::vector<Arg>& a, size_t index, Sample& out) {
   if (index > 0) return false;
@@ -441,6 +450,12 @@ const FetchDef kFetches[] = {
     {"str", SampleType::Str, 1, 1, false, false, false, fetchStr},
     {"bool", SampleType::Bool, 1, 1, false, false, false, fetchBool},
     {"ipv4", SampleType::Ip, 1, 1, false, false, false, fetchIpConstant},
+    {"bytes_in", SampleType::Int, 0, 0, false, false, false, fetchBytes<&SessionView::fromClient>},
+    {"bytes_out", SampleType::Int, 0, 0, false, false, false, fetchBytes<&SessionView::toClient>},
+    {"req.bytes_in", SampleType::Int, 0, 0, false, false, false, fetchBytes<&SessionView::fromClient>},
+    {"req.bytes_out", SampleType::Int, 0, 0, false, false, false, fetchBytes<&SessionView::toServer>},
+    {"res.bytes_in", SampleType::Int, 0, 0, false, false, false, fetchBytes<&SessionView::fromServer>},
+    {"res.bytes_out", SampleType::Int, 0, 0, false, false, false, fetchBytes<&SessionView::toClient>},
     {"ipv6", SampleType::Ip, 1, 1, false, false, false, fetchIpConstant},
     {"res.ssl_hello_type", SampleType::Int, 0, 0, false, false, false, fetchResponseOnly},
     {"rep_ssl_hello_type", SampleType::Int, 0, 0, false, false, false, fetchResponseOnly},

@@ -164,6 +164,10 @@ struct SessionView {
   stick::Table* stickTable = nullptr;
   stick::Tracking* tracking = nullptr;
   const ProxyStates* proxies = nullptr;  // for nbsrv, srv_is_up, be_conn, ...
+  // Bytes so far (bytes_in, req.bytes_out, ...): from the client, to the
+  // server, from the server, to the client. Without `counted`, no value.
+  bool counted = false;
+  uint64_t fromClient = 0, toServer = 0, fromServer = 0, toClient = 0;
 };
 
 }  // namespace sluice::route

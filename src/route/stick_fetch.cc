@@ -52,6 +52,8 @@ constexpr Family kFamilies[] = {
     {"http_err_rate", Op::Read, DataType::HttpErrRate, false, SampleType::Int},
     {"http_fail_cnt", Op::Read, DataType::HttpFailCnt, false, SampleType::Int},
     {"http_fail_rate", Op::Read, DataType::HttpFailRate, false, SampleType::Int},
+    {"glitch_cnt", Op::Read, DataType::GlitchCnt, false, SampleType::Int},
+    {"glitch_rate", Op::Read, DataType::GlitchRate, false, SampleType::Int},
     {"get_gpc0", Op::Read, DataType::Gpc0, false, SampleType::Int},
     {"get_gpc1", Op::Read, DataType::Gpc1, false, SampleType::Int},
     {"get_gpt0", Op::Read, DataType::Gpt0, false, SampleType::Int},

@@ -103,6 +103,11 @@ route::SessionView Session::view(bool final) noexcept {
   v.proxies = core_.rt.get();
   v.stickTable = core_.be ? core_.be->stickTable : core_.fe.stickTable;
   v.tracking = core_.rc.tracking.get();
+  // A TCP session moves what it reads: what came in one side went out the
+  // other (the PROXY header excepted, which Flow does not count).
+  v.counted = true;
+  v.fromClient = v.toServer = c2s_.bytes();
+  v.fromServer = v.toClient = s2c_.bytes();
   return v;
 }
 

@@ -38,6 +38,8 @@ enum class DataType : uint8_t {
   Gpc1Rate,
   HttpFailCnt,
   HttpFailRate,
+  GlitchCnt,   // HAProxy 3.0: protocol glitches; none in TCP, kept as peers send them
+  GlitchRate,
   Count
 };
 inline constexpr size_t kDataTypes = static_cast<size_t>(DataType::Count);

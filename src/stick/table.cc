@@ -20,7 +20,7 @@ constexpr std::string_view kDataNames[kDataTypes] = {
     "conn_rate",   "conn_cur",      "sess_cnt",      "sess_rate",     "http_req_cnt",
     "http_req_rate", "http_err_cnt", "http_err_rate", "bytes_in_cnt", "bytes_in_rate",
     "bytes_out_cnt", "bytes_out_rate", "gpc1",       "gpc1_rate",     "http_fail_cnt",
-    "http_fail_rate"};
+    "http_fail_rate", "glitch_cnt",  "glitch_rate"};
 
 size_t idx(DataType t) { return static_cast<size_t>(t); }
 
@@ -44,6 +44,7 @@ bool isRate(DataType t) {
     case DataType::HttpReqRate:
     case DataType::HttpErrRate:
     case DataType::HttpFailRate:
+    case DataType::GlitchRate:
     case DataType::BytesInRate:
     case DataType::BytesOutRate:
       return true;

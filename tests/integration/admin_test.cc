@@ -486,5 +486,58 @@ TEST(ServerStateFile, MissingFileIsAWarning) {
   EXPECT_EQ(askServerName(port), "a");
 }
 
+// HAProxy 3.0's stats-file: "dump stats-file" writes the totals of what has
+// a GUID; a restart with "stats-file" starts from them. Lines, values, GUIDs
+// and sections that do not fit are skipped, as HAProxy skips them.
+TEST(StatsFile, CountersGoOnAcrossARestart) {
+  TestServer a("a", TestServer::Mode::Identify);
+  int port = freePort();
+  std::string dir = makeTempDir("statsfile");
+  std::string sock = dir + "/admin.sock";
+  auto config = [&](bool load) {
+    return "global\n  stats socket " + sock + " level admin\n" +
+           (load ? "  stats-file " + dir + "/saved\n" : std::string()) +
+           "defaults\n  mode tcp\n  timeout connect 500ms\n  timeout client 5s\n  timeout server 5s\n"
+           "frontend fe\n  guid guid-fe\n  bind 127.0.0.1:" + std::to_string(port) + "\n  default_backend be\n"
+           "backend be\n  guid guid-be\n  server a 127.0.0.1:" + std::to_string(a.port()) + " guid guid-a\n"
+           "  server nog 127.0.0.1:" + std::to_string(a.port()) + " weight 0\n";
+  };
+  std::string dumped;
+  {
+    Sluice s(config(false), {port});
+    ASSERT_TRUE(s.started()) << s.log();
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(askServerName(port), "a");
+    // The counters are the sessions' once they have ended.
+    for (int i = 0; i < 100 && cliRequest(sock, "show stat typed\n").find("F.2.0.7.stot.1:MCP:u64:3\n") == std::string::npos;
+         ++i) {
+      usleep(20000);
+    }
+    dumped = cliRequest(sock, "dump stats-file\n");
+  }
+  EXPECT_TRUE(dumped.starts_with("#fe guid,stot,bin,bout,")) << dumped;
+  EXPECT_NE(dumped.find("\nguid-fe,3,"), std::string::npos) << dumped;
+  EXPECT_NE(dumped.find("\n#be guid,stot,"), std::string::npos) << dumped;
+  EXPECT_NE(dumped.find("\nguid-be,3,"), std::string::npos) << dumped;
+  EXPECT_NE(dumped.find("\nguid-a,3,"), std::string::npos) << dumped;
+  EXPECT_EQ(dumped.find("nog"), std::string::npos) << "no GUID, not dumped\n" << dumped;
+  // What a hand or another program may add: all of it skipped.
+  writeFile(dir + "/saved", dumped + "guid-fe,999,\nguid-unknown,5,\n#other guid,stot,\nguid-a,777,\n"
+                                     "#be guid,stot,\nguid-fe,555,\nguid-a,abc,\n");
+  Sluice s(config(true), {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  EXPECT_EQ(askServerName(port), "a");
+  std::string typed;
+  for (int i = 0; i < 100; ++i) {
+    typed = cliRequest(sock, "show stat typed\n");
+    if (typed.find("S.3.1.7.stot.1:MCP:u64:4\n") != std::string::npos) break;
+    usleep(20000);
+  }
+  EXPECT_NE(typed.find("F.2.0.0.pxname.1:KNS:str:fe\n"), std::string::npos) << typed;
+  EXPECT_NE(typed.find("F.2.0.7.stot.1:MCP:u64:4\n"), std::string::npos) << "3 before, 1 now\n" << typed;
+  EXPECT_NE(typed.find("B.3.0.7.stot.1:MCP:u64:4\n"), std::string::npos) << typed;
+  EXPECT_NE(typed.find("S.3.1.7.stot.1:MCP:u64:4\n"), std::string::npos) << typed;
+  EXPECT_NE(typed.find("S.3.2.7.stot.1:MCP:u64:0\n"), std::string::npos) << typed;
+}
+
 }  // namespace
 }  // namespace sluice::testing

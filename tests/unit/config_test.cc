@@ -735,6 +735,31 @@ TEST(Parser, TruncatedFilesAndBadNamesAreRefusedAsHAProxyDoes) {
   EXPECT_EQ(names.errorCount(), 2u) << names.render();
 }
 
+// HAProxy 3.0's GUIDs on proxies, servers and bind lines: kept, checked for
+// their characters and for uniqueness across the whole file.
+TEST(Parser, GuidsAreKeptCheckedAndUnique) {
+  core::Diagnostics good;
+  Config cfg = parse(kMinimal + "frontend fe\n  guid guid-fe\n  bind :1 guid-prefix guid-feS\n  default_backend be\n"
+                                "backend be\n  guid guid-be\n  server srv 1.2.3.4:5 guid guid-srv strict-maxconn\n",
+                     good);
+  EXPECT_FALSE(good.hasErrors()) << good.render();
+  EXPECT_EQ(good.warningCount(), 0u) << good.render();
+  ASSERT_EQ(cfg.proxies.size(), 2u);
+  EXPECT_EQ(cfg.proxies[0].guid, "guid-fe");
+  EXPECT_EQ(cfg.proxies[0].binds[0].guidPrefix, "guid-feS");
+  EXPECT_EQ(cfg.proxies[1].guid, "guid-be");
+  EXPECT_EQ(cfg.proxies[1].servers[0].guid, "guid-srv");
+
+  core::Diagnostics bad;
+  parse(kMinimal + "frontend fe\n  guid same\n  bind :1 guid-prefix p\n  default_backend be\n"
+                   "backend be\n  guid same\n  server a 1.2.3.4:5 guid p-0\n  server b 1.2.3.4:6 guid b@d\n",
+        bad);
+  EXPECT_TRUE(hasMessage(bad, "error: GUID 'same' of backend 'be' is already used by frontend 'fe'")) << bad.render();
+  EXPECT_TRUE(hasMessage(bad, "error: GUID 'p-0' of server 'be/a' is already used by a listener of frontend 'fe'"))
+      << bad.render();
+  EXPECT_TRUE(hasMessage(bad, "error: invalid GUID 'b@d': it contains '@'")) << bad.render();
+}
+
 // What HAProxy 2.6 accepts, sluice accepts: a bare "balance" is roundrobin;
 // keywords out of their place are ignored with HAProxy's warnings, and a
 // tcp-request rule after one that runs later is pointed out.

@@ -157,6 +157,38 @@ TEST(PeersWire, DefinitionsAndUpdatesReadBackAsWritten) {
   EXPECT_EQ(got.key, su.key);
 }
 
+// HAProxy 3.0 and later may send glitch_cnt (25) and glitch_rate (26): read
+// and written like the other counters and rates, never refused.
+TEST(PeersWire, GlitchCountersOfNewerPeers) {
+  TableDef def;
+  def.id = 3;
+  def.name = "glitches";
+  def.keyType = kKeyIpv4;
+  def.keyLength = 4;
+  def.dataTypes = (1u << kConnCnt) | (1u << kGlitchCnt) | (1u << kGlitchRate);
+  def.expireMs = 60000;
+  def.params[kGlitchRate] = {10000};
+  Message m;
+  size_t used = 0;
+  const std::string defined = encodeDefine(def);  // m.data points into it
+  ASSERT_EQ(parseMessage(bytes(defined), m, used), Status::Done);
+  TableDef back;
+  ASSERT_TRUE(parseDefine(m.data, back));
+  EXPECT_EQ(back.dataTypes, def.dataTypes);
+  EXPECT_EQ(dataTypeName(kGlitchCnt), "glitch_cnt");
+  EXPECT_EQ(dataTypeName(kGlitchRate), "glitch_rate");
+  Update u;
+  u.key = std::string("\x0a\x00\x00\x02", 4);
+  u.values = {{kConnCnt, {4}, {}, {}, {}}, {kGlitchCnt, {12}, {}, {}, {}}, {kGlitchRate, {}, {{500, 3, 9}}, {}, {}}};
+  const std::string updated = encodeUpdate(back, u);
+  ASSERT_EQ(parseMessage(bytes(updated), m, used), Status::Done);
+  Update got;
+  ASSERT_TRUE(parseUpdate(m.data, back, false, false, got));
+  ASSERT_EQ(got.values.size(), 3u);
+  EXPECT_EQ(got.values[1].ints, std::vector<uint64_t>{12});
+  EXPECT_EQ(got.values[2].rates[0], (Rate{500, 3, 9}));
+}
+
 // A peer older than the expire field sends neither expire nor parameters:
 // its rates get an unknown period (0); an array cannot be sized, so refused.
 TEST(PeersWire, DefinitionsOfOlderPeers) {

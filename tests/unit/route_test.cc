@@ -128,6 +128,9 @@ struct HelloView {
     v.helloFinal = helloFinal;
     v.final = final;
     v.vars = &vars;
+    v.counted = true;
+    v.fromClient = v.toServer = 517;
+    v.fromServer = v.toClient = 4096;
     return v;
   }
 };
@@ -175,6 +178,10 @@ TEST(Expressions, FetchesAndConverters) {
   EXPECT_EQ(eval("var(txn.sni)"), "kept");
   EXPECT_EQ(eval("ipv4(10.1.2.3)"), "10.1.2.3");
   EXPECT_EQ(eval("ipv6(2001:db8::1)"), "2001:db8::1");
+  EXPECT_EQ(eval("bytes_in"), "517");
+  EXPECT_EQ(eval("bytes_out"), "4096");
+  EXPECT_EQ(eval("req.bytes_out"), "517");
+  EXPECT_EQ(eval("res.bytes_in"), "4096");
 
   std::string error;
   EXPECT_FALSE(SampleExpr::parse("ipv4(2001:db8::1)", maps, error));
