@@ -97,6 +97,13 @@ int scaled(int ms) {
   return static_cast<int>(ms * f);
 }
 
+int64_t sized(int64_t n, int64_t floor) {
+  const char* s = std::getenv("SLUICE_TEST_SIZE_DIVISOR");
+  int64_t d = s ? std::atoll(s) : 1;
+  if (d < 1) d = 1;
+  return std::max(n / d, floor);
+}
+
 std::vector<std::string> terminationStates(const std::string& log) {
   // ... %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq
   static const std::regex line(R"( -?\d+/-?\d+/\+?\d+ \+?\d+ ([A-Za-z-]{2}) \d+/\d+/\d+/\d+/\+?\d+ \d+/\d+)");

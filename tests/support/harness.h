@@ -25,6 +25,10 @@ namespace sluice::testing {
 
 // Milliseconds scaled for slow machines (sanitizer builds set the scale).
 int scaled(int ms);
+// A volume of work (entries, bytes) for tests whose size is not what they
+// check, divided under the sanitizers (SLUICE_TEST_SIZE_DIVISOR), which run
+// the same paths several times slower; never below `floor`.
+int64_t sized(int64_t n, int64_t floor = 1);
 
 
 

@@ -298,7 +298,6 @@ TEST(Balancers, HashIsStable) {
   ctx.hash = hashBytes("sdbm", "192.0.2.1", false);
   ServerState* first = b.pick(ctx);
   for (int i = 0; i < 10; ++i) EXPECT_EQ(b.pick(ctx), first);
-  PickContext none;
   EXPECT_EQ(run(b, 4), "s0s1s2s3");
 }
 
