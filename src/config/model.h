@@ -157,6 +157,7 @@ struct ServerConfig {
   bool dynamic = false;                    // added through the runtime API ("add server")
   core::Address address;                   // resolved at load time
   std::string guid;                        // "guid" (HAProxy 3.0)
+  std::string initState;                   // "init-state" (HAProxy 3.1); empty or "none": as "up"
   bool portFromClient = false;             // no port, or +N/-N: derived from the destination port
   bool addressFromClient = false;          // 0.0.0.0, :: or no host: the client's destination address
   bool quic = false;                       // "quic4@"/"quic6@": a QUIC server (UDP), for QUIC flows only

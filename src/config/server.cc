@@ -153,6 +153,14 @@ const std::vector<ServerParam> kServerParams = {
        r.s.guid = r.value;
        return true;
      }},
+    {"init-state", 1, "supported", "", [](ServerParamRead& r) -> bool {
+       if (r.value != "fully-up" && r.value != "up" && r.value != "down" && r.value != "fully-down" &&
+           r.value != "none") {
+         return r.fail("unknown init-state '" + r.value + "'", "use fully-up, up, down, fully-down or none");
+       }
+       r.s.initState = r.value == "none" ? "" : r.value;
+       return true;
+     }},
     // HAProxy 3.x: maxconn also bounds idle connections kept for reuse.
     // sluice keeps none, so its maxconn is already this strict.
     {"strict-maxconn", 0, "supported", "", [](ServerParamRead&) -> bool { return true; }},

@@ -88,7 +88,13 @@ void Parser::validate() {
       size_t n = std::max<size_t>(1, b.addresses.size() + b.inheritedFds.size() + b.sockpairFds.size());
       for (size_t i = 0; i < n; ++i) claim(b.guidPrefix + "-" + std::to_string(i), b.where, "a listener of " + proxyLabel(p));
     }
-    for (const ServerConfig& s : p.servers) claim(s.guid, s.where, "server '" + p.name + "/" + s.name + "'");
+    for (const ServerConfig& s : p.servers) {
+      claim(s.guid, s.where, "server '" + p.name + "/" + s.name + "'");
+      if (!s.initState.empty() && !s.track.empty()) {
+        diag_.error(s.where, "server '" + s.name + "': 'init-state' cannot be used with 'track'",
+                    "a tracking server takes the state of the one it tracks");
+      }
+    }
   }
   // "stick-table ... peers <section>" names a section that exists.
   for (const ProxyConfig& p : config_.proxies) {

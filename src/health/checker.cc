@@ -82,6 +82,12 @@ class ServerCheck final : public event::EventHandler, public event::Timer {
     if (live.checkRise == spec_->rise && live.checkFall == spec_->fall && live.checkDueAt) {
       passed_ = up_ ? 0 : std::min(live.checkPassed, spec_->rise - 1);
       failed_ = up_ ? std::min(live.checkFailed, spec_->fall - 1) : 0;
+    } else if (!live.checkDueAt) {
+      // Never checked: HAProxy's start ("init-state"). By default a server
+      // is UP, but its first failed check takes it DOWN.
+      const std::string& init = spec_->initState;
+      if (up_) failed_ = init == "fully-up" ? 0 : spec_->fall - 1;
+      if (!up_ && init == "down") passed_ = spec_->rise - 1;
     }
     live.checkRise = spec_->rise;
     live.checkFall = spec_->fall;
@@ -1193,6 +1199,9 @@ class AgentCheck final : public event::EventHandler, public event::Timer {
     CheckResult result{true, "L7OK", info.empty() && !said.empty() ? "the agent says " + said : info, 0};
     if (r.health != Health::None && r.health != Health::Up) result.ok = false, result.code = "L7STS";
     result.durationMs = hc_.loop_.now() - startedAt_;
+    // The agent's result is logged before the state change it brings, as
+    // HAProxy orders them.
+    logResult(result);
     if (r.health != Health::None) hc_.agentSays(be_, s, r.health != Health::Up, result);
     finish(result);
   }
@@ -1200,16 +1209,23 @@ class AgentCheck final : public event::EventHandler, public event::Timer {
   void finish(CheckResult r) {
     r.durationMs = hc_.loop_.now() - startedAt_;
     closeConnection();
-    if (be_.logHealthChecks && (last_.code.empty() || r.code != last_.code || r.info != last_.info)) {
+    logResult(r);
+    last_ = r;
+    server_.live->agentDueAt = hc_.loop_.now() + inter_;
+    hc_.loop_.schedule(*this, server_.live->agentDueAt);
+  }
+
+  // With "option log-health-checks": a result whose status or words changed.
+  void logResult(const CheckResult& r) {
+    if (logged_.code == r.code && logged_.info == r.info && !logged_.code.empty()) return;
+    logged_ = r;
+    if (be_.logHealthChecks) {
       hc_.logFor(be_, observe::kNotice,
                  "Agent check for server " + be_.name + "/" + server_.name + " " + (r.ok ? "succeeded" : "failed") +
                      ", reason: " + std::string(reasonText(r.code)) +
                      (r.info.empty() ? "" : ", info: \"" + r.info + "\"") + ", check duration: " +
                      std::to_string(r.durationMs) + "ms.");
     }
-    last_ = r;
-    server_.live->agentDueAt = hc_.loop_.now() + inter_;
-    hc_.loop_.schedule(*this, server_.live->agentDueAt);
   }
 
   void closeConnection() {
@@ -1227,6 +1243,7 @@ class AgentCheck final : public event::EventHandler, public event::Timer {
   core::Address address_;
   uint32_t inter_;
   uint32_t timeout_;
+  CheckResult logged_;  // the last result logged
   std::string send_;
   int fd_ = -1;
   bool connecting_ = false;
@@ -1343,11 +1360,14 @@ void HealthChecker::setHealth(runtime::Backend& be, balance::ServerState& s, boo
   auto [active, backup] = be.usableServers();
   std::string code = r.statusCode ? ", code: " + std::to_string(r.statusCode) : "";
   std::string info = r.info.empty() ? "" : ", info: \"" + r.info + "\"";
-  // A tracking server says which one it follows instead of a check's result.
-  const std::string why = via ? " via " + via->backendName + "/" + via->name + ". "
-                              : ", reason: " + std::string(reasonText(r.code)) + code +
-                                    (up ? std::string() : info) + ", check duration: " +
-                                    std::to_string(r.durationMs) + "ms. ";
+  // A tracking server says which one it follows instead of a check's result;
+  // with "option log-health-checks" the check's own line said why, so, as
+  // in HAProxy, the state change does not repeat it.
+  const std::string why = via                  ? " via " + via->backendName + "/" + via->name + ". "
+                          : be.logHealthChecks ? std::string(". ")
+                                               : ", reason: " + std::string(reasonText(r.code)) + code +
+                                                     (up ? std::string() : info) + ", check duration: " +
+                                                     std::to_string(r.durationMs) + "ms. ";
   if (up) {
     logFor(be, observe::kNotice, "Server " + be.name + "/" + s.name + " is UP" + why + std::to_string(active) +
                               " active and " + std::to_string(backup) +

@@ -617,6 +617,7 @@ std::optional<ServerCheckSpec> resolveServerCheck(const config::GlobalConfig& gl
   spec.downinter = s.downinter.value_or(s.inter);
   spec.rise = s.rise;
   spec.fall = s.fall;
+  spec.initState = s.initState;
   spec.timeout = p.timeoutCheck.value_or(0);
   spec.connectTimeout = p.timeoutConnect.value_or(0);
   spec.ssl = s.checkSsl;

@@ -87,6 +87,11 @@ struct ServerCheckSpec {
   uint32_t downinter = 2000;
   uint32_t rise = 2;
   uint32_t fall = 3;
+  // "init-state" (HAProxy 3.1) at a fresh start: "up" (also HAProxy's
+  // default, "none") is UP until the first failed check, "fully-up" until
+  // "fall" of them, "down" DOWN until the first passed one, "fully-down"
+  // until "rise" of them.
+  std::string initState;
   uint32_t timeout = 0;                      // "timeout check"; 0: inter bounds the whole check
   uint32_t connectTimeout = 0;               // "timeout connect"
   bool ssl = false;                          // check-ssl

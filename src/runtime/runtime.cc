@@ -410,6 +410,8 @@ class Builder {
       const balance::ServerState* old = before ? before->findServer(sc.name) : nullptr;
       auto s = old ? std::make_shared<balance::ServerState>(old->live)
                    : std::make_shared<balance::ServerState>();
+      // "init-state down|fully-down": a new checked server waits for its checks.
+      if (!old && sc.check && (sc.initState == "down" || sc.initState == "fully-down")) s->up.store(false);
       s->name = sc.name;
       s->backendName = p.name;
       s->position = static_cast<uint32_t>(be->servers.size());

@@ -480,10 +480,13 @@ TEST(Health, AgentCheckSetsWeightMaxconnStateAndHealth) {
   EXPECT_TRUE(s.waitForLog("Server l/a is UP/READY (leaving forced maintenance)."));
   EXPECT_TRUE(eventually([&] { return stateOf().starts_with("2 0 20 20 "); })) << stateOf();
   agent.say("down # disk full\n");
-  EXPECT_TRUE(s.waitForLog("Server l/a is DOWN, reason: Layer7 wrong status, info: \"disk full\""));
+  // With "option log-health-checks" the agent's line says why, and the
+  // state change does not repeat it (as HAProxy).
+  EXPECT_TRUE(s.waitForLog("Agent check for server l/a failed, reason: Layer7 wrong status, info: \"disk full\""));
+  EXPECT_TRUE(s.waitForLog("Server l/a is DOWN. "));
   for (int i = 0; i < 4; ++i) EXPECT_EQ(askServerName(port), "b");
   agent.say("up\n");
-  EXPECT_TRUE(s.waitForLog("Server l/a is UP, reason: "));
+  EXPECT_TRUE(s.waitForLog("Server l/a is UP. "));
   std::map<std::string, int> n;
   for (int i = 0; i < 4; ++i) n[askServerName(port)]++;
   EXPECT_GE(n["a"], 1);
@@ -578,9 +581,10 @@ TEST(Health, ObserveLayer4MarksDownAfterTheErrorLimit) {
     EXPECT_TRUE(waitClosed(fd, 2000));
     close(fd);
   }
-  ASSERT_TRUE(s.waitForLog("Server l/bad is DOWN, reason: Health analyze, info: \"Detected 3 consecutive errors, "
-                           "last one was: L4 unsuccessful connection\""))
+  ASSERT_TRUE(s.waitForLog("Health check for server l/bad failed, reason: Health analyze, info: \"Detected 3 "
+                           "consecutive errors, last one was: L4 unsuccessful connection\""))
       << s.log();
+  EXPECT_TRUE(s.waitForLog("Server l/bad is DOWN. ")) << s.log();
   EXPECT_EQ(askServerName(port), "good");
   EXPECT_EQ(countStates(s.log(), "SC"), 3u);
 }
@@ -626,7 +630,9 @@ TEST(Health, ExternalCheckRunsTheCommand) {
                                          "|l|a|127.0.0.1|" + std::to_string(a.port()) + "|/usr/bin:/bin:" + dir + "\n";
   })) << readFile(dir + "/seen");
   ::unlink((dir + "/ok").c_str());
-  EXPECT_TRUE(s.waitForLog("Server l/a is DOWN, reason: External check error, info: \"exit status 3\"")) << s.log();
+  EXPECT_TRUE(s.waitForLog("Health check for server l/a failed, reason: External check error, info: \"exit status 3\""))
+      << s.log();
+  EXPECT_TRUE(s.waitForLog("Server l/a is DOWN. ")) << s.log();
   EXPECT_TRUE(s.waitForLog("Server stuck/h is DOWN, reason: External check timeout")) << s.log();
 }
 
@@ -753,6 +759,44 @@ TEST(Health, EmailAlertConfiguration) {
   EXPECT_NE(out.find("need 'email-alert mailers', 'from' and 'to'"), std::string::npos) << out;
   EXPECT_NE(check("mailers m\n  mailer x localhost\n" + d, out), 0);
   EXPECT_NE(out.find("invalid mailer address 'localhost'"), std::string::npos) << out;
+}
+
+// As HAProxy, a server starts UP but its first failed check takes it DOWN;
+// "init-state fully-up" waits for "fall" of them, "down" keeps a new server
+// out until its first passed check. With "option log-health-checks" the
+// state change gives no reason of its own (the check's line gave it).
+TEST(HealthStart, FirstFailedCheckOrInitState) {
+  TestServer up("up", TestServer::Mode::Identify);
+  int dead = freePort();
+  int port = freePort();
+  Sluice s("global\n  log stdout format raw local0\ndefaults\n  mode tcp\n  log global\n"
+           "  timeout connect 500ms\n  timeout client 5s\n  timeout server 5s\n"
+           "listen l\n  bind 127.0.0.1:" + std::to_string(port) + "\n  option log-health-checks\n"
+           "  server plain 127.0.0.1:" + std::to_string(dead) + " check inter 300ms fall 3 rise 2\n"
+           "  server patient 127.0.0.1:" + std::to_string(dead) + " check inter 300ms fall 3 rise 2 init-state fully-up\n"
+           "  server careful 127.0.0.1:" + std::to_string(up.port()) + " check inter 300ms fall 3 rise 2 init-state down\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  ASSERT_TRUE(s.waitForLog("Server l/plain is DOWN. ", scaled(3000))) << s.log();
+  EXPECT_NE(s.log().find("Health check for server l/plain failed, reason: Layer4 connection problem"), std::string::npos)
+      << s.log();
+  EXPECT_NE(s.log().find("status: 0/2 DOWN."), std::string::npos) << "one failure from the start\n" << s.log();
+  ASSERT_TRUE(s.waitForLog("Server l/patient is DOWN. ", scaled(3000))) << s.log();
+  EXPECT_NE(s.log().find("Health check for server l/patient failed, reason: Layer4 connection problem, info: \"ECONNREFUSED "
+                         "returned by OS (Connection refused)\", check duration: "),
+            std::string::npos) << s.log();
+  EXPECT_NE(s.log().find("status: 2/3 UP."), std::string::npos) << "fully-up counts down from full\n" << s.log();
+  ASSERT_TRUE(s.waitForLog("Server l/careful is UP. ", scaled(3000))) << s.log();
+  EXPECT_EQ(askServerName(port), "up");
+
+  std::string out;
+  std::string dir = makeTempDir("initstate");
+  writeFile(dir + "/bad.cfg", "defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 1s\n  timeout server 1s\n"
+                              "listen l\n  bind 127.0.0.1:1\n  server a 127.0.0.1:2 check\n"
+                              "  server b 127.0.0.1:3 track a init-state up\n  server c 127.0.0.1:4 init-state maybe\n");
+  EXPECT_EQ(runCommand(binaryPath() + " -c -f " + dir + "/bad.cfg 2>&1", &out), 1);
+  EXPECT_NE(out.find("bad.cfg:9: error: server 'b': 'init-state' cannot be used with 'track'"), std::string::npos) << out;
+  EXPECT_NE(out.find("bad.cfg:10: error: unknown init-state 'maybe'"), std::string::npos) << out;
 }
 
 }  // namespace

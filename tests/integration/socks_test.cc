@@ -180,9 +180,10 @@ TEST(Socks4, ChecksGoThroughTheProxy) {
            {port});
   ASSERT_TRUE(s.started()) << s.log();
   EXPECT_TRUE(s.waitForLog("Health check for server b/up succeeded, reason: Layer7 check passed, code: 200"));
-  EXPECT_TRUE(s.waitForLog("Server b/refused is DOWN, reason: Layer4 connection problem, info: \"SOCKS4 proxy "
-                           "refused the connection (code 0x5b)\""))
+  EXPECT_TRUE(s.waitForLog("Health check for server b/refused failed, reason: Layer4 connection problem, info: "
+                           "\"SOCKS4 proxy refused the connection (code 0x5b)\""))
       << s.log();
+  EXPECT_TRUE(s.waitForLog("Server b/refused is DOWN. ")) << s.log();
   EXPECT_GE(good.requests(), 1);
   EXPECT_GE(srv.connections(), 1);
 }
