@@ -181,6 +181,7 @@ ProxyStatus parseV2(std::span<const uint8_t> data, ProxyHeader& out, ProxyError&
       return ProxyStatus::Invalid;
     }
     std::string_view v = core::ByteReader::asString(value);
+    out.tlvs.emplace_back(type, std::string(v));
     if (type == kTlvAuthority) {
       out.authority.assign(v);
     } else if (type == kTlvAlpn) {

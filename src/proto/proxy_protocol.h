@@ -67,6 +67,9 @@ struct ProxyHeader {
   std::string alpn;            // PP2_TYPE_ALPN
   std::string uniqueId;        // PP2_TYPE_UNIQUE_ID
   bool crcChecked = false;
+  // Every TLV as received (type, value), for fc_pp_tlv(); bounded by the
+  // header's own length.
+  std::vector<std::pair<uint8_t, std::string>> tlvs;
 };
 
 // Parses a header at the start of `data`. NeedMore while it may still be

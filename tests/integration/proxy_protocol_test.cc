@@ -57,6 +57,47 @@ TEST(ProxyProtocol, AcceptProxySetsTheClientAddress) {
                 .find("server=A"), std::string::npos);
 }
 
+// The client's PROXY v2 TLVs are fetches, as in HAProxy: fc_pp_authority,
+// fc_pp_unique_id, fc_pp_tlv(<type or name>) route and log.
+TEST(ProxyProtocol, TlvsOfTheClientsHeaderAreFetches) {
+  TestServer a("A", TestServer::Mode::Identify);
+  TestServer b("B", TestServer::Mode::Identify);
+  int port = freePort();
+  Sluice s(head() + "frontend fe\n  bind 127.0.0.1:" + std::to_string(port) + " accept-proxy\n"
+                    "  log-format \"auth=%[fc_pp_authority] id=%[fc_pp_unique_id] alpn=%[fc_pp_tlv(ALPN)] "
+                    "own=%[fc_pp_tlv(0xE1)] none=%[fc_pp_tlv(0x30)]\"\n"
+                    "  use_backend ba if { fc_pp_authority -m str a.example }\n  default_backend bb\n"
+                    "backend ba\n  server a 127.0.0.1:" + std::to_string(a.port()) + "\n"
+                    "backend bb\n  server b 127.0.0.1:" + std::to_string(b.port()) + "\n",
+           {port});
+  ASSERT_TRUE(s.started()) << s.log();
+  proto::ProxyV2Options o;
+  o.authority = "a.example";
+  o.alpn = "h2";
+  o.uniqueId = "req-42";
+  o.tlvs = {{0xE1, "mine"}};
+  std::string v2 = proto::encodeProxyV2(*core::Address::parse("198.51.100.9:6666"),
+                                        *core::Address::parse("192.0.2.1:443"), o);
+  EXPECT_NE(sendThrough(port, v2 + "GET / HTTP/1.0\r\n\r\n").find("server=A"), std::string::npos);
+  EXPECT_TRUE(s.waitForLog("auth=a.example id=req-42 alpn=h2 own=mine none=-")) << s.log();
+  o.authority = "b.example";
+  v2 = proto::encodeProxyV2(*core::Address::parse("198.51.100.9:6667"), *core::Address::parse("192.0.2.1:443"), o);
+  EXPECT_NE(sendThrough(port, v2 + "GET / HTTP/1.0\r\n\r\n").find("server=B"), std::string::npos);
+  // No header TLVs (version 1): no values.
+  EXPECT_NE(sendThrough(port, "PROXY TCP4 203.0.113.7 192.0.2.1 5555 443\r\nGET / HTTP/1.0\r\n\r\n")
+                .find("server=B"), std::string::npos);
+  EXPECT_TRUE(s.waitForLog("auth=- id=- alpn=- own=- none=-")) << s.log();
+
+  std::string out;
+  std::string dir = makeTempDir("pptlv");
+  writeFile(dir + "/bad.cfg", head() + "frontend fe\n  bind 127.0.0.1:1 accept-proxy\n"
+                                       "  use_backend b if { fc_pp_tlv(WHATEVER) -m found }\n  default_backend b\n"
+                                       "backend b\n  server s 127.0.0.1:2\n");
+  EXPECT_EQ(runCommand(binaryPath() + " -c -f " + dir + "/bad.cfg 2>&1", &out), 1);
+  EXPECT_NE(out.find("'fc_pp_tlv' expects a TLV type from 0 to 255 or one of ALPN, AUTHORITY"), std::string::npos)
+      << out;
+}
+
 // expect-proxy only for the peers a rule trusts; others speak plain.
 TEST(ProxyProtocol, ExpectProxyOnlyForTrustedPeers) {
   TestServer a("A", TestServer::Mode::Identify);
