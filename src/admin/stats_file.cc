@@ -6,6 +6,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -47,17 +48,25 @@ constexpr std::string_view kBackendColumns[] = {"stot", "bin",   "bout",   "dreq
 
 uint64_t counterValue(const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); }
 
+// The counter behind `column` among `slots`, if there is one.
+std::optional<uint64_t> slotValue(const std::vector<Slot>& slots, std::string_view column) {
+  for (const Slot& s : slots) {
+    if (s.column == column) return counterValue(*s.counter);
+  }
+  return std::nullopt;
+}
+
+// "<guid>,<value>,...": a column nothing counts reads 0.
+template <size_t N, typename ValueOf>
+std::string line(const std::string& guid, const std::string_view (&columns)[N], ValueOf valueOf) {
+  std::string out = guid + ",";
+  for (std::string_view col : columns) out += std::to_string(valueOf(col).value_or(0)) + ",";
+  return out + "\n";
+}
+
 template <size_t N>
 std::string line(const std::string& guid, const std::string_view (&columns)[N], const std::vector<Slot>& slots) {
-  std::string out = guid + ",";
-  for (std::string_view col : columns) {
-    uint64_t v = 0;
-    for (const Slot& s : slots) {
-      if (s.column == col) v = counterValue(*s.counter);
-    }
-    out += std::to_string(v) + ",";
-  }
-  return out + "\n";
+  return line(guid, columns, [&](std::string_view col) { return slotValue(slots, col); });
 }
 
 template <size_t N>
@@ -101,27 +110,15 @@ std::string dumpStatsFile(runtime::Runtime& rt) {
   for (const auto& be : rt.backends) {
     if (be->config && !be->config->guid.empty()) {
       // A backend's retries, redispatches and check counts are its servers'.
-      std::vector<Slot> slots = backendSlots(*be->counters);
-      std::string row = be->config->guid + ",";
-      for (std::string_view col : kBackendColumns) {
-        uint64_t v = 0;
-        bool own = false;
-        for (const Slot& s : slots) {
-          if (s.column == col) {
-            v = counterValue(*s.counter);
-            own = true;
-          }
-        }
-        if (!own) {
-          for (const auto& s : be->servers) {
-            for (const Slot& ss : serverSlots(s->counters)) {
-              if (ss.column == col) v += counterValue(*ss.counter);
-            }
-          }
-        }
-        row += std::to_string(v) + ",";
-      }
-      out += row + "\n";
+      const std::vector<Slot> own = backendSlots(*be->counters);
+      std::vector<std::vector<Slot>> servers;
+      for (const auto& s : be->servers) servers.push_back(serverSlots(s->counters));
+      out += line(be->config->guid, kBackendColumns, [&](std::string_view col) -> std::optional<uint64_t> {
+        if (auto v = slotValue(own, col)) return v;
+        uint64_t sum = 0;
+        for (const std::vector<Slot>& slots : servers) sum += slotValue(slots, col).value_or(0);
+        return sum;
+      });
     }
     for (const auto& s : be->servers) {
       const std::string& guid = be->serverConfigs[s->position]->guid;

@@ -3,11 +3,11 @@
 // and the parameters (their table, with each one's reader, is here).
 #include <netdb.h>
 
-#include <charconv>
 #include <cstring>
 
 #include "config/parser_impl.h"
 #include "core/strings.h"
+#include "proto/proxy_protocol.h"
 
 namespace sluice::config::detail {
 
@@ -118,17 +118,11 @@ const std::vector<ServerParam> kServerParams = {
        size_t open = r.w.find('(');
        std::string_view id;
        if (open != std::string::npos && r.w.back() == ')') id = std::string_view(r.w).substr(open + 1, r.w.size() - open - 2);
-       int base = 10;
-       if (id.starts_with("0x") || id.starts_with("0X")) {
-         id.remove_prefix(2);
-         base = 16;
-       }
-       unsigned type = 256;
-       auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), type, base);
-       if (id.empty() || ec != std::errc() || end != id.data() + id.size() || type > 255) {
+       std::optional<uint8_t> type = proto::parseTlvType(id);
+       if (!type) {
          return r.fail("'" + r.w + "' needs a TLV type from 0 to 255", "e.g. 'set-proxy-v2-tlv-fmt(0xE1) %[req.ssl_ja4]'");
        }
-       r.s.proxyTlvFormats.emplace_back(static_cast<uint8_t>(type), r.value);
+       r.s.proxyTlvFormats.emplace_back(*type, r.value);
        return true;
      }},
     {"slowstart", 1, "supported", "", [](ServerParamRead& r) -> bool { uint32_t v; if (r.duration(v)) r.s.slowstart = v; return true; }},

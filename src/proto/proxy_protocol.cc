@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 
 #include <array>
+#include <charconv>
 #include <cstring>
 
 #include "core/byte_reader.h"
@@ -17,11 +18,6 @@ namespace {
 constexpr uint8_t kV2Signature[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
                                       0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 constexpr char kV1Prefix[] = "PROXY ";
-
-constexpr uint8_t kTlvAlpn = 0x01;
-constexpr uint8_t kTlvAuthority = 0x02;
-constexpr uint8_t kTlvCrc32c = 0x03;
-constexpr uint8_t kTlvUniqueId = 0x05;
 
 // Decimal without leading zeros, at most `max`.
 bool parseDecimal(std::string_view s, uint32_t max, uint32_t& out) {
@@ -217,6 +213,29 @@ void appendTlv(std::string& out, uint8_t type, std::string_view value) {
 }
 
 }  // namespace
+
+std::optional<uint8_t> parseTlvType(std::string_view text) {
+  int base = 10;
+  if (text.starts_with("0x") || text.starts_with("0X")) {
+    text.remove_prefix(2);
+    base = 16;
+  }
+  unsigned type = 256;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), type, base);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || type > 255) return std::nullopt;
+  return static_cast<uint8_t>(type);
+}
+
+std::optional<uint8_t> tlvTypeByName(std::string_view text) {
+  static constexpr std::pair<std::string_view, uint8_t> kNames[] = {
+      {"ALPN", kTlvAlpn},   {"AUTHORITY", kTlvAuthority}, {"CRC32C", kTlvCrc32c},      {"NOOP", 0x04},
+      {"UNIQUE_ID", kTlvUniqueId}, {"SSL", 0x20},         {"SSL_VERSION", 0x21},       {"SSL_CN", 0x22},
+      {"SSL_CIPHER", 0x23}, {"SSL_SIG_ALG", 0x24},        {"SSL_KEY_ALG", 0x25},       {"NETNS", 0x30}};
+  for (const auto& [name, type] : kNames) {
+    if (name == text) return type;
+  }
+  return parseTlvType(text);
+}
 
 std::string_view toString(ProxyError e) {
   switch (e) {

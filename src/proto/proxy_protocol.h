@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -38,6 +39,20 @@ inline constexpr size_t kMaxProxyV2Length = 4096;
 inline constexpr size_t kMaxProxyV1Length = 107;
 
 enum class ProxyStatus : uint8_t { NeedMore, Done, Invalid };
+
+// Version 2 TLV types sluice reads or writes.
+inline constexpr uint8_t kTlvAlpn = 0x01;
+inline constexpr uint8_t kTlvAuthority = 0x02;
+inline constexpr uint8_t kTlvCrc32c = 0x03;
+inline constexpr uint8_t kTlvUniqueId = 0x05;
+
+// A TLV type as a configuration writes it: 0-255 in decimal or 0x hex
+// ("set-proxy-v2-tlv-fmt(0xE1)").
+std::optional<uint8_t> parseTlvType(std::string_view text);
+// The same, or the name HAProxy gives it (ALPN, AUTHORITY, CRC32C, NOOP,
+// UNIQUE_ID, SSL, SSL_VERSION, SSL_CN, SSL_CIPHER, SSL_SIG_ALG, SSL_KEY_ALG,
+// NETNS), as fc_pp_tlv() takes it.
+std::optional<uint8_t> tlvTypeByName(std::string_view text);
 
 enum class ProxyError : uint8_t {
   None,

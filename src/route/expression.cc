@@ -4,13 +4,13 @@
 #include "route/expression.h"
 
 #include <algorithm>
-#include <cctype>
 #include <filesystem>
 
 #include "core/strings.h"
 #include "proto/fingerprint.h"
 #include "proto/fix.h"
 #include "proto/mqtt.h"
+#include "proto/proxy_protocol.h"
 #include "proto/rdp.h"
 
 namespace sluice::route {
@@ -336,30 +336,7 @@ bool fetchBytes(const SessionView& v, const std::vector<Arg>&, size_t index, Sam
 }
 
 // fc_pp_tlv(<type>), fc_pp_authority, fc_pp_unique_id: a TLV of the client's
-// PROXY v2 header (the first of its type), by number or HAProxy's name.
-std::optional<uint8_t> proxyTlvType(std::string_view name) {
-  static const std::pair<std::string_view, uint8_t> kNames[] = {
-      {"ALPN", 0x01},       {"AUTHORITY", 0x02}, {"CRC32C", 0x03},     {"NOOP", 0x04},
-      {"UNIQUE_ID", 0x05},  {"SSL", 0x20},       {"SSL_VERSION", 0x21}, {"SSL_CN", 0x22},
-      {"SSL_CIPHER", 0x23}, {"SSL_SIG_ALG", 0x24}, {"SSL_KEY_ALG", 0x25}, {"NETNS", 0x30}};
-  for (const auto& [n, t] : kNames) {
-    if (n == name) return t;
-  }
-  if (name.starts_with("0x") || name.starts_with("0X")) {
-    std::string_view hex = name.substr(2);
-    if (hex.empty() || hex.size() > 2) return std::nullopt;
-    unsigned v = 0;
-    for (char c : hex) {
-      if (!std::isxdigit(static_cast<unsigned char>(c))) return std::nullopt;
-      v = v * 16 + static_cast<unsigned>(std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : (c | 0x20) - 'a' + 10);
-    }
-    return static_cast<uint8_t>(v);
-  }
-  std::optional<int64_t> v = core::parseInt(name);
-  if (!v || *v < 0 || *v > 255) return std::nullopt;
-  return static_cast<uint8_t>(*v);
-}
-
+// PROXY v2 header (the first of its type).
 bool proxyTlv(const SessionView& v, uint8_t type, size_t index, Sample& out) {
   if (index > 0 || !v.proxyTlvs) return false;
   for (const auto& [t, value] : *v.proxyTlvs) {
@@ -371,15 +348,15 @@ bool proxyTlv(const SessionView& v, uint8_t type, size_t index, Sample& out) {
   return false;
 }
 
+// The type was resolved (from a number or a name) when the rule was read.
 bool fetchProxyTlv(const SessionView& v, const std::vector<Arg>& a, size_t index, Sample& out) {
-  std::optional<uint8_t> type = proxyTlvType(a[0].text);
-  return type && proxyTlv(v, *type, index, out);
+  return proxyTlv(v, static_cast<uint8_t>(a[0].integer), index, out);
 }
 bool fetchProxyAuthority(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
-  return proxyTlv(v, 0x02, index, out);
+  return proxyTlv(v, proto::kTlvAuthority, index, out);
 }
 bool fetchProxyUniqueId(const SessionView& v, const std::vector<Arg>&, size_t index, Sample& out) {
-  return proxyTlv(v, 0x05, index, out);
+  return proxyTlv(v, proto::kTlvUniqueId, index, out);
 }
 
 // ipv4(<a>) / ipv6(<a>): a constant address (checked when the rule is read).
@@ -498,6 +475,7 @@ const FetchDef kFetches[] = {
     {"str", SampleType::Str, 1, 1, false, false, false, fetchStr},
     {"bool", SampleType::Bool, 1, 1, false, false, false, fetchBool},
     {"ipv4", SampleType::Ip, 1, 1, false, false, false, fetchIpConstant},
+    {"ipv6", SampleType::Ip, 1, 1, false, false, false, fetchIpConstant},
     {"fc_pp_tlv", SampleType::Str, 1, 1, false, false, false, fetchProxyTlv},
     {"fc_pp_authority", SampleType::Str, 0, 0, false, false, false, fetchProxyAuthority},
     {"fc_pp_unique_id", SampleType::Str, 0, 0, false, false, false, fetchProxyUniqueId},
@@ -507,7 +485,6 @@ const FetchDef kFetches[] = {
     {"req.bytes_out", SampleType::Int, 0, 0, false, false, false, fetchBytes<&SessionView::toServer>},
     {"res.bytes_in", SampleType::Int, 0, 0, false, false, false, fetchBytes<&SessionView::fromServer>},
     {"res.bytes_out", SampleType::Int, 0, 0, false, false, false, fetchBytes<&SessionView::toClient>},
-    {"ipv6", SampleType::Ip, 1, 1, false, false, false, fetchIpConstant},
     {"res.ssl_hello_type", SampleType::Int, 0, 0, false, false, false, fetchResponseOnly},
     {"rep_ssl_hello_type", SampleType::Int, 0, 0, false, false, false, fetchResponseOnly},
     {"fe_name", SampleType::Str, 0, 0, false, false, false, fetchFeName},
@@ -1046,10 +1023,14 @@ std::unique_ptr<SampleExpr> SampleExpr::parse(std::string_view text, MapRegistry
     error = "'" + name + "' reads this proxy's stick-table, but it declares none";
     return nullptr;
   }
-  if (name == "fc_pp_tlv" && !proxyTlvType(expr->fetchArgs_[0].text)) {
-    error = "'fc_pp_tlv' expects a TLV type from 0 to 255 or one of ALPN, AUTHORITY, CRC32C, NOOP, UNIQUE_ID, SSL, "
-            "SSL_VERSION, SSL_CN, SSL_CIPHER, SSL_SIG_ALG, SSL_KEY_ALG, NETNS; got '" + expr->fetchArgs_[0].text + "'";
-    return nullptr;
+  if (name == "fc_pp_tlv") {
+    std::optional<uint8_t> type = proto::tlvTypeByName(expr->fetchArgs_[0].text);
+    if (!type) {
+      error = "'fc_pp_tlv' expects a TLV type from 0 to 255 or one of ALPN, AUTHORITY, CRC32C, NOOP, UNIQUE_ID, SSL, "
+              "SSL_VERSION, SSL_CN, SSL_CIPHER, SSL_SIG_ALG, SSL_KEY_ALG, NETNS; got '" + expr->fetchArgs_[0].text + "'";
+      return nullptr;
+    }
+    expr->fetchArgs_[0].integer = *type;
   }
   if (name == "ipv4" || name == "ipv6") {
     const std::string& text = expr->fetchArgs_[0].text;
