@@ -167,7 +167,8 @@ ProxyStatus parseV2(std::span<const uint8_t> data, ProxyHeader& out, ProxyError&
     out.src = addressFromBytes(a, ipLen, port(2 * ipLen));
     out.dst = addressFromBytes(a + ipLen, ipLen, port(2 * ipLen + 2));
   }
-  core::ByteReader tlvs(data.subspan(16 + addrLen, len - addrLen));
+  const std::span<const uint8_t> tlvArea = data.subspan(16 + addrLen, len - addrLen);
+  core::ByteReader tlvs(tlvArea);
   while (!tlvs.empty()) {
     uint8_t type = 0;
     uint16_t tlen = 0;
@@ -177,7 +178,6 @@ ProxyStatus parseV2(std::span<const uint8_t> data, ProxyHeader& out, ProxyError&
       return ProxyStatus::Invalid;
     }
     std::string_view v = core::ByteReader::asString(value);
-    out.tlvs.emplace_back(type, std::string(v));
     if (type == kTlvAuthority) {
       out.authority.assign(v);
     } else if (type == kTlvAlpn) {
@@ -202,6 +202,7 @@ ProxyStatus parseV2(std::span<const uint8_t> data, ProxyHeader& out, ProxyError&
       out.crcChecked = true;
     }
   }
+  out.tlvArea.assign(core::ByteReader::asString(tlvArea));
   return ProxyStatus::Done;
 }
 
@@ -235,6 +236,18 @@ std::optional<uint8_t> tlvTypeByName(std::string_view text) {
     if (name == text) return type;
   }
   return parseTlvType(text);
+}
+
+std::optional<std::string_view> findTlv(std::string_view tlvArea, uint8_t type) {
+  core::ByteReader r(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(tlvArea.data()), tlvArea.size()));
+  while (!r.empty()) {
+    uint8_t t = 0;
+    uint16_t length = 0;
+    std::span<const uint8_t> value;
+    if (!r.readU8(t) || !r.readU16(length) || !r.readBytes(length, value)) return std::nullopt;
+    if (t == type) return core::ByteReader::asString(value);
+  }
+  return std::nullopt;
 }
 
 std::string_view toString(ProxyError e) {

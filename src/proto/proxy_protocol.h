@@ -82,10 +82,15 @@ struct ProxyHeader {
   std::string alpn;            // PP2_TYPE_ALPN
   std::string uniqueId;        // PP2_TYPE_UNIQUE_ID
   bool crcChecked = false;
-  // Every TLV as received (type, value), for fc_pp_tlv(); bounded by the
-  // header's own length.
-  std::vector<std::pair<uint8_t, std::string>> tlvs;
+  // The TLVs as received (already checked to be well formed), for
+  // fc_pp_tlv(): kept as the bytes they came in, so that what a sender's
+  // header costs in memory is its own length, read only when a rule asks.
+  std::string tlvArea;
 };
+
+// The value of the first TLV of `type` in a header's TLV bytes (as parsed
+// into ProxyHeader::tlvArea), if there is one.
+std::optional<std::string_view> findTlv(std::string_view tlvArea, uint8_t type);
 
 // Parses a header at the start of `data`. NeedMore while it may still be
 // one; Invalid (with the reason) as soon as it cannot be.

@@ -338,14 +338,11 @@ bool fetchBytes(const SessionView& v, const std::vector<Arg>&, size_t index, Sam
 // fc_pp_tlv(<type>), fc_pp_authority, fc_pp_unique_id: a TLV of the client's
 // PROXY v2 header (the first of its type).
 bool proxyTlv(const SessionView& v, uint8_t type, size_t index, Sample& out) {
-  if (index > 0 || !v.proxyTlvs) return false;
-  for (const auto& [t, value] : *v.proxyTlvs) {
-    if (t == type) {
-      out = Sample::ofStr(value);
-      return true;
-    }
-  }
-  return false;
+  if (index > 0) return false;
+  std::optional<std::string_view> value = proto::findTlv(v.proxyTlvs, type);
+  if (!value) return false;
+  out = Sample::ofStr(*value);
+  return true;
 }
 
 // The type was resolved (from a number or a name) when the rule was read.

@@ -155,7 +155,7 @@ struct SessionView {
   bool final = true;             // the inspection window is over: no more data will be awaited
   std::span<const uint8_t> response;  // server bytes (health checks, tcp-response rules)
   const std::vector<std::string>* captures = nullptr;  // "capture" slots
-  const std::vector<std::pair<uint8_t, std::string>>* proxyTlvs = nullptr;  // the client's PROXY v2 TLVs
+  std::string_view proxyTlvs;  // the TLV bytes of the client's PROXY v2 header (proto::findTlv)
   bool responseFinal = true;
   Variables* vars = nullptr;
   const HttpRequestView* http = nullptr;  // only in stats proxies

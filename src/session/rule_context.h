@@ -48,8 +48,8 @@ class RuleContext {
   int clientFd = -1;     // set-mark / set-tos act on it; -1 (QUIC): they do nothing
   route::Variables vars;
   std::vector<std::string> captures;   // "capture" slots, for %hr and capture.req.hdr()
-  // The TLVs of the client's PROXY v2 header (fc_pp_tlv, fc_pp_authority, ...).
-  std::vector<std::pair<uint8_t, std::string>> proxyTlvs;
+  // The TLV bytes of the client's PROXY v2 header (fc_pp_tlv, fc_pp_authority, ...).
+  std::string proxyTlvs;
   int logLevel = -1;                   // set-log-level; -2 silent
   uint8_t tlsAlert = 0;                // the alert of a TlsAlert verdict
   std::unique_ptr<stick::Tracking> tracking;  // only once a rule tracks counters

@@ -98,7 +98,7 @@ route::SessionView Session::view(bool final) noexcept {
   v.final = final;
   v.response = std::span<const uint8_t>(responseBuffer_.data(), responseBuffer_.size());
   v.captures = &core_.rc.captures;
-  v.proxyTlvs = &core_.rc.proxyTlvs;
+  v.proxyTlvs = core_.rc.proxyTlvs;
   v.vars = &core_.rc.vars;
   v.tables = &core_.rt->tables;
   v.proxies = core_.rt.get();
@@ -220,7 +220,7 @@ void Session::readProxyHeader() noexcept {
     core_.rc.src = h.src;
     core_.rc.dst = h.dst;
   }
-  core_.rc.proxyTlvs = std::move(h.tlvs);
+  core_.rc.proxyTlvs = std::move(h.tlvArea);
   inspectBuffer_.erase(inspectBuffer_.begin(), inspectBuffer_.begin() + static_cast<std::ptrdiff_t>(h.length));
   c2s_.uncount(h.length);
   proxyDone_ = true;

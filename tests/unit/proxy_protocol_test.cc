@@ -78,6 +78,19 @@ TEST(ProxyV2, RoundTripWithTlvs) {
   EXPECT_EQ(h.authority, "app.example");
   EXPECT_EQ(h.alpn, "h2");
   EXPECT_TRUE(h.crcChecked);
+  // The TLV bytes are kept as they came, for fc_pp_tlv(): the first of a type.
+  EXPECT_EQ(findTlv(h.tlvArea, kTlvAuthority), std::optional<std::string_view>("app.example"));
+  EXPECT_EQ(findTlv(h.tlvArea, kTlvAlpn), std::optional<std::string_view>("h2"));
+  EXPECT_EQ(findTlv(h.tlvArea, kTlvCrc32c)->size(), 4u);
+  EXPECT_FALSE(findTlv(h.tlvArea, 0xE1));
+  EXPECT_EQ(parseTlvType("0xE1"), std::optional<uint8_t>(0xE1));
+  EXPECT_EQ(parseTlvType("225"), std::optional<uint8_t>(225));
+  EXPECT_FALSE(parseTlvType("256"));
+  EXPECT_FALSE(parseTlvType("0x"));
+  EXPECT_FALSE(parseTlvType("AUTHORITY"));
+  EXPECT_EQ(tlvTypeByName("AUTHORITY"), std::optional<uint8_t>(kTlvAuthority));
+  EXPECT_EQ(tlvTypeByName("NETNS"), std::optional<uint8_t>(0x30));
+  EXPECT_FALSE(tlvTypeByName("authority"));
   for (size_t cut = 1; cut < hdr.size(); ++cut) {
     EXPECT_EQ(parse(hdr.substr(0, cut), h, e), ProxyStatus::NeedMore) << cut;
   }
